@@ -1,0 +1,45 @@
+// What the core asks its driver to do after one step. Order matters and is
+// the driver's contract: first persist `writes` with a synced write, then
+// send `replies`, then abort and start runs. A reply is never sent before
+// the state it acknowledges is durable.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "node/core/input.h"
+#include "protocol/messages.h"
+
+namespace mesh {
+
+struct RunTask {
+  std::string id;
+  uint32_t attempt = 0;
+  std::string handler;
+  std::string payload;
+  uint64_t timeout_ms = 0;
+};
+
+struct AbortRun {
+  std::string id;
+  uint32_t attempt = 0;
+};
+
+struct AddressedReply {
+  RequestRef request = 0;
+  Reply reply;
+};
+
+struct Effects {
+  std::vector<TaskRecord> writes;  // records changed, sorted by id
+  std::vector<AddressedReply> replies;
+  std::vector<AbortRun> aborts;
+  std::vector<RunTask> runs;
+  std::optional<uint64_t> wake_at_ms;  // call step(Tick) at or after this instant
+
+  bool empty() const { return writes.empty() && replies.empty() && aborts.empty() && runs.empty(); }
+};
+
+}  // namespace mesh

@@ -1,0 +1,62 @@
+// Everything that can happen to a node, as data. The driver (runtime or
+// simulator) builds an Input, stamps it with `now_ms`, and calls
+// NodeState::step. Nothing else reaches the core.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "protocol/messages.h"
+
+namespace mesh {
+
+// Opaque handle of a client request; the driver maps it back to a peer.
+using RequestRef = uint64_t;
+
+namespace in {
+
+struct Submit {
+  RequestRef request = 0;
+  std::vector<TaskSpec> tasks;
+};
+struct Cancel {
+  RequestRef request = 0;
+  std::vector<std::string> ids;
+};
+struct Wait {
+  RequestRef request = 0;
+  WaitRequest query;
+};
+// A handler returned (or the runner gave up on it).
+struct TaskFinished {
+  std::string id;
+  uint32_t attempt = 0;
+  bool ok = false;
+  std::string output;  // result on success, error text on failure
+};
+// The runner is still running these attempts: extend their leases.
+struct RenewLeases {
+  std::vector<std::pair<std::string, uint32_t>> running;
+};
+// Time passed; fires backoff, lease, timeout and wait deadlines.
+struct Tick {};
+// Records read back from storage at start-up.
+struct Recover {
+  std::vector<TaskRecord> records;
+};
+// SIGTERM: stop accepting and stop dispatching; running attempts finish.
+struct Drain {};
+
+}  // namespace in
+
+using InputEvent = std::variant<in::Submit, in::Cancel, in::Wait, in::TaskFinished, in::RenewLeases,
+                                in::Tick, in::Recover, in::Drain>;
+
+struct Input {
+  uint64_t now_ms = 0;
+  InputEvent event;
+};
+
+}  // namespace mesh

@@ -1,0 +1,329 @@
+#include "node/core/node_state.h"
+
+#include <algorithm>
+
+#include "node/core/assert.h"
+#include "node/core/backoff.h"
+#include "node/core/partitioning.h"
+#include "protocol/limits.h"
+
+namespace mesh {
+
+NodeState::NodeState(NodeConfig config, Random& random)
+    : config_(std::move(config)), random_(random), ready_(config_.aging_interval_ms) {}
+
+Effects NodeState::step(const Input& input) {
+  now_ms_ = input.now_ms;
+  out_ = Effects{};
+  dirty_.clear();
+  std::visit([this](const auto& e) { on(e); }, input.event);
+  expire_deadlines();
+  dispatch();
+  resolve_waiters();
+
+  for (const auto& id : dirty_) out_.writes.push_back(*table_.find(id));
+  out_.wake_at_ms = next_wake();
+  return std::move(out_);
+}
+
+// --- inputs ------------------------------------------------------------------
+
+void NodeState::on(const in::Submit& e) {
+  SubmitReply reply;
+  reply.outcomes.reserve(e.tasks.size());
+  for (const auto& spec : e.tasks) reply.outcomes.push_back(submit_one(spec));
+  out_.replies.push_back({e.request, std::move(reply)});
+}
+
+Status NodeState::validate(const TaskSpec& spec) const {
+  if (!config_.handlers.count(spec.handler)) {
+    return Status(ErrorCode::kUnknownHandler, "unknown handler '" + spec.handler + "'");
+  }
+  if (spec.max_attempts < 1 || spec.max_attempts > limits::kMaxAttempts) {
+    return Status(ErrorCode::kInvalidArgument,
+                  "max_attempts must be 1.." + std::to_string(limits::kMaxAttempts));
+  }
+  if (spec.timeout_ms < 1 || spec.timeout_ms > limits::kMaxTimeoutMs) {
+    return Status(ErrorCode::kInvalidArgument, "timeout_ms must be 1.." + std::to_string(limits::kMaxTimeoutMs));
+  }
+  if (spec.backoff_base_ms > spec.backoff_max_ms || spec.backoff_max_ms > limits::kMaxTimeoutMs) {
+    return Status(ErrorCode::kInvalidArgument, "backoff must satisfy base <= max <= timeout limit");
+  }
+  return Status::Ok();
+}
+
+SubmitOutcome NodeState::submit_one(TaskSpec spec) {
+  SubmitOutcome outcome;
+  if (spec.id.empty()) {
+    // Ids drawn from the node's random source: unique in practice, and
+    // reproducible under the simulator.
+    char buf[40];
+    std::snprintf(buf, sizeof buf, "t-%016llx%08llx", static_cast<unsigned long long>(random_.next_u64()),
+                  static_cast<unsigned long long>(random_.next_u64() & 0xffffffffu));
+    spec.id = buf;
+  }
+  outcome.id = spec.id;
+  auto fail = [&](const Status& s) {
+    outcome.code = s.code();
+    outcome.message = s.message();
+    count("submit_rejected_" + std::string(error_name(s.code())));
+    return outcome;
+  };
+  if (const TaskRecord* existing = table_.find(spec.id)) {
+    if (!(existing->spec == spec)) return fail(Status(ErrorCode::kConflict, "task id reused with a different task"));
+    outcome.duplicate = true;
+    outcome.state = existing->state;
+    count("submit_duplicates");
+    return outcome;
+  }
+  if (draining_) return fail(Status(ErrorCode::kShuttingDown, "node is draining"));
+  if (Status s = validate(spec); !s.ok()) return fail(s);
+  if (table_.unfinished() >= config_.max_unfinished) {
+    return fail(Status(ErrorCode::kOverloaded, "queue full (" + std::to_string(config_.max_unfinished) +
+                                                   " unfinished tasks): retry later"));
+  }
+  uint32_t partition = partition_of(spec.key.empty() ? spec.id : spec.key, config_.partitions);
+  apply(OpSubmit{std::move(spec), partition, now_ms_});
+  count("tasks_submitted");
+  outcome.state = TaskState::kPending;
+  return outcome;
+}
+
+void NodeState::on(const in::Cancel& e) {
+  CancelReply reply;
+  for (const auto& id : e.ids) {
+    CancelOutcome outcome{id, ErrorCode::kOk, TaskState::kCancelled};
+    const TaskRecord* r = table_.find(id);
+    if (r == nullptr) {
+      outcome.code = ErrorCode::kNotFound;
+    } else if (is_terminal(r->state)) {
+      outcome.code = ErrorCode::kAlreadyTerminal;
+      outcome.state = r->state;
+    } else {
+      if (auto it = running_.find(id); it != running_.end()) out_.aborts.push_back({id, it->second});
+      apply(OpCancel{id, now_ms_});
+      count("tasks_cancelled");
+    }
+    reply.outcomes.push_back(std::move(outcome));
+  }
+  out_.replies.push_back({e.request, std::move(reply)});
+}
+
+void NodeState::on(const in::Wait& e) {
+  uint64_t id = next_waiter_id_++;
+  Waiter w{e.request, {}, e.query.ids, e.query.all, now_ms_ + e.query.timeout_ms};
+  for (const auto& task_id : e.query.ids) {
+    const TaskRecord* r = table_.find(task_id);
+    if (r != nullptr && !is_terminal(r->state) && w.pending.insert(task_id).second) {
+      waiters_by_task_.emplace(task_id, id);
+    }
+  }
+  waiters_.emplace(id, std::move(w));
+}
+
+void NodeState::on(const in::TaskFinished& e) {
+  auto it = running_.find(e.id);
+  if (it == running_.end() || it->second != e.attempt) {
+    // The attempt timed out, was cancelled or lost its lease meanwhile.
+    count("stale_completions_rejected");
+    return;
+  }
+  const TaskRecord& r = *table_.find(e.id);
+  if (e.ok) {
+    apply(OpComplete{e.id, e.attempt, e.output, now_ms_});
+    count("tasks_completed");
+    return;
+  }
+  uint64_t delay = backoff_delay_ms(r.spec.backoff_base_ms, r.spec.backoff_max_ms, r.failures + 1, random_);
+  apply(OpFail{e.id, e.attempt, AttemptOutcome::kFailed, e.output, now_ms_, now_ms_ + delay});
+  count(table_.find(e.id)->state == TaskState::kFailed ? "tasks_dead_lettered" : "attempts_failed");
+}
+
+void NodeState::on(const in::RenewLeases& e) {
+  for (const auto& [id, attempt] : e.running) {
+    auto it = running_.find(id);
+    if (it == running_.end() || it->second != attempt) continue;
+    apply(OpRenew{id, attempt, now_ms_ + config_.lease_ttl_ms});
+    count("leases_renewed");
+  }
+}
+
+void NodeState::on(const in::Tick&) {}
+
+void NodeState::on(const in::Recover& e) {
+  for (const auto& record : e.records) table_.restore(record);
+  for (const auto& [id, record] : table_.records()) {
+    if (record.state == TaskState::kLeased) {
+      // Whoever ran this attempt did so before the restart: its result can
+      // no longer arrive, so the task goes back to the queue.
+      dirty_.insert(id);
+    } else {
+      reindex(record);
+    }
+  }
+  std::vector<std::string> lost(dirty_.begin(), dirty_.end());
+  for (const auto& id : lost) {
+    apply(OpRelease{id, table_.find(id)->attempt, "runner lost: node restarted", now_ms_});
+    count("leases_lost_on_restart");
+  }
+  count("tasks_recovered", e.records.size());
+}
+
+void NodeState::on(const in::Drain&) { draining_ = true; }
+
+// --- the core of every change ---------------------------------------------------
+
+void NodeState::apply(const TaskOp& op) {
+  Status s = table_.apply(op);
+  MESH_ASSERT(s.ok(), s.message().c_str());
+  const std::string& id = op_task_id(op);
+  dirty_.insert(id);
+  reindex(*table_.find(id));
+}
+
+void NodeState::reindex(const TaskRecord& r) {
+  const std::string& id = r.spec.id;
+  ready_.remove(id);
+  running_.erase(id);
+  if (r.state == TaskState::kPending) {
+    ready_.push(id, r.spec.priority, r.not_before_ms, now_ms_);
+  } else if (r.state == TaskState::kLeased && r.lease_owner == config_.node_id) {
+    running_[id] = r.attempt;
+  } else if (is_terminal(r.state)) {
+    auto [begin, end] = waiters_by_task_.equal_range(id);
+    for (auto it = begin; it != end; ++it) {
+      Waiter& w = waiters_.at(it->second);
+      w.pending.erase(id);
+      if (w.pending.empty()) completed_waiters_.insert(it->second);
+    }
+    waiters_by_task_.erase(begin, end);
+  }
+}
+
+void NodeState::expire_deadlines() {
+  std::vector<std::pair<std::string, uint32_t>> due;
+  for (const auto& [id, attempt] : running_) {
+    const TaskRecord& r = *table_.find(id);
+    if (now_ms_ >= r.timeout_at_ms || now_ms_ >= r.lease_deadline_ms) due.emplace_back(id, attempt);
+  }
+  for (const auto& [id, attempt] : due) {
+    const TaskRecord& r = *table_.find(id);
+    if (now_ms_ >= r.timeout_at_ms) {
+      out_.aborts.push_back({id, attempt});
+      uint64_t delay = backoff_delay_ms(r.spec.backoff_base_ms, r.spec.backoff_max_ms, r.failures + 1, random_);
+      apply(OpFail{id, attempt, AttemptOutcome::kTimedOut,
+                   "timed out after " + std::to_string(r.spec.timeout_ms) + " ms", now_ms_, now_ms_ + delay});
+      count("attempts_timed_out");
+      if (table_.find(id)->state == TaskState::kFailed) count("tasks_dead_lettered");
+    } else {
+      out_.aborts.push_back({id, attempt});
+      apply(OpRelease{id, attempt, "lease expired", now_ms_});
+      count("leases_expired");
+    }
+  }
+  for (auto& [waiter_id, w] : waiters_) {
+    if (now_ms_ >= w.deadline_ms) completed_waiters_.insert(waiter_id);
+  }
+}
+
+void NodeState::dispatch() {
+  ready_.promote(now_ms_);
+  while (!draining_ && running_.size() < config_.slots) {
+    auto next = ready_.pop();
+    if (!next) break;
+    const TaskRecord& r = *table_.find(*next);
+    uint32_t attempt = r.attempt + 1;
+    apply(OpLease{*next, attempt, config_.node_id, now_ms_, now_ms_ + config_.lease_ttl_ms,
+                  now_ms_ + r.spec.timeout_ms});
+    const TaskRecord& leased = *table_.find(*next);
+    out_.runs.push_back({*next, attempt, leased.spec.handler, leased.spec.payload, leased.spec.timeout_ms});
+    count("attempts_started");
+  }
+}
+
+void NodeState::resolve_waiters() {
+  if (table_.unfinished() == 0) {
+    for (const auto& [id, w] : waiters_) {
+      if (w.all) completed_waiters_.insert(id);
+    }
+  }
+  for (auto& [id, w] : waiters_) {
+    if (!w.all && w.pending.empty()) completed_waiters_.insert(id);
+  }
+  for (uint64_t id : completed_waiters_) {
+    auto it = waiters_.find(id);
+    if (it == waiters_.end()) continue;
+    bool done = it->second.all ? table_.unfinished() == 0 : it->second.pending.empty();
+    reply_wait(id, !done);
+  }
+  completed_waiters_.clear();
+}
+
+void NodeState::reply_wait(uint64_t waiter_id, bool timed_out) {
+  Waiter& w = waiters_.at(waiter_id);
+  GetReply records = get(GetRequest{w.ids});
+  WaitReply reply{timed_out, std::move(records.records), std::move(records.missing), table_.unfinished()};
+  out_.replies.push_back({w.request, std::move(reply)});
+  for (const auto& id : w.pending) {
+    auto [begin, end] = waiters_by_task_.equal_range(id);
+    for (auto it = begin; it != end;) it = it->second == waiter_id ? waiters_by_task_.erase(it) : std::next(it);
+  }
+  waiters_.erase(waiter_id);
+}
+
+std::optional<uint64_t> NodeState::next_wake() const {
+  std::optional<uint64_t> wake = ready_.next_ready_at();
+  auto earliest = [&](uint64_t t) { wake = wake ? std::min(*wake, t) : t; };
+  for (const auto& [id, attempt] : running_) {
+    const TaskRecord& r = *table_.find(id);
+    earliest(std::min(r.timeout_at_ms, r.lease_deadline_ms));
+  }
+  for (const auto& [id, w] : waiters_) earliest(w.deadline_ms);
+  return wake;
+}
+
+// --- reads -------------------------------------------------------------------------
+
+GetReply NodeState::get(const GetRequest& request) const {
+  GetReply reply;
+  for (const auto& id : request.ids) {
+    if (const TaskRecord* r = table_.find(id)) {
+      reply.records.push_back(*r);
+    } else {
+      reply.missing.push_back(id);
+    }
+  }
+  return reply;
+}
+
+ListReply NodeState::list(const ListRequest& request) const {
+  ListReply reply;
+  const auto& records = table_.records();
+  for (auto it = records.upper_bound(request.after_id); it != records.end(); ++it) {
+    if (!request.any_state && it->second.state != request.state) continue;
+    if (reply.records.size() >= request.limit) {
+      reply.more = true;
+      break;
+    }
+    reply.records.push_back(it->second);
+  }
+  return reply;
+}
+
+std::map<std::string, int64_t> NodeState::gauges() const {
+  std::map<std::string, int64_t> g;
+  for (uint8_t i = 0; i < kTaskStateCount; ++i) {
+    auto s = static_cast<TaskState>(i);
+    std::string name = state_name(s);
+    std::transform(name.begin(), name.end(), name.begin(), [](char c) { return static_cast<char>(std::tolower(c)); });
+    g["tasks_" + name] = static_cast<int64_t>(table_.count_in(s));
+  }
+  g["tasks_ready"] = static_cast<int64_t>(ready_.ready_size());
+  g["tasks_in_backoff"] = static_cast<int64_t>(ready_.deferred_size());
+  g["slots_total"] = config_.slots;
+  g["slots_free"] = static_cast<int64_t>(config_.slots) - static_cast<int64_t>(running_.size());
+  g["draining"] = draining_ ? 1 : 0;
+  return g;
+}
+
+}  // namespace mesh

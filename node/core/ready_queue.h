@@ -1,0 +1,71 @@
+// ReadyQueue: the local scheduler's order over pending tasks.
+//
+// Priority with aging: a task's effective priority is
+//   priority + (now - ready_since) / aging_interval_ms,
+// so a task gains one priority level per aging interval it waits and low
+// priorities never starve. Because every waiting task ages at the same rate,
+// the order of two tasks does not depend on `now`: comparing
+//   priority * aging_interval_ms - ready_since
+// gives the same answer at any time. That static rank lets the queue be an
+// ordered set with O(log n) push/pop instead of a rescan per dispatch.
+//
+// Tasks in backoff wait in a second set ordered by the instant they become
+// ready; promote(now) moves the due ones over, ready since that instant.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <set>
+#include <string>
+#include <unordered_map>
+
+namespace mesh {
+
+class ReadyQueue {
+ public:
+  explicit ReadyQueue(uint64_t aging_interval_ms) : aging_interval_ms_(aging_interval_ms) {}
+
+  // Adds or re-adds a task that becomes runnable at `ready_at_ms`.
+  void push(const std::string& id, int32_t priority, uint64_t ready_at_ms, uint64_t now_ms);
+  void remove(const std::string& id);
+  // Moves tasks whose backoff has ended into the ready order.
+  void promote(uint64_t now_ms);
+  // Removes and returns the task to run next, if any is ready.
+  std::optional<std::string> pop();
+
+  size_t ready_size() const { return ready_.size(); }
+  size_t deferred_size() const { return deferred_.size(); }
+  // Earliest instant a deferred task becomes ready.
+  std::optional<uint64_t> next_ready_at() const;
+
+ private:
+  struct ReadyKey {
+    int64_t rank;  // larger runs first
+    uint64_t seq;  // FIFO among equal ranks
+    std::string id;
+    auto operator<=>(const ReadyKey&) const = default;
+  };
+  struct DeferredKey {
+    uint64_t ready_at_ms;
+    uint64_t seq;
+    std::string id;
+    int32_t priority;
+    auto operator<=>(const DeferredKey&) const = default;
+  };
+  struct Position {
+    bool deferred;
+    ReadyKey ready;
+    DeferredKey later;
+  };
+
+  void insert_ready(const std::string& id, int32_t priority, uint64_t ready_since_ms);
+
+  uint64_t aging_interval_ms_;
+  uint64_t seq_ = 0;
+  std::set<ReadyKey, std::greater<>> ready_;
+  std::set<DeferredKey> deferred_;
+  // Lookup only (never iterated), so hash order cannot leak into decisions.
+  std::unordered_map<std::string, Position> where_;
+};
+
+}  // namespace mesh

@@ -1,0 +1,76 @@
+// Task operations: every change to a task is one of these, applied by
+// TaskTable::apply. They carry every value the change needs (times, jittered
+// retry instants, the attempt being fenced), so applying the same operations
+// in the same order gives the same table on every replica.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <variant>
+
+#include "protocol/messages.h"
+
+namespace mesh {
+
+struct OpSubmit {
+  TaskSpec spec;
+  uint32_t partition = 0;
+  uint64_t at_ms = 0;
+};
+
+// PENDING -> LEASED: starts attempt `attempt` on `owner`.
+struct OpLease {
+  std::string id;
+  uint32_t attempt = 0;
+  std::string owner;
+  uint64_t at_ms = 0;
+  uint64_t lease_deadline_ms = 0;
+  uint64_t timeout_at_ms = 0;
+};
+
+// Extends the lease of a running attempt.
+struct OpRenew {
+  std::string id;
+  uint32_t attempt = 0;
+  uint64_t lease_deadline_ms = 0;
+};
+
+// LEASED -> COMPLETED with the attempt's output.
+struct OpComplete {
+  std::string id;
+  uint32_t attempt = 0;
+  std::string output;
+  uint64_t at_ms = 0;
+};
+
+// LEASED -> PENDING (after backoff, at retry_at_ms) or FAILED when the
+// failure budget is spent. `outcome` is kFailed or kTimedOut.
+struct OpFail {
+  std::string id;
+  uint32_t attempt = 0;
+  AttemptOutcome outcome = AttemptOutcome::kFailed;
+  std::string error;
+  uint64_t at_ms = 0;
+  uint64_t retry_at_ms = 0;
+};
+
+// LEASED -> PENDING at once: the runner was lost (lease expired, node
+// restarted). Does not count against max_attempts.
+struct OpRelease {
+  std::string id;
+  uint32_t attempt = 0;
+  std::string reason;
+  uint64_t at_ms = 0;
+};
+
+// PENDING or LEASED -> CANCELLED.
+struct OpCancel {
+  std::string id;
+  uint64_t at_ms = 0;
+};
+
+using TaskOp = std::variant<OpSubmit, OpLease, OpRenew, OpComplete, OpFail, OpRelease, OpCancel>;
+
+const std::string& op_task_id(const TaskOp& op);
+
+}  // namespace mesh

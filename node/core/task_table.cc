@@ -1,0 +1,159 @@
+#include "node/core/task_table.h"
+
+#include "protocol/limits.h"
+
+namespace mesh {
+
+const std::string& op_task_id(const TaskOp& op) {
+  return std::visit(
+      [](const auto& o) -> const std::string& {
+        if constexpr (std::is_same_v<std::decay_t<decltype(o)>, OpSubmit>) {
+          return o.spec.id;
+        } else {
+          return o.id;
+        }
+      },
+      op);
+}
+
+Status TaskTable::apply(const TaskOp& op) {
+  return std::visit([this](const auto& o) { return apply_op(o); }, op);
+}
+
+void TaskTable::restore(TaskRecord record) {
+  auto it = records_.find(record.spec.id);
+  if (it != records_.end()) {
+    set_state(it->second, record.state);
+    it->second = std::move(record);
+    return;
+  }
+  TaskState state = record.state;
+  auto& slot = records_[record.spec.id];
+  slot = std::move(record);
+  ++by_state_[static_cast<size_t>(state)];
+  if (!is_terminal(state)) ++unfinished_;
+}
+
+const TaskRecord* TaskTable::find(const std::string& id) const {
+  auto it = records_.find(id);
+  return it == records_.end() ? nullptr : &it->second;
+}
+
+void TaskTable::set_state(TaskRecord& record, TaskState state) {
+  --by_state_[static_cast<size_t>(record.state)];
+  ++by_state_[static_cast<size_t>(state)];
+  if (!is_terminal(record.state) && is_terminal(state)) --unfinished_;
+  record.state = state;
+}
+
+void TaskTable::end_attempt(TaskRecord& record, AttemptOutcome outcome, uint64_t at_ms, std::string error) {
+  if (record.attempts.empty()) return;
+  auto& last = record.attempts.back();
+  last.outcome = outcome;
+  last.ended_ms = at_ms;
+  if (error.size() > limits::kMaxErrorBytes) error.resize(limits::kMaxErrorBytes);
+  last.error = std::move(error);
+  record.lease_owner.clear();
+  record.lease_deadline_ms = 0;
+  record.timeout_at_ms = 0;
+}
+
+Result<TaskRecord*> TaskTable::leased(const std::string& id, uint32_t attempt) {
+  auto it = records_.find(id);
+  if (it == records_.end()) return Status(ErrorCode::kNotFound, "no task " + id);
+  TaskRecord& r = it->second;
+  if (r.state != TaskState::kLeased || r.attempt != attempt) {
+    return Status(ErrorCode::kStaleAttempt,
+                  "task " + id + " attempt " + std::to_string(attempt) + " is not the current lease");
+  }
+  return &r;
+}
+
+Status TaskTable::apply_op(const OpSubmit& op) {
+  if (records_.count(op.spec.id)) return Status(ErrorCode::kConflict, "task " + op.spec.id + " exists");
+  TaskRecord r;
+  r.spec = op.spec;
+  r.partition = op.partition;
+  r.state = TaskState::kPending;
+  r.submitted_ms = op.at_ms;
+  r.not_before_ms = op.at_ms;
+  records_.emplace(op.spec.id, std::move(r));
+  ++by_state_[static_cast<size_t>(TaskState::kPending)];
+  ++unfinished_;
+  return Status::Ok();
+}
+
+Status TaskTable::apply_op(const OpLease& op) {
+  auto it = records_.find(op.id);
+  if (it == records_.end()) return Status(ErrorCode::kNotFound, "no task " + op.id);
+  TaskRecord& r = it->second;
+  if (r.state != TaskState::kPending) return Status(ErrorCode::kStaleAttempt, "task " + op.id + " is not pending");
+  if (op.attempt != r.attempt + 1) return Status(ErrorCode::kStaleAttempt, "task " + op.id + " attempt out of order");
+  set_state(r, TaskState::kLeased);
+  r.attempt = op.attempt;
+  r.lease_owner = op.owner;
+  r.lease_deadline_ms = op.lease_deadline_ms;
+  r.timeout_at_ms = op.timeout_at_ms;
+  r.attempts.push_back(AttemptInfo{op.attempt, op.owner, op.at_ms, 0, AttemptOutcome::kRunning, {}});
+  return Status::Ok();
+}
+
+Status TaskTable::apply_op(const OpRenew& op) {
+  auto r = leased(op.id, op.attempt);
+  if (!r.ok()) return r.status();
+  // A renewal never shortens a lease: renewals may arrive out of order.
+  if (op.lease_deadline_ms > r.value()->lease_deadline_ms) r.value()->lease_deadline_ms = op.lease_deadline_ms;
+  return Status::Ok();
+}
+
+Status TaskTable::apply_op(const OpComplete& op) {
+  auto found = leased(op.id, op.attempt);
+  if (!found.ok()) return found.status();
+  TaskRecord& r = *found.value();
+  end_attempt(r, AttemptOutcome::kSucceeded, op.at_ms, {});
+  set_state(r, TaskState::kCompleted);
+  r.result = op.output;
+  r.error.clear();
+  r.finished_ms = op.at_ms;
+  return Status::Ok();
+}
+
+Status TaskTable::apply_op(const OpFail& op) {
+  auto found = leased(op.id, op.attempt);
+  if (!found.ok()) return found.status();
+  TaskRecord& r = *found.value();
+  end_attempt(r, op.outcome, op.at_ms, op.error);
+  r.error = r.attempts.empty() ? op.error : r.attempts.back().error;
+  ++r.failures;
+  if (r.failures >= r.spec.max_attempts) {
+    set_state(r, TaskState::kFailed);
+    r.finished_ms = op.at_ms;
+  } else {
+    set_state(r, TaskState::kPending);
+    r.not_before_ms = op.retry_at_ms;
+  }
+  return Status::Ok();
+}
+
+Status TaskTable::apply_op(const OpRelease& op) {
+  auto found = leased(op.id, op.attempt);
+  if (!found.ok()) return found.status();
+  TaskRecord& r = *found.value();
+  end_attempt(r, AttemptOutcome::kLost, op.at_ms, op.reason);
+  set_state(r, TaskState::kPending);
+  r.not_before_ms = op.at_ms;
+  return Status::Ok();
+}
+
+Status TaskTable::apply_op(const OpCancel& op) {
+  auto it = records_.find(op.id);
+  if (it == records_.end()) return Status(ErrorCode::kNotFound, "no task " + op.id);
+  TaskRecord& r = it->second;
+  if (is_terminal(r.state)) return Status(ErrorCode::kAlreadyTerminal, "task " + op.id + " already finished");
+  if (r.state == TaskState::kLeased) end_attempt(r, AttemptOutcome::kCancelled, op.at_ms, "cancelled");
+  set_state(r, TaskState::kCancelled);
+  r.finished_ms = op.at_ms;
+  return Status::Ok();
+}
+
+}  // namespace mesh

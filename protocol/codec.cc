@@ -1,0 +1,609 @@
+#include "protocol/codec.h"
+
+#include <msgpack.hpp>
+
+#include <type_traits>
+
+#include "protocol/limits.h"
+
+namespace mesh {
+namespace {
+
+// Thrown only inside this file; every public function catches it.
+struct DecodeError {
+  ErrorCode code;
+  std::string message;
+};
+
+[[noreturn]] void fail(ErrorCode code, std::string message) {
+  throw DecodeError{code, std::move(message)};
+}
+
+using Packer = msgpack::packer<msgpack::sbuffer>;
+
+// --- encoding --------------------------------------------------------------
+
+void pack_str(Packer& p, std::string_view s) {
+  p.pack_str(static_cast<uint32_t>(s.size()));
+  p.pack_str_body(s.data(), static_cast<uint32_t>(s.size()));
+}
+void pack_bin(Packer& p, std::string_view s) {
+  p.pack_bin(static_cast<uint32_t>(s.size()));
+  p.pack_bin_body(s.data(), static_cast<uint32_t>(s.size()));
+}
+void pack_str_list(Packer& p, const std::vector<std::string>& items) {
+  p.pack_array(static_cast<uint32_t>(items.size()));
+  for (const auto& s : items) pack_str(p, s);
+}
+
+void pack(Packer& p, const TaskSpec& t) {
+  p.pack_array(10);
+  pack_str(p, t.id);
+  pack_str(p, t.handler);
+  pack_bin(p, t.payload);
+  p.pack(t.priority);
+  p.pack(t.max_attempts);
+  p.pack(t.backoff_base_ms);
+  p.pack(t.backoff_max_ms);
+  p.pack(t.timeout_ms);
+  pack_str(p, t.key);
+  p.pack(t.stealable);
+}
+
+void pack(Packer& p, const AttemptInfo& a) {
+  p.pack_array(6);
+  p.pack(a.attempt);
+  pack_str(p, a.runner);
+  p.pack(a.started_ms);
+  p.pack(a.ended_ms);
+  p.pack(static_cast<uint8_t>(a.outcome));
+  pack_str(p, a.error);
+}
+
+void pack(Packer& p, const TaskRecord& r) {
+  p.pack_array(14);
+  pack(p, r.spec);
+  p.pack(r.partition);
+  p.pack(static_cast<uint8_t>(r.state));
+  p.pack(r.attempt);
+  p.pack(r.failures);
+  pack_str(p, r.lease_owner);
+  p.pack(r.lease_deadline_ms);
+  p.pack(r.timeout_at_ms);
+  p.pack(r.not_before_ms);
+  p.pack(r.submitted_ms);
+  p.pack(r.finished_ms);
+  pack_bin(p, r.result);
+  pack_str(p, r.error);
+  p.pack_array(static_cast<uint32_t>(r.attempts.size()));
+  for (const auto& a : r.attempts) pack(p, a);
+}
+
+void pack_records(Packer& p, const std::vector<TaskRecord>& records) {
+  p.pack_array(static_cast<uint32_t>(records.size()));
+  for (const auto& r : records) pack(p, r);
+}
+
+void pack(Packer& p, const HistogramSummary& h) {
+  p.pack_array(6);
+  p.pack(h.count);
+  p.pack(h.sum);
+  p.pack(h.p50);
+  p.pack(h.p90);
+  p.pack(h.p99);
+  p.pack(h.max);
+}
+
+void pack_body(Packer& p, const SubmitRequest& m) {
+  p.pack_array(1);
+  p.pack_array(static_cast<uint32_t>(m.tasks.size()));
+  for (const auto& t : m.tasks) pack(p, t);
+}
+void pack_body(Packer& p, const GetRequest& m) {
+  p.pack_array(1);
+  pack_str_list(p, m.ids);
+}
+void pack_body(Packer& p, const WaitRequest& m) {
+  p.pack_array(3);
+  pack_str_list(p, m.ids);
+  p.pack(m.all);
+  p.pack(m.timeout_ms);
+}
+void pack_body(Packer& p, const CancelRequest& m) {
+  p.pack_array(1);
+  pack_str_list(p, m.ids);
+}
+void pack_body(Packer& p, const ListRequest& m) {
+  p.pack_array(4);
+  p.pack(m.any_state);
+  p.pack(static_cast<uint8_t>(m.state));
+  p.pack(m.limit);
+  pack_str(p, m.after_id);
+}
+void pack_body(Packer& p, const StatsRequest&) { p.pack_array(0); }
+
+void pack_body(Packer& p, const ErrorReply& m) {
+  p.pack_array(2);
+  p.pack(static_cast<uint16_t>(m.code));
+  pack_str(p, m.message);
+}
+void pack_body(Packer& p, const SubmitReply& m) {
+  p.pack_array(1);
+  p.pack_array(static_cast<uint32_t>(m.outcomes.size()));
+  for (const auto& o : m.outcomes) {
+    p.pack_array(5);
+    pack_str(p, o.id);
+    p.pack(static_cast<uint16_t>(o.code));
+    pack_str(p, o.message);
+    p.pack(o.duplicate);
+    p.pack(static_cast<uint8_t>(o.state));
+  }
+}
+void pack_body(Packer& p, const GetReply& m) {
+  p.pack_array(2);
+  pack_records(p, m.records);
+  pack_str_list(p, m.missing);
+}
+void pack_body(Packer& p, const WaitReply& m) {
+  p.pack_array(4);
+  p.pack(m.timed_out);
+  pack_records(p, m.records);
+  pack_str_list(p, m.missing);
+  p.pack(m.unfinished);
+}
+void pack_body(Packer& p, const CancelReply& m) {
+  p.pack_array(1);
+  p.pack_array(static_cast<uint32_t>(m.outcomes.size()));
+  for (const auto& o : m.outcomes) {
+    p.pack_array(3);
+    pack_str(p, o.id);
+    p.pack(static_cast<uint16_t>(o.code));
+    p.pack(static_cast<uint8_t>(o.state));
+  }
+}
+void pack_body(Packer& p, const ListReply& m) {
+  p.pack_array(2);
+  pack_records(p, m.records);
+  p.pack(m.more);
+}
+void pack_body(Packer& p, const StatsReply& m) {
+  p.pack_array(4);
+  pack_str(p, m.node_id);
+  p.pack_map(static_cast<uint32_t>(m.counters.size()));
+  for (const auto& [k, v] : m.counters) {
+    pack_str(p, k);
+    p.pack(v);
+  }
+  p.pack_map(static_cast<uint32_t>(m.gauges.size()));
+  for (const auto& [k, v] : m.gauges) {
+    pack_str(p, k);
+    p.pack(v);
+  }
+  p.pack_map(static_cast<uint32_t>(m.histograms.size()));
+  for (const auto& [k, v] : m.histograms) {
+    pack_str(p, k);
+    pack(p, v);
+  }
+}
+
+template <typename Variant>
+std::string encode_variant(const Variant& v) {
+  msgpack::sbuffer buffer;
+  Packer p(buffer);
+  std::visit([&](const auto& m) { pack_body(p, m); }, v);
+  return std::string(buffer.data(), buffer.size());
+}
+
+// --- decoding --------------------------------------------------------------
+
+// Reads the fields of one msgpack array in order, checking every type.
+class Fields {
+ public:
+  Fields(const msgpack::object& o, uint32_t min_fields, const char* what) : what_(what) {
+    if (o.type != msgpack::type::ARRAY) fail(ErrorCode::kMalformed, std::string(what) + ": not an array");
+    items_ = o.via.array.ptr;
+    size_ = o.via.array.size;
+    // Newer peers may append fields: extra ones are ignored.
+    if (size_ < min_fields) fail(ErrorCode::kMalformed, std::string(what) + ": too few fields");
+  }
+
+  bool has_more() const { return pos_ < size_; }
+  const msgpack::object& next() {
+    if (pos_ >= size_) fail(ErrorCode::kMalformed, std::string(what_) + ": missing field");
+    return items_[pos_++];
+  }
+
+  uint64_t u64() {
+    const auto& o = next();
+    if (o.type != msgpack::type::POSITIVE_INTEGER) bad("unsigned integer");
+    return o.via.u64;
+  }
+  template <typename T>
+  T unsigned_as(uint64_t max) {
+    uint64_t v = u64();
+    if (v > max) bad("value in range");
+    return static_cast<T>(v);
+  }
+  int64_t i64() {
+    const auto& o = next();
+    if (o.type == msgpack::type::POSITIVE_INTEGER) {
+      if (o.via.u64 > static_cast<uint64_t>(INT64_MAX)) bad("integer in range");
+      return static_cast<int64_t>(o.via.u64);
+    }
+    if (o.type == msgpack::type::NEGATIVE_INTEGER) return o.via.i64;
+    bad("integer");
+  }
+  bool boolean() {
+    const auto& o = next();
+    if (o.type != msgpack::type::BOOLEAN) bad("boolean");
+    return o.via.boolean;
+  }
+  std::string bytes(size_t max) {
+    const auto& o = next();
+    std::string_view s;
+    if (o.type == msgpack::type::STR) {
+      s = {o.via.str.ptr, o.via.str.size};
+    } else if (o.type == msgpack::type::BIN) {
+      s = {o.via.bin.ptr, o.via.bin.size};
+    } else {
+      bad("string");
+    }
+    if (s.size() > max) fail(ErrorCode::kTooLarge, std::string(what_) + ": field over " + std::to_string(max) + " bytes");
+    return std::string(s);
+  }
+  std::vector<std::string> string_list(size_t max_items, size_t max_bytes) {
+    const auto& o = next();
+    if (o.type != msgpack::type::ARRAY) bad("array");
+    if (o.via.array.size > max_items) fail(ErrorCode::kTooLarge, std::string(what_) + ": too many items");
+    std::vector<std::string> out;
+    out.reserve(o.via.array.size);
+    for (uint32_t i = 0; i < o.via.array.size; ++i) {
+      const auto& s = o.via.array.ptr[i];
+      if (s.type != msgpack::type::STR) bad("string item");
+      if (s.via.str.size > max_bytes) fail(ErrorCode::kTooLarge, std::string(what_) + ": item too long");
+      out.emplace_back(s.via.str.ptr, s.via.str.size);
+    }
+    return out;
+  }
+  // Returns the next field, which must be an array of at most max_items.
+  const msgpack::object& array(size_t max_items) {
+    const auto& o = next();
+    if (o.type != msgpack::type::ARRAY) bad("array");
+    if (o.via.array.size > max_items) fail(ErrorCode::kTooLarge, std::string(what_) + ": too many items");
+    return o;
+  }
+  const msgpack::object& map(size_t max_items) {
+    const auto& o = next();
+    if (o.type != msgpack::type::MAP) bad("map");
+    if (o.via.map.size > max_items) fail(ErrorCode::kTooLarge, std::string(what_) + ": too many items");
+    return o;
+  }
+
+ private:
+  [[noreturn]] void bad(const char* expected) {
+    fail(ErrorCode::kMalformed, std::string(what_) + ": field " + std::to_string(pos_) + " is not a " + expected);
+  }
+
+  const char* what_;
+  const msgpack::object* items_ = nullptr;
+  uint32_t size_ = 0;
+  uint32_t pos_ = 0;
+};
+
+TaskState to_state(uint8_t v) {
+  if (v >= kTaskStateCount) fail(ErrorCode::kMalformed, "unknown task state " + std::to_string(v));
+  return static_cast<TaskState>(v);
+}
+
+ErrorCode to_code(uint16_t v) { return static_cast<ErrorCode>(v); }
+
+TaskSpec read_spec(const msgpack::object& o) {
+  Fields f(o, 10, "task");
+  TaskSpec t;
+  t.id = f.bytes(limits::kMaxIdBytes);
+  t.handler = f.bytes(limits::kMaxNameBytes);
+  t.payload = f.bytes(limits::kMaxPayloadBytes);
+  int64_t priority = f.i64();
+  if (priority < INT32_MIN || priority > INT32_MAX) fail(ErrorCode::kInvalidArgument, "task: priority out of range");
+  t.priority = static_cast<int32_t>(priority);
+  t.max_attempts = f.unsigned_as<uint32_t>(UINT32_MAX);
+  t.backoff_base_ms = f.u64();
+  t.backoff_max_ms = f.u64();
+  t.timeout_ms = f.u64();
+  t.key = f.bytes(limits::kMaxIdBytes);
+  t.stealable = f.boolean();
+  return t;
+}
+
+AttemptInfo read_attempt(const msgpack::object& o) {
+  Fields f(o, 6, "attempt");
+  AttemptInfo a;
+  a.attempt = f.unsigned_as<uint32_t>(UINT32_MAX);
+  a.runner = f.bytes(limits::kMaxNameBytes);
+  a.started_ms = f.u64();
+  a.ended_ms = f.u64();
+  uint8_t outcome = f.unsigned_as<uint8_t>(static_cast<uint8_t>(AttemptOutcome::kCancelled));
+  a.outcome = static_cast<AttemptOutcome>(outcome);
+  a.error = f.bytes(limits::kMaxErrorBytes);
+  return a;
+}
+
+TaskRecord read_record(const msgpack::object& o) {
+  Fields f(o, 14, "record");
+  TaskRecord r;
+  r.spec = read_spec(f.next());
+  r.partition = f.unsigned_as<uint32_t>(UINT32_MAX);
+  r.state = to_state(f.unsigned_as<uint8_t>(UINT8_MAX));
+  r.attempt = f.unsigned_as<uint32_t>(UINT32_MAX);
+  r.failures = f.unsigned_as<uint32_t>(UINT32_MAX);
+  r.lease_owner = f.bytes(limits::kMaxNameBytes);
+  r.lease_deadline_ms = f.u64();
+  r.timeout_at_ms = f.u64();
+  r.not_before_ms = f.u64();
+  r.submitted_ms = f.u64();
+  r.finished_ms = f.u64();
+  r.result = f.bytes(limits::kMaxPayloadBytes);
+  r.error = f.bytes(limits::kMaxErrorBytes);
+  const auto& attempts = f.array(limits::kMaxAttempts * 4);
+  for (uint32_t i = 0; i < attempts.via.array.size; ++i) r.attempts.push_back(read_attempt(attempts.via.array.ptr[i]));
+  return r;
+}
+
+std::vector<TaskRecord> read_records(Fields& f) {
+  const auto& list = f.array(limits::kMaxListLimit);
+  std::vector<TaskRecord> out;
+  out.reserve(list.via.array.size);
+  for (uint32_t i = 0; i < list.via.array.size; ++i) out.push_back(read_record(list.via.array.ptr[i]));
+  return out;
+}
+
+HistogramSummary read_histogram(const msgpack::object& o) {
+  Fields f(o, 6, "histogram");
+  HistogramSummary h;
+  h.count = f.u64();
+  h.sum = f.u64();
+  h.p50 = f.u64();
+  h.p90 = f.u64();
+  h.p99 = f.u64();
+  h.max = f.u64();
+  return h;
+}
+
+std::string read_map_key(const msgpack::object& o) {
+  if (o.type != msgpack::type::STR || o.via.str.size > limits::kMaxNameBytes * 2)
+    fail(ErrorCode::kMalformed, "stats: bad key");
+  return std::string(o.via.str.ptr, o.via.str.size);
+}
+
+Request read_request(MessageKind kind, const msgpack::object& o) {
+  switch (kind) {
+    case MessageKind::kSubmitRequest: {
+      Fields f(o, 1, "submit");
+      const auto& tasks = f.array(limits::kMaxBatchTasks);
+      SubmitRequest m;
+      m.tasks.reserve(tasks.via.array.size);
+      for (uint32_t i = 0; i < tasks.via.array.size; ++i) m.tasks.push_back(read_spec(tasks.via.array.ptr[i]));
+      return m;
+    }
+    case MessageKind::kGetRequest: {
+      Fields f(o, 1, "get");
+      return GetRequest{f.string_list(limits::kMaxBatchTasks, limits::kMaxIdBytes)};
+    }
+    case MessageKind::kWaitRequest: {
+      Fields f(o, 3, "wait");
+      WaitRequest m;
+      m.ids = f.string_list(limits::kMaxBatchTasks, limits::kMaxIdBytes);
+      m.all = f.boolean();
+      m.timeout_ms = f.u64();
+      return m;
+    }
+    case MessageKind::kCancelRequest: {
+      Fields f(o, 1, "cancel");
+      return CancelRequest{f.string_list(limits::kMaxBatchTasks, limits::kMaxIdBytes)};
+    }
+    case MessageKind::kListRequest: {
+      Fields f(o, 4, "list");
+      ListRequest m;
+      m.any_state = f.boolean();
+      m.state = to_state(f.unsigned_as<uint8_t>(UINT8_MAX));
+      m.limit = f.unsigned_as<uint32_t>(limits::kMaxListLimit);
+      m.after_id = f.bytes(limits::kMaxIdBytes);
+      return m;
+    }
+    case MessageKind::kStatsRequest: {
+      Fields f(o, 0, "stats");
+      return StatsRequest{};
+    }
+    default:
+      fail(ErrorCode::kUnknownMessageType, "not a request kind: " + std::to_string(static_cast<int>(kind)));
+  }
+}
+
+Reply read_reply(MessageKind kind, const msgpack::object& o) {
+  switch (kind) {
+    case MessageKind::kErrorReply: {
+      Fields f(o, 2, "error");
+      ErrorReply m;
+      m.code = to_code(f.unsigned_as<uint16_t>(UINT16_MAX));
+      m.message = f.bytes(limits::kMaxErrorBytes);
+      return m;
+    }
+    case MessageKind::kSubmitReply: {
+      Fields f(o, 1, "submit_reply");
+      const auto& list = f.array(limits::kMaxBatchTasks);
+      SubmitReply m;
+      for (uint32_t i = 0; i < list.via.array.size; ++i) {
+        Fields g(list.via.array.ptr[i], 5, "submit_outcome");
+        SubmitOutcome out;
+        out.id = g.bytes(limits::kMaxIdBytes);
+        out.code = to_code(g.unsigned_as<uint16_t>(UINT16_MAX));
+        out.message = g.bytes(limits::kMaxErrorBytes);
+        out.duplicate = g.boolean();
+        out.state = to_state(g.unsigned_as<uint8_t>(UINT8_MAX));
+        m.outcomes.push_back(std::move(out));
+      }
+      return m;
+    }
+    case MessageKind::kGetReply: {
+      Fields f(o, 2, "get_reply");
+      GetReply m;
+      m.records = read_records(f);
+      m.missing = f.string_list(limits::kMaxBatchTasks, limits::kMaxIdBytes);
+      return m;
+    }
+    case MessageKind::kWaitReply: {
+      Fields f(o, 4, "wait_reply");
+      WaitReply m;
+      m.timed_out = f.boolean();
+      m.records = read_records(f);
+      m.missing = f.string_list(limits::kMaxBatchTasks, limits::kMaxIdBytes);
+      m.unfinished = f.u64();
+      return m;
+    }
+    case MessageKind::kCancelReply: {
+      Fields f(o, 1, "cancel_reply");
+      const auto& list = f.array(limits::kMaxBatchTasks);
+      CancelReply m;
+      for (uint32_t i = 0; i < list.via.array.size; ++i) {
+        Fields g(list.via.array.ptr[i], 3, "cancel_outcome");
+        CancelOutcome out;
+        out.id = g.bytes(limits::kMaxIdBytes);
+        out.code = to_code(g.unsigned_as<uint16_t>(UINT16_MAX));
+        out.state = to_state(g.unsigned_as<uint8_t>(UINT8_MAX));
+        m.outcomes.push_back(std::move(out));
+      }
+      return m;
+    }
+    case MessageKind::kListReply: {
+      Fields f(o, 2, "list_reply");
+      ListReply m;
+      m.records = read_records(f);
+      m.more = f.boolean();
+      return m;
+    }
+    case MessageKind::kStatsReply: {
+      Fields f(o, 4, "stats_reply");
+      StatsReply m;
+      m.node_id = f.bytes(limits::kMaxNameBytes);
+      const auto& counters = f.map(4096);
+      for (uint32_t i = 0; i < counters.via.map.size; ++i) {
+        const auto& kv = counters.via.map.ptr[i];
+        if (kv.val.type != msgpack::type::POSITIVE_INTEGER) fail(ErrorCode::kMalformed, "stats: counter");
+        m.counters[read_map_key(kv.key)] = kv.val.via.u64;
+      }
+      const auto& gauges = f.map(4096);
+      for (uint32_t i = 0; i < gauges.via.map.size; ++i) {
+        const auto& kv = gauges.via.map.ptr[i];
+        int64_t v = 0;
+        if (kv.val.type == msgpack::type::POSITIVE_INTEGER) {
+          v = static_cast<int64_t>(kv.val.via.u64);
+        } else if (kv.val.type == msgpack::type::NEGATIVE_INTEGER) {
+          v = kv.val.via.i64;
+        } else {
+          fail(ErrorCode::kMalformed, "stats: gauge");
+        }
+        m.gauges[read_map_key(kv.key)] = v;
+      }
+      const auto& histograms = f.map(4096);
+      for (uint32_t i = 0; i < histograms.via.map.size; ++i) {
+        const auto& kv = histograms.via.map.ptr[i];
+        m.histograms[read_map_key(kv.key)] = read_histogram(kv.val);
+      }
+      return m;
+    }
+    default:
+      fail(ErrorCode::kUnknownMessageType, "not a reply kind: " + std::to_string(static_cast<int>(kind)));
+  }
+}
+
+// Parses one complete msgpack value with limits; trailing bytes are an error.
+template <typename T, typename Fn>
+Result<T> parse(std::string_view bytes, Fn&& read) {
+  if (bytes.size() > limits::kMaxFrameBytes) return Status(ErrorCode::kTooLarge, "frame too large");
+  try {
+    // Container limits keep a hostile frame from allocating far more than its size.
+    msgpack::unpack_limit limit(/*array=*/limits::kMaxListLimit, /*map=*/4096,
+                                /*str=*/limits::kMaxPayloadBytes, /*bin=*/limits::kMaxPayloadBytes,
+                                /*ext=*/0, /*depth=*/8);
+    size_t offset = 0;
+    msgpack::object_handle handle =
+        msgpack::unpack(bytes.data(), bytes.size(), offset, nullptr, nullptr, limit);
+    if (offset != bytes.size()) return Status(ErrorCode::kMalformed, "trailing bytes after message");
+    return read(handle.get());
+  } catch (const DecodeError& e) {
+    return Status(e.code, e.message);
+  } catch (const msgpack::size_overflow& e) {
+    return Status(ErrorCode::kTooLarge, std::string("msgpack limit: ") + e.what());
+  } catch (const std::exception& e) {
+    return Status(ErrorCode::kMalformed, std::string("msgpack: ") + e.what());
+  }
+}
+
+}  // namespace
+
+std::string encode_envelope(const Envelope& e) {
+  msgpack::sbuffer buffer;
+  Packer p(buffer);
+  p.pack_array(4);
+  p.pack(e.version);
+  p.pack(e.kind);
+  p.pack(e.request_id);
+  pack_str(p, e.sender);
+  return std::string(buffer.data(), buffer.size());
+}
+
+Result<Envelope> decode_envelope(std::string_view bytes) {
+  if (bytes.size() > 1024) return Status(ErrorCode::kTooLarge, "envelope too large");
+  return parse<Envelope>(bytes, [](const msgpack::object& o) {
+    Fields f(o, 4, "envelope");
+    Envelope e;
+    e.version = f.unsigned_as<uint16_t>(UINT16_MAX);
+    e.kind = f.unsigned_as<uint16_t>(UINT16_MAX);
+    e.request_id = f.u64();
+    e.sender = f.bytes(limits::kMaxNameBytes);
+    return e;
+  });
+}
+
+MessageKind request_kind(const Request& request) {
+  static constexpr MessageKind kinds[] = {MessageKind::kSubmitRequest, MessageKind::kGetRequest,
+                                          MessageKind::kWaitRequest,   MessageKind::kCancelRequest,
+                                          MessageKind::kListRequest,   MessageKind::kStatsRequest};
+  static_assert(std::size(kinds) == std::variant_size_v<Request>);
+  return kinds[request.index()];
+}
+
+MessageKind reply_kind(const Reply& reply) {
+  static constexpr MessageKind kinds[] = {MessageKind::kErrorReply,  MessageKind::kSubmitReply,
+                                          MessageKind::kGetReply,    MessageKind::kWaitReply,
+                                          MessageKind::kCancelReply, MessageKind::kListReply,
+                                          MessageKind::kStatsReply};
+  static_assert(std::size(kinds) == std::variant_size_v<Reply>);
+  return kinds[reply.index()];
+}
+
+std::string encode_request(const Request& request) { return encode_variant(request); }
+std::string encode_reply(const Reply& reply) { return encode_variant(reply); }
+
+Result<Request> decode_request(uint16_t kind, std::string_view body) {
+  if (!is_known_kind(kind)) return Status(ErrorCode::kUnknownMessageType, "unknown message kind " + std::to_string(kind));
+  return parse<Request>(body, [kind](const msgpack::object& o) { return read_request(static_cast<MessageKind>(kind), o); });
+}
+
+Result<Reply> decode_reply(uint16_t kind, std::string_view body) {
+  if (!is_known_kind(kind)) return Status(ErrorCode::kUnknownMessageType, "unknown message kind " + std::to_string(kind));
+  return parse<Reply>(body, [kind](const msgpack::object& o) { return read_reply(static_cast<MessageKind>(kind), o); });
+}
+
+std::string encode_record(const TaskRecord& record) {
+  msgpack::sbuffer buffer;
+  Packer p(buffer);
+  pack(p, record);
+  return std::string(buffer.data(), buffer.size());
+}
+
+Result<TaskRecord> decode_record(std::string_view bytes) {
+  return parse<TaskRecord>(bytes, [](const msgpack::object& o) { return read_record(o); });
+}
+
+}  // namespace mesh

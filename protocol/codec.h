@@ -1,0 +1,35 @@
+// msgpack encoding of envelopes, messages and task records. The only place
+// msgpack is included. Decoding is strict: wrong types, missing fields and
+// anything over protocol/limits.h give kMalformed or kTooLarge, never a crash.
+//
+// A message on the wire is two frames: the envelope, then the body.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "protocol/envelope.h"
+#include "protocol/message_kind.h"
+#include "protocol/messages.h"
+#include "protocol/result.h"
+
+namespace mesh {
+
+std::string encode_envelope(const Envelope& envelope);
+Result<Envelope> decode_envelope(std::string_view bytes);
+
+MessageKind request_kind(const Request& request);
+MessageKind reply_kind(const Reply& reply);
+
+std::string encode_request(const Request& request);
+// `kind` comes from the envelope; unknown kinds give kUnknownMessageType.
+Result<Request> decode_request(uint16_t kind, std::string_view body);
+
+std::string encode_reply(const Reply& reply);
+Result<Reply> decode_reply(uint16_t kind, std::string_view body);
+
+// Task records as stored on disk (same encoding as on the wire).
+std::string encode_record(const TaskRecord& record);
+Result<TaskRecord> decode_record(std::string_view bytes);
+
+}  // namespace mesh

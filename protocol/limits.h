@@ -1,0 +1,20 @@
+// Hard limits on everything that arrives from the wire. Decoders enforce
+// them; the ZeroMQ socket enforces kMaxFrameBytes before decoding starts.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace mesh::limits {
+
+inline constexpr size_t kMaxFrameBytes = 16u << 20;    // one ZeroMQ frame
+inline constexpr size_t kMaxPayloadBytes = 1u << 20;   // one task payload or result
+inline constexpr size_t kMaxIdBytes = 256;             // task id, partition key
+inline constexpr size_t kMaxNameBytes = 64;            // handler name, node id
+inline constexpr size_t kMaxErrorBytes = 4096;         // error text kept per attempt
+inline constexpr size_t kMaxBatchTasks = 10000;        // tasks per submit / ids per get
+inline constexpr uint32_t kMaxAttempts = 100;          // upper bound of max_attempts
+inline constexpr uint64_t kMaxTimeoutMs = 7ull * 24 * 3600 * 1000;
+inline constexpr uint32_t kMaxListLimit = 100000;
+
+}  // namespace mesh::limits

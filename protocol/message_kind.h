@@ -1,0 +1,34 @@
+// Wire message ids. Ids are never reused; new kinds are appended.
+// docs/PROTOCOL.md gives the body of each.
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+
+namespace mesh {
+
+// The protocol version this build speaks. A request with a newer version is
+// answered with kUnsupportedVersion; older versions are decoded because
+// fields are only ever appended.
+inline constexpr uint16_t kProtocolVersion = 1;
+
+enum class MessageKind : uint16_t {
+  kErrorReply = 1,
+  kSubmitRequest = 10,
+  kSubmitReply = 11,
+  kGetRequest = 12,
+  kGetReply = 13,
+  kWaitRequest = 14,
+  kWaitReply = 15,
+  kCancelRequest = 16,
+  kCancelReply = 17,
+  kListRequest = 18,
+  kListReply = 19,
+  kStatsRequest = 20,
+  kStatsReply = 21,
+};
+
+bool is_known_kind(uint16_t kind);
+std::string_view kind_name(MessageKind kind);
+
+}  // namespace mesh

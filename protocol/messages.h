@@ -1,0 +1,174 @@
+// Plain structs for every wire message and the task record they carry.
+// No behaviour here: codec.h turns them into bytes, node/core gives them
+// meaning. Fields are only ever appended (see docs/PROTOCOL.md).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "protocol/error_code.h"
+
+namespace mesh {
+
+enum class TaskState : uint8_t {
+  kPending = 0,
+  kLeased = 1,
+  kCompleted = 2,
+  kFailed = 3,  // attempts exhausted: the dead letter, kept and listable
+  kCancelled = 4,
+};
+inline constexpr uint8_t kTaskStateCount = 5;
+
+inline bool is_terminal(TaskState s) {
+  return s == TaskState::kCompleted || s == TaskState::kFailed || s == TaskState::kCancelled;
+}
+const char* state_name(TaskState s);
+bool parse_state(const std::string& text, TaskState* out);
+
+// What a client asks to run. `id` is the idempotency key.
+struct TaskSpec {
+  std::string id;
+  std::string handler;
+  std::string payload;
+  int32_t priority = 0;  // higher runs first
+  uint32_t max_attempts = 3;
+  uint64_t backoff_base_ms = 100;
+  uint64_t backoff_max_ms = 30000;
+  uint64_t timeout_ms = 60000;  // per attempt
+  std::string key;              // partition key; empty means the id
+  bool stealable = true;
+
+  bool operator==(const TaskSpec&) const = default;
+};
+
+enum class AttemptOutcome : uint8_t {
+  kRunning = 0,
+  kSucceeded = 1,
+  kFailed = 2,     // the handler reported failure
+  kTimedOut = 3,   // ran past timeout_ms
+  kLost = 4,       // lease expired or runner restarted; not counted against max_attempts
+  kCancelled = 5,
+};
+const char* outcome_name(AttemptOutcome o);
+
+struct AttemptInfo {
+  uint32_t attempt = 0;
+  std::string runner;  // node id that ran it
+  uint64_t started_ms = 0;
+  uint64_t ended_ms = 0;
+  AttemptOutcome outcome = AttemptOutcome::kRunning;
+  std::string error;
+
+  bool operator==(const AttemptInfo&) const = default;
+};
+
+// The replicated, persisted state of one task.
+struct TaskRecord {
+  TaskSpec spec;
+  uint32_t partition = 0;
+  TaskState state = TaskState::kPending;
+  uint32_t attempt = 0;   // number of the latest attempt; fences completions
+  uint32_t failures = 0;  // attempts counted against max_attempts
+  std::string lease_owner;
+  uint64_t lease_deadline_ms = 0;
+  uint64_t timeout_at_ms = 0;   // current attempt fails after this
+  uint64_t not_before_ms = 0;   // backoff: not runnable before this
+  uint64_t submitted_ms = 0;
+  uint64_t finished_ms = 0;
+  std::string result;  // output of the successful attempt
+  std::string error;   // last error
+  std::vector<AttemptInfo> attempts;
+
+  bool operator==(const TaskRecord&) const = default;
+};
+
+// --- requests and replies -------------------------------------------------
+
+struct ErrorReply {
+  ErrorCode code = ErrorCode::kOk;
+  std::string message;
+};
+
+struct SubmitRequest {
+  std::vector<TaskSpec> tasks;
+};
+struct SubmitOutcome {
+  std::string id;
+  ErrorCode code = ErrorCode::kOk;
+  std::string message;
+  bool duplicate = false;  // id was already known: nothing new was stored
+  TaskState state = TaskState::kPending;
+};
+struct SubmitReply {
+  std::vector<SubmitOutcome> outcomes;
+};
+
+struct GetRequest {
+  std::vector<std::string> ids;
+};
+struct GetReply {
+  std::vector<TaskRecord> records;   // for the ids that exist, in request order
+  std::vector<std::string> missing;  // ids not found
+};
+
+struct WaitRequest {
+  std::vector<std::string> ids;  // ignored when all = true
+  bool all = false;              // until no task on the node is unfinished
+  uint64_t timeout_ms = 30000;
+};
+struct WaitReply {
+  bool timed_out = false;
+  std::vector<TaskRecord> records;
+  std::vector<std::string> missing;
+  uint64_t unfinished = 0;
+};
+
+struct CancelRequest {
+  std::vector<std::string> ids;
+};
+struct CancelOutcome {
+  std::string id;
+  ErrorCode code = ErrorCode::kOk;
+  TaskState state = TaskState::kCancelled;
+};
+struct CancelReply {
+  std::vector<CancelOutcome> outcomes;
+};
+
+struct ListRequest {
+  bool any_state = true;
+  TaskState state = TaskState::kPending;
+  uint32_t limit = 1000;
+  std::string after_id;  // paging: ids sort ascending
+};
+struct ListReply {
+  std::vector<TaskRecord> records;
+  bool more = false;
+};
+
+struct HistogramSummary {
+  uint64_t count = 0;
+  uint64_t sum = 0;
+  uint64_t p50 = 0;
+  uint64_t p90 = 0;
+  uint64_t p99 = 0;
+  uint64_t max = 0;
+};
+
+struct StatsRequest {};
+struct StatsReply {
+  std::string node_id;
+  std::map<std::string, uint64_t> counters;
+  std::map<std::string, int64_t> gauges;
+  std::map<std::string, HistogramSummary> histograms;
+};
+
+using Request = std::variant<SubmitRequest, GetRequest, WaitRequest, CancelRequest, ListRequest,
+                             StatsRequest>;
+using Reply =
+    std::variant<ErrorReply, SubmitReply, GetReply, WaitReply, CancelReply, ListReply, StatsReply>;
+
+}  // namespace mesh
