@@ -18,6 +18,7 @@ std::string_view error_name(ErrorCode code) {
     case ErrorCode::kStorageError: return "storage_error";
     case ErrorCode::kStaleAttempt: return "stale_attempt";
     case ErrorCode::kAlreadyTerminal: return "already_terminal";
+    case ErrorCode::kUnavailable: return "unavailable";
   }
   return "unknown_error";
 }

@@ -22,6 +22,7 @@ enum class ErrorCode : uint16_t {
   kStorageError = 11,       // the store refused a write; nothing acknowledged
   kStaleAttempt = 12,       // completion or renewal for an attempt that is no longer current
   kAlreadyTerminal = 13,    // cancel of a task that already finished
+  kUnavailable = 14,        // client side: no reply in time; the node may be down
 };
 
 std::string_view error_name(ErrorCode code);

@@ -1,0 +1,30 @@
+// The real clock and randomness behind meshd's core.
+#pragma once
+
+#include <chrono>
+#include <random>
+
+#include "node/env/clock.h"
+#include "node/env/random.h"
+
+namespace mesh {
+
+class SystemClock final : public Clock {
+ public:
+  uint64_t now_ms() override {
+    return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                     std::chrono::system_clock::now().time_since_epoch())
+                                     .count());
+  }
+};
+
+class OsRandom final : public Random {
+ public:
+  OsRandom() : engine_(std::random_device{}()) {}
+  uint64_t next_u64() override { return engine_(); }
+
+ private:
+  std::mt19937_64 engine_;
+};
+
+}  // namespace mesh

@@ -1,0 +1,32 @@
+// meshd's settings: defaults, a TOML file (configs/*.toml) and command-line
+// flags, applied in that order. validate() names the first bad value.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "protocol/result.h"
+
+namespace mesh {
+
+struct NodeOptions {
+  std::string node_id = "node-1";
+  std::string listen = "tcp://127.0.0.1:7700";  // port 0 picks a free port
+  std::string data_dir = "data/node-1";
+  uint32_t slots = 4;
+  uint32_t partitions = 128;
+  uint64_t max_unfinished = 100000;
+  uint64_t lease_ttl_ms = 10000;
+  uint64_t aging_interval_ms = 1000;
+  uint64_t drain_grace_ms = 10000;
+  uint64_t exec_max_output_bytes = 1 << 20;
+  std::string metrics_listen;  // "host:port" for Prometheus text over HTTP; empty = off
+  std::string log_level = "info";
+};
+
+// Reads `path` over `options`. Unknown keys, wrong types and syntax errors
+// are errors (kInvalidArgument) that name the key or line.
+Status load_config_file(const std::string& path, NodeOptions& options);
+Status validate(const NodeOptions& options);
+
+}  // namespace mesh

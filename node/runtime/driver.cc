@@ -1,0 +1,392 @@
+#include "node/runtime/driver.h"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <csignal>
+#include <fstream>
+#include <unistd.h>
+
+#include "node/core/node_state.h"
+#include "node/io/record_store.h"
+#include "node/io/rocks_store.h"
+#include "node/io/system_env.h"
+#include "node/runtime/executor.h"
+#include "node/runtime/http_metrics.h"
+#include "node/runtime/metrics.h"
+#include "node/runtime/zmq_server.h"
+#include "protocol/codec.h"
+#include "protocol/limits.h"
+
+namespace mesh {
+
+namespace asio = boost::asio;
+using std::chrono::milliseconds;
+
+namespace {
+
+// A Wait may hold its reply at most this long; clients re-ask for longer.
+constexpr uint64_t kMaxWaitMs = 10 * 60 * 1000;
+
+struct Outgoing {
+  std::string peer;
+  uint64_t request_id;
+  Reply reply;
+};
+
+struct PendingRequest {
+  std::string peer;
+  uint64_t request_id;
+};
+
+uint64_t rss_bytes() {
+  std::ifstream statm("/proc/self/statm");
+  uint64_t pages = 0, resident = 0;
+  statm >> pages >> resident;
+  return resident * static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+}
+
+Status write_file_atomically(const std::string& path, const std::string& text) {
+  std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << text << '\n';
+    if (!out) return Status(ErrorCode::kStorageError, "cannot write " + tmp);
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) return Status(ErrorCode::kStorageError, "cannot rename " + tmp);
+  return Status::Ok();
+}
+
+}  // namespace
+
+struct Node::Impl {
+  Impl(NodeOptions opts, HandlerRegistry registry)
+      : options(std::move(opts)),
+        handlers(std::move(registry)),
+        wake_timer(io),
+        renew_timer(io),
+        grace_timer(io),
+        signals(io, SIGTERM, SIGINT) {}
+
+  // --- start-up --------------------------------------------------------------------
+
+  Status start() {
+    auto opened = RocksStore::open(options.data_dir);
+    if (!opened.ok()) return opened.status();
+    store = std::move(opened).value();
+    auto records = load_records(*store);
+    if (!records.ok()) return records.status();
+
+    NodeConfig config;
+    config.node_id = options.node_id;
+    config.slots = options.slots;
+    config.partitions = options.partitions;
+    config.max_unfinished = options.max_unfinished;
+    config.lease_ttl_ms = options.lease_ttl_ms;
+    config.aging_interval_ms = options.aging_interval_ms;
+    config.handlers = handlers.names();
+    core = std::make_unique<NodeState>(std::move(config), random);
+
+    size_t recovered = records.value().size();
+    feed(in::Recover{std::move(records).value()});
+    flush();
+    if (exit_code != 0) return Status(ErrorCode::kStorageError, "could not persist recovery");
+
+    try {
+      server = std::make_unique<ZmqServer>(
+          io, options.listen, [this](const std::string& peer, std::vector<std::string> frames) {
+            on_message(peer, std::move(frames));
+          });
+      if (!options.metrics_listen.empty()) {
+        http = std::make_unique<HttpMetrics>(io, options.metrics_listen,
+                                             [this] { return render_prometheus(stats()); });
+      }
+    } catch (const std::exception& e) {
+      return Status(ErrorCode::kInvalidArgument, e.what());
+    }
+    executor = std::make_unique<Executor>(handlers, options.slots, [this](RunResult result) {
+      asio::post(io, [this, r = std::move(result)]() mutable { on_finished(std::move(r)); });
+    });
+
+    if (Status s = write_file_atomically(options.data_dir + "/meshd.endpoint", server->bound_endpoint()); !s.ok()) {
+      return s;
+    }
+    if (http) {
+      if (Status s = write_file_atomically(options.data_dir + "/metrics.endpoint", http->bound_address()); !s.ok()) {
+        return s;
+      }
+    }
+    spdlog::info("event=started node={} listen={} metrics={} data_dir={} slots={} tasks_recovered={} unfinished={}",
+                 options.node_id, server->bound_endpoint(), http ? http->bound_address() : "off", options.data_dir,
+                 options.slots, recovered, core->tasks().unfinished());
+    return Status::Ok();
+  }
+
+  int run() {
+    signals.async_wait([this](boost::system::error_code ec, int signal) {
+      if (!ec) begin_drain(signal);
+    });
+    arm_renewals();
+    // Runs released at recovery were dispatched by the first step.
+    flush();
+    io.run();
+    return exit_code;
+  }
+
+  // --- inputs ----------------------------------------------------------------------
+
+  void feed(InputEvent event) {
+    Effects effects = core->step(Input{clock.now_ms(), std::move(event)});
+    for (auto& record : effects.writes) {
+      std::string id = record.spec.id;
+      pending_writes.insert_or_assign(std::move(id), std::move(record));
+    }
+    for (auto& addressed : effects.replies) {
+      auto it = pending_requests.find(addressed.request);
+      if (it == pending_requests.end()) continue;
+      outgoing.push_back({it->second.peer, it->second.request_id, std::move(addressed.reply)});
+      pending_requests.erase(it);
+    }
+    for (auto& abort : effects.aborts) pending_aborts.push_back(std::move(abort));
+    for (auto& run : effects.runs) pending_runs.push_back(std::move(run));
+    wake_at = effects.wake_at_ms;
+    schedule_flush();
+  }
+
+  void on_finished(RunResult result) {
+    run_ms.record(result.run_ms);
+    if (!result.result.ok) {
+      spdlog::debug("event=attempt_failed task={} attempt={} error=\"{}\"", result.id, result.attempt,
+                    result.result.output);
+    }
+    std::string output = std::move(result.result.output);
+    if (output.size() > limits::kMaxPayloadBytes) {
+      output.resize(limits::kMaxPayloadBytes);
+    }
+    feed(in::TaskFinished{std::move(result.id), result.attempt, result.result.ok, std::move(output)});
+  }
+
+  void on_message(const std::string& peer, std::vector<std::string> frames) {
+    ++counters["requests_received"];
+    if (frames.size() != 2) {
+      return reject(peer, 0, Status(ErrorCode::kMalformed, "expected 2 frames (envelope, body), got " +
+                                                               std::to_string(frames.size())));
+    }
+    auto envelope = decode_envelope(frames[0]);
+    if (!envelope.ok()) return reject(peer, 0, envelope.status());
+    const Envelope& env = envelope.value();
+    if (env.version == 0) return reject(peer, env.request_id, Status(ErrorCode::kMalformed, "protocol version 0"));
+    if (env.version > kProtocolVersion) {
+      return reject(peer, env.request_id,
+                    Status(ErrorCode::kUnsupportedVersion, "this node speaks protocol version " +
+                                                               std::to_string(kProtocolVersion) + ", got " +
+                                                               std::to_string(env.version)));
+    }
+    auto request = decode_request(env.kind, frames[1]);
+    if (!request.ok()) return reject(peer, env.request_id, request.status());
+    std::visit([&](auto& r) { handle(peer, env.request_id, std::move(r)); }, request.value());
+  }
+
+  RequestRef remember(const std::string& peer, uint64_t request_id) {
+    RequestRef ref = next_ref++;
+    pending_requests[ref] = {peer, request_id};
+    return ref;
+  }
+
+  void handle(const std::string& peer, uint64_t id, SubmitRequest r) {
+    feed(in::Submit{remember(peer, id), std::move(r.tasks)});
+  }
+  void handle(const std::string& peer, uint64_t id, WaitRequest r) {
+    r.timeout_ms = std::min(r.timeout_ms, kMaxWaitMs);
+    feed(in::Wait{remember(peer, id), std::move(r)});
+  }
+  void handle(const std::string& peer, uint64_t id, CancelRequest r) {
+    feed(in::Cancel{remember(peer, id), std::move(r.ids)});
+  }
+  // Reads are answered after this turn's flush like everything else, so a
+  // client never reads state that is not yet durable.
+  void handle(const std::string& peer, uint64_t id, GetRequest r) { answer(peer, id, core->get(r)); }
+  void handle(const std::string& peer, uint64_t id, ListRequest r) { answer(peer, id, core->list(r)); }
+  void handle(const std::string& peer, uint64_t id, StatsRequest) { answer(peer, id, stats()); }
+
+  void answer(const std::string& peer, uint64_t id, Reply reply) {
+    outgoing.push_back({peer, id, std::move(reply)});
+    schedule_flush();
+  }
+
+  void reject(const std::string& peer, uint64_t id, const Status& status) {
+    ++counters["requests_rejected_" + std::string(error_name(status.code()))];
+    spdlog::warn("event=request_rejected code={} reason=\"{}\"", error_name(status.code()), status.message());
+    answer(peer, id, ErrorReply{status.code(), status.message()});
+  }
+
+  // --- effects ---------------------------------------------------------------------
+
+  void schedule_flush() {
+    if (flush_posted) return;
+    flush_posted = true;
+    asio::post(io, [this] { flush(); });
+  }
+
+  void flush() {
+    flush_posted = false;
+    if (exit_code != 0) return;
+    if (!pending_writes.empty()) {
+      WriteBatch batch;
+      std::vector<TaskRecord> records;
+      records.reserve(pending_writes.size());
+      for (auto& [id, record] : pending_writes) records.push_back(std::move(record));
+      pending_writes.clear();
+      add_records(records, batch);
+      auto started = std::chrono::steady_clock::now();
+      Status s = store->write(batch, /*sync=*/true);
+      sync_us.record(static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                               std::chrono::steady_clock::now() - started)
+                                               .count()));
+      batch_records.record(records.size());
+      if (!s.ok()) {
+        // Memory is ahead of disk now: answering would acknowledge what a
+        // crash could lose. Stop; a restart recovers from the store.
+        spdlog::critical("event=store_write_failed reason=\"{}\" action=exit", s.message());
+        exit_code = 1;
+        io.stop();
+        return;
+      }
+      for (const auto& r : records) {
+        if (is_terminal(r.state)) task_latency_ms.record(r.finished_ms - r.submitted_ms);
+        if (r.state == TaskState::kFailed) {
+          spdlog::warn("event=dead_letter task={} attempts={} error=\"{}\"", r.spec.id, r.attempt, r.error);
+        }
+      }
+    }
+    if (server) {
+      for (const auto& o : outgoing) {
+        Envelope env{kProtocolVersion, static_cast<uint16_t>(reply_kind(o.reply)), o.request_id, options.node_id};
+        server->send(o.peer, encode_envelope(env), encode_reply(o.reply));
+      }
+      outgoing.clear();
+    }
+    if (executor) {
+      for (const auto& a : pending_aborts) executor->abort(a.id, a.attempt);
+      for (auto& run : pending_runs) executor->start(std::move(run));
+      pending_aborts.clear();
+      pending_runs.clear();
+    }
+    arm_wake();
+    if (draining && core->running() == 0) finish("drained");
+  }
+
+  void arm_wake() {
+    if (!wake_at || wake_at == armed_wake_at) return;
+    armed_wake_at = wake_at;
+    uint64_t now = clock.now_ms();
+    wake_timer.expires_after(milliseconds(*wake_at > now ? *wake_at - now : 0));
+    wake_timer.async_wait([this](boost::system::error_code ec) {
+      if (ec) return;
+      armed_wake_at.reset();
+      feed(in::Tick{});
+    });
+  }
+
+  void arm_renewals() {
+    renew_timer.expires_after(milliseconds(std::max<uint64_t>(options.lease_ttl_ms / 3, 1)));
+    renew_timer.async_wait([this](boost::system::error_code ec) {
+      if (ec) return;
+      auto running = executor->running();
+      if (!running.empty()) feed(in::RenewLeases{std::move(running)});
+      arm_renewals();
+    });
+  }
+
+  // --- shutdown ----------------------------------------------------------------------
+
+  void begin_drain(int signal) {
+    spdlog::info("event=draining signal={} running={} grace_ms={}", signal, core->running(), options.drain_grace_ms);
+    draining = true;
+    feed(in::Drain{});
+    grace_timer.expires_after(milliseconds(options.drain_grace_ms));
+    grace_timer.async_wait([this](boost::system::error_code ec) {
+      if (ec) return;
+      // Leases of attempts still running stay in the store; the restart
+      // returns those tasks to PENDING.
+      for (const auto& [id, attempt] : executor->running()) executor->abort(id, attempt);
+      finish("grace period over");
+    });
+  }
+
+  void finish(const char* why) {
+    if (finished) return;
+    finished = true;
+    spdlog::info("event=stopped reason=\"{}\" unfinished={}", why, core->tasks().unfinished());
+    wake_timer.cancel();
+    renew_timer.cancel();
+    grace_timer.cancel();
+    signals.cancel();
+    if (server) server->close();
+    http.reset();
+    io.stop();
+  }
+
+  StatsReply stats() const {
+    StatsReply s;
+    s.node_id = options.node_id;
+    s.counters = core->counters();
+    for (const auto& [name, value] : counters) s.counters[name] += value;
+    s.gauges = core->gauges();
+    s.gauges["rss_bytes"] = static_cast<int64_t>(rss_bytes());
+    s.gauges["uptime_ms"] = static_cast<int64_t>(clock.now_ms() - started_ms);
+    s.histograms["task_latency_ms"] = task_latency_ms.summary();
+    s.histograms["run_ms"] = run_ms.summary();
+    s.histograms["store_sync_us"] = sync_us.summary();
+    s.histograms["store_batch_records"] = batch_records.summary();
+    return s;
+  }
+
+  NodeOptions options;
+  HandlerRegistry handlers;
+  asio::io_context io;
+  mutable SystemClock clock;
+  OsRandom random;
+  std::unique_ptr<RocksStore> store;
+  std::unique_ptr<NodeState> core;
+  std::unique_ptr<ZmqServer> server;
+  std::unique_ptr<HttpMetrics> http;
+  std::unique_ptr<Executor> executor;
+  asio::steady_timer wake_timer;
+  asio::steady_timer renew_timer;
+  asio::steady_timer grace_timer;
+  asio::signal_set signals;
+
+  // Effects gathered this turn, flushed together.
+  std::map<std::string, TaskRecord> pending_writes;
+  std::vector<Outgoing> outgoing;
+  std::vector<AbortRun> pending_aborts;
+  std::vector<RunTask> pending_runs;
+  std::optional<uint64_t> wake_at;
+  std::optional<uint64_t> armed_wake_at;
+  bool flush_posted = false;
+
+  std::map<RequestRef, PendingRequest> pending_requests;
+  RequestRef next_ref = 1;
+  std::map<std::string, uint64_t> counters;
+  Histogram task_latency_ms;
+  Histogram run_ms;
+  Histogram sync_us;
+  Histogram batch_records;
+  uint64_t started_ms = clock.now_ms();
+  bool draining = false;
+  bool finished = false;
+  int exit_code = 0;
+};
+
+Node::Node(NodeOptions options, HandlerRegistry handlers)
+    : impl_(std::make_unique<Impl>(std::move(options), std::move(handlers))) {}
+Node::~Node() = default;
+Status Node::start() { return impl_->start(); }
+int Node::run() { return impl_->run(); }
+
+}  // namespace mesh

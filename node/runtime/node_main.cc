@@ -1,0 +1,88 @@
+#include "node/runtime/node_main.h"
+
+#include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
+
+#include <optional>
+
+#include "node/runtime/config.h"
+#include "node/runtime/driver.h"
+
+namespace mesh {
+
+namespace {
+
+// Exit codes of meshd.
+constexpr int kExitBadConfig = 2;
+constexpr int kExitStartFailed = 3;
+
+template <typename T>
+void override_with(const std::optional<T>& flag, T& field) {
+  if (flag) field = *flag;
+}
+
+}  // namespace
+
+int run_meshd(int argc, char** argv, HandlerRegistry handlers) {
+  CLI::App app{"meshd: a node of the meshwork task mesh"};
+  std::string config_path;
+  std::optional<std::string> node_id, listen, data_dir, metrics_listen, log_level;
+  std::optional<uint32_t> slots;
+  std::optional<uint64_t> max_unfinished, lease_ttl_ms, drain_grace_ms;
+  app.add_option("--config", config_path, "TOML config file (flags override it)");
+  app.add_option("--node-id", node_id, "unique id of this node");
+  app.add_option("--listen", listen, "client endpoint, e.g. tcp://0.0.0.0:7700 (port 0 picks one)");
+  app.add_option("--data-dir", data_dir, "directory of the node's store");
+  app.add_option("--slots", slots, "executor slots (tasks run at once)");
+  app.add_option("--max-unfinished", max_unfinished, "queue bound: unfinished tasks before submits are refused");
+  app.add_option("--lease-ttl-ms", lease_ttl_ms, "lease length; runners renew at a third of it");
+  app.add_option("--drain-grace-ms", drain_grace_ms, "on SIGTERM, how long running tasks may finish");
+  app.add_option("--metrics-listen", metrics_listen, "host:port for Prometheus metrics over HTTP");
+  app.add_option("--log-level", log_level, "trace, debug, info, warn, error");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int code = app.exit(e);
+    return code == 0 ? 0 : kExitBadConfig;
+  }
+
+  NodeOptions options;
+  if (!config_path.empty()) {
+    if (Status s = load_config_file(config_path, options); !s.ok()) {
+      std::fprintf(stderr, "meshd: bad config: %s\n", s.message().c_str());
+      return kExitBadConfig;
+    }
+  }
+  override_with(node_id, options.node_id);
+  override_with(listen, options.listen);
+  override_with(data_dir, options.data_dir);
+  override_with(metrics_listen, options.metrics_listen);
+  override_with(log_level, options.log_level);
+  override_with(slots, options.slots);
+  override_with(max_unfinished, options.max_unfinished);
+  override_with(lease_ttl_ms, options.lease_ttl_ms);
+  override_with(drain_grace_ms, options.drain_grace_ms);
+  if (Status s = validate(options); !s.ok()) {
+    std::fprintf(stderr, "meshd: bad config: %s\n", s.message().c_str());
+    return kExitBadConfig;
+  }
+
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %l meshd %v");
+  spdlog::set_level(spdlog::level::from_str(options.log_level));
+
+  HandlerRegistry all = std::move(handlers);
+  HandlerRegistry builtins;
+  register_builtin_handlers(builtins, ExecLimits{options.exec_max_output_bytes});
+  for (const auto& name : builtins.names()) {
+    if (!all.find(name)) all.add(name, *builtins.find(name));
+  }
+
+  Node node(options, std::move(all));
+  if (Status s = node.start(); !s.ok()) {
+    std::fprintf(stderr, "meshd: cannot start: %s\n", s.message().c_str());
+    return kExitStartFailed;
+  }
+  return node.run();
+}
+
+}  // namespace mesh

@@ -1,0 +1,115 @@
+// Hostile and malformed input gets a numbered error reply; the node keeps
+// serving and what it stored before is untouched.
+#include "protocol/codec.h"
+#include "tests/integration/test_node.h"
+
+namespace mesh::test {
+namespace {
+
+ErrorReply expect_error(MeshClient& client, const std::vector<std::string>& frames) {
+  REQUIRE(client.send_frames(frames).ok());
+  auto reply = client.receive_frames(30000);
+  REQUIRE_MESSAGE(reply.ok(), reply.status().message());
+  REQUIRE(reply.value().size() == 2);
+  auto env = decode_envelope(reply.value()[0]);
+  REQUIRE(env.ok());
+  REQUIRE(env.value().kind == static_cast<uint16_t>(MessageKind::kErrorReply));
+  auto body = decode_reply(env.value().kind, reply.value()[1]);
+  REQUIRE(body.ok());
+  return std::get<ErrorReply>(body.value());
+}
+
+std::string envelope(uint16_t version, MessageKind kind) {
+  return encode_envelope(Envelope{version, static_cast<uint16_t>(kind), 7, "test"});
+}
+
+TEST_CASE("malformed frames, bad versions and unknown kinds get error codes and lose nothing") {
+  TestNode node({"--slots", "2"});
+  node.start();
+  auto client = node.client();
+  auto first = client->submit({task("keep-me", "noop", "precious")});
+  REQUIRE(first.ok());
+  REQUIRE(client->wait(WaitRequest{{"keep-me"}, false, 60000}).ok());
+
+  auto raw = node.client();
+  SUBCASE("one frame") { CHECK(expect_error(*raw, {"garbage"}).code == ErrorCode::kMalformed); }
+  SUBCASE("three frames") { CHECK(expect_error(*raw, {"a", "b", "c"}).code == ErrorCode::kMalformed); }
+  SUBCASE("garbage envelope") {
+    CHECK(expect_error(*raw, {"\xc1\xff\x00", "x"}).code == ErrorCode::kMalformed);
+  }
+  SUBCASE("newer protocol version") {
+    ErrorReply e = expect_error(*raw, {envelope(99, MessageKind::kStatsRequest), encode_request(StatsRequest{})});
+    CHECK(e.code == ErrorCode::kUnsupportedVersion);
+    CHECK(e.message.find("version 1") != std::string::npos);
+  }
+  SUBCASE("unknown message type") {
+    std::string env = encode_envelope(Envelope{kProtocolVersion, 999, 7, "test"});
+    CHECK(expect_error(*raw, {env, encode_request(StatsRequest{})}).code == ErrorCode::kUnknownMessageType);
+  }
+  SUBCASE("a reply kind sent as a request") {
+    CHECK(expect_error(*raw, {envelope(1, MessageKind::kGetReply), encode_request(StatsRequest{})}).code ==
+          ErrorCode::kUnknownMessageType);
+  }
+  SUBCASE("garbage body") {
+    CHECK(expect_error(*raw, {envelope(1, MessageKind::kSubmitRequest), "\x93\x01"}).code == ErrorCode::kMalformed);
+  }
+  SUBCASE("oversized payload") {
+    TaskSpec big = task("too-big", "noop", std::string(2 << 20, 'x'));
+    CHECK(expect_error(*raw, {envelope(1, MessageKind::kSubmitRequest), encode_request(SubmitRequest{{big}})}).code ==
+          ErrorCode::kTooLarge);
+  }
+  SUBCASE("unknown handler and bad arguments are refused per task") {
+    TaskSpec bad_attempts = task("zero-attempts", "noop");
+    bad_attempts.max_attempts = 0;
+    auto reply = raw->submit({task("who", "no-such-handler"), bad_attempts, task("fine", "noop")});
+    REQUIRE(reply.ok());
+    CHECK(reply.value().outcomes[0].code == ErrorCode::kUnknownHandler);
+    CHECK(reply.value().outcomes[1].code == ErrorCode::kInvalidArgument);
+    CHECK(reply.value().outcomes[2].code == ErrorCode::kOk);
+    auto get = raw->get({"who", "zero-attempts"});
+    REQUIRE(get.ok());
+    CHECK(get.value().missing.size() == 2);
+  }
+  SUBCASE("a reused id with a different task is a conflict") {
+    auto reply = raw->submit({task("keep-me", "noop", "something else")});
+    REQUIRE(reply.ok());
+    CHECK(reply.value().outcomes[0].code == ErrorCode::kConflict);
+  }
+
+  // Still serving, and the stored task is unchanged.
+  auto after = client->get({"keep-me"});
+  REQUIRE_MESSAGE(after.ok(), after.status().message() << "\n" << node.log());
+  REQUIRE(after.value().records.size() == 1);
+  CHECK(after.value().records[0].state == TaskState::kCompleted);
+  CHECK(after.value().records[0].result == "precious");
+}
+
+TEST_CASE("a frame over the size limit drops that connection, not the node") {
+  TestNode node;
+  node.start();
+  auto raw = node.client();
+  REQUIRE(raw->send_frames({envelope(1, MessageKind::kSubmitRequest), std::string(17 << 20, 'x')}).ok());
+  auto client = node.client();
+  auto stats = client->stats();
+  REQUIRE_MESSAGE(stats.ok(), stats.status().message() << "\n" << node.log());
+}
+
+TEST_CASE("a full queue answers overloaded, retry later") {
+  TestNode node({"--slots", "1", "--max-unfinished", "10"});
+  node.start();
+  auto client = node.client();
+  std::vector<TaskSpec> tasks;
+  for (int i = 0; i < 20; ++i) tasks.push_back(task("q-" + std::to_string(i), "sleep", "200"));
+  auto reply = client->submit(tasks);
+  REQUIRE(reply.ok());
+  int accepted = 0, overloaded = 0;
+  for (const auto& o : reply.value().outcomes) {
+    accepted += o.code == ErrorCode::kOk;
+    overloaded += o.code == ErrorCode::kOverloaded;
+  }
+  CHECK(accepted == 10);
+  CHECK(overloaded == 10);
+}
+
+}  // namespace
+}  // namespace mesh::test

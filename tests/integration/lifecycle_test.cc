@@ -1,0 +1,203 @@
+// meshd as an operator meets it: bad configuration is refused at start with
+// a message, SIGTERM drains, metrics are served over HTTP, and meshctl's
+// exit codes tell a script what happened.
+#include <arpa/inet.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+
+#include "tests/integration/test_node.h"
+
+namespace mesh::test {
+namespace {
+
+struct Exit {
+  int code;
+  std::string output;
+};
+
+// Runs a command to completion (bounded by timeout(1), so a regression that
+// makes meshd start anyway fails instead of hanging) and captures its output.
+Exit run_command(const std::string& command) {
+  FILE* pipe = ::popen(("timeout 60 " + command + " 2>&1").c_str(), "r");
+  std::string out;
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, pipe)) > 0) out.append(buf, n);
+  int status = ::pclose(pipe);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+// meshd given `args` must refuse to start with exit code `code` and say `why`.
+void check_refused(const std::string& args, int code, const std::string& why) {
+  Exit e = run_command(std::string(MESHD_PATH) + " " + args);
+  INFO("meshd " << args << " said: " << e.output);
+  CHECK(e.code == code);
+  CHECK(e.output.find(why) != std::string::npos);
+}
+
+std::string write_file(const std::string& dir, const std::string& name, const std::string& text) {
+  std::string path = dir + "/" + name;
+  std::ofstream(path) << text;
+  return path;
+}
+
+TEST_CASE("bad configuration is refused at start with a clear message") {
+  std::string dir = make_temp_dir("meshcfg-");
+  const std::string data = " --data-dir " + dir + "/data";
+  SUBCASE("zero slots") { check_refused("--slots 0" + data, 2, "slots must be"); }
+  SUBCASE("not a number") { check_refused("--slots many" + data, 2, "--slots"); }
+  SUBCASE("unknown flag") { check_refused("--slotz 3" + data, 2, "slotz"); }
+  SUBCASE("unknown config key") {
+    std::string path = write_file(dir, "bad.toml", "[executor]\nslotz = 3\n");
+    check_refused("--config " + path + data, 2, "unknown setting 'executor.slotz'");
+  }
+  SUBCASE("wrong type") {
+    std::string path = write_file(dir, "bad.toml", "[executor]\nslots = \"many\"\n");
+    check_refused("--config " + path + data, 2, "wrong type");
+  }
+  SUBCASE("syntax error") {
+    std::string path = write_file(dir, "bad.toml", "[executor\nslots = 3\n");
+    check_refused("--config " + path + data, 2, "syntax error");
+  }
+  SUBCASE("missing config file") { check_refused("--config " + dir + "/none.toml" + data, 2, "none.toml"); }
+  SUBCASE("unusable data dir") {
+    std::string file = write_file(dir, "not-a-dir", "x");
+    check_refused("--data-dir " + file + "/sub", 3, "cannot create data dir");
+  }
+  SUBCASE("bad listen endpoint") { check_refused("--listen http://nope" + data, 2, "listen must be"); }
+  SUBCASE("port already taken") {
+    TestNode first;
+    first.start();
+    check_refused("--listen " + first.process().endpoint() + data, 3, "cannot listen");
+  }
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("SIGTERM drains: running tasks finish, the rest wait for the restart") {
+  std::string dir = make_temp_dir("meshdrain-");
+  {
+    TestNode node({"--slots", "2", "--drain-grace-ms", "60000"}, dir);
+    node.start();
+    auto client = node.client();
+    std::vector<TaskSpec> tasks;
+    for (int i = 0; i < 6; ++i) tasks.push_back(task("d-" + std::to_string(i), "sleep", "400"));
+    REQUIRE(client->submit(tasks).ok());
+    REQUIRE(wait_until([&] { return gauge(*client, "tasks_leased") == 2; }));
+    node.process().signal(SIGTERM);
+    auto code = node.process().wait_exit(kDeadlineMs);
+    REQUIRE_MESSAGE(code == 0, node.log());
+
+    TestNode restarted({"--slots", "2"}, dir);
+    restarted.start();
+    auto again = restarted.client();
+    auto records = again->get({"d-0", "d-1", "d-2", "d-3", "d-4", "d-5"});
+    REQUIRE(records.ok());
+    int completed_before_restart = 0;
+    for (const auto& r : records.value().records) completed_before_restart += r.state == TaskState::kCompleted;
+    // The two that were running finished during the drain; none was lost.
+    CHECK(completed_before_restart == 2);
+    auto done = again->wait(WaitRequest{{"d-0", "d-1", "d-2", "d-3", "d-4", "d-5"}, false, 60000});
+    REQUIRE(done.ok());
+    for (const auto& r : done.value().records) {
+      CHECK(r.state == TaskState::kCompleted);
+      CHECK(r.attempt == 1);  // drained, not cut short
+    }
+  }
+  std::filesystem::remove_all(dir);
+}
+
+std::string http_get(const std::string& host_port, const std::string& path) {
+  auto colon = host_port.rfind(':');
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(std::stoi(host_port.substr(colon + 1))));
+  ::inet_pton(AF_INET, host_port.substr(0, colon).c_str(), &addr.sin_addr);
+  std::string response;
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
+    std::string request = "GET " + path + " HTTP/1.0\r\n\r\n";
+    (void)!::write(fd, request.data(), request.size());
+    char buf[4096];
+    ssize_t n;
+    while ((n = ::read(fd, buf, sizeof buf)) > 0) response.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  return response;
+}
+
+TEST_CASE("Prometheus metrics over HTTP") {
+  TestNode node({"--metrics-listen", "127.0.0.1:0"});
+  node.start();
+  auto client = node.client();
+  REQUIRE(client->submit({task("m-1", "noop")}).ok());
+  REQUIRE(client->wait(WaitRequest{{"m-1"}, false, 60000}).ok());
+  std::string address;
+  std::ifstream(node.process().data_dir() + "/metrics.endpoint") >> address;
+  REQUIRE(!address.empty());
+  std::string page = http_get(address, "/metrics");
+  CHECK(page.find("200 OK") != std::string::npos);
+  CHECK(page.find("meshwork_tasks_submitted_total{node=\"node-1\"} 1") != std::string::npos);
+  CHECK(page.find("meshwork_task_latency_ms_count") != std::string::npos);
+  CHECK(http_get(address, "/nope").find("404") != std::string::npos);
+}
+
+Exit meshctl(const std::string& endpoint, const std::string& args) {
+  return run_command(std::string(MESHCTL_PATH) + " --addr " + endpoint + " " + args);
+}
+
+TEST_CASE("meshctl commands and exit codes") {
+  TestNode node({"--slots", "2"});
+  node.start();
+  const std::string ep = node.process().endpoint();
+
+  auto ok = meshctl(ep, "submit --handler noop --payload hello --id greet --wait");
+  CHECK_MESSAGE(ok.code == 0, ok.output);
+  CHECK(ok.output.find("COMPLETED") != std::string::npos);
+
+  auto got = meshctl(ep, "--json get greet");
+  CHECK(got.code == 0);
+  CHECK(got.output.find("\"result\":\"hello\"") != std::string::npos);
+
+  auto failing = meshctl(ep, "submit --handler fail --payload 9 --max-attempts 1 --id doomed --wait");
+  CHECK_MESSAGE(failing.code == 5, failing.output);
+
+  auto missing = meshctl(ep, "get nothing-here");
+  CHECK(missing.code == 1);
+
+  auto rejected = meshctl(ep, "submit --handler nope");
+  CHECK(rejected.code == 1);
+  CHECK(rejected.output.find("unknown_handler") != std::string::npos);
+
+  std::string lines = write_file(node.dir(), "batch.jsonl",
+                                 "{\"id\":\"b1\",\"handler\":\"noop\",\"payload\":\"one\"}\n"
+                                 "{\"id\":\"b2\",\"handler\":\"exec\",\"payload\":{\"argv\":[\"echo\",\"two\"]}}\n");
+  auto batch = meshctl(ep, "submit --file " + lines + " --wait");
+  CHECK_MESSAGE(batch.code == 0, batch.output);
+
+  auto sleeper = meshctl(ep, "submit --handler sleep --payload 60000 --id long");
+  CHECK(sleeper.code == 0);
+  auto timed_out = meshctl(ep, "wait long --wait-timeout-ms 200");
+  CHECK(timed_out.code == 4);
+  auto cancelled = meshctl(ep, "cancel long");
+  CHECK(cancelled.code == 0);
+  auto cancelled_again = meshctl(ep, "cancel long");
+  CHECK(cancelled_again.code == 1);
+
+  auto listed = meshctl(ep, "list --state failed");
+  CHECK(listed.code == 0);
+  CHECK(listed.output.find("doomed") != std::string::npos);
+
+  auto stats = meshctl(ep, "--json stats");
+  CHECK(stats.code == 0);
+  CHECK(stats.output.find("\"tasks_completed\"") != std::string::npos);
+
+  auto unreachable = meshctl("tcp://127.0.0.1:1", "--timeout-ms 300 stats");
+  CHECK(unreachable.code == 3);
+}
+
+}  // namespace
+}  // namespace mesh::test

@@ -1,0 +1,111 @@
+// Helpers for tests that drive real meshd processes: a node in a fresh temp
+// dir, a client for it, and waiting for a condition with a deadline (never a
+// fixed sleep). Failures print what was seen and the node's log.
+#pragma once
+
+#include <doctest/doctest.h>
+
+#include <signal.h>
+
+#include <chrono>
+#include <fstream>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tools/client/mesh_client.h"
+#include "tools/testkit/local_node.h"
+
+namespace mesh::test {
+
+// Generous: CI machines are slow and shared.
+constexpr uint64_t kDeadlineMs = 120000;
+
+class TestNode {
+ public:
+  explicit TestNode(std::vector<std::string> args = {}, std::string dir = {})
+      : owns_dir_(dir.empty()), dir_(dir.empty() ? make_temp_dir("meshtest-") : std::move(dir)) {
+    REQUIRE_MESSAGE(!dir_.empty(), "cannot create a temp dir");
+    node_ = std::make_unique<LocalNode>(MESHD_PATH, dir_ + "/node", std::move(args));
+  }
+  ~TestNode() {
+    node_.reset();
+    if (owns_dir_) std::filesystem::remove_all(dir_);
+  }
+
+  void start() {
+    Status s = node_->start();
+    REQUIRE_MESSAGE(s.ok(), s.message());
+  }
+  LocalNode& process() { return *node_; }
+  const std::string& dir() const { return dir_; }
+  std::unique_ptr<MeshClient> client(uint64_t timeout_ms = 30000) {
+    return std::make_unique<MeshClient>(std::vector<std::string>{node_->endpoint()},
+                                        ClientOptions{timeout_ms, "test"});
+  }
+  std::string log() const { return node_->log_tail(); }
+
+ private:
+  bool owns_dir_;
+  std::string dir_;
+  std::unique_ptr<LocalNode> node_;
+};
+
+// Polls `condition` every 20 ms until it holds or the deadline passes.
+inline bool wait_until(const std::function<bool()>& condition, uint64_t deadline_ms = kDeadlineMs) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(deadline_ms);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (condition()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return condition();
+}
+
+// True once `pid` no longer runs: gone, or a zombie nobody reaped yet (in a
+// container the reaper may be slow or absent).
+inline bool process_gone(pid_t pid) {
+  if (::kill(pid, 0) != 0) return true;
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string pid_field, name, state;
+  stat >> pid_field >> name >> state;
+  return state == "Z" || state == "X";
+}
+
+inline TaskSpec task(std::string id, std::string handler, std::string payload = {}) {
+  TaskSpec t;
+  t.id = std::move(id);
+  t.handler = std::move(handler);
+  t.payload = std::move(payload);
+  return t;
+}
+
+inline int64_t gauge(MeshClient& client, const std::string& name) {
+  auto stats = client.stats();
+  if (!stats.ok()) return -1;
+  auto it = stats.value().gauges.find(name);
+  return it == stats.value().gauges.end() ? -1 : it->second;
+}
+
+// Checks the invariants every finished record must satisfy: attempts are
+// numbered 1..n in order and at most one attempt succeeded (the last one,
+// and only on a COMPLETED record).
+inline void check_attempt_history(const TaskRecord& r) {
+  INFO("task " << r.spec.id);
+  REQUIRE(r.attempts.size() == r.attempt);
+  int successes = 0;
+  for (size_t i = 0; i < r.attempts.size(); ++i) {
+    CHECK(r.attempts[i].attempt == i + 1);
+    if (r.attempts[i].outcome == AttemptOutcome::kSucceeded) ++successes;
+  }
+  if (r.state == TaskState::kCompleted) {
+    CHECK(successes == 1);
+    CHECK(r.attempts.back().outcome == AttemptOutcome::kSucceeded);
+  } else {
+    CHECK(successes == 0);
+  }
+}
+
+}  // namespace mesh::test

@@ -1,0 +1,322 @@
+// meshctl: submit, follow and inspect tasks on a meshwork node.
+//
+// Exit codes, for scripts:
+//   0 success; 1 the node refused the request or some tasks were rejected or
+//   missing; 2 bad usage; 3 no node answered; 4 wait timed out; 5 wait ended
+//   and some tasks FAILED or were CANCELLED.
+#include <CLI/CLI.hpp>
+
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <sstream>
+
+#include "protocol/limits.h"
+#include "tools/client/mesh_client.h"
+#include "tools/meshctl/render.h"
+#include "tools/meshctl/task_input.h"
+
+namespace mesh::ctl {
+namespace {
+
+constexpr int kExitOk = 0;
+constexpr int kExitRefused = 1;
+constexpr int kExitUsage = 2;
+constexpr int kExitUnavailable = 3;
+constexpr int kExitTimedOut = 4;
+constexpr int kExitTasksFailed = 5;
+
+struct Globals {
+  std::string addresses;
+  bool json = false;
+  uint64_t timeout_ms = 10000;
+};
+
+std::vector<std::string> split(const std::string& text, char sep) {
+  std::vector<std::string> out;
+  std::stringstream in(text);
+  std::string item;
+  while (std::getline(in, item, sep)) {
+    if (!item.empty()) out.push_back(item);
+  }
+  return out;
+}
+
+int report(const Status& s) {
+  std::cerr << "meshctl: " << error_name(s.code()) << ": " << s.message() << "\n";
+  return s.code() == ErrorCode::kUnavailable ? kExitUnavailable : kExitRefused;
+}
+
+template <typename T>
+std::vector<std::vector<T>> chunks(const std::vector<T>& items, size_t size) {
+  std::vector<std::vector<T>> out;
+  for (size_t i = 0; i < items.size(); i += size) {
+    out.emplace_back(items.begin() + static_cast<long>(i), items.begin() + static_cast<long>(std::min(items.size(), i + size)));
+  }
+  return out;
+}
+
+// Waits until every id is terminal or the deadline passes; returns records.
+Result<WaitReply> wait_for(MeshClient& client, const std::vector<std::string>& ids, bool all, uint64_t timeout_ms) {
+  WaitReply total;
+  if (all) return client.wait(WaitRequest{{}, true, timeout_ms});
+  for (const auto& part : chunks(ids, limits::kMaxBatchTasks)) {
+    auto reply = client.wait(WaitRequest{part, false, timeout_ms});
+    if (!reply.ok()) return reply.status();
+    total.timed_out = total.timed_out || reply.value().timed_out;
+    for (auto& r : reply.value().records) total.records.push_back(std::move(r));
+    for (auto& m : reply.value().missing) total.missing.push_back(std::move(m));
+    total.unfinished = reply.value().unfinished;
+  }
+  return total;
+}
+
+int print_wait(const WaitReply& reply, const Globals& g, bool all) {
+  std::map<std::string, size_t> by_state;
+  bool bad = false;
+  for (const auto& r : reply.records) {
+    ++by_state[state_name(r.state)];
+    bad = bad || r.state == TaskState::kFailed || r.state == TaskState::kCancelled;
+  }
+  if (g.json) {
+    nlohmann::json out = {{"timed_out", reply.timed_out}, {"unfinished", reply.unfinished},
+                          {"missing", reply.missing}, {"by_state", by_state}};
+    out["tasks"] = nlohmann::json::array();
+    for (const auto& r : reply.records) out["tasks"].push_back(to_json(r));
+    std::cout << out.dump() << "\n";
+  } else {
+    if (reply.records.size() <= 20) {
+      for (const auto& r : reply.records) std::cout << task_line(r) << "\n";
+    }
+    std::cout << (reply.timed_out ? "timed out:" : "done:");
+    for (const auto& [state, n] : by_state) std::cout << " " << state << "=" << n;
+    if (all) std::cout << " unfinished=" << reply.unfinished;
+    if (!reply.missing.empty()) std::cout << " missing=" << reply.missing.size();
+    std::cout << "\n";
+  }
+  if (reply.timed_out) return kExitTimedOut;
+  if (!reply.missing.empty()) return kExitRefused;
+  return bad ? kExitTasksFailed : kExitOk;
+}
+
+struct SubmitArgs {
+  TaskSpec spec;
+  uint32_t count = 1;
+  std::string file;
+  bool wait = false;
+  uint64_t wait_timeout_ms = 600000;
+};
+
+int do_submit(MeshClient& client, const SubmitArgs& a, const Globals& g) {
+  std::vector<TaskSpec> tasks;
+  if (!a.file.empty()) {
+    std::ifstream file;
+    if (a.file != "-") {
+      file.open(a.file);
+      if (!file) {
+        std::cerr << "meshctl: cannot read " << a.file << "\n";
+        return kExitUsage;
+      }
+    }
+    auto parsed = parse_json_lines(a.file == "-" ? std::cin : file, a.spec);
+    if (!parsed.ok()) {
+      std::cerr << "meshctl: " << parsed.status().message() << "\n";
+      return kExitUsage;
+    }
+    tasks = std::move(parsed).value();
+  } else {
+    if (a.spec.handler.empty()) {
+      std::cerr << "meshctl: submit needs --handler or --file\n";
+      return kExitUsage;
+    }
+    for (uint32_t i = 0; i < a.count; ++i) {
+      TaskSpec t = a.spec;
+      if (t.id.empty()) {
+        t.id = random_task_id();
+      } else if (a.count > 1) {
+        t.id += "-" + std::to_string(i);
+      }
+      tasks.push_back(std::move(t));
+    }
+  }
+  std::vector<std::string> accepted;
+  std::vector<SubmitOutcome> outcomes;
+  for (auto& part : chunks(tasks, 1000)) {
+    auto reply = client.submit(std::move(part));
+    if (!reply.ok()) return report(reply.status());
+    for (auto& o : reply.value().outcomes) {
+      if (o.code == ErrorCode::kOk) accepted.push_back(o.id);
+      outcomes.push_back(std::move(o));
+    }
+  }
+  size_t rejected = outcomes.size() - accepted.size();
+  if (g.json && !a.wait) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& o : outcomes) {
+      out.push_back({{"id", o.id}, {"code", error_name(o.code)}, {"message", o.message},
+                     {"duplicate", o.duplicate}, {"state", state_name(o.state)}});
+    }
+    std::cout << out.dump() << "\n";
+  } else if (!g.json) {
+    for (const auto& o : outcomes) {
+      if (o.code != ErrorCode::kOk) {
+        std::cerr << o.id << "  rejected: " << error_name(o.code) << ": " << o.message << "\n";
+      } else if (outcomes.size() <= 20) {
+        std::cout << o.id << (o.duplicate ? "  duplicate " : "  accepted ") << state_name(o.state) << "\n";
+      }
+    }
+    std::cout << "submitted " << outcomes.size() << " tasks: " << accepted.size() << " accepted, " << rejected
+              << " rejected\n";
+  }
+  if (a.wait && !accepted.empty()) {
+    auto reply = wait_for(client, accepted, false, a.wait_timeout_ms);
+    if (!reply.ok()) return report(reply.status());
+    int code = print_wait(reply.value(), g, false);
+    if (code != kExitOk) return code;
+  }
+  return rejected ? kExitRefused : kExitOk;
+}
+
+int do_get(MeshClient& client, const std::vector<std::string>& ids, const Globals& g) {
+  auto reply = client.get(ids);
+  if (!reply.ok()) return report(reply.status());
+  if (g.json) {
+    nlohmann::json out = {{"tasks", nlohmann::json::array()}, {"missing", reply.value().missing}};
+    for (const auto& r : reply.value().records) out["tasks"].push_back(to_json(r));
+    std::cout << out.dump() << "\n";
+  } else {
+    for (const auto& r : reply.value().records) std::cout << task_detail(r) << "\n";
+    for (const auto& id : reply.value().missing) std::cerr << id << "  not found\n";
+  }
+  return reply.value().missing.empty() ? kExitOk : kExitRefused;
+}
+
+int do_cancel(MeshClient& client, const std::vector<std::string>& ids, const Globals& g) {
+  auto reply = client.cancel(ids);
+  if (!reply.ok()) return report(reply.status());
+  bool all_ok = true;
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& o : reply.value().outcomes) {
+    all_ok = all_ok && o.code == ErrorCode::kOk;
+    if (g.json) {
+      out.push_back({{"id", o.id}, {"code", error_name(o.code)}, {"state", state_name(o.state)}});
+    } else {
+      std::cout << o.id << "  " << (o.code == ErrorCode::kOk ? "cancelled" : std::string(error_name(o.code)))
+                << "\n";
+    }
+  }
+  if (g.json) std::cout << out.dump() << "\n";
+  return all_ok ? kExitOk : kExitRefused;
+}
+
+int do_list(MeshClient& client, const std::string& state, uint32_t limit, const std::string& after, const Globals& g) {
+  ListRequest request;
+  request.limit = limit;
+  request.after_id = after;
+  if (!state.empty()) {
+    if (!parse_state(state, &request.state)) {
+      std::cerr << "meshctl: unknown state '" << state << "' (PENDING, LEASED, COMPLETED, FAILED, CANCELLED)\n";
+      return kExitUsage;
+    }
+    request.any_state = false;
+  }
+  auto reply = client.list(request);
+  if (!reply.ok()) return report(reply.status());
+  if (g.json) {
+    nlohmann::json out = {{"tasks", nlohmann::json::array()}, {"more", reply.value().more}};
+    for (const auto& r : reply.value().records) out["tasks"].push_back(to_json(r));
+    std::cout << out.dump() << "\n";
+  } else {
+    for (const auto& r : reply.value().records) std::cout << task_line(r) << "\n";
+    if (reply.value().more) std::cout << "(more: --after " << reply.value().records.back().spec.id << ")\n";
+  }
+  return kExitOk;
+}
+
+int do_stats(MeshClient& client, const Globals& g) {
+  auto reply = client.stats();
+  if (!reply.ok()) return report(reply.status());
+  std::cout << (g.json ? to_json(reply.value()).dump() + "\n" : stats_text(reply.value()));
+  return kExitOk;
+}
+
+int run(int argc, char** argv) {
+  CLI::App app{"meshctl: submit, follow and inspect tasks on a meshwork node"};
+  app.require_subcommand(1);
+  Globals g;
+  const char* env_addr = std::getenv("MESH_ADDR");
+  g.addresses = env_addr ? env_addr : "tcp://127.0.0.1:7700";
+  app.add_option("-a,--addr", g.addresses, "node endpoints, comma-separated (default $MESH_ADDR or tcp://127.0.0.1:7700)");
+  app.add_flag("--json", g.json, "print JSON");
+  app.add_option("--timeout-ms", g.timeout_ms, "how long to wait for a node's reply");
+
+  SubmitArgs submit;
+  auto* submit_cmd = app.add_subcommand("submit", "submit one task, --count copies, or JSON lines from --file");
+  submit_cmd->add_option("--handler", submit.spec.handler, "handler: noop, sleep, spin, hash, fail, exec, ...");
+  submit_cmd->add_option("--payload", submit.spec.payload, "payload bytes given to the handler");
+  submit_cmd->add_option("--id", submit.spec.id, "task id (idempotency key); generated when absent");
+  submit_cmd->add_option("--priority", submit.spec.priority, "higher runs first");
+  submit_cmd->add_option("--max-attempts", submit.spec.max_attempts, "attempts before the task is FAILED");
+  submit_cmd->add_option("--timeout-ms", submit.spec.timeout_ms, "per-attempt timeout");
+  submit_cmd->add_option("--backoff-ms", submit.spec.backoff_base_ms, "first retry delay");
+  submit_cmd->add_option("--backoff-max-ms", submit.spec.backoff_max_ms, "retry delay cap");
+  submit_cmd->add_option("--key", submit.spec.key, "partition key (default: the id)");
+  submit_cmd->add_flag("--no-steal{false}", submit.spec.stealable, "keep the task on its home node");
+  submit_cmd->add_option("--count", submit.count, "submit this many copies")->check(CLI::Range(1u, 10000000u));
+  submit_cmd->add_option("--file", submit.file, "JSON lines file of tasks ('-' for stdin)");
+  submit_cmd->add_flag("--wait", submit.wait, "wait for the tasks to finish and show them");
+  submit_cmd->add_option("--wait-timeout-ms", submit.wait_timeout_ms, "how long --wait waits");
+
+  std::vector<std::string> ids;
+  auto* get_cmd = app.add_subcommand("get", "show tasks");
+  get_cmd->add_option("ids", ids, "task ids")->required();
+
+  bool wait_all = false;
+  uint64_t wait_timeout_ms = 60000;
+  auto* wait_cmd = app.add_subcommand("wait", "wait until tasks finish");
+  wait_cmd->add_option("ids", ids, "task ids");
+  wait_cmd->add_flag("--all", wait_all, "until no task on the node is unfinished");
+  wait_cmd->add_option("--wait-timeout-ms", wait_timeout_ms, "give up after this long");
+
+  auto* cancel_cmd = app.add_subcommand("cancel", "cancel tasks");
+  cancel_cmd->add_option("ids", ids, "task ids")->required();
+
+  std::string state, after;
+  uint32_t limit = 100;
+  auto* list_cmd = app.add_subcommand("list", "list tasks, optionally in one state");
+  list_cmd->add_option("--state", state, "PENDING, LEASED, COMPLETED, FAILED or CANCELLED");
+  list_cmd->add_option("--limit", limit, "at most this many")->check(CLI::Range(1u, limits::kMaxListLimit));
+  list_cmd->add_option("--after", after, "page: ids after this one");
+
+  auto* stats_cmd = app.add_subcommand("stats", "counters, gauges and latency histograms of the node");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int code = app.exit(e);
+    return code == 0 ? kExitOk : kExitUsage;
+  }
+
+  MeshClient client(split(g.addresses, ','), ClientOptions{g.timeout_ms, "meshctl"});
+  if (*submit_cmd) return do_submit(client, submit, g);
+  if (*get_cmd) return do_get(client, ids, g);
+  if (*wait_cmd) {
+    if (ids.empty() && !wait_all) {
+      std::cerr << "meshctl: wait needs task ids or --all\n";
+      return kExitUsage;
+    }
+    auto reply = wait_for(client, ids, wait_all, wait_timeout_ms);
+    if (!reply.ok()) return report(reply.status());
+    return print_wait(reply.value(), g, wait_all);
+  }
+  if (*cancel_cmd) return do_cancel(client, ids, g);
+  if (*list_cmd) return do_list(client, state, limit, after, g);
+  if (*stats_cmd) return do_stats(client, g);
+  return kExitUsage;
+}
+
+}  // namespace
+}  // namespace mesh::ctl
+
+int main(int argc, char** argv) { return mesh::ctl::run(argc, argv); }
