@@ -111,11 +111,18 @@ void NodeState::on(const in::Cancel& e) {
 
 void NodeState::on(const in::Wait& e) {
   uint64_t id = next_waiter_id_++;
-  Waiter w{e.request, {}, e.query.ids, e.query.all, now_ms_ + e.query.timeout_ms};
-  for (const auto& task_id : e.query.ids) {
-    const TaskRecord* r = table_.find(task_id);
-    if (r != nullptr && !is_terminal(r->state) && w.pending.insert(task_id).second) {
-      waiters_by_task_.emplace(task_id, id);
+  // timeout_ms comes straight off the wire; saturate so that a huge value
+  // means "wait very long" instead of wrapping into an instant timeout.
+  uint64_t deadline_ms = e.query.timeout_ms > UINT64_MAX - now_ms_ ? UINT64_MAX : now_ms_ + e.query.timeout_ms;
+  Waiter w{e.request, {}, e.query.ids, e.query.all, deadline_ms};
+  // A wait for all tasks ignores its ids (see WaitRequest): tracking them
+  // would answer it, as timed out, as soon as those few became terminal.
+  if (!e.query.all) {
+    for (const auto& task_id : e.query.ids) {
+      const TaskRecord* r = table_.find(task_id);
+      if (r != nullptr && !is_terminal(r->state) && w.pending.insert(task_id).second) {
+        waiters_by_task_.emplace(task_id, id);
+      }
     }
   }
   waiters_.emplace(id, std::move(w));

@@ -43,7 +43,14 @@ class ReadyQueue {
     int64_t rank;  // larger runs first
     uint64_t seq;  // FIFO among equal ranks
     std::string id;
-    auto operator<=>(const ReadyKey&) const = default;
+  };
+  // Rank descending, then seq ascending. (A plain std::greater<> over the
+  // whole key would also reverse seq, popping equal ranks newest first.)
+  struct RunsFirst {
+    bool operator()(const ReadyKey& a, const ReadyKey& b) const {
+      if (a.rank != b.rank) return a.rank > b.rank;
+      return a.seq < b.seq;
+    }
   };
   struct DeferredKey {
     uint64_t ready_at_ms;
@@ -62,7 +69,7 @@ class ReadyQueue {
 
   uint64_t aging_interval_ms_;
   uint64_t seq_ = 0;
-  std::set<ReadyKey, std::greater<>> ready_;
+  std::set<ReadyKey, RunsFirst> ready_;
   std::set<DeferredKey> deferred_;
   // Lookup only (never iterated), so hash order cannot leak into decisions.
   std::unordered_map<std::string, Position> where_;

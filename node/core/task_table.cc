@@ -43,19 +43,23 @@ void TaskTable::set_state(TaskRecord& record, TaskState state) {
   --by_state_[static_cast<size_t>(record.state)];
   ++by_state_[static_cast<size_t>(state)];
   if (!is_terminal(record.state) && is_terminal(state)) --unfinished_;
+  // Only restore() can leave a terminal state; it must count the record again.
+  if (is_terminal(record.state) && !is_terminal(state)) ++unfinished_;
   record.state = state;
 }
 
 void TaskTable::end_attempt(TaskRecord& record, AttemptOutcome outcome, uint64_t at_ms, std::string error) {
+  // The lease ends even when there is no attempt entry to close (a restored
+  // record may lack its history); otherwise a PENDING record keeps an owner.
+  record.lease_owner.clear();
+  record.lease_deadline_ms = 0;
+  record.timeout_at_ms = 0;
   if (record.attempts.empty()) return;
   auto& last = record.attempts.back();
   last.outcome = outcome;
   last.ended_ms = at_ms;
   if (error.size() > limits::kMaxErrorBytes) error.resize(limits::kMaxErrorBytes);
   last.error = std::move(error);
-  record.lease_owner.clear();
-  record.lease_deadline_ms = 0;
-  record.timeout_at_ms = 0;
 }
 
 Result<TaskRecord*> TaskTable::leased(const std::string& id, uint32_t attempt) {
