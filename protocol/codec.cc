@@ -516,16 +516,76 @@ Reply read_reply(MessageKind kind, const msgpack::object& o) {
   }
 }
 
+// Container limits for msgpack::unpack; the pre-pass below enforces the same.
+constexpr size_t kUnpackMaxArray = limits::kMaxListLimit;
+constexpr size_t kUnpackMaxMap = 4096;
+constexpr size_t kUnpackMaxDepth = 8;
+
+// Pre-pass over the raw bytes that builds nothing. msgpack::unpack allocates
+// a container's element array as soon as it reads the header, before any
+// element has arrived: a 5-byte frame declaring an array of 100000 cost
+// 2.4 MB, eight nested ones about 33 MB, and only then did decoding fail with
+// "insufficient bytes". Every element takes at least one byte, so a frame
+// whose containers declare more elements in total than it has bytes cannot
+// be complete; refusing it here bounds what unpack allocates by the frame
+// size. Also refuses ext values, which the protocol never uses (unpack's
+// ext limit of 0 reported them as kTooLarge rather than kMalformed).
+class ShapeCheck : public msgpack::null_visitor {
+ public:
+  explicit ShapeCheck(size_t frame_bytes) : frame_bytes_(frame_bytes) {}
+
+  bool visit_ext(const char*, uint32_t) { fail(ErrorCode::kMalformed, "msgpack ext values are not allowed"); }
+  bool start_array(uint32_t n) {
+    if (n > kUnpackMaxArray) throw msgpack::array_size_overflow("array size overflow");
+    return enter(n);
+  }
+  bool start_map(uint32_t n) {
+    if (n > kUnpackMaxMap) throw msgpack::map_size_overflow("map size overflow");
+    return enter(size_t{2} * n);
+  }
+  bool end_array() { return leave(); }
+  bool end_map() { return leave(); }
+  void parse_error(size_t, size_t) { throw msgpack::parse_error("parse error"); }
+  void insufficient_bytes(size_t, size_t) { throw msgpack::insufficient_bytes("insufficient bytes"); }
+
+ private:
+  bool enter(size_t elements) {
+    // Same rule as unpack's depth limit, so its stack stays small too.
+    if (depth_ >= kUnpackMaxDepth) throw msgpack::depth_size_overflow("depth size overflow");
+    ++depth_;
+    declared_ += elements;
+    if (declared_ > frame_bytes_) {
+      fail(ErrorCode::kMalformed, "containers declare " + std::to_string(declared_) + " elements in a frame of " +
+                                      std::to_string(frame_bytes_) + " bytes");
+    }
+    return true;
+  }
+  bool leave() {
+    --depth_;
+    return true;
+  }
+
+  size_t frame_bytes_;
+  size_t declared_ = 0;
+  size_t depth_ = 0;
+};
+
 // Parses one complete msgpack value with limits; trailing bytes are an error.
 template <typename T, typename Fn>
 Result<T> parse(std::string_view bytes, Fn&& read) {
   if (bytes.size() > limits::kMaxFrameBytes) return Status(ErrorCode::kTooLarge, "frame too large");
   try {
-    // Container limits keep a hostile frame from allocating far more than its size.
-    msgpack::unpack_limit limit(/*array=*/limits::kMaxListLimit, /*map=*/4096,
-                                /*str=*/limits::kMaxPayloadBytes, /*bin=*/limits::kMaxPayloadBytes,
-                                /*ext=*/0, /*depth=*/8);
     size_t offset = 0;
+    ShapeCheck check(bytes.size());
+    if (!msgpack::parse(bytes.data(), bytes.size(), offset, check)) {
+      return Status(ErrorCode::kMalformed, "msgpack: parse error");
+    }
+    if (offset != bytes.size()) return Status(ErrorCode::kMalformed, "trailing bytes after message");
+    // Container limits keep a hostile frame from allocating far more than its size.
+    msgpack::unpack_limit limit(/*array=*/kUnpackMaxArray, /*map=*/kUnpackMaxMap,
+                                /*str=*/limits::kMaxPayloadBytes, /*bin=*/limits::kMaxPayloadBytes,
+                                /*ext=*/0, /*depth=*/kUnpackMaxDepth);
+    offset = 0;
     msgpack::object_handle handle =
         msgpack::unpack(bytes.data(), bytes.size(), offset, nullptr, nullptr, limit);
     if (offset != bytes.size()) return Status(ErrorCode::kMalformed, "trailing bytes after message");

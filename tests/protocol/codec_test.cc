@@ -1,0 +1,1064 @@
+// Codec tests: round trips of every message kind, the envelope and task
+// records, and strict decoding of hostile or broken frames. Bad bodies are
+// hand-crafted with msgpack directly, or derived from valid encodings by
+// rewriting one node of the msgpack tree.
+#ifndef MSGPACK_NO_BOOST
+#define MSGPACK_NO_BOOST
+#endif
+#include <msgpack.hpp>
+
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <functional>
+#include <limits>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "protocol/codec.h"
+#include "protocol/limits.h"
+
+namespace mesh {
+namespace {
+
+using Packer = msgpack::packer<msgpack::sbuffer>;
+using Path = std::vector<uint32_t>;
+
+// --- samples ----------------------------------------------------------------
+
+TaskSpec sample_spec(const std::string& id) {
+  TaskSpec t;
+  t.id = id;
+  t.handler = "echo";
+  t.payload = std::string("\x00\x01\xff\x80payload", 11);  // binary-safe
+  t.priority = -7;
+  t.max_attempts = 5;
+  t.backoff_base_ms = 250;
+  t.backoff_max_ms = 10000;
+  t.timeout_ms = 1234567;
+  t.key = "partition-key";
+  t.stealable = false;
+  return t;
+}
+
+TaskRecord sample_record(const std::string& id) {
+  TaskRecord r;
+  r.spec = sample_spec(id);
+  r.spec.priority = std::numeric_limits<int32_t>::max();
+  r.partition = 77;
+  r.state = TaskState::kFailed;
+  r.attempt = 3;
+  r.failures = 2;
+  r.lease_owner = "node-2";
+  r.lease_deadline_ms = std::numeric_limits<uint64_t>::max();  // full 64-bit width
+  r.timeout_at_ms = 1700000000123;
+  r.not_before_ms = 1700000000456;
+  r.submitted_ms = 1700000000000;
+  r.finished_ms = 1700000009999;
+  r.result = std::string("\x00result\x00", 8);
+  r.error = "handler exited with 3";
+  r.attempts = {
+      {1, "node-1", 10, 20, AttemptOutcome::kFailed, "boom"},
+      {2, "node-2", 30, 40, AttemptOutcome::kLost, ""},
+      {3, "node-2", 50, 60, AttemptOutcome::kTimedOut, "timed out after 10 ms"},
+  };
+  return r;
+}
+
+StatsReply sample_stats() {
+  StatsReply m;
+  m.node_id = "node-1";
+  m.counters = {{"tasks_submitted", 12}, {"big", std::numeric_limits<uint64_t>::max()}};
+  m.gauges = {{"queue_depth", 3}, {"negative", std::numeric_limits<int64_t>::min()}};
+  m.histograms = {{"run_ms", {10, 200, 15, 30, 90, 120}}, {"wait_ms", {0, 0, 0, 0, 0, 0}}};
+  return m;
+}
+
+std::vector<Request> sample_requests() {
+  TaskSpec defaults;  // default fields, empty id (node assigns one)
+  defaults.handler = "noop";
+  return {
+      SubmitRequest{{sample_spec("a"), defaults}},
+      GetRequest{{"a", "b", ""}},
+      WaitRequest{{"a", "c"}, true, 45000},
+      CancelRequest{{"x", "y"}},
+      ListRequest{false, TaskState::kCompleted, limits::kMaxListLimit, "after-this"},
+      StatsRequest{},
+  };
+}
+
+std::vector<Reply> sample_replies() {
+  return {
+      ErrorReply{ErrorCode::kOverloaded, "queue full: retry later"},
+      SubmitReply{{{"a", ErrorCode::kOk, "", true, TaskState::kLeased},
+                   {"b", ErrorCode::kUnknownHandler, "unknown handler 'x'", false, TaskState::kPending}}},
+      GetReply{{sample_record("r1"), sample_record("r2")}, {"gone"}},
+      WaitReply{true, {sample_record("w1")}, {"m1", "m2"}, 42},
+      CancelReply{{{"a", ErrorCode::kOk, TaskState::kCancelled},
+                   {"b", ErrorCode::kAlreadyTerminal, TaskState::kCompleted}}},
+      ListReply{{sample_record("l1")}, true},
+      sample_stats(),
+  };
+}
+
+Envelope sample_envelope() { return Envelope{kProtocolVersion, 12, 0x0123456789abcdefull, "client-7"}; }
+
+// --- helpers ----------------------------------------------------------------
+
+template <typename Fn>
+std::string build(Fn&& fn) {
+  msgpack::sbuffer buffer;
+  Packer p(buffer);
+  fn(p);
+  return std::string(buffer.data(), buffer.size());
+}
+
+void pack_str(Packer& p, std::string_view s) {
+  p.pack_str(static_cast<uint32_t>(s.size()));
+  p.pack_str_body(s.data(), static_cast<uint32_t>(s.size()));
+}
+void pack_bin(Packer& p, std::string_view s) {
+  p.pack_bin(static_cast<uint32_t>(s.size()));
+  p.pack_bin_body(s.data(), static_cast<uint32_t>(s.size()));
+}
+
+// A TaskSpec written field by field, with the parts a test wants to vary.
+void pack_spec(Packer& p, std::string_view id, std::string_view handler, std::string_view payload,
+               std::string_view key = "") {
+  p.pack_array(10);
+  pack_str(p, id);
+  pack_str(p, handler);
+  pack_bin(p, payload);
+  p.pack(0);
+  p.pack(3u);
+  p.pack(100u);
+  p.pack(30000u);
+  p.pack(60000u);
+  pack_str(p, key);
+  p.pack(true);
+}
+
+std::string submit_body(std::string_view id, std::string_view handler, std::string_view payload,
+                        std::string_view key = "") {
+  return build([&](Packer& p) {
+    p.pack_array(1);
+    p.pack_array(1);
+    pack_spec(p, id, handler, payload, key);
+  });
+}
+
+std::string id_list_body(size_t n, size_t id_bytes) {
+  return build([&](Packer& p) {
+    p.pack_array(1);
+    p.pack_array(static_cast<uint32_t>(n));
+    for (size_t i = 0; i < n; ++i) pack_str(p, std::string(id_bytes, 'i'));
+  });
+}
+
+// One encoded frame plus how to decode it, so one loop covers every decoder.
+struct Sample {
+  std::string name;
+  std::string bytes;
+  std::function<Status(std::string_view)> decode;
+  // Decodes and re-encodes; "" if decoding failed.
+  std::function<std::string(std::string_view)> reencode;
+  std::vector<Path> structs;  // paths of the fixed-layout arrays (not lists)
+};
+
+std::vector<Path> request_structs(MessageKind kind) {
+  switch (kind) {
+    case MessageKind::kSubmitRequest: return {{}, {0, 0}, {0, 1}};
+    case MessageKind::kStatsRequest: return {};  // zero fields: nothing to drop
+    default: return {{}};
+  }
+}
+
+std::vector<Path> record_structs(Path at) {
+  Path spec = at, attempt = at;
+  spec.push_back(0);
+  attempt.push_back(13);
+  attempt.push_back(0);
+  return {at, spec, attempt};
+}
+
+std::vector<Path> reply_structs(MessageKind kind) {
+  std::vector<Path> out{{}};
+  auto add = [&](std::vector<Path> more) { out.insert(out.end(), more.begin(), more.end()); };
+  switch (kind) {
+    case MessageKind::kSubmitReply: add({{0, 0}, {0, 1}}); break;
+    case MessageKind::kGetReply: add(record_structs({0, 0})); break;
+    case MessageKind::kWaitReply: add(record_structs({1, 0})); break;
+    case MessageKind::kCancelReply: add({{0, 0}}); break;
+    case MessageKind::kListReply: add(record_structs({0, 0})); break;
+    case MessageKind::kStatsReply: add({{3, 1}}); break;  // value of the first histogram entry
+    default: break;
+  }
+  return out;
+}
+
+std::vector<Sample> all_samples() {
+  std::vector<Sample> out;
+  for (const Request& q : sample_requests()) {
+    uint16_t kind = static_cast<uint16_t>(request_kind(q));
+    out.push_back({std::string(kind_name(request_kind(q))), encode_request(q),
+                   [kind](std::string_view b) { return decode_request(kind, b).status(); },
+                   [kind](std::string_view b) {
+                     auto r = decode_request(kind, b);
+                     return r.ok() ? encode_request(r.value()) : std::string();
+                   },
+                   request_structs(request_kind(q))});
+  }
+  for (const Reply& a : sample_replies()) {
+    uint16_t kind = static_cast<uint16_t>(reply_kind(a));
+    out.push_back({std::string(kind_name(reply_kind(a))), encode_reply(a),
+                   [kind](std::string_view b) { return decode_reply(kind, b).status(); },
+                   [kind](std::string_view b) {
+                     auto r = decode_reply(kind, b);
+                     return r.ok() ? encode_reply(r.value()) : std::string();
+                   },
+                   reply_structs(reply_kind(a))});
+  }
+  out.push_back({"record", encode_record(sample_record("rec")),
+                 [](std::string_view b) { return decode_record(b).status(); },
+                 [](std::string_view b) {
+                   auto r = decode_record(b);
+                   return r.ok() ? encode_record(r.value()) : std::string();
+                 },
+                 record_structs({})});
+  out.push_back({"envelope", encode_envelope(sample_envelope()),
+                 [](std::string_view b) { return decode_envelope(b).status(); },
+                 [](std::string_view b) {
+                   auto r = decode_envelope(b);
+                   return r.ok() ? encode_envelope(r.value()) : std::string();
+                 },
+                 {{}}});
+  return out;
+}
+
+// Rebuilds `o`, calling `edit` in place of the node at `path` (array
+// indices; in maps 2i is the i-th key and 2i+1 its value).
+using Edit = std::function<void(Packer&, const msgpack::object&)>;
+void repack(Packer& p, const msgpack::object& o, const Path& path, size_t depth, const Edit& edit) {
+  if (depth == path.size()) {
+    edit(p, o);
+    return;
+  }
+  if (o.type == msgpack::type::ARRAY) {
+    p.pack_array(o.via.array.size);
+    for (uint32_t i = 0; i < o.via.array.size; ++i) {
+      if (i == path[depth]) {
+        repack(p, o.via.array.ptr[i], path, depth + 1, edit);
+      } else {
+        p.pack(o.via.array.ptr[i]);
+      }
+    }
+  } else if (o.type == msgpack::type::MAP) {
+    p.pack_map(o.via.map.size);
+    for (uint32_t i = 0; i < o.via.map.size; ++i) {
+      const auto& kv = o.via.map.ptr[i];
+      if (2 * i == path[depth]) repack(p, kv.key, path, depth + 1, edit); else p.pack(kv.key);
+      if (2 * i + 1 == path[depth]) repack(p, kv.val, path, depth + 1, edit); else p.pack(kv.val);
+    }
+  } else {
+    FAIL("path goes through a scalar");
+  }
+}
+
+std::string rewrite(std::string_view bytes, const Path& path, const Edit& edit) {
+  msgpack::object_handle h = msgpack::unpack(bytes.data(), bytes.size());
+  return build([&](Packer& p) { repack(p, h.get(), path, 0, edit); });
+}
+
+void collect_paths(const msgpack::object& o, Path& at, std::vector<Path>& out) {
+  out.push_back(at);
+  if (o.type == msgpack::type::ARRAY) {
+    for (uint32_t i = 0; i < o.via.array.size; ++i) {
+      at.push_back(i);
+      collect_paths(o.via.array.ptr[i], at, out);
+      at.pop_back();
+    }
+  } else if (o.type == msgpack::type::MAP) {
+    for (uint32_t i = 0; i < 2 * o.via.map.size; ++i) {
+      at.push_back(i);
+      collect_paths(i % 2 == 0 ? o.via.map.ptr[i / 2].key : o.via.map.ptr[i / 2].val, at, out);
+      at.pop_back();
+    }
+  }
+}
+
+std::vector<Path> all_paths(std::string_view bytes) {
+  msgpack::object_handle h = msgpack::unpack(bytes.data(), bytes.size());
+  std::vector<Path> out;
+  Path at;
+  collect_paths(h.get(), at, out);
+  return out;
+}
+
+std::string path_text(const Path& path) {
+  std::string s = "[";
+  for (uint32_t i : path) s += std::to_string(i) + ",";
+  return s + "]";
+}
+
+// Copy of the array node at `path` with only its first `keep` items, or
+// with `extra` appended.
+Edit truncate_to(uint32_t keep) {
+  return [keep](Packer& p, const msgpack::object& o) {
+    REQUIRE(o.type == msgpack::type::ARRAY);
+    p.pack_array(keep);
+    for (uint32_t i = 0; i < keep; ++i) p.pack(o.via.array.ptr[i]);
+  };
+}
+Edit append(std::function<void(Packer&)> extra) {
+  return [extra](Packer& p, const msgpack::object& o) {
+    REQUIRE(o.type == msgpack::type::ARRAY);
+    p.pack_array(o.via.array.size + 1);
+    for (uint32_t i = 0; i < o.via.array.size; ++i) p.pack(o.via.array.ptr[i]);
+    extra(p);
+  };
+}
+
+// A value of a type no decoder accepts where `o` stood.
+void pack_other_type(Packer& p, const msgpack::object& o) {
+  switch (o.type) {
+    case msgpack::type::POSITIVE_INTEGER:
+    case msgpack::type::NEGATIVE_INTEGER: pack_str(p, "1"); break;
+    case msgpack::type::STR:
+    case msgpack::type::BIN: p.pack(1); break;
+    case msgpack::type::BOOLEAN: p.pack(0); break;
+    case msgpack::type::ARRAY: p.pack_map(0); break;
+    case msgpack::type::MAP: p.pack_array(0); break;
+    default: p.pack_nil(); break;
+  }
+}
+
+// --- round trips --------------------------------------------------------------
+
+TEST_CASE("codec: TaskRecord with attempts round trips") {
+  TaskRecord r = sample_record("task-42");
+  std::string bytes = encode_record(r);
+  auto d = decode_record(bytes);
+  REQUIRE(d.ok());
+  CHECK(d.value() == r);
+  CHECK(d.value().attempts.size() == 3);
+  CHECK(d.value().attempts[1].outcome == AttemptOutcome::kLost);
+  CHECK(d.value().lease_deadline_ms == std::numeric_limits<uint64_t>::max());
+  CHECK(encode_record(d.value()) == bytes);
+
+  TaskRecord empty;  // all defaults, no attempts
+  auto e = decode_record(encode_record(empty));
+  REQUIRE(e.ok());
+  CHECK(e.value() == empty);
+
+  // Every state and every attempt outcome survives the trip.
+  for (uint8_t s = 0; s < kTaskStateCount; ++s) {
+    TaskRecord x = r;
+    x.state = static_cast<TaskState>(s);
+    for (auto& a : x.attempts) a.outcome = static_cast<AttemptOutcome>(s + 1);
+    auto y = decode_record(encode_record(x));
+    REQUIRE(y.ok());
+    CHECK(y.value() == x);
+  }
+}
+
+TEST_CASE("codec: kinds of requests and replies") {
+  std::vector<MessageKind> req, rep;
+  for (const auto& q : sample_requests()) req.push_back(request_kind(q));
+  for (const auto& a : sample_replies()) rep.push_back(reply_kind(a));
+  CHECK(req == std::vector<MessageKind>{MessageKind::kSubmitRequest, MessageKind::kGetRequest,
+                                         MessageKind::kWaitRequest, MessageKind::kCancelRequest,
+                                         MessageKind::kListRequest, MessageKind::kStatsRequest});
+  CHECK(rep == std::vector<MessageKind>{MessageKind::kErrorReply, MessageKind::kSubmitReply,
+                                         MessageKind::kGetReply, MessageKind::kWaitReply,
+                                         MessageKind::kCancelReply, MessageKind::kListReply,
+                                         MessageKind::kStatsReply});
+}
+
+TEST_CASE("codec: every request kind round trips") {
+  for (const Request& q : sample_requests()) {
+    MessageKind kind = request_kind(q);
+    CAPTURE(kind_name(kind));
+    std::string bytes = encode_request(q);
+    auto d = decode_request(static_cast<uint16_t>(kind), bytes);
+    REQUIRE(d.ok());
+    REQUIRE(d.value().index() == q.index());
+    CHECK(encode_request(d.value()) == bytes);
+  }
+  auto reqs = sample_requests();
+  auto decoded = [](const Request& q) {
+    auto d = decode_request(static_cast<uint16_t>(request_kind(q)), encode_request(q));
+    REQUIRE(d.ok());
+    return d.value();
+  };
+  {
+    auto m = std::get<SubmitRequest>(decoded(reqs[0]));
+    const auto& want = std::get<SubmitRequest>(reqs[0]);
+    CHECK(m.tasks == want.tasks);
+    CHECK(m.tasks[0].payload.size() == 11);
+  }
+  CHECK(std::get<GetRequest>(decoded(reqs[1])).ids == std::get<GetRequest>(reqs[1]).ids);
+  {
+    auto m = std::get<WaitRequest>(decoded(reqs[2]));
+    CHECK(m.ids == std::vector<std::string>{"a", "c"});
+    CHECK(m.all);
+    CHECK(m.timeout_ms == 45000);
+  }
+  CHECK(std::get<CancelRequest>(decoded(reqs[3])).ids == std::vector<std::string>{"x", "y"});
+  {
+    auto m = std::get<ListRequest>(decoded(reqs[4]));
+    CHECK_FALSE(m.any_state);
+    CHECK(m.state == TaskState::kCompleted);
+    CHECK(m.limit == limits::kMaxListLimit);
+    CHECK(m.after_id == "after-this");
+  }
+  CHECK(std::holds_alternative<StatsRequest>(decoded(reqs[5])));
+  // Empty batches are fine for the codec (the node decides what they mean).
+  auto empty = decode_request(static_cast<uint16_t>(MessageKind::kSubmitRequest), encode_request(SubmitRequest{}));
+  REQUIRE(empty.ok());
+  CHECK(std::get<SubmitRequest>(empty.value()).tasks.empty());
+}
+
+TEST_CASE("codec: every reply kind round trips") {
+  for (const Reply& a : sample_replies()) {
+    MessageKind kind = reply_kind(a);
+    CAPTURE(kind_name(kind));
+    std::string bytes = encode_reply(a);
+    auto d = decode_reply(static_cast<uint16_t>(kind), bytes);
+    REQUIRE(d.ok());
+    REQUIRE(d.value().index() == a.index());
+    CHECK(encode_reply(d.value()) == bytes);
+  }
+  auto reps = sample_replies();
+  auto decoded = [](const Reply& a) {
+    auto d = decode_reply(static_cast<uint16_t>(reply_kind(a)), encode_reply(a));
+    REQUIRE(d.ok());
+    return d.value();
+  };
+  {
+    auto m = std::get<ErrorReply>(decoded(reps[0]));
+    CHECK(m.code == ErrorCode::kOverloaded);
+    CHECK(m.message == "queue full: retry later");
+  }
+  {
+    auto m = std::get<SubmitReply>(decoded(reps[1]));
+    REQUIRE(m.outcomes.size() == 2);
+    CHECK(m.outcomes[0].id == "a");
+    CHECK(m.outcomes[0].code == ErrorCode::kOk);
+    CHECK(m.outcomes[0].duplicate);
+    CHECK(m.outcomes[0].state == TaskState::kLeased);
+    CHECK(m.outcomes[1].code == ErrorCode::kUnknownHandler);
+    CHECK(m.outcomes[1].message == "unknown handler 'x'");
+    CHECK_FALSE(m.outcomes[1].duplicate);
+  }
+  {
+    auto m = std::get<GetReply>(decoded(reps[2]));
+    REQUIRE(m.records.size() == 2);
+    CHECK(m.records[0] == sample_record("r1"));
+    CHECK(m.records[1] == sample_record("r2"));
+    CHECK(m.missing == std::vector<std::string>{"gone"});
+  }
+  {
+    auto m = std::get<WaitReply>(decoded(reps[3]));
+    CHECK(m.timed_out);
+    REQUIRE(m.records.size() == 1);
+    CHECK(m.records[0] == sample_record("w1"));
+    CHECK(m.missing == std::vector<std::string>{"m1", "m2"});
+    CHECK(m.unfinished == 42);
+  }
+  {
+    auto m = std::get<CancelReply>(decoded(reps[4]));
+    REQUIRE(m.outcomes.size() == 2);
+    CHECK(m.outcomes[0].id == "a");
+    CHECK(m.outcomes[0].state == TaskState::kCancelled);
+    CHECK(m.outcomes[1].code == ErrorCode::kAlreadyTerminal);
+    CHECK(m.outcomes[1].state == TaskState::kCompleted);
+  }
+  {
+    auto m = std::get<ListReply>(decoded(reps[5]));
+    REQUIRE(m.records.size() == 1);
+    CHECK(m.records[0] == sample_record("l1"));
+    CHECK(m.more);
+  }
+  {
+    auto m = std::get<StatsReply>(decoded(reps[6]));
+    StatsReply want = sample_stats();
+    CHECK(m.node_id == want.node_id);
+    CHECK(m.counters == want.counters);
+    CHECK(m.gauges == want.gauges);
+    REQUIRE(m.histograms.size() == 2);
+    const auto& h = m.histograms.at("run_ms");
+    CHECK(h.count == 10);
+    CHECK(h.sum == 200);
+    CHECK(h.p50 == 15);
+    CHECK(h.p90 == 30);
+    CHECK(h.p99 == 90);
+    CHECK(h.max == 120);
+  }
+}
+
+TEST_CASE("codec: envelope round trips") {
+  for (const Envelope& e : {sample_envelope(), Envelope{},
+                            Envelope{65535, 65535, std::numeric_limits<uint64_t>::max(),
+                                     std::string(limits::kMaxNameBytes, 's')}}) {
+    std::string bytes = encode_envelope(e);
+    auto d = decode_envelope(bytes);
+    REQUIRE(d.ok());
+    CHECK(d.value().version == e.version);
+    CHECK(d.value().kind == e.kind);  // kept raw, even when unknown
+    CHECK(d.value().request_id == e.request_id);
+    CHECK(d.value().sender == e.sender);
+    CHECK(encode_envelope(d.value()) == bytes);
+  }
+}
+
+// --- broken frames ------------------------------------------------------------
+
+TEST_CASE("codec: empty input is malformed for every decoder") {
+  for (const Sample& s : all_samples()) {
+    CAPTURE(s.name);
+    Status st = s.decode("");
+    CHECK(st.code() == ErrorCode::kMalformed);
+    CHECK(s.decode("\xc1").code() == ErrorCode::kMalformed);  // the one byte msgpack never uses
+    CHECK(s.decode(std::string_view("\x00", 1)).code() == ErrorCode::kMalformed);  // a lone integer
+  }
+}
+
+TEST_CASE("codec: every prefix of a valid encoding is an error") {
+  size_t checked = 0;
+  for (const Sample& s : all_samples()) {
+    CAPTURE(s.name);
+    for (size_t n = 0; n < s.bytes.size(); ++n) {
+      CAPTURE(n);
+      Status st = s.decode(std::string_view(s.bytes).substr(0, n));
+      // msgpack is prefix-free, so a proper prefix is never a whole value.
+      CHECK(st.code() == ErrorCode::kMalformed);
+      ++checked;
+    }
+  }
+  CHECK(checked > 1000);
+}
+
+TEST_CASE("codec: trailing bytes are malformed") {
+  for (const Sample& s : all_samples()) {
+    CAPTURE(s.name);
+    CHECK(s.decode(s.bytes).ok());
+    CHECK(s.decode(s.bytes + '\xc0').code() == ErrorCode::kMalformed);
+    CHECK(s.decode(s.bytes + '\x00').code() == ErrorCode::kMalformed);
+    CHECK(s.decode(s.bytes + s.bytes).code() == ErrorCode::kMalformed);
+  }
+}
+
+TEST_CASE("codec: a value of the wrong type anywhere is malformed") {
+  size_t checked = 0;
+  for (const Sample& s : all_samples()) {
+    CAPTURE(s.name);
+    for (const Path& path : all_paths(s.bytes)) {
+      CAPTURE(path_text(path));
+      // nil is never a valid field...
+      std::string nil = rewrite(s.bytes, path, [](Packer& p, const msgpack::object&) { p.pack_nil(); });
+      CHECK(s.decode(nil).code() == ErrorCode::kMalformed);
+      // ...nor is a string for a number, a number for a string or a bool,
+      // a map for an array or an array for a map.
+      std::string other = rewrite(s.bytes, path, pack_other_type);
+      CHECK(s.decode(other).code() == ErrorCode::kMalformed);
+      // Floats are never used.
+      std::string flt = rewrite(s.bytes, path, [](Packer& p, const msgpack::object&) { p.pack_double(1.5); });
+      CHECK(s.decode(flt).code() == ErrorCode::kMalformed);
+      checked += 3;
+    }
+  }
+  CHECK(checked > 500);
+}
+
+TEST_CASE("codec: wrong number types are malformed") {
+  auto submit = static_cast<uint16_t>(MessageKind::kSubmitRequest);
+  // max_attempts (task field 4) must not be negative.
+  std::string neg = rewrite(encode_request(sample_requests()[0]), {0, 0, 4},
+                            [](Packer& p, const msgpack::object&) { p.pack(-1); });
+  CHECK(decode_request(submit, neg).status().code() == ErrorCode::kMalformed);
+  // max_attempts is 32-bit.
+  std::string wide = rewrite(encode_request(sample_requests()[0]), {0, 0, 4},
+                             [](Packer& p, const msgpack::object&) { p.pack(uint64_t{1} << 32); });
+  CHECK(decode_request(submit, wide).status().code() == ErrorCode::kMalformed);
+  // A priority outside int32 is a range error of the field, not of the frame.
+  std::string prio = rewrite(encode_request(sample_requests()[0]), {0, 0, 3},
+                             [](Packer& p, const msgpack::object&) { p.pack(int64_t{1} << 40); });
+  CHECK(decode_request(submit, prio).status().code() == ErrorCode::kInvalidArgument);
+  std::string huge = rewrite(encode_request(sample_requests()[0]), {0, 0, 3},
+                             [](Packer& p, const msgpack::object&) { p.pack(std::numeric_limits<uint64_t>::max()); });
+  CHECK(decode_request(submit, huge).status().code() == ErrorCode::kMalformed);
+  // Envelope version and kind are 16-bit.
+  std::string ver = rewrite(encode_envelope(sample_envelope()), {0},
+                            [](Packer& p, const msgpack::object&) { p.pack(65536u); });
+  CHECK(decode_envelope(ver).status().code() == ErrorCode::kMalformed);
+  // Error codes are 16-bit.
+  std::string code = rewrite(encode_reply(sample_replies()[0]), {0},
+                             [](Packer& p, const msgpack::object&) { p.pack(70000u); });
+  CHECK(decode_reply(static_cast<uint16_t>(MessageKind::kErrorReply), code).status().code() ==
+        ErrorCode::kMalformed);
+  // msgpack ext values are not part of the protocol.
+  std::string ext = rewrite(encode_request(sample_requests()[0]), {0, 0, 2}, [](Packer& p, const msgpack::object&) {
+    p.pack_ext(1, 5);
+    p.pack_ext_body("x", 1);
+  });
+  CHECK(decode_request(submit, ext).status().code() == ErrorCode::kMalformed);
+  // Items of id lists must be str (bin is accepted only for single fields).
+  std::string bin_id = build([](Packer& p) {
+    p.pack_array(1);
+    p.pack_array(1);
+    pack_bin(p, "a");
+  });
+  CHECK(decode_request(static_cast<uint16_t>(MessageKind::kGetRequest), bin_id).status().code() ==
+        ErrorCode::kMalformed);
+}
+
+TEST_CASE("codec: str and bin are interchangeable for single string fields") {
+  auto kind = static_cast<uint16_t>(MessageKind::kSubmitRequest);
+  std::string body = build([](Packer& p) {
+    p.pack_array(1);
+    p.pack_array(1);
+    p.pack_array(10);
+    pack_bin(p, "id-as-bin");
+    pack_bin(p, "echo");
+    pack_str(p, "payload-as-str");
+    p.pack(1);
+    p.pack(3);
+    p.pack(100);
+    p.pack(1000);
+    p.pack(5000);
+    pack_bin(p, "");
+    p.pack(false);
+  });
+  auto d = decode_request(kind, body);
+  REQUIRE(d.ok());
+  const TaskSpec& t = std::get<SubmitRequest>(d.value()).tasks.at(0);
+  CHECK(t.id == "id-as-bin");
+  CHECK(t.handler == "echo");
+  CHECK(t.payload == "payload-as-str");
+  CHECK(t.priority == 1);
+  CHECK(t.timeout_ms == 5000);
+  CHECK_FALSE(t.stealable);
+}
+
+TEST_CASE("codec: too few fields are malformed") {
+  size_t checked = 0;
+  for (const Sample& s : all_samples()) {
+    CAPTURE(s.name);
+    for (const Path& path : s.structs) {
+      CAPTURE(path_text(path));
+      msgpack::object_handle h = msgpack::unpack(s.bytes.data(), s.bytes.size());
+      const msgpack::object* node = &h.get();
+      for (uint32_t i : path) {
+        node = node->type == msgpack::type::MAP ? (i % 2 ? &node->via.map.ptr[i / 2].val : &node->via.map.ptr[i / 2].key)
+                                                : &node->via.array.ptr[i];
+      }
+      REQUIRE(node->type == msgpack::type::ARRAY);
+      for (uint32_t keep = 0; keep < node->via.array.size; ++keep) {
+        CAPTURE(keep);
+        CHECK(s.decode(rewrite(s.bytes, path, truncate_to(keep))).code() == ErrorCode::kMalformed);
+        ++checked;
+      }
+    }
+  }
+  CHECK(checked > 100);
+  // Hand-written: a wait request with only its id list.
+  std::string wait = build([](Packer& p) {
+    p.pack_array(2);
+    p.pack_array(0);
+    p.pack(true);
+  });
+  CHECK(decode_request(static_cast<uint16_t>(MessageKind::kWaitRequest), wait).status().code() ==
+        ErrorCode::kMalformed);
+}
+
+TEST_CASE("codec: extra appended fields are accepted (forward compatibility)") {
+  std::vector<std::function<void(Packer&)>> extras = {
+      [](Packer& p) { p.pack_nil(); },
+      [](Packer& p) { pack_str(p, "a field from a newer version"); },
+      [](Packer& p) {
+        p.pack_array(3);
+        p.pack(1);
+        p.pack(-2);
+        p.pack_map(1);
+        pack_str(p, "k");
+        p.pack(1.5);
+      },
+  };
+  for (const Sample& s : all_samples()) {
+    CAPTURE(s.name);
+    std::vector<Path> structs = s.structs;
+    if (structs.empty()) structs.push_back({});  // stats request: [] grows too
+    for (const Path& path : structs) {
+      CAPTURE(path_text(path));
+      for (const auto& extra : extras) {
+        std::string longer = rewrite(s.bytes, path, append(extra));
+        CHECK(s.decode(longer).ok());
+        // The unknown field is dropped: re-encoding gives today's encoding.
+        CHECK(s.reencode(longer) == s.bytes);
+      }
+    }
+  }
+  // Written by hand: a get request from a newer peer with a second field.
+  std::string body = build([](Packer& p) {
+    p.pack_array(2);
+    p.pack_array(2);
+    pack_str(p, "a");
+    pack_str(p, "b");
+    p.pack(uint64_t{99});
+  });
+  auto d = decode_request(static_cast<uint16_t>(MessageKind::kGetRequest), body);
+  REQUIRE(d.ok());
+  CHECK(std::get<GetRequest>(d.value()).ids == std::vector<std::string>{"a", "b"});
+  // And a task spec with an 11th field inside a submit.
+  std::string submit = build([](Packer& p) {
+    p.pack_array(1);
+    p.pack_array(1);
+    p.pack_array(11);
+    pack_str(p, "t");
+    pack_str(p, "echo");
+    pack_bin(p, "x");
+    p.pack(0);
+    p.pack(3);
+    p.pack(100);
+    p.pack(200);
+    p.pack(300);
+    pack_str(p, "");
+    p.pack(true);
+    pack_str(p, "new-field");
+  });
+  auto s = decode_request(static_cast<uint16_t>(MessageKind::kSubmitRequest), submit);
+  REQUIRE(s.ok());
+  CHECK(std::get<SubmitRequest>(s.value()).tasks.at(0).timeout_ms == 300);
+}
+
+TEST_CASE("codec: oversized payload, ids, names and batches are too large") {
+  auto submit = static_cast<uint16_t>(MessageKind::kSubmitRequest);
+  auto code = [&](const std::string& body) { return decode_request(submit, body).status().code(); };
+  std::string mb(limits::kMaxPayloadBytes, 'p');
+  CHECK(decode_request(submit, submit_body("t", "h", mb)).ok());
+  CHECK(code(submit_body("t", "h", mb + "p")) == ErrorCode::kTooLarge);
+  // A payload sent as str instead of bin is held to the same limit.
+  std::string as_str = build([&](Packer& p) {
+    p.pack_array(1);
+    p.pack_array(1);
+    p.pack_array(10);
+    pack_str(p, "t");
+    pack_str(p, "h");
+    pack_str(p, mb + "p");
+    for (int i = 0; i < 5; ++i) p.pack(1);
+    pack_str(p, "");
+    p.pack(true);
+  });
+  CHECK(code(as_str) == ErrorCode::kTooLarge);
+
+  std::string id(limits::kMaxIdBytes, 'i');
+  CHECK(decode_request(submit, submit_body(id, "h", "")).ok());
+  CHECK(code(submit_body(id + "i", "h", "")) == ErrorCode::kTooLarge);
+  CHECK(code(submit_body("t", "h", "", id + "k")) == ErrorCode::kTooLarge);  // partition key
+  std::string name(limits::kMaxNameBytes, 'n');
+  CHECK(decode_request(submit, submit_body("t", name, "")).ok());
+  CHECK(code(submit_body("t", name + "n", "")) == ErrorCode::kTooLarge);
+
+  // Batches: tasks per submit, ids per get / wait / cancel.
+  std::string full = build([](Packer& p) {
+    p.pack_array(1);
+    p.pack_array(limits::kMaxBatchTasks);
+    for (size_t i = 0; i < limits::kMaxBatchTasks; ++i) pack_spec(p, "t" + std::to_string(i), "h", "");
+  });
+  auto ok = decode_request(submit, full);
+  REQUIRE(ok.ok());
+  CHECK(std::get<SubmitRequest>(ok.value()).tasks.size() == limits::kMaxBatchTasks);
+  std::string over = build([](Packer& p) {
+    p.pack_array(1);
+    p.pack_array(limits::kMaxBatchTasks + 1);
+    for (size_t i = 0; i <= limits::kMaxBatchTasks; ++i) pack_spec(p, "t", "h", "");
+  });
+  CHECK(code(over) == ErrorCode::kTooLarge);
+  for (MessageKind k : {MessageKind::kGetRequest, MessageKind::kCancelRequest}) {
+    CAPTURE(kind_name(k));
+    CHECK(decode_request(static_cast<uint16_t>(k), id_list_body(limits::kMaxBatchTasks, 8)).ok());
+    CHECK(decode_request(static_cast<uint16_t>(k), id_list_body(limits::kMaxBatchTasks + 1, 8)).status().code() ==
+          ErrorCode::kTooLarge);
+    CHECK(decode_request(static_cast<uint16_t>(k), id_list_body(1, limits::kMaxIdBytes + 1)).status().code() ==
+          ErrorCode::kTooLarge);
+  }
+  std::string wait = build([](Packer& p) {
+    p.pack_array(3);
+    p.pack_array(limits::kMaxBatchTasks + 1);
+    for (size_t i = 0; i <= limits::kMaxBatchTasks; ++i) pack_str(p, "w");
+    p.pack(false);
+    p.pack(10);
+  });
+  CHECK(decode_request(static_cast<uint16_t>(MessageKind::kWaitRequest), wait).status().code() ==
+        ErrorCode::kTooLarge);
+}
+
+TEST_CASE("codec: other limits") {
+  // Envelope: sender is a node id / client name; the whole frame is small.
+  Envelope e = sample_envelope();
+  e.sender = std::string(limits::kMaxNameBytes + 1, 's');
+  CHECK(decode_envelope(encode_envelope(e)).status().code() == ErrorCode::kTooLarge);
+  std::string big_env = rewrite(encode_envelope(sample_envelope()), {},
+                                append([](Packer& p) { pack_str(p, std::string(1100, 'x')); }));
+  CHECK(decode_envelope(big_env).status().code() == ErrorCode::kTooLarge);
+
+  // Any frame over kMaxFrameBytes is refused before parsing.
+  std::string huge(limits::kMaxFrameBytes + 1, '\x90');
+  CHECK(decode_request(static_cast<uint16_t>(MessageKind::kGetRequest), huge).status().code() == ErrorCode::kTooLarge);
+  CHECK(decode_reply(static_cast<uint16_t>(MessageKind::kGetReply), huge).status().code() == ErrorCode::kTooLarge);
+  CHECK(decode_record(huge).status().code() == ErrorCode::kTooLarge);
+
+  // Error text.
+  auto err = static_cast<uint16_t>(MessageKind::kErrorReply);
+  CHECK(decode_reply(err, encode_reply(ErrorReply{ErrorCode::kConflict, std::string(limits::kMaxErrorBytes, 'e')})).ok());
+  CHECK(decode_reply(err, encode_reply(ErrorReply{ErrorCode::kConflict, std::string(limits::kMaxErrorBytes + 1, 'e')}))
+            .status()
+            .code() == ErrorCode::kTooLarge);
+
+  // Attempts kept per record: 4 * kMaxAttempts (lost attempts do not count).
+  TaskRecord r = sample_record("r");
+  r.attempts.assign(limits::kMaxAttempts * 4, AttemptInfo{1, "n", 1, 2, AttemptOutcome::kLost, ""});
+  CHECK(decode_record(encode_record(r)).ok());
+  r.attempts.push_back(r.attempts.back());
+  CHECK(decode_record(encode_record(r)).status().code() == ErrorCode::kTooLarge);
+
+  // Records per reply.
+  std::string many = build([](Packer& p) {
+    p.pack_array(2);
+    p.pack_array(limits::kMaxListLimit + 1);
+    for (size_t i = 0; i <= limits::kMaxListLimit; ++i) p.pack_nil();
+    p.pack(false);
+  });
+  CHECK(decode_reply(static_cast<uint16_t>(MessageKind::kListReply), many).status().code() == ErrorCode::kTooLarge);
+
+  // List limit above kMaxListLimit is an out-of-range field.
+  ListRequest list{true, TaskState::kPending, limits::kMaxListLimit, ""};
+  std::string over_limit = rewrite(encode_request(list), {2}, [](Packer& p, const msgpack::object&) {
+    p.pack(limits::kMaxListLimit + 1);
+  });
+  CHECK(decode_request(static_cast<uint16_t>(MessageKind::kListRequest), over_limit).status().code() ==
+        ErrorCode::kMalformed);
+
+  // Stats maps hold at most 4096 entries; keys at most 2 * kMaxNameBytes.
+  auto stats_kind = static_cast<uint16_t>(MessageKind::kStatsReply);
+  StatsReply st;
+  for (int i = 0; i < 4096; ++i) st.counters["c" + std::to_string(i)] = 1;
+  CHECK(decode_reply(stats_kind, encode_reply(st)).ok());
+  st.counters["one-more"] = 1;
+  CHECK(decode_reply(stats_kind, encode_reply(st)).status().code() == ErrorCode::kTooLarge);
+  StatsReply keys;
+  keys.gauges[std::string(limits::kMaxNameBytes * 2, 'k')] = 1;
+  CHECK(decode_reply(stats_kind, encode_reply(keys)).ok());
+  keys.gauges[std::string(limits::kMaxNameBytes * 2 + 1, 'k')] = 1;
+  CHECK(decode_reply(stats_kind, encode_reply(keys)).status().code() == ErrorCode::kMalformed);
+
+  // A string over kMaxPayloadBytes is too large even in an unknown extra field.
+  std::string extra = rewrite(encode_request(GetRequest{{"a"}}), {}, append([](Packer& p) {
+                                pack_str(p, std::string(limits::kMaxPayloadBytes + 1, 'x'));
+                              }));
+  CHECK(decode_request(static_cast<uint16_t>(MessageKind::kGetRequest), extra).status().code() ==
+        ErrorCode::kTooLarge);
+}
+
+TEST_CASE("codec: unknown message kinds") {
+  std::string empty_array("\x90", 1);
+  std::vector<uint16_t> request_ids, reply_ids;
+  for (const auto& q : sample_requests()) request_ids.push_back(static_cast<uint16_t>(request_kind(q)));
+  for (const auto& a : sample_replies()) reply_ids.push_back(static_cast<uint16_t>(reply_kind(a)));
+  auto contains = [](const std::vector<uint16_t>& v, uint16_t k) {
+    return std::find(v.begin(), v.end(), k) != v.end();
+  };
+  std::vector<uint16_t> kinds;
+  for (uint16_t k = 0; k <= 64; ++k) kinds.push_back(k);
+  for (uint16_t k : {uint16_t{1000}, uint16_t{32767}, uint16_t{65535}}) kinds.push_back(k);
+  for (uint16_t k : kinds) {
+    CAPTURE(k);
+    if (!contains(request_ids, k)) {
+      // Replies, unknown ids: never decoded as a request, whatever the body.
+      CHECK(decode_request(k, empty_array).status().code() == ErrorCode::kUnknownMessageType);
+      if (!is_known_kind(k)) CHECK(decode_request(k, "\xc1garbage").status().code() == ErrorCode::kUnknownMessageType);
+    }
+    if (!contains(reply_ids, k)) {
+      CHECK(decode_reply(k, empty_array).status().code() == ErrorCode::kUnknownMessageType);
+      if (!is_known_kind(k)) CHECK(decode_reply(k, "").status().code() == ErrorCode::kUnknownMessageType);
+    }
+    CHECK(is_known_kind(k) == (contains(request_ids, k) || contains(reply_ids, k)));
+  }
+  // A known request body under a reply kind id is not mistaken for a reply.
+  std::string get = encode_request(GetRequest{{"a"}});
+  CHECK(decode_reply(static_cast<uint16_t>(MessageKind::kGetRequest), get).status().code() ==
+        ErrorCode::kUnknownMessageType);
+}
+
+TEST_CASE("codec: unknown task state and attempt outcome numbers are malformed") {
+  for (uint64_t bad : {uint64_t{kTaskStateCount}, uint64_t{200}, uint64_t{255}, uint64_t{256}, uint64_t{1} << 40}) {
+    CAPTURE(bad);
+    auto put = [bad](Packer& p, const msgpack::object&) { p.pack(bad); };
+    CHECK(decode_record(rewrite(encode_record(sample_record("r")), {2}, put)).status().code() ==
+          ErrorCode::kMalformed);
+    CHECK(decode_request(static_cast<uint16_t>(MessageKind::kListRequest),
+                         rewrite(encode_request(ListRequest{}), {1}, put))
+              .status()
+              .code() == ErrorCode::kMalformed);
+    const Reply submit_reply = sample_replies()[1];
+    CHECK(decode_reply(static_cast<uint16_t>(MessageKind::kSubmitReply), rewrite(encode_reply(submit_reply), {0, 0, 4}, put))
+              .status()
+              .code() == ErrorCode::kMalformed);
+    const Reply cancel_reply = sample_replies()[4];
+    CHECK(decode_reply(static_cast<uint16_t>(MessageKind::kCancelReply), rewrite(encode_reply(cancel_reply), {0, 1, 2}, put))
+              .status()
+              .code() == ErrorCode::kMalformed);
+    // Attempt outcomes stop at kCancelled = 5.
+    auto outcome = [bad](Packer& p, const msgpack::object&) { p.pack(bad + 1); };
+    CHECK(decode_record(rewrite(encode_record(sample_record("r")), {13, 0, 4}, outcome)).status().code() ==
+          ErrorCode::kMalformed);
+  }
+  // The largest valid numbers still decode.
+  auto last = [](uint64_t v) { return [v](Packer& p, const msgpack::object&) { p.pack(v); }; };
+  CHECK(decode_record(rewrite(encode_record(sample_record("r")), {2}, last(kTaskStateCount - 1))).ok());
+  CHECK(decode_record(rewrite(encode_record(sample_record("r")), {13, 0, 4}, last(5))).ok());
+}
+
+TEST_CASE("codec: unknown error codes in replies pass through") {
+  // Codes are only appended; an older client must still read a reply that
+  // carries a code added later.
+  ErrorReply e{static_cast<ErrorCode>(999), "from the future"};
+  auto d = decode_reply(static_cast<uint16_t>(MessageKind::kErrorReply), encode_reply(e));
+  REQUIRE(d.ok());
+  CHECK(static_cast<uint16_t>(std::get<ErrorReply>(d.value()).code) == 999);
+}
+
+TEST_CASE("codec: deeply nested input is rejected without a crash") {
+  // A valid message already nests five levels (reply, records, record,
+  // attempts, attempt): that depth must keep working.
+  CHECK(decode_reply(static_cast<uint16_t>(MessageKind::kGetReply), encode_reply(sample_replies()[2])).ok());
+
+  for (char open : {'\x91', '\x81'}) {  // fixarray(1), fixmap(1) with a nil key
+    for (size_t depth : {9, 64, 100000, 1000000}) {
+      CAPTURE(depth);
+      std::string deep;
+      for (size_t i = 0; i < depth; ++i) {
+        deep += open;
+        if (open == '\x81') deep += '\xc0';  // key, then the nested value
+      }
+      deep += '\xc0';
+      for (const Sample& s : all_samples()) {
+        CAPTURE(s.name);
+        Status st = s.decode(deep);
+        CHECK_FALSE(st.ok());
+        CHECK(st.code() != ErrorCode::kOk);
+      }
+    }
+  }
+  // The limit is 8 nested containers, the body's own array included.
+  auto get_with_nested_extra = [](int extra_depth) {
+    std::string body = "\x92\x91\xa1x";  // [["x"], <extra>]
+    for (int i = 0; i < extra_depth; ++i) body += '\x91';
+    return body + '\x01';
+  };
+  CHECK(decode_request(static_cast<uint16_t>(MessageKind::kGetRequest), get_with_nested_extra(7)).ok());
+  CHECK(decode_request(static_cast<uint16_t>(MessageKind::kGetRequest), get_with_nested_extra(8)).status().code() ==
+        ErrorCode::kTooLarge);
+  // Nesting hidden in an otherwise valid body, in an extra field.
+  std::string nest;
+  for (int i = 0; i < 32; ++i) nest += '\x91';
+  nest += '\x01';
+  std::string body = "\x92\x91\xa1x" + nest;  // [["x"], [[[...1]]]]
+  Status st = decode_request(static_cast<uint16_t>(MessageKind::kGetRequest), body).status();
+  CHECK(st.code() == ErrorCode::kTooLarge);
+}
+
+TEST_CASE("codec: huge declared lengths with little data fail without allocating them") {
+  // Over msgpack's container limits: refused from the header alone.
+  std::string arr_max("\xdd\xff\xff\xff\xff", 5);  // array32 of 4294967295
+  std::string map_max("\xdf\xff\xff\xff\xff", 5);
+  std::string str_max("\xdb\xff\xff\xff\xff", 5);
+  std::string bin_max("\xc6\xff\xff\xff\xff", 5);
+  for (const Sample& s : all_samples()) {
+    CAPTURE(s.name);
+    for (const std::string& in : {arr_max, map_max}) {
+      CHECK(s.decode(in).code() == ErrorCode::kTooLarge);
+      CHECK(s.decode("\x91" + in).code() == ErrorCode::kTooLarge);
+    }
+    // msgpack copies a str / bin only once all its bytes are there, so a
+    // huge declared length with no bytes is merely truncated.
+    for (const std::string& in : {str_max, bin_max}) {
+      CHECK(s.decode(in).code() == ErrorCode::kMalformed);
+      CHECK(s.decode("\x91" + in).code() == ErrorCode::kMalformed);
+    }
+  }
+
+  // Within the limits but with no data behind them. Before the codec
+  // checked declared sizes against the frame, msgpack allocated the element
+  // arrays up front: 2.4 MB for these 5 bytes, ~33 MB for eight nested.
+  std::string arr_limit("\xdd\x00\x01\x86\xa0", 5);  // array32 of 100000
+  std::string map_limit("\xdf\x00\x00\x10\x00", 5);  // map32 of 4096
+  std::string nested;
+  for (int i = 0; i < 8; ++i) nested += arr_limit;
+  std::string str_limit("\xdb\x00\x10\x00\x00", 5);  // str32 of 1 MiB, no bytes
+  for (const Sample& s : all_samples()) {
+    CAPTURE(s.name);
+    for (const std::string& in : {arr_limit, map_limit, nested, str_limit, "\x91" + arr_limit}) {
+      Status st = s.decode(in);
+      CHECK(st.code() == ErrorCode::kMalformed);
+    }
+    Status st = s.decode(nested);
+    CHECK(st.message().find("declare") != std::string::npos);  // refused by the size check
+  }
+  // A batch header claiming the maximum with one task behind it.
+  std::string batch = build([](Packer& p) {
+    p.pack_array(1);
+    p.pack_array(limits::kMaxBatchTasks);
+    pack_spec(p, "t", "h", "");
+  });
+  Status st = decode_request(static_cast<uint16_t>(MessageKind::kSubmitRequest), batch).status();
+  CHECK(st.code() == ErrorCode::kMalformed);
+  CHECK(st.message().find("declare") != std::string::npos);
+}
+
+TEST_CASE("codec: regression inputs") {
+  // Found by tests/fuzz/libfuzzer_decoders.cc (-malloc_limit_mb=4) against
+  // the codec before it checked declared sizes: these 16 bytes made
+  // msgpack::unpack allocate 4 MiB for elements that never arrive.
+  const std::string oom("\x98\xdd\x00\x01\x63\xde\x04\x80\x63\xde\x04\x00\x00\x80\x00\x05", 16);
+  for (const Sample& s : all_samples()) {
+    CAPTURE(s.name);
+    Status st = s.decode(oom);
+    CHECK(st.code() == ErrorCode::kMalformed);
+    CHECK(st.message().find("declare") != std::string::npos);
+  }
+
+  // An ext value used to be reported as kTooLarge (unpack's ext limit is 0).
+  const std::string ext_sender("\x94\x01\x0a\x00\xd4\x00\x00", 7);  // envelope, fixext1 sender
+  CHECK(decode_envelope(ext_sender).status().code() == ErrorCode::kMalformed);
+
+  // Edge cases met while fuzzing; each must fail cleanly, or decode and
+  // re-encode stably.
+  const std::vector<std::string> inputs = {
+      oom,
+      ext_sender,
+      std::string("\x9e\x9a", 2),              // record: truncated nested spec
+      std::string("\x91\xdc\xff\xff", 4),      // array16 of 65535, no items
+      std::string("\x92\x90\xc3", 3),          // get_reply: bool where a list goes
+      std::string("\x94\x01\x0a\x00\xa0", 5),  // smallest valid envelope
+  };
+  for (const std::string& in : inputs) {
+    for (const Sample& s : all_samples()) {
+      CAPTURE(s.name);
+      Status st = s.decode(in);
+      if (st.ok()) {
+        std::string once = s.reencode(in);
+        CHECK(s.reencode(once) == once);
+      } else {
+        CHECK(st.code() != ErrorCode::kOk);
+      }
+    }
+  }
+  CHECK(decode_envelope(inputs.back()).ok());
+}
+
+}  // namespace
+}  // namespace mesh
