@@ -186,6 +186,101 @@ void pack_body(Packer& p, const StatsReply& m) {
   }
 }
 
+void pack(Packer& p, const LoadDigest& l) {
+  p.pack_array(4);
+  p.pack(l.pending);
+  p.pack(l.free_slots);
+  p.pack(l.backlog_ms);
+  p.pack(l.version);
+}
+
+void pack(Packer& p, const MemberUpdate& u) {
+  p.pack_array(5);
+  pack_str(p, u.id);
+  pack_str(p, u.address);
+  p.pack(u.incarnation);
+  p.pack(static_cast<uint8_t>(u.state));
+  pack(p, u.load);
+}
+
+void pack_updates(Packer& p, const std::vector<MemberUpdate>& updates) {
+  p.pack_array(static_cast<uint32_t>(updates.size()));
+  for (const auto& u : updates) pack(p, u);
+}
+
+void pack_body(Packer& p, const MembersRequest&) { p.pack_array(0); }
+void pack_body(Packer& p, const PartitionsRequest&) { p.pack_array(0); }
+
+void pack_body(Packer& p, const MembersReply& m) {
+  p.pack_array(2);
+  pack_str(p, m.node_id);
+  p.pack_array(static_cast<uint32_t>(m.members.size()));
+  for (const auto& member : m.members) {
+    p.pack_array(6);
+    pack_str(p, member.id);
+    pack_str(p, member.address);
+    p.pack(member.incarnation);
+    p.pack(static_cast<uint8_t>(member.state));
+    pack(p, member.load);
+    p.pack(member.state_since_ms);
+  }
+}
+
+void pack_body(Packer& p, const PartitionsReply& m) {
+  p.pack_array(6);
+  pack_str(p, m.node_id);
+  p.pack(m.partitions);
+  p.pack(m.replicas);
+  p.pack(m.digest);
+  p.pack_array(static_cast<uint32_t>(m.table.size()));
+  for (const auto& entry : m.table) {
+    p.pack_array(2);
+    p.pack(entry.partition);
+    pack_str_list(p, entry.replicas);
+  }
+  p.pack_array(static_cast<uint32_t>(m.shares.size()));
+  for (const auto& share : m.shares) {
+    p.pack_array(4);
+    pack_str(p, share.node_id);
+    p.pack(share.partitions_led);
+    p.pack(share.replicas_held);
+    p.pack(share.key_share_ppm);
+  }
+}
+
+void pack_body(Packer& p, const Ping& m) {
+  p.pack_array(5);
+  p.pack(m.seq);
+  pack_str(p, m.from_id);
+  pack_str(p, m.from_address);
+  pack_str(p, m.target_id);
+  pack_updates(p, m.updates);
+}
+void pack_body(Packer& p, const PingReq& m) {
+  p.pack_array(6);
+  p.pack(m.seq);
+  pack_str(p, m.from_id);
+  pack_str(p, m.from_address);
+  pack_str(p, m.target_id);
+  pack_str(p, m.target_address);
+  pack_updates(p, m.updates);
+}
+void pack_body(Packer& p, const Ack& m) {
+  p.pack_array(5);
+  p.pack(m.seq);
+  pack_str(p, m.from_id);
+  pack_str(p, m.from_address);
+  p.pack(m.nack);
+  pack_updates(p, m.updates);
+}
+void pack_body(Packer& p, const Sync& m) {
+  p.pack_array(4);
+  pack_str(p, m.from_id);
+  pack_str(p, m.from_address);
+  p.pack(m.reply);
+  pack_updates(p, m.members);
+}
+
 template <typename Variant>
 std::string encode_variant(const Variant& v) {
   msgpack::sbuffer buffer;
@@ -375,6 +470,85 @@ std::string read_map_key(const msgpack::object& o) {
   return std::string(o.via.str.ptr, o.via.str.size);
 }
 
+LoadDigest read_load(const msgpack::object& o) {
+  Fields f(o, 4, "load");
+  LoadDigest l;
+  l.pending = f.u64();
+  l.free_slots = f.unsigned_as<uint32_t>(UINT32_MAX);
+  l.backlog_ms = f.u64();
+  l.version = f.u64();
+  return l;
+}
+
+MemberState to_member_state(uint8_t v) {
+  if (v >= kMemberStateCount) fail(ErrorCode::kMalformed, "unknown member state " + std::to_string(v));
+  return static_cast<MemberState>(v);
+}
+
+std::vector<MemberUpdate> read_updates(Fields& f, size_t max_items) {
+  const auto& list = f.array(max_items);
+  std::vector<MemberUpdate> out;
+  out.reserve(list.via.array.size);
+  for (uint32_t i = 0; i < list.via.array.size; ++i) {
+    Fields g(list.via.array.ptr[i], 5, "member_update");
+    MemberUpdate u;
+    u.id = g.bytes(limits::kMaxNameBytes);
+    u.address = g.bytes(limits::kMaxAddressBytes);
+    u.incarnation = g.u64();
+    u.state = to_member_state(g.unsigned_as<uint8_t>(UINT8_MAX));
+    u.load = read_load(g.next());
+    out.push_back(std::move(u));
+  }
+  return out;
+}
+
+PeerMessage read_peer(MessageKind kind, const msgpack::object& o) {
+  switch (kind) {
+    case MessageKind::kPing: {
+      Fields f(o, 5, "ping");
+      Ping m;
+      m.seq = f.u64();
+      m.from_id = f.bytes(limits::kMaxNameBytes);
+      m.from_address = f.bytes(limits::kMaxAddressBytes);
+      m.target_id = f.bytes(limits::kMaxNameBytes);
+      m.updates = read_updates(f, limits::kMaxGossipUpdates);
+      return m;
+    }
+    case MessageKind::kPingReq: {
+      Fields f(o, 6, "ping_req");
+      PingReq m;
+      m.seq = f.u64();
+      m.from_id = f.bytes(limits::kMaxNameBytes);
+      m.from_address = f.bytes(limits::kMaxAddressBytes);
+      m.target_id = f.bytes(limits::kMaxNameBytes);
+      m.target_address = f.bytes(limits::kMaxAddressBytes);
+      m.updates = read_updates(f, limits::kMaxGossipUpdates);
+      return m;
+    }
+    case MessageKind::kAck: {
+      Fields f(o, 5, "ack");
+      Ack m;
+      m.seq = f.u64();
+      m.from_id = f.bytes(limits::kMaxNameBytes);
+      m.from_address = f.bytes(limits::kMaxAddressBytes);
+      m.nack = f.boolean();
+      m.updates = read_updates(f, limits::kMaxGossipUpdates);
+      return m;
+    }
+    case MessageKind::kSync: {
+      Fields f(o, 4, "sync");
+      Sync m;
+      m.from_id = f.bytes(limits::kMaxNameBytes);
+      m.from_address = f.bytes(limits::kMaxAddressBytes);
+      m.reply = f.boolean();
+      m.members = read_updates(f, limits::kMaxMembers);
+      return m;
+    }
+    default:
+      fail(ErrorCode::kUnknownMessageType, "not a peer message kind: " + std::to_string(static_cast<int>(kind)));
+  }
+}
+
 Request read_request(MessageKind kind, const msgpack::object& o) {
   switch (kind) {
     case MessageKind::kSubmitRequest: {
@@ -413,6 +587,14 @@ Request read_request(MessageKind kind, const msgpack::object& o) {
     case MessageKind::kStatsRequest: {
       Fields f(o, 0, "stats");
       return StatsRequest{};
+    }
+    case MessageKind::kMembersRequest: {
+      Fields f(o, 0, "members");
+      return MembersRequest{};
+    }
+    case MessageKind::kPartitionsRequest: {
+      Fields f(o, 0, "partitions");
+      return PartitionsRequest{};
     }
     default:
       fail(ErrorCode::kUnknownMessageType, "not a request kind: " + std::to_string(static_cast<int>(kind)));
@@ -508,6 +690,51 @@ Reply read_reply(MessageKind kind, const msgpack::object& o) {
       for (uint32_t i = 0; i < histograms.via.map.size; ++i) {
         const auto& kv = histograms.via.map.ptr[i];
         m.histograms[read_map_key(kv.key)] = read_histogram(kv.val);
+      }
+      return m;
+    }
+    case MessageKind::kMembersReply: {
+      Fields f(o, 2, "members_reply");
+      MembersReply m;
+      m.node_id = f.bytes(limits::kMaxNameBytes);
+      const auto& list = f.array(limits::kMaxMembers);
+      for (uint32_t i = 0; i < list.via.array.size; ++i) {
+        Fields g(list.via.array.ptr[i], 6, "member");
+        MemberInfo member;
+        member.id = g.bytes(limits::kMaxNameBytes);
+        member.address = g.bytes(limits::kMaxAddressBytes);
+        member.incarnation = g.u64();
+        member.state = to_member_state(g.unsigned_as<uint8_t>(UINT8_MAX));
+        member.load = read_load(g.next());
+        member.state_since_ms = g.u64();
+        m.members.push_back(std::move(member));
+      }
+      return m;
+    }
+    case MessageKind::kPartitionsReply: {
+      Fields f(o, 6, "partitions_reply");
+      PartitionsReply m;
+      m.node_id = f.bytes(limits::kMaxNameBytes);
+      m.partitions = f.unsigned_as<uint32_t>(UINT32_MAX);
+      m.replicas = f.unsigned_as<uint32_t>(UINT32_MAX);
+      m.digest = f.u64();
+      const auto& table = f.array(limits::kMaxListLimit);
+      for (uint32_t i = 0; i < table.via.array.size; ++i) {
+        Fields g(table.via.array.ptr[i], 2, "partition");
+        PartitionInfo entry;
+        entry.partition = g.unsigned_as<uint32_t>(UINT32_MAX);
+        entry.replicas = g.string_list(16, limits::kMaxNameBytes);
+        m.table.push_back(std::move(entry));
+      }
+      const auto& shares = f.array(limits::kMaxMembers);
+      for (uint32_t i = 0; i < shares.via.array.size; ++i) {
+        Fields g(shares.via.array.ptr[i], 4, "share");
+        NodeShare share;
+        share.node_id = g.bytes(limits::kMaxNameBytes);
+        share.partitions_led = g.unsigned_as<uint32_t>(UINT32_MAX);
+        share.replicas_held = g.unsigned_as<uint32_t>(UINT32_MAX);
+        share.key_share_ppm = g.unsigned_as<uint32_t>(UINT32_MAX);
+        m.shares.push_back(std::move(share));
       }
       return m;
     }
@@ -626,9 +853,10 @@ Result<Envelope> decode_envelope(std::string_view bytes) {
 }
 
 MessageKind request_kind(const Request& request) {
-  static constexpr MessageKind kinds[] = {MessageKind::kSubmitRequest, MessageKind::kGetRequest,
-                                          MessageKind::kWaitRequest,   MessageKind::kCancelRequest,
-                                          MessageKind::kListRequest,   MessageKind::kStatsRequest};
+  static constexpr MessageKind kinds[] = {MessageKind::kSubmitRequest,  MessageKind::kGetRequest,
+                                          MessageKind::kWaitRequest,    MessageKind::kCancelRequest,
+                                          MessageKind::kListRequest,    MessageKind::kStatsRequest,
+                                          MessageKind::kMembersRequest, MessageKind::kPartitionsRequest};
   static_assert(std::size(kinds) == std::variant_size_v<Request>);
   return kinds[request.index()];
 }
@@ -637,7 +865,8 @@ MessageKind reply_kind(const Reply& reply) {
   static constexpr MessageKind kinds[] = {MessageKind::kErrorReply,  MessageKind::kSubmitReply,
                                           MessageKind::kGetReply,    MessageKind::kWaitReply,
                                           MessageKind::kCancelReply, MessageKind::kListReply,
-                                          MessageKind::kStatsReply};
+                                          MessageKind::kStatsReply,  MessageKind::kMembersReply,
+                                          MessageKind::kPartitionsReply};
   static_assert(std::size(kinds) == std::variant_size_v<Reply>);
   return kinds[reply.index()];
 }
@@ -653,6 +882,20 @@ Result<Request> decode_request(uint16_t kind, std::string_view body) {
 Result<Reply> decode_reply(uint16_t kind, std::string_view body) {
   if (!is_known_kind(kind)) return Status(ErrorCode::kUnknownMessageType, "unknown message kind " + std::to_string(kind));
   return parse<Reply>(body, [kind](const msgpack::object& o) { return read_reply(static_cast<MessageKind>(kind), o); });
+}
+
+MessageKind peer_kind(const PeerMessage& message) {
+  static constexpr MessageKind kinds[] = {MessageKind::kPing, MessageKind::kPingReq, MessageKind::kAck,
+                                          MessageKind::kSync};
+  static_assert(std::size(kinds) == std::variant_size_v<PeerMessage>);
+  return kinds[message.index()];
+}
+
+std::string encode_peer(const PeerMessage& message) { return encode_variant(message); }
+
+Result<PeerMessage> decode_peer(uint16_t kind, std::string_view body) {
+  if (!is_peer_kind(kind)) return Status(ErrorCode::kUnknownMessageType, "not a peer message kind " + std::to_string(kind));
+  return parse<PeerMessage>(body, [kind](const msgpack::object& o) { return read_peer(static_cast<MessageKind>(kind), o); });
 }
 
 std::string encode_record(const TaskRecord& record) {

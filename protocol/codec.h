@@ -11,6 +11,7 @@
 #include "protocol/envelope.h"
 #include "protocol/message_kind.h"
 #include "protocol/messages.h"
+#include "protocol/peer_messages.h"
 #include "protocol/result.h"
 
 namespace mesh {
@@ -27,6 +28,11 @@ Result<Request> decode_request(uint16_t kind, std::string_view body);
 
 std::string encode_reply(const Reply& reply);
 Result<Reply> decode_reply(uint16_t kind, std::string_view body);
+
+// Node-to-node messages.
+MessageKind peer_kind(const PeerMessage& message);
+std::string encode_peer(const PeerMessage& message);
+Result<PeerMessage> decode_peer(uint16_t kind, std::string_view body);
 
 // Task records as stored on disk (same encoding as on the wire).
 std::string encode_record(const TaskRecord& record);

@@ -16,5 +16,9 @@ inline constexpr size_t kMaxBatchTasks = 10000;        // tasks per submit / ids
 inline constexpr uint32_t kMaxAttempts = 100;          // upper bound of max_attempts
 inline constexpr uint64_t kMaxTimeoutMs = 7ull * 24 * 3600 * 1000;
 inline constexpr uint32_t kMaxListLimit = 100000;
+inline constexpr size_t kMaxMembers = 10000;          // members in one Sync or members reply
+inline constexpr size_t kMaxAddressBytes = 256;       // an advertised endpoint
+inline constexpr size_t kMaxGossipUpdates = 256;      // updates piggybacked on one message
+inline constexpr size_t kMaxAttemptHistory = 64;      // attempts a record keeps (oldest dropped)
 
 }  // namespace mesh::limits

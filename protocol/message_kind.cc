@@ -17,10 +17,21 @@ bool is_known_kind(uint16_t kind) {
     case MessageKind::kListReply:
     case MessageKind::kStatsRequest:
     case MessageKind::kStatsReply:
+    case MessageKind::kMembersRequest:
+    case MessageKind::kMembersReply:
+    case MessageKind::kPartitionsRequest:
+    case MessageKind::kPartitionsReply:
+      return true;
+    case MessageKind::kPing:
+    case MessageKind::kPingReq:
+    case MessageKind::kAck:
+    case MessageKind::kSync:
       return true;
   }
   return false;
 }
+
+bool is_peer_kind(uint16_t kind) { return kind >= static_cast<uint16_t>(MessageKind::kPing) && is_known_kind(kind); }
 
 std::string_view kind_name(MessageKind kind) {
   switch (kind) {
@@ -37,6 +48,14 @@ std::string_view kind_name(MessageKind kind) {
     case MessageKind::kListReply: return "list_reply";
     case MessageKind::kStatsRequest: return "stats";
     case MessageKind::kStatsReply: return "stats_reply";
+    case MessageKind::kMembersRequest: return "members";
+    case MessageKind::kMembersReply: return "members_reply";
+    case MessageKind::kPartitionsRequest: return "partitions";
+    case MessageKind::kPartitionsReply: return "partitions_reply";
+    case MessageKind::kPing: return "ping";
+    case MessageKind::kPingReq: return "ping_req";
+    case MessageKind::kAck: return "ack";
+    case MessageKind::kSync: return "sync";
   }
   return "unknown";
 }

@@ -26,9 +26,19 @@ enum class MessageKind : uint16_t {
   kListReply = 19,
   kStatsRequest = 20,
   kStatsReply = 21,
+  kMembersRequest = 22,
+  kMembersReply = 23,
+  kPartitionsRequest = 24,
+  kPartitionsReply = 25,
+  // Node to node (no reply expected on the same request id).
+  kPing = 100,
+  kPingReq = 101,
+  kAck = 102,
+  kSync = 103,
 };
 
 bool is_known_kind(uint16_t kind);
+bool is_peer_kind(uint16_t kind);
 std::string_view kind_name(MessageKind kind);
 
 }  // namespace mesh

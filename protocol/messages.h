@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "protocol/error_code.h"
+#include "protocol/peer_messages.h"
 
 namespace mesh {
 
@@ -166,9 +167,45 @@ struct StatsReply {
   std::map<std::string, HistogramSummary> histograms;
 };
 
+// Membership as one node sees it.
+struct MembersRequest {};
+struct MemberInfo {
+  std::string id;
+  std::string address;
+  uint64_t incarnation = 0;
+  MemberState state = MemberState::kAlive;
+  LoadDigest load;
+  uint64_t state_since_ms = 0;
+};
+struct MembersReply {
+  std::string node_id;
+  std::vector<MemberInfo> members;
+};
+
+// The ring and the partition table as one node computes them.
+struct PartitionsRequest {};
+struct PartitionInfo {
+  uint32_t partition = 0;
+  std::vector<std::string> replicas;  // first = preferred leader
+};
+struct NodeShare {
+  std::string node_id;
+  uint32_t partitions_led = 0;
+  uint32_t replicas_held = 0;
+  uint32_t key_share_ppm = 0;  // of the hash ring, parts per million
+};
+struct PartitionsReply {
+  std::string node_id;
+  uint32_t partitions = 0;
+  uint32_t replicas = 0;
+  uint64_t digest = 0;  // equal on every node with the same view
+  std::vector<PartitionInfo> table;
+  std::vector<NodeShare> shares;
+};
+
 using Request = std::variant<SubmitRequest, GetRequest, WaitRequest, CancelRequest, ListRequest,
-                             StatsRequest>;
-using Reply =
-    std::variant<ErrorReply, SubmitReply, GetReply, WaitReply, CancelReply, ListReply, StatsReply>;
+                             StatsRequest, MembersRequest, PartitionsRequest>;
+using Reply = std::variant<ErrorReply, SubmitReply, GetReply, WaitReply, CancelReply, ListReply, StatsReply,
+                           MembersReply, PartitionsReply>;
 
 }  // namespace mesh

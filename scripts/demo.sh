@@ -1,74 +1,109 @@
 #!/usr/bin/env bash
-# The main job: installs, builds, starts a local meshd and runs a mixed
-# workload through meshctl, showing progress, results, dead letters, node
-# statistics and benchmark figures. Ctrl-C stops it; the node drains.
+# The main job: installs, builds, starts a three-node mesh on this host and
+# runs a mixed workload through meshctl, showing membership, the ring,
+# progress, results, dead letters, statistics, failure detection of a
+# killed node and benchmark figures. Nodes drain on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
 ./scripts/build.sh
 bin=build
 data=$(mktemp -d /tmp/meshwork-demo-XXXXXX)
-node_pid=""
+pids=()
 cleanup() {
-  if [ -n "$node_pid" ] && kill -0 "$node_pid" 2>/dev/null; then
-    kill -TERM "$node_pid"
-    wait "$node_pid" || true
-  fi
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
   rm -rf "$data"
 }
 trap cleanup EXIT
 
-echo "== starting meshd (data in $data)"
-"$bin/meshd" --config configs/node.toml --data-dir "$data/node-1" --listen tcp://127.0.0.1:0 \
-  --metrics-listen 127.0.0.1:0 >"$data/meshd.log" 2>&1 &
-node_pid=$!
-for _ in $(seq 1 500); do
-  [ -s "$data/node-1/meshd.endpoint" ] && break
-  kill -0 "$node_pid" 2>/dev/null || { cat "$data/meshd.log"; exit 1; }
-  sleep 0.02
+# Starts node $1 (extra flags follow); its endpoint lands in $endpoint.
+start_node() {
+  local name=$1
+  shift
+  "$bin/meshd" --node-id "$name" --data-dir "$data/$name" --listen tcp://127.0.0.1:0 --gossip-profile local \
+    --slots 2 "$@" >"$data/$name.log" 2>&1 &
+  pids+=($!)
+  for _ in $(seq 1 500); do
+    [ -s "$data/$name/meshd.endpoint" ] && break
+    sleep 0.02
+  done
+  endpoint=$(cat "$data/$name/meshd.endpoint")
+}
+
+echo "== starting a three-node mesh (data in $data)"
+start_node node-1 --metrics-listen 127.0.0.1:0
+n1=$endpoint
+start_node node-2 --seeds "${n1#tcp://}"
+n2=$endpoint
+start_node node-3 --seeds "${n1#tcp://}"
+n3=$endpoint
+nodes=("$n1" "$n2" "$n3")
+for ep in "${nodes[@]}"; do
+  for _ in $(seq 1 500); do
+    [ "$("$bin/meshctl" -a "$ep" members | grep -c ' alive ')" -eq 3 ] && break
+    sleep 0.02
+  done
 done
-export MESH_ADDR=$(cat "$data/node-1/meshd.endpoint")
-cat "$data/meshd.log"
+"$bin/meshctl" -a "$n1" members
+echo
+"$bin/meshctl" -a "$n2" ring
 
 echo
-echo "== submitting a mixed workload to $MESH_ADDR"
-{
-  for i in $(seq 1 3000); do echo "{\"id\":\"hash-$i\",\"handler\":\"hash\",\"payload\":\"5000:block-$i\"}"; done
-  for i in $(seq 1 300); do echo "{\"id\":\"square-$i\",\"handler\":\"exec\",\"payload\":{\"argv\":[\"sh\",\"-c\",\"echo \$(($i*$i))\"]}}"; done
-  for i in $(seq 1 200); do echo "{\"id\":\"sleepy-$i\",\"handler\":\"sleep\",\"payload\":\"20\",\"priority\":-1}"; done
-  for i in $(seq 1 100); do echo "{\"id\":\"flaky-$i\",\"handler\":\"fail\",\"payload\":\"2\",\"max_attempts\":4,\"backoff_ms\":50}"; done
-  for i in $(seq 1 10); do echo "{\"id\":\"doomed-$i\",\"handler\":\"fail\",\"payload\":\"9\",\"max_attempts\":3,\"backoff_ms\":50}"; done
-} | "$bin/meshctl" submit --file -
+echo "== submitting a mixed workload, a third to each node"
+for i in 0 1 2; do
+  {
+    for t in $(seq $i 3 3000); do echo "{\"id\":\"hash-$t\",\"handler\":\"hash\",\"payload\":\"5000:block-$t\"}"; done
+    for t in $(seq $i 3 300); do echo "{\"id\":\"square-$t\",\"handler\":\"exec\",\"payload\":{\"argv\":[\"sh\",\"-c\",\"echo \$(($t*$t))\"]}}"; done
+    for t in $(seq $i 3 200); do echo "{\"id\":\"sleepy-$t\",\"handler\":\"sleep\",\"payload\":\"20\",\"priority\":-1}"; done
+    for t in $(seq $i 3 100); do echo "{\"id\":\"flaky-$t\",\"handler\":\"fail\",\"payload\":\"2\",\"max_attempts\":4,\"backoff_ms\":50}"; done
+    for t in $(seq $i 3 12); do echo "{\"id\":\"doomed-$t\",\"handler\":\"fail\",\"payload\":\"9\",\"max_attempts\":3,\"backoff_ms\":50}"; done
+  } | "$bin/meshctl" -a "${nodes[$i]}" submit --file - | sed "s/^/  node-$((i + 1)): /"
+done
 
 echo
-echo "== progress"
+echo "== progress (summed over the three nodes)"
 while :; do
-  read -r pending leased completed failed < <("$bin/meshctl" stats | awk '
-    $1=="tasks_pending"{p=$3} $1=="tasks_leased"{l=$3} $1=="tasks_completed"{c=$3} $1=="tasks_failed"{f=$3}
-    END{print p, l, c, f}')
-  echo "  pending=$pending leased=$leased completed=$completed failed=$failed"
-  [ "$((pending + leased))" -eq 0 ] && break
+  total=(0 0 0 0)
+  for ep in "${nodes[@]}"; do
+    read -r p l c f < <("$bin/meshctl" -a "$ep" stats | awk '
+      $1=="tasks_pending"{p=$3} $1=="tasks_leased"{l=$3} $1=="tasks_completed"{c=$3} $1=="tasks_failed"{f=$3}
+      END{print p, l, c, f}')
+    total=($((total[0] + p)) $((total[1] + l)) $((total[2] + c)) $((total[3] + f)))
+  done
+  echo "  pending=${total[0]} leased=${total[1]} completed=${total[2]} failed=${total[3]}"
+  [ "$((total[0] + total[1]))" -eq 0 ] && break
   sleep 0.5
 done
 
 echo
 echo "== some results"
-"$bin/meshctl" get square-12 hash-1 | grep -E "^(id|state|result|attempts)"
+"$bin/meshctl" -a "$n1" get square-12 hash-3 | grep -E "^(id|state|result|attempts)"
 echo
 echo "== a task that needed retries"
-"$bin/meshctl" get flaky-1
-echo "== dead letters (attempts exhausted)"
-"$bin/meshctl" list --state FAILED --limit 5
+"$bin/meshctl" -a "$n2" get flaky-1
+echo "== dead letters on node-1 (attempts exhausted)"
+"$bin/meshctl" -a "$n1" list --state FAILED
 echo
-echo "== node statistics"
-"$bin/meshctl" stats | sed -n '/histograms/,$p'
+echo "== node-1 statistics"
+"$bin/meshctl" -a "$n1" stats | sed -n '/histograms/,$p'
 echo "Prometheus metrics: http://$(cat "$data/node-1/metrics.endpoint")/metrics"
+
 echo
-echo "== benchmark: durable no-op throughput and latency"
-"$bin/meshbench" --addr "$MESH_ADDR" --tasks 20000
+echo "== failure detection: SIGKILL node-3, then ask node-1"
+kill -KILL "${pids[2]}"
+wait "${pids[2]}" 2>/dev/null || true
+started=$(date +%s%N)
+for _ in $(seq 1 1500); do
+  "$bin/meshctl" -a "$n1" members | grep -q 'node-3 .* dead' && break
+  sleep 0.02
+done
+echo "  node-1 declared node-3 dead after $((($(date +%s%N) - started) / 1000000)) ms"
+"$bin/meshctl" -a "$n1" members
+pids=("${pids[0]}" "${pids[1]}")
+
 echo
-echo "== stopping meshd (SIGTERM drains)"
-kill -TERM "$node_pid"
-wait "$node_pid" && echo "meshd exited 0"
-tail -2 "$data/meshd.log"
-node_pid=""
+echo "== benchmark: durable no-op throughput and latency on node-2"
+"$bin/meshbench" --addr "$n2" --tasks 20000
+echo
+echo "== stopping (SIGTERM drains and leaves the mesh)"

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "node/core/input.h"
+#include "node/core/membership.h"
 #include "protocol/messages.h"
 
 namespace mesh {
@@ -37,9 +38,10 @@ struct Effects {
   std::vector<AddressedReply> replies;
   std::vector<AbortRun> aborts;
   std::vector<RunTask> runs;
+  std::vector<OutgoingPeerMessage> sends;  // to other nodes; need no sync (membership is soft state)
   std::optional<uint64_t> wake_at_ms;  // call step(Tick) at or after this instant
 
-  bool empty() const { return writes.empty() && replies.empty() && aborts.empty() && runs.empty(); }
+  bool empty() const { return writes.empty() && replies.empty() && aborts.empty() && runs.empty() && sends.empty(); }
 };
 
 }  // namespace mesh

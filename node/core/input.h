@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "protocol/messages.h"
+#include "protocol/peer_messages.h"
 
 namespace mesh {
 
@@ -47,12 +48,21 @@ struct Recover {
   std::vector<TaskRecord> records;
 };
 // SIGTERM: stop accepting and stop dispatching; running attempts finish.
+// The node also leaves the mesh gracefully.
 struct Drain {};
+// Start of membership: contact these seed addresses (may be empty: a new mesh).
+struct Join {
+  std::vector<std::string> seed_addresses;
+};
+// A message from another node.
+struct FromPeer {
+  PeerMessage message;
+};
 
 }  // namespace in
 
 using InputEvent = std::variant<in::Submit, in::Cancel, in::Wait, in::TaskFinished, in::RenewLeases,
-                                in::Tick, in::Recover, in::Drain>;
+                                in::Tick, in::Recover, in::Drain, in::Join, in::FromPeer>;
 
 struct Input {
   uint64_t now_ms = 0;

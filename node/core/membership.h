@@ -1,33 +1,65 @@
 // Membership: SWIM failure detection and gossip dissemination, with the
-// Lifeguard refinements, as a sans-IO state machine.
+// Lifeguard refinements, as a sans-IO state machine. Timers run from join().
 //
-// Each probe period the node pings one member (round-robin over a shuffled
-// list, so every member is probed within N periods). No Ack within
-// probe_timeout_ms: it asks indirect_probes other members to ping the
-// target (PingReq). No Ack by the end of the period: the target becomes
-// SUSPECT. A suspect becomes DEAD after a suspicion timeout that starts at
+// Probing. Each probe period the node pings one member: round-robin over
+// the live members other than itself, reshuffled every round, so every
+// member is probed within N periods; the dead and the left are skipped. No
+// Ack within probe_timeout_ms: it asks indirect_probes other ALIVE members
+// to ping the target (PingReq); each forwards the target's Ack with the
+// original seq, or Nacks when the target stays silent for probe_timeout_ms.
+// No Ack by the end of the period: the target becomes SUSPECT at its
+// current incarnation.
+//
+// Suspicion. A suspect becomes DEAD after a timeout that starts at
 //   max = suspicion_max_mult * min,  min = suspicion_mult * log10(max(N,1)+1) * probe_interval
-// and shrinks toward min as independent confirmations arrive (Lifeguard):
+// (N = live members when the suspicion starts) and shrinks toward min as
+// independent confirmations arrive (Lifeguard):
 //   timeout = max(min, max - (max - min) * log(C + 1) / log(K + 1)),
-// K = indirect_probes confirmations expected. A member that hears it is
-// suspected or dead refutes by raising its incarnation and gossiping ALIVE.
+// K = min(indirect_probes, N - 2) confirmations expected (timeout = min when
+// K = 0); C = distinct members, other than the suspect and the one whose
+// report started the suspicion, that showed they cannot reach the suspect
+// either: this node when its own probe or a relayed Ping fails, S when a
+// PingReq for the suspect comes from S (its direct probe failed), I when I
+// Nacks this node's probe of the suspect. A suspicion heard again through
+// gossip does not count: a MemberUpdate does not say who first suspected,
+// so a relayed copy is no independent evidence.
 //
-// Updates piggyback on Ping/PingReq/Ack, each sent at most
-//   retransmit_mult * ceil(log10(N + 1))
-// times, fewest-sent first. Every sync_interval_ms the node does a full
-// state exchange (Sync) with one random member; joining is a Sync to each
-// seed. leave() gossips LEFT at a higher incarnation.
+// Refutation. Hearing itself SUSPECT, DEAD or LEFT at incarnation i >= its
+// own, or ALIVE with a fact of a previous life (incarnation i > its own, or
+// its own with a newer load version), the node sets its incarnation to
+// i + 1 and gossips ALIVE; that is how a restarted node (incarnation 0)
+// rejoins. Hearing an accusation it already refuted, it queues its ALIVE
+// again. A message to a suspect carries its suspicion first (Lifeguard's
+// buddy system) so it can refute.
+//
+// Dissemination. Updates piggyback on Ping/PingReq/Ack: one queue entry per
+// member, always sending the newest fact about it, each sent at most
+//   retransmit_mult * ceil(log10(N + 1))      (N = live members)
+// times; liveness changes go before load-only changes, then fewest-sent
+// first, then newest first. Sends to a suspect do not count: it may be gone.
+// Every sync_interval_ms the node does a full state exchange (Sync) with one
+// random live member, and with one random DEAD member so that a healed
+// partition finds its way back; while it knows no other live member it
+// Syncs with its seeds again. Joining is a Sync to each seed. leave()
+// gossips LEFT at a higher incarnation; the node then stays LEFT.
 //
 // Precedence of facts about a member, at the receiver:
 //   higher incarnation wins; at equal incarnation DEAD/LEFT > SUSPECT > ALIVE;
-//   DEAD/LEFT of incarnation i is only overridden by ALIVE of incarnation > i.
-// Invariants: a node never believes itself anything but ALIVE (it refutes);
-// its own incarnation only grows; output order never depends on hash order.
+//   DEAD/LEFT of incarnation i yields only to ALIVE, DEAD or LEFT of an
+//   incarnation > i (a suspicion cannot revive a member). A newer load
+//   version at the same incarnation and state replaces only the load.
+// Dead members stay in the table, so a late ALIVE cannot resurrect them. A
+// message from an unknown sender adds it as ALIVE at incarnation 0.
+//
+// Invariants: a node never believes itself anything but ALIVE (it refutes)
+// until it leaves; its own incarnation only grows; after tick(now) nothing
+// is due at or before now; output order never depends on hash order.
 #pragma once
 
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -70,7 +102,8 @@ class Membership {
  public:
   Membership(MembershipConfig config, std::string self_id, std::string self_address, Random& random);
 
-  // Sends a Sync to each seed address (its own address is skipped).
+  // Starts the probe and sync timers and sends a Sync to each seed address
+  // (its own address is skipped).
   void join(uint64_t now_ms, const std::vector<std::string>& seed_addresses);
   // Gossips LEFT at a higher incarnation; the node keeps answering until it stops.
   void leave(uint64_t now_ms);
@@ -82,7 +115,8 @@ class Membership {
 
   // Messages to send, in the order produced; the caller takes them all.
   std::vector<OutgoingPeerMessage> take_outbox();
-  // Earliest instant tick() has something to do.
+  // Earliest instant tick() has something to do. After receive() it may be
+  // now or earlier (a confirmation cut a suspicion short): tick at once.
   std::optional<uint64_t> next_wake_ms() const;
 
   // Every member known, this node included, sorted by id.
@@ -94,6 +128,123 @@ class Membership {
   uint64_t live_version() const;
   const std::string& self_id() const;
   uint64_t incarnation() const;
+
+ private:
+  struct Member {
+    std::string address;
+    uint64_t incarnation = 0;
+    MemberState state = MemberState::kAlive;
+    LoadDigest load;
+    uint64_t state_since_ms = 0;
+  };
+  // The probe of the current period; gone once acked or once its target is down.
+  struct Probe {
+    std::string target_id;
+    uint64_t seq = 0;
+    uint64_t indirect_at_ms = 0;  // still no Ack then: ask others
+    bool indirect_sent = false;
+  };
+  // A PingReq this node serves, keyed by the seq of its own Ping to the target.
+  struct Relay {
+    std::string requester_id;
+    std::string requester_address;
+    uint64_t requester_seq = 0;
+    std::string target_id;
+    uint64_t nack_at_ms = 0;
+  };
+  struct Suspicion {
+    uint64_t start_ms = 0;
+    double min_ms = 0;
+    double max_ms = 0;
+    uint32_t expected = 0;            // K
+    std::set<std::string> reporters;  // the first reporter, then confirmations
+    uint64_t deadline_ms = 0;
+  };
+  // Dissemination order: liveness before load, fewest sent, newest first.
+  struct BroadcastKey {
+    bool load_only = false;
+    uint32_t transmits = 0;
+    uint64_t newest_first = 0;  // falls with every enqueue
+    std::string id;
+    auto operator<=>(const BroadcastKey&) const = default;
+  };
+  using StatePredicate = bool (*)(MemberState);
+
+  void on(uint64_t now_ms, const Ping& ping);
+  void on(uint64_t now_ms, const PingReq& req);
+  void on(uint64_t now_ms, const Ack& ack);
+  void on(uint64_t now_ms, const Sync& sync);
+
+  // Merging facts.
+  void merge_all(uint64_t now_ms, const std::vector<MemberUpdate>& updates, const std::string& reporter);
+  void merge(uint64_t now_ms, const MemberUpdate& update, const std::string& reporter);
+  void learn_sender(uint64_t now_ms, const std::string& id, const std::string& address);
+  void add_member(uint64_t now_ms, const MemberUpdate& update, const std::string& reporter);
+  void accept(uint64_t now_ms, const MemberUpdate& update, Member& member, const std::string& reporter);
+  void hear_about_self(const MemberUpdate& update);
+  void refute(uint64_t heard_incarnation);
+  void set_state(uint64_t now_ms, const std::string& id, Member& member, MemberState state);
+
+  // Suspicion.
+  void suspect(uint64_t now_ms, const std::string& id);
+  void start_suspicion(uint64_t now_ms, const std::string& id, const std::string& reporter);
+  void confirm_suspicion(const std::string& id, const std::string& reporter);
+  static uint64_t suspicion_deadline_ms(const Suspicion& s);
+  void expire_suspicions(uint64_t now_ms);
+
+  // Probing.
+  void start_probe(uint64_t now_ms);
+  void end_probe_period(uint64_t now_ms);
+  void send_indirect_probes();
+  std::optional<std::string> next_probe_target();
+  void expire_relays(uint64_t now_ms);
+
+  // Anti-entropy.
+  void sync_round();
+  void send_sync(const std::string& address, bool reply);
+  std::vector<MemberUpdate> full_state() const;
+
+  // Dissemination.
+  void enqueue(const std::string& id, bool load_only);
+  std::vector<MemberUpdate> piggyback(const std::string& to_id);
+  // The first `max` queue entries, skipping member `except`.
+  std::vector<BroadcastKey> peek_broadcasts(size_t max, const std::string& except) const;
+  void count_sent(std::vector<BroadcastKey> keys);
+  uint32_t retransmit_limit() const;
+
+  void send(const std::string& address, PeerMessage message);
+  MemberUpdate fact(const std::string& id) const;
+  Member& member(const std::string& id);
+  const Member& member(const std::string& id) const;
+  // Ids of the other members whose state passes `keep`, sorted.
+  std::vector<std::string> other_ids(StatePredicate keep, const std::string& exclude = {}) const;
+  // Moves k random elements of `ids` to its front (partial Fisher-Yates) and drops the rest.
+  void pick_random(std::vector<std::string>& ids, size_t k);
+
+  MembershipConfig config_;
+  std::string self_id_;
+  std::string self_address_;
+  Random& random_;
+  std::vector<OutgoingPeerMessage> outbox_;
+
+  // Ordered by id so that listing and full state never depend on hash order.
+  std::map<std::string, Member> members_;
+  size_t live_count_ = 0;  // members ALIVE or SUSPECT, this node included
+  uint64_t live_version_ = 0;
+
+  std::vector<std::string> seeds_;
+  std::optional<uint64_t> next_probe_ms_;  // set by join()
+  std::optional<uint64_t> next_sync_ms_;
+  std::vector<std::string> probe_order_;
+  size_t probe_index_ = 0;
+  std::optional<Probe> probe_;
+  uint64_t seq_ = 0;
+  std::map<uint64_t, Relay> relays_;
+  std::map<std::string, Suspicion> suspicions_;
+
+  std::map<std::string, BroadcastKey> broadcasts_;  // by member id
+  std::set<BroadcastKey> broadcast_order_;
+  uint64_t enqueued_ = 0;
 };
 
 }  // namespace mesh

@@ -10,7 +10,10 @@
 namespace mesh {
 
 NodeState::NodeState(NodeConfig config, Random& random)
-    : config_(std::move(config)), random_(random), ready_(config_.aging_interval_ms) {}
+    : config_(std::move(config)),
+      random_(random),
+      ready_(config_.aging_interval_ms),
+      membership_(config_.membership, config_.node_id, config_.address, random_) {}
 
 Effects NodeState::step(const Input& input) {
   now_ms_ = input.now_ms;
@@ -20,8 +23,13 @@ Effects NodeState::step(const Input& input) {
   expire_deadlines();
   dispatch();
   resolve_waiters();
+  if (joined_) {
+    if (now_ms_ >= next_load_publish_ms_) publish_load();
+    membership_.tick(now_ms_);
+  }
 
   for (const auto& id : dirty_) out_.writes.push_back(*table_.find(id));
+  out_.sends = membership_.take_outbox();
   out_.wake_at_ms = next_wake();
   return std::move(out_);
 }
@@ -82,7 +90,7 @@ SubmitOutcome NodeState::submit_one(TaskSpec spec) {
     return fail(Status(ErrorCode::kOverloaded, "queue full (" + std::to_string(config_.max_unfinished) +
                                                    " unfinished tasks): retry later"));
   }
-  uint32_t partition = partition_of(spec.key.empty() ? spec.id : spec.key, config_.partitions);
+  uint32_t partition = partition_of(spec.key.empty() ? spec.id : spec.key, config_.ring.partitions);
   apply(OpSubmit{std::move(spec), partition, now_ms_});
   count("tasks_submitted");
   outcome.state = TaskState::kPending;
@@ -137,6 +145,9 @@ void NodeState::on(const in::TaskFinished& e) {
   }
   const TaskRecord& r = *table_.find(e.id);
   if (e.ok) {
+    uint64_t run_ms = now_ms_ - r.attempts.back().started_ms;
+    // A moving average with weight 1/8: smooth, and cheap to keep.
+    average_run_ms_ = average_run_ms_ == 0 ? run_ms : (average_run_ms_ * 7 + run_ms) / 8;
     apply(OpComplete{e.id, e.attempt, e.output, now_ms_});
     count("tasks_completed");
     return;
@@ -176,7 +187,34 @@ void NodeState::on(const in::Recover& e) {
   count("tasks_recovered", e.records.size());
 }
 
-void NodeState::on(const in::Drain&) { draining_ = true; }
+void NodeState::on(const in::Drain&) {
+  if (!draining_) membership_.leave(now_ms_);
+  draining_ = true;
+}
+
+void NodeState::on(const in::Join& e) {
+  joined_ = true;
+  membership_.join(now_ms_, e.seed_addresses);
+}
+
+void NodeState::on(const in::FromPeer& e) { membership_.receive(now_ms_, e.message); }
+
+void NodeState::publish_load() {
+  LoadDigest load;
+  load.pending = ready_.ready_size() + ready_.deferred_size();
+  load.free_slots = draining_ ? 0 : config_.slots - static_cast<uint32_t>(std::min<size_t>(running_.size(), config_.slots));
+  load.backlog_ms = load.pending * average_run_ms_ / std::max<uint32_t>(config_.slots, 1);
+  membership_.set_local_load(load);
+  next_load_publish_ms_ = now_ms_ + config_.membership.probe_interval_ms;
+}
+
+const PartitionTable& NodeState::partition_table() const {
+  if (!table_cache_ || table_cache_version_ != membership_.live_version()) {
+    table_cache_ = PartitionTable::compute(config_.ring, membership_.live_ids());
+    table_cache_version_ = membership_.live_version();
+  }
+  return *table_cache_;
+}
 
 // --- the core of every change ---------------------------------------------------
 
@@ -281,6 +319,10 @@ void NodeState::reply_wait(uint64_t waiter_id, bool timed_out) {
 std::optional<uint64_t> NodeState::next_wake() const {
   std::optional<uint64_t> wake = ready_.next_ready_at();
   auto earliest = [&](uint64_t t) { wake = wake ? std::min(*wake, t) : t; };
+  if (joined_) {
+    earliest(next_load_publish_ms_);
+    if (auto m = membership_.next_wake_ms()) earliest(*m);
+  }
   for (const auto& [id, attempt] : running_) {
     const TaskRecord& r = *table_.find(id);
     earliest(std::min(r.timeout_at_ms, r.lease_deadline_ms));
@@ -313,6 +355,29 @@ ListReply NodeState::list(const ListRequest& request) const {
       break;
     }
     reply.records.push_back(it->second);
+  }
+  return reply;
+}
+
+MembersReply NodeState::members_view() const {
+  MembersReply reply;
+  reply.node_id = config_.node_id;
+  for (const auto& m : membership_.members()) {
+    reply.members.push_back({m.id, m.address, m.incarnation, m.state, m.load, m.state_since_ms});
+  }
+  return reply;
+}
+
+PartitionsReply NodeState::partitions_view() const {
+  const PartitionTable& table = partition_table();
+  PartitionsReply reply;
+  reply.node_id = config_.node_id;
+  reply.partitions = table.partitions();
+  reply.replicas = table.replica_count();
+  reply.digest = table.digest();
+  for (uint32_t p = 0; p < table.partitions(); ++p) reply.table.push_back({p, table.replicas(p)});
+  for (const auto& [id, s] : table.summary()) {
+    reply.shares.push_back({id, s.partitions_led, s.replicas_held, s.key_share_ppm});
   }
   return reply;
 }

@@ -16,6 +16,12 @@
 //
 // Backpressure: at most max_unfinished tasks that are not terminal; more
 // submits get kOverloaded.
+//
+// Membership: the node runs SWIM (Membership) with its peers; its load
+// digest rides the gossip, republished once per probe interval. The
+// partition table is a pure function of the live member set, computed on
+// demand and cached per membership version, so churn costs nothing until a
+// caller needs the table.
 #pragma once
 
 #include <cstdint>
@@ -25,6 +31,8 @@
 
 #include "node/core/effects.h"
 #include "node/core/input.h"
+#include "node/core/membership.h"
+#include "node/core/partition_table.h"
 #include "node/core/ready_queue.h"
 #include "node/core/task_table.h"
 #include "node/env/random.h"
@@ -34,11 +42,13 @@ namespace mesh {
 struct NodeConfig {
   std::string node_id = "node-1";
   uint32_t slots = 4;
-  uint32_t partitions = 128;
   uint64_t max_unfinished = 100000;
   uint64_t lease_ttl_ms = 10000;
   uint64_t aging_interval_ms = 1000;
   std::set<std::string> handlers;  // names a submitted task may use
+  std::string address = "tcp://127.0.0.1:7700";  // where peers reach this node
+  MembershipConfig membership;
+  RingConfig ring;
 };
 
 class NodeState {
@@ -56,6 +66,11 @@ class NodeState {
   const NodeConfig& config() const { return config_; }
   bool draining() const { return draining_; }
   size_t running() const { return running_.size(); }
+  const Membership& membership() const { return membership_; }
+  // The table every node with the same live view computes identically.
+  const PartitionTable& partition_table() const;
+  MembersReply members_view() const;
+  PartitionsReply partitions_view() const;
 
  private:
   struct Waiter {
@@ -74,6 +89,8 @@ class NodeState {
   void on(const in::Tick& e);
   void on(const in::Recover& e);
   void on(const in::Drain& e);
+  void on(const in::Join& e);
+  void on(const in::FromPeer& e);
 
   SubmitOutcome submit_one(TaskSpec spec);
   Status validate(const TaskSpec& spec) const;
@@ -85,6 +102,7 @@ class NodeState {
   void dispatch();
   void resolve_waiters();
   void reply_wait(uint64_t waiter_id, bool timed_out);
+  void publish_load();
   std::optional<uint64_t> next_wake() const;
   void count(const std::string& name, uint64_t n = 1) { counters_[name] += n; }
 
@@ -99,6 +117,12 @@ class NodeState {
   uint64_t next_waiter_id_ = 1;
   std::map<std::string, uint64_t> counters_;
   bool draining_ = false;
+  Membership membership_;
+  bool joined_ = false;  // membership timers run once the node has joined
+  uint64_t next_load_publish_ms_ = 0;
+  uint64_t average_run_ms_ = 0;  // moving average of successful attempts, for the backlog estimate
+  mutable std::optional<PartitionTable> table_cache_;
+  mutable uint64_t table_cache_version_ = 0;
 
   // Per-step scratch.
   uint64_t now_ms_ = 0;

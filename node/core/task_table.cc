@@ -98,6 +98,9 @@ Status TaskTable::apply_op(const OpLease& op) {
   r.lease_owner = op.owner;
   r.lease_deadline_ms = op.lease_deadline_ms;
   r.timeout_at_ms = op.timeout_at_ms;
+  // Lost attempts are not bounded by max_attempts, so the history keeps only
+  // the latest kMaxAttemptHistory; `attempt` still numbers every one.
+  if (r.attempts.size() >= limits::kMaxAttemptHistory) r.attempts.erase(r.attempts.begin());
   r.attempts.push_back(AttemptInfo{op.attempt, op.owner, op.at_ms, 0, AttemptOutcome::kRunning, {}});
   return Status::Ok();
 }

@@ -17,14 +17,23 @@ Setter set(Field NodeOptions::*field) {
   return [field](const toml::value& v, NodeOptions& o) { o.*field = static_cast<Field>(toml::get<T>(v)); };
 }
 
+Setter set_string_list(std::vector<std::string> NodeOptions::*field) {
+  return [field](const toml::value& v, NodeOptions& o) { o.*field = toml::get<std::vector<std::string>>(v); };
+}
+
 // section.key -> how to store it. One place lists every setting.
 const std::map<std::string, Setter>& settings() {
   static const std::map<std::string, Setter> table = {
       {"node.id", set<std::string>(&NodeOptions::node_id)},
       {"node.listen", set<std::string>(&NodeOptions::listen)},
       {"node.data_dir", set<std::string>(&NodeOptions::data_dir)},
+      {"node.advertise", set<std::string>(&NodeOptions::advertise)},
+      {"node.seeds", set_string_list(&NodeOptions::seeds)},
+      {"membership.profile", set<std::string>(&NodeOptions::gossip_profile)},
       {"executor.slots", set<int64_t>(&NodeOptions::slots)},
       {"tasks.partitions", set<int64_t>(&NodeOptions::partitions)},
+      {"tasks.replicas", set<int64_t>(&NodeOptions::replicas)},
+      {"tasks.vnodes", set<int64_t>(&NodeOptions::vnodes)},
       {"tasks.max_unfinished", set<int64_t>(&NodeOptions::max_unfinished)},
       {"tasks.lease_ttl_ms", set<int64_t>(&NodeOptions::lease_ttl_ms)},
       {"tasks.aging_interval_ms", set<int64_t>(&NodeOptions::aging_interval_ms)},
@@ -65,14 +74,30 @@ Status load_config_file(const std::string& path, NodeOptions& options) {
   return Status::Ok();
 }
 
+std::string to_endpoint(const std::string& address) {
+  return address.find("://") == std::string::npos ? "tcp://" + address : address;
+}
+
 Status validate(const NodeOptions& o) {
-  if (o.node_id.empty() || o.node_id.size() > limits::kMaxNameBytes) return invalid("node id must be 1..64 bytes");
+  if (o.node_id.size() > limits::kMaxNameBytes) return invalid("node id must be at most 64 bytes");
   if (o.listen.rfind("tcp://", 0) != 0 && o.listen.rfind("ipc://", 0) != 0) {
     return invalid("listen must be a tcp:// or ipc:// endpoint, got '" + o.listen + "'");
   }
   if (o.data_dir.empty()) return invalid("data_dir must not be empty");
   if (o.slots < 1 || o.slots > 1024) return invalid("executor slots must be 1..1024");
   if (o.partitions < 1 || o.partitions > 65536) return invalid("partitions must be 1..65536");
+  if (o.replicas < 1 || o.replicas > 7) return invalid("replicas must be 1..7");
+  if (o.vnodes < 1 || o.vnodes > 1024) return invalid("vnodes must be 1..1024");
+  if (o.gossip_profile != "lan" && o.gossip_profile != "local") return invalid("gossip profile must be lan or local");
+  if (!o.advertise.empty() && o.advertise.rfind("tcp://", 0) != 0) {
+    return invalid("advertise must be a tcp:// endpoint, got '" + o.advertise + "'");
+  }
+  for (const auto& seed : o.seeds) {
+    std::string endpoint = to_endpoint(seed);
+    if (endpoint.rfind("tcp://", 0) != 0 || endpoint.rfind(':') <= 6) {
+      return invalid("seed must be host:port, got '" + seed + "'");
+    }
+  }
   if (o.max_unfinished < 1) return invalid("max_unfinished must be at least 1");
   if (o.lease_ttl_ms < 100) return invalid("lease_ttl_ms must be at least 100");
   if (o.aging_interval_ms < 1) return invalid("aging_interval_ms must be at least 1");

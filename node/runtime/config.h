@@ -4,17 +4,23 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "protocol/result.h"
 
 namespace mesh {
 
 struct NodeOptions {
-  std::string node_id = "node-1";
+  std::string node_id;  // empty: derived from the advertised address
   std::string listen = "tcp://127.0.0.1:7700";  // port 0 picks a free port
+  std::string advertise;  // endpoint peers and clients use; empty: the bound endpoint
+  std::vector<std::string> seeds;  // endpoints of nodes to join through; empty starts a mesh
+  std::string gossip_profile = "lan";  // "lan" (memberlist's LAN timings) or "local" (fast)
   std::string data_dir = "data/node-1";
   uint32_t slots = 4;
-  uint32_t partitions = 128;
+  uint32_t partitions = 128;  // fixed at mesh creation; every node must agree
+  uint32_t replicas = 3;
+  uint32_t vnodes = 64;
   uint64_t max_unfinished = 100000;
   uint64_t lease_ttl_ms = 10000;
   uint64_t aging_interval_ms = 1000;
@@ -28,5 +34,8 @@ struct NodeOptions {
 // are errors (kInvalidArgument) that name the key or line.
 Status load_config_file(const std::string& path, NodeOptions& options);
 Status validate(const NodeOptions& options);
+
+// "host:port" or a full endpoint -> "tcp://host:port".
+std::string to_endpoint(const std::string& address);
 
 }  // namespace mesh

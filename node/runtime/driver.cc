@@ -18,6 +18,7 @@
 #include "node/runtime/executor.h"
 #include "node/runtime/http_metrics.h"
 #include "node/runtime/metrics.h"
+#include "node/runtime/peer_transport.h"
 #include "node/runtime/zmq_server.h"
 #include "protocol/codec.h"
 #include "protocol/limits.h"
@@ -81,21 +82,6 @@ struct Node::Impl {
     auto records = load_records(*store);
     if (!records.ok()) return records.status();
 
-    NodeConfig config;
-    config.node_id = options.node_id;
-    config.slots = options.slots;
-    config.partitions = options.partitions;
-    config.max_unfinished = options.max_unfinished;
-    config.lease_ttl_ms = options.lease_ttl_ms;
-    config.aging_interval_ms = options.aging_interval_ms;
-    config.handlers = handlers.names();
-    core = std::make_unique<NodeState>(std::move(config), random);
-
-    size_t recovered = records.value().size();
-    feed(in::Recover{std::move(records).value()});
-    flush();
-    if (exit_code != 0) return Status(ErrorCode::kStorageError, "could not persist recovery");
-
     try {
       server = std::make_unique<ZmqServer>(
           io, options.listen, [this](const std::string& peer, std::vector<std::string> frames) {
@@ -108,11 +94,27 @@ struct Node::Impl {
     } catch (const std::exception& e) {
       return Status(ErrorCode::kInvalidArgument, e.what());
     }
+    if (options.advertise.empty()) {
+      options.advertise = server->bound_endpoint();
+      if (options.advertise.find("0.0.0.0") != std::string::npos) {
+        return Status(ErrorCode::kInvalidArgument,
+                      "listening on all interfaces: set --advertise to the endpoint other nodes should use");
+      }
+    }
+    // The advertised endpoint is unique in a mesh, which makes it a good default id.
+    if (options.node_id.empty()) options.node_id = options.advertise.substr(options.advertise.find("://") + 3);
+
+    core = std::make_unique<NodeState>(node_config(), random);
+    size_t recovered = records.value().size();
+    feed(in::Recover{std::move(records).value()});
+    flush();
+    if (exit_code != 0) return Status(ErrorCode::kStorageError, "could not persist recovery");
+
     executor = std::make_unique<Executor>(handlers, options.slots, [this](RunResult result) {
       asio::post(io, [this, r = std::move(result)]() mutable { on_finished(std::move(r)); });
     });
 
-    if (Status s = write_file_atomically(options.data_dir + "/meshd.endpoint", server->bound_endpoint()); !s.ok()) {
+    if (Status s = write_file_atomically(options.data_dir + "/meshd.endpoint", options.advertise); !s.ok()) {
       return s;
     }
     if (http) {
@@ -120,10 +122,29 @@ struct Node::Impl {
         return s;
       }
     }
-    spdlog::info("event=started node={} listen={} metrics={} data_dir={} slots={} tasks_recovered={} unfinished={}",
-                 options.node_id, server->bound_endpoint(), http ? http->bound_address() : "off", options.data_dir,
-                 options.slots, recovered, core->tasks().unfinished());
+    spdlog::info(
+        "event=started node={} listen={} advertise={} seeds={} metrics={} data_dir={} slots={} tasks_recovered={} "
+        "unfinished={}",
+        options.node_id, server->bound_endpoint(), options.advertise, options.seeds.size(),
+        http ? http->bound_address() : "off", options.data_dir, options.slots, recovered,
+        core->tasks().unfinished());
     return Status::Ok();
+  }
+
+  NodeConfig node_config() const {
+    NodeConfig config;
+    config.node_id = options.node_id;
+    config.address = options.advertise;
+    config.slots = options.slots;
+    config.max_unfinished = options.max_unfinished;
+    config.lease_ttl_ms = options.lease_ttl_ms;
+    config.aging_interval_ms = options.aging_interval_ms;
+    config.handlers = handlers.names();
+    config.membership = options.gossip_profile == "local" ? MembershipConfig::local() : MembershipConfig::lan();
+    config.ring.partitions = options.partitions;
+    config.ring.replicas = options.replicas;
+    config.ring.vnodes_per_node = options.vnodes;
+    return config;
   }
 
   int run() {
@@ -131,8 +152,9 @@ struct Node::Impl {
       if (!ec) begin_drain(signal);
     });
     arm_renewals();
-    // Runs released at recovery were dispatched by the first step.
-    flush();
+    std::vector<std::string> seeds;
+    for (const auto& seed : options.seeds) seeds.push_back(to_endpoint(seed));
+    feed(in::Join{std::move(seeds)});
     io.run();
     return exit_code;
   }
@@ -153,6 +175,7 @@ struct Node::Impl {
     }
     for (auto& abort : effects.aborts) pending_aborts.push_back(std::move(abort));
     for (auto& run : effects.runs) pending_runs.push_back(std::move(run));
+    for (auto& send : effects.sends) pending_sends.push_back(std::move(send));
     wake_at = effects.wake_at_ms;
     schedule_flush();
   }
@@ -186,6 +209,12 @@ struct Node::Impl {
                                                                std::to_string(kProtocolVersion) + ", got " +
                                                                std::to_string(env.version)));
     }
+    if (is_peer_kind(env.kind)) {
+      auto message = decode_peer(env.kind, frames[1]);
+      if (!message.ok()) return reject(peer, env.request_id, message.status());
+      ++counters["peer_messages_received"];
+      return feed(in::FromPeer{std::move(message).value()});
+    }
     auto request = decode_request(env.kind, frames[1]);
     if (!request.ok()) return reject(peer, env.request_id, request.status());
     std::visit([&](auto& r) { handle(peer, env.request_id, std::move(r)); }, request.value());
@@ -212,6 +241,10 @@ struct Node::Impl {
   void handle(const std::string& peer, uint64_t id, GetRequest r) { answer(peer, id, core->get(r)); }
   void handle(const std::string& peer, uint64_t id, ListRequest r) { answer(peer, id, core->list(r)); }
   void handle(const std::string& peer, uint64_t id, StatsRequest) { answer(peer, id, stats()); }
+  void handle(const std::string& peer, uint64_t id, MembersRequest) { answer(peer, id, core->members_view()); }
+  void handle(const std::string& peer, uint64_t id, PartitionsRequest) {
+    answer(peer, id, core->partitions_view());
+  }
 
   void answer(const std::string& peer, uint64_t id, Reply reply) {
     outgoing.push_back({peer, id, std::move(reply)});
@@ -270,6 +303,11 @@ struct Node::Impl {
       }
       outgoing.clear();
     }
+    for (const auto& send : pending_sends) {
+      Envelope env{kProtocolVersion, static_cast<uint16_t>(peer_kind(send.message)), 0, options.node_id};
+      if (!peers.send(send.to_address, encode_envelope(env), encode_peer(send.message))) ++counters["peer_sends_dropped"];
+    }
+    pending_sends.clear();
     if (executor) {
       for (const auto& a : pending_aborts) executor->abort(a.id, a.attempt);
       for (auto& run : pending_runs) executor->start(std::move(run));
@@ -356,6 +394,7 @@ struct Node::Impl {
   std::unique_ptr<ZmqServer> server;
   std::unique_ptr<HttpMetrics> http;
   std::unique_ptr<Executor> executor;
+  PeerTransport peers;
   asio::steady_timer wake_timer;
   asio::steady_timer renew_timer;
   asio::steady_timer grace_timer;
@@ -366,6 +405,7 @@ struct Node::Impl {
   std::vector<Outgoing> outgoing;
   std::vector<AbortRun> pending_aborts;
   std::vector<RunTask> pending_runs;
+  std::vector<OutgoingPeerMessage> pending_sends;
   std::optional<uint64_t> wake_at;
   std::optional<uint64_t> armed_wake_at;
   bool flush_posted = false;

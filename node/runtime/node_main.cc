@@ -26,12 +26,16 @@ void override_with(const std::optional<T>& flag, T& field) {
 int run_meshd(int argc, char** argv, HandlerRegistry handlers) {
   CLI::App app{"meshd: a node of the meshwork task mesh"};
   std::string config_path;
-  std::optional<std::string> node_id, listen, data_dir, metrics_listen, log_level;
+  std::optional<std::string> node_id, listen, advertise, data_dir, metrics_listen, log_level, gossip_profile;
+  std::optional<std::vector<std::string>> seeds;
   std::optional<uint32_t> slots;
   std::optional<uint64_t> max_unfinished, lease_ttl_ms, drain_grace_ms;
   app.add_option("--config", config_path, "TOML config file (flags override it)");
   app.add_option("--node-id", node_id, "unique id of this node");
   app.add_option("--listen", listen, "client endpoint, e.g. tcp://0.0.0.0:7700 (port 0 picks one)");
+  app.add_option("--advertise", advertise, "endpoint others reach this node at (default: the bound one)");
+  app.add_option("--seeds", seeds, "host:port of nodes to join through, comma-separated")->delimiter(',');
+  app.add_option("--gossip-profile", gossip_profile, "lan (1 s probes) or local (200 ms probes)");
   app.add_option("--data-dir", data_dir, "directory of the node's store");
   app.add_option("--slots", slots, "executor slots (tasks run at once)");
   app.add_option("--max-unfinished", max_unfinished, "queue bound: unfinished tasks before submits are refused");
@@ -55,6 +59,9 @@ int run_meshd(int argc, char** argv, HandlerRegistry handlers) {
   }
   override_with(node_id, options.node_id);
   override_with(listen, options.listen);
+  override_with(advertise, options.advertise);
+  override_with(seeds, options.seeds);
+  override_with(gossip_profile, options.gossip_profile);
   override_with(data_dir, options.data_dir);
   override_with(metrics_listen, options.metrics_listen);
   override_with(log_level, options.log_level);

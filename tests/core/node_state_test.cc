@@ -341,7 +341,7 @@ TEST_CASE("node: an empty id gets a generated one") {
 
 TEST_CASE("node: the partition comes from the key, or the id when there is none") {
   NodeConfig config = make_config();
-  config.partitions = 16;
+  config.ring.partitions = 16;
   Node n(config);
   TaskSpec keyed = make_spec("a");
   keyed.key = "customer-42";

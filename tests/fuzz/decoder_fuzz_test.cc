@@ -132,6 +132,16 @@ std::vector<Seed> seeds() {
   st.gauges = {{"running", 1}, {"skew", -4}};
   st.histograms = {{"run_ms", {3, 30, 10, 12, 12, 12}}};
   rep(st);
+  rep(MembersReply{"node-a", {{"node-a", "tcp://h:1", 2, MemberState::kSuspect, {1, 2, 3, 4}, 9}}});
+  rep(PartitionsReply{"node-a", 1, 1, 42, {{0, {"node-a"}}}, {{"node-a", 1, 1, 1000000}}});
+  req(MembersRequest{});
+  req(PartitionsRequest{});
+  auto peer = [&](const PeerMessage& m) { out.push_back({encode_peer(m), static_cast<uint16_t>(peer_kind(m))}); };
+  std::vector<MemberUpdate> updates = {{"node-b", "tcp://h:2", 1, MemberState::kDead, {0, 1, 0, 5}}};
+  peer(Ping{1, "node-a", "tcp://h:1", "node-b", updates});
+  peer(PingReq{2, "node-a", "tcp://h:1", "node-c", "tcp://h:3", updates});
+  peer(Ack{1, "node-b", "tcp://h:2", false, {}});
+  peer(Sync{"node-a", "tcp://h:1", false, updates});
   out.push_back({encode_envelope(Envelope{kProtocolVersion, 10, 77, "meshctl"}), 0});
   out.push_back({encode_envelope(Envelope{kProtocolVersion, 13, 0, ""}), 0});
   out.push_back({encode_record(record("r1")), 0});
@@ -307,6 +317,14 @@ std::string check_all(std::string_view in, uint16_t native_kind, uint16_t extra_
            check_result(
                rep, [kind](std::string_view b) { return decode_reply(kind, b); },
                [](const Reply& a) { return encode_reply(a); }, stats));
+      auto peer = decode_peer(kind, in);
+      if (peer.ok() && static_cast<uint16_t>(peer_kind(peer.value())) != kind) {
+        note("decode_peer(" + std::to_string(kind) + ")", "decoded to another kind");
+      }
+      note("decode_peer(" + std::to_string(kind) + ")",
+           check_result(
+               peer, [kind](std::string_view b) { return decode_peer(kind, b); },
+               [](const PeerMessage& m) { return encode_peer(m); }, stats));
     }
   } catch (const std::exception& e) {
     note("decoder", std::string("exception escaped: ") + e.what());

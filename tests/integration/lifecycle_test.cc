@@ -130,7 +130,7 @@ std::string http_get(const std::string& host_port, const std::string& path) {
 }
 
 TEST_CASE("Prometheus metrics over HTTP") {
-  TestNode node({"--metrics-listen", "127.0.0.1:0"});
+  TestNode node({"--metrics-listen", "127.0.0.1:0", "--node-id", "node-1"});
   node.start();
   auto client = node.client();
   REQUIRE(client->submit({task("m-1", "noop")}).ok());

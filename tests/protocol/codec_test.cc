@@ -87,6 +87,8 @@ std::vector<Request> sample_requests() {
       CancelRequest{{"x", "y"}},
       ListRequest{false, TaskState::kCompleted, limits::kMaxListLimit, "after-this"},
       StatsRequest{},
+      MembersRequest{},
+      PartitionsRequest{},
   };
 }
 
@@ -101,6 +103,22 @@ std::vector<Reply> sample_replies() {
                    {"b", ErrorCode::kAlreadyTerminal, TaskState::kCompleted}}},
       ListReply{{sample_record("l1")}, true},
       sample_stats(),
+      MembersReply{"n1",
+                   {{"n1", "tcp://10.0.0.1:7700", 3, MemberState::kAlive, {5, 2, 1200, 9}, 100},
+                    {"n2", "tcp://10.0.0.2:7700", 0, MemberState::kDead, {}, 200}}},
+      PartitionsReply{"n1", 2, 2, 0xfeedfacecafebeefull, {{0, {"n1", "n2"}}, {1, {"n2", "n1"}}},
+                      {{"n1", 1, 2, 500000}, {"n2", 1, 2, 500000}}},
+  };
+}
+
+std::vector<PeerMessage> sample_peer_messages() {
+  std::vector<MemberUpdate> updates = {{"n2", "tcp://10.0.0.2:7700", 4, MemberState::kSuspect, {1, 0, 50, 3}},
+                                       {"n3", "tcp://10.0.0.3:7700", 0, MemberState::kLeft, {}}};
+  return {
+      Ping{7, "n1", "tcp://10.0.0.1:7700", "n2", updates},
+      PingReq{8, "n1", "tcp://10.0.0.1:7700", "n3", "tcp://10.0.0.3:7700", {}},
+      Ack{7, "n2", "tcp://10.0.0.2:7700", true, updates},
+      Sync{"n1", "tcp://10.0.0.1:7700", true, updates},
   };
 }
 
@@ -370,11 +388,13 @@ TEST_CASE("codec: kinds of requests and replies") {
   for (const auto& a : sample_replies()) rep.push_back(reply_kind(a));
   CHECK(req == std::vector<MessageKind>{MessageKind::kSubmitRequest, MessageKind::kGetRequest,
                                          MessageKind::kWaitRequest, MessageKind::kCancelRequest,
-                                         MessageKind::kListRequest, MessageKind::kStatsRequest});
+                                         MessageKind::kListRequest, MessageKind::kStatsRequest,
+                                          MessageKind::kMembersRequest, MessageKind::kPartitionsRequest});
   CHECK(rep == std::vector<MessageKind>{MessageKind::kErrorReply, MessageKind::kSubmitReply,
                                          MessageKind::kGetReply, MessageKind::kWaitReply,
                                          MessageKind::kCancelReply, MessageKind::kListReply,
-                                         MessageKind::kStatsReply});
+                                         MessageKind::kStatsReply, MessageKind::kMembersReply,
+                                         MessageKind::kPartitionsReply});
 }
 
 TEST_CASE("codec: every request kind round trips") {
@@ -861,6 +881,29 @@ TEST_CASE("codec: other limits") {
                               }));
   CHECK(decode_request(static_cast<uint16_t>(MessageKind::kGetRequest), extra).status().code() ==
         ErrorCode::kTooLarge);
+}
+
+TEST_CASE("codec: peer messages round trip and are never requests") {
+  for (const PeerMessage& m : sample_peer_messages()) {
+    uint16_t kind = static_cast<uint16_t>(peer_kind(m));
+    CAPTURE(kind);
+    CHECK(is_peer_kind(kind));
+    std::string bytes = encode_peer(m);
+    auto decoded = decode_peer(kind, bytes);
+    REQUIRE(decoded.ok());
+    CHECK(encode_peer(decoded.value()) == bytes);
+    CHECK(decode_request(kind, bytes).status().code() == ErrorCode::kUnknownMessageType);
+    for (size_t cut = 0; cut < bytes.size(); ++cut) CHECK_FALSE(decode_peer(kind, bytes.substr(0, cut)).ok());
+  }
+  CHECK(decode_peer(static_cast<uint16_t>(MessageKind::kStatsRequest), "\x90").status().code() ==
+        ErrorCode::kUnknownMessageType);
+  MemberUpdate bad_state{"n9", "tcp://x:1", 0, MemberState::kAlive, {}};
+  std::string sync = encode_peer(Sync{"n1", "tcp://x:2", false, {bad_state}});
+  // Patch the member state byte (0 = alive) to an unknown state 9.
+  auto pos = sync.rfind(std::string("\x00\x94", 2));
+  REQUIRE(pos != std::string::npos);
+  sync[pos] = 9;
+  CHECK(decode_peer(static_cast<uint16_t>(MessageKind::kSync), sync).status().code() == ErrorCode::kMalformed);
 }
 
 TEST_CASE("codec: unknown message kinds") {

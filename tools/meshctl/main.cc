@@ -241,6 +241,16 @@ int do_stats(MeshClient& client, const Globals& g) {
   return kExitOk;
 }
 
+template <typename Reply, typename Request>
+int show(MeshClient& client, const Globals& g, std::string (*text)(const Reply&)) {
+  auto reply = client.call(Request{});
+  if (!reply.ok()) return report(reply.status());
+  const auto* typed = std::get_if<Reply>(&reply.value());
+  if (typed == nullptr) return report(Status(ErrorCode::kMalformed, "unexpected reply kind"));
+  std::cout << (g.json ? to_json(*typed).dump() + "\n" : text(*typed));
+  return kExitOk;
+}
+
 int run(int argc, char** argv) {
   CLI::App app{"meshctl: submit, follow and inspect tasks on a meshwork node"};
   app.require_subcommand(1);
@@ -290,6 +300,9 @@ int run(int argc, char** argv) {
   list_cmd->add_option("--after", after, "page: ids after this one");
 
   auto* stats_cmd = app.add_subcommand("stats", "counters, gauges and latency histograms of the node");
+  auto* members_cmd = app.add_subcommand("members", "members with state, incarnation, address and load");
+  auto* ring_cmd = app.add_subcommand("ring", "each node's share of the ring and of the partitions");
+  auto* partitions_cmd = app.add_subcommand("partitions", "the replica set of every partition");
 
   try {
     app.parse(argc, argv);
@@ -313,6 +326,9 @@ int run(int argc, char** argv) {
   if (*cancel_cmd) return do_cancel(client, ids, g);
   if (*list_cmd) return do_list(client, state, limit, after, g);
   if (*stats_cmd) return do_stats(client, g);
+  if (*members_cmd) return show<MembersReply, MembersRequest>(client, g, members_text);
+  if (*ring_cmd) return show<PartitionsReply, PartitionsRequest>(client, g, ring_text);
+  if (*partitions_cmd) return show<PartitionsReply, PartitionsRequest>(client, g, partitions_text);
   return kExitUsage;
 }
 

@@ -1,5 +1,6 @@
 #include "tools/meshctl/render.h"
 
+#include <cstdio>
 #include <sstream>
 
 namespace mesh::ctl {
@@ -55,6 +56,79 @@ nlohmann::json to_json(const StatsReply& s) {
                         {"p90", h.p90},     {"p99", h.p99}, {"max", h.max}};
   }
   return {{"node_id", s.node_id}, {"counters", s.counters}, {"gauges", s.gauges}, {"histograms", histograms}};
+}
+
+nlohmann::json to_json(const MembersReply& m) {
+  nlohmann::json members = nlohmann::json::array();
+  for (const auto& member : m.members) {
+    members.push_back({{"id", member.id},
+                       {"address", member.address},
+                       {"state", member_state_name(member.state)},
+                       {"incarnation", member.incarnation},
+                       {"state_since_ms", member.state_since_ms},
+                       {"load",
+                        {{"pending", member.load.pending},
+                         {"free_slots", member.load.free_slots},
+                         {"backlog_ms", member.load.backlog_ms},
+                         {"version", member.load.version}}}});
+  }
+  return {{"node_id", m.node_id}, {"members", members}};
+}
+
+nlohmann::json to_json(const PartitionsReply& p) {
+  nlohmann::json table = nlohmann::json::array();
+  for (const auto& entry : p.table) table.push_back({{"partition", entry.partition}, {"replicas", entry.replicas}});
+  nlohmann::json shares = nlohmann::json::array();
+  for (const auto& s : p.shares) {
+    shares.push_back({{"node_id", s.node_id},
+                      {"partitions_led", s.partitions_led},
+                      {"replicas_held", s.replicas_held},
+                      {"key_share_ppm", s.key_share_ppm}});
+  }
+  char digest[20];
+  std::snprintf(digest, sizeof digest, "%016llx", static_cast<unsigned long long>(p.digest));
+  return {{"node_id", p.node_id}, {"partitions", p.partitions}, {"replicas", p.replicas},
+          {"digest", digest},     {"table", table},              {"nodes", shares}};
+}
+
+std::string members_text(const MembersReply& m) {
+  std::ostringstream out;
+  out << "members as seen by " << m.node_id << "\n";
+  out << "ID                 STATE    INC  PENDING  FREE  BACKLOG_MS  ADDRESS\n";
+  for (const auto& member : m.members) {
+    char line[256];
+    std::snprintf(line, sizeof line, "%-18s %-8s %3llu %8llu %5u %11llu  %s\n", member.id.c_str(),
+                  member_state_name(member.state), static_cast<unsigned long long>(member.incarnation),
+                  static_cast<unsigned long long>(member.load.pending), member.load.free_slots,
+                  static_cast<unsigned long long>(member.load.backlog_ms), member.address.c_str());
+    out << line;
+  }
+  return out.str();
+}
+
+std::string ring_text(const PartitionsReply& p) {
+  std::ostringstream out;
+  out << "ring as seen by " << p.node_id << ": " << p.shares.size() << " nodes, " << p.partitions
+      << " partitions x " << p.replicas << " replicas, digest " << to_json(p)["digest"].get<std::string>() << "\n";
+  out << "NODE               KEY_SHARE  LEADS  REPLICAS\n";
+  for (const auto& s : p.shares) {
+    char line[160];
+    std::snprintf(line, sizeof line, "%-18s %8.2f%% %6u %9u\n", s.node_id.c_str(), s.key_share_ppm / 10000.0,
+                  s.partitions_led, s.replicas_held);
+    out << line;
+  }
+  return out.str();
+}
+
+std::string partitions_text(const PartitionsReply& p) {
+  std::ostringstream out;
+  out << "partitions as seen by " << p.node_id << " (digest " << to_json(p)["digest"].get<std::string>() << ")\n";
+  for (const auto& entry : p.table) {
+    out << entry.partition;
+    for (const auto& r : entry.replicas) out << "  " << r;
+    out << "\n";
+  }
+  return out.str();
 }
 
 std::string task_line(const TaskRecord& r) {

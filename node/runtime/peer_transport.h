@@ -1,0 +1,27 @@
+// Outbound messages to other nodes: one ZeroMQ DEALER per peer address,
+// connected on first use (Zyre's layout: every node binds one ROUTER for
+// everything inbound and dials each peer it talks to). Sends never block: a
+// full queue (a dead or slow peer) drops the message, which SWIM treats as
+// loss.
+#pragma once
+
+#include <memory>
+#include <string>
+
+namespace mesh {
+
+class PeerTransport {
+ public:
+  PeerTransport();
+  ~PeerTransport();
+
+  // Returns false when the message was dropped (peer unreachable or slow).
+  bool send(const std::string& address, const std::string& envelope, const std::string& body);
+  size_t peers() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace mesh

@@ -1,0 +1,177 @@
+#include "node/sim/simulator.h"
+
+#include "node/core/assert.h"
+
+namespace mesh {
+
+struct Simulator::SimNode {
+  NodeConfig config;
+  std::unique_ptr<SimRandom> random;
+  std::unique_ptr<NodeState> core;
+  std::map<std::string, TaskRecord> disk;
+  std::vector<AddressedReply> replies;
+  std::vector<std::string> seeds;
+  uint64_t generation = 0;
+  uint64_t lives = 0;
+  int group = 0;
+  std::optional<uint64_t> wake_scheduled;
+};
+
+Simulator::Simulator(uint64_t seed, NetworkFaults faults)
+    : faults_(faults), network_random_(derive_seed(seed, 0)), seed_(seed) {}
+
+Simulator::~Simulator() = default;
+
+size_t Simulator::add_node(NodeConfig config) {
+  config.address = address_of(config.node_id);
+  MESH_ASSERT(!by_address_.count(config.address), "duplicate node id in simulation");
+  auto node = std::make_unique<SimNode>();
+  node->config = std::move(config);
+  size_t index = nodes_.size();
+  node->random = std::make_unique<SimRandom>(derive_seed(seed_, 1000 + index));
+  node->core = std::make_unique<NodeState>(node->config, *node->random);
+  by_address_[node->config.address] = index;
+  nodes_.push_back(std::move(node));
+  return index;
+}
+
+bool Simulator::alive(size_t node) const { return nodes_.at(node)->core != nullptr; }
+
+const NodeState& Simulator::node(size_t i) const {
+  MESH_ASSERT(nodes_.at(i)->core, "node is crashed");
+  return *nodes_[i]->core;
+}
+
+const std::vector<AddressedReply>& Simulator::replies(size_t node) const { return nodes_.at(node)->replies; }
+
+void Simulator::schedule(size_t node, uint64_t at_ms, InputEvent event) {
+  push(node, std::max(at_ms, now_ms_), std::move(event));
+}
+
+void Simulator::join(size_t node, std::vector<std::string> seed_addresses, uint64_t at_ms) {
+  nodes_.at(node)->seeds = seed_addresses;
+  schedule(node, at_ms, in::Join{std::move(seed_addresses)});
+}
+
+void Simulator::crash(size_t node) {
+  SimNode& n = *nodes_.at(node);
+  n.core.reset();
+  n.random.reset();
+  n.replies.clear();
+  n.wake_scheduled.reset();
+  ++n.generation;
+  trace(1, node, now_ms_);
+}
+
+void Simulator::restart(size_t node) {
+  SimNode& n = *nodes_.at(node);
+  MESH_ASSERT(!n.core, "restart of a running node");
+  ++n.lives;
+  n.random = std::make_unique<SimRandom>(derive_seed(seed_, 1000 + node + (n.lives << 32)));
+  n.core = std::make_unique<NodeState>(n.config, *n.random);
+  std::vector<TaskRecord> records;
+  for (const auto& [id, record] : n.disk) records.push_back(record);
+  trace(2, node, now_ms_);
+  push(node, now_ms_, in::Recover{std::move(records)});
+  push(node, now_ms_, in::Join{n.seeds});
+}
+
+void Simulator::partition(const std::vector<std::vector<size_t>>& groups) {
+  for (auto& n : nodes_) n->group = 0;
+  int group = 1;
+  for (const auto& members : groups) {
+    for (size_t i : members) nodes_.at(i)->group = group;
+    ++group;
+  }
+  trace(3, groups.size(), now_ms_);
+}
+
+void Simulator::heal() { partition({}); }
+
+void Simulator::push(size_t node, uint64_t at_ms, InputEvent input) {
+  events_.push(Event{at_ms, seq_++, node, nodes_[node]->generation, std::move(input)});
+}
+
+void Simulator::run_until(uint64_t t_ms) {
+  while (!events_.empty() && events_.top().at_ms <= t_ms) {
+    Event event = events_.top();
+    events_.pop();
+    now_ms_ = event.at_ms;
+    deliver(event);
+  }
+  now_ms_ = std::max(now_ms_, t_ms);
+}
+
+std::optional<uint64_t> Simulator::run_until(const std::function<bool()>& done, uint64_t deadline_ms,
+                                             uint64_t check_every_ms) {
+  while (now_ms_ < deadline_ms) {
+    if (done()) return now_ms_;
+    run_until(std::min(deadline_ms, now_ms_ + check_every_ms));
+  }
+  if (done()) return now_ms_;
+  return std::nullopt;
+}
+
+void Simulator::deliver(const Event& event) {
+  SimNode& n = *nodes_[event.node];
+  if (!n.core || event.generation != n.generation) return;  // sent to an earlier life
+  if (std::holds_alternative<in::Tick>(event.input)) {
+    if (n.wake_scheduled != event.at_ms) return;  // superseded by an earlier wake-up
+    n.wake_scheduled.reset();
+  }
+  ++stats_.events;
+  trace(event.at_ms, event.node, event.input.index());
+  Effects effects = n.core->step(Input{event.at_ms, event.input});
+  carry_out(event.node, std::move(effects));
+}
+
+void Simulator::carry_out(size_t from, Effects effects) {
+  SimNode& n = *nodes_[from];
+  for (auto& record : effects.writes) {
+    std::string id = record.spec.id;
+    n.disk.insert_or_assign(std::move(id), std::move(record));
+  }
+  for (auto& reply : effects.replies) n.replies.push_back(std::move(reply));
+  for (auto& run : effects.runs) {
+    push(from, now_ms_ + run_ms, in::TaskFinished{run.id, run.attempt, true, "sim:" + run.id});
+  }
+  for (auto& message : effects.sends) send(from, std::move(message));
+  if (effects.wake_at_ms && (!n.wake_scheduled || *effects.wake_at_ms < *n.wake_scheduled)) {
+    uint64_t at = std::max(*effects.wake_at_ms, now_ms_);
+    n.wake_scheduled = at;
+    push(from, at, in::Tick{});
+  }
+}
+
+void Simulator::send(size_t from, OutgoingPeerMessage message) {
+  ++stats_.messages_sent;
+  auto it = by_address_.find(message.to_address);
+  if (it == by_address_.end()) {
+    ++stats_.messages_dropped;
+    return;
+  }
+  size_t to = it->second;
+  // The network is decided at send time; the receiver's later state (crash,
+  // restart) is checked at delivery by the generation.
+  bool cut = nodes_[from]->group != nodes_[to]->group;
+  if (cut || network_random_.chance(faults_.loss)) {
+    ++stats_.messages_dropped;
+    return;
+  }
+  int copies = network_random_.chance(faults_.duplicate) ? 2 : 1;
+  for (int c = 0; c < copies; ++c) {
+    uint64_t latency = faults_.min_latency_ms +
+                       network_random_.uniform(faults_.max_latency_ms - faults_.min_latency_ms + 1);
+    ++stats_.messages_delivered;
+    push(to, now_ms_ + latency, in::FromPeer{message.message});
+  }
+}
+
+void Simulator::trace(uint64_t a, uint64_t b, uint64_t c) {
+  for (uint64_t v : {a, b, c}) {
+    trace_hash_ ^= v;
+    trace_hash_ *= 0x100000001b3ULL;
+  }
+}
+
+}  // namespace mesh

@@ -1,0 +1,116 @@
+// Simulator: many NodeState cores in one thread over a simulated network,
+// clock and disk. Everything that happens is an event in one queue ordered by
+// (time, sequence number); every random draw comes from streams derived from
+// one seed. The same seed therefore replays the same run exactly, and
+// trace_hash() proves it.
+//
+// Faults: message loss, duplication and reordering (random latency), network
+// partitions between groups of nodes, node crash and restart. A crashed node
+// loses everything but its disk (the records its effects wrote, which the
+// real driver syncs before anything depends on them); its in-flight events
+// are discarded. Handlers are not run: a RunTask completes successfully after
+// `run_ms` of simulated time.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <queue>
+#include <string>
+#include <vector>
+
+#include "node/core/node_state.h"
+#include "node/sim/sim_random.h"
+
+namespace mesh {
+
+struct NetworkFaults {
+  uint64_t min_latency_ms = 1;
+  uint64_t max_latency_ms = 5;
+  double loss = 0.0;       // probability a message is dropped
+  double duplicate = 0.0;  // probability a message is delivered twice
+};
+
+struct SimStats {
+  uint64_t events = 0;
+  uint64_t messages_sent = 0;
+  uint64_t messages_dropped = 0;
+  uint64_t messages_delivered = 0;
+};
+
+class Simulator {
+ public:
+  Simulator(uint64_t seed, NetworkFaults faults);
+  ~Simulator();
+
+  // Adds a node; its address becomes "sim://<node_id>". Returns its index.
+  size_t add_node(NodeConfig config);
+  static std::string address_of(const std::string& node_id) { return "sim://" + node_id; }
+
+  // Feeds an input to a node at time `at_ms` (>= now).
+  void schedule(size_t node, uint64_t at_ms, InputEvent event);
+  void join(size_t node, std::vector<std::string> seed_addresses, uint64_t at_ms);
+
+  void crash(size_t node);
+  // A fresh core with the same config, recovering from the node's disk, and
+  // joining through the same seeds as before.
+  void restart(size_t node);
+  // Messages between nodes of different groups are dropped; nodes not named
+  // form one more group.
+  void partition(const std::vector<std::vector<size_t>>& groups);
+  void heal();
+  void set_faults(const NetworkFaults& faults) { faults_ = faults; }
+
+  // Runs events up to and including time t.
+  void run_until(uint64_t t_ms);
+  // Runs until `done()` holds, checked every check_every_ms; returns the
+  // time it first held, or nullopt at the deadline.
+  std::optional<uint64_t> run_until(const std::function<bool()>& done, uint64_t deadline_ms,
+                                    uint64_t check_every_ms);
+
+  uint64_t now() const { return now_ms_; }
+  size_t size() const { return nodes_.size(); }
+  bool alive(size_t node) const;
+  const NodeState& node(size_t i) const;
+  const std::vector<AddressedReply>& replies(size_t node) const;
+  uint64_t trace_hash() const { return trace_hash_; }
+  const SimStats& stats() const { return stats_; }
+
+  uint64_t run_ms = 1;  // simulated duration of every task run
+
+ private:
+  struct SimNode;
+  struct Event {
+    uint64_t at_ms;
+    uint64_t seq;
+    size_t node;
+    uint64_t generation;  // events of an older life of the node are dropped
+    InputEvent input;     // Tick for wake-ups
+  };
+  struct Later {
+    bool operator()(const Event& a, const Event& b) const {
+      return a.at_ms != b.at_ms ? a.at_ms > b.at_ms : a.seq > b.seq;
+    }
+  };
+
+  void push(size_t node, uint64_t at_ms, InputEvent input);
+  void deliver(const Event& event);
+  void carry_out(size_t from, Effects effects);
+  void send(size_t from, OutgoingPeerMessage message);
+  void trace(uint64_t a, uint64_t b, uint64_t c);
+
+  NetworkFaults faults_;
+  SimRandom network_random_;
+  uint64_t seed_;
+  uint64_t now_ms_ = 0;
+  uint64_t seq_ = 0;
+  uint64_t trace_hash_ = 0xcbf29ce484222325ULL;
+  SimStats stats_;
+  std::priority_queue<Event, std::vector<Event>, Later> events_;
+  std::vector<std::unique_ptr<SimNode>> nodes_;
+  std::map<std::string, size_t> by_address_;
+};
+
+}  // namespace mesh

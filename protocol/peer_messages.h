@@ -1,0 +1,85 @@
+// Node-to-node messages: SWIM membership gossip with the load digest riding
+// along. Plain structs; codec.h encodes them. Every node is addressed by the
+// endpoint it advertises (e.g. tcp://10.0.0.5:7700), which is how a seed is
+// known before its id is.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <variant>
+#include <vector>
+
+namespace mesh {
+
+enum class MemberState : uint8_t {
+  kAlive = 0,
+  kSuspect = 1,
+  kDead = 2,
+  kLeft = 3,  // left gracefully; treated like dead, but never suspected first
+};
+inline constexpr uint8_t kMemberStateCount = 4;
+const char* member_state_name(MemberState s);
+
+// What a node tells the mesh about its work, for stealing and placement.
+struct LoadDigest {
+  uint64_t pending = 0;     // runnable tasks on partitions it serves
+  uint32_t free_slots = 0;  // executor slots idle now
+  uint64_t backlog_ms = 0;  // estimated time to drain its queue
+  uint64_t version = 0;     // grows with every new digest from that node
+
+  bool operator==(const LoadDigest&) const = default;
+};
+
+// One fact about one member, as gossiped. Newer facts win by incarnation,
+// then by state (dead/left > suspect > alive) at equal incarnation.
+struct MemberUpdate {
+  std::string id;
+  std::string address;
+  uint64_t incarnation = 0;
+  MemberState state = MemberState::kAlive;
+  LoadDigest load;
+
+  bool operator==(const MemberUpdate&) const = default;
+};
+
+// Direct probe. The receiver answers with an Ack carrying the same seq.
+struct Ping {
+  uint64_t seq = 0;
+  std::string from_id;
+  std::string from_address;
+  std::string target_id;  // the receiver checks it is the node meant
+  std::vector<MemberUpdate> updates;
+};
+
+// Asks the receiver to probe `target` on the sender's behalf and forward
+// the Ack (Lifeguard also has it Nack when the target stays silent).
+struct PingReq {
+  uint64_t seq = 0;
+  std::string from_id;
+  std::string from_address;
+  std::string target_id;
+  std::string target_address;
+  std::vector<MemberUpdate> updates;
+};
+
+struct Ack {
+  uint64_t seq = 0;
+  std::string from_id;
+  std::string from_address;
+  bool nack = false;  // an indirect prober could not reach the target
+  std::vector<MemberUpdate> updates;
+};
+
+// Full-state exchange (push-pull): joining through a seed and the periodic
+// anti-entropy round both send a Sync; the receiver answers with its own
+// full state (reply = true) and merges the sender's.
+struct Sync {
+  std::string from_id;
+  std::string from_address;
+  bool reply = false;
+  std::vector<MemberUpdate> members;
+};
+
+using PeerMessage = std::variant<Ping, PingReq, Ack, Sync>;
+
+}  // namespace mesh

@@ -1,0 +1,145 @@
+// Five meshd processes on loopback join through a seed, agree on members,
+// ring and partitions; a SIGKILLed node is declared dead by all others within
+// the suspicion bound and comes back alive with a higher incarnation.
+#include <signal.h>
+
+#include <chrono>
+#include <cmath>
+
+#include "tests/integration/test_node.h"
+
+namespace mesh::test {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::optional<MemberInfo> view_of(MeshClient& client, const std::string& member_id) {
+  auto reply = client.call(MembersRequest{});
+  if (!reply.ok()) return std::nullopt;
+  for (const auto& m : std::get<MembersReply>(reply.value()).members) {
+    if (m.id == member_id) return m;
+  }
+  return std::nullopt;
+}
+
+std::string describe_views(std::vector<std::unique_ptr<MeshClient>>& clients) {
+  std::string out;
+  for (auto& c : clients) {
+    auto reply = c->call(MembersRequest{});
+    if (!reply.ok()) {
+      out += c->endpoint() + ": " + reply.status().message() + "\n";
+      continue;
+    }
+    const auto& members = std::get<MembersReply>(reply.value());
+    out += members.node_id + " sees:";
+    for (const auto& m : members.members) {
+      out += " " + m.id + "=" + member_state_name(m.state) + "/" + std::to_string(m.incarnation);
+    }
+    out += "\n";
+  }
+  return out;
+}
+
+TEST_CASE("five meshd processes form one mesh, detect a SIGKILL and take the node back") {
+  const size_t n = 5;
+  std::string dir = make_temp_dir("meshfive-");
+  std::vector<std::unique_ptr<TestNode>> nodes;
+  std::vector<std::string> ids;
+  for (size_t i = 0; i < n; ++i) {
+    std::string id = "m" + std::to_string(i);
+    std::vector<std::string> args = {"--node-id", id, "--gossip-profile", "local", "--slots", "1"};
+    if (i > 0) args.insert(args.end(), {"--seeds", nodes[0]->process().endpoint()});
+    nodes.push_back(std::make_unique<TestNode>(args, dir + "/" + id));
+    nodes.back()->start();
+    ids.push_back(id);
+  }
+  std::vector<std::unique_ptr<MeshClient>> clients;
+  for (auto& node : nodes) clients.push_back(node->client(5000));
+
+  auto everyone_sees = [&](const std::string& id, MemberState state, size_t skip) {
+    for (size_t i = 0; i < n; ++i) {
+      if (i == skip) continue;
+      auto m = view_of(*clients[i], id);
+      if (!m || m->state != state) return false;
+    }
+    return true;
+  };
+  auto all_alive = [&] {
+    for (const auto& id : ids) {
+      if (!everyone_sees(id, MemberState::kAlive, n)) return false;
+    }
+    return true;
+  };
+  REQUIRE_MESSAGE(wait_until(all_alive), describe_views(clients));
+
+  // Everyone computes the same partition table.
+  auto digests_agree = [&] {
+    std::optional<uint64_t> first;
+    for (auto& c : clients) {
+      auto reply = c->call(PartitionsRequest{});
+      if (!reply.ok()) return false;
+      uint64_t digest = std::get<PartitionsReply>(reply.value()).digest;
+      if (first && *first != digest) return false;
+      first = digest;
+    }
+    return true;
+  };
+  REQUIRE(wait_until(digests_agree));
+
+  // SIGKILL one node: all others must declare it dead within the bound.
+  const size_t victim = 3;
+  auto before = view_of(*clients[0], ids[victim]);
+  REQUIRE(before);
+  std::string victim_endpoint = nodes[victim]->process().endpoint();
+  auto killed_at = Clock::now();
+  nodes[victim]->process().signal(SIGKILL);
+  REQUIRE(nodes[victim]->process().wait_exit(kDeadlineMs) == 128 + SIGKILL);
+  // Local profile: 200 ms probes, suspicion 4 x log10(N+1) periods, up to 6x that
+  // without confirmations; plus N periods until someone probes it and slack for
+  // a loaded machine.
+  const double probe_ms = 200;
+  double suspicion_ms = 6 * std::max(1.0, 4 * std::log10(static_cast<double>(n) + 1)) * probe_ms;
+  auto bound = std::chrono::milliseconds(static_cast<int64_t>(n * probe_ms + suspicion_ms + 10000));
+  bool dead = wait_until([&] { return everyone_sees(ids[victim], MemberState::kDead, victim); });
+  auto took = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - killed_at);
+  REQUIRE_MESSAGE(dead, describe_views(clients));
+  MESSAGE("SIGKILL of " << ids[victim] << " declared dead by all " << n - 1 << " others after " << took.count()
+                        << " ms (bound " << bound.count() << " ms)");
+  CHECK(took <= bound);
+
+  // Restart on the same data dir and endpoint: alive again, higher incarnation.
+  nodes[victim] = std::make_unique<TestNode>(
+      std::vector<std::string>{"--node-id", ids[victim], "--gossip-profile", "local", "--slots", "1", "--listen",
+                               victim_endpoint, "--seeds", nodes[0]->process().endpoint()},
+      dir + "/" + ids[victim]);
+  nodes[victim]->start();
+  clients[victim] = nodes[victim]->client(5000);
+  REQUIRE_MESSAGE(wait_until(all_alive), describe_views(clients));
+  for (size_t i = 0; i < n; ++i) {
+    auto m = view_of(*clients[i], ids[victim]);
+    REQUIRE(m);
+    CHECK(m->incarnation > before->incarnation);
+  }
+  REQUIRE(wait_until(digests_agree));
+
+  // meshctl shows the same table on every node.
+  std::string first_table;
+  for (auto& node : nodes) {
+    std::string command = std::string(MESHCTL_PATH) + " --addr " + node->process().endpoint() + " partitions";
+    FILE* pipe = ::popen(command.c_str(), "r");
+    std::string out;
+    char buf[4096];
+    size_t got;
+    while ((got = std::fread(buf, 1, sizeof buf, pipe)) > 0) out.append(buf, got);
+    CHECK(::pclose(pipe) == 0);
+    out = out.substr(out.find('\n') + 1);  // the first line names the node asked
+    if (first_table.empty()) first_table = out;
+    CHECK(out == first_table);
+  }
+  CHECK(first_table.find("m4") != std::string::npos);
+  nodes.clear();
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace mesh::test
