@@ -297,10 +297,7 @@ struct Node::Impl {
       }
     }
     if (server) {
-      for (const auto& o : outgoing) {
-        Envelope env{kProtocolVersion, static_cast<uint16_t>(reply_kind(o.reply)), o.request_id, options.node_id};
-        server->send(o.peer, encode_envelope(env), encode_reply(o.reply));
-      }
+      for (const auto& o : outgoing) send_reply(o);
       outgoing.clear();
     }
     for (const auto& send : pending_sends) {
@@ -316,6 +313,19 @@ struct Node::Impl {
     }
     arm_wake();
     if (draining && core->running() == 0) finish("drained");
+  }
+
+  void send_reply(const Outgoing& o) {
+    uint16_t kind = static_cast<uint16_t>(reply_kind(o.reply));
+    std::string body = encode_reply(o.reply);
+    if (body.size() > limits::kMaxFrameBytes) {
+      // The client would drop the frame and see no answer at all.
+      ++counters["replies_too_large"];
+      kind = static_cast<uint16_t>(MessageKind::kErrorReply);
+      body = encode_reply(ErrorReply{ErrorCode::kTooLarge, "reply of " + std::to_string(body.size()) +
+                                                               " bytes is over the frame limit: ask for fewer tasks"});
+    }
+    server->send(o.peer, encode_envelope(Envelope{kProtocolVersion, kind, o.request_id, options.node_id}), body);
   }
 
   void arm_wake() {

@@ -113,3 +113,34 @@ TEST_CASE("a full queue answers overloaded, retry later") {
 
 }  // namespace
 }  // namespace mesh::test
+
+namespace mesh::test {
+namespace {
+
+TEST_CASE("a reply that would exceed the frame limit is answered with too_large") {
+  TestNode node({"--slots", "4"});
+  node.start();
+  auto client = node.client();
+  // 20 results of ~1 MiB each: a get of all of them cannot fit in 16 MiB.
+  std::vector<TaskSpec> tasks;
+  std::vector<std::string> ids;
+  for (int i = 0; i < 20; ++i) {
+    ids.push_back("big-" + std::to_string(i));
+    tasks.push_back(task(ids.back(), "noop", std::string(1000000, static_cast<char>('a' + i))));
+  }
+  for (auto& t : tasks) REQUIRE(client->submit({t}).ok());
+  for (const auto& id : ids) {
+    auto done = client->wait(WaitRequest{{id}, false, 60000});
+    REQUIRE(done.ok());
+    REQUIRE(done.value().records.at(0).state == TaskState::kCompleted);
+  }
+  auto all = client->get(ids);
+  REQUIRE_FALSE(all.ok());
+  CHECK(all.status().code() == ErrorCode::kTooLarge);
+  auto one = client->get({"big-3"});
+  REQUIRE(one.ok());
+  CHECK(one.value().records.at(0).result.size() == 1000000);
+}
+
+}  // namespace
+}  // namespace mesh::test
