@@ -2,7 +2,7 @@
 # Installs meshwork's build and test dependencies from Debian's packages.
 set -euo pipefail
 packages=(
-  build-essential cmake ninja-build ccache pkg-config
+  build-essential cmake ninja-build ccache pkg-config iproute2
   libzmq3-dev cppzmq-dev libmsgpack-cxx-dev libboost-dev doctest-dev librocksdb-dev
   libtoml11-dev libcli11-dev libspdlog-dev nlohmann-json3-dev libxxhash-dev
 )
