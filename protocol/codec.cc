@@ -281,6 +281,66 @@ void pack_body(Packer& p, const Sync& m) {
   pack_updates(p, m.members);
 }
 
+// A task op is [kind, fields...]; kind numbers are fixed like message kinds.
+enum class OpKind : uint8_t { kSubmit = 1, kLease = 2, kRenew = 3, kComplete = 4, kFail = 5, kRelease = 6, kCancel = 7 };
+
+void pack_op(Packer& p, const OpSubmit& o) {
+  p.pack_array(4);
+  p.pack(static_cast<uint8_t>(OpKind::kSubmit));
+  pack(p, o.spec);
+  p.pack(o.partition);
+  p.pack(o.at_ms);
+}
+void pack_op(Packer& p, const OpLease& o) {
+  p.pack_array(7);
+  p.pack(static_cast<uint8_t>(OpKind::kLease));
+  pack_str(p, o.id);
+  p.pack(o.attempt);
+  pack_str(p, o.owner);
+  p.pack(o.at_ms);
+  p.pack(o.lease_deadline_ms);
+  p.pack(o.timeout_at_ms);
+}
+void pack_op(Packer& p, const OpRenew& o) {
+  p.pack_array(4);
+  p.pack(static_cast<uint8_t>(OpKind::kRenew));
+  pack_str(p, o.id);
+  p.pack(o.attempt);
+  p.pack(o.lease_deadline_ms);
+}
+void pack_op(Packer& p, const OpComplete& o) {
+  p.pack_array(5);
+  p.pack(static_cast<uint8_t>(OpKind::kComplete));
+  pack_str(p, o.id);
+  p.pack(o.attempt);
+  pack_bin(p, o.output);
+  p.pack(o.at_ms);
+}
+void pack_op(Packer& p, const OpFail& o) {
+  p.pack_array(7);
+  p.pack(static_cast<uint8_t>(OpKind::kFail));
+  pack_str(p, o.id);
+  p.pack(o.attempt);
+  p.pack(static_cast<uint8_t>(o.outcome));
+  pack_str(p, o.error);
+  p.pack(o.at_ms);
+  p.pack(o.retry_at_ms);
+}
+void pack_op(Packer& p, const OpRelease& o) {
+  p.pack_array(5);
+  p.pack(static_cast<uint8_t>(OpKind::kRelease));
+  pack_str(p, o.id);
+  p.pack(o.attempt);
+  pack_str(p, o.reason);
+  p.pack(o.at_ms);
+}
+void pack_op(Packer& p, const OpCancel& o) {
+  p.pack_array(3);
+  p.pack(static_cast<uint8_t>(OpKind::kCancel));
+  pack_str(p, o.id);
+  p.pack(o.at_ms);
+}
+
 template <typename Variant>
 std::string encode_variant(const Variant& v) {
   msgpack::sbuffer buffer;
@@ -500,6 +560,84 @@ std::vector<MemberUpdate> read_updates(Fields& f, size_t max_items) {
     out.push_back(std::move(u));
   }
   return out;
+}
+
+TaskOp read_op(const msgpack::object& o) {
+  Fields kind_only(o, 1, "op");
+  auto kind = static_cast<OpKind>(kind_only.unsigned_as<uint8_t>(UINT8_MAX));
+  switch (kind) {
+    case OpKind::kSubmit: {
+      Fields f(o, 4, "op_submit");
+      f.next();
+      OpSubmit op;
+      op.spec = read_spec(f.next());
+      op.partition = f.unsigned_as<uint32_t>(UINT32_MAX);
+      op.at_ms = f.u64();
+      return op;
+    }
+    case OpKind::kLease: {
+      Fields f(o, 7, "op_lease");
+      f.next();
+      OpLease op;
+      op.id = f.bytes(limits::kMaxIdBytes);
+      op.attempt = f.unsigned_as<uint32_t>(UINT32_MAX);
+      op.owner = f.bytes(limits::kMaxNameBytes);
+      op.at_ms = f.u64();
+      op.lease_deadline_ms = f.u64();
+      op.timeout_at_ms = f.u64();
+      return op;
+    }
+    case OpKind::kRenew: {
+      Fields f(o, 4, "op_renew");
+      f.next();
+      OpRenew op;
+      op.id = f.bytes(limits::kMaxIdBytes);
+      op.attempt = f.unsigned_as<uint32_t>(UINT32_MAX);
+      op.lease_deadline_ms = f.u64();
+      return op;
+    }
+    case OpKind::kComplete: {
+      Fields f(o, 5, "op_complete");
+      f.next();
+      OpComplete op;
+      op.id = f.bytes(limits::kMaxIdBytes);
+      op.attempt = f.unsigned_as<uint32_t>(UINT32_MAX);
+      op.output = f.bytes(limits::kMaxPayloadBytes);
+      op.at_ms = f.u64();
+      return op;
+    }
+    case OpKind::kFail: {
+      Fields f(o, 7, "op_fail");
+      f.next();
+      OpFail op;
+      op.id = f.bytes(limits::kMaxIdBytes);
+      op.attempt = f.unsigned_as<uint32_t>(UINT32_MAX);
+      op.outcome = static_cast<AttemptOutcome>(f.unsigned_as<uint8_t>(static_cast<uint8_t>(AttemptOutcome::kCancelled)));
+      op.error = f.bytes(limits::kMaxErrorBytes);
+      op.at_ms = f.u64();
+      op.retry_at_ms = f.u64();
+      return op;
+    }
+    case OpKind::kRelease: {
+      Fields f(o, 5, "op_release");
+      f.next();
+      OpRelease op;
+      op.id = f.bytes(limits::kMaxIdBytes);
+      op.attempt = f.unsigned_as<uint32_t>(UINT32_MAX);
+      op.reason = f.bytes(limits::kMaxErrorBytes);
+      op.at_ms = f.u64();
+      return op;
+    }
+    case OpKind::kCancel: {
+      Fields f(o, 3, "op_cancel");
+      f.next();
+      OpCancel op;
+      op.id = f.bytes(limits::kMaxIdBytes);
+      op.at_ms = f.u64();
+      return op;
+    }
+  }
+  fail(ErrorCode::kMalformed, "unknown op kind " + std::to_string(static_cast<int>(kind)));
 }
 
 PeerMessage read_peer(MessageKind kind, const msgpack::object& o) {
@@ -896,6 +1034,34 @@ std::string encode_peer(const PeerMessage& message) { return encode_variant(mess
 Result<PeerMessage> decode_peer(uint16_t kind, std::string_view body) {
   if (!is_peer_kind(kind)) return Status(ErrorCode::kUnknownMessageType, "not a peer message kind " + std::to_string(kind));
   return parse<PeerMessage>(body, [kind](const msgpack::object& o) { return read_peer(static_cast<MessageKind>(kind), o); });
+}
+
+std::string encode_op(const TaskOp& op) {
+  msgpack::sbuffer buffer;
+  Packer p(buffer);
+  std::visit([&](const auto& o) { pack_op(p, o); }, op);
+  return std::string(buffer.data(), buffer.size());
+}
+
+Result<TaskOp> decode_op(std::string_view bytes) {
+  return parse<TaskOp>(bytes, [](const msgpack::object& o) { return read_op(o); });
+}
+
+std::string encode_snapshot(const std::vector<TaskRecord>& records) {
+  msgpack::sbuffer buffer;
+  Packer p(buffer);
+  pack_records(p, records);
+  return std::string(buffer.data(), buffer.size());
+}
+
+Result<std::vector<TaskRecord>> decode_snapshot(std::string_view bytes) {
+  return parse<std::vector<TaskRecord>>(bytes, [](const msgpack::object& o) {
+    if (o.type != msgpack::type::ARRAY) fail(ErrorCode::kMalformed, "snapshot: not an array");
+    std::vector<TaskRecord> out;
+    out.reserve(o.via.array.size);
+    for (uint32_t i = 0; i < o.via.array.size; ++i) out.push_back(read_record(o.via.array.ptr[i]));
+    return out;
+  });
 }
 
 std::string encode_record(const TaskRecord& record) {

@@ -13,6 +13,7 @@
 #include "protocol/messages.h"
 #include "protocol/peer_messages.h"
 #include "protocol/result.h"
+#include "protocol/task_ops.h"
 
 namespace mesh {
 
@@ -33,6 +34,14 @@ Result<Reply> decode_reply(uint16_t kind, std::string_view body);
 MessageKind peer_kind(const PeerMessage& message);
 std::string encode_peer(const PeerMessage& message);
 Result<PeerMessage> decode_peer(uint16_t kind, std::string_view body);
+
+// Task operations as log entries, and a partition snapshot (its records).
+// A snapshot decodes under the same limits as a frame (16 MiB, 100,000
+// records): larger partitions will need chunked snapshots.
+std::string encode_op(const TaskOp& op);
+Result<TaskOp> decode_op(std::string_view bytes);
+std::string encode_snapshot(const std::vector<TaskRecord>& records);
+Result<std::vector<TaskRecord>> decode_snapshot(std::string_view bytes);
 
 // Task records as stored on disk (same encoding as on the wire).
 std::string encode_record(const TaskRecord& record);

@@ -18,7 +18,7 @@
 #include <map>
 #include <string>
 
-#include "node/core/task_ops.h"
+#include "protocol/task_ops.h"
 #include "protocol/result.h"
 
 namespace mesh {

@@ -142,6 +142,9 @@ std::vector<Seed> seeds() {
   peer(PingReq{2, "node-a", "tcp://h:1", "node-c", "tcp://h:3", updates});
   peer(Ack{1, "node-b", "tcp://h:2", false, {}});
   peer(Sync{"node-a", "tcp://h:1", false, updates});
+  out.push_back({encode_op(OpSubmit{spec("op-1", 2), 5, 77}), 0});
+  out.push_back({encode_op(OpFail{"op-1", 2, AttemptOutcome::kFailed, "boom", 80, 90}), 0});
+  out.push_back({encode_op(OpLease{"op-1", 3, "node-a", 91, 100, 200}), 0});
   out.push_back({encode_envelope(Envelope{kProtocolVersion, 10, 77, "meshctl"}), 0});
   out.push_back({encode_envelope(Envelope{kProtocolVersion, 13, 0, ""}), 0});
   out.push_back({encode_record(record("r1")), 0});
@@ -297,6 +300,9 @@ std::string check_all(std::string_view in, uint16_t native_kind, uint16_t extra_
     note("decode_envelope", check_result(
                                 decode_envelope(in), [](std::string_view b) { return decode_envelope(b); },
                                 [](const Envelope& e) { return encode_envelope(e); }, stats));
+    note("decode_op", check_result(
+                          decode_op(in), [](std::string_view b) { return decode_op(b); },
+                          [](const TaskOp& op) { return encode_op(op); }, stats));
     note("decode_record", check_result(
                               decode_record(in), [](std::string_view b) { return decode_record(b); },
                               [](const TaskRecord& r) { return encode_record(r); }, stats));

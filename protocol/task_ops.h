@@ -1,7 +1,9 @@
 // Task operations: every change to a task is one of these, applied by
-// TaskTable::apply. They carry every value the change needs (times, jittered
-// retry instants, the attempt being fenced), so applying the same operations
-// in the same order gives the same table on every replica.
+// TaskTable::apply (node/core/task_table.h). They carry every value the change
+// needs (times, jittered retry instants, the attempt being fenced), so
+// applying the same operations in the same order gives the same table on
+// every replica. They live in protocol/ because they are also what a
+// partition's replicated log carries (codec.h encodes them).
 #pragma once
 
 #include <cstdint>
@@ -16,6 +18,7 @@ struct OpSubmit {
   TaskSpec spec;
   uint32_t partition = 0;
   uint64_t at_ms = 0;
+  bool operator==(const OpSubmit&) const = default;
 };
 
 // PENDING -> LEASED: starts attempt `attempt` on `owner`.
@@ -26,6 +29,7 @@ struct OpLease {
   uint64_t at_ms = 0;
   uint64_t lease_deadline_ms = 0;
   uint64_t timeout_at_ms = 0;
+  bool operator==(const OpLease&) const = default;
 };
 
 // Extends the lease of a running attempt.
@@ -33,6 +37,7 @@ struct OpRenew {
   std::string id;
   uint32_t attempt = 0;
   uint64_t lease_deadline_ms = 0;
+  bool operator==(const OpRenew&) const = default;
 };
 
 // LEASED -> COMPLETED with the attempt's output.
@@ -41,6 +46,7 @@ struct OpComplete {
   uint32_t attempt = 0;
   std::string output;
   uint64_t at_ms = 0;
+  bool operator==(const OpComplete&) const = default;
 };
 
 // LEASED -> PENDING (after backoff, at retry_at_ms) or FAILED when the
@@ -52,6 +58,7 @@ struct OpFail {
   std::string error;
   uint64_t at_ms = 0;
   uint64_t retry_at_ms = 0;
+  bool operator==(const OpFail&) const = default;
 };
 
 // LEASED -> PENDING at once: the runner was lost (lease expired, node
@@ -61,12 +68,14 @@ struct OpRelease {
   uint32_t attempt = 0;
   std::string reason;
   uint64_t at_ms = 0;
+  bool operator==(const OpRelease&) const = default;
 };
 
 // PENDING or LEASED -> CANCELLED.
 struct OpCancel {
   std::string id;
   uint64_t at_ms = 0;
+  bool operator==(const OpCancel&) const = default;
 };
 
 using TaskOp = std::variant<OpSubmit, OpLease, OpRenew, OpComplete, OpFail, OpRelease, OpCancel>;
