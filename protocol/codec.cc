@@ -341,6 +341,52 @@ void pack_op(Packer& p, const OpCancel& o) {
   p.pack(o.at_ms);
 }
 
+void pack_body(Packer& p, const StealRequest& m) {
+  p.pack_array(3);
+  pack_str(p, m.thief_id);
+  pack_str(p, m.thief_address);
+  p.pack(m.want);
+}
+void pack_body(Packer& p, const StealGrant& m) {
+  p.pack_array(3);
+  pack_str(p, m.victim_id);
+  pack_str(p, m.victim_address);
+  p.pack_array(static_cast<uint32_t>(m.tasks.size()));
+  for (const auto& t : m.tasks) {
+    p.pack_array(5);
+    pack_str(p, t.id);
+    p.pack(t.attempt);
+    pack_str(p, t.handler);
+    pack_bin(p, t.payload);
+    p.pack(t.timeout_ms);
+  }
+}
+void pack_body(Packer& p, const LeaseRenewal& m) {
+  p.pack_array(2);
+  pack_str(p, m.thief_id);
+  p.pack_array(static_cast<uint32_t>(m.running.size()));
+  for (const auto& r : m.running) {
+    p.pack_array(2);
+    pack_str(p, r.id);
+    p.pack(r.attempt);
+  }
+}
+void pack_body(Packer& p, const StolenResult& m) {
+  p.pack_array(6);
+  pack_str(p, m.thief_id);
+  pack_str(p, m.thief_address);
+  pack_str(p, m.id);
+  p.pack(m.attempt);
+  p.pack(m.ok);
+  pack_bin(p, m.output);
+}
+void pack_body(Packer& p, const StolenResultAck& m) {
+  p.pack_array(3);
+  pack_str(p, m.id);
+  p.pack(m.attempt);
+  p.pack(m.accepted);
+}
+
 template <typename Variant>
 std::string encode_variant(const Variant& v) {
   msgpack::sbuffer buffer;
@@ -680,6 +726,65 @@ PeerMessage read_peer(MessageKind kind, const msgpack::object& o) {
       m.from_address = f.bytes(limits::kMaxAddressBytes);
       m.reply = f.boolean();
       m.members = read_updates(f, limits::kMaxMembers);
+      return m;
+    }
+    case MessageKind::kStealRequest: {
+      Fields f(o, 3, "steal_request");
+      StealRequest m;
+      m.thief_id = f.bytes(limits::kMaxNameBytes);
+      m.thief_address = f.bytes(limits::kMaxAddressBytes);
+      m.want = f.unsigned_as<uint32_t>(limits::kMaxStealBatch);
+      return m;
+    }
+    case MessageKind::kStealGrant: {
+      Fields f(o, 3, "steal_grant");
+      StealGrant m;
+      m.victim_id = f.bytes(limits::kMaxNameBytes);
+      m.victim_address = f.bytes(limits::kMaxAddressBytes);
+      const auto& tasks = f.array(limits::kMaxStealBatch);
+      for (uint32_t i = 0; i < tasks.via.array.size; ++i) {
+        Fields g(tasks.via.array.ptr[i], 5, "stolen_task");
+        StolenTask t;
+        t.id = g.bytes(limits::kMaxIdBytes);
+        t.attempt = g.unsigned_as<uint32_t>(UINT32_MAX);
+        t.handler = g.bytes(limits::kMaxNameBytes);
+        t.payload = g.bytes(limits::kMaxPayloadBytes);
+        t.timeout_ms = g.u64();
+        m.tasks.push_back(std::move(t));
+      }
+      return m;
+    }
+    case MessageKind::kLeaseRenewal: {
+      Fields f(o, 2, "lease_renewal");
+      LeaseRenewal m;
+      m.thief_id = f.bytes(limits::kMaxNameBytes);
+      const auto& running = f.array(limits::kMaxBatchTasks);
+      for (uint32_t i = 0; i < running.via.array.size; ++i) {
+        Fields g(running.via.array.ptr[i], 2, "attempt_ref");
+        AttemptRef r;
+        r.id = g.bytes(limits::kMaxIdBytes);
+        r.attempt = g.unsigned_as<uint32_t>(UINT32_MAX);
+        m.running.push_back(std::move(r));
+      }
+      return m;
+    }
+    case MessageKind::kStolenResult: {
+      Fields f(o, 6, "stolen_result");
+      StolenResult m;
+      m.thief_id = f.bytes(limits::kMaxNameBytes);
+      m.thief_address = f.bytes(limits::kMaxAddressBytes);
+      m.id = f.bytes(limits::kMaxIdBytes);
+      m.attempt = f.unsigned_as<uint32_t>(UINT32_MAX);
+      m.ok = f.boolean();
+      m.output = f.bytes(limits::kMaxPayloadBytes);
+      return m;
+    }
+    case MessageKind::kStolenResultAck: {
+      Fields f(o, 3, "stolen_result_ack");
+      StolenResultAck m;
+      m.id = f.bytes(limits::kMaxIdBytes);
+      m.attempt = f.unsigned_as<uint32_t>(UINT32_MAX);
+      m.accepted = f.boolean();
       return m;
     }
     default:
@@ -1023,8 +1128,11 @@ Result<Reply> decode_reply(uint16_t kind, std::string_view body) {
 }
 
 MessageKind peer_kind(const PeerMessage& message) {
-  static constexpr MessageKind kinds[] = {MessageKind::kPing, MessageKind::kPingReq, MessageKind::kAck,
-                                          MessageKind::kSync};
+  static constexpr MessageKind kinds[] = {MessageKind::kPing,         MessageKind::kPingReq,
+                                          MessageKind::kAck,          MessageKind::kSync,
+                                          MessageKind::kStealRequest, MessageKind::kStealGrant,
+                                          MessageKind::kLeaseRenewal, MessageKind::kStolenResult,
+                                          MessageKind::kStolenResultAck};
   static_assert(std::size(kinds) == std::variant_size_v<PeerMessage>);
   return kinds[message.index()];
 }

@@ -19,6 +19,8 @@ std::string_view error_name(ErrorCode code) {
     case ErrorCode::kStaleAttempt: return "stale_attempt";
     case ErrorCode::kAlreadyTerminal: return "already_terminal";
     case ErrorCode::kUnavailable: return "unavailable";
+    case ErrorCode::kNotLeader: return "not_leader";
+    case ErrorCode::kBusy: return "busy";
   }
   return "unknown_error";
 }

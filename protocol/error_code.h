@@ -23,6 +23,8 @@ enum class ErrorCode : uint16_t {
   kStaleAttempt = 12,       // completion or renewal for an attempt that is no longer current
   kAlreadyTerminal = 13,    // cancel of a task that already finished
   kUnavailable = 14,        // client side: no reply in time; the node may be down
+  kNotLeader = 15,          // this replica does not lead its group; the message names the leader if known
+  kBusy = 16,               // a configuration change or leadership transfer is in progress: retry later
 };
 
 std::string_view error_name(ErrorCode code);

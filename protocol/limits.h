@@ -20,5 +20,6 @@ inline constexpr size_t kMaxMembers = 10000;          // members in one Sync or 
 inline constexpr size_t kMaxAddressBytes = 256;       // an advertised endpoint
 inline constexpr size_t kMaxGossipUpdates = 256;      // updates piggybacked on one message
 inline constexpr size_t kMaxAttemptHistory = 64;      // attempts a record keeps (oldest dropped)
+inline constexpr uint32_t kMaxStealBatch = 1024;      // tasks one steal may ask for or grant
 
 }  // namespace mesh::limits

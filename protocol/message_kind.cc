@@ -26,6 +26,11 @@ bool is_known_kind(uint16_t kind) {
     case MessageKind::kPingReq:
     case MessageKind::kAck:
     case MessageKind::kSync:
+    case MessageKind::kStealRequest:
+    case MessageKind::kStealGrant:
+    case MessageKind::kLeaseRenewal:
+    case MessageKind::kStolenResult:
+    case MessageKind::kStolenResultAck:
       return true;
   }
   return false;
@@ -56,6 +61,11 @@ std::string_view kind_name(MessageKind kind) {
     case MessageKind::kPingReq: return "ping_req";
     case MessageKind::kAck: return "ack";
     case MessageKind::kSync: return "sync";
+    case MessageKind::kStealRequest: return "steal_request";
+    case MessageKind::kStealGrant: return "steal_grant";
+    case MessageKind::kLeaseRenewal: return "lease_renewal";
+    case MessageKind::kStolenResult: return "stolen_result";
+    case MessageKind::kStolenResultAck: return "stolen_result_ack";
   }
   return "unknown";
 }

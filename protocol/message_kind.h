@@ -35,6 +35,11 @@ enum class MessageKind : uint16_t {
   kPingReq = 101,
   kAck = 102,
   kSync = 103,
+  kStealRequest = 110,
+  kStealGrant = 111,
+  kLeaseRenewal = 112,
+  kStolenResult = 113,
+  kStolenResultAck = 114,
 };
 
 bool is_known_kind(uint16_t kind);

@@ -80,6 +80,61 @@ struct Sync {
   std::vector<MemberUpdate> members;
 };
 
-using PeerMessage = std::variant<Ping, PingReq, Ack, Sync>;
+// --- work stealing (DESIGN §5) ---------------------------------------------
+
+// An idle node asks a loaded one for up to `want` tasks.
+struct StealRequest {
+  std::string thief_id;
+  std::string thief_address;
+  uint32_t want = 0;
+};
+
+// One task handed over under a lease held by the thief.
+struct StolenTask {
+  std::string id;
+  uint32_t attempt = 0;
+  std::string handler;
+  std::string payload;
+  uint64_t timeout_ms = 0;
+};
+
+// The answer to a StealRequest (possibly empty). The leases are durable on
+// the victim before this is sent.
+struct StealGrant {
+  std::string victim_id;
+  std::string victim_address;
+  std::vector<StolenTask> tasks;
+};
+
+struct AttemptRef {
+  std::string id;
+  uint32_t attempt = 0;
+};
+
+// The thief is still running these attempts: extend their leases.
+struct LeaseRenewal {
+  std::string thief_id;
+  std::vector<AttemptRef> running;
+};
+
+// The outcome of a stolen attempt, sent to the task's owner until acknowledged.
+struct StolenResult {
+  std::string thief_id;
+  std::string thief_address;
+  std::string id;
+  uint32_t attempt = 0;
+  bool ok = false;
+  std::string output;  // result, or error text
+};
+
+// accepted = false: the attempt was no longer current (fenced), nothing committed.
+struct StolenResultAck {
+  std::string id;
+  uint32_t attempt = 0;
+  bool accepted = false;
+};
+
+using PeerMessage = std::variant<Ping, PingReq, Ack, Sync, StealRequest, StealGrant, LeaseRenewal, StolenResult,
+                                 StolenResultAck>;
 
 }  // namespace mesh

@@ -64,7 +64,16 @@ void Membership::leave(uint64_t now_ms) {
 }
 
 void Membership::receive(uint64_t now_ms, const PeerMessage& message) {
-  std::visit([&](const auto& m) { on(now_ms, m); }, message);
+  std::visit(
+      [&](const auto& m) {
+        using T = std::decay_t<decltype(m)>;
+        // Other peer messages (work stealing) are not membership's business.
+        if constexpr (std::is_same_v<T, Ping> || std::is_same_v<T, PingReq> || std::is_same_v<T, Ack> ||
+                      std::is_same_v<T, Sync>) {
+          on(now_ms, m);
+        }
+      },
+      message);
 }
 
 void Membership::tick(uint64_t now_ms) {
@@ -105,10 +114,14 @@ std::optional<uint64_t> Membership::next_wake_ms() const {
 }
 
 std::vector<MemberView> Membership::members() const {
+  return members_where([](MemberState, const LoadDigest&) { return true; });
+}
+
+std::vector<MemberView> Membership::members_where(
+    const std::function<bool(MemberState, const LoadDigest&)>& keep) const {
   std::vector<MemberView> views;
-  views.reserve(members_.size());
   for (const auto& [id, m] : members_) {
-    views.push_back(MemberView{id, m.address, m.incarnation, m.state, m.load, m.state_since_ms});
+    if (keep(m.state, m.load)) views.push_back(MemberView{id, m.address, m.incarnation, m.state, m.load, m.state_since_ms});
   }
   return views;
 }

@@ -57,6 +57,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <set>
@@ -121,6 +122,8 @@ class Membership {
 
   // Every member known, this node included, sorted by id.
   std::vector<MemberView> members() const;
+  // The members for which keep(state, load) holds, sorted by id; copies only those.
+  std::vector<MemberView> members_where(const std::function<bool(MemberState, const LoadDigest&)>& keep) const;
   // Ids of ALIVE and SUSPECT members (suspects still own partitions until
   // declared dead), this node included, sorted.
   std::vector<std::string> live_ids() const;

@@ -22,6 +22,7 @@ Effects NodeState::step(const Input& input) {
   std::visit([this](const auto& e) { on(e); }, input.event);
   expire_deadlines();
   dispatch();
+  maybe_steal();
   resolve_waiters();
   if (joined_) {
     if (now_ms_ >= next_load_publish_ms_) publish_load();
@@ -29,7 +30,7 @@ Effects NodeState::step(const Input& input) {
   }
 
   for (const auto& id : dirty_) out_.writes.push_back(*table_.find(id));
-  out_.sends = membership_.take_outbox();
+  for (auto& message : membership_.take_outbox()) out_.sends.push_back(std::move(message));
   out_.wake_at_ms = next_wake();
   return std::move(out_);
 }
@@ -137,6 +138,7 @@ void NodeState::on(const in::Wait& e) {
 }
 
 void NodeState::on(const in::TaskFinished& e) {
+  if (borrowed_.count(e.id)) return finish_borrowed(e);
   auto it = running_.find(e.id);
   if (it == running_.end() || it->second != e.attempt) {
     // The attempt timed out, was cancelled or lost its lease meanwhile.
@@ -158,6 +160,7 @@ void NodeState::on(const in::TaskFinished& e) {
 }
 
 void NodeState::on(const in::RenewLeases& e) {
+  renew_borrowed(e.running);
   for (const auto& [id, attempt] : e.running) {
     auto it = running_.find(id);
     if (it == running_.end() || it->second != attempt) continue;
@@ -197,12 +200,25 @@ void NodeState::on(const in::Join& e) {
   membership_.join(now_ms_, e.seed_addresses);
 }
 
-void NodeState::on(const in::FromPeer& e) { membership_.receive(now_ms_, e.message); }
+void NodeState::on(const in::FromPeer& e) {
+  std::visit(
+      [&](const auto& m) {
+        using T = std::decay_t<decltype(m)>;
+        if constexpr (std::is_same_v<T, Ping> || std::is_same_v<T, PingReq> || std::is_same_v<T, Ack> ||
+                      std::is_same_v<T, Sync>) {
+          membership_.receive(now_ms_, e.message);
+        } else {
+          on_peer(m);
+        }
+      },
+      e.message);
+}
 
 void NodeState::publish_load() {
   LoadDigest load;
-  load.pending = ready_.ready_size() + ready_.deferred_size();
-  load.free_slots = draining_ ? 0 : config_.slots - static_cast<uint32_t>(std::min<size_t>(running_.size(), config_.slots));
+  // Runnable now: what a thief could take. Tasks in backoff are not.
+  load.pending = ready_.ready_size();
+  load.free_slots = draining_ ? 0 : config_.slots - static_cast<uint32_t>(std::min<size_t>(running(), config_.slots));
   load.backlog_ms = load.pending * average_run_ms_ / std::max<uint32_t>(config_.slots, 1);
   membership_.set_local_load(load);
   next_load_publish_ms_ = now_ms_ + config_.membership.probe_interval_ms;
@@ -230,10 +246,11 @@ void NodeState::reindex(const TaskRecord& r) {
   const std::string& id = r.spec.id;
   ready_.remove(id);
   running_.erase(id);
+  lent_.erase(id);
   if (r.state == TaskState::kPending) {
     ready_.push(id, r.spec.priority, r.not_before_ms, now_ms_);
-  } else if (r.state == TaskState::kLeased && r.lease_owner == config_.node_id) {
-    running_[id] = r.attempt;
+  } else if (r.state == TaskState::kLeased) {
+    (r.lease_owner == config_.node_id ? running_ : lent_)[id] = r.attempt;
   } else if (is_terminal(r.state)) {
     auto [begin, end] = waiters_by_task_.equal_range(id);
     for (auto it = begin; it != end; ++it) {
@@ -247,25 +264,29 @@ void NodeState::reindex(const TaskRecord& r) {
 
 void NodeState::expire_deadlines() {
   std::vector<std::pair<std::string, uint32_t>> due;
-  for (const auto& [id, attempt] : running_) {
-    const TaskRecord& r = *table_.find(id);
-    if (now_ms_ >= r.timeout_at_ms || now_ms_ >= r.lease_deadline_ms) due.emplace_back(id, attempt);
+  for (const auto* leases : {&running_, &lent_}) {
+    for (const auto& [id, attempt] : *leases) {
+      const TaskRecord& r = *table_.find(id);
+      if (now_ms_ >= r.timeout_at_ms || now_ms_ >= r.lease_deadline_ms) due.emplace_back(id, attempt);
+    }
   }
   for (const auto& [id, attempt] : due) {
     const TaskRecord& r = *table_.find(id);
+    // A thief's run cannot be aborted from here; its late result is fenced.
+    bool ours = running_.count(id) > 0;
+    if (ours) out_.aborts.push_back({id, attempt});
     if (now_ms_ >= r.timeout_at_ms) {
-      out_.aborts.push_back({id, attempt});
       uint64_t delay = backoff_delay_ms(r.spec.backoff_base_ms, r.spec.backoff_max_ms, r.failures + 1, random_);
       apply(OpFail{id, attempt, AttemptOutcome::kTimedOut,
                    "timed out after " + std::to_string(r.spec.timeout_ms) + " ms", now_ms_, now_ms_ + delay});
       count("attempts_timed_out");
       if (table_.find(id)->state == TaskState::kFailed) count("tasks_dead_lettered");
     } else {
-      out_.aborts.push_back({id, attempt});
-      apply(OpRelease{id, attempt, "lease expired", now_ms_});
-      count("leases_expired");
+      apply(OpRelease{id, attempt, ours ? "lease expired" : "lease expired: thief lost", now_ms_});
+      count(ours ? "leases_expired" : "stolen_leases_expired");
     }
   }
+  expire_stealing_deadlines();
   for (auto& [waiter_id, w] : waiters_) {
     if (now_ms_ >= w.deadline_ms) completed_waiters_.insert(waiter_id);
   }
@@ -273,7 +294,7 @@ void NodeState::expire_deadlines() {
 
 void NodeState::dispatch() {
   ready_.promote(now_ms_);
-  while (!draining_ && running_.size() < config_.slots) {
+  while (!draining_ && running() < config_.slots) {
     auto next = ready_.pop();
     if (!next) break;
     const TaskRecord& r = *table_.find(*next);
@@ -323,9 +344,20 @@ std::optional<uint64_t> NodeState::next_wake() const {
     earliest(next_load_publish_ms_);
     if (auto m = membership_.next_wake_ms()) earliest(*m);
   }
-  for (const auto& [id, attempt] : running_) {
-    const TaskRecord& r = *table_.find(id);
-    earliest(std::min(r.timeout_at_ms, r.lease_deadline_ms));
+  for (const auto* leases : {&running_, &lent_}) {
+    for (const auto& [id, attempt] : *leases) {
+      const TaskRecord& r = *table_.find(id);
+      earliest(std::min(r.timeout_at_ms, r.lease_deadline_ms));
+    }
+  }
+  for (const auto& [id, b] : borrowed_) earliest(b.timeout_at_ms);
+  for (const auto& [id, p] : pending_results_) earliest(p.next_send_ms);
+  if (steal_in_flight_until_ms_) {
+    earliest(*steal_in_flight_until_ms_);
+  } else if (steal_victim_seen_ && idle_with_free_slots()) {
+    // Keep asking while the last look found someone to steal from; otherwise
+    // the next gossip (a new load view) brings the node back here.
+    earliest(next_steal_ms_);
   }
   for (const auto& [id, w] : waiters_) earliest(w.deadline_ms);
   return wake;
@@ -393,7 +425,9 @@ std::map<std::string, int64_t> NodeState::gauges() const {
   g["tasks_ready"] = static_cast<int64_t>(ready_.ready_size());
   g["tasks_in_backoff"] = static_cast<int64_t>(ready_.deferred_size());
   g["slots_total"] = config_.slots;
-  g["slots_free"] = static_cast<int64_t>(config_.slots) - static_cast<int64_t>(running_.size());
+  g["slots_free"] = static_cast<int64_t>(config_.slots) - static_cast<int64_t>(running());
+  g["tasks_lent"] = static_cast<int64_t>(lent_.size());
+  g["tasks_borrowed"] = static_cast<int64_t>(borrowed_.size());
   g["draining"] = draining_ ? 1 : 0;
   return g;
 }

@@ -17,6 +17,19 @@
 // Backpressure: at most max_unfinished tasks that are not terminal; more
 // submits get kOverloaded.
 //
+// Work stealing (DESIGN §5): a node with free slots and nothing runnable
+// picks a victim from its gossiped load view (two random choices among live
+// nodes whose runnable backlog reaches steal.threshold, the larger wins) and
+// sends a StealRequest. The victim leases up to half of its excess runnable
+// stealable tasks to the thief (OpLease with the thief as owner, durable
+// before the grant is sent), taking the ones it would run last. The thief
+// runs them, renews their leases through LeaseRenewal, and sends each
+// outcome to the owner until acknowledged. The owner commits an outcome only
+// for the current attempt (fencing); a thief that dies stops renewing and the
+// lease expires back to PENDING; a victim that restarts releases every lease
+// it held, so a late result is stale and rejected. Stolen tasks are never
+// re-stolen: only PENDING tasks are granted.
+//
 // Membership: the node runs SWIM (Membership) with its peers; its load
 // digest rides the gossip, republished once per probe interval. The
 // partition table is a pure function of the live member set, computed on
@@ -25,6 +38,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <set>
 #include <string>
@@ -39,6 +53,22 @@
 
 namespace mesh {
 
+struct StealEvent {
+  uint64_t at_ms = 0;
+  std::string victim;
+  std::string thief;
+  uint32_t tasks = 0;
+};
+
+struct StealConfig {
+  bool enabled = true;
+  uint32_t batch_max = 16;         // tasks per steal, at most
+  uint64_t threshold = 2;          // runnable tasks that make a node a victim
+  uint64_t interval_ms = 50;       // between steal attempts of an idle node
+  uint64_t request_timeout_ms = 1000;  // a grant that has not come by then is given up
+  uint64_t result_retry_ms = 200;  // resend an unacknowledged stolen result this often
+};
+
 struct NodeConfig {
   std::string node_id = "node-1";
   uint32_t slots = 4;
@@ -49,6 +79,7 @@ struct NodeConfig {
   std::string address = "tcp://127.0.0.1:7700";  // where peers reach this node
   MembershipConfig membership;
   RingConfig ring;
+  StealConfig steal;
 };
 
 class NodeState {
@@ -65,7 +96,10 @@ class NodeState {
   const TaskTable& tasks() const { return table_; }
   const NodeConfig& config() const { return config_; }
   bool draining() const { return draining_; }
-  size_t running() const { return running_.size(); }
+  // Attempts this node runs: its own tasks and stolen ones.
+  size_t running() const { return running_.size() + borrowed_.size(); }
+  // The most recent steals this node took part in, oldest first.
+  const std::deque<StealEvent>& recent_steals() const { return recent_steals_; }
   const Membership& membership() const { return membership_; }
   // The table every node with the same live view computes identically.
   const PartitionTable& partition_table() const;
@@ -92,6 +126,24 @@ class NodeState {
   void on(const in::Join& e);
   void on(const in::FromPeer& e);
 
+  // Work stealing (node/core/work_stealing.cc).
+  void on_peer(const StealRequest& m);
+  void on_peer(const StealGrant& m);
+  void on_peer(const LeaseRenewal& m);
+  void on_peer(const StolenResult& m);
+  void on_peer(const StolenResultAck& m);
+  void maybe_steal();
+  bool idle_with_free_slots() const;
+  std::vector<MemberView> steal_candidates() const;
+  std::optional<MemberView> choose_victim();
+  bool lent_to(const std::string& id, uint32_t attempt, const std::string& thief) const;
+  void finish_borrowed(const in::TaskFinished& e);
+  void renew_borrowed(const std::vector<std::pair<std::string, uint32_t>>& running);
+  void expire_stealing_deadlines();
+  void resend_results();
+  void note_steal(const std::string& victim, const std::string& thief, size_t tasks);
+  void send(const std::string& address, PeerMessage message);
+
   SubmitOutcome submit_one(TaskSpec spec);
   Status validate(const TaskSpec& spec) const;
   // Applies an op the core itself decided; such an op must never be rejected.
@@ -111,6 +163,25 @@ class NodeState {
   TaskTable table_;
   ReadyQueue ready_;
   std::map<std::string, uint32_t> running_;  // task id -> attempt leased to this node
+  std::map<std::string, uint32_t> lent_;     // task id -> attempt leased to another node (a thief)
+
+  struct Borrowed {  // a stolen task this node runs for its owner
+    std::string owner_address;
+    uint32_t attempt;
+    uint64_t timeout_at_ms;
+  };
+  struct PendingResult {  // a stolen outcome not yet acknowledged by its owner
+    std::string owner_address;
+    StolenResult result;
+    uint64_t next_send_ms;
+    uint64_t give_up_ms;
+  };
+  std::map<std::string, Borrowed> borrowed_;
+  std::map<std::string, PendingResult> pending_results_;
+  std::optional<uint64_t> steal_in_flight_until_ms_;
+  uint64_t next_steal_ms_ = 0;
+  bool steal_victim_seen_ = false;  // the last look at the load view found a victim
+  std::deque<StealEvent> recent_steals_;
   std::map<uint64_t, Waiter> waiters_;
   std::multimap<std::string, uint64_t> waiters_by_task_;
   std::set<uint64_t> completed_waiters_;

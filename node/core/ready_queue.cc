@@ -50,6 +50,15 @@ std::optional<std::string> ReadyQueue::pop() {
   return id;
 }
 
+std::vector<std::string> ReadyQueue::take_last(size_t n, const std::function<bool(const std::string&)>& eligible) {
+  std::vector<std::string> taken;
+  for (auto it = ready_.rbegin(); it != ready_.rend() && taken.size() < n; ++it) {
+    if (eligible(it->id)) taken.push_back(it->id);
+  }
+  for (const auto& id : taken) remove(id);
+  return taken;
+}
+
 std::optional<uint64_t> ReadyQueue::next_ready_at() const {
   if (deferred_.empty()) return std::nullopt;
   return deferred_.begin()->ready_at_ms;

@@ -14,10 +14,12 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <set>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 namespace mesh {
 
@@ -32,6 +34,10 @@ class ReadyQueue {
   void promote(uint64_t now_ms);
   // Removes and returns the task to run next, if any is ready.
   std::optional<std::string> pop();
+  // Removes and returns up to n ready tasks from the back of the order (the
+  // ones this node would run last) for which `eligible` holds: what a victim
+  // hands to a thief.
+  std::vector<std::string> take_last(size_t n, const std::function<bool(const std::string&)>& eligible);
 
   size_t ready_size() const { return ready_.size(); }
   size_t deferred_size() const { return deferred_.size(); }

@@ -2,6 +2,9 @@
 
 #include "node/core/assert.h"
 
+#include <cstdlib>
+#include <deque>
+
 namespace mesh {
 
 struct Simulator::SimNode {
@@ -15,6 +18,9 @@ struct Simulator::SimNode {
   uint64_t lives = 0;
   int group = 0;
   std::optional<uint64_t> wake_scheduled;
+  // The executor: `slots` runs at a time, the rest wait in order.
+  std::deque<RunTask> run_queue;
+  uint32_t runs_busy = 0;
 };
 
 Simulator::Simulator(uint64_t seed, NetworkFaults faults)
@@ -57,8 +63,9 @@ void Simulator::crash(size_t node) {
   SimNode& n = *nodes_.at(node);
   n.core.reset();
   n.random.reset();
-  n.replies.clear();
   n.wake_scheduled.reset();
+  n.run_queue.clear();
+  n.runs_busy = 0;
   ++n.generation;
   trace(1, node, now_ms_);
 }
@@ -119,6 +126,10 @@ void Simulator::deliver(const Event& event) {
     if (n.wake_scheduled != event.at_ms) return;  // superseded by an earlier wake-up
     n.wake_scheduled.reset();
   }
+  if (std::holds_alternative<in::TaskFinished>(event.input)) {
+    --n.runs_busy;
+    start_runs(event.node);
+  }
   ++stats_.events;
   trace(event.at_ms, event.node, event.input.index());
   Effects effects = n.core->step(Input{event.at_ms, event.input});
@@ -132,14 +143,25 @@ void Simulator::carry_out(size_t from, Effects effects) {
     n.disk.insert_or_assign(std::move(id), std::move(record));
   }
   for (auto& reply : effects.replies) n.replies.push_back(std::move(reply));
-  for (auto& run : effects.runs) {
-    push(from, now_ms_ + run_ms, in::TaskFinished{run.id, run.attempt, true, "sim:" + run.id});
-  }
+  for (auto& run : effects.runs) n.run_queue.push_back(std::move(run));
+  start_runs(from);
   for (auto& message : effects.sends) send(from, std::move(message));
   if (effects.wake_at_ms && (!n.wake_scheduled || *effects.wake_at_ms < *n.wake_scheduled)) {
     uint64_t at = std::max(*effects.wake_at_ms, now_ms_);
     n.wake_scheduled = at;
     push(from, at, in::Tick{});
+  }
+}
+
+void Simulator::start_runs(size_t node) {
+  SimNode& n = *nodes_[node];
+  while (n.runs_busy < n.config.slots && !n.run_queue.empty()) {
+    RunTask run = std::move(n.run_queue.front());
+    n.run_queue.pop_front();
+    ++n.runs_busy;
+    // "sleep" runs for its payload's milliseconds, anything else for run_ms.
+    uint64_t duration = run.handler == "sleep" ? std::strtoull(run.payload.c_str(), nullptr, 10) : run_ms;
+    push(node, now_ms_ + duration, in::TaskFinished{run.id, run.attempt, true, "sim:" + run.id});
   }
 }
 

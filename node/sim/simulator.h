@@ -8,8 +8,11 @@
 // partitions between groups of nodes, node crash and restart. A crashed node
 // loses everything but its disk (the records its effects wrote, which the
 // real driver syncs before anything depends on them); its in-flight events
-// are discarded. Handlers are not run: a RunTask completes successfully after
-// `run_ms` of simulated time.
+// are discarded; the replies it sent stay in replies() (the clients have
+// them). Handlers are not run: each node has `slots` executor slots, and a
+// RunTask completes successfully after its payload's milliseconds for
+// "sleep", after `run_ms` otherwise (aborts are not modelled: an aborted run
+// finishes anyway and its result is stale).
 #pragma once
 
 #include <cstdint>
@@ -98,6 +101,7 @@ class Simulator {
   void push(size_t node, uint64_t at_ms, InputEvent input);
   void deliver(const Event& event);
   void carry_out(size_t from, Effects effects);
+  void start_runs(size_t node);
   void send(size_t from, OutgoingPeerMessage message);
   void trace(uint64_t a, uint64_t b, uint64_t c);
 

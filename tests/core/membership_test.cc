@@ -86,8 +86,10 @@ std::string describe(const PeerMessage& message) {
         } else if constexpr (std::is_same_v<T, Ack>) {
           return std::string(m.nack ? "nack " : "ack ") + std::to_string(m.seq) + " " + m.from_id + " " +
                  m.from_address + updates(m.updates);
-        } else {
+        } else if constexpr (std::is_same_v<T, Sync>) {
           return std::string(m.reply ? "sync-reply " : "sync ") + m.from_id + " " + m.from_address + updates(m.members);
+        } else {
+          return "not membership";  // membership never sends work-stealing messages
         }
       },
       message);

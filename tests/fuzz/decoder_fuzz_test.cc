@@ -142,6 +142,11 @@ std::vector<Seed> seeds() {
   peer(PingReq{2, "node-a", "tcp://h:1", "node-c", "tcp://h:3", updates});
   peer(Ack{1, "node-b", "tcp://h:2", false, {}});
   peer(Sync{"node-a", "tcp://h:1", false, updates});
+  peer(StealRequest{"node-b", "tcp://h:2", 3});
+  peer(StealGrant{"node-a", "tcp://h:1", {{"t1", 1, "sleep", "5", 100}}});
+  peer(LeaseRenewal{"node-b", {{"t1", 1}}});
+  peer(StolenResult{"node-b", "tcp://h:2", "t1", 1, false, "boom"});
+  peer(StolenResultAck{"t1", 1, true});
   out.push_back({encode_op(OpSubmit{spec("op-1", 2), 5, 77}), 0});
   out.push_back({encode_op(OpFail{"op-1", 2, AttemptOutcome::kFailed, "boom", 80, 90}), 0});
   out.push_back({encode_op(OpLease{"op-1", 3, "node-a", 91, 100, 200}), 0});

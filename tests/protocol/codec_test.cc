@@ -119,6 +119,12 @@ std::vector<PeerMessage> sample_peer_messages() {
       PingReq{8, "n1", "tcp://10.0.0.1:7700", "n3", "tcp://10.0.0.3:7700", {}},
       Ack{7, "n2", "tcp://10.0.0.2:7700", true, updates},
       Sync{"n1", "tcp://10.0.0.1:7700", true, updates},
+      StealRequest{"n2", "tcp://10.0.0.2:7700", 4},
+      StealGrant{"n1", "tcp://10.0.0.1:7700", {{"t1", 2, "sleep", std::string("5\x00", 2), 1000}, {"t2", 1, "noop", "", 5}}},
+      StealGrant{"n1", "tcp://10.0.0.1:7700", {}},
+      LeaseRenewal{"n2", {{"t1", 2}, {"t2", 1}}},
+      StolenResult{"n2", "tcp://10.0.0.2:7700", "t1", 2, true, std::string("out\x00", 4)},
+      StolenResultAck{"t1", 2, false},
   };
 }
 

@@ -1,0 +1,366 @@
+// RaftGroup: one Raft consensus group -- the replicated log of one partition
+// -- as a sans-IO state machine (Raft paper + Ongaro's thesis). A node hosts
+// one group per partition it replicates, each named by the partition id.
+// The group reads no clock (time arrives as now_ms), draws randomness only
+// from Random, never throws, and does no I/O: its output is a Ready.
+//
+// Roles (state x event -> action):
+//   follower, pre-candidate, candidate: election timeout, if a voter  -> pre-candidate
+//   pre-candidate: pre-votes of a majority at term+1                  -> candidate
+//   candidate:     votes of a majority                                 -> leader (appends a no-op)
+//   (pre-)candidate: rejections of a majority                          -> follower
+//   any:           a message of a higher term (not pre-vote traffic)   -> follower of that term
+//   (pre-)candidate: AppendEntries/InstallSnapshot of its term         -> follower of the sender
+//   leader:        no answer from a majority within an election timeout -> follower  (CheckQuorum)
+//   leader:        its own removal from the configuration commits      -> follower
+//   follower:      TimeoutNow from its leader                          -> candidate (skips pre-vote)
+//
+// Elections. The election timeout is drawn from [election_timeout_ms,
+// 2 * election_timeout_ms) each time the timer restarts. A replica first asks
+// for pre-votes at term+1 without changing its own term or anyone else's; only
+// when a majority would vote for it does it start the real election. A
+// replica that heard from a current leader less than an election timeout ago
+// (a leader always counts itself) ignores vote requests of higher terms
+// (leader stickiness) unless they follow a TimeoutNow. Together with PreVote
+// this keeps a replica coming back from a partition from disrupting a healthy
+// leader. A vote is granted at most once per term, only to a candidate whose
+// log is at least as up to date, and never while a leader of the term is
+// known.
+//
+// Replication. The leader sends AppendEntries anchored at (prev_index,
+// prev_term); a follower whose log does not match rejects with a hint (its
+// term at prev_index and the first index it holds of that term, or its log's
+// end) so the leader skips a whole term per round trip. A follower in probe
+// state gets one append at a time; once an append succeeds it is in replicate
+// state and gets up to max_inflight pipelined appends of at most
+// max_entries_per_append entries each. A follower that needs compacted
+// entries gets InstallSnapshot. Proposals made between two take_ready() calls
+// travel together.
+//
+// Commit. An index is committed when a majority of voters hold it AND its
+// entry is of the leader's current term (so entries of earlier terms commit
+// only under a later one: Figure 8 of the Raft paper); a new leader therefore
+// appends a no-op first. The leader counts itself only while it is a voter.
+//
+// Membership (thesis 4.1): one server added or removed at a time, as a
+// kConfig entry holding the whole new voter set. A replica uses the newest
+// configuration in its log, committed or not; truncating the entry reverts
+// it. A leader accepts a change only once an entry of its own term has
+// committed and the previous change has committed (kBusy otherwise), so two
+// majorities never coexist. A leader that removed itself keeps leading
+// (without counting itself) until the removal commits, then steps down. A
+// replica that is not a voter never starts an election.
+//
+// Lost disks. Votes and acknowledgements live on the disk, so a replica that
+// lost its disk must not come back under its old identity while it is still a
+// voter: the host first removes it (and waits for the removal to commit),
+// then restarts it empty and re-adds it; the leader brings it back with a
+// snapshot and the log. A replica that knows no configuration (an empty disk
+// that no leader has reached yet) neither votes nor campaigns, so it cannot
+// cast a second vote in a term it voted in before its disk was lost. Votes
+// it cast before the loss could only matter to a candidate still waiting on
+// them when it is re-added: this assumes the transport drops messages older
+// than an election timeout. A host that cannot bound message age should give
+// a wiped replica a new id instead.
+//
+// Leadership transfer. transfer_leadership(to): the leader refuses proposals
+// (kBusy), brings `to` up to date, then sends TimeoutNow; `to` campaigns at
+// once. The transfer is abandoned after an election timeout.
+//
+// Read index. read_index(): the leader waits until an entry of its term has
+// committed, records its commit index, confirms it is still leader with a
+// heartbeat round answered by a majority, then outputs ReadState(request_id,
+// index); the host serves the read once it has applied index. Reads still
+// pending when leadership is lost come out in Ready::failed_reads.
+//
+// Durability contract (the host's side of every Ready, in this order):
+//   1. Persist, as one synced write: the snapshot (it replaces the whole
+//      persisted log), then drop entries >= truncate_from, then append
+//      entries, then the hard state.
+//   2. Only then send the messages: a vote or an append acknowledgement must
+//      never leave before what it promises is durable.
+//   3. Load the snapshot into the state machine, then apply the committed
+//      entries in order (each is handed out exactly once per incarnation),
+//      then serve read states whose index has been applied.
+// Restart: construct the group from what is on disk (hard state, snapshot,
+// entries) and the index the state machine has applied (at least the
+// snapshot's); it comes back as a follower and hands out the committed
+// entries after that index again.
+//
+// Invariants: the term and a term's vote never go back; commit never goes
+// back and never passes the log's end; committed entries are never
+// truncated; a message leaves only through a Ready whose persistence covers
+// it; output order never depends on hash order.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "node/core/raft_log.h"
+#include "node/core/raft_messages.h"
+#include "node/env/random.h"
+#include "protocol/result.h"
+
+namespace mesh {
+
+enum class RaftRole : uint8_t { kFollower, kPreCandidate, kCandidate, kLeader };
+std::string_view role_name(RaftRole role);
+
+struct RaftConfig {
+  uint32_t group = 0;  // the partition id, stamped on every message
+  uint64_t election_timeout_ms = 1000;
+  uint64_t heartbeat_interval_ms = 100;  // must be below election_timeout_ms
+  size_t max_entries_per_append = 64;
+  size_t max_inflight = 8;  // unacknowledged appends per follower in replicate state
+};
+
+// What must survive a crash besides the log.
+struct HardState {
+  uint64_t term = 0;
+  std::string vote;  // whom this replica voted for in `term`; empty if nobody
+  uint64_t commit = 0;
+  bool operator==(const HardState&) const = default;
+};
+
+// What a replica finds on its disk when it starts.
+struct RaftDisk {
+  HardState hard_state;
+  Snapshot snapshot;              // the snapshot point; index 0 when never compacted
+  std::vector<LogEntry> entries;  // contiguous, after snapshot.meta.index
+  uint64_t applied_index = 0;     // how far the host's state machine has applied (>= snapshot index)
+
+  // The disk of a founding member of a new group: configuration `voters` at index 0.
+  static RaftDisk founding(std::vector<std::string> voters);
+  // An empty disk: a replica that waits to be added and caught up by a leader.
+  static RaftDisk empty() { return {}; }
+};
+
+struct ReadState {
+  uint64_t request_id = 0;
+  uint64_t index = 0;  // serve the read once the state machine has applied this index
+  bool operator==(const ReadState&) const = default;
+};
+
+// Everything the group asks its host to do; see the durability contract above.
+struct Ready {
+  std::optional<Snapshot> snapshot;       // install: persist it, then load it into the state machine
+  std::optional<uint64_t> truncate_from;  // drop persisted entries with index >= this first
+  std::vector<LogEntry> entries;          // then append these
+  std::optional<HardState> hard_state;    // then persist this (set only when changed)
+  std::vector<RaftMessage> messages;      // send only after the writes above are durable
+  std::vector<LogEntry> committed;        // apply in order
+  std::vector<ReadState> read_states;     // reads confirmed linearizable at their index
+  std::vector<uint64_t> failed_reads;     // read requests dropped: leadership was lost
+
+  bool empty() const;
+};
+
+enum class ReplicationState : uint8_t { kProbe, kReplicate, kSnapshot };
+std::string_view replication_state_name(ReplicationState state);
+
+struct FollowerStatus {
+  std::string id;
+  uint64_t match_index = 0;
+  uint64_t next_index = 0;
+  ReplicationState state = ReplicationState::kProbe;
+};
+
+// For meshctl: everything a person needs to see about one group on one replica.
+struct RaftStatus {
+  uint32_t group = 0;
+  std::string id;
+  RaftRole role = RaftRole::kFollower;
+  uint64_t term = 0;
+  std::string leader;  // empty when unknown
+  uint64_t commit_index = 0;
+  uint64_t applied_index = 0;  // last index handed to the host to apply
+  uint64_t first_index = 0;
+  uint64_t last_index = 0;
+  std::vector<std::string> voters;       // sorted
+  std::vector<FollowerStatus> followers;  // leader only, sorted by id
+  std::string transfer_target;           // leader only, empty when none
+};
+
+class RaftGroup {
+ public:
+  // REQUIRES: a consistent disk (entries follow the snapshot, commit within
+  // the log, applied_index between the snapshot index and the commit index).
+  RaftGroup(RaftConfig config, std::string self_id, Random& random, RaftDisk disk, uint64_t now_ms);
+
+  // Runs the election timer (followers, candidates) or heartbeats, CheckQuorum
+  // and the transfer deadline (leader). now_ms never goes back.
+  void tick(uint64_t now_ms);
+  // Handles a message from another replica; messages of other groups or for
+  // other replicas are ignored.
+  void step(uint64_t now_ms, const RaftMessage& message);
+
+  // Appends data to the log if this replica leads; returns its index. The
+  // entry is committed once it comes out in Ready::committed at that index.
+  // kNotLeader (message: the leader's id if known), kBusy during a transfer.
+  Result<uint64_t> propose(std::string data);
+  // One-server configuration changes; return the index of the kConfig entry.
+  // kNotLeader, kBusy (a change is uncommitted, no entry of this term has
+  // committed yet, or a transfer is under way), kInvalidArgument (already a
+  // voter / not a voter / would remove the last voter).
+  Result<uint64_t> propose_add(const std::string& id);
+  Result<uint64_t> propose_remove(const std::string& id);
+  // Hands leadership to voter `to`. kNotLeader, kInvalidArgument (not a
+  // voter), kBusy (a transfer to another replica is under way).
+  Status transfer_leadership(uint64_t now_ms, const std::string& to);
+  // Starts a linearizable read; its ReadState comes out in a later Ready.
+  // kNotLeader (message: the leader's id if known).
+  Status read_index(uint64_t now_ms, uint64_t request_id);
+  // The host has a snapshot of its state machine at `index` (<= applied):
+  // the log drops entries up to it. Returns the snapshot point to persist
+  // with `data`; the host may then drop its persisted entries up to index.
+  // kInvalidArgument when index is not in (snapshot index, applied index].
+  Result<SnapshotMeta> compact(uint64_t index, std::string data);
+
+  bool has_ready() const;
+  // Everything to persist, send, apply since the last call; see the contract.
+  Ready take_ready();
+
+  RaftRole role() const { return role_; }
+  uint64_t term() const { return term_; }
+  const std::string& leader_id() const { return leader_; }
+  const std::string& id() const { return id_; }
+  uint64_t commit_index() const { return commit_; }
+  uint64_t applied_index() const { return applied_; }
+  const std::vector<std::string>& voters() const { return voters_; }
+  const RaftLog& log() const { return log_; }
+  RaftStatus status() const;
+
+ private:
+  // Leader's view of one follower.
+  struct Progress {
+    uint64_t match = 0;
+    uint64_t next = 1;
+    ReplicationState state = ReplicationState::kProbe;
+    bool probe_sent = false;       // probe: an append is outstanding
+    std::deque<uint64_t> inflight;  // replicate: last index of each unacknowledged append
+    uint64_t snapshot_index = 0;   // snapshot: the index sent
+    uint64_t snapshot_sent_ms = 0;
+    bool recent_active = false;  // answered since the last CheckQuorum
+    uint64_t read_seq_acked = 0;
+  };
+  struct PendingRead {
+    uint64_t request_id = 0;
+    uint64_t index = 0;
+    uint64_t seq = 0;  // 0: waits for an entry of this term to commit
+  };
+
+  // Messages.
+  void on(const VoteRequest& m);
+  void on(const VoteResponse& m);
+  void on(const AppendRequest& m);
+  void on(const AppendResponse& m);
+  void on(const Heartbeat& m);
+  void on(const HeartbeatResponse& m);
+  void on(const InstallSnapshot& m);
+  void on(const TimeoutNow& m);
+
+  // Elections.
+  void tick_election();
+  void start_pre_vote();
+  void start_election(bool transfer);
+  void send_vote_requests(bool pre_vote, bool transfer);
+  void record_vote(const std::string& from, bool granted);
+  bool may_vote_for(const VoteRequest& m) const;
+  bool in_leader_lease() const;
+  void become_follower(uint64_t term, const std::string& leader);
+  void follow(const std::string& leader);
+  void become_leader();
+  void reset_election_timer();
+
+  // Follower side of replication.
+  void append_from_leader(const AppendRequest& m);
+  void reject_append(const AppendRequest& m);
+  void install_snapshot(const InstallSnapshot& m);
+  void reply_append(const std::string& to, bool success, uint64_t match_index);
+  void reply_stale_term(const std::string& to);
+
+  // Leader side of replication.
+  void tick_leader();
+  void on_append_success(const std::string& from, Progress& pr, uint64_t match_index);
+  void on_append_reject(const std::string& from, Progress& pr, const AppendResponse& m);
+  bool maybe_send_append(const std::string& to, Progress& pr, bool send_if_empty);
+  void send_snapshot(const std::string& to, Progress& pr);
+  void send_pending_appends(bool send_if_empty);
+  void send_heartbeats();
+  void check_quorum();
+  void maybe_commit();
+  void on_commit_advanced();
+  Status check_accepting_proposals() const;
+  Status check_config_change() const;
+  Result<uint64_t> append_config(std::vector<std::string> voters);
+  bool committed_in_current_term() const;
+  void append_own_entry(EntryType type, std::string data, std::vector<std::string> voters);
+  void sync_progress_with_voters();
+  void maybe_send_timeout_now(const std::string& to, const Progress& pr);
+  void abort_transfer();
+
+  // Read index.
+  void start_read_rounds();
+  void release_confirmed_reads();
+  void fail_pending_reads();
+
+  // Log and configuration.
+  void append_entry(LogEntry entry);
+  void truncate_log_from(uint64_t index);
+  void adopt_config(uint64_t index, const std::vector<std::string>& voters);
+  bool is_voter(const std::string& id) const;
+  size_t quorum() const { return voters_.size() / 2 + 1; }
+  HardState hard_state() const { return {term_, vote_, commit_}; }
+
+  template <typename M>
+  void send(M message);
+
+  RaftConfig config_;
+  std::string id_;
+  Random& random_;
+  uint64_t now_ms_ = 0;
+
+  // Persistent (through Ready).
+  uint64_t term_ = 0;
+  std::string vote_;
+  uint64_t commit_ = 0;
+  RaftLog log_;
+  std::string snapshot_data_;  // the data of log_.snapshot(), to send to lagging followers
+
+  // Volatile.
+  RaftRole role_ = RaftRole::kFollower;
+  std::string leader_;
+  uint64_t applied_ = 0;  // last index handed out in Ready::committed
+  std::vector<std::string> voters_;  // newest configuration in the log, sorted
+  uint64_t config_index_ = 0;       // index of the entry (or snapshot) it comes from
+  uint64_t election_deadline_ms_ = 0;
+  uint64_t leader_contact_ms_ = 0;  // when leader_ was last heard from
+  std::map<std::string, bool> votes_;  // (pre-)candidate: answers received, by voter
+
+  // Leader only.
+  std::map<std::string, Progress> progress_;  // every voter but this replica
+  uint64_t next_heartbeat_ms_ = 0;
+  uint64_t next_quorum_check_ms_ = 0;
+  std::string transfer_target_;
+  uint64_t transfer_deadline_ms_ = 0;
+  uint64_t read_seq_ = 0;
+  std::deque<PendingRead> pending_reads_;
+  bool appends_pending_ = false;  // own entries not yet offered to followers
+
+  // Output not yet taken.
+  HardState persisted_hard_state_;
+  uint64_t persisted_last_ = 0;  // entries up to here have been handed out to persist
+  std::optional<uint64_t> truncate_from_;
+  std::optional<Snapshot> snapshot_to_install_;
+  std::vector<RaftMessage> outbox_;
+  std::vector<ReadState> read_states_;
+  std::vector<uint64_t> failed_reads_;
+};
+
+}  // namespace mesh

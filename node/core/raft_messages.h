@@ -1,0 +1,152 @@
+// Messages of one Raft group (node/core/raft.h) and the log entry they carry.
+// Plain structs with no behaviour: the wire codec is written separately in
+// protocol/. Every message names its group (the partition id), its sender and
+// receiver (replica ids) and the sender's term, so a host can multiplex the
+// groups of a node over one connection and batch messages per destination.
+// Fields are only ever appended.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <variant>
+#include <vector>
+
+namespace mesh {
+
+enum class EntryType : uint8_t {
+  kNormal = 0,  // data for the host's state machine
+  kNoop = 1,    // appended by every new leader, so entries of earlier terms can commit
+  kConfig = 2,  // a new replica set; takes effect on every replica as soon as it is appended
+};
+
+struct LogEntry {
+  uint64_t index = 0;
+  uint64_t term = 0;
+  EntryType type = EntryType::kNormal;
+  std::string data;                 // kNormal: the proposal
+  std::vector<std::string> voters;  // kConfig: the whole new voter set, sorted
+  bool operator==(const LogEntry&) const = default;
+};
+
+// The point a snapshot covers: everything up to `index` is in the snapshot.
+struct SnapshotMeta {
+  uint64_t index = 0;
+  uint64_t term = 0;                // term of the entry at index
+  std::vector<std::string> voters;  // configuration as of index, sorted
+  bool operator==(const SnapshotMeta&) const = default;
+};
+
+struct Snapshot {
+  SnapshotMeta meta;
+  std::string data;  // the host's state machine as of meta.index
+};
+
+// A (pre-)candidate asks for a vote; a pre-vote asks "would you vote for me at
+// `term`?" and changes nobody's term. `transfer`: sent after TimeoutNow, so
+// receivers ignore leader stickiness.
+struct VoteRequest {
+  uint32_t group = 0;
+  uint64_t term = 0;
+  std::string from;
+  std::string to;
+  uint64_t last_index = 0;
+  uint64_t last_term = 0;
+  bool pre_vote = false;
+  bool transfer = false;
+};
+
+// The answer to a VoteRequest; a granted one carries the request's term.
+struct VoteResponse {
+  uint32_t group = 0;
+  uint64_t term = 0;
+  std::string from;
+  std::string to;
+  bool pre_vote = false;
+  bool granted = false;
+};
+
+// The leader replicates `entries` following (prev_index, prev_term) and says how far it has committed.
+struct AppendRequest {
+  uint32_t group = 0;
+  uint64_t term = 0;
+  std::string from;
+  std::string to;
+  uint64_t prev_index = 0;
+  uint64_t prev_term = 0;
+  uint64_t commit = 0;
+  std::vector<LogEntry> entries;
+};
+
+// The answer to AppendRequest or InstallSnapshot: success with the index up to
+// which the follower's log now matches the leader's, or a rejection of
+// reject_index with a hint: the follower's term there (0 when its log is
+// shorter) and the first index it holds of that term (its last index + 1 when shorter).
+struct AppendResponse {
+  uint32_t group = 0;
+  uint64_t term = 0;
+  std::string from;
+  std::string to;
+  bool success = false;
+  uint64_t match_index = 0;
+  uint64_t reject_index = 0;
+  uint64_t conflict_term = 0;
+  uint64_t conflict_index = 0;
+};
+
+// The leader's periodic liveness signal; commit is capped at what the
+// follower is known to hold, read_seq numbers a read-index confirmation round.
+struct Heartbeat {
+  uint32_t group = 0;
+  uint64_t term = 0;
+  std::string from;
+  std::string to;
+  uint64_t commit = 0;
+  uint64_t read_seq = 0;
+};
+
+// The answer to a Heartbeat, echoing its read_seq.
+struct HeartbeatResponse {
+  uint32_t group = 0;
+  uint64_t term = 0;
+  std::string from;
+  std::string to;
+  uint64_t read_seq = 0;
+};
+
+// The leader sends its snapshot to a follower that needs entries it has compacted away.
+struct InstallSnapshot {
+  uint32_t group = 0;
+  uint64_t term = 0;
+  std::string from;
+  std::string to;
+  uint64_t snapshot_index = 0;
+  uint64_t snapshot_term = 0;
+  std::vector<std::string> voters;  // configuration as of snapshot_index
+  std::string data;
+};
+
+// The leader tells the target of a leadership transfer to start an election now.
+struct TimeoutNow {
+  uint32_t group = 0;
+  uint64_t term = 0;
+  std::string from;
+  std::string to;
+};
+
+using RaftMessage = std::variant<VoteRequest, VoteResponse, AppendRequest, AppendResponse, Heartbeat,
+                                 HeartbeatResponse, InstallSnapshot, TimeoutNow>;
+
+inline uint32_t group_of(const RaftMessage& m) {
+  return std::visit([](const auto& x) { return x.group; }, m);
+}
+inline uint64_t term_of(const RaftMessage& m) {
+  return std::visit([](const auto& x) { return x.term; }, m);
+}
+inline const std::string& sender_of(const RaftMessage& m) {
+  return std::visit([](const auto& x) -> const std::string& { return x.from; }, m);
+}
+inline const std::string& receiver_of(const RaftMessage& m) {
+  return std::visit([](const auto& x) -> const std::string& { return x.to; }, m);
+}
+
+}  // namespace mesh
