@@ -97,6 +97,7 @@ void Membership::set_local_load(const LoadDigest& load) {
   uint64_t version = me.load.version + 1;
   me.load = load;
   me.load.version = version;
+  ++view_version_;
   enqueue(self_id_, /*load_only=*/true);
 }
 
@@ -135,6 +136,7 @@ std::vector<std::string> Membership::live_ids() const {
 }
 
 uint64_t Membership::live_version() const { return live_version_; }
+uint64_t Membership::view_version() const { return view_version_; }
 const std::string& Membership::self_id() const { return self_id_; }
 uint64_t Membership::incarnation() const { return member(self_id_).incarnation; }
 
@@ -203,6 +205,7 @@ void Membership::merge(uint64_t now_ms, const MemberUpdate& update, const std::s
   if (update.incarnation != m.incarnation || rank(update.state) != rank(m.state)) return;
   if (update.load.version > m.load.version) {
     m.load = update.load;
+    ++view_version_;
     enqueue(update.id, /*load_only=*/true);
   }
 }
@@ -225,6 +228,7 @@ void Membership::add_member(uint64_t now_ms, const MemberUpdate& update, const s
 void Membership::accept(uint64_t now_ms, const MemberUpdate& update, Member& m, const std::string& reporter) {
   // Load versions restart with a new life; within one life the newest wins.
   if (update.incarnation > m.incarnation || update.load.version > m.load.version) m.load = update.load;
+  ++view_version_;
   if (!update.address.empty()) m.address = update.address;
   m.incarnation = update.incarnation;
   set_state(now_ms, update.id, m, update.state);
@@ -251,6 +255,7 @@ void Membership::refute(uint64_t heard_incarnation) {
 
 void Membership::set_state(uint64_t now_ms, const std::string& id, Member& m, MemberState state) {
   if (m.state == state) return;
+  ++view_version_;
   if (is_live(m.state) != is_live(state)) {
     if (is_live(state)) {
       ++live_count_;

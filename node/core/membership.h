@@ -129,6 +129,9 @@ class Membership {
   std::vector<std::string> live_ids() const;
   // Grows whenever live_ids() changes; cheap change detection for the ring.
   uint64_t live_version() const;
+  // Grows whenever any member's state or load changes: callers that scan the
+  // view (victim choice) skip the scan when nothing changed.
+  uint64_t view_version() const;
   const std::string& self_id() const;
   uint64_t incarnation() const;
 
@@ -229,6 +232,7 @@ class Membership {
   std::string self_address_;
   Random& random_;
   std::vector<OutgoingPeerMessage> outbox_;
+  uint64_t view_version_ = 0;
 
   // Ordered by id so that listing and full state never depend on hash order.
   std::map<std::string, Member> members_;

@@ -220,7 +220,13 @@ void NodeState::publish_load() {
   load.pending = ready_.ready_size();
   load.free_slots = draining_ ? 0 : config_.slots - static_cast<uint32_t>(std::min<size_t>(running(), config_.slots));
   load.backlog_ms = load.pending * average_run_ms_ / std::max<uint32_t>(config_.slots, 1);
-  membership_.set_local_load(load);
+  // An unchanged digest is not news: gossiping it would only cost bandwidth.
+  bool changed = !published_load_ || load.pending != published_load_->pending ||
+                 load.free_slots != published_load_->free_slots || load.backlog_ms != published_load_->backlog_ms;
+  if (changed) {
+    membership_.set_local_load(load);
+    published_load_ = load;
+  }
   next_load_publish_ms_ = now_ms_ + config_.membership.probe_interval_ms;
 }
 

@@ -40,6 +40,7 @@
 #include <cstdint>
 #include <deque>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 
@@ -181,6 +182,8 @@ class NodeState {
   std::optional<uint64_t> steal_in_flight_until_ms_;
   uint64_t next_steal_ms_ = 0;
   bool steal_victim_seen_ = false;  // the last look at the load view found a victim
+  uint64_t steal_scanned_view_ = UINT64_MAX;  // membership view_version() at the last look
+  std::optional<LoadDigest> published_load_;
   std::deque<StealEvent> recent_steals_;
   std::map<uint64_t, Waiter> waiters_;
   std::multimap<std::string, uint64_t> waiters_by_task_;

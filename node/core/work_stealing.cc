@@ -47,7 +47,10 @@ void NodeState::maybe_steal() {
     count("steal_requests_unanswered");
   }
   if (!idle_with_free_slots() || now_ms_ < next_steal_ms_) return;
-  // Looked at most once per interval: a scan of the load view is O(members).
+  // A scan of the load view is O(members): at most once per interval, and
+  // not at all while the view is unchanged and held no victim last time.
+  if (!steal_victim_seen_ && membership_.view_version() == steal_scanned_view_) return;
+  steal_scanned_view_ = membership_.view_version();
   next_steal_ms_ = now_ms_ + config_.steal.interval_ms;
   auto victim = choose_victim();
   steal_victim_seen_ = victim.has_value();
