@@ -341,6 +341,26 @@ void pack_op(Packer& p, const OpCancel& o) {
   p.pack(o.at_ms);
 }
 
+void pack_body(Packer& p, const StealsRequest&) { p.pack_array(0); }
+void pack_body(Packer& p, const StealsReply& m) {
+  p.pack_array(4);
+  pack_str(p, m.node_id);
+  p.pack(m.enabled);
+  p.pack_array(static_cast<uint32_t>(m.recent.size()));
+  for (const auto& e : m.recent) {
+    p.pack_array(4);
+    p.pack(e.at_ms);
+    pack_str(p, e.victim);
+    pack_str(p, e.thief);
+    p.pack(e.tasks);
+  }
+  p.pack_map(static_cast<uint32_t>(m.counters.size()));
+  for (const auto& [k, v] : m.counters) {
+    pack_str(p, k);
+    p.pack(v);
+  }
+}
+
 void pack_body(Packer& p, const StealRequest& m) {
   p.pack_array(3);
   pack_str(p, m.thief_id);
@@ -839,6 +859,10 @@ Request read_request(MessageKind kind, const msgpack::object& o) {
       Fields f(o, 0, "partitions");
       return PartitionsRequest{};
     }
+    case MessageKind::kStealsRequest: {
+      Fields f(o, 0, "steals");
+      return StealsRequest{};
+    }
     default:
       fail(ErrorCode::kUnknownMessageType, "not a request kind: " + std::to_string(static_cast<int>(kind)));
   }
@@ -951,6 +975,29 @@ Reply read_reply(MessageKind kind, const msgpack::object& o) {
         member.load = read_load(g.next());
         member.state_since_ms = g.u64();
         m.members.push_back(std::move(member));
+      }
+      return m;
+    }
+    case MessageKind::kStealsReply: {
+      Fields f(o, 4, "steals_reply");
+      StealsReply m;
+      m.node_id = f.bytes(limits::kMaxNameBytes);
+      m.enabled = f.boolean();
+      const auto& recent = f.array(limits::kMaxListLimit);
+      for (uint32_t i = 0; i < recent.via.array.size; ++i) {
+        Fields g(recent.via.array.ptr[i], 4, "steal_event");
+        StealEvent e;
+        e.at_ms = g.u64();
+        e.victim = g.bytes(limits::kMaxNameBytes);
+        e.thief = g.bytes(limits::kMaxNameBytes);
+        e.tasks = g.unsigned_as<uint32_t>(UINT32_MAX);
+        m.recent.push_back(std::move(e));
+      }
+      const auto& counters = f.map(4096);
+      for (uint32_t i = 0; i < counters.via.map.size; ++i) {
+        const auto& kv = counters.via.map.ptr[i];
+        if (kv.val.type != msgpack::type::POSITIVE_INTEGER) fail(ErrorCode::kMalformed, "steals: counter");
+        m.counters[read_map_key(kv.key)] = kv.val.via.u64;
       }
       return m;
     }
@@ -1099,7 +1146,8 @@ MessageKind request_kind(const Request& request) {
   static constexpr MessageKind kinds[] = {MessageKind::kSubmitRequest,  MessageKind::kGetRequest,
                                           MessageKind::kWaitRequest,    MessageKind::kCancelRequest,
                                           MessageKind::kListRequest,    MessageKind::kStatsRequest,
-                                          MessageKind::kMembersRequest, MessageKind::kPartitionsRequest};
+                                          MessageKind::kMembersRequest, MessageKind::kPartitionsRequest,
+                                          MessageKind::kStealsRequest};
   static_assert(std::size(kinds) == std::variant_size_v<Request>);
   return kinds[request.index()];
 }
@@ -1109,7 +1157,7 @@ MessageKind reply_kind(const Reply& reply) {
                                           MessageKind::kGetReply,    MessageKind::kWaitReply,
                                           MessageKind::kCancelReply, MessageKind::kListReply,
                                           MessageKind::kStatsReply,  MessageKind::kMembersReply,
-                                          MessageKind::kPartitionsReply};
+                                          MessageKind::kPartitionsReply, MessageKind::kStealsReply};
   static_assert(std::size(kinds) == std::variant_size_v<Reply>);
   return kinds[reply.index()];
 }

@@ -21,6 +21,8 @@ bool is_known_kind(uint16_t kind) {
     case MessageKind::kMembersReply:
     case MessageKind::kPartitionsRequest:
     case MessageKind::kPartitionsReply:
+    case MessageKind::kStealsRequest:
+    case MessageKind::kStealsReply:
       return true;
     case MessageKind::kPing:
     case MessageKind::kPingReq:
@@ -57,6 +59,8 @@ std::string_view kind_name(MessageKind kind) {
     case MessageKind::kMembersReply: return "members_reply";
     case MessageKind::kPartitionsRequest: return "partitions";
     case MessageKind::kPartitionsReply: return "partitions_reply";
+    case MessageKind::kStealsRequest: return "steals";
+    case MessageKind::kStealsReply: return "steals_reply";
     case MessageKind::kPing: return "ping";
     case MessageKind::kPingReq: return "ping_req";
     case MessageKind::kAck: return "ack";

@@ -30,6 +30,8 @@ enum class MessageKind : uint16_t {
   kMembersReply = 23,
   kPartitionsRequest = 24,
   kPartitionsReply = 25,
+  kStealsRequest = 26,
+  kStealsReply = 27,
   // Node to node (no reply expected on the same request id).
   kPing = 100,
   kPingReq = 101,

@@ -203,9 +203,24 @@ struct PartitionsReply {
   std::vector<NodeShare> shares;
 };
 
+// Work stealing as one node saw it.
+struct StealsRequest {};
+struct StealEvent {
+  uint64_t at_ms = 0;
+  std::string victim;
+  std::string thief;
+  uint32_t tasks = 0;
+};
+struct StealsReply {
+  std::string node_id;
+  bool enabled = true;
+  std::vector<StealEvent> recent;             // oldest first, at most 100
+  std::map<std::string, uint64_t> counters;   // the node's steal counters
+};
+
 using Request = std::variant<SubmitRequest, GetRequest, WaitRequest, CancelRequest, ListRequest,
-                             StatsRequest, MembersRequest, PartitionsRequest>;
+                             StatsRequest, MembersRequest, PartitionsRequest, StealsRequest>;
 using Reply = std::variant<ErrorReply, SubmitReply, GetReply, WaitReply, CancelReply, ListReply, StatsReply,
-                           MembersReply, PartitionsReply>;
+                           MembersReply, PartitionsReply, StealsReply>;
 
 }  // namespace mesh

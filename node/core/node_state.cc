@@ -420,6 +420,23 @@ PartitionsReply NodeState::partitions_view() const {
   return reply;
 }
 
+StealsReply NodeState::steals_view() const {
+  StealsReply reply;
+  reply.node_id = config_.node_id;
+  reply.enabled = config_.steal.enabled;
+  reply.recent.assign(recent_steals_.begin(), recent_steals_.end());
+  static const char* kStealCounters[] = {
+      "steal_requests_sent",      "steal_requests_received",  "steal_requests_unanswered", "steal_grants_empty",
+      "tasks_stolen",             "tasks_lent",               "stolen_attempts_finished",  "stolen_results_accepted",
+      "stolen_results_committed", "stolen_results_fenced",    "stolen_results_resent",     "stolen_results_abandoned",
+      "stolen_leases_renewed",    "stolen_leases_expired",    "stolen_attempts_timed_out", "stale_completions_rejected"};
+  for (const char* name : kStealCounters) {
+    auto it = counters_.find(name);
+    reply.counters[name] = it == counters_.end() ? 0 : it->second;
+  }
+  return reply;
+}
+
 std::map<std::string, int64_t> NodeState::gauges() const {
   std::map<std::string, int64_t> g;
   for (uint8_t i = 0; i < kTaskStateCount; ++i) {

@@ -54,13 +54,6 @@
 
 namespace mesh {
 
-struct StealEvent {
-  uint64_t at_ms = 0;
-  std::string victim;
-  std::string thief;
-  uint32_t tasks = 0;
-};
-
 struct StealConfig {
   bool enabled = true;
   uint32_t batch_max = 16;         // tasks per steal, at most
@@ -106,6 +99,7 @@ class NodeState {
   const PartitionTable& partition_table() const;
   MembersReply members_view() const;
   PartitionsReply partitions_view() const;
+  StealsReply steals_view() const;
 
  private:
   struct Waiter {

@@ -303,9 +303,7 @@ void RaftGroup::on(const VoteRequest& m) {
   }
   if (m.term > term_ && !m.transfer && in_leader_lease()) return;  // leader stickiness
   if (m.term > term_ && !m.pre_vote) become_follower(m.term, "");
-  // A replica that knows no configuration has an empty disk: it may have
-  // forgotten a vote, so it casts none.
-  bool grant = !voters_.empty() && may_vote_for(m) && log_.is_up_to_date(m.last_index, m.last_term);
+  bool grant = may_vote_for(m) && log_.is_up_to_date(m.last_index, m.last_term);
   if (!grant) {
     send(VoteResponse{config_.group, term_, id_, m.from, m.pre_vote, false});
     return;

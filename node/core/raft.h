@@ -51,17 +51,19 @@
 // (without counting itself) until the removal commits, then steps down. A
 // replica that is not a voter never starts an election.
 //
-// Lost disks. Votes and acknowledgements live on the disk, so a replica that
-// lost its disk must not come back under its old identity while it is still a
-// voter: the host first removes it (and waits for the removal to commit),
-// then restarts it empty and re-adds it; the leader brings it back with a
-// snapshot and the log. A replica that knows no configuration (an empty disk
-// that no leader has reached yet) neither votes nor campaigns, so it cannot
-// cast a second vote in a term it voted in before its disk was lost. Votes
-// it cast before the loss could only matter to a candidate still waiting on
-// them when it is re-added: this assumes the transport drops messages older
-// than an election timeout. A host that cannot bound message age should give
-// a wiped replica a new id instead.
+// Lost disks. Votes and acknowledgements live on the disk, so a replica id
+// that has voted or acknowledged must never answer again from an empty disk.
+// A replica whose disk is lost comes back under a NEW replica id (the host
+// appends a disk incarnation to its node id, e.g. "n2#2"): the leader removes
+// the old id and adds the new one, one change at a time, and catches the new
+// replica up with a snapshot and the log. To the group the old id is a replica
+// that failed for good, which Raft tolerates while a majority of every
+// configuration keeps its disk; messages still addressed to it are dropped
+// (step() ignores messages for another id). Re-using the old id is unsafe
+// even after its removal has committed: a lagging replica whose configuration
+// still names the old id could win an election with the wiped replica's
+// forgotten vote and overwrite committed entries. An empty replica knows no
+// configuration, so it never campaigns before a leader has reached it.
 //
 // Leadership transfer. transfer_leadership(to): the leader refuses proposals
 // (kBusy), brings `to` up to date, then sends TimeoutNow; `to` campaigns at

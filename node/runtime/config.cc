@@ -38,6 +38,10 @@ const std::map<std::string, Setter>& settings() {
       {"tasks.lease_ttl_ms", set<int64_t>(&NodeOptions::lease_ttl_ms)},
       {"tasks.aging_interval_ms", set<int64_t>(&NodeOptions::aging_interval_ms)},
       {"runtime.drain_grace_ms", set<int64_t>(&NodeOptions::drain_grace_ms)},
+      {"steal.enabled", set<bool>(&NodeOptions::steal)},
+      {"steal.batch_max", set<int64_t>(&NodeOptions::steal_batch_max)},
+      {"steal.threshold", set<int64_t>(&NodeOptions::steal_threshold)},
+      {"steal.interval_ms", set<int64_t>(&NodeOptions::steal_interval_ms)},
       {"runtime.exec_max_output_bytes", set<int64_t>(&NodeOptions::exec_max_output_bytes)},
       {"runtime.metrics_listen", set<std::string>(&NodeOptions::metrics_listen)},
       {"runtime.log_level", set<std::string>(&NodeOptions::log_level)},
@@ -87,6 +91,11 @@ Status validate(const NodeOptions& o) {
   if (o.slots < 1 || o.slots > 1024) return invalid("executor slots must be 1..1024");
   if (o.partitions < 1 || o.partitions > 65536) return invalid("partitions must be 1..65536");
   if (o.replicas < 1 || o.replicas > 7) return invalid("replicas must be 1..7");
+  if (o.steal_batch_max < 1 || o.steal_batch_max > limits::kMaxStealBatch) {
+    return invalid("steal batch_max must be 1.." + std::to_string(limits::kMaxStealBatch));
+  }
+  if (o.steal_threshold < 1) return invalid("steal threshold must be at least 1");
+  if (o.steal_interval_ms < 1) return invalid("steal interval_ms must be at least 1");
   if (o.vnodes < 1 || o.vnodes > 1024) return invalid("vnodes must be 1..1024");
   if (o.gossip_profile != "lan" && o.gossip_profile != "local") return invalid("gossip profile must be lan or local");
   if (!o.advertise.empty() && o.advertise.rfind("tcp://", 0) != 0) {

@@ -26,6 +26,10 @@ struct NodeOptions {
   uint64_t aging_interval_ms = 1000;
   uint64_t drain_grace_ms = 10000;
   uint64_t exec_max_output_bytes = 1 << 20;
+  bool steal = true;                 // work stealing on (off: for comparison)
+  uint32_t steal_batch_max = 16;
+  uint64_t steal_threshold = 2;
+  uint64_t steal_interval_ms = 50;
   std::string metrics_listen;  // "host:port" for Prometheus text over HTTP; empty = off
   std::string log_level = "info";
 };

@@ -144,6 +144,10 @@ struct Node::Impl {
     config.ring.partitions = options.partitions;
     config.ring.replicas = options.replicas;
     config.ring.vnodes_per_node = options.vnodes;
+    config.steal.enabled = options.steal;
+    config.steal.batch_max = options.steal_batch_max;
+    config.steal.threshold = options.steal_threshold;
+    config.steal.interval_ms = options.steal_interval_ms;
     return config;
   }
 
@@ -242,6 +246,7 @@ struct Node::Impl {
   void handle(const std::string& peer, uint64_t id, ListRequest r) { answer(peer, id, core->list(r)); }
   void handle(const std::string& peer, uint64_t id, StatsRequest) { answer(peer, id, stats()); }
   void handle(const std::string& peer, uint64_t id, MembersRequest) { answer(peer, id, core->members_view()); }
+  void handle(const std::string& peer, uint64_t id, StealsRequest) { answer(peer, id, core->steals_view()); }
   void handle(const std::string& peer, uint64_t id, PartitionsRequest) {
     answer(peer, id, core->partitions_view());
   }

@@ -43,6 +43,8 @@ int run_meshd(int argc, char** argv, HandlerRegistry handlers) {
   app.add_option("--drain-grace-ms", drain_grace_ms, "on SIGTERM, how long running tasks may finish");
   app.add_option("--metrics-listen", metrics_listen, "host:port for Prometheus metrics over HTTP");
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error");
+  bool no_steal = false;
+  app.add_flag("--no-steal", no_steal, "switch work stealing off (for comparison)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -69,6 +71,7 @@ int run_meshd(int argc, char** argv, HandlerRegistry handlers) {
   override_with(max_unfinished, options.max_unfinished);
   override_with(lease_ttl_ms, options.lease_ttl_ms);
   override_with(drain_grace_ms, options.drain_grace_ms);
+  if (no_steal) options.steal = false;
   if (Status s = validate(options); !s.ok()) {
     std::fprintf(stderr, "meshd: bad config: %s\n", s.message().c_str());
     return kExitBadConfig;

@@ -89,6 +89,7 @@ std::vector<Request> sample_requests() {
       StatsRequest{},
       MembersRequest{},
       PartitionsRequest{},
+      StealsRequest{},
   };
 }
 
@@ -108,6 +109,7 @@ std::vector<Reply> sample_replies() {
                     {"n2", "tcp://10.0.0.2:7700", 0, MemberState::kDead, {}, 200}}},
       PartitionsReply{"n1", 2, 2, 0xfeedfacecafebeefull, {{0, {"n1", "n2"}}, {1, {"n2", "n1"}}},
                       {{"n1", 1, 2, 500000}, {"n2", 1, 2, 500000}}},
+      StealsReply{"n1", true, {{100, "n1", "n2", 4}, {250, "n3", "n1", 1}}, {{"tasks_lent", 4}, {"tasks_stolen", 1}}},
   };
 }
 
@@ -395,12 +397,13 @@ TEST_CASE("codec: kinds of requests and replies") {
   CHECK(req == std::vector<MessageKind>{MessageKind::kSubmitRequest, MessageKind::kGetRequest,
                                          MessageKind::kWaitRequest, MessageKind::kCancelRequest,
                                          MessageKind::kListRequest, MessageKind::kStatsRequest,
-                                          MessageKind::kMembersRequest, MessageKind::kPartitionsRequest});
+                                          MessageKind::kMembersRequest, MessageKind::kPartitionsRequest,
+                                          MessageKind::kStealsRequest});
   CHECK(rep == std::vector<MessageKind>{MessageKind::kErrorReply, MessageKind::kSubmitReply,
                                          MessageKind::kGetReply, MessageKind::kWaitReply,
                                          MessageKind::kCancelReply, MessageKind::kListReply,
                                          MessageKind::kStatsReply, MessageKind::kMembersReply,
-                                         MessageKind::kPartitionsReply});
+                                         MessageKind::kPartitionsReply, MessageKind::kStealsReply});
 }
 
 TEST_CASE("codec: every request kind round trips") {

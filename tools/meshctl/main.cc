@@ -303,6 +303,8 @@ int run(int argc, char** argv) {
   auto* members_cmd = app.add_subcommand("members", "members with state, incarnation, address and load");
   auto* ring_cmd = app.add_subcommand("ring", "each node's share of the ring and of the partitions");
   auto* partitions_cmd = app.add_subcommand("partitions", "the replica set of every partition");
+  auto* load_cmd = app.add_subcommand("load", "the load view (runnable tasks, free slots) as the node sees it");
+  auto* steals_cmd = app.add_subcommand("steals", "recent steals and steal counters of the node");
 
   try {
     app.parse(argc, argv);
@@ -329,6 +331,8 @@ int run(int argc, char** argv) {
   if (*members_cmd) return show<MembersReply, MembersRequest>(client, g, members_text);
   if (*ring_cmd) return show<PartitionsReply, PartitionsRequest>(client, g, ring_text);
   if (*partitions_cmd) return show<PartitionsReply, PartitionsRequest>(client, g, partitions_text);
+  if (*load_cmd) return show<MembersReply, MembersRequest>(client, g, load_text);
+  if (*steals_cmd) return show<StealsReply, StealsRequest>(client, g, steals_text);
   return kExitUsage;
 }
 

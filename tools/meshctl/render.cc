@@ -1,5 +1,6 @@
 #include "tools/meshctl/render.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <sstream>
 
@@ -128,6 +129,47 @@ std::string partitions_text(const PartitionsReply& p) {
     for (const auto& r : entry.replicas) out << "  " << r;
     out << "\n";
   }
+  return out.str();
+}
+
+nlohmann::json to_json(const StealsReply& m) {
+  nlohmann::json recent = nlohmann::json::array();
+  for (const auto& e : m.recent) {
+    recent.push_back({{"at_ms", e.at_ms}, {"victim", e.victim}, {"thief", e.thief}, {"tasks", e.tasks}});
+  }
+  return {{"node_id", m.node_id}, {"enabled", m.enabled}, {"recent", recent}, {"counters", m.counters}};
+}
+
+std::string load_text(const MembersReply& m) {
+  std::vector<MemberInfo> live;
+  for (const auto& member : m.members) {
+    if (member.state == MemberState::kAlive || member.state == MemberState::kSuspect) live.push_back(member);
+  }
+  std::stable_sort(live.begin(), live.end(),
+                   [](const MemberInfo& a, const MemberInfo& b) { return a.load.pending > b.load.pending; });
+  std::ostringstream out;
+  out << "load view of " << m.node_id << " (as gossiped; most runnable work first)\n";
+  out << "ID                 RUNNABLE  FREE_SLOTS  BACKLOG_MS  VERSION  STATE\n";
+  for (const auto& member : live) {
+    char line[200];
+    std::snprintf(line, sizeof line, "%-18s %8llu %11u %11llu %8llu  %s\n", member.id.c_str(),
+                  static_cast<unsigned long long>(member.load.pending), member.load.free_slots,
+                  static_cast<unsigned long long>(member.load.backlog_ms),
+                  static_cast<unsigned long long>(member.load.version), member_state_name(member.state));
+    out << line;
+  }
+  return out.str();
+}
+
+std::string steals_text(const StealsReply& m) {
+  std::ostringstream out;
+  out << "steals seen by " << m.node_id << " (stealing " << (m.enabled ? "on" : "off") << ")\n";
+  for (const auto& e : m.recent) {
+    out << "  at " << e.at_ms << "  " << e.thief << " took " << e.tasks << " from " << e.victim << "\n";
+  }
+  if (m.recent.empty()) out << "  none yet\n";
+  out << "counters\n";
+  for (const auto& [name, v] : m.counters) out << "  " << name << " = " << v << "\n";
   return out.str();
 }
 
