@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The main job: installs, builds, starts a three-node mesh on this host and
-# runs a mixed workload through meshctl, showing membership, the ring,
-# progress, results, dead letters, statistics, failure detection of a
-# killed node and benchmark figures. Nodes drain on exit.
+# submits a mixed workload to one node through meshctl; the other two steal
+# from it. Shows membership, the ring, the load view, progress and steals,
+# results, dead letters, statistics, failure detection of a killed node and
+# benchmark figures. Nodes drain on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
@@ -50,38 +51,41 @@ echo
 "$bin/meshctl" -a "$n2" ring
 
 echo
-echo "== submitting a mixed workload, a third to each node"
-for i in 0 1 2; do
-  {
-    for t in $(seq $i 3 3000); do echo "{\"id\":\"hash-$t\",\"handler\":\"hash\",\"payload\":\"5000:block-$t\"}"; done
-    for t in $(seq $i 3 300); do echo "{\"id\":\"square-$t\",\"handler\":\"exec\",\"payload\":{\"argv\":[\"sh\",\"-c\",\"echo \$(($t*$t))\"]}}"; done
-    for t in $(seq $i 3 200); do echo "{\"id\":\"sleepy-$t\",\"handler\":\"sleep\",\"payload\":\"20\",\"priority\":-1}"; done
-    for t in $(seq $i 3 100); do echo "{\"id\":\"flaky-$t\",\"handler\":\"fail\",\"payload\":\"2\",\"max_attempts\":4,\"backoff_ms\":50}"; done
-    for t in $(seq $i 3 12); do echo "{\"id\":\"doomed-$t\",\"handler\":\"fail\",\"payload\":\"9\",\"max_attempts\":3,\"backoff_ms\":50}"; done
-  } | "$bin/meshctl" -a "${nodes[$i]}" submit --file - | sed "s/^/  node-$((i + 1)): /"
-done
+echo "== submitting a mixed workload, all of it to node-1 (the others steal from it)"
+{
+  for t in $(seq 1 3000); do echo "{\"id\":\"hash-$t\",\"handler\":\"hash\",\"payload\":\"5000:block-$t\"}"; done
+  for t in $(seq 1 300); do echo "{\"id\":\"square-$t\",\"handler\":\"exec\",\"payload\":{\"argv\":[\"sh\",\"-c\",\"echo \$(($t*$t))\"]}}"; done
+  for t in $(seq 1 600); do echo "{\"id\":\"sleepy-$t\",\"handler\":\"sleep\",\"payload\":\"50\",\"priority\":-1}"; done
+  for t in $(seq 1 100); do echo "{\"id\":\"flaky-$t\",\"handler\":\"fail\",\"payload\":\"2\",\"max_attempts\":4,\"backoff_ms\":50}"; done
+  for t in $(seq 1 10); do echo "{\"id\":\"doomed-$t\",\"handler\":\"fail\",\"payload\":\"9\",\"max_attempts\":3,\"backoff_ms\":50}"; done
+} | "$bin/meshctl" -a "$n1" submit --file -
 
 echo
-echo "== progress (summed over the three nodes)"
+echo "== progress on node-1, and the load view node-2 steals from"
 while :; do
-  total=(0 0 0 0)
-  for ep in "${nodes[@]}"; do
-    read -r p l c f < <("$bin/meshctl" -a "$ep" stats | awk '
-      $1=="tasks_pending"{p=$3} $1=="tasks_leased"{l=$3} $1=="tasks_completed"{c=$3} $1=="tasks_failed"{f=$3}
-      END{print p, l, c, f}')
-    total=($((total[0] + p)) $((total[1] + l)) $((total[2] + c)) $((total[3] + f)))
+  read -r p l c f < <("$bin/meshctl" -a "$n1" stats | awk '
+    $1=="tasks_pending"{p=$3} $1=="tasks_leased"{l=$3} $1=="tasks_completed"{c=$3} $1=="tasks_failed"{f=$3}
+    END{print p, l, c, f}')
+  stolen=""
+  for i in 1 2; do
+    s=$("$bin/meshctl" -a "${nodes[$i]}" steals | awk '$1=="tasks_stolen"{print $3}')
+    stolen="$stolen node-$((i + 1)) stole $s"
   done
-  echo "  pending=${total[0]} leased=${total[1]} completed=${total[2]} failed=${total[3]}"
-  [ "$((total[0] + total[1]))" -eq 0 ] && break
+  echo "  pending=$p leased=$l completed=$c failed=$f |$stolen"
+  [ "$((p + l))" -eq 0 ] && break
+  rounds=$((${rounds:-0} + 1))
+  [ "$rounds" -eq 2 ] && "$bin/meshctl" -a "$n2" load | sed 's/^/    /'
   sleep 0.5
 done
+echo
+"$bin/meshctl" -a "$n1" steals | tail -20
 
 echo
 echo "== some results"
-"$bin/meshctl" -a "$n1" get square-12 hash-3 | grep -E "^(id|state|result|attempts)"
+"$bin/meshctl" -a "$n1" get square-12 hash-3 | grep -E "^(id|state|result|attempts|  attempt)"
 echo
 echo "== a task that needed retries"
-"$bin/meshctl" -a "$n2" get flaky-1
+"$bin/meshctl" -a "$n1" get flaky-1
 echo "== dead letters on node-1 (attempts exhausted)"
 "$bin/meshctl" -a "$n1" list --state FAILED
 echo
