@@ -39,7 +39,7 @@ struct Options {
   uint64_t duration_ms = 15000;  // submissions are spread over this
   uint64_t seed = 1;
   std::string handler = "sleep";
-  std::string payload = "5";
+  std::string payload = "20";
   bool keep = false;
 };
 
@@ -50,6 +50,7 @@ struct Node {
   std::unique_ptr<LocalNode> process;
   std::unique_ptr<MeshClient> client;
   Clock::time_point down_since;
+  std::vector<std::vector<TaskSpec>> in_doubt;  // batches sent without an answer
 };
 
 class Chaos {
@@ -70,7 +71,7 @@ class Chaos {
     uint32_t next_task = 0;
     while (next_task < o_.tasks) {
       if (Clock::now() >= next_kill) {
-        chaos_step();
+        next_task = chaos_step(next_task);
         next_kill = Clock::now() + std::chrono::milliseconds(o_.kill_every_ms);
       }
       restart_due();
@@ -78,15 +79,18 @@ class Chaos {
       double elapsed = std::chrono::duration<double, std::milli>(Clock::now() - started).count();
       double due = static_cast<double>(o_.tasks) * std::min(1.0, elapsed / static_cast<double>(o_.duration_ms));
       if (next_task < due) {
-        next_task = submit_batch(next_task);
+        size_t target = random_() % nodes_.size();
+        if (nodes_[target].process->running()) next_task = submit_batch(target, next_task);
       } else {
         std::this_thread::sleep_for(std::chrono::milliseconds(5));
       }
     }
     for (size_t i = 0; i < nodes_.size(); ++i) {
-      if (nodes_[i].process->running()) continue;
-      if (!start(i)) return 2;
-      std::printf("  restarted %s for the final check\n", nodes_[i].id.c_str());
+      if (!nodes_[i].process->running()) {
+        if (!start(i)) return 2;
+        std::printf("  restarted %s for the final check\n", nodes_[i].id.c_str());
+      }
+      resend_in_doubt(i);
     }
     return check();
   }
@@ -111,30 +115,38 @@ class Chaos {
     return true;
   }
 
-  void chaos_step() {
+  // Kills a random node. Half the time a batch is sent to it first and the
+  // kill follows at once: whether that batch was stored is in doubt until the
+  // node is back and the same ids are resent to it. Returns the next task.
+  uint32_t chaos_step(uint32_t next) {
     size_t victim = random_() % nodes_.size();
     Node& n = nodes_[victim];
-    if (!n.process->running()) return;
+    if (!n.process->running()) return next;
+    if (next < o_.tasks && random_() % 2 == 0) {
+      std::vector<TaskSpec> tasks = make_batch(next);
+      next += static_cast<uint32_t>(tasks.size());
+      (void)n.client->send(SubmitRequest{tasks});
+      n.in_doubt.push_back(std::move(tasks));
+    }
     n.process->signal(SIGKILL);
     (void)n.process->wait_exit(60000);
     n.down_since = Clock::now();
     ++kills_;
     std::printf("  kill -9 %s (kill %llu)\n", n.id.c_str(), static_cast<unsigned long long>(kills_));
+    return next;
   }
 
   void restart_due() {
     for (size_t i = 0; i < nodes_.size(); ++i) {
       Node& n = nodes_[i];
       if (n.process->running() || Clock::now() - n.down_since < std::chrono::milliseconds(o_.down_ms)) continue;
-      if (start(i)) std::printf("  restarted %s\n", n.id.c_str());
+      if (!start(i)) continue;
+      std::printf("  restarted %s\n", n.id.c_str());
+      resend_in_doubt(i);
     }
   }
 
-  // Sends one batch to a random live node; returns the next task number.
-  uint32_t submit_batch(uint32_t next) {
-    size_t target = random_() % nodes_.size();
-    Node& n = nodes_[target];
-    if (!n.process->running()) return next;
+  std::vector<TaskSpec> make_batch(uint32_t next) const {
     std::vector<TaskSpec> tasks;
     for (uint32_t i = next; i < std::min(o_.tasks, next + o_.batch); ++i) {
       TaskSpec t;
@@ -143,23 +155,41 @@ class Chaos {
       t.payload = o_.payload;
       tasks.push_back(std::move(t));
     }
-    submitted_ += tasks.size();
-    auto reply = n.client->submit(tasks);
-    if (!reply.ok()) {
-      // No answer: the node may or may not have stored them. Resend the same
-      // ids to the same node later (submits are idempotent by id).
-      unanswered_ += tasks.size();
-      submitted_ -= tasks.size();
-      return next;
-    }
+    return tasks;
+  }
+
+  // Submits one batch to `target`; returns the next task number. A batch
+  // without an answer stays in doubt and is resent to the same node (ids are
+  // idempotency keys, so a copy it already stored answers "duplicate").
+  uint32_t submit_batch(size_t target, uint32_t next) {
+    std::vector<TaskSpec> tasks = make_batch(next);
+    next += static_cast<uint32_t>(tasks.size());
+    if (!deliver(target, tasks)) nodes_[target].in_doubt.push_back(std::move(tasks));
+    return next;
+  }
+
+  bool deliver(size_t target, const std::vector<TaskSpec>& tasks) {
+    auto reply = nodes_[target].client->submit(tasks);
+    if (!reply.ok()) return false;
     for (const auto& outcome : reply.value().outcomes) {
       if (outcome.code == ErrorCode::kOk) {
         owner_[outcome.id] = target;
+        duplicates_ += outcome.duplicate;
       } else {
         ++rejected_;
       }
     }
-    return next + static_cast<uint32_t>(tasks.size());
+    return true;
+  }
+
+  void resend_in_doubt(size_t i) {
+    Node& n = nodes_[i];
+    std::vector<std::vector<TaskSpec>> batches = std::move(n.in_doubt);
+    n.in_doubt.clear();
+    for (auto& tasks : batches) {
+      in_doubt_resent_ += tasks.size();
+      if (!deliver(i, tasks)) n.in_doubt.push_back(std::move(tasks));
+    }
   }
 
   int check() {
@@ -195,9 +225,10 @@ class Chaos {
     }
     std::printf("\nmeshchaos report (seed %llu)\n", static_cast<unsigned long long>(o_.seed));
     std::printf("  nodes %zu, kills %llu\n", o_.nodes, static_cast<unsigned long long>(kills_));
-    std::printf("  submitted %llu, acknowledged %zu, rejected %llu, unanswered (resent) %llu\n",
-                static_cast<unsigned long long>(submitted_), owner_.size(), static_cast<unsigned long long>(rejected_),
-                static_cast<unsigned long long>(unanswered_));
+    std::printf("  submitted %u, acknowledged %zu, rejected %llu, in doubt at a kill and resent %llu "
+                "(already stored: %llu)\n",
+                o_.tasks, owner_.size(), static_cast<unsigned long long>(rejected_),
+                static_cast<unsigned long long>(in_doubt_resent_), static_cast<unsigned long long>(duplicates_));
     std::printf("  completed %llu, failed %llu, attempts %llu (lost to kills %llu)\n",
                 static_cast<unsigned long long>(completed), static_cast<unsigned long long>(failed),
                 static_cast<unsigned long long>(attempts), static_cast<unsigned long long>(lost_attempts));
@@ -213,7 +244,7 @@ class Chaos {
   std::string root_;
   std::vector<Node> nodes_;
   std::map<std::string, size_t> owner_;  // acknowledged task -> node that holds it
-  uint64_t submitted_ = 0, rejected_ = 0, unanswered_ = 0, kills_ = 0;
+  uint64_t rejected_ = 0, in_doubt_resent_ = 0, duplicates_ = 0, kills_ = 0;
 };
 
 int run(int argc, char** argv) {
