@@ -764,7 +764,7 @@ PeerMessage read_peer(MessageKind kind, const msgpack::object& o) {
       const auto& tasks = f.array(limits::kMaxStealBatch);
       for (uint32_t i = 0; i < tasks.via.array.size; ++i) {
         Fields g(tasks.via.array.ptr[i], 5, "stolen_task");
-        StolenTask t;
+        RunTask t;
         t.id = g.bytes(limits::kMaxIdBytes);
         t.attempt = g.unsigned_as<uint32_t>(UINT32_MAX);
         t.handler = g.bytes(limits::kMaxNameBytes);

@@ -89,8 +89,9 @@ struct StealRequest {
   uint32_t want = 0;
 };
 
-// One task handed over under a lease held by the thief.
-struct StolenTask {
+// One attempt of a task to run: what the core asks its executor to start,
+// and what a victim hands a thief under a lease the thief holds.
+struct RunTask {
   std::string id;
   uint32_t attempt = 0;
   std::string handler;
@@ -103,7 +104,7 @@ struct StolenTask {
 struct StealGrant {
   std::string victim_id;
   std::string victim_address;
-  std::vector<StolenTask> tasks;
+  std::vector<RunTask> tasks;
 };
 
 struct AttemptRef {

@@ -15,13 +15,8 @@
 
 namespace mesh {
 
-struct RunTask {
-  std::string id;
-  uint32_t attempt = 0;
-  std::string handler;
-  std::string payload;
-  uint64_t timeout_ms = 0;
-};
+// RunTask (one attempt to run) is declared with the peer messages, since a
+// StealGrant carries the very same thing.
 
 struct AbortRun {
   std::string id;

@@ -2,6 +2,8 @@
 
 #include <zmq.hpp>
 
+#include "node/runtime/zmq_options.h"
+
 #include <map>
 
 #include "protocol/limits.h"
@@ -24,10 +26,8 @@ struct PeerTransport::Impl {
     auto it = sockets.find(address);
     if (it != sockets.end()) return it->second;
     zmq::socket_t socket(context, zmq::socket_type::dealer);
-    socket.set(zmq::sockopt::linger, 0);
-    socket.set(zmq::sockopt::sndhwm, kPeerSendQueue);
+    apply_common_options(socket, kPeerSendQueue);
     socket.set(zmq::sockopt::reconnect_ivl_max, kReconnectMaxMs);
-    socket.set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(limits::kMaxFrameBytes));
     socket.connect(address);
     return sockets.emplace(address, std::move(socket)).first->second;
   }

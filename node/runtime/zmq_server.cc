@@ -5,6 +5,8 @@
 #include <boost/asio/post.hpp>
 #include <zmq.hpp>
 
+#include "node/runtime/zmq_options.h"
+
 #include "protocol/limits.h"
 
 namespace mesh {
@@ -14,15 +16,13 @@ namespace {
 // interleave with a flood of requests.
 constexpr int kMaxMessagesPerTurn = 512;
 constexpr size_t kMaxFramesPerMessage = 8;
+constexpr int kQueueMessages = 100000;
 }  // namespace
 
 struct ZmqServer::Impl {
   Impl(boost::asio::io_context& io_context, const std::string& endpoint, OnMessage handler)
       : io(io_context), socket(context, zmq::socket_type::router), on_message(std::move(handler)) {
-    socket.set(zmq::sockopt::linger, 0);
-    socket.set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(limits::kMaxFrameBytes));
-    socket.set(zmq::sockopt::sndhwm, 100000);
-    socket.set(zmq::sockopt::rcvhwm, 100000);
+    apply_common_options(socket, kQueueMessages);
     socket.bind(endpoint);
     descriptor.emplace(io, socket.get(zmq::sockopt::fd));
     wait();

@@ -2,6 +2,8 @@
 
 #include <zmq.hpp>
 
+#include "node/runtime/zmq_options.h"
+
 #include <chrono>
 
 #include "protocol/codec.h"
@@ -10,6 +12,8 @@
 namespace mesh {
 
 namespace {
+
+constexpr int kQueueMessages = 100000;  // pipelined requests in flight
 
 Status unavailable(const std::string& endpoint, uint64_t timeout_ms) {
   return Status(ErrorCode::kUnavailable,
@@ -33,10 +37,7 @@ struct MeshClient::Impl {
 
   void connect() {
     socket = std::make_unique<zmq::socket_t>(context, zmq::socket_type::dealer);
-    socket->set(zmq::sockopt::linger, 0);
-    socket->set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(limits::kMaxFrameBytes));
-    socket->set(zmq::sockopt::sndhwm, 100000);
-    socket->set(zmq::sockopt::rcvhwm, 100000);
+    apply_common_options(*socket, kQueueMessages);
     socket->connect(endpoints[current]);
   }
 
