@@ -128,7 +128,9 @@ struct StolenResult {
   std::string output;  // result, or error text
 };
 
-// accepted = false: the attempt was no longer current (fenced), nothing committed.
+// accepted = true: this result is committed (now, or by an earlier copy whose
+// ack was lost). false: the attempt was no longer current (fenced), nothing
+// from it is committed.
 struct StolenResultAck {
   std::string id;
   uint32_t attempt = 0;

@@ -9,6 +9,11 @@
 
 namespace mesh {
 
+std::string error_text(std::string text) {
+  if (text.size() > limits::kMaxErrorBytes) text.resize(limits::kMaxErrorBytes);
+  return text;
+}
+
 NodeState::NodeState(NodeConfig config, Random& random)
     : config_(std::move(config)),
       random_(random),
@@ -155,7 +160,7 @@ void NodeState::on(const in::TaskFinished& e) {
     return;
   }
   uint64_t delay = backoff_delay_ms(r.spec.backoff_base_ms, r.spec.backoff_max_ms, r.failures + 1, random_);
-  apply(OpFail{e.id, e.attempt, AttemptOutcome::kFailed, e.output, now_ms_, now_ms_ + delay});
+  apply(OpFail{e.id, e.attempt, AttemptOutcome::kFailed, error_text(e.output), now_ms_, now_ms_ + delay});
   count(table_.find(e.id)->state == TaskState::kFailed ? "tasks_dead_lettered" : "attempts_failed");
 }
 

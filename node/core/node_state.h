@@ -76,6 +76,10 @@ struct NodeConfig {
   StealConfig steal;
 };
 
+// A handler's error output as an op carries it: at most kMaxErrorBytes, the
+// limit every decoder of a log entry enforces.
+std::string error_text(std::string text);
+
 class NodeState {
  public:
   NodeState(NodeConfig config, Random& random);

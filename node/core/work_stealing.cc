@@ -2,6 +2,7 @@
 // (the rules are in node_state.h).
 #include "node/core/backoff.h"
 #include "node/core/node_state.h"
+#include "protocol/limits.h"
 
 namespace mesh {
 
@@ -150,7 +151,14 @@ void NodeState::on_peer(const StealRequest& m) {
     size_t ready = ready_.ready_size();
     size_t excess = ready > free ? ready - free : 0;
     size_t n = std::min<size_t>({m.want, config_.steal.batch_max, excess / 2});
-    auto ids = ready_.take_last(n, [&](const std::string& id) { return table_.find(id)->spec.stealable; });
+    // A grant must fit in one frame: payloads count toward it.
+    size_t grant_bytes = 0;
+    auto ids = ready_.take_last(n, [&](const std::string& id) {
+      const TaskRecord& r = *table_.find(id);
+      if (!r.spec.stealable || grant_bytes + r.spec.payload.size() > limits::kMaxFrameBytes / 2) return false;
+      grant_bytes += r.spec.payload.size();
+      return true;
+    });
     for (const auto& id : ids) {
       const TaskRecord& r = *table_.find(id);
       uint32_t attempt = r.attempt + 1;
@@ -190,14 +198,14 @@ void NodeState::on_peer(const StolenResult& m) {
     } else {
       const TaskRecord& r = *table_.find(m.id);
       uint64_t delay = backoff_delay_ms(r.spec.backoff_base_ms, r.spec.backoff_max_ms, r.failures + 1, random_);
-      apply(OpFail{m.id, m.attempt, AttemptOutcome::kFailed, m.output, now_ms_, now_ms_ + delay});
+      apply(OpFail{m.id, m.attempt, AttemptOutcome::kFailed, error_text(m.output), now_ms_, now_ms_ + delay});
       count(table_.find(m.id)->state == TaskState::kFailed ? "tasks_dead_lettered" : "attempts_failed");
     }
     count("stolen_results_accepted");
   } else if (const TaskRecord* r = table_.find(m.id);
              r != nullptr && !r->attempts.empty() && r->attempts.back().attempt == m.attempt &&
-             r->attempts.back().runner == m.thief_id && r->attempts.back().outcome != AttemptOutcome::kRunning &&
-             r->attempts.back().outcome != AttemptOutcome::kLost && r->attempts.back().outcome != AttemptOutcome::kTimedOut) {
+             r->attempts.back().runner == m.thief_id &&
+             r->attempts.back().outcome == (m.ok ? AttemptOutcome::kSucceeded : AttemptOutcome::kFailed)) {
     accepted = true;  // a resend of a result already committed: the ack was lost
   } else {
     count("stale_completions_rejected");
