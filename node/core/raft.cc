@@ -1,6 +1,7 @@
 #include "node/core/raft.h"
 
 #include <algorithm>
+#include <cstddef>
 #include <functional>
 #include <utility>
 
@@ -89,7 +90,8 @@ Result<uint64_t> RaftGroup::propose(std::string data) {
 
 Result<uint64_t> RaftGroup::propose_add(const std::string& id) {
   if (Status s = check_config_change(); !s.ok()) return s;
-  if (id.empty() || is_voter(id)) return Status(ErrorCode::kInvalidArgument, "already a voter: " + id);
+  if (id.empty()) return Status(ErrorCode::kInvalidArgument, "empty replica id");
+  if (is_voter(id)) return Status(ErrorCode::kInvalidArgument, "already a voter: " + id);
   std::vector<std::string> voters = voters_;
   voters.insert(std::upper_bound(voters.begin(), voters.end(), id), id);
   return append_config(std::move(voters));
@@ -119,7 +121,7 @@ Status RaftGroup::transfer_leadership(uint64_t now_ms, const std::string& to) {
   if (pr.match == log_.last_index()) {
     maybe_send_timeout_now(to, pr);
   } else {
-    maybe_send_append(to, pr, /*send_if_empty=*/false);
+    maybe_send_append(to, pr, /*send_if_empty=*/true);  // an empty append probes where it stands
   }
   return Status::Ok();
 }
@@ -194,11 +196,20 @@ RaftStatus RaftGroup::status() const {
 
 void RaftGroup::tick_election() {
   if (now_ms_ < election_deadline_ms_) return;
-  if (is_voter(id_)) {
+  if (may_campaign()) {
     start_pre_vote();
   } else {
-    reset_election_timer();  // not a member: never campaigns
+    reset_election_timer();
   }
+}
+
+bool RaftGroup::may_campaign() const {
+  if (is_voter(id_)) return true;
+  // Until its own removal commits, the removed replica may be the only one
+  // whose log can win: a leader that removed itself and then lost its quorum.
+  if (config_index_ <= commit_) return false;
+  const std::vector<std::string>& previous = *log_.config_at(config_index_ - 1).second;
+  return std::binary_search(previous.begin(), previous.end(), id_);
 }
 
 void RaftGroup::start_pre_vote() {
@@ -330,6 +341,7 @@ void RaftGroup::on(const VoteResponse& m) {
 }
 
 void RaftGroup::on(const AppendRequest& m) {
+  if (!well_formed(m)) return;
   if (m.term < term_) {
     reply_stale_term(m.from);
     return;
@@ -394,7 +406,9 @@ void RaftGroup::on(const HeartbeatResponse& m) {
     pr.next = pr.match + 1;
   }
   if (pr.state == ReplicationState::kProbe) pr.probe_sent = false;
-  if (pr.state == ReplicationState::kReplicate && pr.inflight.size() >= config_.max_inflight) pr.inflight.pop_front();
+  if (pr.state == ReplicationState::kReplicate && pr.inflight.size() >= config_.max_inflight) {
+    pr.inflight.erase(pr.inflight.begin());  // presume the oldest lost: a gap gets rejected and repaired
+  }
   if (pr.match < log_.last_index()) maybe_send_append(m.from, pr, /*send_if_empty=*/true);
 }
 
@@ -425,6 +439,18 @@ void RaftGroup::on(const TimeoutNow& m) {
 }
 
 // --- follower side of replication ------------------------------------------------
+
+// Entries must follow prev_index one by one with terms that never decrease
+// and never pass the sender's: anything else would break the log's invariants.
+bool RaftGroup::well_formed(const AppendRequest& m) const {
+  uint64_t index = m.prev_index;
+  uint64_t term = m.prev_term;
+  for (const LogEntry& e : m.entries) {
+    if (e.index != ++index || e.term < term || e.term > m.term) return false;
+    term = e.term;
+  }
+  return true;
+}
 
 void RaftGroup::append_from_leader(const AppendRequest& m) {
   for (const LogEntry& entry : m.entries) {
@@ -501,7 +527,7 @@ void RaftGroup::on_append_success(const std::string& from, Progress& pr, uint64_
       pr.next = pr.match + 1;
       break;
     case ReplicationState::kReplicate:
-      while (!pr.inflight.empty() && pr.inflight.front() <= pr.match) pr.inflight.pop_front();
+      std::erase_if(pr.inflight, [&](uint64_t last) { return last <= pr.match; });
       pr.next = std::max(pr.next, pr.match + 1);
       break;
   }
@@ -510,6 +536,7 @@ void RaftGroup::on_append_success(const std::string& from, Progress& pr, uint64_
   maybe_send_timeout_now(from, pr);
   while (maybe_send_append(from, pr, /*send_if_empty=*/false)) {
   }
+  tell_commit(from, pr);
 }
 
 void RaftGroup::on_append_reject(const std::string& from, Progress& pr, const AppendResponse& m) {
@@ -522,7 +549,7 @@ void RaftGroup::on_append_reject(const std::string& from, Progress& pr, const Ap
   if (m.conflict_term != 0) {
     if (auto last = log_.last_index_of_term(m.conflict_term, m.reject_index)) next = *last + 1;
   }
-  pr.next = std::clamp(next, pr.match + 1, m.reject_index);
+  pr.next = std::min(std::clamp(next, pr.match + 1, m.reject_index), log_.last_index() + 1);
   pr.state = ReplicationState::kProbe;
   pr.probe_sent = false;
   pr.inflight.clear();
@@ -547,8 +574,10 @@ bool RaftGroup::maybe_send_append(const std::string& to, Progress& pr, bool send
     return true;
   }
   uint64_t last = std::min(log_.last_index(), prev + config_.max_entries_per_append);
-  if (last == prev && !send_if_empty) return false;
+  // A probe goes out even when empty: it finds where a new or silent follower stands.
+  if (last == prev && !send_if_empty && pr.state != ReplicationState::kProbe) return false;
   send(AppendRequest{config_.group, term_, id_, to, prev, *prev_term, commit_, log_.slice(prev + 1, last)});
+  pr.commit_sent = std::max(pr.commit_sent, std::min(commit_, last));
   if (pr.state == ReplicationState::kProbe) {
     pr.probe_sent = true;
   } else if (last > prev) {
@@ -576,9 +605,17 @@ void RaftGroup::send_pending_appends(bool send_if_empty) {
   }
 }
 
+// A follower holding entries that committed since it last heard gets an
+// append now rather than at the next heartbeat.
+void RaftGroup::tell_commit(const std::string& to, Progress& pr) {
+  if (pr.commit_sent < std::min(commit_, pr.match)) maybe_send_append(to, pr, /*send_if_empty=*/true);
+}
+
 void RaftGroup::send_heartbeats() {
-  for (const auto& [id, pr] : progress_) {
-    send(Heartbeat{config_.group, term_, id_, id, std::min(pr.match, commit_), read_seq_});
+  for (auto& [id, pr] : progress_) {
+    uint64_t commit = std::min(pr.match, commit_);
+    send(Heartbeat{config_.group, term_, id_, id, commit, read_seq_});
+    pr.commit_sent = std::max(pr.commit_sent, commit);
   }
 }
 
@@ -611,7 +648,7 @@ void RaftGroup::maybe_commit() {
 
 void RaftGroup::on_commit_advanced() {
   start_read_rounds();
-  send_pending_appends(/*send_if_empty=*/true);  // followers learn the new commit index
+  for (auto& [id, pr] : progress_) tell_commit(id, pr);
   if (!is_voter(id_) && config_index_ <= commit_) become_follower(term_, "");  // its removal committed
 }
 
@@ -678,14 +715,15 @@ void RaftGroup::start_read_rounds() {
 }
 
 void RaftGroup::release_confirmed_reads() {
-  while (!pending_reads_.empty() && pending_reads_.front().seq != 0) {
-    const PendingRead& read = pending_reads_.front();
+  size_t released = 0;
+  for (; released < pending_reads_.size() && pending_reads_[released].seq != 0; ++released) {
+    const PendingRead& read = pending_reads_[released];
     size_t acks = is_voter(id_) ? 1 : 0;
     for (const auto& [id, pr] : progress_) acks += pr.read_seq_acked >= read.seq ? 1 : 0;
-    if (acks < quorum()) return;
+    if (acks < quorum()) break;
     read_states_.push_back(ReadState{read.request_id, read.index});
-    pending_reads_.pop_front();
   }
+  pending_reads_.erase(pending_reads_.begin(), pending_reads_.begin() + static_cast<std::ptrdiff_t>(released));
 }
 
 void RaftGroup::fail_pending_reads() {
@@ -719,9 +757,7 @@ void RaftGroup::adopt_config(uint64_t index, const std::vector<std::string>& vot
   if (role_ == RaftRole::kLeader) sync_progress_with_voters();
 }
 
-bool RaftGroup::is_voter(const std::string& id) const {
-  return std::binary_search(voters_.begin(), voters_.end(), id);
-}
+bool RaftGroup::is_voter(const std::string& id) const { return std::binary_search(voters_.begin(), voters_.end(), id); }
 
 template <typename M>
 void RaftGroup::send(M message) {

@@ -5,7 +5,7 @@
 // from Random, never throws, and does no I/O: its output is a Ready.
 //
 // Roles (state x event -> action):
-//   follower, pre-candidate, candidate: election timeout, if a voter  -> pre-candidate
+//   follower, pre-candidate, candidate: election timeout, if it may   -> pre-candidate
 //   pre-candidate: pre-votes of a majority at term+1                  -> candidate
 //   candidate:     votes of a majority                                 -> leader (appends a no-op)
 //   (pre-)candidate: rejections of a majority                          -> follower
@@ -35,7 +35,15 @@
 // state and gets up to max_inflight pipelined appends of at most
 // max_entries_per_append entries each. A follower that needs compacted
 // entries gets InstallSnapshot. Proposals made between two take_ready() calls
-// travel together.
+// travel together. A follower learns the commit index from the next append,
+// or from a heartbeat (capped at what it is known to hold).
+//
+// Snapshots. After applying up to index, the host may call compact(index,
+// data): the log drops entries up to index and keeps the snapshot point
+// (index, term, configuration) and `data`, which it sends whole in
+// InstallSnapshot to a follower that needs a compacted entry. A follower
+// whose log holds the snapshot's last entry only advances its commit index;
+// otherwise it drops its whole log and hands the snapshot out in Ready.
 //
 // Commit. An index is committed when a majority of voters hold it AND its
 // entry is of the leader's current term (so entries of earlier terms commit
@@ -49,7 +57,10 @@
 // committed and the previous change has committed (kBusy otherwise), so two
 // majorities never coexist. A leader that removed itself keeps leading
 // (without counting itself) until the removal commits, then steps down. A
-// replica that is not a voter never starts an election.
+// replica that is not a voter never starts an election -- except while its
+// own removal is uncommitted (thesis 4.2.2): if the leader that removed
+// itself loses its quorum first, its log may be the only one that can win,
+// and it must lead again to commit the removal.
 //
 // Lost disks. Votes and acknowledgements live on the disk, so a replica id
 // that has voted or acknowledged must never answer again from an empty disk.
@@ -75,15 +86,19 @@
 // index); the host serves the read once it has applied index. Reads still
 // pending when leadership is lost come out in Ready::failed_reads.
 //
-// Durability contract (the host's side of every Ready, in this order):
+// Durability contract (the host's side of every Ready, in this order; the
+// committed entries of a Ready count as applied once it is taken):
 //   1. Persist, as one synced write: the snapshot (it replaces the whole
 //      persisted log), then drop entries >= truncate_from, then append
 //      entries, then the hard state.
 //   2. Only then send the messages: a vote or an append acknowledgement must
 //      never leave before what it promises is durable.
 //   3. Load the snapshot into the state machine, then apply the committed
-//      entries in order (each is handed out exactly once per incarnation),
+//      entries in order (each is handed out exactly once per incarnation;
+//      kNoop and kConfig entries come too, for the host to skip or observe),
 //      then serve read states whose index has been applied.
+// compact() returns the snapshot point; the host persists it with the data
+// before it drops its own copies of the entries up to it.
 // Restart: construct the group from what is on disk (hard state, snapshot,
 // entries) and the index the state machine has applied (at least the
 // snapshot's); it comes back as a follower and hands out the committed
@@ -97,7 +112,6 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <map>
 #include <optional>
 #include <string>
@@ -184,9 +198,9 @@ struct RaftStatus {
   uint64_t applied_index = 0;  // last index handed to the host to apply
   uint64_t first_index = 0;
   uint64_t last_index = 0;
-  std::vector<std::string> voters;       // sorted
+  std::vector<std::string> voters;        // sorted
   std::vector<FollowerStatus> followers;  // leader only, sorted by id
-  std::string transfer_target;           // leader only, empty when none
+  std::string transfer_target;            // leader only, empty when none
 };
 
 class RaftGroup {
@@ -244,10 +258,11 @@ class RaftGroup {
     uint64_t match = 0;
     uint64_t next = 1;
     ReplicationState state = ReplicationState::kProbe;
-    bool probe_sent = false;       // probe: an append is outstanding
-    std::deque<uint64_t> inflight;  // replicate: last index of each unacknowledged append
-    uint64_t snapshot_index = 0;   // snapshot: the index sent
+    bool probe_sent = false;         // probe: an append is outstanding
+    std::vector<uint64_t> inflight;  // replicate: last index of each unacknowledged append, oldest first
+    uint64_t snapshot_index = 0;     // snapshot: the index sent
     uint64_t snapshot_sent_ms = 0;
+    uint64_t commit_sent = 0;    // highest commit index this follower can have learned from us
     bool recent_active = false;  // answered since the last CheckQuorum
     uint64_t read_seq_acked = 0;
   };
@@ -266,9 +281,11 @@ class RaftGroup {
   void on(const HeartbeatResponse& m);
   void on(const InstallSnapshot& m);
   void on(const TimeoutNow& m);
+  bool well_formed(const AppendRequest& m) const;
 
   // Elections.
   void tick_election();
+  bool may_campaign() const;
   void start_pre_vote();
   void start_election(bool transfer);
   void send_vote_requests(bool pre_vote, bool transfer);
@@ -294,6 +311,7 @@ class RaftGroup {
   bool maybe_send_append(const std::string& to, Progress& pr, bool send_if_empty);
   void send_snapshot(const std::string& to, Progress& pr);
   void send_pending_appends(bool send_if_empty);
+  void tell_commit(const std::string& to, Progress& pr);
   void send_heartbeats();
   void check_quorum();
   void maybe_commit();
@@ -338,11 +356,11 @@ class RaftGroup {
   // Volatile.
   RaftRole role_ = RaftRole::kFollower;
   std::string leader_;
-  uint64_t applied_ = 0;  // last index handed out in Ready::committed
+  uint64_t applied_ = 0;             // last index handed out in Ready::committed
   std::vector<std::string> voters_;  // newest configuration in the log, sorted
-  uint64_t config_index_ = 0;       // index of the entry (or snapshot) it comes from
+  uint64_t config_index_ = 0;        // index of the entry (or snapshot) it comes from
   uint64_t election_deadline_ms_ = 0;
-  uint64_t leader_contact_ms_ = 0;  // when leader_ was last heard from
+  uint64_t leader_contact_ms_ = 0;     // when leader_ was last heard from
   std::map<std::string, bool> votes_;  // (pre-)candidate: answers received, by voter
 
   // Leader only.
@@ -352,8 +370,8 @@ class RaftGroup {
   std::string transfer_target_;
   uint64_t transfer_deadline_ms_ = 0;
   uint64_t read_seq_ = 0;
-  std::deque<PendingRead> pending_reads_;
-  bool appends_pending_ = false;  // own entries not yet offered to followers
+  std::vector<PendingRead> pending_reads_;  // in request order
+  bool appends_pending_ = false;            // own entries not yet offered to followers
 
   // Output not yet taken.
   HardState persisted_hard_state_;

@@ -41,8 +41,9 @@ bool RaftLog::is_up_to_date(uint64_t other_last_index, uint64_t other_last_term)
 uint64_t RaftLog::first_index_of_term_at(uint64_t index) const {
   uint64_t term = at(index).term;
   // Terms never decrease along the log: the first entry of term >= `term`.
-  auto it = std::partition_point(entries_.begin(), entries_.begin() + static_cast<std::ptrdiff_t>(index - snapshot_.index),
-                                 [term](const LogEntry& e) { return e.term < term; });
+  auto it =
+      std::partition_point(entries_.begin(), entries_.begin() + static_cast<std::ptrdiff_t>(index - snapshot_.index),
+                           [term](const LogEntry& e) { return e.term < term; });
   return it->index;
 }
 

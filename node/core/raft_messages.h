@@ -133,8 +133,8 @@ struct TimeoutNow {
   std::string to;
 };
 
-using RaftMessage = std::variant<VoteRequest, VoteResponse, AppendRequest, AppendResponse, Heartbeat,
-                                 HeartbeatResponse, InstallSnapshot, TimeoutNow>;
+using RaftMessage = std::variant<VoteRequest, VoteResponse, AppendRequest, AppendResponse, Heartbeat, HeartbeatResponse,
+                                 InstallSnapshot, TimeoutNow>;
 
 inline uint32_t group_of(const RaftMessage& m) {
   return std::visit([](const auto& x) { return x.group; }, m);
