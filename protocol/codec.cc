@@ -407,6 +407,84 @@ void pack_body(Packer& p, const StolenResultAck& m) {
   p.pack(m.accepted);
 }
 
+// A Raft message is [type, group, term, from, to, fields...]; types are fixed.
+enum class RaftType : uint8_t {
+  kVoteRequest = 1, kVoteResponse = 2, kAppendRequest = 3, kAppendResponse = 4,
+  kHeartbeat = 5, kHeartbeatResponse = 6, kInstallSnapshot = 7, kTimeoutNow = 8,
+};
+
+template <typename M>
+void pack_raft_header(Packer& p, uint32_t fields, RaftType type, const M& m) {
+  p.pack_array(5 + fields);
+  p.pack(static_cast<uint8_t>(type));
+  p.pack(m.group);
+  p.pack(m.term);
+  pack_str(p, m.from);
+  pack_str(p, m.to);
+}
+
+void pack(Packer& p, const LogEntry& e) {
+  p.pack_array(5);
+  p.pack(e.index);
+  p.pack(e.term);
+  p.pack(static_cast<uint8_t>(e.type));
+  pack_bin(p, e.data);
+  pack_str_list(p, e.voters);
+}
+
+void pack_raft(Packer& p, const VoteRequest& m) {
+  pack_raft_header(p, 4, RaftType::kVoteRequest, m);
+  p.pack(m.last_index);
+  p.pack(m.last_term);
+  p.pack(m.pre_vote);
+  p.pack(m.transfer);
+}
+void pack_raft(Packer& p, const VoteResponse& m) {
+  pack_raft_header(p, 2, RaftType::kVoteResponse, m);
+  p.pack(m.pre_vote);
+  p.pack(m.granted);
+}
+void pack_raft(Packer& p, const AppendRequest& m) {
+  pack_raft_header(p, 4, RaftType::kAppendRequest, m);
+  p.pack(m.prev_index);
+  p.pack(m.prev_term);
+  p.pack(m.commit);
+  p.pack_array(static_cast<uint32_t>(m.entries.size()));
+  for (const auto& e : m.entries) pack(p, e);
+}
+void pack_raft(Packer& p, const AppendResponse& m) {
+  pack_raft_header(p, 5, RaftType::kAppendResponse, m);
+  p.pack(m.success);
+  p.pack(m.match_index);
+  p.pack(m.reject_index);
+  p.pack(m.conflict_term);
+  p.pack(m.conflict_index);
+}
+void pack_raft(Packer& p, const Heartbeat& m) {
+  pack_raft_header(p, 2, RaftType::kHeartbeat, m);
+  p.pack(m.commit);
+  p.pack(m.read_seq);
+}
+void pack_raft(Packer& p, const HeartbeatResponse& m) {
+  pack_raft_header(p, 1, RaftType::kHeartbeatResponse, m);
+  p.pack(m.read_seq);
+}
+void pack_raft(Packer& p, const InstallSnapshot& m) {
+  pack_raft_header(p, 4, RaftType::kInstallSnapshot, m);
+  p.pack(m.snapshot_index);
+  p.pack(m.snapshot_term);
+  pack_str_list(p, m.voters);
+  pack_bin(p, m.data);
+}
+void pack_raft(Packer& p, const TimeoutNow& m) { pack_raft_header(p, 0, RaftType::kTimeoutNow, m); }
+
+void pack_body(Packer& p, const RaftBatch& m) {
+  p.pack_array(2);
+  pack_str(p, m.from_node);
+  p.pack_array(static_cast<uint32_t>(m.messages.size()));
+  for (const auto& message : m.messages) std::visit([&](const auto& r) { pack_raft(p, r); }, message);
+}
+
 template <typename Variant>
 std::string encode_variant(const Variant& v) {
   msgpack::sbuffer buffer;
@@ -706,6 +784,99 @@ TaskOp read_op(const msgpack::object& o) {
   fail(ErrorCode::kMalformed, "unknown op kind " + std::to_string(static_cast<int>(kind)));
 }
 
+LogEntry read_entry(const msgpack::object& o) {
+  Fields f(o, 5, "log_entry");
+  LogEntry e;
+  e.index = f.u64();
+  e.term = f.u64();
+  uint8_t type = f.unsigned_as<uint8_t>(static_cast<uint8_t>(EntryType::kConfig));
+  e.type = static_cast<EntryType>(type);
+  e.data = f.bytes(limits::kMaxFrameBytes);
+  e.voters = f.string_list(limits::kMaxVoters, limits::kMaxNameBytes);
+  return e;
+}
+
+template <typename M>
+M read_raft_header(Fields& f) {
+  f.next();  // the type, already read
+  M m;
+  m.group = f.unsigned_as<uint32_t>(UINT32_MAX);
+  m.term = f.u64();
+  m.from = f.bytes(limits::kMaxNameBytes);
+  m.to = f.bytes(limits::kMaxNameBytes);
+  return m;
+}
+
+RaftMessage read_raft(const msgpack::object& o) {
+  Fields type_only(o, 5, "raft");
+  auto type = static_cast<RaftType>(type_only.unsigned_as<uint8_t>(UINT8_MAX));
+  switch (type) {
+    case RaftType::kVoteRequest: {
+      Fields f(o, 9, "vote_request");
+      auto m = read_raft_header<VoteRequest>(f);
+      m.last_index = f.u64();
+      m.last_term = f.u64();
+      m.pre_vote = f.boolean();
+      m.transfer = f.boolean();
+      return m;
+    }
+    case RaftType::kVoteResponse: {
+      Fields f(o, 7, "vote_response");
+      auto m = read_raft_header<VoteResponse>(f);
+      m.pre_vote = f.boolean();
+      m.granted = f.boolean();
+      return m;
+    }
+    case RaftType::kAppendRequest: {
+      Fields f(o, 9, "append_request");
+      auto m = read_raft_header<AppendRequest>(f);
+      m.prev_index = f.u64();
+      m.prev_term = f.u64();
+      m.commit = f.u64();
+      const auto& entries = f.array(limits::kMaxRaftEntries);
+      for (uint32_t i = 0; i < entries.via.array.size; ++i) m.entries.push_back(read_entry(entries.via.array.ptr[i]));
+      return m;
+    }
+    case RaftType::kAppendResponse: {
+      Fields f(o, 10, "append_response");
+      auto m = read_raft_header<AppendResponse>(f);
+      m.success = f.boolean();
+      m.match_index = f.u64();
+      m.reject_index = f.u64();
+      m.conflict_term = f.u64();
+      m.conflict_index = f.u64();
+      return m;
+    }
+    case RaftType::kHeartbeat: {
+      Fields f(o, 7, "heartbeat");
+      auto m = read_raft_header<Heartbeat>(f);
+      m.commit = f.u64();
+      m.read_seq = f.u64();
+      return m;
+    }
+    case RaftType::kHeartbeatResponse: {
+      Fields f(o, 6, "heartbeat_response");
+      auto m = read_raft_header<HeartbeatResponse>(f);
+      m.read_seq = f.u64();
+      return m;
+    }
+    case RaftType::kInstallSnapshot: {
+      Fields f(o, 9, "install_snapshot");
+      auto m = read_raft_header<InstallSnapshot>(f);
+      m.snapshot_index = f.u64();
+      m.snapshot_term = f.u64();
+      m.voters = f.string_list(limits::kMaxVoters, limits::kMaxNameBytes);
+      m.data = f.bytes(limits::kMaxFrameBytes);
+      return m;
+    }
+    case RaftType::kTimeoutNow: {
+      Fields f(o, 5, "timeout_now");
+      return read_raft_header<TimeoutNow>(f);
+    }
+  }
+  fail(ErrorCode::kMalformed, "unknown raft message type " + std::to_string(static_cast<int>(type)));
+}
+
 PeerMessage read_peer(MessageKind kind, const msgpack::object& o) {
   switch (kind) {
     case MessageKind::kPing: {
@@ -797,6 +968,14 @@ PeerMessage read_peer(MessageKind kind, const msgpack::object& o) {
       m.attempt = f.unsigned_as<uint32_t>(UINT32_MAX);
       m.ok = f.boolean();
       m.output = f.bytes(limits::kMaxPayloadBytes);
+      return m;
+    }
+    case MessageKind::kRaftBatch: {
+      Fields f(o, 2, "raft_batch");
+      RaftBatch m;
+      m.from_node = f.bytes(limits::kMaxNameBytes);
+      const auto& messages = f.array(limits::kMaxRaftMessages);
+      for (uint32_t i = 0; i < messages.via.array.size; ++i) m.messages.push_back(read_raft(messages.via.array.ptr[i]));
       return m;
     }
     case MessageKind::kStolenResultAck: {
@@ -1180,7 +1359,7 @@ MessageKind peer_kind(const PeerMessage& message) {
                                           MessageKind::kAck,          MessageKind::kSync,
                                           MessageKind::kStealRequest, MessageKind::kStealGrant,
                                           MessageKind::kLeaseRenewal, MessageKind::kStolenResult,
-                                          MessageKind::kStolenResultAck};
+                                          MessageKind::kStolenResultAck, MessageKind::kRaftBatch};
   static_assert(std::size(kinds) == std::variant_size_v<PeerMessage>);
   return kinds[message.index()];
 }

@@ -21,5 +21,8 @@ inline constexpr size_t kMaxAddressBytes = 256;       // an advertised endpoint
 inline constexpr size_t kMaxGossipUpdates = 256;      // updates piggybacked on one message
 inline constexpr size_t kMaxAttemptHistory = 64;      // attempts a record keeps (oldest dropped)
 inline constexpr uint32_t kMaxStealBatch = 1024;      // tasks one steal may ask for or grant
+inline constexpr size_t kMaxRaftMessages = 65536;     // Raft messages in one RaftBatch
+inline constexpr size_t kMaxRaftEntries = 4096;       // log entries in one append
+inline constexpr size_t kMaxVoters = 16;              // replicas in one configuration
 
 }  // namespace mesh::limits

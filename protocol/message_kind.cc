@@ -33,6 +33,7 @@ bool is_known_kind(uint16_t kind) {
     case MessageKind::kLeaseRenewal:
     case MessageKind::kStolenResult:
     case MessageKind::kStolenResultAck:
+    case MessageKind::kRaftBatch:
       return true;
   }
   return false;
@@ -70,6 +71,7 @@ std::string_view kind_name(MessageKind kind) {
     case MessageKind::kLeaseRenewal: return "lease_renewal";
     case MessageKind::kStolenResult: return "stolen_result";
     case MessageKind::kStolenResultAck: return "stolen_result_ack";
+    case MessageKind::kRaftBatch: return "raft_batch";
   }
   return "unknown";
 }

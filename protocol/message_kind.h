@@ -42,6 +42,7 @@ enum class MessageKind : uint16_t {
   kLeaseRenewal = 112,
   kStolenResult = 113,
   kStolenResultAck = 114,
+  kRaftBatch = 120,
 };
 
 bool is_known_kind(uint16_t kind);

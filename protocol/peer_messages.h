@@ -9,6 +9,8 @@
 #include <variant>
 #include <vector>
 
+#include "protocol/raft_messages.h"
+
 namespace mesh {
 
 enum class MemberState : uint8_t {
@@ -137,7 +139,16 @@ struct StolenResultAck {
   bool accepted = false;
 };
 
+// --- replication -----------------------------------------------------------
+
+// Every Raft message of every partition group one node has for another in
+// one flush: heartbeats of all partitions between two nodes travel together.
+struct RaftBatch {
+  std::string from_node;
+  std::vector<RaftMessage> messages;
+};
+
 using PeerMessage = std::variant<Ping, PingReq, Ack, Sync, StealRequest, StealGrant, LeaseRenewal, StolenResult,
-                                 StolenResultAck>;
+                                 StolenResultAck, RaftBatch>;
 
 }  // namespace mesh

@@ -212,6 +212,9 @@ void NodeState::on(const in::FromPeer& e) {
         if constexpr (std::is_same_v<T, Ping> || std::is_same_v<T, PingReq> || std::is_same_v<T, Ack> ||
                       std::is_same_v<T, Sync>) {
           membership_.receive(now_ms_, e.message);
+        } else if constexpr (std::is_same_v<T, RaftBatch>) {
+          // Partitions are not replicated yet: no node sends these.
+          count("raft_batches_ignored");
         } else {
           on_peer(m);
         }

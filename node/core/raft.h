@@ -119,7 +119,7 @@
 #include <vector>
 
 #include "node/core/raft_log.h"
-#include "node/core/raft_messages.h"
+#include "protocol/raft_messages.h"
 #include "node/env/random.h"
 #include "protocol/result.h"
 

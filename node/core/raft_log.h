@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "node/core/raft_messages.h"
+#include "protocol/raft_messages.h"
 
 namespace mesh {
 

@@ -147,6 +147,10 @@ std::vector<Seed> seeds() {
   peer(LeaseRenewal{"node-b", {{"t1", 1}}});
   peer(StolenResult{"node-b", "tcp://h:2", "t1", 1, false, "boom"});
   peer(StolenResultAck{"t1", 1, true});
+  peer(RaftBatch{"node-a",
+                 {Heartbeat{1, 2, "node-a", "node-b", 5, 1},
+                  AppendRequest{1, 2, "node-a", "node-b", 4, 1, 3, {LogEntry{5, 2, EntryType::kNormal, "op", {}}}},
+                  VoteRequest{2, 3, "node-b", "node-a", 7, 2, true, false}}});
   out.push_back({encode_op(OpSubmit{spec("op-1", 2), 5, 77}), 0});
   out.push_back({encode_op(OpFail{"op-1", 2, AttemptOutcome::kFailed, "boom", 80, 90}), 0});
   out.push_back({encode_op(OpLease{"op-1", 3, "node-a", 91, 100, 200}), 0});

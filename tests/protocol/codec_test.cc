@@ -127,6 +127,19 @@ std::vector<PeerMessage> sample_peer_messages() {
       LeaseRenewal{"n2", {{"t1", 2}, {"t2", 1}}},
       StolenResult{"n2", "tcp://10.0.0.2:7700", "t1", 2, true, std::string("out\x00", 4)},
       StolenResultAck{"t1", 2, false},
+      RaftBatch{"n1",
+                {VoteRequest{7, 3, "n1", "n2", 10, 2, true, false},
+                 VoteResponse{7, 3, "n2", "n1", true, true},
+                 AppendRequest{7, 3, "n1", "n2", 9, 2, 8,
+                               {LogEntry{10, 3, EntryType::kNoop, "", {}},
+                                LogEntry{11, 3, EntryType::kNormal, std::string("op\x00", 3), {}},
+                                LogEntry{12, 3, EntryType::kConfig, "", {"n1", "n2", "n3"}}}},
+                 AppendResponse{7, 3, "n2", "n1", false, 0, 9, 2, 5},
+                 Heartbeat{8, 4, "n1", "n3", 100, 17},
+                 HeartbeatResponse{8, 4, "n3", "n1", 17},
+                 InstallSnapshot{9, 5, "n1", "n4", 200, 4, {"n1", "n4"}, std::string("snap\x00", 5)},
+                 TimeoutNow{9, 5, "n1", "n2"}}},
+      RaftBatch{"n2", {}},
   };
 }
 

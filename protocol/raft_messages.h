@@ -1,9 +1,10 @@
 // Messages of one Raft group (node/core/raft.h) and the log entry they carry.
-// Plain structs with no behaviour: the wire codec is written separately in
-// protocol/. Every message names its group (the partition id), its sender and
-// receiver (replica ids) and the sender's term, so a host can multiplex the
-// groups of a node over one connection and batch messages per destination.
-// Fields are only ever appended.
+// Plain structs with no behaviour; codec.h encodes them, many at a time, in
+// the RaftBatch peer message (peer_messages.h). Every message names its group
+// (the partition id), its sender and receiver (replica ids) and the sender's
+// term, so a host multiplexes the groups of a node over one connection and
+// coalesces the messages of all groups for one destination (heartbeats
+// included) into one batch. Fields are only ever appended.
 #pragma once
 
 #include <cstdint>
