@@ -360,19 +360,25 @@ void RaftGroup::on(const AppendRequest& m) {
   append_from_leader(m);
 }
 
-void RaftGroup::on(const AppendResponse& m) {
-  if (m.term > term_) {
-    become_follower(m.term, "");
-    return;
+RaftGroup::Progress* RaftGroup::responding_follower(uint64_t term, const std::string& from) {
+  if (term > term_) {
+    become_follower(term, "");
+    return nullptr;
   }
-  if (role_ != RaftRole::kLeader || m.term != term_) return;
-  auto it = progress_.find(m.from);
-  if (it == progress_.end()) return;
+  if (role_ != RaftRole::kLeader || term != term_) return nullptr;
+  auto it = progress_.find(from);
+  if (it == progress_.end()) return nullptr;
   it->second.recent_active = true;
+  return &it->second;
+}
+
+void RaftGroup::on(const AppendResponse& m) {
+  Progress* pr = responding_follower(m.term, m.from);
+  if (pr == nullptr) return;
   if (m.success) {
-    on_append_success(m.from, it->second, std::min(m.match_index, log_.last_index()));
+    on_append_success(m.from, *pr, std::min(m.match_index, log_.last_index()));
   } else {
-    on_append_reject(m.from, it->second, m);
+    on_append_reject(m.from, *pr, m);
   }
 }
 
@@ -389,15 +395,9 @@ void RaftGroup::on(const Heartbeat& m) {
 }
 
 void RaftGroup::on(const HeartbeatResponse& m) {
-  if (m.term > term_) {
-    become_follower(m.term, "");
-    return;
-  }
-  if (role_ != RaftRole::kLeader || m.term != term_) return;
-  auto it = progress_.find(m.from);
-  if (it == progress_.end()) return;
-  Progress& pr = it->second;
-  pr.recent_active = true;
+  Progress* found = responding_follower(m.term, m.from);
+  if (found == nullptr) return;
+  Progress& pr = *found;
   pr.read_seq_acked = std::max(pr.read_seq_acked, m.read_seq);
   release_confirmed_reads();
   // The follower is alive: resume a lost probe, snapshot or pipeline.

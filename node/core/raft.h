@@ -276,6 +276,9 @@ class RaftGroup {
   void on(const VoteRequest& m);
   void on(const VoteResponse& m);
   void on(const AppendRequest& m);
+  // The progress of the follower answering, if this leader should count the
+  // answer (a higher term makes it step down instead); marks it active.
+  Progress* responding_follower(uint64_t term, const std::string& from);
   void on(const AppendResponse& m);
   void on(const Heartbeat& m);
   void on(const HeartbeatResponse& m);
