@@ -35,7 +35,7 @@ uint64_t bottom_of_range(uint64_t base, uint64_t max, uint32_t failures) {
   return backoff_delay_ms(base, max, failures, random);
 }
 
-TEST_CASE("backoff: every delay lies in [d/2, d]") {
+TEST_CASE("backoff: every delay lies between d/2 and d") {
   SplitMix64 random(7);
   for (uint32_t failures = 1; failures <= 12; ++failures) {
     uint64_t d = nominal(100, 30000, failures);

@@ -243,7 +243,7 @@ TEST_CASE("raft: a lone voter elects itself and commits its proposals at once") 
   CHECK(ready.hard_state->commit == 2);
 }
 
-TEST_CASE("raft: the election timeout is drawn from [T, 2T)") {
+TEST_CASE("raft: the election timeout is drawn between T and 2T") {
   auto campaigns_at = [](uint64_t random_value, uint64_t at_ms) {
     FixedRandom random(random_value);
     RaftGroup g(test_config(), "a", random, RaftDisk::founding({"a", "b", "c"}), 0);
