@@ -175,7 +175,7 @@ struct MemberInfo {
   uint64_t incarnation = 0;
   MemberState state = MemberState::kAlive;
   LoadDigest load;
-  uint64_t state_since_ms = 0;
+  uint64_t state_since_ms = 0;  // when the reporting node last changed its belief
 };
 struct MembersReply {
   std::string node_id;

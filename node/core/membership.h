@@ -65,6 +65,7 @@
 #include <vector>
 
 #include "node/env/random.h"
+#include "protocol/messages.h"
 #include "protocol/peer_messages.h"
 
 namespace mesh {
@@ -90,14 +91,9 @@ struct OutgoingPeerMessage {
   PeerMessage message;
 };
 
-struct MemberView {
-  std::string id;
-  std::string address;
-  uint64_t incarnation = 0;
-  MemberState state = MemberState::kAlive;
-  LoadDigest load;
-  uint64_t state_since_ms = 0;  // when this node last changed its belief
-};
+// One member as this node believes it to be: the very record `meshctl
+// members` shows (protocol/messages.h).
+using MemberView = MemberInfo;
 
 class Membership {
  public:

@@ -408,9 +408,7 @@ ListReply NodeState::list(const ListRequest& request) const {
 MembersReply NodeState::members_view() const {
   MembersReply reply;
   reply.node_id = config_.node_id;
-  for (const auto& m : membership_.members()) {
-    reply.members.push_back({m.id, m.address, m.incarnation, m.state, m.load, m.state_since_ms});
-  }
+  reply.members = membership_.members();
   return reply;
 }
 
