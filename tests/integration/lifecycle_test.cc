@@ -195,6 +195,11 @@ TEST_CASE("meshctl commands and exit codes") {
   CHECK(stats.code == 0);
   CHECK(stats.output.find("\"tasks_completed\"") != std::string::npos);
 
+  auto top = meshctl(ep, "top --iterations 2 --interval-ms 100");
+  CHECK(top.code == 0);
+  CHECK(top.output.find("meshctl top") != std::string::npos);
+  CHECK(top.output.find("load view") != std::string::npos);
+
   auto unreachable = meshctl("tcp://127.0.0.1:1", "--timeout-ms 300 stats");
   CHECK(unreachable.code == 3);
 }

@@ -6,11 +6,16 @@
 //   and some tasks FAILED or were CANCELLED.
 #include <CLI/CLI.hpp>
 
+#include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <map>
 #include <sstream>
+#include <thread>
+
+#include <unistd.h>
 
 #include "protocol/limits.h"
 #include "tools/client/mesh_client.h"
@@ -241,6 +246,58 @@ int do_stats(MeshClient& client, const Globals& g) {
   return kExitOk;
 }
 
+int64_t gauge_of(const StatsReply& s, const std::string& name) {
+  auto it = s.gauges.find(name);
+  return it == s.gauges.end() ? 0 : it->second;
+}
+
+uint64_t counter_of(const StatsReply& s, const std::string& name) {
+  auto it = s.counters.find(name);
+  return it == s.counters.end() ? 0 : it->second;
+}
+
+// A live view: the node's queue and throughput, then the mesh's load view,
+// redrawn every interval (plain lines when stdout is not a terminal).
+int do_top(MeshClient& client, const Globals& g, uint64_t interval_ms, uint64_t iterations) {
+  const bool terminal = ::isatty(STDOUT_FILENO) != 0;
+  uint64_t last_completed = 0;
+  for (uint64_t i = 0; iterations == 0 || i < iterations; ++i) {
+    if (i > 0) std::this_thread::sleep_for(std::chrono::milliseconds(interval_ms));
+    auto stats = client.stats();
+    if (!stats.ok()) return report(stats.status());
+    auto members = client.call(MembersRequest{});
+    if (!members.ok()) return report(members.status());
+    const StatsReply& s = stats.value();
+    uint64_t completed = counter_of(s, "tasks_completed");
+    double per_second = i == 0 ? 0.0 : static_cast<double>(completed - last_completed) * 1000.0 / static_cast<double>(interval_ms);
+    last_completed = completed;
+    if (g.json) {
+      nlohmann::json out = {{"stats", to_json(s)}, {"members", to_json(std::get<MembersReply>(members.value()))},
+                            {"completed_per_second", per_second}};
+      std::cout << out.dump() << "\n" << std::flush;
+      continue;
+    }
+    if (terminal) std::cout << "\x1b[H\x1b[2J";
+    const HistogramSummary& latency = s.histograms.count("task_latency_ms") ? s.histograms.at("task_latency_ms")
+                                                                              : HistogramSummary{};
+    std::printf("meshctl top: %s  (every %llu ms)\n", s.node_id.c_str(), static_cast<unsigned long long>(interval_ms));
+    std::printf("tasks   pending %lld  leased %lld  completed %lld  failed %lld  cancelled %lld\n",
+                static_cast<long long>(gauge_of(s, "tasks_pending")), static_cast<long long>(gauge_of(s, "tasks_leased")),
+                static_cast<long long>(gauge_of(s, "tasks_completed")), static_cast<long long>(gauge_of(s, "tasks_failed")),
+                static_cast<long long>(gauge_of(s, "tasks_cancelled")));
+    std::printf("slots   %lld free of %lld, %lld borrowed, %lld lent;  %.0f completed/s;  latency p50 %llu ms p99 %llu ms\n",
+                static_cast<long long>(gauge_of(s, "slots_free")), static_cast<long long>(gauge_of(s, "slots_total")),
+                static_cast<long long>(gauge_of(s, "tasks_borrowed")), static_cast<long long>(gauge_of(s, "tasks_lent")),
+                per_second, static_cast<unsigned long long>(latency.p50), static_cast<unsigned long long>(latency.p99));
+    std::printf("steals  stolen %llu  lent %llu  stale results rejected %llu\n\n",
+                static_cast<unsigned long long>(counter_of(s, "tasks_stolen")),
+                static_cast<unsigned long long>(counter_of(s, "tasks_lent")),
+                static_cast<unsigned long long>(counter_of(s, "stale_completions_rejected")));
+    std::cout << load_text(std::get<MembersReply>(members.value())) << std::flush;
+  }
+  return kExitOk;
+}
+
 template <typename Reply, typename Request>
 int show(MeshClient& client, const Globals& g, std::string (*text)(const Reply&)) {
   auto reply = client.call(Request{});
@@ -305,6 +362,10 @@ int run(int argc, char** argv) {
   auto* partitions_cmd = app.add_subcommand("partitions", "the replica set of every partition");
   auto* load_cmd = app.add_subcommand("load", "the load view (runnable tasks, free slots) as the node sees it");
   auto* steals_cmd = app.add_subcommand("steals", "recent steals and steal counters of the node");
+  uint64_t top_interval_ms = 1000, top_iterations = 0;
+  auto* top_cmd = app.add_subcommand("top", "a live view of the node and the mesh's load (Ctrl-C ends it)");
+  top_cmd->add_option("--interval-ms", top_interval_ms, "redraw this often")->check(CLI::Range(50u, 3600000u));
+  top_cmd->add_option("--iterations", top_iterations, "stop after this many views (0: run until Ctrl-C)");
 
   try {
     app.parse(argc, argv);
@@ -333,6 +394,7 @@ int run(int argc, char** argv) {
   if (*partitions_cmd) return show<PartitionsReply, PartitionsRequest>(client, g, partitions_text);
   if (*load_cmd) return show<MembersReply, MembersRequest>(client, g, load_text);
   if (*steals_cmd) return show<StealsReply, StealsRequest>(client, g, steals_text);
+  if (*top_cmd) return do_top(client, g, top_interval_ms, top_iterations);
   return kExitUsage;
 }
 
