@@ -1,7 +1,8 @@
 // What the core asks its driver to do after one step. Order matters and is
 // the driver's contract: first persist `writes` with a synced write, then
-// send `replies`, then abort and start runs. A reply is never sent before
-// the state it acknowledges is durable.
+// send `replies` and `sends`, then abort and start runs. Nothing leaves the
+// node before the state it depends on is durable: not a reply, not a
+// StealGrant (whose leases are in `writes`).
 #pragma once
 
 #include <cstdint>
@@ -33,7 +34,7 @@ struct Effects {
   std::vector<AddressedReply> replies;
   std::vector<AbortRun> aborts;
   std::vector<RunTask> runs;
-  std::vector<OutgoingPeerMessage> sends;  // to other nodes; need no sync (membership is soft state)
+  std::vector<OutgoingPeerMessage> sends;  // to other nodes, after the writes are synced
   std::optional<uint64_t> wake_at_ms;  // call step(Tick) at or after this instant
 
   bool empty() const { return writes.empty() && replies.empty() && aborts.empty() && runs.empty() && sends.empty(); }
