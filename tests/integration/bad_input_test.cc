@@ -50,6 +50,11 @@ TEST_CASE("malformed frames, bad versions and unknown kinds get error codes and 
     CHECK(expect_error(*raw, {envelope(1, MessageKind::kGetReply), encode_request(StatsRequest{})}).code ==
           ErrorCode::kUnknownMessageType);
   }
+  SUBCASE("a node-to-node message with a garbage body") {
+    CHECK(expect_error(*raw, {envelope(1, MessageKind::kStealRequest), "\x93\x01"}).code == ErrorCode::kMalformed);
+    CHECK(expect_error(*raw, {envelope(1, MessageKind::kRaftBatch), "\x92\xa1x\x91\x90"}).code ==
+          ErrorCode::kMalformed);
+  }
   SUBCASE("garbage body") {
     CHECK(expect_error(*raw, {envelope(1, MessageKind::kSubmitRequest), "\x93\x01"}).code == ErrorCode::kMalformed);
   }
