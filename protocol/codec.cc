@@ -1399,6 +1399,57 @@ Result<std::vector<TaskRecord>> decode_snapshot(std::string_view bytes) {
   });
 }
 
+template <typename T>
+std::string encode_one(const T& value) {
+  msgpack::sbuffer buffer;
+  Packer p(buffer);
+  pack(p, value);
+  return std::string(buffer.data(), buffer.size());
+}
+
+void pack(Packer& p, const HardState& h) {
+  p.pack_array(3);
+  p.pack(h.term);
+  pack_str(p, h.vote);
+  p.pack(h.commit);
+}
+
+void pack(Packer& p, const SnapshotMeta& m) {
+  p.pack_array(3);
+  p.pack(m.index);
+  p.pack(m.term);
+  pack_str_list(p, m.voters);
+}
+
+std::string encode_log_entry(const LogEntry& entry) { return encode_one(entry); }
+Result<LogEntry> decode_log_entry(std::string_view bytes) {
+  return parse<LogEntry>(bytes, [](const msgpack::object& o) { return read_entry(o); });
+}
+
+std::string encode_hard_state(const HardState& state) { return encode_one(state); }
+Result<HardState> decode_hard_state(std::string_view bytes) {
+  return parse<HardState>(bytes, [](const msgpack::object& o) {
+    Fields f(o, 3, "hard_state");
+    HardState h;
+    h.term = f.u64();
+    h.vote = f.bytes(limits::kMaxNameBytes);
+    h.commit = f.u64();
+    return h;
+  });
+}
+
+std::string encode_snapshot_meta(const SnapshotMeta& meta) { return encode_one(meta); }
+Result<SnapshotMeta> decode_snapshot_meta(std::string_view bytes) {
+  return parse<SnapshotMeta>(bytes, [](const msgpack::object& o) {
+    Fields f(o, 3, "snapshot_meta");
+    SnapshotMeta m;
+    m.index = f.u64();
+    m.term = f.u64();
+    m.voters = f.string_list(limits::kMaxVoters, limits::kMaxNameBytes);
+    return m;
+  });
+}
+
 std::string encode_record(const TaskRecord& record) {
   msgpack::sbuffer buffer;
   Packer p(buffer);

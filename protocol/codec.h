@@ -12,6 +12,7 @@
 #include "protocol/message_kind.h"
 #include "protocol/messages.h"
 #include "protocol/peer_messages.h"
+#include "protocol/raft_messages.h"
 #include "protocol/result.h"
 #include "protocol/task_ops.h"
 
@@ -42,6 +43,14 @@ std::string encode_op(const TaskOp& op);
 Result<TaskOp> decode_op(std::string_view bytes);
 std::string encode_snapshot(const std::vector<TaskRecord>& records);
 Result<std::vector<TaskRecord>> decode_snapshot(std::string_view bytes);
+
+// A Raft replica's persistent state, as its host stores it.
+std::string encode_log_entry(const LogEntry& entry);
+Result<LogEntry> decode_log_entry(std::string_view bytes);
+std::string encode_hard_state(const HardState& state);
+Result<HardState> decode_hard_state(std::string_view bytes);
+std::string encode_snapshot_meta(const SnapshotMeta& meta);
+Result<SnapshotMeta> decode_snapshot_meta(std::string_view bytes);
 
 // Task records as stored on disk (same encoding as on the wire).
 std::string encode_record(const TaskRecord& record);

@@ -29,6 +29,14 @@ struct LogEntry {
   bool operator==(const LogEntry&) const = default;
 };
 
+// What a replica must persist about itself (raft.h's durability contract).
+struct HardState {
+  uint64_t term = 0;
+  std::string vote;  // whom this replica voted for in `term`; empty if nobody
+  uint64_t commit = 0;
+  bool operator==(const HardState&) const = default;
+};
+
 // The point a snapshot covers: everything up to `index` is in the snapshot.
 struct SnapshotMeta {
   uint64_t index = 0;

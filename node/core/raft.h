@@ -136,14 +136,6 @@ struct RaftConfig {
   size_t max_inflight = 8;  // unacknowledged appends per follower in replicate state
 };
 
-// What must survive a crash besides the log.
-struct HardState {
-  uint64_t term = 0;
-  std::string vote;  // whom this replica voted for in `term`; empty if nobody
-  uint64_t commit = 0;
-  bool operator==(const HardState&) const = default;
-};
-
 // What a replica finds on its disk when it starts.
 struct RaftDisk {
   HardState hard_state;

@@ -13,7 +13,7 @@ std::string record_key(const TaskRecord& record) {
 }
 
 void add_records(const std::vector<TaskRecord>& records, WriteBatch& batch) {
-  for (const auto& r : records) batch.puts.emplace_back(record_key(r), encode_record(r));
+  for (const auto& r : records) batch.put(record_key(r), encode_record(r));
 }
 
 Result<std::vector<TaskRecord>> load_records(Storage& storage) {

@@ -26,8 +26,13 @@ RocksStore::~RocksStore() = default;
 
 Status RocksStore::write(const WriteBatch& batch, bool sync) {
   rocksdb::WriteBatch rb;
-  for (const auto& [key, value] : batch.puts) rb.Put(key, value);
-  for (const auto& key : batch.deletes) rb.Delete(key);
+  for (const auto& op : batch.ops()) {
+    switch (op.kind) {
+      case WriteBatch::Kind::kPut: rb.Put(op.key, op.value); break;
+      case WriteBatch::Kind::kDelete: rb.Delete(op.key); break;
+      case WriteBatch::Kind::kDeleteRange: rb.DeleteRange(op.key, op.value); break;
+    }
+  }
   rocksdb::WriteOptions options;
   options.sync = sync;
   rocksdb::Status s = db_->Write(options, &rb);

@@ -1,0 +1,87 @@
+#include "node/io/raft_store.h"
+
+#include <cstdio>
+
+#include "protocol/codec.h"
+
+namespace mesh {
+namespace {
+
+std::string group_prefix(uint32_t group) {
+  char buf[24];
+  std::snprintf(buf, sizeof buf, "raft/%04x/", group);
+  return buf;
+}
+
+std::string log_key(uint32_t group, uint64_t index) {
+  char buf[24];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(index));
+  return group_prefix(group) + "log/" + buf;
+}
+
+// Deletes the log entries with index in [first, end).
+void delete_entries(uint32_t group, uint64_t first, uint64_t end, WriteBatch& batch) {
+  batch.erase_range(log_key(group, first), log_key(group, end));
+}
+
+void put_snapshot(uint32_t group, const Snapshot& snapshot, WriteBatch& batch) {
+  batch.put(group_prefix(group) + "snap/meta", encode_snapshot_meta(snapshot.meta));
+  batch.put(group_prefix(group) + "snap/data", snapshot.data);
+}
+
+}  // namespace
+
+void add_raft_ready(uint32_t group, const Ready& ready, WriteBatch& batch) {
+  if (ready.snapshot) {
+    put_snapshot(group, *ready.snapshot, batch);
+    delete_entries(group, 0, UINT64_MAX, batch);
+  }
+  if (ready.truncate_from) delete_entries(group, *ready.truncate_from, UINT64_MAX, batch);
+  for (const auto& entry : ready.entries) batch.put(log_key(group, entry.index), encode_log_entry(entry));
+  if (ready.hard_state) batch.put(group_prefix(group) + "hard", encode_hard_state(*ready.hard_state));
+}
+
+void add_raft_compaction(uint32_t group, const Snapshot& snapshot, WriteBatch& batch) {
+  put_snapshot(group, snapshot, batch);
+  delete_entries(group, 0, snapshot.meta.index + 1, batch);
+}
+
+Result<RaftDisk> load_raft_disk(Storage& storage, uint32_t group) {
+  RaftDisk disk;
+  const std::string prefix = group_prefix(group);
+  Status bad;  // the first record that does not decode
+  Status scanned = storage.scan(prefix, [&](std::string_view key, std::string_view value) {
+    std::string_view rest = key.substr(prefix.size());
+    Status s;
+    if (rest == "hard") {
+      auto hard = decode_hard_state(value);
+      if (hard.ok()) disk.hard_state = std::move(hard).value();
+      s = hard.status();
+    } else if (rest == "snap/meta") {
+      auto meta = decode_snapshot_meta(value);
+      if (meta.ok()) disk.snapshot.meta = std::move(meta).value();
+      s = meta.status();
+    } else if (rest == "snap/data") {
+      disk.snapshot.data = std::string(value);
+    } else if (rest.substr(0, 4) == "log/") {
+      auto entry = decode_log_entry(value);
+      if (entry.ok()) disk.entries.push_back(std::move(entry).value());
+      s = entry.status();
+    }
+    if (bad.ok() && !s.ok()) bad = s;
+  });
+  if (!scanned.ok()) return scanned;
+  if (!bad.ok()) return Status(ErrorCode::kStorageError, "raft group " + std::to_string(group) + ": " + bad.message());
+  // Keys sort by index, so entries are in order; they must follow the snapshot without gaps.
+  uint64_t expected = disk.snapshot.meta.index + 1;
+  for (const auto& entry : disk.entries) {
+    if (entry.index != expected++) {
+      return Status(ErrorCode::kStorageError, "raft group " + std::to_string(group) + ": log has a gap at entry " +
+                                                  std::to_string(entry.index));
+    }
+  }
+  disk.applied_index = disk.snapshot.meta.index;
+  return disk;
+}
+
+}  // namespace mesh

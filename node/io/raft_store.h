@@ -1,0 +1,27 @@
+// A Raft replica's persistent state in a Storage, one key range per group
+// (partition):
+//   raft/<gggg>/hard          hard state (term, vote, commit)
+//   raft/<gggg>/snap/meta     snapshot point (index, term, voters)
+//   raft/<gggg>/snap/data     snapshot bytes, stored raw (no size limit of a frame)
+//   raft/<gggg>/log/<index>   one log entry per key, index as 16 hex digits
+// The writes of a Ready go into the caller's WriteBatch, so they join the
+// driver's one synced group commit before the Ready's messages are sent.
+#pragma once
+
+#include <cstdint>
+
+#include "node/core/raft.h"
+#include "node/env/storage.h"
+
+namespace mesh {
+
+// Adds what `ready` asks to persist: an installed snapshot (which replaces
+// the whole log), a truncation, new entries, the hard state.
+void add_raft_ready(uint32_t group, const Ready& ready, WriteBatch& batch);
+// After RaftGroup::compact: the snapshot replaces the entries it covers.
+void add_raft_compaction(uint32_t group, const Snapshot& snapshot, WriteBatch& batch);
+// Reads a group's disk back; a group never written reads as an empty disk.
+// Sets applied_index to the snapshot index: the host re-applies the rest.
+Result<RaftDisk> load_raft_disk(Storage& storage, uint32_t group);
+
+}  // namespace mesh
