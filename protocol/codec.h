@@ -1,6 +1,9 @@
-// msgpack encoding of envelopes, messages and task records. The only place
-// msgpack is included. Decoding is strict: wrong types, missing fields and
-// anything over protocol/limits.h give kMalformed or kTooLarge, never a crash.
+// msgpack encoding of envelopes, messages, task records and log entries.
+// Callers see only this header; msgpack stays inside the codec files
+// (codec.cc: client messages and records, codec_peer.cc: node-to-node
+// messages, codec_log.cc: log entries and Raft state, codec_detail.h: what
+// they share). Decoding is strict: wrong types, missing fields and anything
+// over protocol/limits.h give kMalformed or kTooLarge, never a crash.
 //
 // A message on the wire is two frames: the envelope, then the body.
 #pragma once

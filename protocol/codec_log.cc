@@ -1,0 +1,242 @@
+// Log entries: task operations, partition snapshots, a Raft replica's
+// persistent state.
+
+#include "protocol/codec.h"
+#include "protocol/codec_detail.h"
+
+namespace mesh {
+namespace codec_detail {
+
+// A task op is [kind, fields...]; kind numbers are fixed like message kinds.
+enum class OpKind : uint8_t { kSubmit = 1, kLease = 2, kRenew = 3, kComplete = 4, kFail = 5, kRelease = 6, kCancel = 7 };
+
+void pack_op(Packer& p, const OpSubmit& o) {
+  p.pack_array(4);
+  p.pack(static_cast<uint8_t>(OpKind::kSubmit));
+  pack(p, o.spec);
+  p.pack(o.partition);
+  p.pack(o.at_ms);
+}
+void pack_op(Packer& p, const OpLease& o) {
+  p.pack_array(7);
+  p.pack(static_cast<uint8_t>(OpKind::kLease));
+  pack_str(p, o.id);
+  p.pack(o.attempt);
+  pack_str(p, o.owner);
+  p.pack(o.at_ms);
+  p.pack(o.lease_deadline_ms);
+  p.pack(o.timeout_at_ms);
+}
+void pack_op(Packer& p, const OpRenew& o) {
+  p.pack_array(4);
+  p.pack(static_cast<uint8_t>(OpKind::kRenew));
+  pack_str(p, o.id);
+  p.pack(o.attempt);
+  p.pack(o.lease_deadline_ms);
+}
+void pack_op(Packer& p, const OpComplete& o) {
+  p.pack_array(5);
+  p.pack(static_cast<uint8_t>(OpKind::kComplete));
+  pack_str(p, o.id);
+  p.pack(o.attempt);
+  pack_bin(p, o.output);
+  p.pack(o.at_ms);
+}
+void pack_op(Packer& p, const OpFail& o) {
+  p.pack_array(7);
+  p.pack(static_cast<uint8_t>(OpKind::kFail));
+  pack_str(p, o.id);
+  p.pack(o.attempt);
+  p.pack(static_cast<uint8_t>(o.outcome));
+  pack_str(p, o.error);
+  p.pack(o.at_ms);
+  p.pack(o.retry_at_ms);
+}
+void pack_op(Packer& p, const OpRelease& o) {
+  p.pack_array(5);
+  p.pack(static_cast<uint8_t>(OpKind::kRelease));
+  pack_str(p, o.id);
+  p.pack(o.attempt);
+  pack_str(p, o.reason);
+  p.pack(o.at_ms);
+}
+void pack_op(Packer& p, const OpCancel& o) {
+  p.pack_array(3);
+  p.pack(static_cast<uint8_t>(OpKind::kCancel));
+  pack_str(p, o.id);
+  p.pack(o.at_ms);
+}
+
+void pack(Packer& p, const LogEntry& e) {
+  p.pack_array(5);
+  p.pack(e.index);
+  p.pack(e.term);
+  p.pack(static_cast<uint8_t>(e.type));
+  pack_bin(p, e.data);
+  pack_str_list(p, e.voters);
+}
+
+TaskOp read_op(const msgpack::object& o) {
+  Fields kind_only(o, 1, "op");
+  auto kind = static_cast<OpKind>(kind_only.unsigned_as<uint8_t>(UINT8_MAX));
+  switch (kind) {
+    case OpKind::kSubmit: {
+      Fields f(o, 4, "op_submit");
+      f.next();
+      OpSubmit op;
+      op.spec = read_spec(f.next());
+      op.partition = f.unsigned_as<uint32_t>(UINT32_MAX);
+      op.at_ms = f.u64();
+      return op;
+    }
+    case OpKind::kLease: {
+      Fields f(o, 7, "op_lease");
+      f.next();
+      OpLease op;
+      op.id = f.bytes(limits::kMaxIdBytes);
+      op.attempt = f.unsigned_as<uint32_t>(UINT32_MAX);
+      op.owner = f.bytes(limits::kMaxNameBytes);
+      op.at_ms = f.u64();
+      op.lease_deadline_ms = f.u64();
+      op.timeout_at_ms = f.u64();
+      return op;
+    }
+    case OpKind::kRenew: {
+      Fields f(o, 4, "op_renew");
+      f.next();
+      OpRenew op;
+      op.id = f.bytes(limits::kMaxIdBytes);
+      op.attempt = f.unsigned_as<uint32_t>(UINT32_MAX);
+      op.lease_deadline_ms = f.u64();
+      return op;
+    }
+    case OpKind::kComplete: {
+      Fields f(o, 5, "op_complete");
+      f.next();
+      OpComplete op;
+      op.id = f.bytes(limits::kMaxIdBytes);
+      op.attempt = f.unsigned_as<uint32_t>(UINT32_MAX);
+      op.output = f.bytes(limits::kMaxPayloadBytes);
+      op.at_ms = f.u64();
+      return op;
+    }
+    case OpKind::kFail: {
+      Fields f(o, 7, "op_fail");
+      f.next();
+      OpFail op;
+      op.id = f.bytes(limits::kMaxIdBytes);
+      op.attempt = f.unsigned_as<uint32_t>(UINT32_MAX);
+      op.outcome = static_cast<AttemptOutcome>(f.unsigned_as<uint8_t>(static_cast<uint8_t>(AttemptOutcome::kCancelled)));
+      op.error = f.bytes(limits::kMaxErrorBytes);
+      op.at_ms = f.u64();
+      op.retry_at_ms = f.u64();
+      return op;
+    }
+    case OpKind::kRelease: {
+      Fields f(o, 5, "op_release");
+      f.next();
+      OpRelease op;
+      op.id = f.bytes(limits::kMaxIdBytes);
+      op.attempt = f.unsigned_as<uint32_t>(UINT32_MAX);
+      op.reason = f.bytes(limits::kMaxErrorBytes);
+      op.at_ms = f.u64();
+      return op;
+    }
+    case OpKind::kCancel: {
+      Fields f(o, 3, "op_cancel");
+      f.next();
+      OpCancel op;
+      op.id = f.bytes(limits::kMaxIdBytes);
+      op.at_ms = f.u64();
+      return op;
+    }
+  }
+  fail(ErrorCode::kMalformed, "unknown op kind " + std::to_string(static_cast<int>(kind)));
+}
+
+LogEntry read_entry(const msgpack::object& o) {
+  Fields f(o, 5, "log_entry");
+  LogEntry e;
+  e.index = f.u64();
+  e.term = f.u64();
+  uint8_t type = f.unsigned_as<uint8_t>(static_cast<uint8_t>(EntryType::kConfig));
+  e.type = static_cast<EntryType>(type);
+  e.data = f.bytes(limits::kMaxFrameBytes);
+  e.voters = f.string_list(limits::kMaxVoters, limits::kMaxNameBytes);
+  return e;
+}
+
+void pack(Packer& p, const HardState& h) {
+  p.pack_array(3);
+  p.pack(h.term);
+  pack_str(p, h.vote);
+  p.pack(h.commit);
+}
+
+void pack(Packer& p, const SnapshotMeta& m) {
+  p.pack_array(3);
+  p.pack(m.index);
+  p.pack(m.term);
+  pack_str_list(p, m.voters);
+}
+
+}  // namespace codec_detail
+
+using namespace codec_detail;
+
+std::string encode_op(const TaskOp& op) {
+  return encode_with([&](Packer& p) {
+    std::visit([&](const auto& o) { pack_op(p, o); }, op);
+  });
+}
+
+Result<TaskOp> decode_op(std::string_view bytes) {
+  return parse<TaskOp>(bytes, [](const msgpack::object& o) { return read_op(o); });
+}
+
+std::string encode_snapshot(const std::vector<TaskRecord>& records) {
+  return encode_with([&](Packer& p) {
+    pack_records(p, records);
+  });
+}
+
+Result<std::vector<TaskRecord>> decode_snapshot(std::string_view bytes) {
+  return parse<std::vector<TaskRecord>>(bytes, [](const msgpack::object& o) {
+    if (o.type != msgpack::type::ARRAY) fail(ErrorCode::kMalformed, "snapshot: not an array");
+    std::vector<TaskRecord> out;
+    out.reserve(o.via.array.size);
+    for (uint32_t i = 0; i < o.via.array.size; ++i) out.push_back(read_record(o.via.array.ptr[i]));
+    return out;
+  });
+}
+
+std::string encode_log_entry(const LogEntry& entry) { return encode_with([&](Packer& p) { pack(p, entry); }); }
+Result<LogEntry> decode_log_entry(std::string_view bytes) {
+  return parse<LogEntry>(bytes, [](const msgpack::object& o) { return read_entry(o); });
+}
+
+std::string encode_hard_state(const HardState& state) { return encode_with([&](Packer& p) { pack(p, state); }); }
+Result<HardState> decode_hard_state(std::string_view bytes) {
+  return parse<HardState>(bytes, [](const msgpack::object& o) {
+    Fields f(o, 3, "hard_state");
+    HardState h;
+    h.term = f.u64();
+    h.vote = f.bytes(limits::kMaxNameBytes);
+    h.commit = f.u64();
+    return h;
+  });
+}
+
+std::string encode_snapshot_meta(const SnapshotMeta& meta) { return encode_with([&](Packer& p) { pack(p, meta); }); }
+Result<SnapshotMeta> decode_snapshot_meta(std::string_view bytes) {
+  return parse<SnapshotMeta>(bytes, [](const msgpack::object& o) {
+    Fields f(o, 3, "snapshot_meta");
+    SnapshotMeta m;
+    m.index = f.u64();
+    m.term = f.u64();
+    m.voters = f.string_list(limits::kMaxVoters, limits::kMaxNameBytes);
+    return m;
+  });
+}
+
+}  // namespace mesh

@@ -1,0 +1,429 @@
+// Node-to-node messages: membership gossip, work stealing, Raft batches.
+
+#include "protocol/codec.h"
+#include "protocol/codec_detail.h"
+
+namespace mesh {
+namespace codec_detail {
+
+void pack(Packer& p, const LoadDigest& l) {
+  p.pack_array(4);
+  p.pack(l.pending);
+  p.pack(l.free_slots);
+  p.pack(l.backlog_ms);
+  p.pack(l.version);
+}
+
+void pack(Packer& p, const MemberUpdate& u) {
+  p.pack_array(5);
+  pack_str(p, u.id);
+  pack_str(p, u.address);
+  p.pack(u.incarnation);
+  p.pack(static_cast<uint8_t>(u.state));
+  pack(p, u.load);
+}
+
+void pack_updates(Packer& p, const std::vector<MemberUpdate>& updates) {
+  p.pack_array(static_cast<uint32_t>(updates.size()));
+  for (const auto& u : updates) pack(p, u);
+}
+
+void pack_body(Packer& p, const Ping& m) {
+  p.pack_array(5);
+  p.pack(m.seq);
+  pack_str(p, m.from_id);
+  pack_str(p, m.from_address);
+  pack_str(p, m.target_id);
+  pack_updates(p, m.updates);
+}
+void pack_body(Packer& p, const PingReq& m) {
+  p.pack_array(6);
+  p.pack(m.seq);
+  pack_str(p, m.from_id);
+  pack_str(p, m.from_address);
+  pack_str(p, m.target_id);
+  pack_str(p, m.target_address);
+  pack_updates(p, m.updates);
+}
+void pack_body(Packer& p, const Ack& m) {
+  p.pack_array(5);
+  p.pack(m.seq);
+  pack_str(p, m.from_id);
+  pack_str(p, m.from_address);
+  p.pack(m.nack);
+  pack_updates(p, m.updates);
+}
+void pack_body(Packer& p, const Sync& m) {
+  p.pack_array(4);
+  pack_str(p, m.from_id);
+  pack_str(p, m.from_address);
+  p.pack(m.reply);
+  pack_updates(p, m.members);
+}
+
+void pack_body(Packer& p, const StealRequest& m) {
+  p.pack_array(3);
+  pack_str(p, m.thief_id);
+  pack_str(p, m.thief_address);
+  p.pack(m.want);
+}
+void pack_body(Packer& p, const StealGrant& m) {
+  p.pack_array(3);
+  pack_str(p, m.victim_id);
+  pack_str(p, m.victim_address);
+  p.pack_array(static_cast<uint32_t>(m.tasks.size()));
+  for (const auto& t : m.tasks) {
+    p.pack_array(5);
+    pack_str(p, t.id);
+    p.pack(t.attempt);
+    pack_str(p, t.handler);
+    pack_bin(p, t.payload);
+    p.pack(t.timeout_ms);
+  }
+}
+void pack_body(Packer& p, const LeaseRenewal& m) {
+  p.pack_array(2);
+  pack_str(p, m.thief_id);
+  p.pack_array(static_cast<uint32_t>(m.running.size()));
+  for (const auto& r : m.running) {
+    p.pack_array(2);
+    pack_str(p, r.id);
+    p.pack(r.attempt);
+  }
+}
+void pack_body(Packer& p, const StolenResult& m) {
+  p.pack_array(6);
+  pack_str(p, m.thief_id);
+  pack_str(p, m.thief_address);
+  pack_str(p, m.id);
+  p.pack(m.attempt);
+  p.pack(m.ok);
+  pack_bin(p, m.output);
+}
+void pack_body(Packer& p, const StolenResultAck& m) {
+  p.pack_array(3);
+  pack_str(p, m.id);
+  p.pack(m.attempt);
+  p.pack(m.accepted);
+}
+
+// A Raft message is [type, group, term, from, to, fields...]; types are fixed.
+enum class RaftType : uint8_t {
+  kVoteRequest = 1, kVoteResponse = 2, kAppendRequest = 3, kAppendResponse = 4,
+  kHeartbeat = 5, kHeartbeatResponse = 6, kInstallSnapshot = 7, kTimeoutNow = 8,
+};
+
+template <typename M>
+void pack_raft_header(Packer& p, uint32_t fields, RaftType type, const M& m) {
+  p.pack_array(5 + fields);
+  p.pack(static_cast<uint8_t>(type));
+  p.pack(m.group);
+  p.pack(m.term);
+  pack_str(p, m.from);
+  pack_str(p, m.to);
+}
+
+void pack_raft(Packer& p, const VoteRequest& m) {
+  pack_raft_header(p, 4, RaftType::kVoteRequest, m);
+  p.pack(m.last_index);
+  p.pack(m.last_term);
+  p.pack(m.pre_vote);
+  p.pack(m.transfer);
+}
+void pack_raft(Packer& p, const VoteResponse& m) {
+  pack_raft_header(p, 2, RaftType::kVoteResponse, m);
+  p.pack(m.pre_vote);
+  p.pack(m.granted);
+}
+void pack_raft(Packer& p, const AppendRequest& m) {
+  pack_raft_header(p, 4, RaftType::kAppendRequest, m);
+  p.pack(m.prev_index);
+  p.pack(m.prev_term);
+  p.pack(m.commit);
+  p.pack_array(static_cast<uint32_t>(m.entries.size()));
+  for (const auto& e : m.entries) pack(p, e);
+}
+void pack_raft(Packer& p, const AppendResponse& m) {
+  pack_raft_header(p, 5, RaftType::kAppendResponse, m);
+  p.pack(m.success);
+  p.pack(m.match_index);
+  p.pack(m.reject_index);
+  p.pack(m.conflict_term);
+  p.pack(m.conflict_index);
+}
+void pack_raft(Packer& p, const Heartbeat& m) {
+  pack_raft_header(p, 2, RaftType::kHeartbeat, m);
+  p.pack(m.commit);
+  p.pack(m.read_seq);
+}
+void pack_raft(Packer& p, const HeartbeatResponse& m) {
+  pack_raft_header(p, 1, RaftType::kHeartbeatResponse, m);
+  p.pack(m.read_seq);
+}
+void pack_raft(Packer& p, const InstallSnapshot& m) {
+  pack_raft_header(p, 4, RaftType::kInstallSnapshot, m);
+  p.pack(m.snapshot_index);
+  p.pack(m.snapshot_term);
+  pack_str_list(p, m.voters);
+  pack_bin(p, m.data);
+}
+void pack_raft(Packer& p, const TimeoutNow& m) { pack_raft_header(p, 0, RaftType::kTimeoutNow, m); }
+
+void pack_body(Packer& p, const RaftBatch& m) {
+  p.pack_array(2);
+  pack_str(p, m.from_node);
+  p.pack_array(static_cast<uint32_t>(m.messages.size()));
+  for (const auto& message : m.messages) std::visit([&](const auto& r) { pack_raft(p, r); }, message);
+}
+
+LoadDigest read_load(const msgpack::object& o) {
+  Fields f(o, 4, "load");
+  LoadDigest l;
+  l.pending = f.u64();
+  l.free_slots = f.unsigned_as<uint32_t>(UINT32_MAX);
+  l.backlog_ms = f.u64();
+  l.version = f.u64();
+  return l;
+}
+
+MemberState to_member_state(uint8_t v) {
+  if (v >= kMemberStateCount) fail(ErrorCode::kMalformed, "unknown member state " + std::to_string(v));
+  return static_cast<MemberState>(v);
+}
+
+std::vector<MemberUpdate> read_updates(Fields& f, size_t max_items) {
+  const auto& list = f.array(max_items);
+  std::vector<MemberUpdate> out;
+  out.reserve(list.via.array.size);
+  for (uint32_t i = 0; i < list.via.array.size; ++i) {
+    Fields g(list.via.array.ptr[i], 5, "member_update");
+    MemberUpdate u;
+    u.id = g.bytes(limits::kMaxNameBytes);
+    u.address = g.bytes(limits::kMaxAddressBytes);
+    u.incarnation = g.u64();
+    u.state = to_member_state(g.unsigned_as<uint8_t>(UINT8_MAX));
+    u.load = read_load(g.next());
+    out.push_back(std::move(u));
+  }
+  return out;
+}
+
+template <typename M>
+M read_raft_header(Fields& f) {
+  f.next();  // the type, already read
+  M m;
+  m.group = f.unsigned_as<uint32_t>(UINT32_MAX);
+  m.term = f.u64();
+  m.from = f.bytes(limits::kMaxNameBytes);
+  m.to = f.bytes(limits::kMaxNameBytes);
+  return m;
+}
+
+RaftMessage read_raft(const msgpack::object& o) {
+  Fields type_only(o, 5, "raft");
+  auto type = static_cast<RaftType>(type_only.unsigned_as<uint8_t>(UINT8_MAX));
+  switch (type) {
+    case RaftType::kVoteRequest: {
+      Fields f(o, 9, "vote_request");
+      auto m = read_raft_header<VoteRequest>(f);
+      m.last_index = f.u64();
+      m.last_term = f.u64();
+      m.pre_vote = f.boolean();
+      m.transfer = f.boolean();
+      return m;
+    }
+    case RaftType::kVoteResponse: {
+      Fields f(o, 7, "vote_response");
+      auto m = read_raft_header<VoteResponse>(f);
+      m.pre_vote = f.boolean();
+      m.granted = f.boolean();
+      return m;
+    }
+    case RaftType::kAppendRequest: {
+      Fields f(o, 9, "append_request");
+      auto m = read_raft_header<AppendRequest>(f);
+      m.prev_index = f.u64();
+      m.prev_term = f.u64();
+      m.commit = f.u64();
+      const auto& entries = f.array(limits::kMaxRaftEntries);
+      for (uint32_t i = 0; i < entries.via.array.size; ++i) m.entries.push_back(read_entry(entries.via.array.ptr[i]));
+      return m;
+    }
+    case RaftType::kAppendResponse: {
+      Fields f(o, 10, "append_response");
+      auto m = read_raft_header<AppendResponse>(f);
+      m.success = f.boolean();
+      m.match_index = f.u64();
+      m.reject_index = f.u64();
+      m.conflict_term = f.u64();
+      m.conflict_index = f.u64();
+      return m;
+    }
+    case RaftType::kHeartbeat: {
+      Fields f(o, 7, "heartbeat");
+      auto m = read_raft_header<Heartbeat>(f);
+      m.commit = f.u64();
+      m.read_seq = f.u64();
+      return m;
+    }
+    case RaftType::kHeartbeatResponse: {
+      Fields f(o, 6, "heartbeat_response");
+      auto m = read_raft_header<HeartbeatResponse>(f);
+      m.read_seq = f.u64();
+      return m;
+    }
+    case RaftType::kInstallSnapshot: {
+      Fields f(o, 9, "install_snapshot");
+      auto m = read_raft_header<InstallSnapshot>(f);
+      m.snapshot_index = f.u64();
+      m.snapshot_term = f.u64();
+      m.voters = f.string_list(limits::kMaxVoters, limits::kMaxNameBytes);
+      m.data = f.bytes(limits::kMaxFrameBytes);
+      return m;
+    }
+    case RaftType::kTimeoutNow: {
+      Fields f(o, 5, "timeout_now");
+      return read_raft_header<TimeoutNow>(f);
+    }
+  }
+  fail(ErrorCode::kMalformed, "unknown raft message type " + std::to_string(static_cast<int>(type)));
+}
+
+PeerMessage read_peer(MessageKind kind, const msgpack::object& o) {
+  switch (kind) {
+    case MessageKind::kPing: {
+      Fields f(o, 5, "ping");
+      Ping m;
+      m.seq = f.u64();
+      m.from_id = f.bytes(limits::kMaxNameBytes);
+      m.from_address = f.bytes(limits::kMaxAddressBytes);
+      m.target_id = f.bytes(limits::kMaxNameBytes);
+      m.updates = read_updates(f, limits::kMaxGossipUpdates);
+      return m;
+    }
+    case MessageKind::kPingReq: {
+      Fields f(o, 6, "ping_req");
+      PingReq m;
+      m.seq = f.u64();
+      m.from_id = f.bytes(limits::kMaxNameBytes);
+      m.from_address = f.bytes(limits::kMaxAddressBytes);
+      m.target_id = f.bytes(limits::kMaxNameBytes);
+      m.target_address = f.bytes(limits::kMaxAddressBytes);
+      m.updates = read_updates(f, limits::kMaxGossipUpdates);
+      return m;
+    }
+    case MessageKind::kAck: {
+      Fields f(o, 5, "ack");
+      Ack m;
+      m.seq = f.u64();
+      m.from_id = f.bytes(limits::kMaxNameBytes);
+      m.from_address = f.bytes(limits::kMaxAddressBytes);
+      m.nack = f.boolean();
+      m.updates = read_updates(f, limits::kMaxGossipUpdates);
+      return m;
+    }
+    case MessageKind::kSync: {
+      Fields f(o, 4, "sync");
+      Sync m;
+      m.from_id = f.bytes(limits::kMaxNameBytes);
+      m.from_address = f.bytes(limits::kMaxAddressBytes);
+      m.reply = f.boolean();
+      m.members = read_updates(f, limits::kMaxMembers);
+      return m;
+    }
+    case MessageKind::kStealRequest: {
+      Fields f(o, 3, "steal_request");
+      StealRequest m;
+      m.thief_id = f.bytes(limits::kMaxNameBytes);
+      m.thief_address = f.bytes(limits::kMaxAddressBytes);
+      m.want = f.unsigned_as<uint32_t>(limits::kMaxStealBatch);
+      return m;
+    }
+    case MessageKind::kStealGrant: {
+      Fields f(o, 3, "steal_grant");
+      StealGrant m;
+      m.victim_id = f.bytes(limits::kMaxNameBytes);
+      m.victim_address = f.bytes(limits::kMaxAddressBytes);
+      const auto& tasks = f.array(limits::kMaxStealBatch);
+      for (uint32_t i = 0; i < tasks.via.array.size; ++i) {
+        Fields g(tasks.via.array.ptr[i], 5, "stolen_task");
+        RunTask t;
+        t.id = g.bytes(limits::kMaxIdBytes);
+        t.attempt = g.unsigned_as<uint32_t>(UINT32_MAX);
+        t.handler = g.bytes(limits::kMaxNameBytes);
+        t.payload = g.bytes(limits::kMaxPayloadBytes);
+        t.timeout_ms = g.u64();
+        m.tasks.push_back(std::move(t));
+      }
+      return m;
+    }
+    case MessageKind::kLeaseRenewal: {
+      Fields f(o, 2, "lease_renewal");
+      LeaseRenewal m;
+      m.thief_id = f.bytes(limits::kMaxNameBytes);
+      const auto& running = f.array(limits::kMaxBatchTasks);
+      for (uint32_t i = 0; i < running.via.array.size; ++i) {
+        Fields g(running.via.array.ptr[i], 2, "attempt_ref");
+        AttemptRef r;
+        r.id = g.bytes(limits::kMaxIdBytes);
+        r.attempt = g.unsigned_as<uint32_t>(UINT32_MAX);
+        m.running.push_back(std::move(r));
+      }
+      return m;
+    }
+    case MessageKind::kStolenResult: {
+      Fields f(o, 6, "stolen_result");
+      StolenResult m;
+      m.thief_id = f.bytes(limits::kMaxNameBytes);
+      m.thief_address = f.bytes(limits::kMaxAddressBytes);
+      m.id = f.bytes(limits::kMaxIdBytes);
+      m.attempt = f.unsigned_as<uint32_t>(UINT32_MAX);
+      m.ok = f.boolean();
+      m.output = f.bytes(limits::kMaxPayloadBytes);
+      return m;
+    }
+    case MessageKind::kRaftBatch: {
+      Fields f(o, 2, "raft_batch");
+      RaftBatch m;
+      m.from_node = f.bytes(limits::kMaxNameBytes);
+      const auto& messages = f.array(limits::kMaxRaftMessages);
+      for (uint32_t i = 0; i < messages.via.array.size; ++i) m.messages.push_back(read_raft(messages.via.array.ptr[i]));
+      return m;
+    }
+    case MessageKind::kStolenResultAck: {
+      Fields f(o, 3, "stolen_result_ack");
+      StolenResultAck m;
+      m.id = f.bytes(limits::kMaxIdBytes);
+      m.attempt = f.unsigned_as<uint32_t>(UINT32_MAX);
+      m.accepted = f.boolean();
+      return m;
+    }
+    default:
+      fail(ErrorCode::kUnknownMessageType, "not a peer message kind: " + std::to_string(static_cast<int>(kind)));
+  }
+}
+
+}  // namespace codec_detail
+
+using namespace codec_detail;
+
+MessageKind peer_kind(const PeerMessage& message) {
+  static constexpr MessageKind kinds[] = {MessageKind::kPing,         MessageKind::kPingReq,
+                                          MessageKind::kAck,          MessageKind::kSync,
+                                          MessageKind::kStealRequest, MessageKind::kStealGrant,
+                                          MessageKind::kLeaseRenewal, MessageKind::kStolenResult,
+                                          MessageKind::kStolenResultAck, MessageKind::kRaftBatch};
+  static_assert(std::size(kinds) == std::variant_size_v<PeerMessage>);
+  return kinds[message.index()];
+}
+
+std::string encode_peer(const PeerMessage& message) {
+  return encode_with([&](Packer& p) { std::visit([&](const auto& m) { pack_body(p, m); }, message); });
+}
+
+Result<PeerMessage> decode_peer(uint16_t kind, std::string_view body) {
+  if (!is_peer_kind(kind)) return Status(ErrorCode::kUnknownMessageType, "not a peer message kind " + std::to_string(kind));
+  return parse<PeerMessage>(body, [kind](const msgpack::object& o) { return read_peer(static_cast<MessageKind>(kind), o); });
+}
+
+}  // namespace mesh
