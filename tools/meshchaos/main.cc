@@ -41,6 +41,7 @@ struct Options {
   std::string handler = "sleep";
   std::string payload = "20";
   bool keep = false;
+  bool skew = false;
 };
 
 struct Node {
@@ -79,7 +80,8 @@ class Chaos {
       double elapsed = std::chrono::duration<double, std::milli>(Clock::now() - started).count();
       double due = static_cast<double>(o_.tasks) * std::min(1.0, elapsed / static_cast<double>(o_.duration_ms));
       if (next_task < due) {
-        size_t target = random_() % nodes_.size();
+        // --skew piles everything on the first node, so the others must steal.
+        size_t target = o_.skew ? 0 : random_() % nodes_.size();
         if (nodes_[target].process->running()) next_task = submit_batch(target, next_task);
       } else {
         std::this_thread::sleep_for(std::chrono::milliseconds(5));
@@ -232,6 +234,17 @@ class Chaos {
     std::printf("  completed %llu, failed %llu, attempts %llu (lost to kills %llu)\n",
                 static_cast<unsigned long long>(completed), static_cast<unsigned long long>(failed),
                 static_cast<unsigned long long>(attempts), static_cast<unsigned long long>(lost_attempts));
+    uint64_t stolen = 0, stale = 0;
+    for (const auto& n : nodes_) {
+      MeshClient client({n.endpoint}, ClientOptions{5000, "meshchaos"});
+      auto steals = client.call(StealsRequest{});
+      if (!steals.ok()) continue;
+      const auto& counters = std::get<StealsReply>(steals.value()).counters;
+      stolen += counters.at("tasks_stolen");
+      stale += counters.at("stale_completions_rejected");
+    }
+    std::printf("  stolen %llu, stale results rejected %llu (counters since each node's last start)\n",
+                static_cast<unsigned long long>(stolen), static_cast<unsigned long long>(stale));
     std::printf("  lost %llu, double commits or bad histories %llu\n", static_cast<unsigned long long>(missing),
                 static_cast<unsigned long long>(violations));
     bool ok = missing == 0 && violations == 0 && completed + failed == owner_.size();
@@ -262,6 +275,7 @@ int run(int argc, char** argv) {
   app.add_option("--handler", o.handler, "handler of every task");
   app.add_option("--payload", o.payload, "payload of every task");
   app.add_flag("--keep", o.keep, "keep the data dirs and logs");
+  app.add_flag("--skew", o.skew, "submit everything to one node: the others steal while nodes die");
   CLI11_PARSE(app, argc, argv);
   return Chaos(std::move(o)).run();
 }
