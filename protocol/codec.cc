@@ -136,14 +136,19 @@ void pack_body(Packer& p, const ListReply& m) {
   pack_records(p, m.records);
   p.pack(m.more);
 }
+// A map of counter name -> count, as stats and steals replies carry it.
+void pack_counters(Packer& p, const std::map<std::string, uint64_t>& counters) {
+  p.pack_map(static_cast<uint32_t>(counters.size()));
+  for (const auto& [name, value] : counters) {
+    pack_str(p, name);
+    p.pack(value);
+  }
+}
+
 void pack_body(Packer& p, const StatsReply& m) {
   p.pack_array(4);
   pack_str(p, m.node_id);
-  p.pack_map(static_cast<uint32_t>(m.counters.size()));
-  for (const auto& [k, v] : m.counters) {
-    pack_str(p, k);
-    p.pack(v);
-  }
+  pack_counters(p, m.counters);
   p.pack_map(static_cast<uint32_t>(m.gauges.size()));
   for (const auto& [k, v] : m.gauges) {
     pack_str(p, k);
@@ -209,11 +214,7 @@ void pack_body(Packer& p, const StealsReply& m) {
     pack_str(p, e.thief);
     p.pack(e.tasks);
   }
-  p.pack_map(static_cast<uint32_t>(m.counters.size()));
-  for (const auto& [k, v] : m.counters) {
-    pack_str(p, k);
-    p.pack(v);
-  }
+  pack_counters(p, m.counters);
 }
 
 TaskState to_state(uint8_t v) {
@@ -299,6 +300,17 @@ std::string read_map_key(const msgpack::object& o) {
   if (o.type != msgpack::type::STR || o.via.str.size > limits::kMaxNameBytes * 2)
     fail(ErrorCode::kMalformed, "stats: bad key");
   return std::string(o.via.str.ptr, o.via.str.size);
+}
+
+std::map<std::string, uint64_t> read_counters(Fields& f, const char* what) {
+  const auto& counters = f.map(4096);
+  std::map<std::string, uint64_t> out;
+  for (uint32_t i = 0; i < counters.via.map.size; ++i) {
+    const auto& kv = counters.via.map.ptr[i];
+    if (kv.val.type != msgpack::type::POSITIVE_INTEGER) fail(ErrorCode::kMalformed, std::string(what) + ": counter");
+    out[read_map_key(kv.key)] = kv.val.via.u64;
+  }
+  return out;
 }
 
 Request read_request(MessageKind kind, const msgpack::object& o) {
@@ -423,12 +435,7 @@ Reply read_reply(MessageKind kind, const msgpack::object& o) {
       Fields f(o, 4, "stats_reply");
       StatsReply m;
       m.node_id = f.bytes(limits::kMaxNameBytes);
-      const auto& counters = f.map(4096);
-      for (uint32_t i = 0; i < counters.via.map.size; ++i) {
-        const auto& kv = counters.via.map.ptr[i];
-        if (kv.val.type != msgpack::type::POSITIVE_INTEGER) fail(ErrorCode::kMalformed, "stats: counter");
-        m.counters[read_map_key(kv.key)] = kv.val.via.u64;
-      }
+      m.counters = read_counters(f, "stats");
       const auto& gauges = f.map(4096);
       for (uint32_t i = 0; i < gauges.via.map.size; ++i) {
         const auto& kv = gauges.via.map.ptr[i];
@@ -482,12 +489,7 @@ Reply read_reply(MessageKind kind, const msgpack::object& o) {
         e.tasks = g.unsigned_as<uint32_t>(UINT32_MAX);
         m.recent.push_back(std::move(e));
       }
-      const auto& counters = f.map(4096);
-      for (uint32_t i = 0; i < counters.via.map.size; ++i) {
-        const auto& kv = counters.via.map.ptr[i];
-        if (kv.val.type != msgpack::type::POSITIVE_INTEGER) fail(ErrorCode::kMalformed, "steals: counter");
-        m.counters[read_map_key(kv.key)] = kv.val.via.u64;
-      }
+      m.counters = read_counters(f, "steals");
       return m;
     }
     case MessageKind::kPartitionsReply: {

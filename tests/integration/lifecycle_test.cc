@@ -14,23 +14,6 @@
 namespace mesh::test {
 namespace {
 
-struct Exit {
-  int code;
-  std::string output;
-};
-
-// Runs a command to completion (bounded by timeout(1), so a regression that
-// makes meshd start anyway fails instead of hanging) and captures its output.
-Exit run_command(const std::string& command) {
-  FILE* pipe = ::popen(("timeout 60 " + command + " 2>&1").c_str(), "r");
-  std::string out;
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, pipe)) > 0) out.append(buf, n);
-  int status = ::pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
-
 // meshd given `args` must refuse to start with exit code `code` and say `why`.
 void check_refused(const std::string& args, int code, const std::string& why) {
   Exit e = run_command(std::string(MESHD_PATH) + " " + args);

@@ -125,14 +125,9 @@ TEST_CASE("five meshd processes form one mesh, detect a SIGKILL and take the nod
   // meshctl shows the same table on every node.
   std::string first_table;
   for (auto& node : nodes) {
-    std::string command = std::string(MESHCTL_PATH) + " --addr " + node->process().endpoint() + " partitions";
-    FILE* pipe = ::popen(command.c_str(), "r");
-    std::string out;
-    char buf[4096];
-    size_t got;
-    while ((got = std::fread(buf, 1, sizeof buf, pipe)) > 0) out.append(buf, got);
-    CHECK(::pclose(pipe) == 0);
-    out = out.substr(out.find('\n') + 1);  // the first line names the node asked
+    Exit shown = run_command(std::string(MESHCTL_PATH) + " --addr " + node->process().endpoint() + " partitions");
+    CHECK(shown.code == 0);
+    std::string out = shown.output.substr(shown.output.find('\n') + 1);  // the first line names the node asked
     if (first_table.empty()) first_table = out;
     CHECK(out == first_table);
   }

@@ -8,6 +8,7 @@
 #include <signal.h>
 
 #include <chrono>
+#include <cstdio>
 #include <fstream>
 #include <filesystem>
 #include <functional>
@@ -88,6 +89,24 @@ inline int64_t gauge(MeshClient& client, const std::string& name) {
   if (!stats.ok()) return -1;
   auto it = stats.value().gauges.find(name);
   return it == stats.value().gauges.end() ? -1 : it->second;
+}
+
+struct Exit {
+  int code;  // exit status, or -1 when killed by a signal
+  std::string output;  // stdout and stderr
+};
+
+// Runs a shell command to completion, bounded by timeout(1) so that a hang
+// fails the test instead of blocking it, and captures what it printed.
+inline Exit run_command(const std::string& command, int timeout_s = 60) {
+  FILE* pipe = ::popen(("timeout " + std::to_string(timeout_s) + " " + command + " 2>&1").c_str(), "r");
+  REQUIRE(pipe != nullptr);
+  std::string out;
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, pipe)) > 0) out.append(buf, n);
+  int status = ::pclose(pipe);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
 }
 
 // Every finished record must satisfy tools/testkit/record_check.h.
