@@ -150,18 +150,27 @@ void NodeState::on(const in::TaskFinished& e) {
     count("stale_completions_rejected");
     return;
   }
-  const TaskRecord& r = *table_.find(e.id);
   if (e.ok) {
-    uint64_t run_ms = now_ms_ - r.attempts.back().started_ms;
+    uint64_t run_ms = now_ms_ - table_.find(e.id)->attempts.back().started_ms;
     // A moving average with weight 1/8: smooth, and cheap to keep.
     average_run_ms_ = average_run_ms_ == 0 ? run_ms : (average_run_ms_ * 7 + run_ms) / 8;
     apply(OpComplete{e.id, e.attempt, e.output, now_ms_});
     count("tasks_completed");
     return;
   }
+  fail_attempt(e.id, e.attempt, AttemptOutcome::kFailed, e.output);
+}
+
+void NodeState::fail_attempt(const std::string& id, uint32_t attempt, AttemptOutcome outcome, std::string error) {
+  const TaskRecord& r = *table_.find(id);
   uint64_t delay = backoff_delay_ms(r.spec.backoff_base_ms, r.spec.backoff_max_ms, r.failures + 1, random_);
-  apply(OpFail{e.id, e.attempt, AttemptOutcome::kFailed, error_text(e.output), now_ms_, now_ms_ + delay});
-  count(table_.find(e.id)->state == TaskState::kFailed ? "tasks_dead_lettered" : "attempts_failed");
+  apply(OpFail{id, attempt, outcome, error_text(std::move(error)), now_ms_, now_ms_ + delay});
+  if (outcome == AttemptOutcome::kTimedOut) count("attempts_timed_out");
+  if (table_.find(id)->state == TaskState::kFailed) {
+    count("tasks_dead_lettered");
+  } else if (outcome != AttemptOutcome::kTimedOut) {
+    count("attempts_failed");
+  }
 }
 
 void NodeState::on(const in::RenewLeases& e) {
@@ -290,11 +299,7 @@ void NodeState::expire_deadlines() {
     bool ours = running_.count(id) > 0;
     if (ours) out_.aborts.push_back({id, attempt});
     if (now_ms_ >= r.timeout_at_ms) {
-      uint64_t delay = backoff_delay_ms(r.spec.backoff_base_ms, r.spec.backoff_max_ms, r.failures + 1, random_);
-      apply(OpFail{id, attempt, AttemptOutcome::kTimedOut,
-                   "timed out after " + std::to_string(r.spec.timeout_ms) + " ms", now_ms_, now_ms_ + delay});
-      count("attempts_timed_out");
-      if (table_.find(id)->state == TaskState::kFailed) count("tasks_dead_lettered");
+      fail_attempt(id, attempt, AttemptOutcome::kTimedOut, "timed out after " + std::to_string(r.spec.timeout_ms) + " ms");
     } else {
       apply(OpRelease{id, attempt, ours ? "lease expired" : "lease expired: thief lost", now_ms_});
       count(ours ? "leases_expired" : "stolen_leases_expired");

@@ -144,6 +144,9 @@ class NodeState {
   void send(const std::string& address, PeerMessage message);
 
   SubmitOutcome submit_one(TaskSpec spec);
+  // Ends the current attempt as failed or timed out: PENDING again after
+  // backoff, or FAILED (dead letter) once max_attempts failures are spent.
+  void fail_attempt(const std::string& id, uint32_t attempt, AttemptOutcome outcome, std::string error);
   Status validate(const TaskSpec& spec) const;
   // Applies an op the core itself decided; such an op must never be rejected.
   void apply(const TaskOp& op);

@@ -1,6 +1,5 @@
 // NodeState's work stealing: both the thief's side and the victim's side
 // (the rules are in node_state.h).
-#include "node/core/backoff.h"
 #include "node/core/node_state.h"
 #include "protocol/limits.h"
 
@@ -196,10 +195,7 @@ void NodeState::on_peer(const StolenResult& m) {
       apply(OpComplete{m.id, m.attempt, m.output, now_ms_});
       count("tasks_completed");
     } else {
-      const TaskRecord& r = *table_.find(m.id);
-      uint64_t delay = backoff_delay_ms(r.spec.backoff_base_ms, r.spec.backoff_max_ms, r.failures + 1, random_);
-      apply(OpFail{m.id, m.attempt, AttemptOutcome::kFailed, error_text(m.output), now_ms_, now_ms_ + delay});
-      count(table_.find(m.id)->state == TaskState::kFailed ? "tasks_dead_lettered" : "attempts_failed");
+      fail_attempt(m.id, m.attempt, AttemptOutcome::kFailed, m.output);
     }
     count("stolen_results_accepted");
   } else if (const TaskRecord* r = table_.find(m.id);
