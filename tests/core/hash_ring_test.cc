@@ -1,4 +1,5 @@
 #include "node/core/hash_ring.h"
+#include "node_ids.h"
 
 #include <doctest/doctest.h>
 #include <xxhash.h>
@@ -13,11 +14,7 @@
 namespace mesh {
 namespace {
 
-std::vector<std::string> node_ids(size_t n) {
-  std::vector<std::string> ids;
-  for (size_t i = 0; i < n; ++i) ids.push_back("n" + std::to_string(i));
-  return ids;
-}
+using testing::node_ids;
 
 // An independent statement of the walk: order every token by its clockwise
 // distance from the position (equal positions by node index) and keep each

@@ -11,15 +11,12 @@
 #include <vector>
 
 #include "node/core/hash_ring.h"
+#include "node_ids.h"
 
 namespace mesh {
 namespace {
 
-std::vector<std::string> node_ids(size_t n) {
-  std::vector<std::string> ids;
-  for (size_t i = 0; i < n; ++i) ids.push_back("n" + std::to_string(i));
-  return ids;
-}
+using testing::node_ids;
 
 RingConfig bounded(double load_factor = 1.25) {
   RingConfig config;

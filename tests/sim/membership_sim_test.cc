@@ -25,7 +25,7 @@ void check_convergence(size_t n, uint64_t stagger_ms, uint64_t deadline_ms) {
   start_mesh(sim, n, stagger_ms);
   uint64_t last_join = (n - 1) * stagger_ms;
   sim.run_until(last_join);
-  auto at = sim.run_until([&] { return converged(sim); }, last_join + deadline_ms, 100);
+  auto at = sim.run_until([&] { return membership_converged(sim); }, last_join + deadline_ms, 100);
   REQUIRE_MESSAGE(at.has_value(), n << " nodes did not converge within " << deadline_ms << " ms");
   uint64_t took = *at - last_join;
   uint64_t probe = MembershipConfig::local().probe_interval_ms;
@@ -43,7 +43,7 @@ TEST_CASE("sim: a crashed node is declared dead by every live node within the bo
   for (size_t n : {10u, 50u}) {
     Simulator sim(/*seed=*/100 + n, NetworkFaults{});
     start_mesh(sim, n, 20);
-    REQUIRE(sim.run_until([&] { return converged(sim); }, 60000, 100));
+    REQUIRE(sim.run_until([&] { return membership_converged(sim); }, 60000, 100));
     size_t victim = n / 2;
     std::string victim_id = sim.node(victim).config().node_id;
     uint64_t crashed_at = sim.now();
@@ -66,7 +66,7 @@ TEST_CASE("sim: 5% message loss and no crash declares nobody dead over a long ru
   const size_t n = 30;
   Simulator sim(/*seed=*/7, NetworkFaults{1, 10, 0.05, 0.0});
   start_mesh(sim, n, 20);
-  REQUIRE(sim.run_until([&] { return converged(sim); }, 120000, 100));
+  REQUIRE(sim.run_until([&] { return membership_converged(sim); }, 120000, 100));
   size_t false_deaths = 0;
   uint64_t end = sim.now() + 10 * 60 * 1000;  // ten simulated minutes
   while (sim.now() < end) {
@@ -80,14 +80,14 @@ TEST_CASE("sim: 5% message loss and no crash declares nobody dead over a long ru
   MESSAGE("5% loss, " << n << " nodes, 10 min: " << false_deaths << " false deaths seen, " << refutations
                       << " suspicions refuted");
   CHECK(false_deaths == 0);
-  CHECK(converged(sim));
+  CHECK(membership_converged(sim));
 }
 
 TEST_CASE("sim: a partition splits the view and a heal converges it again") {
   const size_t n = 20;
   Simulator sim(/*seed=*/21, NetworkFaults{});
   start_mesh(sim, n, 20);
-  REQUIRE(sim.run_until([&] { return converged(sim); }, 60000, 100));
+  REQUIRE(sim.run_until([&] { return membership_converged(sim); }, 60000, 100));
   std::vector<size_t> left, right;
   for (size_t i = 0; i < n; ++i) (i < n / 2 ? left : right).push_back(i);
   sim.partition({left, right});
@@ -104,7 +104,7 @@ TEST_CASE("sim: a partition splits the view and a heal converges it again") {
   REQUIRE_MESSAGE(sim.run_until(split, sim.now() + 2 * bound, 100), "the halves did not see each other dead");
   sim.heal();
   uint64_t healed_at = sim.now();
-  auto at = sim.run_until([&] { return converged(sim); }, healed_at + 120000, 100);
+  auto at = sim.run_until([&] { return membership_converged(sim); }, healed_at + 120000, 100);
   REQUIRE_MESSAGE(at.has_value(), "no convergence after heal");
   MESSAGE("partition of " << n << " nodes healed: one view again after " << *at - healed_at << " ms");
 }
@@ -113,11 +113,11 @@ TEST_CASE("sim: a restarted node rejoins alive with a higher incarnation") {
   const size_t n = 10;
   Simulator sim(/*seed=*/33, NetworkFaults{});
   start_mesh(sim, n, 20);
-  REQUIRE(sim.run_until([&] { return converged(sim); }, 60000, 100));
+  REQUIRE(sim.run_until([&] { return membership_converged(sim); }, 60000, 100));
   sim.crash(3);
   REQUIRE(sim.run_until([&] { return belief(sim, 0, "n3") == MemberState::kDead; }, sim.now() + 60000, 10));
   sim.restart(3);
-  REQUIRE(sim.run_until([&] { return converged(sim); }, sim.now() + 60000, 10));
+  REQUIRE(sim.run_until([&] { return membership_converged(sim); }, sim.now() + 60000, 10));
   for (size_t i = 0; i < n; ++i) {
     for (const auto& m : sim.node(i).membership().members()) {
       if (m.id == "n3") CHECK(m.incarnation > 0);
@@ -129,13 +129,13 @@ TEST_CASE("sim: every node computes the same partition table, and a join moves f
   const size_t n = 12;
   Simulator sim(/*seed=*/5, NetworkFaults{});
   start_mesh(sim, n, 20);
-  REQUIRE(sim.run_until([&] { return converged(sim); }, 60000, 100));
+  REQUIRE(sim.run_until([&] { return membership_converged(sim); }, 60000, 100));
   PartitionTable before = sim.node(0).partition_table();
   for (size_t i = 1; i < n; ++i) CHECK(sim.node(i).partition_table().digest() == before.digest());
 
-  size_t joiner = sim.add_node(sim_config(n));
+  size_t joiner = sim.add_node(sim_node_config(n));
   sim.join(joiner, {Simulator::address_of("n0")}, sim.now());
-  REQUIRE(sim.run_until([&] { return converged(sim); }, sim.now() + 60000, 100));
+  REQUIRE(sim.run_until([&] { return membership_converged(sim); }, sim.now() + 60000, 100));
   PartitionTable after = sim.node(0).partition_table();
   for (size_t i = 1; i <= n; ++i) CHECK(sim.node(i).partition_table().digest() == after.digest());
   size_t moved = PartitionTable::moved_primaries(before, after);

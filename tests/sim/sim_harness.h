@@ -12,11 +12,9 @@
 
 namespace mesh::test {
 
-inline NodeConfig sim_config(size_t i) { return sim_node_config(i); }
-
 // Adds n nodes; node 0 starts the mesh, node i joins through it at i * stagger_ms.
 inline void start_mesh(Simulator& sim, size_t n, uint64_t stagger_ms) {
-  for (size_t i = 0; i < n; ++i) sim.add_node(sim_config(i));
+  for (size_t i = 0; i < n; ++i) sim.add_node(sim_node_config(i));
   sim.join(0, {}, 0);
   for (size_t i = 1; i < n; ++i) sim.join(i, {Simulator::address_of("n0")}, i * stagger_ms);
 }
@@ -28,7 +26,5 @@ inline std::optional<MemberState> belief(const Simulator& sim, size_t viewer, co
   }
   return std::nullopt;
 }
-
-inline bool converged(const Simulator& sim) { return membership_converged(sim); }
 
 }  // namespace mesh::test

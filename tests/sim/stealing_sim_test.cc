@@ -26,7 +26,7 @@ std::vector<TaskSpec> sleep_tasks(const std::string& prefix, size_t n, uint64_t 
 }
 
 NodeConfig stealing_config(size_t i, bool steal) {
-  NodeConfig config = sim_config(i);
+  NodeConfig config = sim_node_config(i);
   config.handlers.insert("sleep");
   config.slots = 2;
   config.lease_ttl_ms = 1000;
@@ -69,7 +69,7 @@ SkewRun run_skew(bool steal) {
   for (size_t i = 0; i < n; ++i) sim.add_node(stealing_config(i, steal));
   sim.join(0, {}, 0);
   for (size_t i = 1; i < n; ++i) sim.join(i, {Simulator::address_of("n0")}, i * 20);
-  REQUIRE(sim.run_until([&] { return converged(sim); }, 60000, 50));
+  REQUIRE(sim.run_until([&] { return membership_converged(sim); }, 60000, 50));
   uint64_t submitted_at = sim.now() + 1;
   sim.schedule(0, submitted_at, in::Submit{1, sleep_tasks("skew-", tasks, task_ms)});
   sim.run_until(submitted_at);
