@@ -53,7 +53,7 @@ constexpr uint64_t kSettleMs = 1500;  // after the final proposal
 
 // Small append limits stretch replication over many messages, which opens
 // the windows where a crash leaves an entry on a minority.
-RaftConfig sim_node_config(SplitMix64& random) {
+RaftConfig raft_sim_config(SplitMix64& random) {
   static constexpr size_t kEntries[] = {1, 2, 8, 64};
   static constexpr size_t kInflight[] = {1, 2, 4, 16};
   RaftConfig c;
@@ -179,7 +179,7 @@ class Simulation {
     max_delay_ms_ = 2 + random_.uniform(30);
     crash_rate_ = random_.chance(0.2) ? 0.0 : 0.0005 + 0.003 * unit();
     leader_crash_rate_ = random_.chance(0.3) ? 0.0 : 0.01 * unit();
-    config_ = sim_node_config(random_);
+    config_ = raft_sim_config(random_);
     partition_rate_ = random_.chance(0.3) ? 0.0 : 0.004 * unit();
     for (auto& node : nodes_) start(*node);
   }
