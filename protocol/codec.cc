@@ -64,6 +64,15 @@ void pack(Packer& p, const HistogramSummary& h) {
   p.pack(h.max);
 }
 
+void pack(Packer& p, const SubmitOutcome& o) {
+  p.pack_array(5);
+  pack_str(p, o.id);
+  p.pack(static_cast<uint16_t>(o.code));
+  pack_str(p, o.message);
+  p.pack(o.duplicate);
+  p.pack(static_cast<uint8_t>(o.state));
+}
+
 void pack_body(Packer& p, const SubmitRequest& m) {
   p.pack_array(1);
   p.pack_array(static_cast<uint32_t>(m.tasks.size()));
@@ -100,14 +109,7 @@ void pack_body(Packer& p, const ErrorReply& m) {
 void pack_body(Packer& p, const SubmitReply& m) {
   p.pack_array(1);
   p.pack_array(static_cast<uint32_t>(m.outcomes.size()));
-  for (const auto& o : m.outcomes) {
-    p.pack_array(5);
-    pack_str(p, o.id);
-    p.pack(static_cast<uint16_t>(o.code));
-    pack_str(p, o.message);
-    p.pack(o.duplicate);
-    p.pack(static_cast<uint8_t>(o.state));
-  }
+  for (const auto& o : m.outcomes) pack(p, o);
 }
 void pack_body(Packer& p, const GetReply& m) {
   p.pack_array(2);
@@ -169,13 +171,14 @@ void pack_body(Packer& p, const MembersReply& m) {
   pack_str(p, m.node_id);
   p.pack_array(static_cast<uint32_t>(m.members.size()));
   for (const auto& member : m.members) {
-    p.pack_array(6);
+    p.pack_array(7);
     pack_str(p, member.id);
     pack_str(p, member.address);
     p.pack(member.incarnation);
     p.pack(static_cast<uint8_t>(member.state));
     pack(p, member.load);
     p.pack(member.state_since_ms);
+    pack_str(p, member.replica_id);
   }
 }
 
@@ -240,6 +243,17 @@ TaskSpec read_spec(const msgpack::object& o) {
   t.key = f.bytes(limits::kMaxIdBytes);
   t.stealable = f.boolean();
   return t;
+}
+
+SubmitOutcome read_submit_outcome(const msgpack::object& o) {
+  Fields f(o, 5, "submit_outcome");
+  SubmitOutcome out;
+  out.id = f.bytes(limits::kMaxIdBytes);
+  out.code = to_code(f.unsigned_as<uint16_t>(UINT16_MAX));
+  out.message = f.bytes(limits::kMaxErrorBytes);
+  out.duplicate = f.boolean();
+  out.state = to_state(f.unsigned_as<uint8_t>(UINT8_MAX));
+  return out;
 }
 
 AttemptInfo read_attempt(const msgpack::object& o) {
@@ -382,15 +396,9 @@ Reply read_reply(MessageKind kind, const msgpack::object& o) {
       Fields f(o, 1, "submit_reply");
       const auto& list = f.array(limits::kMaxBatchTasks);
       SubmitReply m;
+      m.outcomes.reserve(list.via.array.size);
       for (uint32_t i = 0; i < list.via.array.size; ++i) {
-        Fields g(list.via.array.ptr[i], 5, "submit_outcome");
-        SubmitOutcome out;
-        out.id = g.bytes(limits::kMaxIdBytes);
-        out.code = to_code(g.unsigned_as<uint16_t>(UINT16_MAX));
-        out.message = g.bytes(limits::kMaxErrorBytes);
-        out.duplicate = g.boolean();
-        out.state = to_state(g.unsigned_as<uint8_t>(UINT8_MAX));
-        m.outcomes.push_back(std::move(out));
+        m.outcomes.push_back(read_submit_outcome(list.via.array.ptr[i]));
       }
       return m;
     }
@@ -470,6 +478,7 @@ Reply read_reply(MessageKind kind, const msgpack::object& o) {
         member.state = to_member_state(g.unsigned_as<uint8_t>(UINT8_MAX));
         member.load = read_load(g.next());
         member.state_since_ms = g.u64();
+        if (g.has_more()) member.replica_id = g.bytes(limits::kMaxNameBytes);  // appended: absent from older nodes
         m.members.push_back(std::move(member));
       }
       return m;

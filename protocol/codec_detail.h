@@ -236,9 +236,12 @@ Result<T> parse(std::string_view bytes, Fn&& read) {
 // codec.cc:
 void pack(Packer& p, const TaskSpec& t);
 void pack(Packer& p, const TaskRecord& r);
+void pack(Packer& p, const SubmitOutcome& o);
 void pack_records(Packer& p, const std::vector<TaskRecord>& records);
 TaskState to_state(uint8_t v);
+ErrorCode to_code(uint16_t v);
 TaskSpec read_spec(const msgpack::object& o);
+SubmitOutcome read_submit_outcome(const msgpack::object& o);
 TaskRecord read_record(const msgpack::object& o);
 std::vector<TaskRecord> read_records(Fields& f);
 std::string read_map_key(const msgpack::object& o);

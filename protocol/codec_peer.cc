@@ -1,4 +1,5 @@
-// Node-to-node messages: membership gossip, work stealing, Raft batches.
+// Node-to-node messages: membership gossip, work stealing, Raft batches,
+// routing of client requests to partition leaders.
 
 #include "protocol/codec.h"
 #include "protocol/codec_detail.h"
@@ -15,12 +16,13 @@ void pack(Packer& p, const LoadDigest& l) {
 }
 
 void pack(Packer& p, const MemberUpdate& u) {
-  p.pack_array(5);
+  p.pack_array(6);
   pack_str(p, u.id);
   pack_str(p, u.address);
   p.pack(u.incarnation);
   p.pack(static_cast<uint8_t>(u.state));
   pack(p, u.load);
+  pack_str(p, u.replica_id);
 }
 
 void pack_updates(Packer& p, const std::vector<MemberUpdate>& updates) {
@@ -73,12 +75,13 @@ void pack_body(Packer& p, const StealGrant& m) {
   pack_str(p, m.victim_address);
   p.pack_array(static_cast<uint32_t>(m.tasks.size()));
   for (const auto& t : m.tasks) {
-    p.pack_array(5);
+    p.pack_array(6);
     pack_str(p, t.id);
     p.pack(t.attempt);
     pack_str(p, t.handler);
     pack_bin(p, t.payload);
     p.pack(t.timeout_ms);
+    p.pack(t.partition);
   }
 }
 void pack_body(Packer& p, const LeaseRenewal& m) {
@@ -105,6 +108,42 @@ void pack_body(Packer& p, const StolenResultAck& m) {
   pack_str(p, m.id);
   p.pack(m.attempt);
   p.pack(m.accepted);
+}
+
+// Routing (130-133). A Fanout nests a client request, a FanoutReply the
+// answer to it: the message kind, then the body as encode_request /
+// encode_reply write it.
+void pack_body(Packer& p, const RouteSubmit& m) {
+  p.pack_array(4);
+  p.pack(m.route_id);
+  pack_str(p, m.origin_address);
+  p.pack(m.partition);
+  p.pack_array(static_cast<uint32_t>(m.tasks.size()));
+  for (const auto& t : m.tasks) pack(p, t);
+}
+void pack_body(Packer& p, const RouteSubmitReply& m) {
+  p.pack_array(4);
+  p.pack(m.route_id);
+  p.pack(static_cast<uint16_t>(m.code));
+  pack_str(p, m.leader_address);
+  p.pack_array(static_cast<uint32_t>(m.outcomes.size()));
+  for (const auto& o : m.outcomes) pack(p, o);
+}
+void pack_body(Packer& p, const Fanout& m) {
+  p.pack_array(4);
+  p.pack(m.fanout_id);
+  pack_str(p, m.origin_address);
+  p.pack(static_cast<uint16_t>(request_kind(m.request)));
+  pack_bin(p, encode_request(m.request));
+}
+void pack_body(Packer& p, const FanoutReply& m) {
+  p.pack_array(5);
+  p.pack(m.fanout_id);
+  pack_str(p, m.from_id);
+  p.pack_array(static_cast<uint32_t>(m.covered.size()));
+  for (uint32_t partition : m.covered) p.pack(partition);
+  p.pack(static_cast<uint16_t>(reply_kind(m.reply)));
+  pack_bin(p, encode_reply(m.reply));
 }
 
 // A Raft message is [type, group, term, from, to, fields...]; types are fixed.
@@ -203,6 +242,7 @@ std::vector<MemberUpdate> read_updates(Fields& f, size_t max_items) {
     u.incarnation = g.u64();
     u.state = to_member_state(g.unsigned_as<uint8_t>(UINT8_MAX));
     u.load = read_load(g.next());
+    if (g.has_more()) u.replica_id = g.bytes(limits::kMaxNameBytes);  // appended: absent from older peers
     out.push_back(std::move(u));
   }
   return out;
@@ -217,6 +257,37 @@ M read_raft_header(Fields& f) {
   m.from = f.bytes(limits::kMaxNameBytes);
   m.to = f.bytes(limits::kMaxNameBytes);
   return m;
+}
+
+// The partitions one FanoutReply may speak for (a mesh has at most 65536).
+constexpr size_t kMaxCoveredPartitions = 65536;
+
+// What a Fanout may carry: reads, waits and cancels by id, and lists, which
+// every partition leader answers for its own partitions.
+bool is_fanout_request_kind(uint16_t kind) {
+  switch (static_cast<MessageKind>(kind)) {
+    case MessageKind::kGetRequest:
+    case MessageKind::kWaitRequest:
+    case MessageKind::kCancelRequest:
+    case MessageKind::kListRequest:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// The answers to those, or an error.
+bool is_fanout_reply_kind(uint16_t kind) {
+  switch (static_cast<MessageKind>(kind)) {
+    case MessageKind::kErrorReply:
+    case MessageKind::kGetReply:
+    case MessageKind::kWaitReply:
+    case MessageKind::kCancelReply:
+    case MessageKind::kListReply:
+      return true;
+    default:
+      return false;
+  }
 }
 
 RaftMessage read_raft(const msgpack::object& o) {
@@ -353,6 +424,7 @@ PeerMessage read_peer(MessageKind kind, const msgpack::object& o) {
         t.handler = g.bytes(limits::kMaxNameBytes);
         t.payload = g.bytes(limits::kMaxPayloadBytes);
         t.timeout_ms = g.u64();
+        if (g.has_more()) t.partition = g.unsigned_as<uint32_t>(UINT32_MAX);  // appended: absent from older peers
         m.tasks.push_back(std::move(t));
       }
       return m;
@@ -398,6 +470,62 @@ PeerMessage read_peer(MessageKind kind, const msgpack::object& o) {
       m.accepted = f.boolean();
       return m;
     }
+    case MessageKind::kRouteSubmit: {
+      Fields f(o, 4, "route_submit");
+      RouteSubmit m;
+      m.route_id = f.u64();
+      m.origin_address = f.bytes(limits::kMaxAddressBytes);
+      m.partition = f.unsigned_as<uint32_t>(UINT32_MAX);
+      const auto& tasks = f.array(limits::kMaxBatchTasks);
+      m.tasks.reserve(tasks.via.array.size);
+      for (uint32_t i = 0; i < tasks.via.array.size; ++i) m.tasks.push_back(read_spec(tasks.via.array.ptr[i]));
+      return m;
+    }
+    case MessageKind::kRouteSubmitReply: {
+      Fields f(o, 4, "route_submit_reply");
+      RouteSubmitReply m;
+      m.route_id = f.u64();
+      m.code = to_code(f.unsigned_as<uint16_t>(UINT16_MAX));
+      m.leader_address = f.bytes(limits::kMaxAddressBytes);
+      const auto& outcomes = f.array(limits::kMaxBatchTasks);
+      m.outcomes.reserve(outcomes.via.array.size);
+      for (uint32_t i = 0; i < outcomes.via.array.size; ++i) {
+        m.outcomes.push_back(read_submit_outcome(outcomes.via.array.ptr[i]));
+      }
+      return m;
+    }
+    case MessageKind::kFanout: {
+      Fields f(o, 4, "fanout");
+      Fanout m;
+      m.fanout_id = f.u64();
+      m.origin_address = f.bytes(limits::kMaxAddressBytes);
+      uint16_t request = f.unsigned_as<uint16_t>(UINT16_MAX);
+      if (!is_fanout_request_kind(request)) {
+        fail(ErrorCode::kMalformed, "fanout: request kind " + std::to_string(request) + " cannot be fanned out");
+      }
+      auto decoded = decode_request(request, f.bytes(limits::kMaxFrameBytes));
+      if (!decoded.ok()) fail(decoded.status().code(), "fanout: request: " + decoded.status().message());
+      m.request = std::move(decoded).value();
+      return m;
+    }
+    case MessageKind::kFanoutReply: {
+      Fields f(o, 5, "fanout_reply");
+      FanoutReply m;
+      m.fanout_id = f.u64();
+      m.from_id = f.bytes(limits::kMaxNameBytes);
+      const auto& covered = f.array(kMaxCoveredPartitions);
+      Fields partitions(covered, 0, "fanout_reply covered");
+      m.covered.reserve(covered.via.array.size);
+      while (partitions.has_more()) m.covered.push_back(partitions.unsigned_as<uint32_t>(UINT32_MAX));
+      uint16_t reply = f.unsigned_as<uint16_t>(UINT16_MAX);
+      if (!is_fanout_reply_kind(reply)) {
+        fail(ErrorCode::kMalformed, "fanout_reply: reply kind " + std::to_string(reply) + " does not answer a fanout");
+      }
+      auto decoded = decode_reply(reply, f.bytes(limits::kMaxFrameBytes));
+      if (!decoded.ok()) fail(decoded.status().code(), "fanout_reply: reply: " + decoded.status().message());
+      m.reply = std::move(decoded).value();
+      return m;
+    }
     default:
       fail(ErrorCode::kUnknownMessageType, "not a peer message kind: " + std::to_string(static_cast<int>(kind)));
   }
@@ -412,7 +540,9 @@ MessageKind peer_kind(const PeerMessage& message) {
                                           MessageKind::kAck,          MessageKind::kSync,
                                           MessageKind::kStealRequest, MessageKind::kStealGrant,
                                           MessageKind::kLeaseRenewal, MessageKind::kStolenResult,
-                                          MessageKind::kStolenResultAck, MessageKind::kRaftBatch};
+                                          MessageKind::kStolenResultAck, MessageKind::kRaftBatch,
+                                          MessageKind::kRouteSubmit,  MessageKind::kRouteSubmitReply,
+                                          MessageKind::kFanout,       MessageKind::kFanoutReply};
   static_assert(std::size(kinds) == std::variant_size_v<PeerMessage>);
   return kinds[message.index()];
 }

@@ -34,6 +34,10 @@ bool is_known_kind(uint16_t kind) {
     case MessageKind::kStolenResult:
     case MessageKind::kStolenResultAck:
     case MessageKind::kRaftBatch:
+    case MessageKind::kRouteSubmit:
+    case MessageKind::kRouteSubmitReply:
+    case MessageKind::kFanout:
+    case MessageKind::kFanoutReply:
       return true;
   }
   return false;
@@ -72,6 +76,10 @@ std::string_view kind_name(MessageKind kind) {
     case MessageKind::kStolenResult: return "stolen_result";
     case MessageKind::kStolenResultAck: return "stolen_result_ack";
     case MessageKind::kRaftBatch: return "raft_batch";
+    case MessageKind::kRouteSubmit: return "route_submit";
+    case MessageKind::kRouteSubmitReply: return "route_submit_reply";
+    case MessageKind::kFanout: return "fanout";
+    case MessageKind::kFanoutReply: return "fanout_reply";
   }
   return "unknown";
 }

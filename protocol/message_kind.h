@@ -43,6 +43,10 @@ enum class MessageKind : uint16_t {
   kStolenResult = 113,
   kStolenResultAck = 114,
   kRaftBatch = 120,
+  kRouteSubmit = 130,
+  kRouteSubmitReply = 131,
+  kFanout = 132,
+  kFanoutReply = 133,
 };
 
 bool is_known_kind(uint16_t kind);

@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "protocol/error_code.h"
-#include "protocol/peer_messages.h"
+#include "protocol/member_state.h"
 
 namespace mesh {
 
@@ -176,6 +176,7 @@ struct MemberInfo {
   MemberState state = MemberState::kAlive;
   LoadDigest load;
   uint64_t state_since_ms = 0;  // when the reporting node last changed its belief
+  std::string replica_id;       // "<id>#<disk id>": the member's id in partition groups
 };
 struct MembersReply {
   std::string node_id;

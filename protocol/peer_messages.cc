@@ -1,4 +1,4 @@
-#include "protocol/peer_messages.h"
+#include "protocol/member_state.h"
 
 namespace mesh {
 

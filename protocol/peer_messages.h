@@ -9,28 +9,10 @@
 #include <variant>
 #include <vector>
 
+#include "protocol/messages.h"
 #include "protocol/raft_messages.h"
 
 namespace mesh {
-
-enum class MemberState : uint8_t {
-  kAlive = 0,
-  kSuspect = 1,
-  kDead = 2,
-  kLeft = 3,  // left gracefully; treated like dead, but never suspected first
-};
-inline constexpr uint8_t kMemberStateCount = 4;
-const char* member_state_name(MemberState s);
-
-// What a node tells the mesh about its work, for stealing and placement.
-struct LoadDigest {
-  uint64_t pending = 0;     // runnable tasks on partitions it serves
-  uint32_t free_slots = 0;  // executor slots idle now
-  uint64_t backlog_ms = 0;  // estimated time to drain its queue
-  uint64_t version = 0;     // grows with every new digest from that node
-
-  bool operator==(const LoadDigest&) const = default;
-};
 
 // One fact about one member, as gossiped. Newer facts win by incarnation,
 // then by state (dead/left > suspect > alive) at equal incarnation.
@@ -40,6 +22,10 @@ struct MemberUpdate {
   uint64_t incarnation = 0;
   MemberState state = MemberState::kAlive;
   LoadDigest load;
+  // The id under which the member's disk takes part in partition groups:
+  // "<node id>#<disk id>". A node whose disk was wiped comes back under a new
+  // one (docs/ARCHITECTURE.md, "Lost disks"). Travels with the incarnation.
+  std::string replica_id;
 
   bool operator==(const MemberUpdate&) const = default;
 };
@@ -99,6 +85,7 @@ struct RunTask {
   std::string handler;
   std::string payload;
   uint64_t timeout_ms = 0;
+  uint32_t partition = 0;  // whose leader commits the outcome
 };
 
 // The answer to a StealRequest (possibly empty). The leases are durable on
@@ -148,7 +135,38 @@ struct RaftBatch {
   std::vector<RaftMessage> messages;
 };
 
+// Routing: a node that accepts a client request and does not lead the
+// partition concerned passes it on. A submit goes to the leader of each
+// partition its tasks map to; reads, waits and cancels by id go to every
+// live node, each answering for the partitions it leads.
+struct RouteSubmit {
+  uint64_t route_id = 0;  // the origin's handle; echoed in the reply
+  std::string origin_address;
+  uint32_t partition = 0;
+  std::vector<TaskSpec> tasks;  // all of this partition
+};
+
+struct RouteSubmitReply {
+  uint64_t route_id = 0;
+  ErrorCode code = ErrorCode::kOk;  // kNotLeader: ask leader_address (when known)
+  std::string leader_address;
+  std::vector<SubmitOutcome> outcomes;  // code kOk: one per task, in order
+};
+
+struct Fanout {
+  uint64_t fanout_id = 0;
+  std::string origin_address;
+  Request request;  // GetRequest, WaitRequest, CancelRequest or ListRequest
+};
+
+struct FanoutReply {
+  uint64_t fanout_id = 0;
+  std::string from_id;
+  std::vector<uint32_t> covered;  // the partitions the answer speaks for (led by from_id)
+  Reply reply;                    // the reply type of the request
+};
+
 using PeerMessage = std::variant<Ping, PingReq, Ack, Sync, StealRequest, StealGrant, LeaseRenewal, StolenResult,
-                                 StolenResultAck, RaftBatch>;
+                                 StolenResultAck, RaftBatch, RouteSubmit, RouteSubmitReply, Fanout, FanoutReply>;
 
 }  // namespace mesh

@@ -1,8 +1,9 @@
 // What the core asks its driver to do after one step. Order matters and is
-// the driver's contract: first persist `writes` with a synced write, then
-// send `replies` and `sends`, then abort and start runs. Nothing leaves the
-// node before the state it depends on is durable: not a reply, not a
-// StealGrant (whose leases are in `writes`).
+// the driver's contract: first persist `raft_writes` and `compactions` with
+// one synced write, then send `replies` and `sends`, then abort and start
+// runs. Nothing leaves the node before the state it depends on is durable:
+// not a reply, not a vote or an append acknowledgement, not a StealGrant
+// (whose leases are committed log entries by then).
 #pragma once
 
 #include <cstdint>
@@ -12,6 +13,7 @@
 
 #include "node/core/input.h"
 #include "node/core/membership.h"
+#include "node/core/raft.h"
 #include "protocol/messages.h"
 
 namespace mesh {
@@ -29,15 +31,31 @@ struct AddressedReply {
   Reply reply;
 };
 
+// What one partition group asks to persist (the first step of its Ready's
+// contract); messages and committed entries are already handled by the core.
+struct RaftWrite {
+  uint32_t group = 0;
+  Ready ready;
+};
+
+// A group compacted its log: persist the snapshot, drop the entries it covers.
+struct RaftCompaction {
+  uint32_t group = 0;
+  Snapshot snapshot;
+};
+
 struct Effects {
-  std::vector<TaskRecord> writes;  // records changed, sorted by id
+  std::vector<RaftWrite> raft_writes;  // in the order produced
+  std::vector<RaftCompaction> compactions;
   std::vector<AddressedReply> replies;
   std::vector<AbortRun> aborts;
   std::vector<RunTask> runs;
   std::vector<OutgoingPeerMessage> sends;  // to other nodes, after the writes are synced
-  std::optional<uint64_t> wake_at_ms;  // call step(Tick) at or after this instant
+  std::vector<TaskRecord> finished;        // records that became terminal on a partition this node leads
+  std::optional<uint64_t> wake_at_ms;      // call step(Tick) at or after this instant
 
-  bool empty() const { return writes.empty() && replies.empty() && aborts.empty() && runs.empty() && sends.empty(); }
+  bool persists() const { return !raft_writes.empty() || !compactions.empty(); }
+  bool empty() const { return !persists() && replies.empty() && aborts.empty() && runs.empty() && sends.empty(); }
 };
 
 }  // namespace mesh

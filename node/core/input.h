@@ -4,10 +4,12 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <variant>
 #include <vector>
 
+#include "node/core/raft.h"
 #include "protocol/messages.h"
 #include "protocol/peer_messages.h"
 
@@ -30,6 +32,14 @@ struct Wait {
   RequestRef request = 0;
   WaitRequest query;
 };
+struct Get {
+  RequestRef request = 0;
+  GetRequest query;
+};
+struct List {
+  RequestRef request = 0;
+  ListRequest query;
+};
 // A handler returned (or the runner gave up on it).
 struct TaskFinished {
   std::string id;
@@ -43,14 +53,16 @@ struct RenewLeases {
 };
 // Time passed; fires backoff, lease, timeout and wait deadlines.
 struct Tick {};
-// Records read back from storage at start-up.
+// The partition groups read back from storage at start-up (empty on a new disk).
 struct Recover {
-  std::vector<TaskRecord> records;
+  std::map<uint32_t, RaftDisk> groups;
 };
 // SIGTERM: stop accepting and stop dispatching; running attempts finish.
 // The node also leaves the mesh gracefully.
 struct Drain {};
-// Start of membership: contact these seed addresses (may be empty: a new mesh).
+// Start of membership: contact these seed addresses. With no seeds and no
+// partition on its disk the node founds a new mesh: it creates every
+// partition group with itself as the only voter.
 struct Join {
   std::vector<std::string> seed_addresses;
 };
@@ -61,8 +73,8 @@ struct FromPeer {
 
 }  // namespace in
 
-using InputEvent = std::variant<in::Submit, in::Cancel, in::Wait, in::TaskFinished, in::RenewLeases,
-                                in::Tick, in::Recover, in::Drain, in::Join, in::FromPeer>;
+using InputEvent = std::variant<in::Submit, in::Cancel, in::Wait, in::Get, in::List, in::TaskFinished,
+                                in::RenewLeases, in::Tick, in::Recover, in::Drain, in::Join, in::FromPeer>;
 
 struct Input {
   uint64_t now_ms = 0;

@@ -35,10 +35,12 @@ bool overrides(const MemberUpdate& u, uint64_t incarnation, MemberState state) {
 
 }  // namespace
 
-Membership::Membership(MembershipConfig config, std::string self_id, std::string self_address, Random& random)
+Membership::Membership(MembershipConfig config, std::string self_id, std::string self_address, Random& random,
+                       std::string self_replica_id)
     : config_(config), self_id_(std::move(self_id)), self_address_(std::move(self_address)), random_(random) {
   MESH_ASSERT(config_.probe_interval_ms > 0 && config_.sync_interval_ms > 0, "membership intervals must be > 0");
-  members_[self_id_] = Member{self_address_, 0, MemberState::kAlive, {}, 0};
+  if (self_replica_id.empty()) self_replica_id = self_id_;
+  members_[self_id_] = Member{self_address_, 0, MemberState::kAlive, {}, 0, std::move(self_replica_id)};
   live_count_ = 1;
 }
 
@@ -122,7 +124,9 @@ std::vector<MemberView> Membership::members_where(
     const std::function<bool(MemberState, const LoadDigest&)>& keep) const {
   std::vector<MemberView> views;
   for (const auto& [id, m] : members_) {
-    if (keep(m.state, m.load)) views.push_back(MemberView{id, m.address, m.incarnation, m.state, m.load, m.state_since_ms});
+    if (keep(m.state, m.load)) {
+      views.push_back(MemberView{id, m.address, m.incarnation, m.state, m.load, m.state_since_ms, m.replica_id});
+    }
   }
   return views;
 }
@@ -138,6 +142,7 @@ std::vector<std::string> Membership::live_ids() const {
 uint64_t Membership::live_version() const { return live_version_; }
 uint64_t Membership::view_version() const { return view_version_; }
 const std::string& Membership::self_id() const { return self_id_; }
+const std::string& Membership::self_replica_id() const { return member(self_id_).replica_id; }
 uint64_t Membership::incarnation() const { return member(self_id_).incarnation; }
 
 // --- messages --------------------------------------------------------------------
@@ -201,7 +206,13 @@ void Membership::merge(uint64_t now_ms, const MemberUpdate& update, const std::s
   if (it == members_.end()) return add_member(now_ms, update, reporter);
   Member& m = it->second;
   if (overrides(update, m.incarnation, m.state)) return accept(now_ms, update, m, reporter);
-  // Old news. A repeated suspicion confirms nothing: it may only be relayed.
+  // Old news. It may still name the replica id of a member learnt as a sender.
+  if (update.incarnation == m.incarnation && m.replica_id.empty() && !update.replica_id.empty()) {
+    m.replica_id = update.replica_id;
+    ++view_version_;
+    enqueue(update.id, /*load_only=*/true);
+  }
+  // A repeated suspicion confirms nothing: it may only be relayed.
   if (update.incarnation != m.incarnation || rank(update.state) != rank(m.state)) return;
   if (update.load.version > m.load.version) {
     m.load = update.load;
@@ -212,11 +223,13 @@ void Membership::merge(uint64_t now_ms, const MemberUpdate& update, const std::s
 
 void Membership::learn_sender(uint64_t now_ms, const std::string& id, const std::string& address) {
   if (id.empty() || id == self_id_ || members_.count(id)) return;
-  add_member(now_ms, MemberUpdate{id, address, 0, MemberState::kAlive, {}}, id);
+  // Its replica id is unknown until a fact about it arrives.
+  add_member(now_ms, MemberUpdate{id, address, 0, MemberState::kAlive, {}, ""}, id);
 }
 
 void Membership::add_member(uint64_t now_ms, const MemberUpdate& update, const std::string& reporter) {
-  members_[update.id] = Member{update.address, update.incarnation, update.state, update.load, now_ms};
+  members_[update.id] =
+      Member{update.address, update.incarnation, update.state, update.load, now_ms, update.replica_id};
   if (is_live(update.state)) {
     ++live_count_;
     ++live_version_;
@@ -230,6 +243,7 @@ void Membership::accept(uint64_t now_ms, const MemberUpdate& update, Member& m, 
   if (update.incarnation > m.incarnation || update.load.version > m.load.version) m.load = update.load;
   ++view_version_;
   if (!update.address.empty()) m.address = update.address;
+  if (!update.replica_id.empty()) m.replica_id = update.replica_id;
   m.incarnation = update.incarnation;
   set_state(now_ms, update.id, m, update.state);
   // Also a suspicion at a higher incarnation: it starts over.
@@ -241,8 +255,11 @@ void Membership::hear_about_self(const MemberUpdate& update) {
   const Member& me = member(self_id_);
   if (me.state == MemberState::kLeft) return;  // it left for good: nothing to refute
   bool accused = update.state != MemberState::kAlive;
-  bool previous_life = !accused && (update.incarnation > me.incarnation ||
-                                    (update.incarnation == me.incarnation && update.load.version > me.load.version));
+  bool previous_life =
+      !accused && (update.incarnation > me.incarnation ||
+                   (update.incarnation == me.incarnation && (update.load.version > me.load.version ||
+                                                             (!update.replica_id.empty() &&
+                                                              update.replica_id != me.replica_id))));
   if (previous_life || (accused && update.incarnation >= me.incarnation)) return refute(update.incarnation);
   // An accusation it already refuted: the sender missed that, so say it again.
   if (accused) enqueue(self_id_, /*load_only=*/false);
@@ -469,7 +486,7 @@ void Membership::send(const std::string& address, PeerMessage message) {
 
 MemberUpdate Membership::fact(const std::string& id) const {
   const Member& m = member(id);
-  return MemberUpdate{id, m.address, m.incarnation, m.state, m.load};
+  return MemberUpdate{id, m.address, m.incarnation, m.state, m.load, m.replica_id};
 }
 
 Membership::Member& Membership::member(const std::string& id) {

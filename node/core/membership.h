@@ -26,9 +26,9 @@
 //
 // Refutation. Hearing itself SUSPECT, DEAD or LEFT at incarnation i >= its
 // own, or ALIVE with a fact of a previous life (incarnation i > its own, or
-// its own with a newer load version), the node sets its incarnation to
-// i + 1 and gossips ALIVE; that is how a restarted node (incarnation 0)
-// rejoins. Hearing an accusation it already refuted, it queues its ALIVE
+// its own with a newer load version or another replica id), the node sets
+// its incarnation to i + 1 and gossips ALIVE; that is how a restarted node
+// (incarnation 0) rejoins. Hearing an accusation it already refuted, it queues its ALIVE
 // again. A message to a suspect carries its suspicion first (Lifeguard's
 // buddy system) so it can refute.
 //
@@ -50,6 +50,16 @@
 //   version at the same incarnation and state replaces only the load.
 // Dead members stay in the table, so a late ALIVE cannot resurrect them. A
 // message from an unknown sender adds it as ALIVE at incarnation 0.
+//
+// Replica ids. Every member has a replica id, the id its disk goes by in
+// partition groups ("<id>#<disk id>"; a node whose disk was wiped comes back
+// under a new one). It travels with the incarnation: an accepted fact that
+// carries one replaces the member's, like the address; a fact that does not
+// override anything fills it in only at the same incarnation while it is
+// still unknown (empty: a sender learnt from a message, before any fact
+// about it arrived). A node hearing itself ALIVE at its own incarnation
+// under another replica id refutes (a previous life's disk), so the new
+// replica id always comes with a higher incarnation.
 //
 // Invariants: a node never believes itself anything but ALIVE (it refutes)
 // until it leaves; its own incarnation only grows; after tick(now) nothing
@@ -97,7 +107,9 @@ using MemberView = MemberInfo;
 
 class Membership {
  public:
-  Membership(MembershipConfig config, std::string self_id, std::string self_address, Random& random);
+  // self_replica_id: this node's id in partition groups; empty means self_id.
+  Membership(MembershipConfig config, std::string self_id, std::string self_address, Random& random,
+             std::string self_replica_id = {});
 
   // Starts the probe and sync timers and sends a Sync to each seed address
   // (its own address is skipped).
@@ -125,10 +137,11 @@ class Membership {
   std::vector<std::string> live_ids() const;
   // Grows whenever live_ids() changes; cheap change detection for the ring.
   uint64_t live_version() const;
-  // Grows whenever any member's state or load changes: callers that scan the
-  // view (victim choice) skip the scan when nothing changed.
+  // Grows whenever any member's state, load or replica id changes: callers
+  // that scan the view (victim choice) skip the scan when nothing changed.
   uint64_t view_version() const;
   const std::string& self_id() const;
+  const std::string& self_replica_id() const;
   uint64_t incarnation() const;
 
  private:
@@ -138,6 +151,7 @@ class Membership {
     MemberState state = MemberState::kAlive;
     LoadDigest load;
     uint64_t state_since_ms = 0;
+    std::string replica_id;  // empty while unknown (learnt from a message, not yet from a fact)
   };
   // The probe of the current period; gone once acked or once its target is down.
   struct Probe {

@@ -2,9 +2,7 @@
 
 #include <algorithm>
 
-#include "node/core/assert.h"
 #include "node/core/backoff.h"
-#include "node/core/partitioning.h"
 #include "protocol/limits.h"
 
 namespace mesh {
@@ -16,192 +14,117 @@ std::string error_text(std::string text) {
 
 NodeState::NodeState(NodeConfig config, Random& random)
     : config_(std::move(config)),
+      replica_id_(config_.replica_id.empty() ? config_.node_id + "#0" : config_.replica_id),
       random_(random),
       ready_(config_.aging_interval_ms),
-      membership_(config_.membership, config_.node_id, config_.address, random_) {}
+      membership_(config_.membership, config_.node_id, config_.address, random_, replica_id_) {}
+
+NodeState::~NodeState() = default;
 
 Effects NodeState::step(const Input& input) {
   now_ms_ = input.now_ms;
   out_ = Effects{};
-  dirty_.clear();
+  raft_out_.clear();
   std::visit([this](const auto& e) { on(e); }, input.event);
+  if (joined_) {
+    tick_groups();
+    reconcile();
+  }
   expire_deadlines();
-  dispatch();
-  maybe_steal();
+  expire_routes();
+  // Applying committed entries makes tasks runnable, and a single-voter
+  // group commits what dispatch proposes at once: go round until quiet.
+  for (int round = 0; round < 4; ++round) {
+    drain_groups();
+    dispatch();
+    maybe_steal();
+    bool more = std::any_of(replicas_.begin(), replicas_.end(), [](const auto& p) { return p.second.raft->has_ready(); });
+    if (!more) break;
+  }
   resolve_waiters();
   if (joined_) {
     if (now_ms_ >= next_load_publish_ms_) publish_load();
     membership_.tick(now_ms_);
   }
-
-  for (const auto& id : dirty_) out_.writes.push_back(*table_.find(id));
+  for (auto& [address, messages] : raft_out_) send(address, RaftBatch{config_.node_id, std::move(messages)});
   for (auto& message : membership_.take_outbox()) out_.sends.push_back(std::move(message));
   out_.wake_at_ms = next_wake();
   return std::move(out_);
 }
 
-// --- inputs ------------------------------------------------------------------
+// --- client inputs -----------------------------------------------------------------
 
-void NodeState::on(const in::Submit& e) {
-  SubmitReply reply;
-  reply.outcomes.reserve(e.tasks.size());
-  for (const auto& spec : e.tasks) reply.outcomes.push_back(submit_one(spec));
-  out_.replies.push_back({e.request, std::move(reply)});
-}
-
-Status NodeState::validate(const TaskSpec& spec) const {
-  if (!config_.handlers.count(spec.handler)) {
-    return Status(ErrorCode::kUnknownHandler, "unknown handler '" + spec.handler + "'");
-  }
-  if (spec.max_attempts < 1 || spec.max_attempts > limits::kMaxAttempts) {
-    return Status(ErrorCode::kInvalidArgument,
-                  "max_attempts must be 1.." + std::to_string(limits::kMaxAttempts));
-  }
-  if (spec.timeout_ms < 1 || spec.timeout_ms > limits::kMaxTimeoutMs) {
-    return Status(ErrorCode::kInvalidArgument, "timeout_ms must be 1.." + std::to_string(limits::kMaxTimeoutMs));
-  }
-  if (spec.backoff_base_ms > spec.backoff_max_ms || spec.backoff_max_ms > limits::kMaxTimeoutMs) {
-    return Status(ErrorCode::kInvalidArgument, "backoff must satisfy base <= max <= timeout limit");
-  }
-  return Status::Ok();
-}
-
-SubmitOutcome NodeState::submit_one(TaskSpec spec) {
-  SubmitOutcome outcome;
-  if (spec.id.empty()) {
-    // Ids drawn from the node's random source: unique in practice, and
-    // reproducible under the simulator.
-    char buf[40];
-    std::snprintf(buf, sizeof buf, "t-%016llx%08llx", static_cast<unsigned long long>(random_.next_u64()),
-                  static_cast<unsigned long long>(random_.next_u64() & 0xffffffffu));
-    spec.id = buf;
-  }
-  outcome.id = spec.id;
-  auto fail = [&](const Status& s) {
-    outcome.code = s.code();
-    outcome.message = s.message();
-    count("submit_rejected_" + std::string(error_name(s.code())));
-    return outcome;
-  };
-  if (const TaskRecord* existing = table_.find(spec.id)) {
-    if (!(existing->spec == spec)) return fail(Status(ErrorCode::kConflict, "task id reused with a different task"));
-    outcome.duplicate = true;
-    outcome.state = existing->state;
-    count("submit_duplicates");
-    return outcome;
-  }
-  if (draining_) return fail(Status(ErrorCode::kShuttingDown, "node is draining"));
-  if (Status s = validate(spec); !s.ok()) return fail(s);
-  if (table_.unfinished() >= config_.max_unfinished) {
-    return fail(Status(ErrorCode::kOverloaded, "queue full (" + std::to_string(config_.max_unfinished) +
-                                                   " unfinished tasks): retry later"));
-  }
-  uint32_t partition = partition_of(spec.key.empty() ? spec.id : spec.key, config_.ring.partitions);
-  apply(OpSubmit{std::move(spec), partition, now_ms_});
-  count("tasks_submitted");
-  outcome.state = TaskState::kPending;
-  return outcome;
-}
+void NodeState::on(const in::Submit& e) { route_submit(e.request, e.tasks); }
 
 void NodeState::on(const in::Cancel& e) {
-  CancelReply reply;
-  for (const auto& id : e.ids) {
-    CancelOutcome outcome{id, ErrorCode::kOk, TaskState::kCancelled};
-    const TaskRecord* r = table_.find(id);
-    if (r == nullptr) {
-      outcome.code = ErrorCode::kNotFound;
-    } else if (is_terminal(r->state)) {
-      outcome.code = ErrorCode::kAlreadyTerminal;
-      outcome.state = r->state;
-    } else {
-      if (auto it = running_.find(id); it != running_.end()) out_.aborts.push_back({id, it->second});
-      apply(OpCancel{id, now_ms_});
-      count("tasks_cancelled");
-    }
-    reply.outcomes.push_back(std::move(outcome));
-  }
-  out_.replies.push_back({e.request, std::move(reply)});
+  start_fanout(e.request, CancelRequest{e.ids}, config_.replication.request_deadline_ms);
 }
 
-void NodeState::on(const in::Wait& e) {
-  uint64_t id = next_waiter_id_++;
-  // timeout_ms comes straight off the wire; saturate so that a huge value
-  // means "wait very long" instead of wrapping into an instant timeout.
-  uint64_t deadline_ms = e.query.timeout_ms > UINT64_MAX - now_ms_ ? UINT64_MAX : now_ms_ + e.query.timeout_ms;
-  Waiter w{e.request, {}, e.query.ids, e.query.all, deadline_ms};
-  // A wait for all tasks ignores its ids (see WaitRequest): tracking them
-  // would answer it, as timed out, as soon as those few became terminal.
-  if (!e.query.all) {
-    for (const auto& task_id : e.query.ids) {
-      const TaskRecord* r = table_.find(task_id);
-      if (r != nullptr && !is_terminal(r->state) && w.pending.insert(task_id).second) {
-        waiters_by_task_.emplace(task_id, id);
-      }
-    }
-  }
-  waiters_.emplace(id, std::move(w));
-}
+void NodeState::on(const in::Wait& e) { start_fanout(e.request, e.query, e.query.timeout_ms); }
+
+void NodeState::on(const in::Get& e) { start_fanout(e.request, e.query, config_.replication.request_deadline_ms); }
+
+void NodeState::on(const in::List& e) { start_fanout(e.request, e.query, config_.replication.request_deadline_ms); }
+
+// --- runner inputs -----------------------------------------------------------------
 
 void NodeState::on(const in::TaskFinished& e) {
-  if (borrowed_.count(e.id)) return finish_borrowed(e);
-  auto it = running_.find(e.id);
-  if (it == running_.end() || it->second != e.attempt) {
+  auto it = runs_.find(e.id);
+  if (it == runs_.end() || it->second.attempt != e.attempt) {
     // The attempt timed out, was cancelled or lost its lease meanwhile.
     count("stale_completions_rejected");
     return;
   }
-  if (e.ok) {
-    uint64_t run_ms = now_ms_ - table_.find(e.id)->attempts.back().started_ms;
-    // A moving average with weight 1/8: smooth, and cheap to keep.
-    average_run_ms_ = average_run_ms_ == 0 ? run_ms : (average_run_ms_ * 7 + run_ms) / 8;
-    apply(OpComplete{e.id, e.attempt, e.output, now_ms_});
-    count("tasks_completed");
-    return;
-  }
-  fail_attempt(e.id, e.attempt, AttemptOutcome::kFailed, e.output);
+  Run run = it->second;
+  runs_.erase(it);
+  report_outcome(e.id, run, e.ok, e.output);
 }
 
-void NodeState::fail_attempt(const std::string& id, uint32_t attempt, AttemptOutcome outcome, std::string error) {
-  const TaskRecord& r = *table_.find(id);
-  uint64_t delay = backoff_delay_ms(r.spec.backoff_base_ms, r.spec.backoff_max_ms, r.failures + 1, random_);
-  apply(OpFail{id, attempt, outcome, error_text(std::move(error)), now_ms_, now_ms_ + delay});
-  if (outcome == AttemptOutcome::kTimedOut) count("attempts_timed_out");
-  if (table_.find(id)->state == TaskState::kFailed) {
-    count("tasks_dead_lettered");
-  } else if (outcome != AttemptOutcome::kTimedOut) {
-    count("attempts_failed");
+void NodeState::commit_outcome(uint32_t partition, const TaskRecord& r, uint32_t attempt, bool ok,
+                               const std::string& output) {
+  if (ok) {
+    uint64_t run_ms = now_ms_ - r.attempts.back().started_ms;
+    // A moving average with weight 1/8: smooth, and cheap to keep.
+    average_run_ms_ = average_run_ms_ == 0 ? run_ms : (average_run_ms_ * 7 + run_ms) / 8;
+    propose(partition, OpComplete{r.spec.id, attempt, output, now_ms_});
+    if (auto it = leases_.find(r.spec.id); it != leases_.end()) it->second.ending = true;
+    return;
   }
+  fail_attempt(partition, r, attempt, AttemptOutcome::kFailed, output);
+}
+
+void NodeState::fail_attempt(uint32_t partition, const TaskRecord& r, uint32_t attempt, AttemptOutcome outcome,
+                             std::string error) {
+  uint64_t delay = backoff_delay_ms(r.spec.backoff_base_ms, r.spec.backoff_max_ms, r.failures + 1, random_);
+  propose(partition, OpFail{r.spec.id, attempt, outcome, error_text(std::move(error)), now_ms_, now_ms_ + delay});
+  if (auto it = leases_.find(r.spec.id); it != leases_.end()) it->second.ending = true;
 }
 
 void NodeState::on(const in::RenewLeases& e) {
-  renew_borrowed(e.running);
+  std::vector<std::pair<std::string, uint32_t>> remote;
   for (const auto& [id, attempt] : e.running) {
-    auto it = running_.find(id);
-    if (it == running_.end() || it->second != attempt) continue;
-    apply(OpRenew{id, attempt, now_ms_ + config_.lease_ttl_ms});
+    auto run = runs_.find(id);
+    if (run == runs_.end() || run->second.attempt != attempt) continue;
+    if (!leads(run->second.partition)) {
+      remote.emplace_back(id, attempt);
+      continue;
+    }
+    auto lease = leases_.find(id);
+    if (lease == leases_.end() || lease->second.attempt != attempt || lease->second.owner != config_.node_id) continue;
+    propose(run->second.partition, OpRenew{id, attempt, now_ms_ + config_.lease_ttl_ms});
     count("leases_renewed");
   }
+  renew_remote(remote);
 }
 
 void NodeState::on(const in::Tick&) {}
 
 void NodeState::on(const in::Recover& e) {
-  for (const auto& record : e.records) table_.restore(record);
-  for (const auto& [id, record] : table_.records()) {
-    if (record.state == TaskState::kLeased) {
-      // Whoever ran this attempt did so before the restart: its result can
-      // no longer arrive, so the task goes back to the queue.
-      dirty_.insert(id);
-    } else {
-      reindex(record);
-    }
+  for (const auto& [p, disk] : e.groups) {
+    if (p >= config_.ring.partitions) continue;
+    host(p, disk);
   }
-  std::vector<std::string> lost(dirty_.begin(), dirty_.end());
-  for (const auto& id : lost) {
-    apply(OpRelease{id, table_.find(id)->attempt, "runner lost: node restarted", now_ms_});
-    count("leases_lost_on_restart");
-  }
-  count("tasks_recovered", e.records.size());
+  count("partitions_recovered", e.groups.size());
 }
 
 void NodeState::on(const in::Drain&) {
@@ -212,6 +135,7 @@ void NodeState::on(const in::Drain&) {
 void NodeState::on(const in::Join& e) {
   joined_ = true;
   membership_.join(now_ms_, e.seed_addresses);
+  if (e.seed_addresses.empty() && replicas_.empty()) found_mesh();
 }
 
 void NodeState::on(const in::FromPeer& e) {
@@ -221,14 +145,129 @@ void NodeState::on(const in::FromPeer& e) {
         if constexpr (std::is_same_v<T, Ping> || std::is_same_v<T, PingReq> || std::is_same_v<T, Ack> ||
                       std::is_same_v<T, Sync>) {
           membership_.receive(now_ms_, e.message);
-        } else if constexpr (std::is_same_v<T, RaftBatch>) {
-          // Partitions are not replicated yet: no node sends these.
-          count("raft_batches_ignored");
         } else {
           on_peer(m);
         }
       },
       e.message);
+}
+
+// --- committed ops --------------------------------------------------------------------
+
+void NodeState::on_applied(uint32_t partition, Replica& r, const TaskOp& op, const Status& status) {
+  const std::string& id = op_task_id(op);
+  const TaskRecord* record = r.table.find(id);
+  if (std::holds_alternative<OpSubmit>(op) && status.ok()) task_partition_.emplace(id, partition);
+  if (!r.leading) return;
+  std::visit(
+      [&](const auto& o) {
+        using T = std::decay_t<decltype(o)>;
+        if constexpr (std::is_same_v<T, OpSubmit>) {
+          if (status.ok()) count("tasks_submitted");
+          settle_submits(id, record);
+        } else if constexpr (std::is_same_v<T, OpLease>) {
+          bool own = o.owner == config_.node_id && leasing_.erase(id) > 0;
+          if (own && status.ok()) {
+            runs_[id] = Run{partition, o.attempt, o.timeout_at_ms, {}};
+            out_.runs.push_back({id, o.attempt, record->spec.handler, record->spec.payload, record->spec.timeout_ms,
+                                 partition});
+            count("attempts_started");
+          }
+          if (grant_of_task_.count(id)) settle_grants(id, *record);
+        } else if constexpr (std::is_same_v<T, OpComplete>) {
+          if (status.ok()) count("tasks_completed");
+        } else if constexpr (std::is_same_v<T, OpFail>) {
+          if (status.ok()) {
+            if (o.outcome == AttemptOutcome::kTimedOut) count("attempts_timed_out");
+            if (record->state == TaskState::kFailed) {
+              count("tasks_dead_lettered");
+            } else if (o.outcome != AttemptOutcome::kTimedOut) {
+              count("attempts_failed");
+            }
+          }
+        } else if constexpr (std::is_same_v<T, OpCancel>) {
+          if (status.ok()) count("tasks_cancelled");
+        }
+      },
+      op);
+  if (record == nullptr) return;
+  reindex(partition, *record);
+  if (status.ok() && is_terminal(record->state)) out_.finished.push_back(*record);
+}
+
+void NodeState::reindex(uint32_t partition, const TaskRecord& r) {
+  const std::string& id = r.spec.id;
+  ready_.remove(id);
+  leases_.erase(id);
+  // An own run whose lease ended (expired, timed out, cancelled) is stopped.
+  bool runs_here = r.state == TaskState::kLeased && r.lease_owner == config_.node_id;
+  if (auto run = runs_.find(id); run != runs_.end() && run->second.lender_address.empty() &&
+                                 (!runs_here || run->second.attempt != r.attempt)) {
+    out_.aborts.push_back({id, run->second.attempt});
+    runs_.erase(run);
+  }
+  if (r.state == TaskState::kPending) {
+    ready_.push(id, r.spec.priority, r.not_before_ms, now_ms_);
+  } else if (r.state == TaskState::kLeased) {
+    leases_[id] = Lease{partition, r.attempt, r.lease_owner, r.lease_deadline_ms, r.timeout_at_ms, false};
+  } else if (is_terminal(r.state)) {
+    settle_cancels(id, r);
+    auto [begin, end] = waiters_by_task_.equal_range(id);
+    for (auto it = begin; it != end; ++it) {
+      Waiter& w = waiters_.at(it->second);
+      w.pending.erase(id);
+      if (w.pending.empty()) completed_waiters_.insert(it->second);
+    }
+    waiters_by_task_.erase(begin, end);
+  }
+}
+
+// --- scheduling on led partitions ------------------------------------------------------
+
+void NodeState::expire_deadlines() {
+  std::vector<std::string> due;
+  for (const auto& [id, lease] : leases_) {
+    if (lease.ending) continue;
+    bool runner_dead = lease.owner != config_.node_id && node_dead(lease.owner);
+    bool runner_gone = lease.owner == config_.node_id && !runs_.count(id) && !leasing_.count(id);
+    if (now_ms_ >= lease.timeout_at_ms || now_ms_ >= lease.deadline_ms || runner_dead || runner_gone) {
+      due.push_back(id);
+    }
+  }
+  for (const auto& id : due) {
+    Lease& lease = leases_.at(id);
+    const TaskRecord& r = *replicas_.at(lease.partition).table.find(id);
+    bool ours = lease.owner == config_.node_id;
+    if (now_ms_ >= lease.timeout_at_ms) {
+      fail_attempt(lease.partition, r, lease.attempt, AttemptOutcome::kTimedOut,
+                   "timed out after " + std::to_string(r.spec.timeout_ms) + " ms");
+    } else {
+      propose(lease.partition, OpRelease{id, lease.attempt, ours ? "lease expired" : "lease expired: runner lost", now_ms_});
+      count(ours ? "leases_expired" : "stolen_leases_expired");
+    }
+    lease.ending = true;
+  }
+  expire_stealing_deadlines();
+  for (auto& [waiter_id, w] : waiters_) {
+    if (now_ms_ >= w.deadline_ms) completed_waiters_.insert(waiter_id);
+  }
+}
+
+void NodeState::dispatch() {
+  ready_.promote(now_ms_);
+  while (!draining_ && running() + leasing_.size() < config_.slots) {
+    auto next = ready_.pop();
+    if (!next) break;
+    uint32_t partition = task_partition_.at(*next);
+    const TaskRecord& r = *replicas_.at(partition).table.find(*next);
+    uint32_t attempt = r.attempt + 1;
+    if (!propose(partition, OpLease{*next, attempt, config_.node_id, now_ms_, now_ms_ + config_.lease_ttl_ms,
+                                    now_ms_ + r.spec.timeout_ms})) {
+      ready_.push(*next, r.spec.priority, r.not_before_ms, now_ms_);
+      break;
+    }
+    leasing_.insert(*next);
+  }
 }
 
 void NodeState::publish_load() {
@@ -247,167 +286,308 @@ void NodeState::publish_load() {
   next_load_publish_ms_ = now_ms_ + config_.membership.probe_interval_ms;
 }
 
-const PartitionTable& NodeState::partition_table() const {
-  if (!table_cache_ || table_cache_version_ != membership_.live_version()) {
-    table_cache_ = PartitionTable::compute(config_.ring, membership_.live_ids());
-    table_cache_version_ = membership_.live_version();
-  }
-  return *table_cache_;
-}
-
-// --- the core of every change ---------------------------------------------------
-
-void NodeState::apply(const TaskOp& op) {
-  Status s = table_.apply(op);
-  MESH_ASSERT(s.ok(), s.message().c_str());
-  const std::string& id = op_task_id(op);
-  dirty_.insert(id);
-  reindex(*table_.find(id));
-}
-
-void NodeState::reindex(const TaskRecord& r) {
-  const std::string& id = r.spec.id;
-  ready_.remove(id);
-  running_.erase(id);
-  lent_.erase(id);
-  if (r.state == TaskState::kPending) {
-    ready_.push(id, r.spec.priority, r.not_before_ms, now_ms_);
-  } else if (r.state == TaskState::kLeased) {
-    (r.lease_owner == config_.node_id ? running_ : lent_)[id] = r.attempt;
-  } else if (is_terminal(r.state)) {
-    auto [begin, end] = waiters_by_task_.equal_range(id);
-    for (auto it = begin; it != end; ++it) {
-      Waiter& w = waiters_.at(it->second);
-      w.pending.erase(id);
-      if (w.pending.empty()) completed_waiters_.insert(it->second);
-    }
-    waiters_by_task_.erase(begin, end);
-  }
-}
-
-void NodeState::expire_deadlines() {
-  std::vector<std::pair<std::string, uint32_t>> due;
-  for (const auto* leases : {&running_, &lent_}) {
-    for (const auto& [id, attempt] : *leases) {
-      const TaskRecord& r = *table_.find(id);
-      if (now_ms_ >= r.timeout_at_ms || now_ms_ >= r.lease_deadline_ms) due.emplace_back(id, attempt);
-    }
-  }
-  for (const auto& [id, attempt] : due) {
-    const TaskRecord& r = *table_.find(id);
-    // A thief's run cannot be aborted from here; its late result is fenced.
-    bool ours = running_.count(id) > 0;
-    if (ours) out_.aborts.push_back({id, attempt});
-    if (now_ms_ >= r.timeout_at_ms) {
-      fail_attempt(id, attempt, AttemptOutcome::kTimedOut, "timed out after " + std::to_string(r.spec.timeout_ms) + " ms");
-    } else {
-      apply(OpRelease{id, attempt, ours ? "lease expired" : "lease expired: thief lost", now_ms_});
-      count(ours ? "leases_expired" : "stolen_leases_expired");
-    }
-  }
-  expire_stealing_deadlines();
-  for (auto& [waiter_id, w] : waiters_) {
-    if (now_ms_ >= w.deadline_ms) completed_waiters_.insert(waiter_id);
-  }
-}
-
-void NodeState::dispatch() {
-  ready_.promote(now_ms_);
-  while (!draining_ && running() < config_.slots) {
-    auto next = ready_.pop();
-    if (!next) break;
-    const TaskRecord& r = *table_.find(*next);
-    uint32_t attempt = r.attempt + 1;
-    apply(OpLease{*next, attempt, config_.node_id, now_ms_, now_ms_ + config_.lease_ttl_ms,
-                  now_ms_ + r.spec.timeout_ms});
-    const TaskRecord& leased = *table_.find(*next);
-    out_.runs.push_back({*next, attempt, leased.spec.handler, leased.spec.payload, leased.spec.timeout_ms});
-    count("attempts_started");
-  }
-}
-
-void NodeState::resolve_waiters() {
-  if (table_.unfinished() == 0) {
-    for (const auto& [id, w] : waiters_) {
-      if (w.all) completed_waiters_.insert(id);
-    }
-  }
-  for (auto& [id, w] : waiters_) {
-    if (!w.all && w.pending.empty()) completed_waiters_.insert(id);
-  }
-  for (uint64_t id : completed_waiters_) {
-    auto it = waiters_.find(id);
-    if (it == waiters_.end()) continue;
-    bool done = it->second.all ? table_.unfinished() == 0 : it->second.pending.empty();
-    reply_wait(id, !done);
-  }
-  completed_waiters_.clear();
-}
-
-void NodeState::reply_wait(uint64_t waiter_id, bool timed_out) {
-  Waiter& w = waiters_.at(waiter_id);
-  GetReply records = get(GetRequest{w.ids});
-  WaitReply reply{timed_out, std::move(records.records), std::move(records.missing), table_.unfinished()};
-  out_.replies.push_back({w.request, std::move(reply)});
-  for (const auto& id : w.pending) {
-    auto [begin, end] = waiters_by_task_.equal_range(id);
-    for (auto it = begin; it != end;) it = it->second == waiter_id ? waiters_by_task_.erase(it) : std::next(it);
-  }
-  waiters_.erase(waiter_id);
-}
-
 std::optional<uint64_t> NodeState::next_wake() const {
   std::optional<uint64_t> wake = ready_.next_ready_at();
   auto earliest = [&](uint64_t t) { wake = wake ? std::min(*wake, t) : t; };
   if (joined_) {
     earliest(next_load_publish_ms_);
     if (auto m = membership_.next_wake_ms()) earliest(*m);
+    // Raft timers: heartbeats and elections. Groups keep no deadline public,
+    // so the node ticks them at the heartbeat pace.
+    if (!replicas_.empty()) earliest(now_ms_ + config_.replication.heartbeat_interval_ms / 2);
+    if (led_partitions().size() > 0) earliest(next_reconcile_ms_);
   }
-  for (const auto* leases : {&running_, &lent_}) {
-    for (const auto& [id, attempt] : *leases) {
-      const TaskRecord& r = *table_.find(id);
-      earliest(std::min(r.timeout_at_ms, r.lease_deadline_ms));
-    }
+  for (const auto& [p, r] : replicas_) {
+    if (r.raft->has_ready()) earliest(now_ms_);
   }
-  for (const auto& [id, b] : borrowed_) earliest(b.timeout_at_ms);
+  for (const auto& [id, lease] : leases_) {
+    if (!lease.ending) earliest(std::min(lease.timeout_at_ms, lease.deadline_ms));
+  }
+  for (const auto& [id, run] : runs_) earliest(run.timeout_at_ms);
   for (const auto& [id, p] : pending_results_) earliest(p.next_send_ms);
+  for (const auto& [id, route] : routes_) earliest(route.resend_at_ms);
+  for (const auto& [id, f] : fanouts_) earliest(f.round_deadline_ms);
   if (steal_in_flight_until_ms_) {
     earliest(*steal_in_flight_until_ms_);
   } else if (steal_victim_seen_ && idle_with_free_slots()) {
-    // Keep asking while the last look found someone to steal from; otherwise
-    // the next gossip (a new load view) brings the node back here.
     earliest(next_steal_ms_);
   }
   for (const auto& [id, w] : waiters_) earliest(w.deadline_ms);
   return wake;
 }
 
-// --- reads -------------------------------------------------------------------------
+// --- serving on a leader ----------------------------------------------------------------
 
-GetReply NodeState::get(const GetRequest& request) const {
+Status NodeState::validate(const TaskSpec& spec) const {
+  if (!config_.handlers.count(spec.handler)) {
+    return Status(ErrorCode::kUnknownHandler, "unknown handler '" + spec.handler + "'");
+  }
+  if (spec.max_attempts < 1 || spec.max_attempts > limits::kMaxAttempts) {
+    return Status(ErrorCode::kInvalidArgument,
+                  "max_attempts must be 1.." + std::to_string(limits::kMaxAttempts));
+  }
+  if (spec.timeout_ms < 1 || spec.timeout_ms > limits::kMaxTimeoutMs) {
+    return Status(ErrorCode::kInvalidArgument, "timeout_ms must be 1.." + std::to_string(limits::kMaxTimeoutMs));
+  }
+  if (spec.backoff_base_ms > spec.backoff_max_ms || spec.backoff_max_ms > limits::kMaxTimeoutMs) {
+    return Status(ErrorCode::kInvalidArgument, "backoff must satisfy base <= max <= timeout limit");
+  }
+  return Status::Ok();
+}
+
+size_t NodeState::unfinished() const {
+  size_t n = 0;
+  for (const auto& [p, r] : replicas_) {
+    if (r.leading) n += r.table.unfinished();
+  }
+  return n;
+}
+
+void NodeState::serve_submit(const ReplyTo& to, uint32_t partition, std::vector<TaskSpec> tasks) {
+  Replica* r = partition < config_.ring.partitions ? led(partition) : nullptr;
+  if (r == nullptr) {
+    count("routed_not_leader");
+    return answer_route(to, RouteSubmitReply{to.handle, ErrorCode::kNotLeader, leader_address(partition), {}});
+  }
+  uint64_t part_id = next_handle_++;
+  SubmitPart part{to, partition, std::move(tasks), {}, 0};
+  part.outcomes.resize(part.tasks.size());
+  size_t unfinished_now = unfinished();
+  for (size_t i = 0; i < part.tasks.size(); ++i) {
+    const TaskSpec& spec = part.tasks[i];
+    SubmitOutcome& outcome = part.outcomes[i];
+    outcome.id = spec.id;
+    auto fail = [&](const Status& s) {
+      outcome.code = s.code();
+      outcome.message = s.message();
+      count("submit_rejected_" + std::string(error_name(s.code())));
+    };
+    if (const TaskRecord* existing = r->table.find(spec.id)) {
+      if (!(existing->spec == spec)) {
+        fail(Status(ErrorCode::kConflict, "task id reused with a different task"));
+      } else {
+        outcome.duplicate = true;
+        outcome.state = existing->state;
+        count("submit_duplicates");
+      }
+      continue;
+    }
+    bool in_flight = submit_waits_.count(spec.id) > 0;
+    if (!in_flight) {
+      if (draining_) {
+        fail(Status(ErrorCode::kShuttingDown, "node is draining"));
+        continue;
+      }
+      if (Status s = validate(spec); !s.ok()) {
+        fail(s);
+        continue;
+      }
+      if (unfinished_now >= config_.max_unfinished) {
+        fail(Status(ErrorCode::kOverloaded, "queue full (" + std::to_string(config_.max_unfinished) +
+                                                " unfinished tasks): retry later"));
+        continue;
+      }
+      if (!propose(partition, OpSubmit{spec, partition, now_ms_})) {
+        fail(Status(ErrorCode::kUnavailable, "partition " + std::to_string(partition) + " refused the write"));
+        continue;
+      }
+      ++unfinished_now;
+    }
+    outcome.duplicate = in_flight;
+    submit_waits_.emplace(spec.id, std::make_pair(part_id, i));
+    ++part.waiting;
+  }
+  bool done = part.waiting == 0;
+  submit_parts_.emplace(part_id, std::move(part));
+  if (done) finish_submit_part(part_id);
+}
+
+void NodeState::settle_submits(const std::string& id, const TaskRecord* record) {
+  auto [begin, end] = submit_waits_.equal_range(id);
+  std::vector<uint64_t> finished;
+  for (auto it = begin; it != end; ++it) {
+    auto [part_id, index] = it->second;
+    SubmitPart& part = submit_parts_.at(part_id);
+    SubmitOutcome& outcome = part.outcomes[index];
+    if (record == nullptr || !(record->spec == part.tasks[index])) {
+      outcome.code = ErrorCode::kConflict;
+      outcome.message = "task id reused with a different task";
+    } else {
+      outcome.state = record->state;
+    }
+    if (--part.waiting == 0) finished.push_back(part_id);
+  }
+  submit_waits_.erase(begin, end);
+  for (uint64_t part_id : finished) finish_submit_part(part_id);
+}
+
+void NodeState::finish_submit_part(uint64_t part_id) {
+  auto it = submit_parts_.find(part_id);
+  SubmitPart part = std::move(it->second);
+  submit_parts_.erase(it);
+  answer_route(part.to, RouteSubmitReply{part.to.handle, ErrorCode::kOk, {}, std::move(part.outcomes)});
+}
+
+void NodeState::fail_submit_parts(uint32_t partition) {
+  std::vector<uint64_t> lost;
+  for (const auto& [id, part] : submit_parts_) {
+    if (part.partition == partition) lost.push_back(id);
+  }
+  for (uint64_t id : lost) {
+    for (auto it = submit_waits_.begin(); it != submit_waits_.end();) {
+      it = it->second.first == id ? submit_waits_.erase(it) : std::next(it);
+    }
+    ReplyTo to = submit_parts_.at(id).to;
+    submit_parts_.erase(id);
+    // The entries may still commit under the next leader: the origin's
+    // retry with the same ids then finds them.
+    answer_route(to, RouteSubmitReply{to.handle, ErrorCode::kNotLeader, leader_address(partition), {}});
+  }
+}
+
+FanoutReply NodeState::serve_get(const GetRequest& q) const {
   GetReply reply;
-  for (const auto& id : request.ids) {
-    if (const TaskRecord* r = table_.find(id)) {
-      reply.records.push_back(*r);
+  for (const auto& id : q.ids) {
+    auto it = task_partition_.find(id);
+    if (it != task_partition_.end() && leads(it->second)) {
+      reply.records.push_back(*replicas_.at(it->second).table.find(id));
     } else {
       reply.missing.push_back(id);
     }
   }
-  return reply;
+  return FanoutReply{0, config_.node_id, led_partitions(), std::move(reply)};
 }
 
-ListReply NodeState::list(const ListRequest& request) const {
+FanoutReply NodeState::serve_list(const ListRequest& q) const {
   ListReply reply;
-  const auto& records = table_.records();
-  for (auto it = records.upper_bound(request.after_id); it != records.end(); ++it) {
-    if (!request.any_state && it->second.state != request.state) continue;
-    if (reply.records.size() >= request.limit) {
-      reply.more = true;
-      break;
+  for (const auto& [p, r] : replicas_) {
+    if (!r.leading) continue;
+    const auto& records = r.table.records();
+    size_t taken = 0;
+    for (auto it = records.upper_bound(q.after_id); it != records.end(); ++it) {
+      if (!q.any_state && it->second.state != q.state) continue;
+      if (taken++ == q.limit) {
+        reply.more = true;
+        break;
+      }
+      reply.records.push_back(it->second);
     }
-    reply.records.push_back(it->second);
   }
-  return reply;
+  std::sort(reply.records.begin(), reply.records.end(),
+            [](const TaskRecord& a, const TaskRecord& b) { return a.spec.id < b.spec.id; });
+  if (reply.records.size() > q.limit) {
+    reply.records.resize(q.limit);
+    reply.more = true;
+  }
+  return FanoutReply{0, config_.node_id, led_partitions(), std::move(reply)};
+}
+
+void NodeState::serve_wait(const ReplyTo& to, const WaitRequest& q) {
+  uint64_t id = next_handle_++;
+  uint64_t deadline_ms = q.timeout_ms > UINT64_MAX - now_ms_ ? UINT64_MAX : now_ms_ + q.timeout_ms;
+  Waiter w{to, led_partitions(), {}, q.ids, q.all, deadline_ms};
+  // A wait for all tasks ignores its ids (see WaitRequest).
+  if (!q.all) {
+    for (const auto& task_id : q.ids) {
+      auto it = task_partition_.find(task_id);
+      if (it == task_partition_.end() || !leads(it->second)) continue;
+      const TaskRecord* r = replicas_.at(it->second).table.find(task_id);
+      if (!is_terminal(r->state) && w.pending.insert(task_id).second) waiters_by_task_.emplace(task_id, id);
+    }
+  }
+  bool done = !q.all && w.pending.empty();
+  waiters_.emplace(id, std::move(w));
+  if (done) completed_waiters_.insert(id);
+}
+
+void NodeState::resolve_waiters() {
+  bool none_unfinished = unfinished() == 0;
+  for (auto& [id, w] : waiters_) {
+    if (w.all ? none_unfinished : w.pending.empty()) completed_waiters_.insert(id);
+  }
+  std::set<uint64_t> due;
+  due.swap(completed_waiters_);
+  for (uint64_t id : due) {
+    if (waiters_.count(id)) reply_wait(id);
+  }
+}
+
+void NodeState::reply_wait(uint64_t waiter_id) {
+  Waiter w = std::move(waiters_.at(waiter_id));
+  waiters_.erase(waiter_id);
+  for (const auto& id : w.pending) {
+    auto [begin, end] = waiters_by_task_.equal_range(id);
+    for (auto it = begin; it != end;) it = it->second == waiter_id ? waiters_by_task_.erase(it) : std::next(it);
+  }
+  WaitReply reply;
+  for (const auto& id : w.ids) {
+    auto it = task_partition_.find(id);
+    if (it != task_partition_.end() && leads(it->second)) {
+      reply.records.push_back(*replicas_.at(it->second).table.find(id));
+    } else {
+      reply.missing.push_back(id);
+    }
+  }
+  reply.unfinished = unfinished();
+  reply.timed_out = w.all ? reply.unfinished > 0 : !w.pending.empty();
+  answer(w.to, FanoutReply{w.to.handle, config_.node_id, std::move(w.covered), std::move(reply)});
+}
+
+void NodeState::serve_cancel(const ReplyTo& to, const CancelRequest& q) {
+  uint64_t cancel_id = next_handle_++;
+  CancelWait c{to, led_partitions(), {}, 0};
+  for (const auto& id : q.ids) {
+    CancelOutcome outcome{id, ErrorCode::kNotFound, TaskState::kCancelled};
+    auto it = task_partition_.find(id);
+    if (it != task_partition_.end() && leads(it->second)) {
+      const TaskRecord& r = *replicas_.at(it->second).table.find(id);
+      if (is_terminal(r.state)) {
+        outcome.code = ErrorCode::kAlreadyTerminal;
+        outcome.state = r.state;
+      } else if (propose(it->second, OpCancel{id, now_ms_})) {
+        outcome.code = ErrorCode::kOk;
+        outcome.state = r.state;  // CANCELLED once committed
+        cancels_by_task_.emplace(id, std::make_pair(cancel_id, c.outcomes.size()));
+        ++c.waiting;
+      } else {
+        outcome.code = ErrorCode::kNotLeader;
+      }
+    }
+    c.outcomes.push_back(std::move(outcome));
+  }
+  if (c.waiting == 0) {
+    return answer(to, FanoutReply{to.handle, config_.node_id, std::move(c.covered), CancelReply{std::move(c.outcomes)}});
+  }
+  cancel_waits_.emplace(cancel_id, std::move(c));
+}
+
+void NodeState::settle_cancels(const std::string& id, const TaskRecord& record) {
+  auto [begin, end] = cancels_by_task_.equal_range(id);
+  std::vector<uint64_t> finished;
+  for (auto it = begin; it != end; ++it) {
+    auto [cancel_id, index] = it->second;
+    CancelWait& c = cancel_waits_.at(cancel_id);
+    CancelOutcome& outcome = c.outcomes[index];
+    outcome.state = record.state;
+    outcome.code = record.state == TaskState::kCancelled ? ErrorCode::kOk : ErrorCode::kAlreadyTerminal;
+    if (--c.waiting == 0) finished.push_back(cancel_id);
+  }
+  cancels_by_task_.erase(begin, end);
+  for (uint64_t cancel_id : finished) {
+    CancelWait c = std::move(cancel_waits_.at(cancel_id));
+    cancel_waits_.erase(cancel_id);
+    answer(c.to, FanoutReply{c.to.handle, config_.node_id, std::move(c.covered), CancelReply{std::move(c.outcomes)}});
+  }
+}
+
+// --- views ------------------------------------------------------------------------------
+
+const PartitionTable& NodeState::partition_table() const {
+  if (!table_cache_ || table_cache_version_ != membership_.live_version()) {
+    table_cache_ = PartitionTable::compute(config_.ring, membership_.live_ids());
+    table_cache_version_ = membership_.live_version();
+  }
+  return *table_cache_;
 }
 
 MembersReply NodeState::members_view() const {
@@ -450,18 +630,26 @@ StealsReply NodeState::steals_view() const {
 
 std::map<std::string, int64_t> NodeState::gauges() const {
   std::map<std::string, int64_t> g;
+  size_t by_state[kTaskStateCount] = {};
+  size_t led = 0;
+  for (const auto& [p, r] : replicas_) {
+    if (!r.leading) continue;
+    ++led;
+    for (uint8_t i = 0; i < kTaskStateCount; ++i) by_state[i] += r.table.count_in(static_cast<TaskState>(i));
+  }
   for (uint8_t i = 0; i < kTaskStateCount; ++i) {
-    auto s = static_cast<TaskState>(i);
-    std::string name = state_name(s);
+    std::string name = state_name(static_cast<TaskState>(i));
     std::transform(name.begin(), name.end(), name.begin(), [](char c) { return static_cast<char>(std::tolower(c)); });
-    g["tasks_" + name] = static_cast<int64_t>(table_.count_in(s));
+    g["tasks_" + name] = static_cast<int64_t>(by_state[i]);
   }
   g["tasks_ready"] = static_cast<int64_t>(ready_.ready_size());
   g["tasks_in_backoff"] = static_cast<int64_t>(ready_.deferred_size());
   g["slots_total"] = config_.slots;
   g["slots_free"] = static_cast<int64_t>(config_.slots) - static_cast<int64_t>(running());
-  g["tasks_lent"] = static_cast<int64_t>(lent_.size());
-  g["tasks_borrowed"] = static_cast<int64_t>(borrowed_.size());
+  g["partitions_hosted"] = static_cast<int64_t>(replicas_.size());
+  g["partitions_led"] = static_cast<int64_t>(led);
+  g["tasks_borrowed"] = static_cast<int64_t>(std::count_if(
+      runs_.begin(), runs_.end(), [](const auto& run) { return !run.second.lender_address.empty(); }));
   g["draining"] = draining_ ? 1 : 0;
   return g;
 }

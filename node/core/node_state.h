@@ -3,43 +3,57 @@
 //   Effects step(const Input&)
 //
 // Inputs are client requests, handler completions, lease renewals from the
-// runner, ticks and recovery; each carries `now_ms`, the only clock the core
-// sees. Every change to a task goes through apply(op) on the TaskTable, so a
-// replicated log can later carry the very same operations.
+// runner, peer messages, ticks and recovery; each carries `now_ms`, the only
+// clock the core sees.
 //
-// Scheduling: pending tasks wait in a ReadyQueue (priority with aging, and
-// backoff); while executor slots are free the node leases the next ready
-// task to itself and emits a RunTask. A lease lasts lease_ttl_ms and is
-// extended by RenewLeases; a lease that runs out returns the task to PENDING
-// (runner lost), an attempt that runs past its timeout fails and is retried
-// with backoff until max_attempts, then the task is FAILED (dead letter).
+// Partitions (DESIGN §3). The key space is cut into P partitions; a task
+// belongs to partition_of(key, or id when it has no key). Each partition is
+// a Raft group (RaftGroup) over the replicas the ring picks for it, and its
+// TaskTable is that group's state machine: every change to a task is a
+// TaskOp proposed by the partition's leader and applied, on every replica,
+// once committed. A node hosts the groups it is a replica of
+// (node/core/partition_host.cc): it founds all of them when it starts a new
+// mesh, loads them from disk on restart, and creates an empty one when a
+// leader first reaches it. Replica ids are "<node id>#<disk id>" so that a
+// wiped disk comes back as a new replica (docs/ARCHITECTURE.md).
 //
-// Backpressure: at most max_unfinished tasks that are not terminal; more
-// submits get kOverloaded.
+// Leaders reconcile their group with the ring: they add the replicas the ring
+// wants (one at a time), then remove those it no longer wants, and hand
+// leadership to the ring's first replica once it has caught up.
 //
-// Work stealing (DESIGN §5): a node with free slots and nothing runnable
-// picks a victim from its gossiped load view (two random choices among live
-// nodes whose runnable backlog reaches steal.threshold, the larger wins) and
-// sends a StealRequest. The victim leases up to half of its excess runnable
-// stealable tasks to the thief (OpLease with the thief as owner, durable
-// before the grant is sent), taking the ones it would run last. The thief
-// runs them, renews their leases through LeaseRenewal, and sends each
-// outcome to the owner until acknowledged. The owner commits an outcome only
-// for the current attempt (fencing); a thief that dies stops renewing and the
-// lease expires back to PENDING; a victim that restarts releases every lease
-// it held, so a late result is stale and rejected. Stolen tasks are never
-// re-stolen: only PENDING tasks are granted.
+// Scheduling happens only on partitions this node leads. Pending tasks wait
+// in a ReadyQueue (priority with aging, and backoff); while executor slots
+// are free the leader proposes a lease to itself and emits RunTask once the
+// lease is committed. Leases (volatile deadlines, restarted when leadership
+// moves) are extended by the runner through OpRenew; one that runs out
+// returns the task to PENDING; an attempt that runs past its timeout fails
+// and is retried with backoff until max_attempts, then FAILED (dead letter).
+// An attempt's outcome is committed by whoever leads the partition when it
+// finishes: the runner proposes it when it leads, and otherwise sends it to
+// the leader (StolenResult) until acknowledged. The attempt number fences
+// every outcome.
 //
-// Membership: the node runs SWIM (Membership) with its peers; its load
-// digest rides the gossip, republished once per probe interval. The
-// partition table is a pure function of the live member set, computed on
-// demand and cached per membership version, so churn costs nothing until a
-// caller needs the table.
+// Routing (node/core/routing.cc). Any node accepts any client request. A
+// submit is split by partition and each part goes to that partition's
+// leader (RouteSubmit), retried at the next candidate when the answer is
+// kNotLeader or does not come, until the route deadline; the client gets
+// one answer once every part is committed. Get, wait, cancel and list go to
+// every live node (Fanout); each answers for the partitions it leads and the
+// origin merges, asking again while some partition has no leader.
+//
+// Work stealing (DESIGN §5, node/core/work_stealing.cc): a node with free
+// slots and nothing runnable picks a victim from its gossiped load view and
+// sends a StealRequest; the victim leases up to half of its excess runnable
+// stealable tasks to the thief as committed log entries, then grants them.
+//
+// Backpressure: at most max_unfinished unfinished tasks on the partitions a
+// node leads; more submits get kOverloaded.
 #pragma once
 
 #include <cstdint>
 #include <deque>
 #include <map>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>
@@ -48,6 +62,7 @@
 #include "node/core/input.h"
 #include "node/core/membership.h"
 #include "node/core/partition_table.h"
+#include "node/core/raft.h"
 #include "node/core/ready_queue.h"
 #include "node/core/task_table.h"
 #include "node/env/random.h"
@@ -60,11 +75,21 @@ struct StealConfig {
   uint64_t threshold = 2;          // runnable tasks that make a node a victim
   uint64_t interval_ms = 50;       // between steal attempts of an idle node
   uint64_t request_timeout_ms = 1000;  // a grant that has not come by then is given up
-  uint64_t result_retry_ms = 200;  // resend an unacknowledged stolen result this often
+  uint64_t result_retry_ms = 200;  // resend an unacknowledged result this often
+};
+
+struct ReplicationConfig {
+  uint64_t election_timeout_ms = 1000;
+  uint64_t heartbeat_interval_ms = 100;
+  uint64_t snapshot_every = 1000;         // applied entries between two snapshots of a partition
+  uint64_t reconcile_interval_ms = 200;   // how often leaders compare their group with the ring
+  uint64_t route_timeout_ms = 1000;       // a routed request not answered by then goes to the next candidate
+  uint64_t request_deadline_ms = 15000;   // a client request not served by then gets kUnavailable
 };
 
 struct NodeConfig {
   std::string node_id = "node-1";
+  std::string replica_id;  // "<node id>#<disk id>"; empty: node_id + "#0"
   uint32_t slots = 4;
   uint64_t max_unfinished = 100000;
   uint64_t lease_ttl_ms = 10000;
@@ -74,28 +99,43 @@ struct NodeConfig {
   MembershipConfig membership;
   RingConfig ring;
   StealConfig steal;
+  ReplicationConfig replication;
 };
 
 // A handler's error output as an op carries it: at most kMaxErrorBytes, the
 // limit every decoder of a log entry enforces.
 std::string error_text(std::string text);
 
+// Where the answer to a routed request goes: a client request of this node
+// (origin_address empty) or a route / fan-out handle of another node.
+struct ReplyTo {
+  std::string origin_address;
+  uint64_t handle = 0;
+};
+
 class NodeState {
  public:
   NodeState(NodeConfig config, Random& random);
+  ~NodeState();
 
   Effects step(const Input& input);
 
-  // Reads: no state change, served from memory.
-  GetReply get(const GetRequest& request) const;
-  ListReply list(const ListRequest& request) const;
   const std::map<std::string, uint64_t>& counters() const { return counters_; }
   std::map<std::string, int64_t> gauges() const;
-  const TaskTable& tasks() const { return table_; }
   const NodeConfig& config() const { return config_; }
+  const std::string& replica_id() const { return replica_id_; }
   bool draining() const { return draining_; }
-  // Attempts this node runs: its own tasks and stolen ones.
-  size_t running() const { return running_.size() + borrowed_.size(); }
+  // Attempts this node runs (for its own partitions or stolen).
+  size_t running() const { return runs_.size(); }
+  // Unfinished tasks on the partitions this node leads.
+  size_t unfinished() const;
+  // The record of a task on this node's replica of its partition (any role),
+  // or nullptr. For tests and tools; clients read through the leader.
+  const TaskRecord* find(const std::string& id) const;
+  // This replica's table of a partition, or nullptr when not hosted.
+  const TaskTable* table(uint32_t partition) const;
+  const RaftGroup* group(uint32_t partition) const;
+  bool leads(uint32_t partition) const;
   // The most recent steals this node took part in, oldest first.
   const std::deque<StealEvent>& recent_steals() const { return recent_steals_; }
   const Membership& membership() const { return membership_; }
@@ -106,17 +146,108 @@ class NodeState {
   StealsReply steals_view() const;
 
  private:
+  // One hosted partition: its Raft group and the table it replicates.
+  struct Replica {
+    std::unique_ptr<RaftGroup> raft;
+    TaskTable table;
+    bool leading = false;  // scheduling state is built (this node leads it)
+  };
+  // A lease on a task of a partition this node leads.
+  struct Lease {
+    uint32_t partition = 0;
+    uint32_t attempt = 0;
+    std::string owner;
+    uint64_t deadline_ms = 0;  // volatile: restarted when leadership moves
+    uint64_t timeout_at_ms = 0;
+    bool ending = false;  // a release or failure is proposed
+  };
+  // An attempt this node runs.
+  struct Run {
+    uint32_t partition = 0;
+    uint32_t attempt = 0;
+    uint64_t timeout_at_ms = 0;
+    std::string lender_address;  // the victim, for a stolen task; empty for its own
+  };
+  // An outcome of an attempt run here whose partition this node does not
+  // lead: sent to the leader until acknowledged.
+  struct PendingResult {
+    uint32_t partition = 0;
+    std::string lender_address;
+    StolenResult result;
+    uint64_t next_send_ms = 0;
+    uint64_t give_up_ms = 0;
+    uint32_t sends = 0;
+  };
+  // A submit part served by this leader, waiting for its tasks to commit.
+  struct SubmitPart {
+    ReplyTo to;
+    uint32_t partition = 0;
+    std::vector<TaskSpec> tasks;
+    std::vector<SubmitOutcome> outcomes;
+    size_t waiting = 0;
+  };
+  // A client submit at its origin, waiting for every partition part.
+  struct ClientSubmit {
+    RequestRef request = 0;
+    SubmitReply reply;
+    size_t parts_left = 0;
+    uint64_t deadline_ms = 0;
+  };
+  struct Route {
+    uint64_t client = 0;  // ClientSubmit handle
+    uint32_t partition = 0;
+    std::vector<size_t> slots;  // outcome index of each task
+    std::vector<TaskSpec> tasks;
+    std::string target;  // address asked last
+    uint64_t resend_at_ms = 0;
+    uint32_t tries = 0;
+    bool answered = false;
+  };
+  // A fan-out request at its origin.
+  struct FanoutState {
+    RequestRef request = 0;
+    Request query;
+    uint64_t deadline_ms = 0;
+    uint64_t round = 0;
+    uint64_t round_deadline_ms = 0;
+    std::set<std::string> awaiting;  // node ids not yet answered this round
+    bool between_rounds = false;     // the next round starts at round_deadline_ms
+    std::set<uint32_t> covered;      // this round
+    std::map<std::string, TaskRecord> found;        // get, wait: records seen
+    std::map<std::string, CancelOutcome> settled;   // cancel: outcomes decided
+    std::vector<TaskRecord> listed;                 // list: this round's records
+    bool list_more = false;
+    uint64_t unfinished = 0;                        // wait: summed over this round
+  };
+  // A wait or cancel served by a leader for a fan-out (or a local client).
   struct Waiter {
-    RequestRef request;
+    ReplyTo to;
+    std::vector<uint32_t> covered;
     std::set<std::string> pending;  // ids not yet terminal
-    std::vector<std::string> ids;   // in request order, for the reply
-    bool all;
-    uint64_t deadline_ms;
+    std::vector<std::string> ids;
+    bool all = false;
+    uint64_t deadline_ms = 0;
+  };
+  struct CancelWait {
+    ReplyTo to;
+    std::vector<uint32_t> covered;
+    std::vector<CancelOutcome> outcomes;
+    size_t waiting = 0;
+  };
+  // A StealGrant waiting for its leases to commit.
+  struct PendingGrant {
+    std::string thief_id;
+    std::string thief_address;
+    std::vector<RunTask> tasks;
+    size_t waiting = 0;
   };
 
+  // --- inputs (node_state.cc, routing.cc) ---
   void on(const in::Submit& e);
   void on(const in::Cancel& e);
   void on(const in::Wait& e);
+  void on(const in::Get& e);
+  void on(const in::List& e);
   void on(const in::TaskFinished& e);
   void on(const in::RenewLeases& e);
   void on(const in::Tick& e);
@@ -125,7 +256,78 @@ class NodeState {
   void on(const in::Join& e);
   void on(const in::FromPeer& e);
 
-  // Work stealing (node/core/work_stealing.cc).
+  // --- partition hosting (partition_host.cc) ---
+  Replica& host(uint32_t partition, RaftDisk disk);
+  void found_mesh();
+  void on_peer(const RaftBatch& m);
+  void tick_groups();
+  void drain_groups();
+  void handle_ready(uint32_t partition, Replica& r);
+  void apply_entry(uint32_t partition, Replica& r, const LogEntry& entry);
+  void install_snapshot(uint32_t partition, Replica& r, const Snapshot& snapshot);
+  void maybe_compact(uint32_t partition, Replica& r);
+  void lead_start(uint32_t partition, Replica& r);
+  void lead_end(uint32_t partition, Replica& r);
+  void reconcile();
+  void reconcile_group(uint32_t partition, Replica& r, const std::map<std::string, std::string>& live_replicas);
+  std::string address_of_replica(const std::string& replica_id) const;
+  std::string leader_address(uint32_t partition) const;
+  Replica* replica(uint32_t partition);
+  const Replica* replica(uint32_t partition) const;
+  Replica* led(uint32_t partition);
+  // Proposes an op on a partition this node leads; false when it cannot.
+  bool propose(uint32_t partition, const TaskOp& op);
+  std::vector<uint32_t> led_partitions() const;
+
+  // --- task side effects of committed ops (node_state.cc) ---
+  void on_applied(uint32_t partition, Replica& r, const TaskOp& op, const Status& status);
+  void reindex(uint32_t partition, const TaskRecord& record);
+
+  // --- serving on a leader (node_state.cc) ---
+  void serve_submit(const ReplyTo& to, uint32_t partition, std::vector<TaskSpec> tasks);
+  SubmitOutcome check_submit(Replica& r, const TaskSpec& spec, bool* propose_it);
+  void settle_submits(const std::string& id, const TaskRecord* record);
+  void finish_submit_part(uint64_t part_id);
+  void fail_submit_parts(uint32_t partition);
+  FanoutReply serve_get(const GetRequest& q) const;
+  FanoutReply serve_list(const ListRequest& q) const;
+  void serve_wait(const ReplyTo& to, const WaitRequest& q);
+  void serve_cancel(const ReplyTo& to, const CancelRequest& q);
+  void settle_cancels(const std::string& id, const TaskRecord& record);
+  void resolve_waiters();
+  void reply_wait(uint64_t waiter_id);
+  Status validate(const TaskSpec& spec) const;
+  void fail_attempt(uint32_t partition, const TaskRecord& r, uint32_t attempt, AttemptOutcome outcome,
+                    std::string error);
+  void commit_outcome(uint32_t partition, const TaskRecord& r, uint32_t attempt, bool ok, const std::string& output);
+  void expire_deadlines();
+  void dispatch();
+  void publish_load();
+  std::optional<uint64_t> next_wake() const;
+  void count(const std::string& name, uint64_t n = 1) { counters_[name] += n; }
+
+  // --- routing at the origin (routing.cc) ---
+  void route_submit(RequestRef request, std::vector<TaskSpec> tasks);
+  void send_route(uint64_t route_id, Route& route);
+  void on_route_answer(uint64_t route_id, const RouteSubmitReply& reply);
+  void finish_client_submit(uint64_t client_id);
+  void on_peer(const RouteSubmit& m);
+  void on_peer(const RouteSubmitReply& m);
+  void start_fanout(RequestRef request, Request query, uint64_t timeout_ms);
+  void send_fanout_round(uint64_t fanout_id, FanoutState& f);
+  void on_peer(const Fanout& m);
+  void on_peer(const FanoutReply& m);
+  void serve_fanout(const ReplyTo& to, const Request& query);
+  void answer(const ReplyTo& to, FanoutReply reply);
+  void answer_route(const ReplyTo& to, RouteSubmitReply reply);
+  Request fanout_query(const FanoutState& f) const;
+  void finish_fanout(uint64_t fanout_id, Reply reply);
+  void on_fanout_answer(const FanoutReply& reply);
+  void finish_fanout_round(uint64_t fanout_id);
+  void expire_routes();
+  std::vector<std::string> route_candidates(uint32_t partition) const;
+
+  // --- work stealing and remote outcomes (work_stealing.cc) ---
   void on_peer(const StealRequest& m);
   void on_peer(const StealGrant& m);
   void on_peer(const LeaseRenewal& m);
@@ -135,74 +337,64 @@ class NodeState {
   bool idle_with_free_slots() const;
   std::vector<MemberView> steal_candidates() const;
   std::optional<MemberView> choose_victim();
-  bool lent_to(const std::string& id, uint32_t attempt, const std::string& thief) const;
-  void finish_borrowed(const in::TaskFinished& e);
-  void renew_borrowed(const std::vector<std::pair<std::string, uint32_t>>& running);
+  void settle_grants(const std::string& id, const TaskRecord& record);
+  void send_grant(uint64_t grant_id);
+  void report_outcome(const std::string& id, const Run& run, bool ok, std::string output);
+  void send_result(PendingResult& p);
+  void renew_remote(const std::vector<std::pair<std::string, uint32_t>>& running);
   void expire_stealing_deadlines();
-  void resend_results();
   void note_steal(const std::string& victim, const std::string& thief, size_t tasks);
   void send(const std::string& address, PeerMessage message);
 
-  SubmitOutcome submit_one(TaskSpec spec);
-  // Ends the current attempt as failed or timed out: PENDING again after
-  // backoff, or FAILED (dead letter) once max_attempts failures are spent.
-  void fail_attempt(const std::string& id, uint32_t attempt, AttemptOutcome outcome, std::string error);
-  Status validate(const TaskSpec& spec) const;
-  // Applies an op the core itself decided; such an op must never be rejected.
-  void apply(const TaskOp& op);
-  // Brings the ready queue, running set and waiters in line with a record.
-  void reindex(const TaskRecord& record);
-  void expire_deadlines();
-  void dispatch();
-  void resolve_waiters();
-  void reply_wait(uint64_t waiter_id, bool timed_out);
-  void publish_load();
-  std::optional<uint64_t> next_wake() const;
-  void count(const std::string& name, uint64_t n = 1) { counters_[name] += n; }
-
   NodeConfig config_;
+  std::string replica_id_;
   Random& random_;
-  TaskTable table_;
-  ReadyQueue ready_;
-  std::map<std::string, uint32_t> running_;  // task id -> attempt leased to this node
-  std::map<std::string, uint32_t> lent_;     // task id -> attempt leased to another node (a thief)
-
-  struct Borrowed {  // a stolen task this node runs for its owner
-    std::string owner_address;
-    uint32_t attempt;
-    uint64_t timeout_at_ms;
-  };
-  struct PendingResult {  // a stolen outcome not yet acknowledged by its owner
-    std::string owner_address;
-    StolenResult result;
-    uint64_t next_send_ms;
-    uint64_t give_up_ms;
-  };
-  std::map<std::string, Borrowed> borrowed_;
+  std::map<uint32_t, Replica> replicas_;
+  std::map<std::string, uint32_t> task_partition_;  // id -> partition, for hosted tasks
+  ReadyQueue ready_;                                 // pending tasks of led partitions
+  std::map<std::string, Lease> leases_;              // leased tasks of led partitions
+  std::set<std::string> leasing_;                    // own leases proposed, not yet committed
+  std::map<std::string, Run> runs_;
   std::map<std::string, PendingResult> pending_results_;
-  std::optional<uint64_t> steal_in_flight_until_ms_;
-  uint64_t next_steal_ms_ = 0;
-  bool steal_victim_seen_ = false;  // the last look at the load view found a victim
-  uint64_t steal_scanned_view_ = UINT64_MAX;  // membership view_version() at the last look
-  std::optional<LoadDigest> published_load_;
-  std::deque<StealEvent> recent_steals_;
+
+  std::map<uint64_t, SubmitPart> submit_parts_;
+  std::multimap<std::string, std::pair<uint64_t, size_t>> submit_waits_;  // id -> (part, outcome index)
+  std::map<uint64_t, ClientSubmit> client_submits_;
+  std::map<uint64_t, Route> routes_;
+  std::map<uint64_t, FanoutState> fanouts_;
   std::map<uint64_t, Waiter> waiters_;
   std::multimap<std::string, uint64_t> waiters_by_task_;
   std::set<uint64_t> completed_waiters_;
-  uint64_t next_waiter_id_ = 1;
+  std::map<uint64_t, CancelWait> cancel_waits_;
+  std::multimap<std::string, std::pair<uint64_t, size_t>> cancels_by_task_;
+  std::map<uint64_t, PendingGrant> grants_;
+  std::map<std::string, uint64_t> grant_of_task_;
+  uint64_t next_handle_ = 1;
+
+  std::optional<uint64_t> steal_in_flight_until_ms_;
+  uint64_t next_steal_ms_ = 0;
+  bool steal_victim_seen_ = false;
+  uint64_t steal_scanned_view_ = UINT64_MAX;
+  std::optional<LoadDigest> published_load_;
+  std::deque<StealEvent> recent_steals_;
   std::map<std::string, uint64_t> counters_;
   bool draining_ = false;
   Membership membership_;
-  bool joined_ = false;  // membership timers run once the node has joined
+  bool joined_ = false;
   uint64_t next_load_publish_ms_ = 0;
+  uint64_t next_reconcile_ms_ = 0;
   uint64_t average_run_ms_ = 0;  // moving average of successful attempts, for the backlog estimate
   mutable std::optional<PartitionTable> table_cache_;
   mutable uint64_t table_cache_version_ = 0;
+  mutable std::map<std::string, std::string> address_cache_;  // node id -> address
+  mutable std::set<std::string> dead_cache_;                  // node ids dead or left
+  mutable uint64_t address_cache_version_ = UINT64_MAX;
+  bool node_dead(const std::string& node_id) const;
 
   // Per-step scratch.
   uint64_t now_ms_ = 0;
   Effects out_;
-  std::set<std::string> dirty_;
+  std::map<std::string, std::vector<RaftMessage>> raft_out_;  // by destination address
 };
 
 }  // namespace mesh

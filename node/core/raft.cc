@@ -74,6 +74,11 @@ void RaftGroup::tick(uint64_t now_ms) {
   }
 }
 
+void RaftGroup::campaign(uint64_t now_ms) {
+  now_ms_ = std::max(now_ms_, now_ms);
+  if (role_ != RaftRole::kLeader && may_campaign()) start_pre_vote();
+}
+
 void RaftGroup::step(uint64_t now_ms, const RaftMessage& message) {
   now_ms_ = std::max(now_ms_, now_ms);
   if (group_of(message) != config_.group || receiver_of(message) != id_) return;

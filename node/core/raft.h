@@ -204,6 +204,9 @@ class RaftGroup {
   // Runs the election timer (followers, candidates) or heartbeats, CheckQuorum
   // and the transfer deadline (leader). now_ms never goes back.
   void tick(uint64_t now_ms);
+  // Campaigns at once (pre-vote first) if this replica may: a founding
+  // replica that is the only voter leads without waiting out a timeout.
+  void campaign(uint64_t now_ms);
   // Handles a message from another replica; messages of other groups or for
   // other replicas are ignored.
   void step(uint64_t now_ms, const RaftMessage& message);
@@ -240,6 +243,9 @@ class RaftGroup {
   const std::string& id() const { return id_; }
   uint64_t commit_index() const { return commit_; }
   uint64_t applied_index() const { return applied_; }
+  // Leads, and an entry of its own term has committed: its applied state
+  // holds every entry committed before it led.
+  bool leads_current_term() const { return role_ == RaftRole::kLeader && committed_in_current_term(); }
   const std::vector<std::string>& voters() const { return voters_; }
   const RaftLog& log() const { return log_; }
   RaftStatus status() const;

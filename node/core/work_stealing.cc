@@ -16,7 +16,8 @@ void NodeState::send(const std::string& address, PeerMessage message) {
 // --- thief ---------------------------------------------------------------------------
 
 bool NodeState::idle_with_free_slots() const {
-  return config_.steal.enabled && joined_ && !draining_ && ready_.ready_size() == 0 && running() < config_.slots;
+  return config_.steal.enabled && joined_ && !draining_ && ready_.ready_size() == 0 &&
+         running() + leasing_.size() < config_.slots;
 }
 
 std::vector<MemberView> NodeState::steal_candidates() const {
@@ -70,39 +71,68 @@ void NodeState::on_peer(const StealGrant& m) {
     return;
   }
   for (const auto& t : m.tasks) {
-    borrowed_[t.id] = Borrowed{m.victim_address, t.attempt, now_ms_ + t.timeout_ms};
-    out_.runs.push_back({t.id, t.attempt, t.handler, t.payload, t.timeout_ms});
+    runs_[t.id] = Run{t.partition, t.attempt, now_ms_ + t.timeout_ms, m.victim_address};
+    out_.runs.push_back(t);
   }
   count("tasks_stolen", m.tasks.size());
   note_steal(m.victim_id, config_.node_id, m.tasks.size());
 }
 
-void NodeState::finish_borrowed(const in::TaskFinished& e) {
-  auto it = borrowed_.find(e.id);
-  if (it->second.attempt != e.attempt) {
-    count("stale_completions_rejected");
+// --- outcomes and renewals of attempts run here ----------------------------------------
+
+void NodeState::report_outcome(const std::string& id, const Run& run, bool ok, std::string output) {
+  if (!run.lender_address.empty()) count("stolen_attempts_finished");
+  if (Replica* r = led(run.partition)) {
+    const TaskRecord* record = r->table.find(id);
+    if (record != nullptr && record->state == TaskState::kLeased && record->attempt == run.attempt &&
+        record->lease_owner == config_.node_id) {
+      commit_outcome(run.partition, *record, run.attempt, ok, output);
+    } else {
+      count("stale_completions_rejected");
+    }
     return;
   }
-  StolenResult result{config_.node_id, config_.address, e.id, e.attempt, e.ok, e.output};
-  send(it->second.owner_address, result);
-  // Resent until the owner acknowledges; past a few lease lengths the owner
-  // has long expired the lease and re-run the task, so give up then.
-  pending_results_[e.id] = PendingResult{it->second.owner_address, std::move(result),
-                                         now_ms_ + config_.steal.result_retry_ms, now_ms_ + 3 * config_.lease_ttl_ms};
-  borrowed_.erase(it);
-  count("stolen_attempts_finished");
+  // The partition is led elsewhere (a stolen task, or leadership moved while
+  // it ran): its leader commits the outcome; resend until it acknowledges.
+  // Past a few lease lengths it has long expired the lease and re-run the
+  // task, so give up then.
+  PendingResult& p = pending_results_[id];
+  p = PendingResult{run.partition, run.lender_address,
+                    StolenResult{config_.node_id, config_.address, id, run.attempt, ok, std::move(output)}, 0,
+                    now_ms_ + 3 * config_.lease_ttl_ms, 0};
+  send_result(p);
 }
 
-void NodeState::renew_borrowed(const std::vector<std::pair<std::string, uint32_t>>& running) {
-  std::map<std::string, LeaseRenewal> by_owner;
+void NodeState::send_result(PendingResult& p) {
+  // Its lender first (it led the partition when it granted), then whoever
+  // this node believes leads it, then the ring's replicas in turn.
+  std::vector<std::string> targets;
+  if (!p.lender_address.empty()) targets.push_back(p.lender_address);
+  for (auto& c : route_candidates(p.partition)) {
+    if (std::find(targets.begin(), targets.end(), c) == targets.end()) targets.push_back(std::move(c));
+  }
+  if (!targets.empty()) send(targets[p.sends % targets.size()], p.result);
+  if (p.sends > 0) count("stolen_results_resent");
+  ++p.sends;
+  p.next_send_ms = now_ms_ + config_.steal.result_retry_ms;
+}
+
+void NodeState::renew_remote(const std::vector<std::pair<std::string, uint32_t>>& running) {
+  std::map<std::string, LeaseRenewal> by_target;
   for (const auto& [id, attempt] : running) {
-    auto it = borrowed_.find(id);
-    if (it == borrowed_.end() || it->second.attempt != attempt) continue;
-    LeaseRenewal& renewal = by_owner[it->second.owner_address];
+    const Run& run = runs_.at(id);
+    std::string target = leader_address(run.partition);
+    if (target.empty()) target = run.lender_address;
+    if (target.empty()) {
+      auto candidates = route_candidates(run.partition);
+      if (candidates.empty()) continue;
+      target = candidates.front();
+    }
+    LeaseRenewal& renewal = by_target[target];
     renewal.thief_id = config_.node_id;
     renewal.running.push_back({id, attempt});
   }
-  for (auto& [owner, renewal] : by_owner) send(owner, std::move(renewal));
+  for (auto& [target, renewal] : by_target) send(target, std::move(renewal));
 }
 
 void NodeState::on_peer(const StolenResultAck& m) {
@@ -113,15 +143,15 @@ void NodeState::on_peer(const StolenResultAck& m) {
 }
 
 void NodeState::expire_stealing_deadlines() {
-  for (auto it = borrowed_.begin(); it != borrowed_.end();) {
+  for (auto it = runs_.begin(); it != runs_.end();) {
     if (now_ms_ < it->second.timeout_at_ms) {
       ++it;
       continue;
     }
-    // The owner fails the attempt at the same deadline; stop the run here.
+    // The leader fails the attempt at the same deadline; stop the run here.
     out_.aborts.push_back({it->first, it->second.attempt});
-    count("stolen_attempts_timed_out");
-    it = borrowed_.erase(it);
+    if (!it->second.lender_address.empty()) count("stolen_attempts_timed_out");
+    it = runs_.erase(it);
   }
   for (auto it = pending_results_.begin(); it != pending_results_.end();) {
     PendingResult& p = it->second;
@@ -130,11 +160,7 @@ void NodeState::expire_stealing_deadlines() {
       it = pending_results_.erase(it);
       continue;
     }
-    if (now_ms_ >= p.next_send_ms) {
-      send(p.owner_address, p.result);
-      p.next_send_ms = now_ms_ + config_.steal.result_retry_ms;
-      count("stolen_results_resent");
-    }
+    if (now_ms_ >= p.next_send_ms) send_result(p);
     ++it;
   }
 }
@@ -143,65 +169,92 @@ void NodeState::expire_stealing_deadlines() {
 
 void NodeState::on_peer(const StealRequest& m) {
   count("steal_requests_received");
-  StealGrant grant{config_.node_id, config_.address, {}};
+  uint64_t grant_id = next_handle_++;
+  PendingGrant& grant = grants_[grant_id];
+  grant.thief_id = m.thief_id;
+  grant.thief_address = m.thief_address;
   if (config_.steal.enabled && !draining_) {
     // Keep what this node's own free slots would take; lend half the rest.
-    size_t free = config_.slots > running() ? config_.slots - running() : 0;
+    size_t busy = running() + leasing_.size();
+    size_t free = config_.slots > busy ? config_.slots - busy : 0;
     size_t ready = ready_.ready_size();
     size_t excess = ready > free ? ready - free : 0;
     size_t n = std::min<size_t>({m.want, config_.steal.batch_max, excess / 2});
     // A grant must fit in one frame: payloads count toward it.
     size_t grant_bytes = 0;
     auto ids = ready_.take_last(n, [&](const std::string& id) {
-      const TaskRecord& r = *table_.find(id);
+      const TaskRecord& r = *find(id);
       if (!r.spec.stealable || grant_bytes + r.spec.payload.size() > limits::kMaxFrameBytes / 2) return false;
       grant_bytes += r.spec.payload.size();
       return true;
     });
     for (const auto& id : ids) {
-      const TaskRecord& r = *table_.find(id);
-      uint32_t attempt = r.attempt + 1;
-      apply(OpLease{id, attempt, m.thief_id, now_ms_, now_ms_ + config_.lease_ttl_ms, now_ms_ + r.spec.timeout_ms});
-      const TaskRecord& leased = *table_.find(id);
-      grant.tasks.push_back({id, attempt, leased.spec.handler, leased.spec.payload, leased.spec.timeout_ms});
-    }
-    if (!ids.empty()) {
-      count("tasks_lent", ids.size());
-      note_steal(config_.node_id, m.thief_id, ids.size());
+      uint32_t partition = task_partition_.at(id);
+      const TaskRecord& r = *find(id);
+      // The lease is a log entry: the grant leaves once it is committed.
+      if (propose(partition, OpLease{id, r.attempt + 1, m.thief_id, now_ms_, now_ms_ + config_.lease_ttl_ms,
+                                     now_ms_ + r.spec.timeout_ms})) {
+        grant_of_task_[id] = grant_id;
+        ++grant.waiting;
+      } else {
+        ready_.push(id, r.spec.priority, r.not_before_ms, now_ms_);
+      }
     }
   }
-  // The leases are in this step's writes, which the driver syncs before sending.
-  send(m.thief_address, std::move(grant));
+  if (grant.waiting == 0) send_grant(grant_id);
 }
 
-bool NodeState::lent_to(const std::string& id, uint32_t attempt, const std::string& thief) const {
-  auto it = lent_.find(id);
-  return it != lent_.end() && it->second == attempt && table_.find(id)->lease_owner == thief;
+void NodeState::settle_grants(const std::string& id, const TaskRecord& record) {
+  auto it = grant_of_task_.find(id);
+  if (it == grant_of_task_.end()) return;
+  uint64_t grant_id = it->second;
+  grant_of_task_.erase(it);
+  PendingGrant& grant = grants_.at(grant_id);
+  if (record.state == TaskState::kLeased && record.lease_owner != config_.node_id) {
+    grant.tasks.push_back(
+        {id, record.attempt, record.spec.handler, record.spec.payload, record.spec.timeout_ms, record.partition});
+  }
+  if (--grant.waiting == 0) send_grant(grant_id);
+}
+
+void NodeState::send_grant(uint64_t grant_id) {
+  auto it = grants_.find(grant_id);
+  StealGrant grant{config_.node_id, config_.address, std::move(it->second.tasks)};
+  PendingGrant pending = std::move(it->second);
+  grants_.erase(it);
+  if (!grant.tasks.empty()) {
+    count("tasks_lent", grant.tasks.size());
+    note_steal(config_.node_id, pending.thief_id, grant.tasks.size());
+  }
+  send(pending.thief_address, std::move(grant));
 }
 
 void NodeState::on_peer(const LeaseRenewal& m) {
   for (const auto& ref : m.running) {
-    if (!lent_to(ref.id, ref.attempt, m.thief_id)) continue;
-    apply(OpRenew{ref.id, ref.attempt, now_ms_ + config_.lease_ttl_ms});
+    auto lease = leases_.find(ref.id);
+    if (lease == leases_.end() || lease->second.attempt != ref.attempt || lease->second.owner != m.thief_id) continue;
+    propose(lease->second.partition, OpRenew{ref.id, ref.attempt, now_ms_ + config_.lease_ttl_ms});
     count("stolen_leases_renewed");
   }
 }
 
 void NodeState::on_peer(const StolenResult& m) {
+  auto where = task_partition_.find(m.id);
+  Replica* r = where == task_partition_.end() ? nullptr : led(where->second);
+  if (r == nullptr) {
+    // Not the leader: say nothing, the runner tries the next candidate.
+    count("results_for_other_leader");
+    return;
+  }
   bool accepted = false;
-  if (lent_to(m.id, m.attempt, m.thief_id)) {
+  const TaskRecord& record = *r->table.find(m.id);
+  if (record.state == TaskState::kLeased && record.attempt == m.attempt && record.lease_owner == m.thief_id) {
     accepted = true;
-    if (m.ok) {
-      apply(OpComplete{m.id, m.attempt, m.output, now_ms_});
-      count("tasks_completed");
-    } else {
-      fail_attempt(m.id, m.attempt, AttemptOutcome::kFailed, m.output);
-    }
+    commit_outcome(where->second, record, m.attempt, m.ok, m.output);
     count("stolen_results_accepted");
-  } else if (const TaskRecord* r = table_.find(m.id);
-             r != nullptr && !r->attempts.empty() && r->attempts.back().attempt == m.attempt &&
-             r->attempts.back().runner == m.thief_id &&
-             r->attempts.back().outcome == (m.ok ? AttemptOutcome::kSucceeded : AttemptOutcome::kFailed)) {
+  } else if (!record.attempts.empty() && record.attempts.back().attempt == m.attempt &&
+             record.attempts.back().runner == m.thief_id &&
+             record.attempts.back().outcome == (m.ok ? AttemptOutcome::kSucceeded : AttemptOutcome::kFailed)) {
     accepted = true;  // a resend of a result already committed: the ack was lost
   } else {
     count("stale_completions_rejected");

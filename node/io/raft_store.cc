@@ -84,4 +84,33 @@ Result<RaftDisk> load_raft_disk(Storage& storage, uint32_t group) {
   return disk;
 }
 
+Result<std::map<uint32_t, RaftDisk>> load_raft_disks(Storage& storage, uint32_t partitions) {
+  std::map<uint32_t, RaftDisk> groups;
+  for (uint32_t group = 0; group < partitions; ++group) {
+    auto disk = load_raft_disk(storage, group);
+    if (!disk.ok()) return disk.status();
+    const RaftDisk& d = disk.value();
+    bool blank = d.hard_state.term == 0 && d.entries.empty() && d.snapshot.meta.index == 0 && d.snapshot.data.empty() &&
+                 d.snapshot.meta.voters.empty();
+    if (!blank) groups.emplace(group, std::move(disk).value());
+  }
+  return groups;
+}
+
+Result<std::string> load_or_create_disk_id(Storage& storage, uint64_t fresh) {
+  const std::string key = "meta/disk_id";
+  std::string found;
+  Status scanned = storage.scan(key, [&](std::string_view k, std::string_view value) {
+    if (k == key) found = std::string(value);
+  });
+  if (!scanned.ok()) return scanned;
+  if (!found.empty()) return found;
+  char buf[20];
+  std::snprintf(buf, sizeof buf, "%08llx", static_cast<unsigned long long>(fresh & 0xffffffffu));
+  WriteBatch batch;
+  batch.put(key, buf);
+  if (Status s = storage.write(batch, /*sync=*/true); !s.ok()) return s;
+  return std::string(buf);
+}
+
 }  // namespace mesh

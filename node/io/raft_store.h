@@ -9,6 +9,8 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
+#include <string>
 
 #include "node/core/raft.h"
 #include "node/env/storage.h"
@@ -20,6 +22,12 @@ namespace mesh {
 void add_raft_ready(uint32_t group, const Ready& ready, WriteBatch& batch);
 // After RaftGroup::compact: the snapshot replaces the entries it covers.
 void add_raft_compaction(uint32_t group, const Snapshot& snapshot, WriteBatch& batch);
+// Every group of partitions [0, partitions) this disk holds anything of.
+Result<std::map<uint32_t, RaftDisk>> load_raft_disks(Storage& storage, uint32_t partitions);
+// The id of this disk, made up once when the store is new and kept under
+// "meta/disk_id": a node's replica id is "<node id>#<disk id>", so a wiped
+// disk takes part in partition groups as a new replica.
+Result<std::string> load_or_create_disk_id(Storage& storage, uint64_t fresh);
 // Reads a group's disk back; a group never written reads as an empty disk.
 // Sets applied_index to the snapshot index: the host re-applies the rest.
 Result<RaftDisk> load_raft_disk(Storage& storage, uint32_t group);

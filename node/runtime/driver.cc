@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "node/core/node_state.h"
-#include "node/io/record_store.h"
+#include "node/io/raft_store.h"
 #include "node/io/rocks_store.h"
 #include "node/io/system_env.h"
 #include "node/runtime/executor.h"
@@ -79,8 +79,10 @@ struct Node::Impl {
     auto opened = RocksStore::open(options.data_dir);
     if (!opened.ok()) return opened.status();
     store = std::move(opened).value();
-    auto records = load_records(*store);
-    if (!records.ok()) return records.status();
+    auto disk_id = load_or_create_disk_id(*store, random.next_u64());
+    if (!disk_id.ok()) return disk_id.status();
+    auto groups = load_raft_disks(*store, options.partitions);
+    if (!groups.ok()) return groups.status();
 
     try {
       server = std::make_unique<ZmqServer>(
@@ -104,9 +106,10 @@ struct Node::Impl {
     // The advertised endpoint is unique in a mesh, which makes it a good default id.
     if (options.node_id.empty()) options.node_id = options.advertise.substr(options.advertise.find("://") + 3);
 
+    replica_id = options.node_id + "#" + disk_id.value();
     core = std::make_unique<NodeState>(node_config(), random);
-    size_t recovered = records.value().size();
-    feed(in::Recover{std::move(records).value()});
+    size_t recovered = groups.value().size();
+    feed(in::Recover{std::move(groups).value()});
     flush();
     if (exit_code != 0) return Status(ErrorCode::kStorageError, "could not persist recovery");
 
@@ -123,17 +126,17 @@ struct Node::Impl {
       }
     }
     spdlog::info(
-        "event=started node={} listen={} advertise={} seeds={} metrics={} data_dir={} slots={} tasks_recovered={} "
-        "unfinished={}",
-        options.node_id, server->bound_endpoint(), options.advertise, options.seeds.size(),
-        http ? http->bound_address() : "off", options.data_dir, options.slots, recovered,
-        core->tasks().unfinished());
+        "event=started node={} replica={} listen={} advertise={} seeds={} metrics={} data_dir={} slots={} "
+        "partitions_recovered={}",
+        options.node_id, replica_id, server->bound_endpoint(), options.advertise, options.seeds.size(),
+        http ? http->bound_address() : "off", options.data_dir, options.slots, recovered);
     return Status::Ok();
   }
 
   NodeConfig node_config() const {
     NodeConfig config;
     config.node_id = options.node_id;
+    config.replica_id = replica_id;
     config.address = options.advertise;
     config.slots = options.slots;
     config.max_unfinished = options.max_unfinished;
@@ -141,6 +144,11 @@ struct Node::Impl {
     config.aging_interval_ms = options.aging_interval_ms;
     config.handlers = handlers.names();
     config.membership = options.gossip_profile == "local" ? MembershipConfig::local() : MembershipConfig::lan();
+    if (options.gossip_profile == "local") {
+      // Loopback round trips are tiny: elect in about half a second.
+      config.replication.election_timeout_ms = 500;
+      config.replication.heartbeat_interval_ms = 50;
+    }
     config.ring.partitions = options.partitions;
     config.ring.replicas = options.replicas;
     config.ring.vnodes_per_node = options.vnodes;
@@ -167,10 +175,9 @@ struct Node::Impl {
 
   void feed(InputEvent event) {
     Effects effects = core->step(Input{clock.now_ms(), std::move(event)});
-    for (auto& record : effects.writes) {
-      std::string id = record.spec.id;
-      pending_writes.insert_or_assign(std::move(id), std::move(record));
-    }
+    for (const auto& c : effects.compactions) add_raft_compaction(c.group, c.snapshot, pending_batch);
+    for (const auto& w : effects.raft_writes) add_raft_ready(w.group, w.ready, pending_batch);
+    for (auto& record : effects.finished) pending_finished.push_back(std::move(record));
     for (auto& addressed : effects.replies) {
       auto it = pending_requests.find(addressed.request);
       if (it == pending_requests.end()) continue;
@@ -240,10 +247,9 @@ struct Node::Impl {
   void handle(const std::string& peer, uint64_t id, CancelRequest r) {
     feed(in::Cancel{remember(peer, id), std::move(r.ids)});
   }
-  // Reads are answered after this turn's flush like everything else, so a
-  // client never reads state that is not yet durable.
-  void handle(const std::string& peer, uint64_t id, GetRequest r) { answer(peer, id, core->get(r)); }
-  void handle(const std::string& peer, uint64_t id, ListRequest r) { answer(peer, id, core->list(r)); }
+  // Reads go to the leaders of the partitions like everything else.
+  void handle(const std::string& peer, uint64_t id, GetRequest r) { feed(in::Get{remember(peer, id), std::move(r)}); }
+  void handle(const std::string& peer, uint64_t id, ListRequest r) { feed(in::List{remember(peer, id), std::move(r)}); }
   void handle(const std::string& peer, uint64_t id, StatsRequest) { answer(peer, id, stats()); }
   void handle(const std::string& peer, uint64_t id, MembersRequest) { answer(peer, id, core->members_view()); }
   void handle(const std::string& peer, uint64_t id, StealsRequest) { answer(peer, id, core->steals_view()); }
@@ -273,19 +279,14 @@ struct Node::Impl {
   void flush() {
     flush_posted = false;
     if (exit_code != 0) return;
-    if (!pending_writes.empty()) {
-      WriteBatch batch;
-      std::vector<TaskRecord> records;
-      records.reserve(pending_writes.size());
-      for (auto& [id, record] : pending_writes) records.push_back(std::move(record));
-      pending_writes.clear();
-      add_records(records, batch);
+    if (!pending_batch.empty()) {
       auto started = std::chrono::steady_clock::now();
-      Status s = store->write(batch, /*sync=*/true);
+      Status s = store->write(pending_batch, /*sync=*/true);
       sync_us.record(static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
                                                std::chrono::steady_clock::now() - started)
                                                .count()));
-      batch_records.record(records.size());
+      batch_records.record(pending_batch.ops().size());
+      pending_batch = WriteBatch{};
       if (!s.ok()) {
         // Memory is ahead of disk now: answering would acknowledge what a
         // crash could lose. Stop; a restart recovers from the store.
@@ -294,13 +295,14 @@ struct Node::Impl {
         io.stop();
         return;
       }
-      for (const auto& r : records) {
-        if (is_terminal(r.state)) task_latency_ms.record(r.finished_ms - r.submitted_ms);
-        if (r.state == TaskState::kFailed) {
-          spdlog::warn("event=dead_letter task={} attempts={} error=\"{}\"", r.spec.id, r.attempt, r.error);
-        }
+    }
+    for (const auto& r : pending_finished) {
+      task_latency_ms.record(r.finished_ms - r.submitted_ms);
+      if (r.state == TaskState::kFailed) {
+        spdlog::warn("event=dead_letter task={} attempts={} error=\"{}\"", r.spec.id, r.attempt, r.error);
       }
     }
+    pending_finished.clear();
     if (server) {
       for (const auto& o : outgoing) send_reply(o);
       outgoing.clear();
@@ -374,7 +376,7 @@ struct Node::Impl {
   void finish(const char* why) {
     if (finished) return;
     finished = true;
-    spdlog::info("event=stopped reason=\"{}\" unfinished={}", why, core->tasks().unfinished());
+    spdlog::info("event=stopped reason=\"{}\" unfinished_led={}", why, core->unfinished());
     wake_timer.cancel();
     renew_timer.cancel();
     grace_timer.cancel();
@@ -395,7 +397,7 @@ struct Node::Impl {
     s.histograms["task_latency_ms"] = task_latency_ms.summary();
     s.histograms["run_ms"] = run_ms.summary();
     s.histograms["store_sync_us"] = sync_us.summary();
-    s.histograms["store_batch_records"] = batch_records.summary();
+    s.histograms["store_batch_writes"] = batch_records.summary();
     return s;
   }
 
@@ -405,6 +407,7 @@ struct Node::Impl {
   mutable SystemClock clock;
   OsRandom random;
   std::unique_ptr<RocksStore> store;
+  std::string replica_id;
   std::unique_ptr<NodeState> core;
   std::unique_ptr<ZmqServer> server;
   std::unique_ptr<HttpMetrics> http;
@@ -416,7 +419,8 @@ struct Node::Impl {
   asio::signal_set signals;
 
   // Effects gathered this turn, flushed together.
-  std::map<std::string, TaskRecord> pending_writes;
+  WriteBatch pending_batch;
+  std::vector<TaskRecord> pending_finished;
   std::vector<Outgoing> outgoing;
   std::vector<AbortRun> pending_aborts;
   std::vector<RunTask> pending_runs;

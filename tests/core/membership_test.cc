@@ -27,10 +27,11 @@ using testing::SplitMix64;
 
 // --- unit-level helpers ------------------------------------------------------------
 
-MemberUpdate fact(const std::string& id, uint64_t incarnation, MemberState state, uint64_t load_version = 0) {
+MemberUpdate fact(const std::string& id, uint64_t incarnation, MemberState state, uint64_t load_version = 0,
+                  const std::string& replica_id = "") {
   LoadDigest load;
   load.version = load_version;
-  return MemberUpdate{id, "addr-" + id, incarnation, state, load};
+  return MemberUpdate{id, "addr-" + id, incarnation, state, load, replica_id};
 }
 
 Sync sync_from(const std::string& from, std::vector<MemberUpdate> members) {
@@ -70,7 +71,7 @@ std::string describe(const PeerMessage& message) {
     for (const auto& u : us) {
       s += " [" + u.id + " " + u.address + " " + std::to_string(u.incarnation) + " " + member_state_name(u.state) +
            " " + std::to_string(u.load.pending) + "/" + std::to_string(u.load.free_slots) + "/" +
-           std::to_string(u.load.backlog_ms) + "/" + std::to_string(u.load.version) + "]";
+           std::to_string(u.load.backlog_ms) + "/" + std::to_string(u.load.version) + " " + u.replica_id + "]";
     }
     return s;
   };
@@ -141,8 +142,10 @@ class Mesh {
   }
   // Stops the node: no ticks, every message to or from it is lost.
   void crash(size_t i) { nodes_[i].crashed = true; }
-  // A fresh instance with the same id and address (incarnation 0) joins through `seed`.
-  void restart(size_t i, size_t seed) {
+  // A fresh instance with the same id and address (incarnation 0) joins
+  // through `seed`; with a replica id, under that one (a wiped disk).
+  void restart(size_t i, size_t seed, std::string replica_id = {}) {
+    if (!replica_id.empty()) nodes_[i].replica_id = std::move(replica_id);
     boot(i);
     join(i, {seed});
   }
@@ -193,6 +196,7 @@ class Mesh {
     bool crashed = false;
     bool isolated = false;
     uint64_t boots = 0;
+    std::string replica_id;  // empty: the node id
   };
   struct InFlight {
     size_t from;
@@ -203,7 +207,7 @@ class Mesh {
   void boot(size_t i) {
     Node& n = nodes_[i];
     n.random = std::make_unique<SplitMix64>(seed_ * 1000 + i * 10 + n.boots++);
-    n.membership = std::make_unique<Membership>(config_, id_of(i), address_of(i), *n.random);
+    n.membership = std::make_unique<Membership>(config_, id_of(i), address_of(i), *n.random, n.replica_id);
     n.crashed = false;
   }
 
@@ -408,6 +412,75 @@ TEST_CASE("membership: a node refutes facts about itself that are not its own") 
     CHECK(a.incarnation() == 1);
     CHECK(self().state == MemberState::kLeft);
     CHECK(a.live_ids() == std::vector<std::string>{"s"});
+  }
+}
+
+TEST_CASE("membership: replica ids travel with the incarnation") {
+  SplitMix64 random(1);
+  Membership a(MembershipConfig::local(), "a", "addr-a", random, "a#1");
+  CHECK(a.self_replica_id() == "a#1");
+  CHECK(view_of(a, "a")->replica_id == "a#1");
+  SplitMix64 random2(2);
+  CHECK(Membership(MembershipConfig::local(), "z", "addr-z", random2).self_replica_id() == "z");  // default: the id
+  using S = MemberState;
+
+  SUBCASE("learnt from facts; a sender's is filled in by a fact of the same incarnation") {
+    a.receive(10, sync_from("s", {fact("b", 2, S::kAlive, 0, "b#1"), fact("s", 0, S::kAlive, 0, "s#4")}));
+    CHECK(view_of(a, "b")->replica_id == "b#1");
+    CHECK(view_of(a, "s")->replica_id == "s#4");  // added as the sender first, with none
+    // A sender nobody has told it about yet has none.
+    a.receive(20, ping_from("x", "a", 1, {}));
+    CHECK(view_of(a, "x")->replica_id.empty());
+    uint64_t version = a.view_version();
+    a.receive(30, ping_from("x", "a", 2, {fact("x", 0, S::kAlive, 0, "x#1")}));
+    CHECK(view_of(a, "x")->replica_id == "x#1");
+    CHECK(a.view_version() > version);
+  }
+  SUBCASE("replaced by an accepted fact only, and never by an empty one") {
+    a.receive(10, sync_from("s", {fact("b", 2, S::kAlive, 0, "b#1")}));
+    a.receive(20, sync_from("s", {fact("b", 2, S::kAlive, 0, "b#2")}));  // same life: old news
+    CHECK(view_of(a, "b")->replica_id == "b#1");
+    a.receive(30, sync_from("s", {fact("b", 1, S::kAlive, 0, "b#0")}));  // older life
+    CHECK(view_of(a, "b")->replica_id == "b#1");
+    a.receive(40, sync_from("s", {fact("b", 3, S::kAlive, 0, "b#2")}));  // newer life, new disk
+    CHECK(view_of(a, "b")->replica_id == "b#2");
+    a.receive(50, sync_from("s", {fact("b", 3, S::kSuspect)}));  // from a node that does not know it
+    CHECK(view_of(a, "b")->state == S::kSuspect);
+    CHECK(view_of(a, "b")->replica_id == "b#2");
+  }
+  SUBCASE("its own under another replica id is a previous life: it refutes") {
+    a.receive(10, sync_from("s", {fact("a", 0, S::kAlive, 0, "a#1"), fact("a", 0, S::kAlive)}));
+    CHECK(a.incarnation() == 0);  // its own, or one that does not say
+    a.receive(20, sync_from("s", {fact("a", 0, S::kAlive, 0, "a#0")}));
+    CHECK(a.incarnation() == 1);
+    CHECK(a.self_replica_id() == "a#1");
+    a.receive(30, sync_from("s", {fact("a", 0, S::kAlive, 0, "a#0")}));  // older: nothing
+    CHECK(a.incarnation() == 1);
+  }
+  SUBCASE("every fact it sends carries the replica id") {
+    a.receive(10, sync_from("s", {fact("b", 0, S::kAlive, 0, "b#1"), fact("s", 0, S::kAlive, 0, "s#4")}));
+    auto out = a.take_outbox();
+    REQUIRE(out.size() == 1);
+    std::map<std::string, std::string> sent;
+    for (const auto& u : std::get<Sync>(out[0].message).members) sent[u.id] = u.replica_id;
+    CHECK(sent == std::map<std::string, std::string>{{"a", "a#1"}, {"b", "b#1"}, {"s", "s#4"}});
+    a.set_local_load(LoadDigest{1, 1, 1, 0});
+    a.receive(20, ping_from("s", "a", 1, {}));
+    out = a.take_outbox();
+    REQUIRE(out.size() == 1);
+    size_t seen = 0;
+    for (const auto& u : std::get<Ack>(out[0].message).updates) {
+      CAPTURE(u.id);
+      CHECK(u.replica_id == sent[u.id]);
+      ++seen;
+    }
+    CHECK(seen == 3);
+    // And the view lists it for every member.
+    std::vector<std::string> listed;
+    for (const auto& m : a.members_where([](MemberState, const LoadDigest&) { return true; })) {
+      listed.push_back(m.replica_id);
+    }
+    CHECK(listed == std::vector<std::string>{"a#1", "b#1", "s#4"});
   }
 }
 
@@ -875,6 +948,50 @@ TEST_CASE("membership mesh: a restarted node comes back ALIVE with a higher inca
       mesh.now() + 30000);
   REQUIRE(at.has_value());
   CHECK(mesh.node(victim).incarnation() > dead_incarnation);
+}
+
+TEST_CASE("membership mesh: replica ids reach every node, and a restart under a new one wins") {
+  const size_t n = 5;
+  const size_t victim = 2;
+  Mesh mesh = converged_mesh(n, 10);
+  // Every node knows every member's replica id: its id, or `victim_replica`.
+  auto replica_ids_known = [&](const std::string& victim_replica) {
+    for (size_t i = 0; i < n; ++i) {
+      for (size_t j = 0; j < n; ++j) {
+        auto v = mesh.view(i, j);
+        if (!v || v->replica_id != (j == victim ? victim_replica : id_of(j))) return false;
+      }
+    }
+    return true;
+  };
+  // The default replica id (the node id) reaches every node through gossip,
+  // also where the member was first learnt as a sender, with none.
+  REQUIRE(mesh.run_until([&] { return replica_ids_known(id_of(victim)); }, mesh.now() + 10000));
+  uint64_t before = mesh.view(0, victim)->incarnation;
+
+  SUBCASE("after it was declared dead") {
+    mesh.crash(victim);
+    REQUIRE(mesh.run_until([&] { return mesh.belief(0, victim) == MemberState::kDead; }, mesh.now() + 30000));
+    before = mesh.view(0, victim)->incarnation;
+  }
+  SUBCASE("before anyone noticed it was gone") {
+    // Same incarnation, other replica id: it refutes its previous life.
+    mesh.crash(victim);
+  }
+  mesh.restart(victim, 0, "n2#2");
+  CHECK(mesh.node(victim).self_replica_id() == "n2#2");
+  CHECK(mesh.node(victim).incarnation() == 0);
+  auto at = mesh.run_until(
+      [&] {
+        for (size_t i = 0; i < n; ++i) {
+          auto v = mesh.view(i, victim);
+          if (v->state != MemberState::kAlive || v->incarnation <= before) return false;
+        }
+        return replica_ids_known("n2#2") && mesh.converged();
+      },
+      mesh.now() + 30000);
+  REQUIRE(at.has_value());
+  CHECK(mesh.node(victim).incarnation() > before);
 }
 
 TEST_CASE("membership mesh: each node piggybacks an update at most retransmit_mult * ceil(log10(N + 1)) times") {

@@ -1,7 +1,8 @@
 // Deterministic mutation fuzzing of every wire decoder, run as an ordinary
-// doctest case. Starts from valid encodings of every message kind, the
-// envelope and a task record, stacks random mutations on them and feeds the
-// result to decode_envelope, decode_request, decode_reply and decode_record.
+// doctest case. Starts from valid encodings of every message kind (client
+// and node-to-node), the envelope, task ops and a task record, stacks random
+// mutations on them and feeds the result to decode_envelope, decode_op,
+// decode_record, decode_request, decode_reply and decode_peer.
 //
 // Checked for every input:
 //   - no exception escapes a decoder (and no crash: the sanitizer build runs
@@ -132,18 +133,19 @@ std::vector<Seed> seeds() {
   st.gauges = {{"running", 1}, {"skew", -4}};
   st.histograms = {{"run_ms", {3, 30, 10, 12, 12, 12}}};
   rep(st);
-  rep(MembersReply{"node-a", {{"node-a", "tcp://h:1", 2, MemberState::kSuspect, {1, 2, 3, 4}, 9}}});
+  rep(MembersReply{"node-a", {{"node-a", "tcp://h:1", 2, MemberState::kSuspect, {1, 2, 3, 4}, 9, "node-a#2"}}});
   rep(PartitionsReply{"node-a", 1, 1, 42, {{0, {"node-a"}}}, {{"node-a", 1, 1, 1000000}}});
   req(MembersRequest{});
   req(PartitionsRequest{});
   auto peer = [&](const PeerMessage& m) { out.push_back({encode_peer(m), static_cast<uint16_t>(peer_kind(m))}); };
-  std::vector<MemberUpdate> updates = {{"node-b", "tcp://h:2", 1, MemberState::kDead, {0, 1, 0, 5}}};
+  std::vector<MemberUpdate> updates = {{"node-b", "tcp://h:2", 1, MemberState::kDead, {0, 1, 0, 5}, "node-b#3"},
+                                       {"node-c", "tcp://h:3", 0, MemberState::kAlive, {}, ""}};
   peer(Ping{1, "node-a", "tcp://h:1", "node-b", updates});
   peer(PingReq{2, "node-a", "tcp://h:1", "node-c", "tcp://h:3", updates});
   peer(Ack{1, "node-b", "tcp://h:2", false, {}});
   peer(Sync{"node-a", "tcp://h:1", false, updates});
   peer(StealRequest{"node-b", "tcp://h:2", 3});
-  peer(StealGrant{"node-a", "tcp://h:1", {{"t1", 1, "sleep", "5", 100}}});
+  peer(StealGrant{"node-a", "tcp://h:1", {{"t1", 1, "sleep", "5", 100, 3}}});
   peer(LeaseRenewal{"node-b", {{"t1", 1}}});
   peer(StolenResult{"node-b", "tcp://h:2", "t1", 1, false, "boom"});
   peer(StolenResultAck{"t1", 1, true});
@@ -151,6 +153,20 @@ std::vector<Seed> seeds() {
                  {Heartbeat{1, 2, "node-a", "node-b", 5, 1},
                   AppendRequest{1, 2, "node-a", "node-b", 4, 1, 3, {LogEntry{5, 2, EntryType::kNormal, "op", {}}}},
                   VoteRequest{2, 3, "node-b", "node-a", 7, 2, true, false}}});
+  // Routing: a Fanout nests a request, a FanoutReply a reply (kind + body).
+  // Their ids are not op kinds (1 … 7), so that no seed also decodes as a task op.
+  peer(RouteSubmit{25, "tcp://h:1", 3, {spec("t1", 0), spec("", 7)}});
+  peer(RouteSubmitReply{25, ErrorCode::kOk, "", {{"t1", ErrorCode::kOk, "", false, TaskState::kPending}}});
+  peer(RouteSubmitReply{26, ErrorCode::kNotLeader, "tcp://h:2", {}});
+  peer(Fanout{17, "tcp://h:1", GetRequest{{"t1", "t2"}}});
+  peer(Fanout{18, "tcp://h:1", WaitRequest{{"t1"}, false, 1000}});
+  peer(Fanout{19, "tcp://h:1", CancelRequest{{"t3"}}});
+  peer(Fanout{20, "tcp://h:1", ListRequest{false, TaskState::kCancelled, 1, "t1"}});
+  peer(FanoutReply{17, "node-b", {0, 2}, GetReply{{record("t1")}, {"t9"}}});
+  peer(FanoutReply{18, "node-b", {1}, WaitReply{false, {record("t1")}, {}, 3}});
+  peer(FanoutReply{19, "node-c", {}, CancelReply{{{"t3", ErrorCode::kOk, TaskState::kCancelled}}}});
+  peer(FanoutReply{20, "node-c", {4, 5}, ListReply{{record("t1")}, true}});
+  peer(FanoutReply{21, "node-c", {}, ErrorReply{ErrorCode::kShuttingDown, "draining"}});
   out.push_back({encode_op(OpSubmit{spec("op-1", 2), 5, 77}), 0});
   out.push_back({encode_op(OpFail{"op-1", 2, AttemptOutcome::kFailed, "boom", 80, 90}), 0});
   out.push_back({encode_op(OpLease{"op-1", 3, "node-a", 91, 100, 200}), 0});

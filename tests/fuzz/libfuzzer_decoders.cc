@@ -2,10 +2,11 @@
 // clang; not part of the doctest binary).
 //
 // Input layout: the first 2 bytes (little endian) choose the message kind;
-// the rest is the frame. Raw values below 0x8000 are folded into 0..31 so the
-// fuzzer spends its time on real kinds (and their unknown neighbours); values
-// from 0x8000 up are used as they are. The frame goes to every decoder:
-// decode_envelope, decode_request(kind), decode_reply(kind), decode_record.
+// the rest is the frame. Raw values below 0x8000 are folded into 0..143 so the
+// fuzzer spends its time on real kinds, client (1..27) and node-to-node
+// (100..133), and their unknown neighbours; values from 0x8000 up are used
+// as they are. The frame goes to every decoder: decode_envelope,
+// decode_request(kind), decode_reply(kind), decode_peer(kind), decode_record.
 //
 // Besides crashes and sanitizer reports, the target traps when
 //   - a failed decode carries ErrorCode::kOk, or
@@ -50,6 +51,16 @@ void check_reply(uint16_t kind, std::string_view frame) {
   if (!again.ok() || mesh::encode_reply(again.value()) != once) __builtin_trap();
 }
 
+void check_peer(uint16_t kind, std::string_view frame) {
+  auto r = mesh::decode_peer(kind, frame);
+  check_failed(r);
+  if (!r.ok()) return;
+  if (static_cast<uint16_t>(mesh::peer_kind(r.value())) != kind) __builtin_trap();
+  std::string once = mesh::encode_peer(r.value());
+  auto again = mesh::decode_peer(kind, once);
+  if (!again.ok() || mesh::encode_peer(again.value()) != once) __builtin_trap();
+}
+
 void check_envelope(std::string_view frame) {
   auto r = mesh::decode_envelope(frame);
   check_failed(r);
@@ -75,11 +86,12 @@ void check_record(std::string_view frame) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 2) return 0;
   uint16_t raw = static_cast<uint16_t>(data[0] | (data[1] << 8));
-  uint16_t kind = raw < 0x8000 ? static_cast<uint16_t>(raw % 32) : raw;
+  uint16_t kind = raw < 0x8000 ? static_cast<uint16_t>(raw % 144) : raw;
   std::string_view frame(reinterpret_cast<const char*>(data + 2), size - 2);
   check_envelope(frame);
   check_request(kind, frame);
   check_reply(kind, frame);
+  check_peer(kind, frame);
   check_record(frame);
   return 0;
 }

@@ -105,24 +105,50 @@ std::vector<Reply> sample_replies() {
       ListReply{{sample_record("l1")}, true},
       sample_stats(),
       MembersReply{"n1",
-                   {{"n1", "tcp://10.0.0.1:7700", 3, MemberState::kAlive, {5, 2, 1200, 9}, 100},
-                    {"n2", "tcp://10.0.0.2:7700", 0, MemberState::kDead, {}, 200}}},
+                   {{"n1", "tcp://10.0.0.1:7700", 3, MemberState::kAlive, {5, 2, 1200, 9}, 100, "n1#2"},
+                    {"n2", "tcp://10.0.0.2:7700", 0, MemberState::kDead, {}, 200, ""}}},
       PartitionsReply{"n1", 2, 2, 0xfeedfacecafebeefull, {{0, {"n1", "n2"}}, {1, {"n2", "n1"}}},
                       {{"n1", 1, 2, 500000}, {"n2", 1, 2, 500000}}},
       StealsReply{"n1", true, {{100, "n1", "n2", 4}, {250, "n3", "n1", 1}}, {{"tasks_lent", 4}, {"tasks_stolen", 1}}},
   };
 }
 
-std::vector<PeerMessage> sample_peer_messages() {
-  std::vector<MemberUpdate> updates = {{"n2", "tcp://10.0.0.2:7700", 4, MemberState::kSuspect, {1, 0, 50, 3}},
-                                       {"n3", "tcp://10.0.0.3:7700", 0, MemberState::kLeft, {}}};
+// The routing messages (130-133), with every kind a Fanout may carry and
+// the answers to them.
+std::vector<PeerMessage> sample_routing_messages() {
+  TaskSpec defaults;
+  defaults.handler = "noop";
   return {
+      RouteSubmit{41, "tcp://10.0.0.1:7700", 17, {sample_spec("a"), defaults}},
+      RouteSubmit{42, "tcp://10.0.0.1:7700", 0, {}},
+      RouteSubmitReply{41, ErrorCode::kOk, "",
+                       {{"a", ErrorCode::kOk, "", true, TaskState::kLeased},
+                        {"b", ErrorCode::kUnknownHandler, "unknown handler 'x'", false, TaskState::kPending}}},
+      RouteSubmitReply{42, ErrorCode::kNotLeader, "tcp://10.0.0.3:7700", {}},
+      Fanout{7, "tcp://10.0.0.1:7700", GetRequest{{"a", "b"}}},
+      Fanout{8, "tcp://10.0.0.1:7700", WaitRequest{{"a"}, true, 45000}},
+      Fanout{9, "tcp://10.0.0.1:7700", CancelRequest{{"x", "y"}}},
+      Fanout{10, "tcp://10.0.0.1:7700", ListRequest{false, TaskState::kCompleted, 500, "after-this"}},
+      FanoutReply{7, "n2", {0, 3, 65535}, GetReply{{sample_record("r1")}, {"gone"}}},
+      FanoutReply{8, "n2", {1}, WaitReply{true, {sample_record("w1")}, {}, 4}},
+      FanoutReply{9, "n3", {2, 4}, CancelReply{{{"x", ErrorCode::kOk, TaskState::kCancelled}}}},
+      FanoutReply{10, "n3", {2, 4}, ListReply{{sample_record("l1")}, true}},
+      FanoutReply{11, "n4", {}, ErrorReply{ErrorCode::kShuttingDown, "draining"}},
+  };
+}
+
+std::vector<PeerMessage> sample_peer_messages() {
+  std::vector<MemberUpdate> updates = {
+      {"n2", "tcp://10.0.0.2:7700", 4, MemberState::kSuspect, {1, 0, 50, 3}, "n2#3"},
+      {"n3", "tcp://10.0.0.3:7700", 0, MemberState::kLeft, {}, ""}};
+  std::vector<PeerMessage> out = {
       Ping{7, "n1", "tcp://10.0.0.1:7700", "n2", updates},
       PingReq{8, "n1", "tcp://10.0.0.1:7700", "n3", "tcp://10.0.0.3:7700", {}},
       Ack{7, "n2", "tcp://10.0.0.2:7700", true, updates},
       Sync{"n1", "tcp://10.0.0.1:7700", true, updates},
       StealRequest{"n2", "tcp://10.0.0.2:7700", 4},
-      StealGrant{"n1", "tcp://10.0.0.1:7700", {{"t1", 2, "sleep", std::string("5\x00", 2), 1000}, {"t2", 1, "noop", "", 5}}},
+      StealGrant{"n1", "tcp://10.0.0.1:7700",
+                 {{"t1", 2, "sleep", std::string("5\x00", 2), 1000, 12}, {"t2", 1, "noop", "", 5, 0}}},
       StealGrant{"n1", "tcp://10.0.0.1:7700", {}},
       LeaseRenewal{"n2", {{"t1", 2}, {"t2", 1}}},
       StolenResult{"n2", "tcp://10.0.0.2:7700", "t1", 2, true, std::string("out\x00", 4)},
@@ -141,6 +167,8 @@ std::vector<PeerMessage> sample_peer_messages() {
                  TimeoutNow{9, 5, "n1", "n2"}}},
       RaftBatch{"n2", {}},
   };
+  for (PeerMessage& m : sample_routing_messages()) out.push_back(std::move(m));
+  return out;
 }
 
 Envelope sample_envelope() { return Envelope{kProtocolVersion, 12, 0x0123456789abcdefull, "client-7"}; }
@@ -238,6 +266,13 @@ std::vector<Path> reply_structs(MessageKind kind) {
   return out;
 }
 
+// The body, and the first task / outcome when there is one.
+std::vector<Path> routing_structs(const PeerMessage& m) {
+  if (const auto* r = std::get_if<RouteSubmit>(&m); r && !r->tasks.empty()) return {{}, {3, 0}};
+  if (const auto* r = std::get_if<RouteSubmitReply>(&m); r && !r->outcomes.empty()) return {{}, {3, 0}};
+  return {{}};
+}
+
 std::vector<Sample> all_samples() {
   std::vector<Sample> out;
   for (const Request& q : sample_requests()) {
@@ -259,6 +294,17 @@ std::vector<Sample> all_samples() {
                      return r.ok() ? encode_reply(r.value()) : std::string();
                    },
                    reply_structs(reply_kind(a))});
+  }
+  // The routing messages too: every minimum there is the full field count.
+  for (const PeerMessage& m : sample_routing_messages()) {
+    uint16_t kind = static_cast<uint16_t>(peer_kind(m));
+    out.push_back({std::string(kind_name(peer_kind(m))), encode_peer(m),
+                   [kind](std::string_view b) { return decode_peer(kind, b).status(); },
+                   [kind](std::string_view b) {
+                     auto r = decode_peer(kind, b);
+                     return r.ok() ? encode_peer(r.value()) : std::string();
+                   },
+                   routing_structs(m)});
   }
   out.push_back({"record", encode_record(sample_record("rec")),
                  [](std::string_view b) { return decode_record(b).status(); },
@@ -919,13 +965,346 @@ TEST_CASE("codec: peer messages round trip and are never requests") {
   }
   CHECK(decode_peer(static_cast<uint16_t>(MessageKind::kStatsRequest), "\x90").status().code() ==
         ErrorCode::kUnknownMessageType);
-  MemberUpdate bad_state{"n9", "tcp://x:1", 0, MemberState::kAlive, {}};
+  MemberUpdate bad_state{"n9", "tcp://x:1", 0, MemberState::kAlive, {}, ""};
   std::string sync = encode_peer(Sync{"n1", "tcp://x:2", false, {bad_state}});
   // Patch the member state byte (0 = alive) to an unknown state 9.
   auto pos = sync.rfind(std::string("\x00\x94", 2));
   REQUIRE(pos != std::string::npos);
   sync[pos] = 9;
   CHECK(decode_peer(static_cast<uint16_t>(MessageKind::kSync), sync).status().code() == ErrorCode::kMalformed);
+}
+
+TEST_CASE("codec: routing messages round trip field by field") {
+  auto decoded = [](const PeerMessage& m) {
+    auto d = decode_peer(static_cast<uint16_t>(peer_kind(m)), encode_peer(m));
+    REQUIRE_MESSAGE(d.ok(), d.status().message());
+    REQUIRE(d.value().index() == m.index());
+    return d.value();
+  };
+  auto msgs = sample_routing_messages();
+  {
+    auto m = std::get<RouteSubmit>(decoded(msgs[0]));
+    const auto& want = std::get<RouteSubmit>(msgs[0]);
+    CHECK(m.route_id == 41);
+    CHECK(m.origin_address == "tcp://10.0.0.1:7700");
+    CHECK(m.partition == 17);
+    CHECK(m.tasks == want.tasks);
+  }
+  CHECK(std::get<RouteSubmit>(decoded(msgs[1])).tasks.empty());
+  {
+    auto m = std::get<RouteSubmitReply>(decoded(msgs[2]));
+    CHECK(m.route_id == 41);
+    CHECK(m.code == ErrorCode::kOk);
+    CHECK(m.leader_address.empty());
+    REQUIRE(m.outcomes.size() == 2);
+    CHECK(m.outcomes[0].id == "a");
+    CHECK(m.outcomes[0].duplicate);
+    CHECK(m.outcomes[0].state == TaskState::kLeased);
+    CHECK(m.outcomes[1].code == ErrorCode::kUnknownHandler);
+    CHECK(m.outcomes[1].message == "unknown handler 'x'");
+  }
+  {
+    auto m = std::get<RouteSubmitReply>(decoded(msgs[3]));
+    CHECK(m.route_id == 42);
+    CHECK(m.code == ErrorCode::kNotLeader);
+    CHECK(m.leader_address == "tcp://10.0.0.3:7700");
+    CHECK(m.outcomes.empty());
+  }
+  {
+    auto m = std::get<Fanout>(decoded(msgs[4]));
+    CHECK(m.fanout_id == 7);
+    CHECK(m.origin_address == "tcp://10.0.0.1:7700");
+    CHECK(std::get<GetRequest>(m.request).ids == std::vector<std::string>{"a", "b"});
+  }
+  {
+    auto w = std::get<WaitRequest>(std::get<Fanout>(decoded(msgs[5])).request);
+    CHECK(w.ids == std::vector<std::string>{"a"});
+    CHECK(w.all);
+    CHECK(w.timeout_ms == 45000);
+  }
+  CHECK(std::get<CancelRequest>(std::get<Fanout>(decoded(msgs[6])).request).ids == std::vector<std::string>{"x", "y"});
+  {
+    auto l = std::get<ListRequest>(std::get<Fanout>(decoded(msgs[7])).request);
+    CHECK_FALSE(l.any_state);
+    CHECK(l.state == TaskState::kCompleted);
+    CHECK(l.limit == 500);
+    CHECK(l.after_id == "after-this");
+  }
+  {
+    auto m = std::get<FanoutReply>(decoded(msgs[8]));
+    CHECK(m.fanout_id == 7);
+    CHECK(m.from_id == "n2");
+    CHECK(m.covered == std::vector<uint32_t>{0, 3, 65535});
+    const auto& g = std::get<GetReply>(m.reply);
+    REQUIRE(g.records.size() == 1);
+    CHECK(g.records[0] == sample_record("r1"));
+    CHECK(g.missing == std::vector<std::string>{"gone"});
+  }
+  {
+    auto m = std::get<FanoutReply>(decoded(msgs[9]));
+    const auto& w = std::get<WaitReply>(m.reply);
+    CHECK(w.timed_out);
+    CHECK(w.unfinished == 4);
+    REQUIRE(w.records.size() == 1);
+    CHECK(w.records[0] == sample_record("w1"));
+  }
+  CHECK(std::get<CancelReply>(std::get<FanoutReply>(decoded(msgs[10])).reply).outcomes.at(0).id == "x");
+  CHECK(std::get<ListReply>(std::get<FanoutReply>(decoded(msgs[11])).reply).more);
+  {
+    auto m = std::get<FanoutReply>(decoded(msgs[12]));
+    CHECK(m.covered.empty());
+    CHECK(std::get<ErrorReply>(m.reply).code == ErrorCode::kShuttingDown);
+    CHECK(std::get<ErrorReply>(m.reply).message == "draining");
+  }
+  // The nested body is exactly what encode_request / encode_reply write.
+  std::string fanout = encode_peer(msgs[4]);
+  std::string nested = encode_request(std::get<Fanout>(msgs[4]).request);
+  CHECK(fanout.find(nested) != std::string::npos);
+}
+
+TEST_CASE("codec: replica_id and the partition of a RunTask round trip") {
+  MemberUpdate u{"n2", "tcp://10.0.0.2:7700", 3, MemberState::kAlive, {1, 2, 3, 4}, "n2#2"};
+  auto sync = decode_peer(static_cast<uint16_t>(MessageKind::kSync), encode_peer(Sync{"n1", "tcp://a:1", true, {u}}));
+  REQUIRE(sync.ok());
+  CHECK(std::get<Sync>(sync.value()).members == std::vector<MemberUpdate>{u});
+  auto ping_kind = static_cast<uint16_t>(MessageKind::kPing);
+  auto ping = decode_peer(ping_kind, encode_peer(Ping{1, "n1", "tcp://a:1", "n2", {u}}));
+  REQUIRE(ping.ok());
+  CHECK(std::get<Ping>(ping.value()).updates.at(0).replica_id == "n2#2");
+
+  StealGrant grant{"n1", "tcp://a:1", {{"t1", 2, "sleep", "5", 100, 4095}}};
+  auto g = decode_peer(static_cast<uint16_t>(MessageKind::kStealGrant), encode_peer(grant));
+  REQUIRE(g.ok());
+  CHECK(std::get<StealGrant>(g.value()).tasks.at(0).partition == 4095);
+
+  auto members = decode_reply(static_cast<uint16_t>(MessageKind::kMembersReply), encode_reply(sample_replies()[7]));
+  REQUIRE(members.ok());
+  const auto& list = std::get<MembersReply>(members.value()).members;
+  REQUIRE(list.size() == 2);
+  CHECK(list[0].replica_id == "n1#2");
+  CHECK(list[1].replica_id.empty());
+}
+
+TEST_CASE("codec: messages of older nodes without replica_id or partition still decode") {
+  // Sync members item 0, StealGrant task 0, MembersReply member 0: cut back
+  // to the fields they had before the last one was appended.
+  MemberUpdate u{"n2", "tcp://10.0.0.2:7700", 3, MemberState::kSuspect, {1, 2, 3, 4}, "n2#2"};
+  auto sync_kind = static_cast<uint16_t>(MessageKind::kSync);
+  std::string sync = rewrite(encode_peer(Sync{"n1", "tcp://a:1", false, {u}}), {3, 0}, truncate_to(5));
+  auto s = decode_peer(sync_kind, sync);
+  REQUIRE_MESSAGE(s.ok(), s.status().message());
+  const MemberUpdate& old = std::get<Sync>(s.value()).members.at(0);
+  CHECK(old.id == "n2");
+  CHECK(old.incarnation == 3);
+  CHECK(old.state == MemberState::kSuspect);
+  CHECK(old.load == LoadDigest{1, 2, 3, 4});
+  CHECK(old.replica_id.empty());
+  // One field fewer than that is still too few.
+  CHECK(decode_peer(sync_kind, rewrite(sync, {3, 0}, truncate_to(4))).status().code() == ErrorCode::kMalformed);
+
+  auto grant_kind = static_cast<uint16_t>(MessageKind::kStealGrant);
+  StealGrant grant{"n1", "tcp://a:1", {{"t1", 2, "sleep", "5", 100, 9}}};
+  std::string old_grant = rewrite(encode_peer(grant), {2, 0}, truncate_to(5));
+  auto g = decode_peer(grant_kind, old_grant);
+  REQUIRE_MESSAGE(g.ok(), g.status().message());
+  CHECK(std::get<StealGrant>(g.value()).tasks.at(0).timeout_ms == 100);
+  CHECK(std::get<StealGrant>(g.value()).tasks.at(0).partition == 0);
+  CHECK(decode_peer(grant_kind, rewrite(old_grant, {2, 0}, truncate_to(4))).status().code() == ErrorCode::kMalformed);
+
+  auto members_kind = static_cast<uint16_t>(MessageKind::kMembersReply);
+  std::string old_members = rewrite(encode_reply(sample_replies()[7]), {1, 0}, truncate_to(6));
+  auto m = decode_reply(members_kind, old_members);
+  REQUIRE_MESSAGE(m.ok(), m.status().message());
+  CHECK(std::get<MembersReply>(m.value()).members.at(0).state_since_ms == 100);
+  CHECK(std::get<MembersReply>(m.value()).members.at(0).replica_id.empty());
+  CHECK(decode_reply(members_kind, rewrite(old_members, {1, 0}, truncate_to(5))).status().code() ==
+        ErrorCode::kMalformed);
+
+  // The new fields are typed like the others.
+  auto put_int = [](Packer& p, const msgpack::object&) { p.pack(5); };
+  CHECK(decode_peer(sync_kind, rewrite(encode_peer(Sync{"n1", "tcp://a:1", false, {u}}), {3, 0, 5}, put_int))
+            .status()
+            .code() == ErrorCode::kMalformed);
+  auto put_str = [](Packer& p, const msgpack::object&) { pack_str(p, "5"); };
+  CHECK(decode_peer(grant_kind, rewrite(encode_peer(grant), {2, 0, 5}, put_str)).status().code() ==
+        ErrorCode::kMalformed);
+  auto put_wide = [](Packer& p, const msgpack::object&) { p.pack(uint64_t{1} << 32); };
+  CHECK(decode_peer(grant_kind, rewrite(encode_peer(grant), {2, 0, 5}, put_wide)).status().code() ==
+        ErrorCode::kMalformed);
+}
+
+// A Fanout body with any kind id and nested body.
+std::string fanout_body(uint16_t kind, std::string_view nested) {
+  return build([&](Packer& p) {
+    p.pack_array(4);
+    p.pack(uint64_t{7});
+    pack_str(p, "tcp://a:1");
+    p.pack(kind);
+    pack_bin(p, nested);
+  });
+}
+
+std::string fanout_reply_body(uint16_t kind, std::string_view nested) {
+  return build([&](Packer& p) {
+    p.pack_array(5);
+    p.pack(uint64_t{7});
+    pack_str(p, "n2");
+    p.pack_array(1);
+    p.pack(0);
+    p.pack(kind);
+    pack_bin(p, nested);
+  });
+}
+
+TEST_CASE("codec: a Fanout carries only get, wait, cancel and list requests") {
+  auto fanout = static_cast<uint16_t>(MessageKind::kFanout);
+  auto code = [&](const std::string& body) { return decode_peer(fanout, body).status().code(); };
+  // A submit goes to partition leaders (RouteSubmit), never to everyone.
+  Fanout submit{7, "tcp://a:1", SubmitRequest{{sample_spec("a")}}};
+  Status st = decode_peer(fanout, encode_peer(submit)).status();
+  CHECK(st.code() == ErrorCode::kMalformed);
+  CHECK(st.message().find("cannot be fanned out") != std::string::npos);
+  for (const Request& q : sample_requests()) {
+    MessageKind kind = request_kind(q);
+    CAPTURE(kind_name(kind));
+    bool allowed = kind == MessageKind::kGetRequest || kind == MessageKind::kWaitRequest ||
+                   kind == MessageKind::kCancelRequest || kind == MessageKind::kListRequest;
+    ErrorCode got = code(fanout_body(static_cast<uint16_t>(kind), encode_request(q)));
+    CHECK(got == (allowed ? ErrorCode::kOk : ErrorCode::kMalformed));
+  }
+  // Reply kinds, peer kinds and unknown kinds are no requests at all.
+  std::string get = encode_request(GetRequest{{"a"}});
+  for (uint16_t kind : {uint16_t{0}, uint16_t{13}, uint16_t{100}, uint16_t{132}, uint16_t{999}, uint16_t{65535}}) {
+    CAPTURE(kind);
+    CHECK(code(fanout_body(kind, get)) == ErrorCode::kMalformed);
+  }
+  // The nested body is decoded as strictly as a request of its own.
+  auto get_kind = static_cast<uint16_t>(MessageKind::kGetRequest);
+  CHECK(code(fanout_body(get_kind, get)) == ErrorCode::kOk);
+  CHECK(code(fanout_body(get_kind, "")) == ErrorCode::kMalformed);
+  CHECK(code(fanout_body(get_kind, "\xc1")) == ErrorCode::kMalformed);
+  CHECK(code(fanout_body(get_kind, get + '\x00')) == ErrorCode::kMalformed);  // trailing bytes
+  CHECK(code(fanout_body(get_kind, encode_request(ListRequest{}))) == ErrorCode::kMalformed);
+  CHECK(code(fanout_body(get_kind, id_list_body(1, limits::kMaxIdBytes + 1))) == ErrorCode::kTooLarge);
+  CHECK(code(fanout_body(get_kind, id_list_body(limits::kMaxBatchTasks + 1, 1))) == ErrorCode::kTooLarge);
+  // As str instead of bin, like every single string field.
+  std::string as_str = build([&](Packer& p) {
+    p.pack_array(4);
+    p.pack(uint64_t{7});
+    pack_str(p, "tcp://a:1");
+    p.pack(get_kind);
+    pack_str(p, get);
+  });
+  auto d = decode_peer(fanout, as_str);
+  REQUIRE(d.ok());
+  CHECK(std::get<GetRequest>(std::get<Fanout>(d.value()).request).ids == std::vector<std::string>{"a"});
+  // A request kind is a u16.
+  CHECK(code(build([&](Packer& p) {
+          p.pack_array(4);
+          p.pack(uint64_t{7});
+          pack_str(p, "tcp://a:1");
+          p.pack(static_cast<uint32_t>(65536 + get_kind));
+          pack_bin(p, get);
+        })) == ErrorCode::kMalformed);
+}
+
+TEST_CASE("codec: a FanoutReply carries only the answer to a fanout or an error") {
+  auto kind = static_cast<uint16_t>(MessageKind::kFanoutReply);
+  auto code = [&](const std::string& body) { return decode_peer(kind, body).status().code(); };
+  for (const Reply& a : sample_replies()) {
+    MessageKind k = reply_kind(a);
+    CAPTURE(kind_name(k));
+    bool allowed = k == MessageKind::kErrorReply || k == MessageKind::kGetReply || k == MessageKind::kWaitReply ||
+                   k == MessageKind::kCancelReply || k == MessageKind::kListReply;
+    CHECK(code(fanout_reply_body(static_cast<uint16_t>(k), encode_reply(a))) ==
+          (allowed ? ErrorCode::kOk : ErrorCode::kMalformed));
+    CHECK(code(encode_peer(FanoutReply{1, "n2", {0}, a})) == (allowed ? ErrorCode::kOk : ErrorCode::kMalformed));
+  }
+  std::string list = encode_reply(ListReply{{}, false});
+  for (uint16_t k : {uint16_t{0}, uint16_t{18}, uint16_t{133}, uint16_t{999}}) {
+    CAPTURE(k);
+    CHECK(code(fanout_reply_body(k, list)) == ErrorCode::kMalformed);
+  }
+  auto list_kind = static_cast<uint16_t>(MessageKind::kListReply);
+  CHECK(code(fanout_reply_body(list_kind, list)) == ErrorCode::kOk);
+  CHECK(code(fanout_reply_body(list_kind, "\x90")) == ErrorCode::kMalformed);
+  CHECK(code(fanout_reply_body(list_kind, encode_reply(GetReply{}))) == ErrorCode::kMalformed);
+}
+
+TEST_CASE("codec: limits of the routing messages") {
+  auto route = static_cast<uint16_t>(MessageKind::kRouteSubmit);
+  auto route_reply = static_cast<uint16_t>(MessageKind::kRouteSubmitReply);
+  auto fanout_reply = static_cast<uint16_t>(MessageKind::kFanoutReply);
+  // Tasks and outcomes: like a submit and its reply.
+  RouteSubmit batch{1, "tcp://a:1", 3, std::vector<TaskSpec>(limits::kMaxBatchTasks, sample_spec("t"))};
+  CHECK(decode_peer(route, encode_peer(batch)).ok());
+  batch.tasks.push_back(sample_spec("t"));
+  CHECK(decode_peer(route, encode_peer(batch)).status().code() == ErrorCode::kTooLarge);
+  RouteSubmitReply outcomes{1, ErrorCode::kOk, "", std::vector<SubmitOutcome>(limits::kMaxBatchTasks)};
+  CHECK(decode_peer(route_reply, encode_peer(outcomes)).ok());
+  outcomes.outcomes.emplace_back();
+  CHECK(decode_peer(route_reply, encode_peer(outcomes)).status().code() == ErrorCode::kTooLarge);
+  // A task of a RouteSubmit is checked like one of a submit.
+  RouteSubmit big{1, "tcp://a:1", 3, {sample_spec("t")}};
+  big.tasks[0].payload.assign(limits::kMaxPayloadBytes, 'p');
+  CHECK(decode_peer(route, encode_peer(big)).ok());
+  big.tasks[0].payload += 'p';
+  CHECK(decode_peer(route, encode_peer(big)).status().code() == ErrorCode::kTooLarge);
+  // Addresses.
+  std::string address(limits::kMaxAddressBytes, 'a');
+  CHECK(decode_peer(route, encode_peer(RouteSubmit{1, address, 0, {}})).ok());
+  CHECK(decode_peer(route, encode_peer(RouteSubmit{1, address + "a", 0, {}})).status().code() ==
+        ErrorCode::kTooLarge);
+  CHECK(decode_peer(route_reply, encode_peer(RouteSubmitReply{1, ErrorCode::kNotLeader, address, {}})).ok());
+  CHECK(decode_peer(route_reply, encode_peer(RouteSubmitReply{1, ErrorCode::kNotLeader, address + "a", {}}))
+            .status()
+            .code() == ErrorCode::kTooLarge);
+  // Partitions covered by one reply: at most 65536, each a u32.
+  FanoutReply covered{1, "n2", std::vector<uint32_t>(65536, 7), ListReply{}};
+  CHECK(decode_peer(fanout_reply, encode_peer(covered)).ok());
+  covered.covered.push_back(7);
+  CHECK(decode_peer(fanout_reply, encode_peer(covered)).status().code() == ErrorCode::kTooLarge);
+  std::string wide = rewrite(encode_peer(FanoutReply{1, "n2", {7}, ListReply{}}), {2, 0},
+                             [](Packer& p, const msgpack::object&) { p.pack(uint64_t{1} << 32); });
+  CHECK(decode_peer(fanout_reply, wide).status().code() == ErrorCode::kMalformed);
+  // Node and replica ids.
+  std::string name(limits::kMaxNameBytes, 'n');
+  CHECK(decode_peer(fanout_reply, encode_peer(FanoutReply{1, name, {}, ListReply{}})).ok());
+  CHECK(decode_peer(fanout_reply, encode_peer(FanoutReply{1, name + "n", {}, ListReply{}})).status().code() ==
+        ErrorCode::kTooLarge);
+  auto sync = static_cast<uint16_t>(MessageKind::kSync);
+  MemberUpdate u{"n2", "tcp://b:1", 0, MemberState::kAlive, {}, name};
+  CHECK(decode_peer(sync, encode_peer(Sync{"n1", "tcp://a:1", false, {u}})).ok());
+  u.replica_id += "n";
+  CHECK(decode_peer(sync, encode_peer(Sync{"n1", "tcp://a:1", false, {u}})).status().code() == ErrorCode::kTooLarge);
+  MembersReply members{"n1", {{"n2", "tcp://b:1", 0, MemberState::kAlive, {}, 0, name + "n"}}};
+  CHECK(decode_reply(static_cast<uint16_t>(MessageKind::kMembersReply), encode_reply(members)).status().code() ==
+        ErrorCode::kTooLarge);
+}
+
+TEST_CASE("codec: the routing kinds are peer kinds with names") {
+  const std::vector<std::pair<MessageKind, std::string_view>> kinds = {
+      {MessageKind::kRouteSubmit, "route_submit"},
+      {MessageKind::kRouteSubmitReply, "route_submit_reply"},
+      {MessageKind::kFanout, "fanout"},
+      {MessageKind::kFanoutReply, "fanout_reply"},
+  };
+  for (const auto& [kind, name] : kinds) {
+    CAPTURE(name);
+    auto id = static_cast<uint16_t>(kind);
+    CHECK(is_known_kind(id));
+    CHECK(is_peer_kind(id));
+    CHECK(kind_name(kind) == name);
+    CHECK(decode_reply(id, "\x90").status().code() == ErrorCode::kUnknownMessageType);
+  }
+  CHECK(static_cast<uint16_t>(MessageKind::kRouteSubmit) == 130);
+  CHECK(static_cast<uint16_t>(MessageKind::kFanoutReply) == 133);
+  for (uint16_t id : {uint16_t{121}, uint16_t{129}, uint16_t{134}}) CHECK_FALSE(is_known_kind(id));
+  // peer_kind follows the variant's order.
+  CHECK(peer_kind(RouteSubmit{}) == MessageKind::kRouteSubmit);
+  CHECK(peer_kind(RouteSubmitReply{}) == MessageKind::kRouteSubmitReply);
+  CHECK(peer_kind(Fanout{}) == MessageKind::kFanout);
+  CHECK(peer_kind(FanoutReply{}) == MessageKind::kFanoutReply);
 }
 
 TEST_CASE("codec: unknown message kinds") {

@@ -1,0 +1,325 @@
+// NodeState's partition groups: hosting them, driving their Raft state
+// machines, applying committed task ops, snapshots, and reconciling each
+// led group's replica set with the ring (the rules are in node_state.h).
+#include <algorithm>
+
+#include "node/core/node_state.h"
+#include "protocol/codec.h"
+
+namespace mesh {
+
+namespace {
+
+std::string node_of_replica(const std::string& replica_id) {
+  size_t hash = replica_id.rfind('#');
+  return hash == std::string::npos ? replica_id : replica_id.substr(0, hash);
+}
+
+}  // namespace
+
+NodeState::Replica& NodeState::host(uint32_t partition, RaftDisk disk) {
+  RaftConfig rc;
+  rc.group = partition;
+  rc.election_timeout_ms = config_.replication.election_timeout_ms;
+  rc.heartbeat_interval_ms = config_.replication.heartbeat_interval_ms;
+  Replica& r = replicas_[partition];
+  if (disk.snapshot.meta.index > 0 || !disk.snapshot.data.empty()) install_snapshot(partition, r, disk.snapshot);
+  r.raft = std::make_unique<RaftGroup>(rc, replica_id_, random_, std::move(disk), now_ms_);
+  return r;
+}
+
+void NodeState::found_mesh() {
+  for (uint32_t p = 0; p < config_.ring.partitions; ++p) {
+    RaftDisk disk = RaftDisk::founding({replica_id_});
+    disk.snapshot.data = encode_snapshot({});
+    // The founding configuration lives at the snapshot point: persist it, or
+    // a restart would find a group that knows no voters.
+    out_.compactions.push_back({p, disk.snapshot});
+    host(p, std::move(disk)).raft->campaign(now_ms_);
+  }
+  count("partitions_founded", config_.ring.partitions);
+}
+
+NodeState::Replica* NodeState::replica(uint32_t partition) {
+  auto it = replicas_.find(partition);
+  return it == replicas_.end() ? nullptr : &it->second;
+}
+
+const NodeState::Replica* NodeState::replica(uint32_t partition) const {
+  auto it = replicas_.find(partition);
+  return it == replicas_.end() ? nullptr : &it->second;
+}
+
+NodeState::Replica* NodeState::led(uint32_t partition) {
+  Replica* r = replica(partition);
+  return r != nullptr && r->leading ? r : nullptr;
+}
+
+bool NodeState::leads(uint32_t partition) const {
+  const Replica* r = replica(partition);
+  return r != nullptr && r->leading;
+}
+
+std::vector<uint32_t> NodeState::led_partitions() const {
+  std::vector<uint32_t> out;
+  for (const auto& [p, r] : replicas_) {
+    if (r.leading) out.push_back(p);
+  }
+  return out;
+}
+
+const TaskTable* NodeState::table(uint32_t partition) const {
+  const Replica* r = replica(partition);
+  return r == nullptr ? nullptr : &r->table;
+}
+
+const RaftGroup* NodeState::group(uint32_t partition) const {
+  const Replica* r = replica(partition);
+  return r == nullptr ? nullptr : r->raft.get();
+}
+
+const TaskRecord* NodeState::find(const std::string& id) const {
+  auto it = task_partition_.find(id);
+  if (it == task_partition_.end()) return nullptr;
+  return replicas_.at(it->second).table.find(id);
+}
+
+bool NodeState::propose(uint32_t partition, const TaskOp& op) {
+  Replica* r = led(partition);
+  if (r == nullptr) return false;
+  if (!r->raft->propose(encode_op(op)).ok()) {
+    count("proposals_refused");
+    return false;
+  }
+  return true;
+}
+
+std::string NodeState::address_of_replica(const std::string& replica_id) const {
+  if (address_cache_version_ != membership_.view_version()) {
+    address_cache_.clear();
+    dead_cache_.clear();
+    for (const auto& m : membership_.members()) {
+      address_cache_[m.id] = m.address;
+      if (m.state == MemberState::kDead || m.state == MemberState::kLeft) dead_cache_.insert(m.id);
+    }
+    address_cache_version_ = membership_.view_version();
+  }
+  auto it = address_cache_.find(node_of_replica(replica_id));
+  return it == address_cache_.end() ? std::string() : it->second;
+}
+
+bool NodeState::node_dead(const std::string& node_id) const {
+  address_of_replica(node_id);  // refreshes the caches
+  return dead_cache_.count(node_id) > 0;
+}
+
+std::string NodeState::leader_address(uint32_t partition) const {
+  const Replica* r = replica(partition);
+  if (r == nullptr || r->raft->leader_id().empty()) return {};
+  return address_of_replica(r->raft->leader_id());
+}
+
+// --- driving the groups ------------------------------------------------------------
+
+void NodeState::on_peer(const RaftBatch& m) {
+  for (const auto& message : m.messages) {
+    uint32_t g = group_of(message);
+    if (g >= config_.ring.partitions || receiver_of(message) != replica_id_) {
+      count("raft_messages_misaddressed");
+      continue;
+    }
+    Replica* r = replica(g);
+    // A leader reaching this replica for the first time: join with an empty
+    // disk and let it catch this replica up.
+    if (r == nullptr) r = &host(g, RaftDisk::empty());
+    r->raft->step(now_ms_, message);
+  }
+}
+
+void NodeState::tick_groups() {
+  for (auto& [p, r] : replicas_) r.raft->tick(now_ms_);
+}
+
+void NodeState::drain_groups() {
+  for (auto& [p, r] : replicas_) {
+    if (r.raft->has_ready()) handle_ready(p, r);
+  }
+}
+
+void NodeState::handle_ready(uint32_t partition, Replica& r) {
+  Ready ready = r.raft->take_ready();
+  if (ready.snapshot) install_snapshot(partition, r, *ready.snapshot);
+  for (const auto& entry : ready.committed) apply_entry(partition, r, entry);
+  for (auto& message : ready.messages) {
+    std::string address = address_of_replica(receiver_of(message));
+    if (address.empty()) {
+      count("raft_messages_unroutable");
+      continue;
+    }
+    raft_out_[address].push_back(std::move(message));
+  }
+  ready.messages.clear();
+  ready.committed.clear();
+  ready.read_states.clear();
+  ready.failed_reads.clear();
+  if (ready.snapshot || ready.truncate_from || !ready.entries.empty() || ready.hard_state) {
+    out_.raft_writes.push_back({partition, std::move(ready)});
+  }
+  bool leading = r.raft->leads_current_term();
+  if (leading && !r.leading) lead_start(partition, r);
+  if (!leading && r.leading) lead_end(partition, r);
+  maybe_compact(partition, r);
+}
+
+void NodeState::apply_entry(uint32_t partition, Replica& r, const LogEntry& entry) {
+  if (entry.type != EntryType::kNormal) return;
+  auto op = decode_op(entry.data);
+  if (!op.ok()) {
+    // Every replica skips the same entry: the tables stay identical.
+    count("log_entries_undecodable");
+    return;
+  }
+  Status s = r.table.apply(op.value());
+  on_applied(partition, r, op.value(), s);
+}
+
+void NodeState::install_snapshot(uint32_t partition, Replica& r, const Snapshot& snapshot) {
+  for (const auto& [id, record] : r.table.records()) {
+    auto it = task_partition_.find(id);
+    if (it != task_partition_.end() && it->second == partition) task_partition_.erase(it);
+  }
+  r.table = TaskTable{};
+  auto records = decode_snapshot(snapshot.data);
+  if (!records.ok()) {
+    count("snapshots_undecodable");
+    return;
+  }
+  for (auto& record : records.value()) {
+    task_partition_.emplace(record.spec.id, partition);
+    r.table.restore(std::move(record));
+  }
+  count("snapshots_installed");
+}
+
+void NodeState::maybe_compact(uint32_t partition, Replica& r) {
+  uint64_t applied = r.raft->applied_index();
+  if (applied - r.raft->log().snapshot().index < config_.replication.snapshot_every) return;
+  std::vector<TaskRecord> records;
+  records.reserve(r.table.records().size());
+  for (const auto& [id, record] : r.table.records()) records.push_back(record);
+  std::string data = encode_snapshot(records);
+  auto meta = r.raft->compact(applied, data);
+  if (!meta.ok()) return;
+  out_.compactions.push_back({partition, Snapshot{meta.value(), std::move(data)}});
+  count("snapshots_taken");
+}
+
+// --- leadership ----------------------------------------------------------------------
+
+void NodeState::lead_start(uint32_t partition, Replica& r) {
+  r.leading = true;
+  count("leaderships_gained");
+  for (const auto& [id, record] : r.table.records()) {
+    if (record.state == TaskState::kPending) {
+      ready_.push(id, record.spec.priority, record.not_before_ms, now_ms_);
+    } else if (record.state == TaskState::kLeased) {
+      // The lease's deadline was set on another clock (or before a restart):
+      // its runner gets a full lease from now to renew with this leader.
+      leases_[id] = Lease{partition, record.attempt, record.lease_owner, now_ms_ + config_.lease_ttl_ms,
+                          record.timeout_at_ms, false};
+    }
+  }
+}
+
+void NodeState::lead_end(uint32_t partition, Replica& r) {
+  r.leading = false;
+  count("leaderships_lost");
+  for (const auto& [id, record] : r.table.records()) {
+    ready_.remove(id);
+    leases_.erase(id);
+    leasing_.erase(id);
+    if (grant_of_task_.count(id)) settle_grants(id, record);
+  }
+  fail_submit_parts(partition);
+  // Waits and cancels served for this partition answer now; their origin
+  // asks the new leader.
+  auto covers = [&](const std::vector<uint32_t>& covered) {
+    return std::find(covered.begin(), covered.end(), partition) != covered.end();
+  };
+  for (auto& [id, w] : waiters_) {
+    if (covers(w.covered)) completed_waiters_.insert(id);
+  }
+  std::vector<uint64_t> cancels;
+  for (const auto& [id, c] : cancel_waits_) {
+    if (covers(c.covered)) cancels.push_back(id);
+  }
+  for (uint64_t id : cancels) {
+    CancelWait& c = cancel_waits_.at(id);
+    for (auto it = cancels_by_task_.begin(); it != cancels_by_task_.end();) {
+      it = it->second.first == id ? cancels_by_task_.erase(it) : std::next(it);
+    }
+    for (auto& outcome : c.outcomes) {
+      if (outcome.code == ErrorCode::kOk && outcome.state != TaskState::kCancelled) outcome.code = ErrorCode::kNotLeader;
+    }
+    FanoutReply reply{c.to.handle, config_.node_id, {}, CancelReply{std::move(c.outcomes)}};
+    ReplyTo to = c.to;
+    cancel_waits_.erase(id);
+    answer(to, std::move(reply));
+  }
+}
+
+// --- replica sets follow the ring ----------------------------------------------------
+
+void NodeState::reconcile() {
+  if (now_ms_ < next_reconcile_ms_) return;
+  next_reconcile_ms_ = now_ms_ + config_.replication.reconcile_interval_ms;
+  std::map<std::string, std::string> live_replicas;  // node id -> replica id
+  for (const auto& m : membership_.members_where([](MemberState s, const LoadDigest&) {
+         return s == MemberState::kAlive || s == MemberState::kSuspect;
+       })) {
+    live_replicas[m.id] = m.replica_id;
+  }
+  for (auto& [p, r] : replicas_) {
+    if (r.leading) reconcile_group(p, r, live_replicas);
+  }
+}
+
+void NodeState::reconcile_group(uint32_t partition, Replica& r,
+                                const std::map<std::string, std::string>& live_replicas) {
+  const std::vector<std::string>& want_nodes = partition_table().replicas(partition);
+  if (want_nodes.empty()) return;
+  std::vector<std::string> want;
+  for (const auto& node : want_nodes) {
+    if (node == config_.node_id) {
+      want.push_back(replica_id_);
+      continue;
+    }
+    auto it = live_replicas.find(node);
+    if (it == live_replicas.end() || it->second.empty()) return;  // its replica id has not reached this node yet
+    want.push_back(it->second);
+  }
+  const std::vector<std::string>& voters = r.raft->voters();
+  auto has = [](const std::vector<std::string>& v, const std::string& x) {
+    return std::find(v.begin(), v.end(), x) != v.end();
+  };
+  // Add before removing: the group never has fewer replicas than it needs.
+  for (const auto& w : want) {
+    if (has(voters, w)) continue;
+    if (r.raft->propose_add(w).ok()) count("replicas_added");
+    return;
+  }
+  for (const auto& v : voters) {
+    if (has(want, v)) continue;
+    if (r.raft->propose_remove(v).ok()) count("replicas_removed");
+    return;
+  }
+  if (want.front() == replica_id_) return;
+  RaftStatus status = r.raft->status();
+  for (const auto& f : status.followers) {
+    if (f.id == want.front() && f.match_index == status.last_index && status.transfer_target.empty()) {
+      if (r.raft->transfer_leadership(now_ms_, f.id).ok()) count("leadership_transfers");
+    }
+  }
+}
+
+}  // namespace mesh
