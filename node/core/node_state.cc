@@ -135,7 +135,11 @@ void NodeState::on(const in::Drain&) {
 void NodeState::on(const in::Join& e) {
   joined_ = true;
   membership_.join(now_ms_, e.seed_addresses);
-  if (e.seed_addresses.empty() && replicas_.empty()) found_mesh();
+  if (e.seed_addresses.empty() && replicas_.empty()) return found_mesh();
+  // A group this replica is the only voter of has nobody to wait for.
+  for (auto& [p, r] : replicas_) {
+    if (r.raft->voters() == std::vector<std::string>{replica_id_}) r.raft->campaign(now_ms_);
+  }
 }
 
 void NodeState::on(const in::FromPeer& e) {

@@ -10,6 +10,8 @@ NodeConfig sim_node_config(size_t index) {
   config.slots = 2;
   config.handlers = {"noop"};
   config.membership = MembershipConfig::local();
+  config.replication.election_timeout_ms = 500;
+  config.replication.heartbeat_interval_ms = 50;
   return config;
 }
 

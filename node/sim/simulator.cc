@@ -11,7 +11,7 @@ struct Simulator::SimNode {
   NodeConfig config;
   std::unique_ptr<SimRandom> random;
   std::unique_ptr<NodeState> core;
-  std::map<std::string, TaskRecord> disk;
+  SimDisk disk;
   std::vector<AddressedReply> replies;
   std::vector<std::string> seeds;
   uint64_t generation = 0;
@@ -70,16 +70,19 @@ void Simulator::crash(size_t node) {
   trace(1, node, now_ms_);
 }
 
-void Simulator::restart(size_t node) {
+void Simulator::restart(size_t node, bool wipe_disk) {
   SimNode& n = *nodes_.at(node);
   MESH_ASSERT(!n.core, "restart of a running node");
   ++n.lives;
+  if (wipe_disk) {
+    // A new disk is a new replica (docs/ARCHITECTURE.md, "Lost disks").
+    n.disk.wipe();
+    n.config.replica_id = n.config.node_id + "#" + std::to_string(n.lives);
+  }
   n.random = std::make_unique<SimRandom>(derive_seed(seed_, 1000 + node + (n.lives << 32)));
   n.core = std::make_unique<NodeState>(n.config, *n.random);
-  std::vector<TaskRecord> records;
-  for (const auto& [id, record] : n.disk) records.push_back(record);
   trace(2, node, now_ms_);
-  push(node, now_ms_, in::Recover{std::move(records)});
+  push(node, now_ms_, in::Recover{n.disk.groups()});
   push(node, now_ms_, in::Join{n.seeds});
 }
 
@@ -138,10 +141,7 @@ void Simulator::deliver(const Event& event) {
 
 void Simulator::carry_out(size_t from, Effects effects) {
   SimNode& n = *nodes_[from];
-  for (auto& record : effects.writes) {
-    std::string id = record.spec.id;
-    n.disk.insert_or_assign(std::move(id), std::move(record));
-  }
+  n.disk.persist(effects);
   for (auto& reply : effects.replies) n.replies.push_back(std::move(reply));
   for (auto& run : effects.runs) n.run_queue.push_back(std::move(run));
   start_runs(from);

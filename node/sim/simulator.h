@@ -5,9 +5,10 @@
 // trace_hash() proves it.
 //
 // Faults: message loss, duplication and reordering (random latency), network
-// partitions between groups of nodes, node crash and restart. A crashed node
-// loses everything but its disk (the records its effects wrote, which the
-// real driver syncs before anything depends on them); its in-flight events
+// partitions between groups of nodes, node crash and restart (with its disk,
+// or with a wiped one). A crashed node loses everything but its disk (the
+// Raft state its effects wrote, which the real driver syncs before anything
+// depends on them: node/sim/sim_disk.h); its in-flight events
 // are discarded; the replies it sent stay in replies() (the clients have
 // them). Handlers are not run: each node has `slots` executor slots, and a
 // RunTask completes successfully after its payload's milliseconds for
@@ -25,6 +26,7 @@
 #include <vector>
 
 #include "node/core/node_state.h"
+#include "node/sim/sim_disk.h"
 #include "node/sim/sim_random.h"
 
 namespace mesh {
@@ -58,8 +60,9 @@ class Simulator {
 
   void crash(size_t node);
   // A fresh core with the same config, recovering from the node's disk, and
-  // joining through the same seeds as before.
-  void restart(size_t node);
+  // joining through the same seeds as before. With wipe_disk the disk comes
+  // back empty and the node takes part in its groups under a new replica id.
+  void restart(size_t node, bool wipe_disk = false);
   // Messages between nodes of different groups are dropped; nodes not named
   // form one more group.
   void partition(const std::vector<std::vector<size_t>>& groups);

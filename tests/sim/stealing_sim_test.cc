@@ -6,7 +6,7 @@
 #include <set>
 
 #include "tests/sim/sim_harness.h"
-#include "tools/testkit/record_check.h"
+#include "node/core/partitioning.h"
 
 namespace mesh::test {
 namespace {
@@ -25,35 +25,39 @@ std::vector<TaskSpec> sleep_tasks(const std::string& prefix, size_t n, uint64_t 
   return tasks;
 }
 
+constexpr uint32_t kPartitions = 16;
+
 NodeConfig stealing_config(size_t i, bool steal) {
   NodeConfig config = sim_node_config(i);
   config.handlers.insert("sleep");
   config.slots = 2;
   config.lease_ttl_ms = 1000;
   config.steal.enabled = steal;
+  config.ring.partitions = kPartitions;
   return config;
 }
 
-// Ids acknowledged to the client by node `owner`.
-std::set<std::string> acknowledged(const Simulator& sim, size_t owner) {
-  std::set<std::string> ids;
-  for (const auto& r : sim.replies(owner)) {
-    if (const auto* submit = std::get_if<SubmitReply>(&r.reply)) {
-      for (const auto& o : submit->outcomes) {
-        if (o.code == ErrorCode::kOk) ids.insert(o.id);
-      }
-    }
-  }
-  return ids;
-}
-
-bool all_terminal(const Simulator& sim, size_t owner, const std::set<std::string>& ids) {
-  if (!sim.alive(owner)) return false;
-  for (const auto& id : ids) {
-    const TaskRecord* r = sim.node(owner).tasks().find(id);
-    if (r == nullptr || !is_terminal(r->state)) return false;
+// Every partition has a leader with the replica set the ring asks for.
+bool settled(const Simulator& sim) {
+  if (!membership_converged(sim)) return false;
+  for (uint32_t p = 0; p < kPartitions; ++p) {
+    auto l = leader_of(sim, p);
+    if (!l || sim.node(*l).group(p)->voters().size() != std::min<size_t>(3, sim.size())) return false;
   }
   return true;
+}
+
+// A key whose partition node `node` leads: tasks with it all queue there.
+std::string key_led_by(const Simulator& sim, size_t node) {
+  for (int k = 0;; ++k) {
+    std::string key = "k" + std::to_string(k);
+    if (sim.node(node).leads(partition_of(key, kPartitions))) return key;
+  }
+}
+
+std::vector<TaskSpec> keyed(std::vector<TaskSpec> tasks, const std::string& key) {
+  for (auto& t : tasks) t.key = key;
+  return tasks;
 }
 
 struct SkewRun {
@@ -69,19 +73,18 @@ SkewRun run_skew(bool steal) {
   for (size_t i = 0; i < n; ++i) sim.add_node(stealing_config(i, steal));
   sim.join(0, {}, 0);
   for (size_t i = 1; i < n; ++i) sim.join(i, {Simulator::address_of("n0")}, i * 20);
-  REQUIRE(sim.run_until([&] { return membership_converged(sim); }, 60000, 50));
+  REQUIRE(sim.run_until([&] { return settled(sim); }, 60000, 50));
   uint64_t submitted_at = sim.now() + 1;
-  sim.schedule(0, submitted_at, in::Submit{1, sleep_tasks("skew-", tasks, task_ms)});
-  sim.run_until(submitted_at);
-  std::set<std::string> ids = acknowledged(sim, 0);
-  REQUIRE(ids.size() == tasks);
+  sim.schedule(0, submitted_at, in::Submit{1, keyed(sleep_tasks("skew-", tasks, task_ms), key_led_by(sim, 0))});
+  std::set<std::string> ids;
+  REQUIRE(sim.run_until([&] { ids = acknowledged(sim); return ids.size() == tasks; }, submitted_at + 1000, 1));
   SkewRun result;
-  auto done = sim.run_until([&] { return all_terminal(sim, 0, ids); }, submitted_at + 60000, 10);
+  auto done = sim.run_until([&] { return all_terminal(sim, ids); }, submitted_at + 60000, 10);
   REQUIRE(done.has_value());
   result.makespan_ms = *done - submitted_at;
   uint64_t first_steal_ms = UINT64_MAX;
   for (const auto& id : ids) {
-    const TaskRecord& r = *sim.node(0).tasks().find(id);
+    const TaskRecord& r = *leader_record(sim, id);
     CHECK(r.state == TaskState::kCompleted);
     CHECK(check_record(r) == "");
     for (const auto& a : r.attempts) {
@@ -126,11 +129,14 @@ std::string stealing_chaos(uint64_t seed, ChaosTotals& totals) {
   for (size_t i = 0; i < n; ++i) sim.add_node(stealing_config(i, true));
   sim.join(0, {}, 0);
   for (size_t i = 1; i < n; ++i) sim.join(i, {Simulator::address_of("n0")}, i * 20);
-  sim.run_until(2000);
+  if (!sim.run_until([&] { return settled(sim); }, 30000, 50)) return "the mesh did not settle";
+  uint64_t start = sim.now();
   for (size_t owner : {0u, 1u}) {
-    sim.schedule(owner, 2000, in::Submit{owner + 1, sleep_tasks("o" + std::to_string(owner) + "-", 60, 20 + seed % 80)});
+    // All of an owner's tasks in one partition it leads: a skew for thieves to correct.
+    sim.schedule(owner, start, in::Submit{owner + 1, keyed(sleep_tasks("o" + std::to_string(owner) + "-", 60, 20 + seed % 80),
+                                                           key_led_by(sim, owner))});
   }
-  uint64_t chaos_end = 2000 + 8000;
+  uint64_t chaos_end = start + 8000;
   while (sim.now() < chaos_end) {
     sim.run_until(sim.now() + 100 + chaos.uniform(600));
     size_t victim = chaos.uniform(n);
@@ -156,19 +162,16 @@ std::string stealing_chaos(uint64_t seed, ChaosTotals& totals) {
   for (size_t i = 0; i < n; ++i) {
     if (!sim.alive(i)) sim.restart(i);
   }
-  for (size_t owner : {0u, 1u}) {
-    std::set<std::string> ids = acknowledged(sim, owner);
-    if (ids.empty()) return "owner n" + std::to_string(owner) + " acknowledged nothing";
-    if (!sim.run_until([&] { return all_terminal(sim, owner, ids); }, sim.now() + 120000, 50)) {
-      return "tasks acknowledged by n" + std::to_string(owner) + " did not all finish";
-    }
-    for (const auto& id : ids) {
-      const TaskRecord* r = sim.node(owner).tasks().find(id);
-      if (r == nullptr) return "acknowledged task " + id + " lost";
-      if (r->state != TaskState::kCompleted) return "task " + id + " ended " + state_name(r->state);
-      std::string problem = check_record(*r);
-      if (!problem.empty()) return problem;
-    }
+  std::set<std::string> ids = acknowledged(sim);
+  if (ids.empty()) return "nothing was acknowledged";
+  if (!sim.run_until([&] { return settled(sim) && all_terminal(sim, ids); }, sim.now() + 120000, 50)) {
+    return "acknowledged tasks did not all finish";
+  }
+  sim.run_until(sim.now() + 2000);
+  if (std::string problem = check_task_guarantees(sim, ids); !problem.empty()) return problem;
+  for (const auto& id : ids) {
+    const TaskRecord* r = leader_record(sim, id);
+    if (r->state != TaskState::kCompleted) return "task " + id + " ended " + state_name(r->state);
   }
   // Counters of the nodes' current lives: enough to show the paths ran.
   for (size_t i = 0; i < n; ++i) {
