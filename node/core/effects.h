@@ -45,8 +45,8 @@ struct RaftCompaction {
 };
 
 struct Effects {
-  std::vector<RaftWrite> raft_writes;  // in the order produced
-  std::vector<RaftCompaction> compactions;
+  std::vector<RaftWrite> raft_writes;      // in the order produced
+  std::vector<RaftCompaction> compactions;  // persisted after raft_writes: they may cover its entries
   std::vector<AddressedReply> replies;
   std::vector<AbortRun> aborts;
   std::vector<RunTask> runs;

@@ -230,6 +230,7 @@ void Membership::learn_sender(uint64_t now_ms, const std::string& id, const std:
 void Membership::add_member(uint64_t now_ms, const MemberUpdate& update, const std::string& reporter) {
   members_[update.id] =
       Member{update.address, update.incarnation, update.state, update.load, now_ms, update.replica_id};
+  ++view_version_;  // a new member is news to whoever scans the view
   if (is_live(update.state)) {
     ++live_count_;
     ++live_version_;

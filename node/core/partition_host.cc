@@ -308,7 +308,12 @@ void NodeState::reconcile_group(uint32_t partition, Replica& r,
     if (r.raft->propose_add(w).ok()) count("replicas_added");
     return;
   }
+  // Remove only down to R voters: a replica the ring dropped (dead, or cut
+  // off) still counts toward the majority until a replacement has joined.
+  // Shrinking instead would let the loss of one more disk (of a group of
+  // two) take the partition down for good.
   for (const auto& v : voters) {
+    if (voters.size() <= config_.ring.replicas) break;
     if (has(want, v)) continue;
     if (r.raft->propose_remove(v).ok()) count("replicas_removed");
     return;

@@ -175,8 +175,9 @@ struct Node::Impl {
 
   void feed(InputEvent event) {
     Effects effects = core->step(Input{clock.now_ms(), std::move(event)});
-    for (const auto& c : effects.compactions) add_raft_compaction(c.group, c.snapshot, pending_batch);
+    // A compaction covers entries this very step may have appended: after them.
     for (const auto& w : effects.raft_writes) add_raft_ready(w.group, w.ready, pending_batch);
+    for (const auto& c : effects.compactions) add_raft_compaction(c.group, c.snapshot, pending_batch);
     for (auto& record : effects.finished) pending_finished.push_back(std::move(record));
     for (auto& addressed : effects.replies) {
       auto it = pending_requests.find(addressed.request);

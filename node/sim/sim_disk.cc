@@ -5,12 +5,6 @@
 namespace mesh {
 
 void SimDisk::persist(const Effects& effects) {
-  for (const auto& c : effects.compactions) {
-    RaftDisk& disk = groups_[c.group];
-    std::erase_if(disk.entries, [&](const LogEntry& e) { return e.index <= c.snapshot.meta.index; });
-    disk.snapshot = c.snapshot;
-    disk.applied_index = c.snapshot.meta.index;
-  }
   for (const auto& w : effects.raft_writes) {
     RaftDisk& disk = groups_[w.group];
     const Ready& ready = w.ready;
@@ -24,6 +18,12 @@ void SimDisk::persist(const Effects& effects) {
     }
     for (const auto& entry : ready.entries) disk.entries.push_back(entry);
     if (ready.hard_state) disk.hard_state = *ready.hard_state;
+  }
+  for (const auto& c : effects.compactions) {
+    RaftDisk& disk = groups_[c.group];
+    std::erase_if(disk.entries, [&](const LogEntry& e) { return e.index <= c.snapshot.meta.index; });
+    disk.snapshot = c.snapshot;
+    disk.applied_index = c.snapshot.meta.index;
   }
 }
 

@@ -14,7 +14,8 @@ namespace mesh {
 
 class SimDisk {
  public:
-  // Persists what a step asked for: compactions, then each group's Ready.
+  // Persists what a step asked for: each group's Ready, then compactions
+  // (which may cover entries the same step appended).
   void persist(const Effects& effects);
   // What a restarted node recovers from.
   const std::map<uint32_t, RaftDisk>& groups() const { return groups_; }

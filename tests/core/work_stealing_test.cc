@@ -1,8 +1,22 @@
-// The stealing rules of NodeState, one edge at a time: what a victim lends,
-// what a thief runs and reports, and how the owner fences results.
+// The stealing rules of NodeState, one edge at a time: what a victim lends
+// (as committed lease entries of the partition it leads), what a thief runs
+// and reports, and how the partition's leader fences results.
+//
+// The victim founds a new mesh (in::Join with no seeds): it is the only voter
+// of every partition group and leads them all from its first step, so a
+// proposal commits within the step that makes it. The thief joins through
+// the victim's address: it hosts no partition group, so everything it runs
+// is stolen and its outcomes go back to the lender.
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <string>
+#include <utility>
+#include <variant>
+#include <vector>
+
 #include "node/core/node_state.h"
+#include "node/core/partitioning.h"
 #include "protocol/codec.h"
 #include "protocol/limits.h"
 #include "test_random.h"
@@ -11,14 +25,22 @@ namespace mesh {
 namespace {
 
 constexpr uint64_t kTtl = 1000;
+constexpr uint64_t kRetry = 200;  // StealConfig::result_retry_ms
+const std::string kVictim = "sim://victim";
+const std::string kThief = "sim://thief";
+// Every task of a loaded victim shares one key, hence one partition: its
+// tasks are committed, and queued, in the order they were submitted.
+const std::string kKey = "k";
 
-NodeConfig config_for(const std::string& id, uint32_t slots) {
+NodeConfig config_for(const std::string& id, uint32_t slots, uint32_t batch_max) {
   NodeConfig config;
   config.node_id = id;
   config.address = "sim://" + id;
   config.slots = slots;
   config.lease_ttl_ms = kTtl;
   config.handlers = {"sleep"};
+  config.steal.result_retry_ms = kRetry;
+  config.steal.batch_max = batch_max;
   return config;
 }
 
@@ -27,17 +49,36 @@ TaskSpec sleep_task(const std::string& id, std::string payload = "10") {
   t.id = id;
   t.handler = "sleep";
   t.payload = std::move(payload);
+  t.key = kKey;
   return t;
 }
 
+uint32_t key_partition() { return partition_of(kKey, NodeConfig{}.ring.partitions); }
+
 struct Node {
-  explicit Node(const std::string& id, uint32_t slots = 1) : random(7), state(config_for(id, slots), random) {}
+  explicit Node(const std::string& id, uint32_t slots = 1, uint32_t batch_max = StealConfig{}.batch_max)
+      : random(7), state(config_for(id, slots, batch_max), random) {}
+  // The state keeps a reference to `random`: a Node never moves.
+  Node(const Node&) = delete;
+  Node& operator=(const Node&) = delete;
+
   Effects at(uint64_t now, InputEvent e) { return state.step(Input{now, std::move(e)}); }
   Effects peer(uint64_t now, PeerMessage m) { return at(now, in::FromPeer{std::move(m)}); }
+  const TaskRecord& record(const std::string& id) const {
+    const TaskRecord* r = state.find(id);
+    REQUIRE_MESSAGE(r != nullptr, "no record of " << id);
+    return *r;
+  }
+  uint64_t counter(const std::string& name) const {
+    auto it = state.counters().find(name);
+    return it == state.counters().end() ? 0 : it->second;
+  }
+
   testing::SplitMix64 random;
   NodeState state;
 };
 
+// The messages of type T a step sends (membership and Raft traffic are other types).
 template <typename T>
 std::vector<T> sent(const Effects& fx) {
   std::vector<T> out;
@@ -47,121 +88,644 @@ std::vector<T> sent(const Effects& fx) {
   return out;
 }
 
-// A victim with its one slot busy and n - 1 more tasks waiting.
-Node loaded_victim(size_t n) {
-  Node victim("victim");
-  std::vector<TaskSpec> tasks;
-  for (size_t i = 0; i < n; ++i) tasks.push_back(sleep_task("t" + std::to_string(i)));
-  victim.at(0, in::Submit{1, tasks});
-  return victim;
+// Where the messages of type T of a step go, in order.
+template <typename T>
+std::vector<std::string> sent_to(const Effects& fx) {
+  std::vector<std::string> out;
+  for (const auto& s : fx.sends) {
+    if (std::holds_alternative<T>(s.message)) out.push_back(s.to_address);
+  }
+  return out;
 }
 
+// The task ops among the log entries a step persists, in order.
+template <typename Op>
+std::vector<Op> persisted(const Effects& fx) {
+  std::vector<Op> out;
+  for (const auto& w : fx.raft_writes) {
+    for (const auto& e : w.ready.entries) {
+      if (e.type != EntryType::kNormal) continue;
+      auto op = decode_op(e.data);
+      REQUIRE(op.ok());
+      if (const auto* o = std::get_if<Op>(&op.value())) out.push_back(*o);
+    }
+  }
+  return out;
+}
+
+// The log index at which a step persists the lease of `id`, or 0.
+uint64_t lease_index(const Effects& fx, const std::string& id) {
+  for (const auto& w : fx.raft_writes) {
+    for (const auto& e : w.ready.entries) {
+      auto op = decode_op(e.data);
+      if (e.type != EntryType::kNormal || !op.ok()) continue;
+      if (const auto* l = std::get_if<OpLease>(&op.value()); l != nullptr && l->id == id) return e.index;
+    }
+  }
+  return 0;
+}
+
+// The highest commit index a step persists for a group, or 0.
+uint64_t persisted_commit(const Effects& fx, uint32_t group) {
+  uint64_t commit = 0;
+  for (const auto& w : fx.raft_writes) {
+    if (w.group == group && w.ready.hard_state) commit = std::max(commit, w.ready.hard_state->commit);
+  }
+  return commit;
+}
+
+// A node that founds a new mesh: it leads every partition from its first step.
+void found(Node& node) {
+  node.at(0, in::Join{});
+  for (uint32_t p = 0; p < node.state.config().ring.partitions; ++p) REQUIRE(node.state.leads(p));
+}
+
+// A founding victim with its one slot busy with t0 and n - 1 more tasks waiting.
+void load(Node& victim, size_t n) {
+  found(victim);
+  std::vector<TaskSpec> tasks;
+  for (size_t i = 0; i < n; ++i) tasks.push_back(sleep_task("t" + std::to_string(i)));
+  Effects fx = victim.at(1, in::Submit{1, tasks});
+  REQUIRE(fx.replies.size() == 1);
+  REQUIRE(fx.runs.size() == 1);
+  REQUIRE(fx.runs[0].id == "t0");
+  REQUIRE(victim.state.running() == 1);
+}
+
+// The victim's own run of t0 stays alive while the tests move time past a lease.
+void renew_own(Node& victim, uint64_t now) {
+  victim.at(now, in::RenewLeases{{{"t0", 1}}});
+  REQUIRE(victim.record("t0").state == TaskState::kLeased);
+  REQUIRE(victim.record("t0").lease_owner == "victim");
+}
+
+// A thief that joins the victim's mesh: it hosts no partition group.
+void join_thief(Node& thief) {
+  thief.at(0, in::Join{{kVictim}});
+  for (uint32_t p = 0; p < thief.state.config().ring.partitions; ++p) REQUIRE(thief.state.group(p) == nullptr);
+}
+
+StealGrant steal(Node& victim, uint64_t now, uint32_t want = 16) {
+  auto grants = sent<StealGrant>(victim.peer(now, StealRequest{"thief", kThief, want}));
+  REQUIRE(grants.size() == 1);
+  return grants[0];
+}
+
+std::vector<std::string> ids_of(const std::vector<RunTask>& tasks) {
+  std::vector<std::string> ids;
+  for (const auto& t : tasks) ids.push_back(t.id);
+  return ids;
+}
+
+// --- the victim lends --------------------------------------------------------------
+
 TEST_CASE("stealing: the victim lends half its excess, the tasks it would run last, durably") {
-  Node victim = loaded_victim(9);  // t0 runs; t1..t8 wait
-  Effects fx = victim.peer(10, StealRequest{"thief", "sim://thief", 16});
+  Node victim("victim");
+  load(victim, 9);  // t0 runs; t1..t8 wait
+  Effects fx = victim.peer(10, StealRequest{"thief", kThief, 16});
   auto grants = sent<StealGrant>(fx);
   REQUIRE(grants.size() == 1);
-  REQUIRE(grants[0].tasks.size() == 4);  // excess 8 (no free slot), half of it
-  CHECK(grants[0].tasks[0].id == "t8");  // from the back of the queue
+  CHECK(sent_to<StealGrant>(fx) == std::vector<std::string>{kThief});
+  CHECK(grants[0].victim_id == "victim");
+  CHECK(grants[0].victim_address == kVictim);
+  // Excess 8 (no free slot), half of it, from the back of the queue.
+  CHECK(ids_of(grants[0].tasks) == std::vector<std::string>{"t8", "t7", "t6", "t5"});
   for (const auto& t : grants[0].tasks) {
     CHECK(t.attempt == 1);
-    const TaskRecord* r = victim.state.tasks().find(t.id);
-    CHECK(r->state == TaskState::kLeased);
-    CHECK(r->lease_owner == "thief");
+    CHECK(t.handler == "sleep");
+    CHECK(t.payload == "10");
+    CHECK(t.timeout_ms == 60000);
+    CHECK(t.partition == key_partition());
+    const TaskRecord& r = victim.record(t.id);
+    CHECK(r.state == TaskState::kLeased);
+    CHECK(r.lease_owner == "thief");
+    CHECK(r.attempt == 1);
+    CHECK(r.lease_deadline_ms == 10 + kTtl);
+    REQUIRE(r.attempts.size() == 1);
+    CHECK(r.attempts[0].runner == "thief");
   }
-  CHECK(fx.writes.size() == 4);  // the leases are in this step's writes, synced before the grant leaves
-  CHECK(victim.state.counters().at("tasks_lent") == 4);
+  // The tasks it would run next stay home.
+  for (const char* id : {"t1", "t2", "t3", "t4"}) CHECK(victim.record(id).state == TaskState::kPending);
+  CHECK(fx.runs.empty());  // the victim runs none of the lent tasks
+  // The leases are this step's log entries, synced before the grant leaves.
+  auto leases = persisted<OpLease>(fx);
+  REQUIRE(leases.size() == 4);
+  for (const auto& l : leases) CHECK(l.owner == "thief");
+  CHECK(victim.counter("tasks_lent") == 4);
+  CHECK(victim.counter("steal_requests_received") == 1);
+  REQUIRE_FALSE(victim.state.recent_steals().empty());
+  CHECK(victim.state.recent_steals().back().thief == "thief");
+}
+
+TEST_CASE("stealing: a grant is bounded by what the thief wants and by batch_max") {
+  SUBCASE("want") {
+    Node victim("victim");
+    load(victim, 9);
+    CHECK(ids_of(steal(victim, 10, 1).tasks) == std::vector<std::string>{"t8"});
+    CHECK(victim.counter("tasks_lent") == 1);
+  }
+  SUBCASE("batch_max") {
+    Node victim("victim", 1, /*batch_max=*/2);
+    load(victim, 9);
+    CHECK(ids_of(steal(victim, 10, 16).tasks) == std::vector<std::string>{"t8", "t7"});
+  }
+  SUBCASE("half the excess, rounded down") {
+    Node victim("victim");
+    load(victim, 2);  // t0 runs, t1 waits: excess 1
+    Effects fx = victim.peer(10, StealRequest{"thief", kThief, 16});
+    auto grants = sent<StealGrant>(fx);
+    REQUIRE(grants.size() == 1);
+    CHECK(grants[0].tasks.empty());  // an empty grant still answers the request
+    CHECK(persisted<OpLease>(fx).empty());
+    CHECK(victim.record("t1").state == TaskState::kPending);
+    CHECK(victim.counter("tasks_lent") == 0);
+    CHECK(victim.counter("steal_requests_received") == 1);
+  }
+}
+
+TEST_CASE("stealing: the grant leaves only in the step that persists its committed leases") {
+  Node victim("victim");
+  load(victim, 7);  // t0 runs; t1..t6 wait: three to lend
+  Effects fx = victim.peer(10, StealRequest{"thief", kThief, 16});
+  auto grants = sent<StealGrant>(fx);
+  REQUIRE(grants.size() == 1);
+  REQUIRE(grants[0].tasks.size() == 3);
+  // The driver syncs the writes before it sends: the step that carries the
+  // grant must carry the leases, and the commit that covers them.
+  REQUIRE(fx.persists());
+  auto leases = persisted<OpLease>(fx);
+  REQUIRE(leases.size() == grants[0].tasks.size());
+  for (const auto& t : grants[0].tasks) {
+    auto l = std::find_if(leases.begin(), leases.end(), [&](const OpLease& x) { return x.id == t.id; });
+    REQUIRE_MESSAGE(l != leases.end(), "no lease entry for " << t.id);
+    CHECK(l->attempt == t.attempt);
+    CHECK(l->owner == "thief");
+    CHECK(l->at_ms == 10);
+    CHECK(l->lease_deadline_ms == 10 + kTtl);
+    CHECK(l->timeout_at_ms == 10 + t.timeout_ms);
+    uint64_t index = lease_index(fx, t.id);
+    CHECK(index > 0);
+    CHECK(persisted_commit(fx, t.partition) >= index);
+  }
+  // The step after neither sends the grant again nor writes the leases again.
+  Effects later = victim.at(11, in::Tick{});
+  CHECK(sent<StealGrant>(later).empty());
+  CHECK(persisted<OpLease>(later).empty());
+  CHECK(victim.counter("tasks_lent") == 3);
 }
 
 TEST_CASE("stealing: tasks marked not stealable stay home, and a grant fits in one frame") {
   Node v2("victim");
+  found(v2);
   std::vector<TaskSpec> tasks = {sleep_task("run-now")};
   for (int i = 0; i < 6; ++i) {
     TaskSpec p = sleep_task("pin-" + std::to_string(i));
     p.stealable = false;
     tasks.push_back(p);
   }
-  v2.at(0, in::Submit{1, tasks});
-  CHECK(sent<StealGrant>(v2.peer(1, StealRequest{"thief", "sim://thief", 16}))[0].tasks.empty());
+  v2.at(1, in::Submit{1, tasks});
+  REQUIRE(v2.record("run-now").state == TaskState::kLeased);
+  Effects pinned = v2.peer(2, StealRequest{"thief", kThief, 16});
+  REQUIRE(sent<StealGrant>(pinned).size() == 1);
+  CHECK(sent<StealGrant>(pinned)[0].tasks.empty());
+  CHECK(persisted<OpLease>(pinned).empty());
+  for (int i = 0; i < 6; ++i) CHECK(v2.record("pin-" + std::to_string(i)).state == TaskState::kPending);
+  // They are still queued at home: the victim runs them as its slot frees.
+  Effects next = v2.at(3, in::TaskFinished{"run-now", 1, true, "ok"});
+  REQUIRE(next.runs.size() == 1);
+  CHECK(next.runs[0].id == "pin-0");
 
   Node big("victim");
+  found(big);
   std::vector<TaskSpec> heavy = {sleep_task("busy")};
-  for (int i = 0; i < 40; ++i) heavy.push_back(sleep_task("big-" + std::to_string(i), std::string(limits::kMaxPayloadBytes - 10, '7')));
-  big.at(0, in::Submit{1, heavy});
-  auto grant = sent<StealGrant>(big.peer(1, StealRequest{"thief", "sim://thief", 16}))[0];
+  for (int i = 0; i < 40; ++i) {
+    heavy.push_back(sleep_task("big-" + std::to_string(i), std::string(limits::kMaxPayloadBytes - 10, '7')));
+  }
+  big.at(1, in::Submit{1, heavy});
+  StealGrant grant = steal(big, 2);
   size_t bytes = 0;
   for (const auto& t : grant.tasks) bytes += t.payload.size();
   CHECK_FALSE(grant.tasks.empty());
+  CHECK(grant.tasks.size() < 16);  // the payload budget, not the count, stopped it
   CHECK(bytes <= limits::kMaxFrameBytes / 2);
   CHECK(encode_peer(grant).size() < limits::kMaxFrameBytes);
+  // What did not fit stays home, pending.
+  const TaskTable* table = big.state.table(key_partition());
+  REQUIRE(table != nullptr);
+  CHECK(table->count_in(TaskState::kLeased) == grant.tasks.size() + 1);
+  CHECK(table->count_in(TaskState::kPending) == 40 - grant.tasks.size());
 }
 
+// --- the leader fences outcomes --------------------------------------------------------
+
 TEST_CASE("stealing: the owner commits the current attempt once and fences everything else") {
-  Node victim = loaded_victim(5);
-  auto grant = sent<StealGrant>(victim.peer(10, StealRequest{"thief", "sim://thief", 16}))[0];
-  REQUIRE_FALSE(grant.tasks.empty());
-  const RunTask& stolen = grant.tasks[0];
+  Node victim("victim");
+  load(victim, 5);
+  StealGrant grant = steal(victim, 10);
+  REQUIRE(grant.tasks.size() == 2);
+  const RunTask stolen = grant.tasks[0];
 
   SUBCASE("a result from another node than the lease holder is rejected") {
-    auto acks = sent<StolenResultAck>(victim.peer(20, StolenResult{"other", "sim://other", stolen.id, stolen.attempt, true, "x"}));
+    Effects fx = victim.peer(20, StolenResult{"other", "sim://other", stolen.id, stolen.attempt, true, "x"});
+    auto acks = sent<StolenResultAck>(fx);
+    REQUIRE(acks.size() == 1);
+    CHECK(sent_to<StolenResultAck>(fx) == std::vector<std::string>{"sim://other"});
+    CHECK(acks[0].id == stolen.id);
+    CHECK(acks[0].attempt == stolen.attempt);
+    CHECK_FALSE(acks[0].accepted);
+    CHECK(persisted<OpComplete>(fx).empty());
+    CHECK(victim.record(stolen.id).state == TaskState::kLeased);
+    CHECK(victim.counter("stale_completions_rejected") == 1);
+    CHECK(victim.counter("stolen_results_accepted") == 0);
+  }
+  SUBCASE("a result of another attempt is rejected") {
+    auto acks =
+        sent<StolenResultAck>(victim.peer(20, StolenResult{"thief", kThief, stolen.id, stolen.attempt + 1, true, "x"}));
     REQUIRE(acks.size() == 1);
     CHECK_FALSE(acks[0].accepted);
-    CHECK(victim.state.tasks().find(stolen.id)->state == TaskState::kLeased);
+    CHECK(victim.record(stolen.id).state == TaskState::kLeased);
+    CHECK(victim.counter("stale_completions_rejected") == 1);
   }
   SUBCASE("the right result commits; its resend is acknowledged without a second commit") {
-    auto first = sent<StolenResultAck>(victim.peer(20, StolenResult{"thief", "sim://thief", stolen.id, stolen.attempt, true, "done"}));
-    CHECK(first.at(0).accepted);
-    const TaskRecord* r = victim.state.tasks().find(stolen.id);
-    CHECK(r->state == TaskState::kCompleted);
-    CHECK(r->result == "done");
-    Effects again = victim.peer(30, StolenResult{"thief", "sim://thief", stolen.id, stolen.attempt, true, "done"});
-    CHECK(sent<StolenResultAck>(again).at(0).accepted);
-    CHECK(again.writes.empty());
-    CHECK(victim.state.tasks().find(stolen.id)->attempts.size() == 1);
+    Effects fx = victim.peer(20, StolenResult{"thief", kThief, stolen.id, stolen.attempt, true, "done"});
+    auto first = sent<StolenResultAck>(fx);
+    REQUIRE(first.size() == 1);
+    CHECK(first[0].accepted);
+    CHECK(sent_to<StolenResultAck>(fx) == std::vector<std::string>{kThief});
+    auto completes = persisted<OpComplete>(fx);
+    REQUIRE(completes.size() == 1);
+    CHECK(completes[0].id == stolen.id);
+    CHECK(completes[0].attempt == stolen.attempt);
+    const TaskRecord& r = victim.record(stolen.id);
+    CHECK(r.state == TaskState::kCompleted);
+    CHECK(r.result == "done");
+    CHECK(victim.counter("stolen_results_accepted") == 1);
+
+    Effects again = victim.peer(30, StolenResult{"thief", kThief, stolen.id, stolen.attempt, true, "done"});
+    REQUIRE(sent<StolenResultAck>(again).size() == 1);
+    CHECK(sent<StolenResultAck>(again)[0].accepted);
+    CHECK(persisted<OpComplete>(again).empty());
+    CHECK_FALSE(again.persists());
+    CHECK(victim.record(stolen.id).attempts.size() == 1);
+    CHECK(victim.counter("stolen_results_accepted") == 1);
+    CHECK(victim.counter("stale_completions_rejected") == 0);
+
+    // A "resend" that contradicts the committed outcome is no resend.
+    auto contradicting =
+        sent<StolenResultAck>(victim.peer(40, StolenResult{"thief", kThief, stolen.id, stolen.attempt, false, "boom"}));
+    REQUIRE(contradicting.size() == 1);
+    CHECK_FALSE(contradicting[0].accepted);
+    CHECK(victim.record(stolen.id).state == TaskState::kCompleted);
+    CHECK(victim.counter("stale_completions_rejected") == 1);
   }
-  SUBCASE("a thief that stops renewing loses the lease; its late result is stale") {
-    victim.at(20 + kTtl, in::Tick{});
-    const TaskRecord* r = victim.state.tasks().find(stolen.id);
-    CHECK(r->state != TaskState::kLeased);
-    CHECK(r->attempts.back().outcome == AttemptOutcome::kLost);
-    auto acks = sent<StolenResultAck>(victim.peer(30 + kTtl, StolenResult{"thief", "sim://thief", stolen.id, stolen.attempt, true, "late"}));
-    CHECK_FALSE(acks.at(0).accepted);
-    CHECK(victim.state.counters().at("stale_completions_rejected") >= 1);
-  }
-  SUBCASE("renewals keep the lease alive") {
-    victim.peer(kTtl / 2, LeaseRenewal{"thief", {{stolen.id, stolen.attempt}}});
-    victim.at(10 + kTtl + 1, in::Tick{});
-    CHECK(victim.state.tasks().find(stolen.id)->state == TaskState::kLeased);
+  SUBCASE("renewals from the owner keep the lease alive; nobody else's do") {
+    renew_own(victim, kTtl / 2);
+    Effects fx = victim.peer(kTtl / 2, LeaseRenewal{"thief", {{stolen.id, stolen.attempt}}});
+    auto renews = persisted<OpRenew>(fx);
+    REQUIRE(renews.size() == 1);
+    CHECK(renews[0].lease_deadline_ms == kTtl / 2 + kTtl);
+    CHECK(victim.counter("stolen_leases_renewed") == 1);
+    // Not the owner, not the attempt: ignored.
+    const RunTask& other = grant.tasks[1];
+    Effects ignored = victim.peer(kTtl / 2, LeaseRenewal{"other", {{other.id, other.attempt}}});
+    CHECK(persisted<OpRenew>(ignored).empty());
+    ignored = victim.peer(kTtl / 2, LeaseRenewal{"thief", {{other.id, other.attempt + 1}}});
+    CHECK(persisted<OpRenew>(ignored).empty());
+    CHECK(victim.counter("stolen_leases_renewed") == 1);
+
+    victim.at(10 + kTtl, in::Tick{});
+    CHECK(victim.record(stolen.id).state == TaskState::kLeased);
+    CHECK(victim.record(stolen.id).lease_deadline_ms == kTtl / 2 + kTtl);
+    CHECK(victim.record(other.id).state == TaskState::kPending);  // not renewed: expired
+    CHECK(victim.counter("stolen_leases_expired") == 1);
   }
   SUBCASE("a failed stolen attempt goes back with backoff and a bounded error") {
     std::string long_error(limits::kMaxErrorBytes * 3, 'e');
-    victim.peer(20, StolenResult{"thief", "sim://thief", stolen.id, stolen.attempt, false, long_error});
-    const TaskRecord* r = victim.state.tasks().find(stolen.id);
-    CHECK(r->state == TaskState::kPending);
-    CHECK(r->error.size() == limits::kMaxErrorBytes);
+    auto acks =
+        sent<StolenResultAck>(victim.peer(20, StolenResult{"thief", kThief, stolen.id, stolen.attempt, false, long_error}));
+    REQUIRE(acks.size() == 1);
+    CHECK(acks[0].accepted);
+    const TaskRecord& r = victim.record(stolen.id);
+    CHECK(r.state == TaskState::kPending);
+    CHECK(r.failures == 1);
+    CHECK(r.not_before_ms > 20);
+    CHECK(r.error.size() == limits::kMaxErrorBytes);
+    CHECK(r.attempts.back().outcome == AttemptOutcome::kFailed);
+    CHECK(victim.counter("stolen_results_accepted") == 1);
   }
 }
 
-TEST_CASE("stealing: the thief runs a grant, reports each result until acknowledged") {
+TEST_CASE("stealing: a node that does not lead the task's partition ignores a StolenResult") {
+  SUBCASE("a node that hosts no partition group") {
+    Node bystander("bystander");
+    join_thief(bystander);
+    Effects fx = bystander.peer(10, StolenResult{"thief", kThief, "t1", 1, true, "done"});
+    CHECK(sent<StolenResultAck>(fx).empty());
+    CHECK(bystander.counter("results_for_other_leader") == 1);
+    CHECK(bystander.counter("stale_completions_rejected") == 0);
+  }
+  SUBCASE("the victim once another replica has taken the partition's leadership") {
+    Node victim("victim");
+    load(victim, 5);
+    StealGrant grant = steal(victim, 10);
+    REQUIRE_FALSE(grant.tasks.empty());
+    const RunTask stolen = grant.tasks[0];
+    // A leader of a later term reaches the victim's replica of the partition.
+    uint64_t term = victim.state.group(stolen.partition)->status().term;
+    RaftMessage heartbeat = Heartbeat{stolen.partition, term + 1, "other#0", victim.state.replica_id(), 0, 0};
+    victim.peer(20, RaftBatch{"other", {heartbeat}});
+    REQUIRE_FALSE(victim.state.leads(stolen.partition));
+    CHECK(victim.state.leads(stolen.partition == 0 ? 1 : 0));  // the other partitions are still its own
+
+    Effects fx = victim.peer(21, StolenResult{"thief", kThief, stolen.id, stolen.attempt, true, "done"});
+    CHECK(sent<StolenResultAck>(fx).empty());  // silence: the thief tries its next candidate
+    CHECK(persisted<OpComplete>(fx).empty());
+    CHECK(victim.counter("results_for_other_leader") == 1);
+    CHECK(victim.counter("stolen_results_accepted") == 0);
+    CHECK(victim.counter("stale_completions_rejected") == 0);
+    // The follower's replica still shows the lease; nothing was committed.
+    CHECK(victim.record(stolen.id).state == TaskState::kLeased);
+  }
+}
+
+// --- leases running out ---------------------------------------------------------------
+
+TEST_CASE("stealing: a lease the thief stops renewing expires to PENDING; its late result is stale") {
+  Node victim("victim");
+  load(victim, 5);  // t0 runs; t1..t4 wait: two to lend
   Node thief("thief", 2);
-  thief.at(0, in::Join{{}});
-  Effects fx = thief.peer(5, StealGrant{"victim", "sim://victim", {{"s1", 3, "sleep", "10", 60000}}});
+  join_thief(thief);
+  StealGrant grant = steal(victim, 10);
+  REQUIRE(grant.tasks.size() == 2);
+  const RunTask stolen = grant.tasks[0];
+  Effects runs = thief.peer(11, grant);
+  REQUIRE(runs.runs.size() == 2);
+
+  renew_own(victim, kTtl / 2);
+  victim.at(10 + kTtl - 1, in::Tick{});
+  REQUIRE(victim.record(stolen.id).state == TaskState::kLeased);
+  CHECK(victim.counter("stolen_leases_expired") == 0);
+
+  // The thief goes quiet; the lease deadline passes.
+  Effects expiry = victim.at(10 + kTtl, in::Tick{});
+  CHECK(expiry.persists());
+  auto releases = persisted<OpRelease>(expiry);
+  CHECK(releases.size() == 2);
+  const TaskRecord& r = victim.record(stolen.id);
+  CHECK(r.state == TaskState::kPending);
+  CHECK(r.lease_owner.empty());
+  CHECK(r.failures == 0);  // a lost lease does not count against max_attempts
+  CHECK(r.attempts.back().outcome == AttemptOutcome::kLost);
+  CHECK(victim.counter("stolen_leases_expired") == 2);
+
+  // The thief finishes after all and reports; the victim fences it.
+  Effects done = thief.at(10 + kTtl + 50, in::TaskFinished{stolen.id, stolen.attempt, true, "late"});
+  auto results = sent<StolenResult>(done);
+  REQUIRE(results.size() == 1);
+  CHECK(sent_to<StolenResult>(done) == std::vector<std::string>{kVictim});
+  Effects answer = victim.peer(10 + kTtl + 60, results[0]);
+  auto acks = sent<StolenResultAck>(answer);
+  REQUIRE(acks.size() == 1);
+  CHECK_FALSE(acks[0].accepted);
+  CHECK(persisted<OpComplete>(answer).empty());
+  CHECK(victim.record(stolen.id).state == TaskState::kPending);
+  CHECK(victim.record(stolen.id).result.empty());
+  CHECK(victim.counter("stale_completions_rejected") == 1);
+  CHECK(victim.counter("stolen_results_accepted") == 0);
+
+  // The thief takes the refusal as final: no more resends.
+  thief.peer(10 + kTtl + 70, acks[0]);
+  CHECK(thief.counter("stolen_results_fenced") == 1);
+  CHECK(thief.counter("stolen_results_committed") == 0);
+  CHECK(sent<StolenResult>(thief.at(10 + kTtl + 70 + 5 * kRetry, in::Tick{})).empty());
+
+  // The task can be lent again, under a new attempt that the old one cannot complete.
+  StealGrant again = steal(victim, 10 + kTtl + 100, 1);
+  REQUIRE(again.tasks.size() == 1);
+  const RunTask& relent = again.tasks[0];
+  REQUIRE(relent.id == stolen.id);  // released last, so at the back of the queue
+  CHECK(relent.attempt == stolen.attempt + 1);
+  auto old = sent<StolenResultAck>(
+      victim.peer(10 + kTtl + 110, StolenResult{"thief", kThief, stolen.id, stolen.attempt, true, "late"}));
+  REQUIRE(old.size() == 1);
+  CHECK_FALSE(old[0].accepted);
+  CHECK(victim.record(stolen.id).state == TaskState::kLeased);
+  CHECK(victim.record(stolen.id).attempt == stolen.attempt + 1);
+  CHECK(victim.counter("stale_completions_rejected") == 2);
+}
+
+// Gossip from a third member: the thief is dead. The gossiper's replica id
+// is unknown, so the partition groups stay single-voter.
+Sync thief_dead_gossip() {
+  return Sync{"gossiper", "sim://gossiper", /*reply=*/true,
+              {MemberUpdate{"thief", kThief, 0, MemberState::kDead, {}, "thief#0"}}};
+}
+
+// The step that learns the thief is dead releases its leases (the callers
+// make sure their deadline is still ahead); renewals from it change nothing after.
+void check_released_for_death(Node& victim, const Effects& fx, const StealGrant& grant, uint64_t now) {
+  CHECK(persisted<OpRelease>(fx).size() == grant.tasks.size());
+  for (const auto& t : grant.tasks) {
+    const TaskRecord& r = victim.record(t.id);
+    CHECK(r.state == TaskState::kPending);
+    CHECK(r.attempts.back().ended_ms == now);
+    CHECK(r.attempts.back().outcome == AttemptOutcome::kLost);
+    CHECK(r.failures == 0);
+  }
+  CHECK(victim.counter("stolen_leases_expired") == grant.tasks.size());
+  uint64_t renewed = victim.counter("stolen_leases_renewed");
+  const RunTask& stolen = grant.tasks[0];
+  Effects renew = victim.peer(now + 1, LeaseRenewal{"thief", {{stolen.id, stolen.attempt}}});
+  CHECK(persisted<OpRenew>(renew).empty());
+  CHECK(victim.counter("stolen_leases_renewed") == renewed);
+}
+
+TEST_CASE("stealing: the victim releases the leases of a runner its membership declares dead") {
+  Node victim("victim");
+  load(victim, 5);
+  // The thief is a member the victim knows alive (its replica id is not
+  // known yet, so the groups stay single-voter).
+  victim.peer(5, Sync{"thief", kThief, /*reply=*/true, {}});
+  StealGrant grant = steal(victim, 10);
+  REQUIRE(grant.tasks.size() == 2);
+  renew_own(victim, 400);
+  std::vector<AttemptRef> running;
+  for (const auto& t : grant.tasks) running.push_back({t.id, t.attempt});
+  victim.peer(400, LeaseRenewal{"thief", running});
+  REQUIRE(victim.counter("stolen_leases_renewed") == 2);
+  victim.at(450, in::Tick{});
+  uint64_t now = 500;
+  for (const auto& t : grant.tasks) {
+    REQUIRE(victim.record(t.id).state == TaskState::kLeased);
+    REQUIRE(victim.record(t.id).lease_deadline_ms == 400 + kTtl);
+  }
+
+  Effects fx = victim.peer(now, thief_dead_gossip());
+  check_released_for_death(victim, fx, grant, now);
+}
+
+// A member first heard of as DEAD is news to the view (view_version()), so
+// the victim's cached liveness check sees it in the same step.
+TEST_CASE("stealing: the victim releases the leases of a runner first heard of as dead") {
+  Node victim("victim");
+  load(victim, 5);
+  StealGrant grant = steal(victim, 10);  // the thief is not in the victim's view at all
+  REQUIRE(grant.tasks.size() == 2);
+  renew_own(victim, 100);  // a step that checks the runner's liveness: not known dead
+  uint64_t now = 500;
+  for (const auto& t : grant.tasks) {
+    REQUIRE(victim.record(t.id).state == TaskState::kLeased);
+    REQUIRE(victim.record(t.id).lease_deadline_ms == 10 + kTtl);
+  }
+  uint64_t view = victim.state.membership().view_version();
+  Effects fx = victim.peer(now, thief_dead_gossip());
+  CHECK(victim.state.membership().view_version() != view);  // two members appeared: the view changed
+  check_released_for_death(victim, fx, grant, now);
+}
+
+// --- the thief ------------------------------------------------------------------------
+
+TEST_CASE("stealing: the thief runs a grant, renews it, and reports each result until acknowledged") {
+  Node thief("thief", 2);
+  join_thief(thief);
+  const uint32_t part = 5;
+  Effects fx = thief.peer(5, StealGrant{"victim", kVictim, {{"s1", 3, "sleep", "10", 60000, part}}});
   REQUIRE(fx.runs.size() == 1);
+  CHECK(fx.runs[0].id == "s1");
   CHECK(fx.runs[0].attempt == 3);
+  CHECK(fx.runs[0].partition == part);
+  CHECK(thief.state.running() == 1);
+  CHECK(thief.counter("tasks_stolen") == 1);
+
+  // Renewals go to the lender (the thief knows no leader of the partition).
+  Effects renew = thief.at(10, in::RenewLeases{{{"s1", 3}, {"s1", 2}, {"unknown", 1}}});
+  auto renewals = sent<LeaseRenewal>(renew);
+  REQUIRE(renewals.size() == 1);
+  CHECK(sent_to<LeaseRenewal>(renew) == std::vector<std::string>{kVictim});
+  CHECK(renewals[0].thief_id == "thief");
+  REQUIRE(renewals[0].running.size() == 1);
+  CHECK(renewals[0].running[0].id == "s1");
+  CHECK(renewals[0].running[0].attempt == 3);
+
+  // A finish of another attempt is not this run's.
+  CHECK(sent<StolenResult>(thief.at(15, in::TaskFinished{"s1", 2, true, "old"})).empty());
+  CHECK(thief.counter("stale_completions_rejected") == 1);
   CHECK(thief.state.running() == 1);
 
   Effects done = thief.at(20, in::TaskFinished{"s1", 3, true, "ok"});
   auto results = sent<StolenResult>(done);
   REQUIRE(results.size() == 1);
+  CHECK(results[0].thief_id == "thief");
+  CHECK(results[0].thief_address == kThief);
+  CHECK(results[0].id == "s1");
   CHECK(results[0].attempt == 3);
-  CHECK(done.sends.back().to_address == "sim://victim");
+  CHECK(results[0].ok);
+  CHECK(results[0].output == "ok");
+  CHECK(sent_to<StolenResult>(done) == std::vector<std::string>{kVictim});
+  CHECK_FALSE(done.persists());  // the thief commits nothing itself
   CHECK(thief.state.running() == 0);
-  // Unacknowledged: sent again after the retry interval.
-  Effects retry = thief.at(20 + 200, in::Tick{});
+  CHECK(thief.counter("stolen_attempts_finished") == 1);
+  // Unacknowledged: sent again after the retry interval, not before.
+  CHECK(sent<StolenResult>(thief.at(20 + kRetry - 1, in::Tick{})).empty());
+  Effects retry = thief.at(20 + kRetry, in::Tick{});
   CHECK(sent<StolenResult>(retry).size() == 1);
+  CHECK(sent_to<StolenResult>(retry) == std::vector<std::string>{kVictim});
+  CHECK(thief.counter("stolen_results_resent") == 1);
+  // An ack of another attempt is not this result's.
+  thief.peer(225, StolenResultAck{"s1", 2, true});
+  CHECK(thief.counter("stolen_results_committed") == 0);
   thief.peer(230, StolenResultAck{"s1", 3, true});
+  CHECK(thief.counter("stolen_results_committed") == 1);
   CHECK(sent<StolenResult>(thief.at(20 + 600, in::Tick{})).empty());
-  CHECK(thief.state.counters().at("stolen_results_committed") == 1);
+  CHECK(thief.counter("stolen_results_resent") == 1);
+}
+
+TEST_CASE("stealing: the thief resends to its lender, then the partition's other candidates in turn") {
+  Node thief("thief", 2);
+  join_thief(thief);
+  // The thief hears of another member, which the ring makes a replica of
+  // every partition (two live nodes, three replicas wanted).
+  thief.peer(1, Sync{"peer-b", "sim://peer-b", true,
+                     {MemberUpdate{"peer-b", "sim://peer-b", 0, MemberState::kAlive, {}, "peer-b#0"}}});
+  const uint32_t part = 9;
+  thief.peer(5, StealGrant{"victim", kVictim, {{"s1", 1, "sleep", "10", 60000, part}}});
+  std::vector<std::string> targets = sent_to<StolenResult>(thief.at(20, in::TaskFinished{"s1", 1, true, "ok"}));
+  for (uint64_t i = 1; i <= 3; ++i) {
+    auto to = sent_to<StolenResult>(thief.at(20 + i * kRetry, in::Tick{}));
+    targets.insert(targets.end(), to.begin(), to.end());
+  }
+  CHECK(targets == std::vector<std::string>{kVictim, "sim://peer-b", kVictim, "sim://peer-b"});
+  CHECK(thief.counter("stolen_results_resent") == 3);
+}
+
+TEST_CASE("stealing: the thief gives up on a result nobody acknowledges") {
+  Node thief("thief", 1);
+  join_thief(thief);
+  thief.peer(5, StealGrant{"victim", kVictim, {{"s1", 1, "sleep", "10", 60000, 3}}});
+  size_t sends = sent<StolenResult>(thief.at(20, in::TaskFinished{"s1", 1, false, "err"})).size();
+  uint64_t now = 20;
+  for (; now < 20 + 3 * kTtl + 2 * kRetry; now += kRetry / 2) {
+    sends += sent<StolenResult>(thief.at(now, in::Tick{})).size();
+  }
+  CHECK(thief.counter("stolen_results_abandoned") == 1);
+  CHECK(sends >= 3 * kTtl / kRetry);  // resent every retry interval until then
+  CHECK(sends <= 3 * kTtl / kRetry + 1);
+  CHECK(sent<StolenResult>(thief.at(now + 10 * kRetry, in::Tick{})).empty());
+}
+
+// --- both ends --------------------------------------------------------------------------
+
+TEST_CASE("stealing: a steal end to end, between a victim and a thief") {
+  Node victim("victim");
+  load(victim, 7);
+  Node thief("thief", 3);
+  join_thief(thief);
+
+  StealGrant grant = steal(victim, 10);
+  REQUIRE(grant.tasks.size() == 3);
+  Effects runs = thief.peer(11, grant);
+  REQUIRE(runs.runs.size() == 3);
+  CHECK(thief.state.running() == 3);
+
+  // The thief renews past the first lease deadline.
+  renew_own(victim, 500);
+  std::vector<std::pair<std::string, uint32_t>> running;
+  for (const auto& t : grant.tasks) running.emplace_back(t.id, t.attempt);
+  for (const auto& m : sent<LeaseRenewal>(thief.at(600, in::RenewLeases{running}))) victim.peer(601, m);
+  CHECK(victim.counter("stolen_leases_renewed") == 3);
+  victim.at(10 + kTtl, in::Tick{});
+  for (const auto& t : grant.tasks) CHECK(victim.record(t.id).state == TaskState::kLeased);
+
+  // Each outcome travels to the victim and its ack back.
+  for (const auto& t : grant.tasks) {
+    bool ok = t.id != grant.tasks.back().id;
+    auto results = sent<StolenResult>(thief.at(1100, in::TaskFinished{t.id, t.attempt, ok, ok ? "r-" + t.id : "bad"}));
+    REQUIRE(results.size() == 1);
+    auto acks = sent<StolenResultAck>(victim.peer(1101, results[0]));
+    REQUIRE(acks.size() == 1);
+    CHECK(acks[0].accepted);
+    thief.peer(1102, acks[0]);
+  }
+  for (const auto& t : grant.tasks) {
+    const TaskRecord& r = victim.record(t.id);
+    if (t.id != grant.tasks.back().id) {
+      CHECK(r.state == TaskState::kCompleted);
+      CHECK(r.result == "r-" + t.id);
+      CHECK(r.attempts.back().runner == "thief");
+    } else {
+      CHECK(r.state == TaskState::kPending);  // failed once: retried after backoff
+      CHECK(r.failures == 1);
+    }
+  }
+  CHECK(victim.counter("tasks_lent") == 3);
+  CHECK(victim.counter("stolen_results_accepted") == 3);
+  CHECK(victim.counter("stale_completions_rejected") == 0);
+  CHECK(thief.counter("tasks_stolen") == 3);
+  CHECK(thief.counter("stolen_attempts_finished") == 3);
+  CHECK(thief.counter("stolen_results_committed") == 3);
+  CHECK(thief.counter("stolen_results_fenced") == 0);
+  CHECK(thief.state.running() == 0);
+  CHECK(sent<StolenResult>(thief.at(1100 + 5 * kRetry, in::Tick{})).empty());
 }
 
 TEST_CASE("stealing: error_text cuts a handler's output to what a log entry may carry") {

@@ -45,6 +45,22 @@ struct Mesh {
     sim.join(0, {}, 0);
     for (size_t i = 1; i < n; ++i) sim.join(i, {Simulator::address_of("n0")}, i * 20);
   }
+  // Settled, and every voter is the current replica id of its node: a lost
+  // disk has been replaced everywhere. Only then may another disk be lost
+  // without a group losing the majority of its disks (guarantee 1's premise).
+  bool fully_replicated() const {
+    if (!settled()) return false;
+    std::set<std::string> current;
+    for (size_t i = 0; i < sim.size(); ++i) {
+      if (sim.alive(i)) current.insert(sim.node(i).replica_id());
+    }
+    for (uint32_t p = 0; p < kPartitions; ++p) {
+      for (const auto& v : sim.node(*leader_of(sim, p)).group(p)->voters()) {
+        if (!current.count(v)) return false;
+      }
+    }
+    return true;
+  }
   // Every partition has a leader and the full replica set the ring asks for.
   bool settled() const {
     for (uint32_t p = 0; p < kPartitions; ++p) {
@@ -55,6 +71,20 @@ struct Mesh {
   }
   Simulator sim;
 };
+
+std::string unsettled_partitions(const Simulator& sim) {
+  std::string out;
+  for (size_t i = 0; i < sim.size(); ++i) {
+    if (!sim.alive(i)) continue;
+    out += "\n  n" + std::to_string(i) + " (" + sim.node(i).replica_id() + "):";
+    for (const auto& [name, v] : sim.node(i).counters()) out += " " + name + "=" + std::to_string(v);
+  }
+  for (uint32_t p = 0; p < kPartitions; ++p) {
+    auto l = leader_of(sim, p);
+    if (!l || sim.node(*l).group(p)->voters().size() != 3) out += "\n" + describe_partition(sim, p);
+  }
+  return out;
+}
 
 struct Totals {
   uint64_t acknowledged = 0;
@@ -76,6 +106,7 @@ std::string replication_chaos(uint64_t seed, Totals& totals) {
   SimRandom chaos(derive_seed(seed, 77));
   if (!sim.run_until([&] { return mesh.settled(); }, 20000, 50)) return "the mesh did not settle after joining";
   ResultWatch watch;
+  bool repaired = true;
   uint64_t chaos_end = sim.now() + 6000;
   int batch_no = 0;
   while (sim.now() < chaos_end) {
@@ -88,6 +119,8 @@ std::string replication_chaos(uint64_t seed, Totals& totals) {
     }
     size_t down = 0;
     for (size_t i = 0; i < n; ++i) down += !sim.alive(i);
+    // Whether every earlier lost disk has been replaced in every group it was in.
+    repaired = repaired || mesh.fully_replicated();
     size_t victim = chaos.uniform(n);
     switch (chaos.uniform(8)) {
       case 0:
@@ -99,9 +132,11 @@ std::string replication_chaos(uint64_t seed, Totals& totals) {
       case 1:
       case 2:
         if (!sim.alive(victim)) {
-          // The founder keeps its disk: with no seeds, an empty disk would found a new mesh.
-          bool wipe = victim != 0 && down == 1 && chaos.uniform(4) == 0;
+          // The founder keeps its disk: with no seeds, an empty disk would found
+          // a new mesh. A disk is lost only once the last loss is repaired.
+          bool wipe = victim != 0 && down == 1 && chaos.uniform(4) == 0 && repaired;
           totals.wiped += wipe;
+          if (wipe) repaired = false;
           sim.restart(victim, wipe);
         }
         break;
@@ -120,8 +155,29 @@ std::string replication_chaos(uint64_t seed, Totals& totals) {
   for (size_t i = 0; i < n; ++i) {
     if (!sim.alive(i)) sim.restart(i);
   }
+  // Requests still in flight are answered by their deadline at the latest.
+  if (!sim.run_until([&] { return mesh.settled(); }, sim.now() + 60000, 50)) {
+    return "the mesh did not settle after the faults were lifted" + unsettled_partitions(mesh.sim);
+  }
+  sim.run_until(sim.now() + replicated_config(0).replication.request_deadline_ms);
   std::set<std::string> ids = acknowledged(sim);
-  if (ids.empty()) return "nothing was acknowledged";
+  if (ids.empty()) {
+    std::map<std::string, int> codes;
+    for (size_t i = 0; i < n; ++i) {
+      for (const auto& r : sim.replies(i)) {
+        if (const auto* submit = std::get_if<SubmitReply>(&r.reply)) {
+          for (const auto& o : submit->outcomes) ++codes[std::string(error_name(o.code)) + ": " + o.message];
+        }
+      }
+    }
+    std::string seen = " batches=" + std::to_string(batch_no);
+    for (const auto& [c, k] : codes) seen += "\n  " + std::to_string(k) + " x " + c;
+    for (size_t i = 0; i < n; ++i) {
+      seen += "\n  n" + std::to_string(i) + ":";
+      for (const auto& [name, v] : sim.node(i).counters()) seen += " " + name + "=" + std::to_string(v);
+    }
+    return "nothing was acknowledged; outcomes:" + seen;
+  }
   if (!sim.run_until([&] { return mesh.settled() && all_terminal(sim, ids); }, sim.now() + 60000, 50)) {
     for (const auto& id : ids) {
       const TaskRecord* r = leader_record(sim, id);
@@ -131,7 +187,7 @@ std::string replication_chaos(uint64_t seed, Totals& totals) {
       }
       if (!is_terminal(r->state)) return "task " + id + " never finished: " + state_name(r->state);
     }
-    return "the mesh did not settle after the faults were lifted";
+    return "the mesh did not settle after the faults were lifted" + unsettled_partitions(sim);
   }
   // Let followers catch up before comparing replicas (and leadership settle
   // on the ring's preferred replicas).
