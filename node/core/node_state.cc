@@ -30,12 +30,13 @@ Effects NodeState::step(const Input& input) {
     tick_groups();
     reconcile();
   }
-  expire_deadlines();
   expire_routes();
-  // Applying committed entries makes tasks runnable, and a single-voter
-  // group commits what dispatch proposes at once: go round until quiet.
+  // Applying committed entries makes tasks runnable (and leadership brings
+  // leases to check), and a single-voter group commits what dispatch
+  // proposes at once: go round until quiet.
   for (int round = 0; round < 4; ++round) {
     drain_groups();
+    expire_deadlines();
     dispatch();
     maybe_steal();
     bool more = std::any_of(replicas_.begin(), replicas_.end(), [](const auto& p) { return p.second.raft->has_ready(); });
@@ -356,7 +357,9 @@ void NodeState::serve_submit(const ReplyTo& to, uint32_t partition, std::vector<
   uint64_t part_id = next_handle_++;
   SubmitPart part{to, partition, std::move(tasks), {}, 0};
   part.outcomes.resize(part.tasks.size());
-  size_t unfinished_now = unfinished();
+  // Proposed but not yet applied submits count too: one batch may reach
+  // several partitions within one step.
+  size_t unfinished_now = unfinished() + submits_in_flight_.size();
   for (size_t i = 0; i < part.tasks.size(); ++i) {
     const TaskSpec& spec = part.tasks[i];
     SubmitOutcome& outcome = part.outcomes[i];
@@ -395,6 +398,7 @@ void NodeState::serve_submit(const ReplyTo& to, uint32_t partition, std::vector<
         fail(Status(ErrorCode::kUnavailable, "partition " + std::to_string(partition) + " refused the write"));
         continue;
       }
+      submits_in_flight_.insert(spec.id);
       ++unfinished_now;
     }
     outcome.duplicate = in_flight;
@@ -407,6 +411,7 @@ void NodeState::serve_submit(const ReplyTo& to, uint32_t partition, std::vector<
 }
 
 void NodeState::settle_submits(const std::string& id, const TaskRecord* record) {
+  submits_in_flight_.erase(id);
   auto [begin, end] = submit_waits_.equal_range(id);
   std::vector<uint64_t> finished;
   for (auto it = begin; it != end; ++it) {
@@ -439,7 +444,12 @@ void NodeState::fail_submit_parts(uint32_t partition) {
   }
   for (uint64_t id : lost) {
     for (auto it = submit_waits_.begin(); it != submit_waits_.end();) {
-      it = it->second.first == id ? submit_waits_.erase(it) : std::next(it);
+      if (it->second.first != id) {
+        ++it;
+        continue;
+      }
+      submits_in_flight_.erase(it->first);
+      it = submit_waits_.erase(it);
     }
     ReplyTo to = submit_parts_.at(id).to;
     submit_parts_.erase(id);

@@ -359,6 +359,7 @@ class NodeState {
 
   std::map<uint64_t, SubmitPart> submit_parts_;
   std::multimap<std::string, std::pair<uint64_t, size_t>> submit_waits_;  // id -> (part, outcome index)
+  std::set<std::string> submits_in_flight_;  // ids this leader proposed, not yet applied
   std::map<uint64_t, ClientSubmit> client_submits_;
   std::map<uint64_t, Route> routes_;
   std::map<uint64_t, FanoutState> fanouts_;

@@ -49,7 +49,7 @@ RaftGroup::RaftGroup(RaftConfig config, std::string self_id, Random& random, Raf
   MESH_ASSERT(disk.entries.empty() || disk.entries.front().index == disk.snapshot.meta.index + 1,
               "persisted entries must follow the snapshot");
   term_ = disk.hard_state.term;
-  vote_ = std::move(disk.hard_state.vote);
+  vote_ = disk.hard_state.vote;
   log_ = RaftLog(std::move(disk.snapshot.meta), std::move(disk.entries));
   snapshot_data_ = std::move(disk.snapshot.data);
   commit_ = std::max(disk.hard_state.commit, log_.snapshot().index);

@@ -224,7 +224,9 @@ void NodeState::send_fanout_round(uint64_t fanout_id, FanoutState& f) {
   Request query = fanout_query(f);
   uint64_t wait_ms = 0;
   if (const auto* w = std::get_if<WaitRequest>(&query)) wait_ms = w->timeout_ms;
-  f.round_deadline_ms = now_ms_ + wait_ms + config_.replication.route_timeout_ms;
+  // Saturating: a wait "for ever" must not wrap into the past.
+  uint64_t round_ms = wait_ms + config_.replication.route_timeout_ms;
+  f.round_deadline_ms = round_ms < wait_ms || round_ms > UINT64_MAX - now_ms_ ? UINT64_MAX : now_ms_ + round_ms;
   auto live = membership_.members_where([](MemberState s, const LoadDigest&) {
     return s == MemberState::kAlive || s == MemberState::kSuspect;
   });

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <limits>
+#include <map>
 #include <memory>
 #include <optional>
 #include <set>
@@ -119,21 +120,13 @@ class Node {
 
   // The process dies and comes back with the same configuration and disk:
   // it recovers every partition group, then joins, leading them again.
-  // Returns the effects from the join on.
-  //
-  // The join step does not yet release the leases this node held before the
-  // restart (see "known core bug: a restarted node releases its lost leases
-  // only at its next step" below): a tick at the same instant stands for the
-  // driver's next step. Should the join step release them itself, that tick
-  // finds nothing to do and the callers' expectations still hold.
+  // Returns the effects of the join step.
   Effects restart(uint64_t now_ms) {
     state_ = std::make_unique<NodeState>(config_, random_);
     Effects recovered = at(now_ms, in::Recover{disk_.groups()});
     CHECK(recovered.replies.empty());
     CHECK(recovered.runs.empty());
-    Effects joined = rejoin(now_ms);
-    Effects next = at(now_ms, in::Tick{});
-    return merge(std::move(joined), std::move(next));
+    return rejoin(now_ms);
   }
   // The join step alone, after a recovery.
   Effects recover_only(uint64_t now_ms) {
@@ -144,20 +137,6 @@ class Node {
     Effects joined = at(now_ms, in::Join{});
     for (uint32_t p = 0; p < config_.ring.partitions; ++p) REQUIRE(state_->leads(p));
     return joined;
-  }
-
-  // Two consecutive steps' effects as one.
-  static Effects merge(Effects a, Effects b) {
-    auto append = [](auto& to, auto& from) { to.insert(to.end(), from.begin(), from.end()); };
-    append(a.raft_writes, b.raft_writes);
-    append(a.compactions, b.compactions);
-    append(a.replies, b.replies);
-    append(a.aborts, b.aborts);
-    append(a.runs, b.runs);
-    append(a.sends, b.sends);
-    append(a.finished, b.finished);
-    a.wake_at_ms = b.wake_at_ms;
-    return a;
   }
 
   const TaskRecord& record(const std::string& id) const {
@@ -268,6 +247,13 @@ TEST_CASE("node: joining without seeds founds a mesh led entirely by this node")
   CHECK(state.gauges().at("partitions_led") == kPartitions);
   CHECK(state.gauges().at("partitions_hosted") == kPartitions);
   CHECK(state.table(kPartitions) == nullptr);
+
+  // The early submit is routed again after a pause, to the leader there is now.
+  Effects later = state.step(Input{fx.wake_at_ms.value(), in::Tick{}});
+  SubmitReply r = reply<SubmitReply>(later, 1);
+  REQUIRE(r.outcomes.size() == 1);
+  CHECK(r.outcomes[0].code == ErrorCode::kOk);
+  CHECK(runs(later) == "a:1");
 }
 
 // --- submit and dispatch ---------------------------------------------------------
@@ -866,7 +852,10 @@ TEST_CASE("node: cancelling a finished or unknown task") {
 // --- recovery ----------------------------------------------------------------------
 
 TEST_CASE("node: a restart recovers every acknowledged task from the Raft disk") {
-  Node n(make_config(1));
+  NodeConfig config = make_config(1);
+  SUBCASE("from the log alone") {}
+  SUBCASE("from snapshots and the log after them") { config.replication.snapshot_every = 3; }
+  Node n(config);
 
   // c completed, f dead-lettered, x cancelled, d in a long backoff, l
   // running when the process dies, p waiting for the slot l holds.
@@ -895,6 +884,7 @@ TEST_CASE("node: a restart recovers every acknowledged task from the Raft disk")
   REQUIRE(before["l"].state == TaskState::kLeased);
   REQUIRE(before["p"].state == TaskState::kPending);
   REQUIRE(before["x"].state == TaskState::kCancelled);
+  if (config.replication.snapshot_every == 3) CHECK(n.counter("snapshots_taken") > 0);
   const uint64_t retry_d = before["d"].not_before_ms;
   REQUIRE(retry_d >= 2530);
   REQUIRE(retry_d <= 5030);
@@ -906,9 +896,10 @@ TEST_CASE("node: a restart recovers every acknowledged task from the Raft disk")
   for (const char* id : {"c", "d", "f", "x"}) CHECK(n.record(id) == before[id]);
   CHECK(n.record("c").result == "result-c");
   CHECK(n.record("f").error == "fatal");
+  CHECK(n.counter("partitions_recovered") == kPartitions);
   // Nothing of the old runs is running here. The lease "l" held is released
-  // at once and the oldest ready task runs first: "p" has been ready since
-  // 70, "l" only since the restart.
+  // as soon as the node leads again (see restart()) and the oldest ready task
+  // runs first: "p" has been ready since 70, "l" only since the restart.
   CHECK(fx.aborts.empty());
   CHECK(runs(fx) == "p:1");
   CHECK(n.counter("leases_expired") == 1);
@@ -970,6 +961,38 @@ TEST_CASE("node: a second restart recovers what the first life after a restart w
   CHECK(n.record("a").result == "second life");
   CHECK(runs(fx) == "b:2");
   CHECK(n.counter("leases_expired") == 1);
+}
+
+TEST_CASE("node: a step's raft writes and compactions persist into a consistent disk") {
+  // A single-voter group commits and applies in the step that proposes, so
+  // a compaction may cover entries its own step appends: the disk applies
+  // the writes first, then the compaction, and keeps only the entries after
+  // the snapshot (a restart from anything else fails RaftGroup's assertion).
+  NodeConfig config = make_config(1);
+  config.replication.snapshot_every = 3;
+  Node n(config);
+  auto consistent = [&]() {
+    for (const auto& [p, disk] : n.disk().groups()) {
+      uint64_t expected = disk.snapshot.meta.index + 1;
+      for (const auto& entry : disk.entries) {
+        if (entry.index != expected++) {
+          MESSAGE("group " << p << ": entry " << entry.index << " after snapshot " << disk.snapshot.meta.index);
+          return false;
+        }
+      }
+    }
+    return true;
+  };
+  n.submit(0, {keyed(make_spec("a")), keyed(make_spec("b"))});
+  n.finish(1, "a", 1, true, "result-a");
+  CHECK(n.counter("snapshots_taken") > 0);
+  CHECK(n.disk().groups().at(partition_of("fifo", kPartitions)).snapshot.meta.index > 0);
+  // Restarting from an inconsistent disk aborts the process: stop here.
+  REQUIRE(consistent());
+  n.restart(10);
+  CHECK(n.record("a").result == "result-a");
+  CHECK(n.record("b").attempt == 2);
+  REQUIRE(consistent());
 }
 
 TEST_CASE("node: recovered tasks count towards unfinished and duplicates") {
@@ -1370,11 +1393,9 @@ TEST_CASE("node: a steady stream of high-priority work does not starve a low-pri
 }
 
 
-// --- known core bugs ---------------------------------------------------------------
-// Expectations the core does not meet yet. may_fail keeps the run green while
-// they are open; each one passes once its bug is fixed.
+// --- edges of replicated partitions ----------------------------------------------------
 
-TEST_CASE("node: (known core bug) max_unfinished holds for one batch spread over partitions" * doctest::may_fail()) {
+TEST_CASE("node: max_unfinished holds for one batch spread over partitions") {
   NodeConfig config = make_config(1);
   config.max_unfinished = 2;
   Node n(config);
@@ -1403,7 +1424,7 @@ TEST_CASE("node: (known core bug) max_unfinished holds for one batch spread over
   CHECK(n.counter("submit_rejected_overloaded") == 2);
 }
 
-TEST_CASE("node: (known core bug) a restarted node releases its lost leases in the join step" * doctest::may_fail()) {
+TEST_CASE("node: a restarted node releases its lost leases in the join step") {
   // expire_deadlines runs before the step's drain/dispatch loop, and the join
   // step gains leadership (lead_start) inside that loop, so the leases this
   // node held before the restart, whose runner is gone, are only released at
@@ -1417,42 +1438,7 @@ TEST_CASE("node: (known core bug) a restarted node releases its lost leases in t
   CHECK(wake(joined) == std::optional<uint64_t>(100 + kTtl));
 }
 
-TEST_CASE("node: (known core bug) a step's raft writes and compactions persist into a consistent disk" *
-          doctest::may_fail()) {
-  // A single-voter group commits and applies in the step that proposes, and
-  // maybe_compact then compacts over the entries that step's raft_writes
-  // append. SimDisk::persist (like the runtime driver's batch) applies the
-  // compactions first and the writes after, leaving entries at or below the
-  // snapshot index: on restart RaftGroup's constructor asserts (raft.cc,
-  // "persisted entries must follow the snapshot") and load_raft_disk reports
-  // a gap.
-  NodeConfig config = make_config(1);
-  config.replication.snapshot_every = 3;
-  Node n(config);
-  auto consistent = [&]() {
-    for (const auto& [p, disk] : n.disk().groups()) {
-      uint64_t expected = disk.snapshot.meta.index + 1;
-      for (const auto& entry : disk.entries) {
-        if (entry.index != expected++) {
-          MESSAGE("group " << p << ": entry " << entry.index << " after snapshot " << disk.snapshot.meta.index);
-          return false;
-        }
-      }
-    }
-    return true;
-  };
-  n.submit(0, {keyed(make_spec("a")), keyed(make_spec("b"))});
-  n.finish(1, "a", 1, true, "result-a");
-  CHECK(n.counter("snapshots_taken") > 0);
-  // Restarting from an inconsistent disk aborts the process: stop here.
-  REQUIRE(consistent());
-  n.restart(10);
-  CHECK(n.record("a").result == "result-a");
-  CHECK(n.record("b").attempt == 2);
-}
-
-TEST_CASE("node: (known core bug) a huge Wait timeout does not wrap the fan-out round deadline" *
-          doctest::may_fail()) {
+TEST_CASE("node: a huge Wait timeout does not wrap the fan-out round deadline") {
   // send_fanout_round sets round_deadline_ms = now + wait timeout +
   // route_timeout_ms without saturating: with a timeout near UINT64_MAX it
   // wraps to about route_timeout_ms, so the node wakes at once (even in the
@@ -1468,7 +1454,7 @@ TEST_CASE("node: (known core bug) a huge Wait timeout does not wrap the fan-out 
   CHECK_FALSE(w.timed_out);
 }
 
-TEST_CASE("node: (known core bug) recovering an unchanged disk writes nothing" * doctest::may_fail()) {
+TEST_CASE("node: recovering an unchanged disk writes nothing") {
   // RaftGroup's constructor (raft.cc) moves disk.hard_state.vote into vote_
   // and then copies disk.hard_state, vote now empty, into
   // persisted_hard_state_: every recovered group that voted reports its

@@ -37,22 +37,33 @@ NodeConfig stealing_config(size_t i, bool steal) {
   return config;
 }
 
-// Every partition has a leader with the replica set the ring asks for.
+// Every partition is led by the ring's preferred replica, with the replica
+// set the ring asks for.
 bool settled(const Simulator& sim) {
   if (!membership_converged(sim)) return false;
   for (uint32_t p = 0; p < kPartitions; ++p) {
     auto l = leader_of(sim, p);
-    if (!l || sim.node(*l).group(p)->voters().size() != std::min<size_t>(3, sim.size())) return false;
+    if (!l) return false;
+    const NodeState& leader = sim.node(*l);
+    if (leader.group(p)->voters().size() != std::min<size_t>(3, sim.size()) ||
+        leader.partition_table().replicas(p).front() != leader.config().node_id) {
+      return false;
+    }
   }
   return true;
 }
 
-// A key whose partition node `node` leads: tasks with it all queue there.
+// A key whose partition node `node` leads and is the ring's preferred
+// leader of (so leadership stays put): tasks with it all queue there.
 std::string key_led_by(const Simulator& sim, size_t node) {
-  for (int k = 0;; ++k) {
+  const NodeState& n = sim.node(node);
+  for (int k = 0; k < 100000; ++k) {
     std::string key = "k" + std::to_string(k);
-    if (sim.node(node).leads(partition_of(key, kPartitions))) return key;
+    uint32_t p = partition_of(key, kPartitions);
+    if (n.leads(p) && n.partition_table().replicas(p).front() == n.config().node_id) return key;
   }
+  FAIL("node " << n.config().node_id << " leads no partition it is the preferred leader of");
+  return {};
 }
 
 std::vector<TaskSpec> keyed(std::vector<TaskSpec> tasks, const std::string& key) {
