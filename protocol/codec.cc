@@ -182,8 +182,26 @@ void pack_body(Packer& p, const MembersReply& m) {
   }
 }
 
+void pack(Packer& p, const GroupInfo& g) {
+  p.pack_array(9);
+  p.pack(g.partition);
+  pack_str(p, g.role);
+  p.pack(g.term);
+  pack_str(p, g.leader);
+  p.pack(g.commit_index);
+  p.pack(g.applied_index);
+  p.pack(g.last_index);
+  pack_str_list(p, g.voters);
+  p.pack_array(static_cast<uint32_t>(g.lag.size()));
+  for (const auto& l : g.lag) {
+    p.pack_array(2);
+    pack_str(p, l.replica_id);
+    p.pack(l.behind);
+  }
+}
+
 void pack_body(Packer& p, const PartitionsReply& m) {
-  p.pack_array(6);
+  p.pack_array(7);
   pack_str(p, m.node_id);
   p.pack(m.partitions);
   p.pack(m.replicas);
@@ -202,6 +220,8 @@ void pack_body(Packer& p, const PartitionsReply& m) {
     p.pack(share.replicas_held);
     p.pack(share.key_share_ppm);
   }
+  p.pack_array(static_cast<uint32_t>(m.groups.size()));
+  for (const auto& g : m.groups) pack(p, g);
 }
 
 void pack_body(Packer& p, const StealsRequest&) { p.pack_array(0); }
@@ -308,6 +328,33 @@ HistogramSummary read_histogram(const msgpack::object& o) {
   h.p99 = f.u64();
   h.max = f.u64();
   return h;
+}
+
+// The groups of one PartitionsReply: at most one per partition (a mesh has
+// at most 65536), each with at most 64 voters and 64 followers' lag.
+constexpr size_t kMaxGroups = 65536;
+constexpr size_t kMaxGroupReplicas = 64;
+
+GroupInfo read_group(const msgpack::object& o) {
+  Fields f(o, 9, "group");
+  GroupInfo g;
+  g.partition = f.unsigned_as<uint32_t>(UINT32_MAX);
+  g.role = f.bytes(limits::kMaxNameBytes);
+  g.term = f.u64();
+  g.leader = f.bytes(limits::kMaxNameBytes);
+  g.commit_index = f.u64();
+  g.applied_index = f.u64();
+  g.last_index = f.u64();
+  g.voters = f.string_list(kMaxGroupReplicas, limits::kMaxNameBytes);
+  const auto& lag = f.array(kMaxGroupReplicas);
+  for (uint32_t i = 0; i < lag.via.array.size; ++i) {
+    Fields l(lag.via.array.ptr[i], 2, "follower_lag");
+    FollowerLag entry;
+    entry.replica_id = l.bytes(limits::kMaxNameBytes);
+    entry.behind = l.u64();
+    g.lag.push_back(std::move(entry));
+  }
+  return g;
 }
 
 std::string read_map_key(const msgpack::object& o) {
@@ -525,6 +572,11 @@ Reply read_reply(MessageKind kind, const msgpack::object& o) {
         share.replicas_held = g.unsigned_as<uint32_t>(UINT32_MAX);
         share.key_share_ppm = g.unsigned_as<uint32_t>(UINT32_MAX);
         m.shares.push_back(std::move(share));
+      }
+      if (f.has_more()) {  // appended: absent from older nodes
+        const auto& groups = f.array(kMaxGroups);
+        m.groups.reserve(groups.via.array.size);
+        for (uint32_t i = 0; i < groups.via.array.size; ++i) m.groups.push_back(read_group(groups.via.array.ptr[i]));
       }
       return m;
     }

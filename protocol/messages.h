@@ -195,6 +195,22 @@ struct NodeShare {
   uint32_t replicas_held = 0;
   uint32_t key_share_ppm = 0;  // of the hash ring, parts per million
 };
+// One partition's Raft group as the answering node's replica sees it.
+struct FollowerLag {
+  std::string replica_id;
+  uint64_t behind = 0;  // entries the leader has that this follower has not acknowledged
+};
+struct GroupInfo {
+  uint32_t partition = 0;
+  std::string role;    // leader, follower, candidate, pre-candidate
+  uint64_t term = 0;
+  std::string leader;  // replica id ("<node>#<disk>"), empty when unknown
+  uint64_t commit_index = 0;
+  uint64_t applied_index = 0;
+  uint64_t last_index = 0;
+  std::vector<std::string> voters;  // replica ids, sorted
+  std::vector<FollowerLag> lag;     // the leader's view of each follower; empty elsewhere
+};
 struct PartitionsReply {
   std::string node_id;
   uint32_t partitions = 0;
@@ -202,6 +218,7 @@ struct PartitionsReply {
   uint64_t digest = 0;  // equal on every node with the same view
   std::vector<PartitionInfo> table;
   std::vector<NodeShare> shares;
+  std::vector<GroupInfo> groups;  // the groups this node hosts a replica of
 };
 
 // Work stealing as one node saw it.

@@ -120,6 +120,13 @@ std::vector<MemberView> Membership::members() const {
   return members_where([](MemberState, const LoadDigest&) { return true; });
 }
 
+std::optional<MemberView> Membership::find(const std::string& id) const {
+  auto it = members_.find(id);
+  if (it == members_.end()) return std::nullopt;
+  const Member& m = it->second;
+  return MemberView{id, m.address, m.incarnation, m.state, m.load, m.state_since_ms, m.replica_id};
+}
+
 std::vector<MemberView> Membership::members_where(
     const std::function<bool(MemberState, const LoadDigest&)>& keep) const {
   std::vector<MemberView> views;

@@ -130,6 +130,8 @@ class Membership {
 
   // Every member known, this node included, sorted by id.
   std::vector<MemberView> members() const;
+  // One member by id, or nullopt if unknown.
+  std::optional<MemberView> find(const std::string& id) const;
   // The members for which keep(state, load) holds, sorted by id; copies only those.
   std::vector<MemberView> members_where(const std::function<bool(MemberState, const LoadDigest&)>& keep) const;
   // Ids of ALIVE and SUSPECT members (suspects still own partitions until

@@ -622,6 +622,13 @@ PartitionsReply NodeState::partitions_view() const {
   for (const auto& [id, s] : table.summary()) {
     reply.shares.push_back({id, s.partitions_led, s.replicas_held, s.key_share_ppm});
   }
+  for (const auto& [p, r] : replicas_) {
+    RaftStatus st = r.raft->status();
+    GroupInfo g{p, std::string(role_name(st.role)), st.term, st.leader, st.commit_index, st.applied_index,
+                st.last_index, st.voters, {}};
+    for (const auto& f : st.followers) g.lag.push_back({f.id, st.last_index - std::min(f.match_index, st.last_index)});
+    reply.groups.push_back(std::move(g));
+  }
   return reply;
 }
 

@@ -387,9 +387,6 @@ class NodeState {
   uint64_t average_run_ms_ = 0;  // moving average of successful attempts, for the backlog estimate
   mutable std::optional<PartitionTable> table_cache_;
   mutable uint64_t table_cache_version_ = 0;
-  mutable std::map<std::string, std::string> address_cache_;  // node id -> address
-  mutable std::set<std::string> dead_cache_;                  // node ids dead or left
-  mutable uint64_t address_cache_version_ = UINT64_MAX;
   bool node_dead(const std::string& node_id) const;
 
   // Per-step scratch.

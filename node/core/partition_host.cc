@@ -95,22 +95,13 @@ bool NodeState::propose(uint32_t partition, const TaskOp& op) {
 }
 
 std::string NodeState::address_of_replica(const std::string& replica_id) const {
-  if (address_cache_version_ != membership_.view_version()) {
-    address_cache_.clear();
-    dead_cache_.clear();
-    for (const auto& m : membership_.members()) {
-      address_cache_[m.id] = m.address;
-      if (m.state == MemberState::kDead || m.state == MemberState::kLeft) dead_cache_.insert(m.id);
-    }
-    address_cache_version_ = membership_.view_version();
-  }
-  auto it = address_cache_.find(node_of_replica(replica_id));
-  return it == address_cache_.end() ? std::string() : it->second;
+  auto member = membership_.find(node_of_replica(replica_id));
+  return member ? member->address : std::string();
 }
 
 bool NodeState::node_dead(const std::string& node_id) const {
-  address_of_replica(node_id);  // refreshes the caches
-  return dead_cache_.count(node_id) > 0;
+  auto member = membership_.find(node_id);
+  return member && (member->state == MemberState::kDead || member->state == MemberState::kLeft);
 }
 
 std::string NodeState::leader_address(uint32_t partition) const {

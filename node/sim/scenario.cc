@@ -10,6 +10,9 @@ NodeConfig sim_node_config(size_t index) {
   config.slots = 2;
   config.handlers = {"noop"};
   config.membership = MembershipConfig::local();
+  // Fewer partitions than a real mesh's 128: the Raft work of a simulated
+  // mesh grows with P, and the membership scenarios do not need more.
+  config.ring.partitions = 32;
   config.replication.election_timeout_ms = 500;
   config.replication.heartbeat_interval_ms = 50;
   return config;
@@ -37,7 +40,13 @@ ScenarioReport run_membership_scenario(const ScenarioOptions& o) {
   Simulator sim(o.seed, o.faults);
   SimRandom chaos(derive_seed(o.seed, 7));
   const uint64_t stagger_ms = 20;
-  for (size_t i = 0; i < o.nodes; ++i) sim.add_node(sim_node_config(i));
+  for (size_t i = 0; i < o.nodes; ++i) {
+    NodeConfig config = sim_node_config(i);
+    // Membership is what this scenario is about: a few partition groups
+    // keep the Raft traffic of the mesh from dominating its run time.
+    config.ring.partitions = 8;
+    sim.add_node(std::move(config));
+  }
   sim.join(0, {}, 0);
   for (size_t i = 1; i < o.nodes; ++i) sim.join(i, {Simulator::address_of("n0")}, i * stagger_ms);
   uint64_t last_join = (o.nodes - 1) * stagger_ms;

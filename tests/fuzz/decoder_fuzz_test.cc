@@ -134,7 +134,8 @@ std::vector<Seed> seeds() {
   st.histograms = {{"run_ms", {3, 30, 10, 12, 12, 12}}};
   rep(st);
   rep(MembersReply{"node-a", {{"node-a", "tcp://h:1", 2, MemberState::kSuspect, {1, 2, 3, 4}, 9, "node-a#2"}}});
-  rep(PartitionsReply{"node-a", 1, 1, 42, {{0, {"node-a"}}}, {{"node-a", 1, 1, 1000000}}});
+  rep(PartitionsReply{"node-a", 1, 1, 42, {{0, {"node-a"}}}, {{"node-a", 1, 1, 1000000}},
+                      {{0, "leader", 3, "node-a#2", 7, 7, 8, {"node-a#2", "node-b#1"}, {{"node-b#1", 1}}}}});
   req(MembersRequest{});
   req(PartitionsRequest{});
   auto peer = [&](const PeerMessage& m) { out.push_back({encode_peer(m), static_cast<uint16_t>(peer_kind(m))}); };

@@ -68,6 +68,12 @@ TaskRecord sample_record(const std::string& id) {
   return r;
 }
 
+// A leader's group (with its followers' lag) and a follower's.
+std::vector<GroupInfo> sample_groups() {
+  return {{0, "leader", 7, "n1#2", 41, 40, 42, {"n1#2", "n2#5", "n3#1"}, {{"n2#5", 0}, {"n3#1", 3}}},
+          {1, "follower", std::numeric_limits<uint64_t>::max(), "", 0, 0, 0, {"n2#5"}, {}}};
+}
+
 StatsReply sample_stats() {
   StatsReply m;
   m.node_id = "node-1";
@@ -108,7 +114,7 @@ std::vector<Reply> sample_replies() {
                    {{"n1", "tcp://10.0.0.1:7700", 3, MemberState::kAlive, {5, 2, 1200, 9}, 100, "n1#2"},
                     {"n2", "tcp://10.0.0.2:7700", 0, MemberState::kDead, {}, 200, ""}}},
       PartitionsReply{"n1", 2, 2, 0xfeedfacecafebeefull, {{0, {"n1", "n2"}}, {1, {"n2", "n1"}}},
-                      {{"n1", 1, 2, 500000}, {"n2", 1, 2, 500000}}},
+                      {{"n1", 1, 2, 500000}, {"n2", 1, 2, 500000}}, sample_groups()},
       StealsReply{"n1", true, {{100, "n1", "n2", 4}, {250, "n3", "n1", 1}}, {{"tasks_lent", 4}, {"tasks_stolen", 1}}},
   };
 }
@@ -261,6 +267,7 @@ std::vector<Path> reply_structs(MessageKind kind) {
     case MessageKind::kCancelReply: add({{0, 0}}); break;
     case MessageKind::kListReply: add(record_structs({0, 0})); break;
     case MessageKind::kStatsReply: add({{3, 1}}); break;  // value of the first histogram entry
+    case MessageKind::kPartitionsReply: add({{4, 0}, {5, 0}, {6, 0}, {6, 0, 8, 0}}); break;  // group 0 and its lag
     default: break;
   }
   return out;
@@ -321,6 +328,12 @@ std::vector<Sample> all_samples() {
                  },
                  {{}}});
   return out;
+}
+
+// Trailing fields the struct at `path` of a sample may lack because they were
+// appended later: an older node's shorter array still decodes.
+uint32_t appended_fields(const std::string& sample, const Path& path) {
+  return sample == "partitions_reply" && path.empty() ? 1 : 0;  // groups
 }
 
 // Rebuilds `o`, calling `edit` in place of the node at `path` (array
@@ -744,7 +757,7 @@ TEST_CASE("codec: too few fields are malformed") {
                                                 : &node->via.array.ptr[i];
       }
       REQUIRE(node->type == msgpack::type::ARRAY);
-      for (uint32_t keep = 0; keep < node->via.array.size; ++keep) {
+      for (uint32_t keep = 0; keep + appended_fields(s.name, path) < node->via.array.size; ++keep) {
         CAPTURE(keep);
         CHECK(s.decode(rewrite(s.bytes, path, truncate_to(keep))).code() == ErrorCode::kMalformed);
         ++checked;
@@ -1131,6 +1144,93 @@ TEST_CASE("codec: messages of older nodes without replica_id or partition still 
   auto put_wide = [](Packer& p, const msgpack::object&) { p.pack(uint64_t{1} << 32); };
   CHECK(decode_peer(grant_kind, rewrite(encode_peer(grant), {2, 0, 5}, put_wide)).status().code() ==
         ErrorCode::kMalformed);
+}
+
+TEST_CASE("codec: the Raft groups of a PartitionsReply round trip field by field") {
+  auto kind = static_cast<uint16_t>(MessageKind::kPartitionsReply);
+  PartitionsReply sent = std::get<PartitionsReply>(sample_replies()[8]);
+  auto d = decode_reply(kind, encode_reply(sent));
+  REQUIRE_MESSAGE(d.ok(), d.status().message());
+  const auto& groups = std::get<PartitionsReply>(d.value()).groups;
+  REQUIRE(groups.size() == 2);
+  const GroupInfo& leader = groups[0];
+  CHECK(leader.partition == 0);
+  CHECK(leader.role == "leader");
+  CHECK(leader.term == 7);
+  CHECK(leader.leader == "n1#2");
+  CHECK(leader.commit_index == 41);
+  CHECK(leader.applied_index == 40);
+  CHECK(leader.last_index == 42);
+  CHECK(leader.voters == std::vector<std::string>{"n1#2", "n2#5", "n3#1"});
+  REQUIRE(leader.lag.size() == 2);
+  CHECK(leader.lag[0].replica_id == "n2#5");
+  CHECK(leader.lag[0].behind == 0);
+  CHECK(leader.lag[1].replica_id == "n3#1");
+  CHECK(leader.lag[1].behind == 3);
+  const GroupInfo& follower = groups[1];
+  CHECK(follower.partition == 1);
+  CHECK(follower.role == "follower");
+  CHECK(follower.term == std::numeric_limits<uint64_t>::max());
+  CHECK(follower.leader.empty());
+  CHECK(follower.voters == std::vector<std::string>{"n2#5"});
+  CHECK(follower.lag.empty());
+  // A node that hosts no replica sends an empty list.
+  sent.groups.clear();
+  auto none = decode_reply(kind, encode_reply(sent));
+  REQUIRE(none.ok());
+  CHECK(std::get<PartitionsReply>(none.value()).groups.empty());
+}
+
+TEST_CASE("codec: a PartitionsReply of an older node without groups still decodes") {
+  auto kind = static_cast<uint16_t>(MessageKind::kPartitionsReply);
+  std::string old = rewrite(encode_reply(sample_replies()[8]), {}, truncate_to(6));
+  auto d = decode_reply(kind, old);
+  REQUIRE_MESSAGE(d.ok(), d.status().message());
+  const auto& m = std::get<PartitionsReply>(d.value());
+  CHECK(m.digest == 0xfeedfacecafebeefull);
+  CHECK(m.shares.size() == 2);
+  CHECK(m.groups.empty());
+  CHECK(decode_reply(kind, rewrite(old, {}, truncate_to(5))).status().code() == ErrorCode::kMalformed);
+  // Present, the field is typed like the others.
+  auto put_map = [](Packer& p, const msgpack::object&) { p.pack_map(0); };
+  CHECK(decode_reply(kind, rewrite(encode_reply(sample_replies()[8]), {6}, put_map)).status().code() ==
+        ErrorCode::kMalformed);
+}
+
+TEST_CASE("codec: limits of the Raft groups of a PartitionsReply") {
+  auto kind = static_cast<uint16_t>(MessageKind::kPartitionsReply);
+  auto code = [&](const PartitionsReply& m) { return decode_reply(kind, encode_reply(m)).status().code(); };
+  // At most 65536 groups, one per partition.
+  PartitionsReply many;
+  many.groups.assign(65536, GroupInfo{});
+  CHECK(code(many) == ErrorCode::kOk);
+  many.groups.emplace_back();
+  CHECK(code(many) == ErrorCode::kTooLarge);
+  // At most 64 voters and 64 followers' lag per group.
+  PartitionsReply one;
+  one.groups.resize(1);
+  one.groups[0].voters.assign(64, "n1#1");
+  one.groups[0].lag.assign(64, FollowerLag{"n2#1", 1});
+  CHECK(code(one) == ErrorCode::kOk);
+  one.groups[0].voters.emplace_back("n1#1");
+  CHECK(code(one) == ErrorCode::kTooLarge);
+  one.groups[0].voters.pop_back();
+  one.groups[0].lag.push_back(FollowerLag{"n2#1", 1});
+  CHECK(code(one) == ErrorCode::kTooLarge);
+  // Replica ids and the role are names: at most kMaxNameBytes.
+  const std::string name(limits::kMaxNameBytes, 'n');
+  for (int field = 0; field < 4; ++field) {
+    CAPTURE(field);
+    PartitionsReply m;
+    GroupInfo g = sample_groups()[0];
+    std::string* text[] = {&g.role, &g.leader, &g.voters[1], &g.lag[1].replica_id};
+    *text[field] = name;
+    m.groups = {g};
+    CHECK(code(m) == ErrorCode::kOk);
+    *text[field] += "n";
+    m.groups = {g};
+    CHECK(code(m) == ErrorCode::kTooLarge);
+  }
 }
 
 // A Fanout body with any kind id and nested body.

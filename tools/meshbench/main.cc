@@ -1,31 +1,50 @@
-// meshbench: standard workloads against a node, printed as figures.
+// meshbench: standard workloads against a node or a mesh, printed as figures.
 //
 //   throughput  N tasks of one handler, submitted in pipelined batches;
 //               prints submit and completion throughput, the latency of a
-//               submit acknowledgement (durable: after the synced write),
-//               submit-to-result latency from the node's own timestamps,
-//               and the node's memory per task record.
+//               submit acknowledgement (durable: after the synced write, on
+//               a majority of the partition's replicas), submit-to-result
+//               latency from the nodes' own timestamps, and the nodes'
+//               memory per task record. With --spawn --nodes N the batches
+//               are spread over the N nodes (one client each).
 //
 //   skew        all tasks submitted to one node of a mesh of --nodes, equal
 //               or heavy-tailed durations; runs once with work stealing and
 //               once without, and prints makespan, the ideal makespan (total
 //               work / total slots) and efficiency = ideal / measured.
 //
-// --spawn starts private meshd processes (temporary data dirs, free ports) so
-// the benchmark needs nothing running; skew always spawns its meshes.
+//   failover    --rounds times: SIGKILL the node that leads the most
+//               partitions while another node submits one task every 2 ms
+//               with a key of a partition it led; prints the time from the
+//               kill to the first acknowledged submit of that key and to
+//               every partition having a leader again, then restarts the
+//               node on its data dir and waits until the mesh is ready.
+//
+// --spawn [MESHD] starts private meshd processes (temporary data dirs, free
+// ports, gossip profile local) so the benchmark needs nothing running; skew
+// and failover always spawn their meshes. MESHD defaults to the meshd next
+// to meshbench.
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
-#include <cmath>
-#include <random>
-#include <thread>
+#include <atomic>
 #include <chrono>
+#include <cmath>
+#include <condition_variable>
 #include <csignal>
 #include <cstdio>
+#include <ctime>
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <set>
+#include <thread>
+#include <unistd.h>
 
+#include "node/core/partitioning.h"
 #include "protocol/limits.h"
 #include "tools/client/mesh_client.h"
 #include "tools/testkit/local_node.h"
@@ -35,9 +54,11 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-double ms_since(Clock::time_point t) {
-  return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
+double ms_between(Clock::time_point from, Clock::time_point to) {
+  return std::chrono::duration<double, std::milli>(to - from).count();
 }
+
+double ms_since(Clock::time_point t) { return ms_between(t, Clock::now()); }
 
 template <typename T>
 T percentile(std::vector<T> values, double q) {
@@ -47,20 +68,254 @@ T percentile(std::vector<T> values, double q) {
   return values[index];
 }
 
+// Polls `done` every `every_ms` until it holds or `timeout_ms` passed.
+template <typename Done>
+bool poll_until(Done done, uint64_t timeout_ms, uint64_t every_ms = 20) {
+  auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
+  for (;;) {
+    if (done()) return true;
+    if (Clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(every_ms));
+  }
+}
+
+int fail(const std::string& message) {
+  std::fprintf(stderr, "meshbench: %s\n", message.c_str());
+  return 1;
+}
+
 struct Options {
   std::string workload = "throughput";
   std::string addr;
-  size_t nodes = 4;
+  size_t nodes = 0;  // 0: the workload's default
   uint64_t task_ms = 50;
   bool heavy_tail = false;
-  std::string spawn_meshd;
+  bool spawn = false;
+  std::string meshd;
   uint32_t slots = 4;
   uint32_t tasks = 20000;
   uint32_t batch = 100;
   uint32_t window = 8;
+  uint32_t rounds = 5;
   std::string handler = "noop";
   std::string payload;
 };
+
+// Timings of the spawned meshes' Raft groups: gossip profile "local" (see
+// node/runtime/driver.cc). They bound the failover time.
+constexpr uint64_t kElectionTimeoutMs = 500;
+constexpr uint64_t kHeartbeatMs = 50;
+constexpr uint64_t kGossipProbeMs = 200;
+constexpr uint64_t kReadyTimeoutMs = 120000;
+
+// ---------------------------------------------------------------------------------------
+// A mesh of local meshd processes.
+
+// One partition's leader as the mesh reports it: the node whose replica says
+// "leader" (the one of the highest term if two do).
+struct GroupLeader {
+  static constexpr size_t kNone = SIZE_MAX;
+  size_t node = kNone;
+  std::string node_id;
+  uint64_t term = 0;
+  size_t voters = 0;
+  uint64_t max_lag = 0;  // entries the most lagging follower lacks
+};
+
+// The PartitionsReply of every node that answered, merged.
+struct MeshView {
+  uint32_t partitions = 0;
+  uint32_t replicas = 0;  // configured R
+  size_t answered = 0;
+  std::set<uint64_t> digests;            // one when the nodes agree on the ring
+  std::vector<GroupLeader> leaders;      // by partition
+  std::vector<std::string> preferred;    // by partition: the node the ring wants to lead
+
+  size_t led_by(size_t node) const {
+    return std::count_if(leaders.begin(), leaders.end(), [&](const GroupLeader& l) { return l.node == node; });
+  }
+  bool all_led() const { return partitions > 0 && led_by(GroupLeader::kNone) == 0; }
+
+  void merge(size_t node, const PartitionsReply& reply) {
+    ++answered;
+    digests.insert(reply.digest);
+    partitions = reply.partitions;
+    replicas = reply.replicas;
+    leaders.resize(partitions);
+    preferred.resize(partitions);
+    for (const auto& row : reply.table) {
+      if (row.partition < partitions && !row.replicas.empty()) preferred[row.partition] = row.replicas.front();
+    }
+    for (const auto& g : reply.groups) {
+      if (g.role != "leader" || g.partition >= partitions) continue;
+      GroupLeader& l = leaders[g.partition];
+      if (l.node != GroupLeader::kNone && l.term >= g.term) continue;
+      l = GroupLeader{node, reply.node_id, g.term, g.voters.size(), 0};
+      for (const auto& f : g.lag) l.max_lag = std::max(l.max_lag, f.behind);
+    }
+  }
+
+  // Empty when the nodes agree on the ring and every partition is led by its
+  // preferred node with `voters` voters and no lagging follower (so no
+  // reconfiguration or leadership transfer is due); otherwise what is still
+  // missing.
+  std::string readiness_gap(size_t voters) const {
+    if (partitions == 0) return "no node answered";
+    if (digests.size() > 1) return "the nodes disagree on the ring";
+    size_t no_leader = 0, short_group = 0, lagging = 0, elsewhere = 0;
+    for (uint32_t p = 0; p < partitions; ++p) {
+      const GroupLeader& l = leaders[p];
+      if (l.node == GroupLeader::kNone) {
+        ++no_leader;
+        continue;
+      }
+      short_group += l.voters != voters;
+      lagging += l.max_lag > 0;
+      elsewhere += l.node_id != preferred[p];
+    }
+    if (no_leader + short_group + lagging + elsewhere == 0) return {};
+    return std::to_string(no_leader) + " partitions without a leader, " + std::to_string(short_group) +
+           " without " + std::to_string(voters) + " voters, " + std::to_string(lagging) +
+           " with a lagging follower, " + std::to_string(elsewhere) + " led by a node the ring does not prefer";
+  }
+};
+
+// o.nodes local processes: the first founds the mesh, the others join
+// through it. A node killed with kill() comes back with restart() on its data
+// dir and endpoint. Everything is torn down with the object.
+class LocalMesh {
+ public:
+  LocalMesh(const Options& o, std::vector<std::string> extra_args)
+      : o_(o), extra_args_(std::move(extra_args)), dir_(make_temp_dir("meshbench-")) {
+    for (size_t i = 0; i < o.nodes; ++i) {
+      nodes_.push_back(Node{"bench-" + std::to_string(i + 1), dir_ + "/n" + std::to_string(i + 1), {}, {}, {}});
+      if (Status s = start(i, i == 0 ? std::vector<std::string>{} : std::vector<std::string>{endpoint(0)}); !s.ok()) {
+        throw std::runtime_error(s.message());
+      }
+    }
+  }
+  ~LocalMesh() {
+    for (auto& n : nodes_) n.process->signal(SIGTERM);
+    for (auto& n : nodes_) (void)n.process->wait_exit(60000);
+    nodes_.clear();
+    std::filesystem::remove_all(dir_);
+  }
+
+  size_t size() const { return nodes_.size(); }
+  const std::string& endpoint(size_t i) const { return nodes_[i].endpoint; }
+  const std::string& id(size_t i) const { return nodes_[i].id; }
+  bool running(size_t i) const { return nodes_[i].process->running(); }
+
+  void kill(size_t i) {
+    nodes_[i].process->signal(SIGKILL);
+    (void)nodes_[i].process->wait_exit(60000);
+  }
+
+  // Starts node i again on its data dir and endpoint, joining through the
+  // nodes that run.
+  Status restart(size_t i) {
+    std::vector<std::string> seeds;
+    for (size_t j = 0; j < size(); ++j) {
+      if (j != i && running(j)) seeds.push_back(endpoint(j));
+    }
+    return start(i, seeds);
+  }
+
+  // Waits until every running node sees every node alive, then until the
+  // partition groups have settled (MeshView::readiness_gap). The message says
+  // what was missing at the deadline.
+  Status wait_ready(uint64_t timeout_ms = kReadyTimeoutMs) {
+    auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
+    auto left = [&] { return static_cast<uint64_t>(std::max(0.0, ms_between(Clock::now(), deadline))); };
+    if (!poll_until([&] { return all_alive(); }, left())) {
+      return Status(ErrorCode::kUnavailable, "the nodes did not all see each other alive");
+    }
+    std::string gap;
+    bool ready = poll_until(
+        [&] {
+          MeshView v = view();
+          gap = v.answered < running_count() ? "not every node answered" : v.readiness_gap(voters(v));
+          return gap.empty();
+        },
+        left());
+    return ready ? Status::Ok() : Status(ErrorCode::kUnavailable, "mesh not ready: " + gap);
+  }
+
+  // Merged partition view of the running nodes.
+  MeshView view() {
+    MeshView v;
+    for (size_t i = 0; i < size(); ++i) {
+      if (!running(i)) continue;
+      auto reply = nodes_[i].admin->call(PartitionsRequest{});
+      if (reply.ok()) v.merge(i, std::get<PartitionsReply>(reply.value()));
+    }
+    return v;
+  }
+
+  size_t voters(const MeshView& v) const { return std::min<size_t>(v.replicas, size()); }
+
+ private:
+  struct Node {
+    std::string id;
+    std::string dir;
+    std::string endpoint;  // fixed after the first start, so restarts keep it
+    std::unique_ptr<LocalNode> process;
+    std::unique_ptr<MeshClient> admin;  // status queries
+  };
+
+  Status start(size_t i, const std::vector<std::string>& seeds) {
+    Node& n = nodes_[i];
+    std::vector<std::string> args = {"--node-id", n.id,           "--gossip-profile", "local",
+                                     "--slots",   std::to_string(o_.slots), "--log-level", "warn"};
+    args.insert(args.end(), extra_args_.begin(), extra_args_.end());
+    if (!n.endpoint.empty()) args.insert(args.end(), {"--listen", n.endpoint});
+    if (!seeds.empty()) {
+      std::string list;
+      for (const auto& s : seeds) list += (list.empty() ? "" : ",") + s;
+      args.insert(args.end(), {"--seeds", list});
+    }
+    n.process = std::make_unique<LocalNode>(o_.meshd, n.dir, args);
+    if (Status s = n.process->start(); !s.ok()) return Status(s.code(), n.id + ": " + s.message());
+    n.endpoint = n.process->endpoint();
+    n.admin = std::make_unique<MeshClient>(std::vector<std::string>{n.endpoint}, ClientOptions{1000, "meshbench"});
+    return Status::Ok();
+  }
+
+  size_t running_count() const {
+    size_t count = 0;
+    for (size_t i = 0; i < size(); ++i) count += running(i);
+    return count;
+  }
+
+  bool all_alive() {
+    for (size_t i = 0; i < size(); ++i) {
+      if (!running(i)) continue;
+      auto reply = nodes_[i].admin->call(MembersRequest{});
+      if (!reply.ok()) return false;
+      size_t alive = 0;
+      for (const auto& m : std::get<MembersReply>(reply.value()).members) alive += m.state == MemberState::kAlive;
+      if (alive != running_count()) return false;
+    }
+    return true;
+  }
+
+  const Options& o_;
+  std::vector<std::string> extra_args_;
+  std::string dir_;
+  std::vector<Node> nodes_;
+};
+
+// Nodes and effective replicas of the mesh behind `client`.
+std::pair<size_t, size_t> mesh_shape(MeshClient& client) {
+  auto reply = client.call(PartitionsRequest{});
+  if (!reply.ok()) return {1, 1};
+  const auto& p = std::get<PartitionsReply>(reply.value());
+  size_t nodes = std::max<size_t>(1, p.shares.size());
+  return {nodes, std::min<size_t>(p.replicas, nodes)};
+}
+
+// ---------------------------------------------------------------------------------------
+// throughput
 
 int64_t gauge(MeshClient& client, const std::string& name) {
   auto stats = client.stats();
@@ -69,127 +324,166 @@ int64_t gauge(MeshClient& client, const std::string& name) {
   return it == stats.value().gauges.end() ? 0 : it->second;
 }
 
-int throughput(MeshClient& client, const Options& o) {
-  int64_t rss_before = gauge(client, "rss_bytes");
-  std::vector<std::string> ids;
-  ids.reserve(o.tasks);
+int64_t total_gauge(const std::vector<MeshClient*>& clients, const std::string& name) {
+  int64_t sum = 0;
+  for (auto* c : clients) sum += gauge(*c, name);
+  return sum;
+}
+
+std::vector<std::string> bench_ids(uint32_t count) {
   char prefix[32];
   std::snprintf(prefix, sizeof prefix, "bench-%lx-", static_cast<long>(std::time(nullptr)));
-  for (uint32_t i = 0; i < o.tasks; ++i) ids.push_back(prefix + std::to_string(i));
+  std::vector<std::string> ids;
+  ids.reserve(count);
+  for (uint32_t i = 0; i < count; ++i) ids.push_back(prefix + std::to_string(i));
+  return ids;
+}
 
-  std::map<uint64_t, Clock::time_point> in_flight;
+struct SubmitStats {
+  Status status = Status::Ok();
   std::vector<double> ack_ms;
-  size_t next = 0, rejected = 0;
-  auto started = Clock::now();
+  size_t rejected = 0;
+};
+
+SubmitRequest batch_request(const std::vector<std::string>& ids, size_t first, const Options& o) {
+  SubmitRequest request;
+  for (size_t i = first; i < std::min(ids.size(), first + o.batch); ++i) {
+    TaskSpec t;
+    t.id = ids[i];
+    t.handler = o.handler;
+    t.payload = o.payload;
+    request.tasks.push_back(std::move(t));
+  }
+  return request;
+}
+
+// Submits batches number `lane`, `lane + lanes`, ... of `ids` through one
+// client with up to `window` requests in flight.
+SubmitStats submit_lane(MeshClient& client, const std::vector<std::string>& ids, size_t lane, size_t lanes,
+                        uint32_t window, const Options& o) {
+  SubmitStats out;
+  std::map<uint64_t, Clock::time_point> in_flight;
+  size_t next = lane * o.batch;
   while (next < ids.size() || !in_flight.empty()) {
-    while (next < ids.size() && in_flight.size() < o.window) {
-      SubmitRequest request;
-      for (size_t i = next; i < std::min(ids.size(), next + o.batch); ++i) {
-        TaskSpec t;
-        t.id = ids[i];
-        t.handler = o.handler;
-        t.payload = o.payload;
-        request.tasks.push_back(std::move(t));
-      }
-      next += request.tasks.size();
-      auto id = client.send(request);
-      if (!id.ok()) {
-        std::fprintf(stderr, "meshbench: %s\n", id.status().message().c_str());
-        return 1;
-      }
+    while (next < ids.size() && in_flight.size() < window) {
+      auto id = client.send(batch_request(ids, next, o));
+      if (!id.ok()) return {id.status(), {}, 0};
       in_flight[id.value()] = Clock::now();
+      next += lanes * o.batch;
     }
     auto reply = client.receive(60000);
-    if (!reply.ok()) {
-      std::fprintf(stderr, "meshbench: %s\n", reply.status().message().c_str());
-      return 1;
-    }
+    if (!reply.ok()) return {reply.status(), {}, 0};
     auto it = in_flight.find(reply.value().first);
     if (it == in_flight.end()) continue;
-    ack_ms.push_back(ms_since(it->second));
+    out.ack_ms.push_back(ms_since(it->second));
     in_flight.erase(it);
     if (auto* submit = std::get_if<SubmitReply>(&reply.value().second)) {
-      for (const auto& outcome : submit->outcomes) rejected += outcome.code != ErrorCode::kOk;
+      for (const auto& outcome : submit->outcomes) out.rejected += outcome.code != ErrorCode::kOk;
     } else {
-      ++rejected;
+      ++out.rejected;
     }
   }
-  double submit_ms = ms_since(started);
-  int64_t rss_queued = gauge(client, "rss_bytes");
+  return out;
+}
 
-  std::vector<uint64_t> latency_ms;
+// Submits every id, the batches dealt round-robin over the clients (one
+// thread each), o.window requests in flight in all.
+SubmitStats submit_all(const std::vector<MeshClient*>& clients, const std::vector<std::string>& ids, const Options& o) {
+  size_t lanes = clients.size();
+  std::vector<SubmitStats> per_lane(lanes);
+  std::vector<std::thread> threads;
+  for (size_t lane = 0; lane < lanes; ++lane) {
+    uint32_t window = std::max<uint32_t>(1, (o.window + static_cast<uint32_t>(lanes - 1 - lane)) / static_cast<uint32_t>(lanes));
+    threads.emplace_back([&, lane, window] { per_lane[lane] = submit_lane(*clients[lane], ids, lane, lanes, window, o); });
+  }
+  for (auto& t : threads) t.join();
+  SubmitStats all;
+  for (auto& s : per_lane) {
+    if (!s.status.ok()) return s;
+    all.ack_ms.insert(all.ack_ms.end(), s.ack_ms.begin(), s.ack_ms.end());
+    all.rejected += s.rejected;
+  }
+  return all;
+}
+
+struct Results {
+  Status status = Status::Ok();
   size_t completed = 0;
+  std::vector<uint64_t> latency_ms;  // submit to result, node timestamps
+};
+
+Results await_results(MeshClient& client, const std::vector<std::string>& ids) {
+  Results out;
   for (size_t i = 0; i < ids.size(); i += limits::kMaxBatchTasks) {
     std::vector<std::string> part(ids.begin() + static_cast<long>(i),
                                   ids.begin() + static_cast<long>(std::min(ids.size(), i + limits::kMaxBatchTasks)));
     auto reply = client.wait(WaitRequest{part, false, 600000});
-    if (!reply.ok()) {
-      std::fprintf(stderr, "meshbench: %s\n", reply.status().message().c_str());
-      return 1;
-    }
+    if (!reply.ok()) return {reply.status(), 0, {}};
     for (const auto& r : reply.value().records) {
       if (r.state != TaskState::kCompleted) continue;
-      ++completed;
-      latency_ms.push_back(r.finished_ms - r.submitted_ms);
+      ++out.completed;
+      out.latency_ms.push_back(r.finished_ms - r.submitted_ms);
     }
   }
-  double total_ms = ms_since(started);
-
-  std::printf("workload            throughput, handler=%s, %u tasks, batch %u, window %u, durable (fsync per group commit)\n",
-              o.handler.c_str(), o.tasks, o.batch, o.window);
-  std::printf("completed           %zu of %u (rejected %zu)\n", completed, o.tasks, rejected);
-  std::printf("submit throughput   %.0f tasks/s (acknowledged after synced write)\n", ids.size() / (submit_ms / 1000));
-  std::printf("end-to-end          %.0f tasks/s (submit to last result, %.0f ms)\n", completed / (total_ms / 1000), total_ms);
-  std::printf("submit ack latency  p50 %.2f ms  p99 %.2f ms  (per batch of %u)\n", percentile(ack_ms, 0.50),
-              percentile(ack_ms, 0.99), o.batch);
-  std::printf("submit->result      p50 %llu ms  p99 %llu ms  (node timestamps)\n",
-              static_cast<unsigned long long>(percentile(latency_ms, 0.50)),
-              static_cast<unsigned long long>(percentile(latency_ms, 0.99)));
-  std::printf("node memory         rss %.1f MiB, %.0f bytes per task record\n", rss_queued / 1048576.0,
-              static_cast<double>(rss_queued - rss_before) / o.tasks);
-  return completed == o.tasks ? 0 : 1;
+  return out;
 }
 
-// One mesh of o.nodes local processes, torn down with the object.
-class LocalMesh {
- public:
-  LocalMesh(const Options& o, bool steal) : dir_(make_temp_dir("meshbench-")) {
-    for (size_t i = 0; i < o.nodes; ++i) {
-      std::vector<std::string> args = {"--node-id", "bench-" + std::to_string(i + 1), "--gossip-profile", "local",
-                                       "--slots", std::to_string(o.slots), "--log-level", "warn"};
-      if (i > 0) args.insert(args.end(), {"--seeds", nodes_[0]->endpoint()});
-      if (!steal) args.push_back("--no-steal");
-      nodes_.push_back(std::make_unique<LocalNode>(o.spawn_meshd, dir_ + "/n" + std::to_string(i + 1), args));
-      Status s = nodes_.back()->start();
-      if (!s.ok()) throw std::runtime_error(s.message());
-    }
-  }
-  ~LocalMesh() {
-    for (auto& n : nodes_) n->signal(SIGTERM);
-    for (auto& n : nodes_) (void)n->wait_exit(60000);
-    nodes_.clear();
-    std::filesystem::remove_all(dir_);
-  }
-  const std::string& endpoint(size_t i) const { return nodes_[i]->endpoint(); }
-  // Waits until node 0 sees every node alive.
-  bool converge() {
-    MeshClient client({endpoint(0)}, ClientOptions{5000, "meshbench"});
-    for (int i = 0; i < 3000; ++i) {
-      auto reply = client.call(MembersRequest{});
-      if (reply.ok()) {
-        size_t alive = 0;
-        for (const auto& m : std::get<MembersReply>(reply.value()).members) alive += m.state == MemberState::kAlive;
-        if (alive == nodes_.size()) return true;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    return false;
-  }
+// The clients' nodes together; each node holds tasks * replicas / nodes
+// task records.
+int throughput(const std::vector<MeshClient*>& clients, const Options& o) {
+  auto [nodes, replicas] = mesh_shape(*clients[0]);
+  int64_t rss_before = total_gauge(clients, "rss_bytes");
+  std::vector<std::string> ids = bench_ids(o.tasks);
 
- private:
-  std::string dir_;
-  std::vector<std::unique_ptr<LocalNode>> nodes_;
-};
+  auto started = Clock::now();
+  SubmitStats submitted = submit_all(clients, ids, o);
+  if (!submitted.status.ok()) return fail(submitted.status.message());
+  double submit_ms = ms_since(started);
+  int64_t rss_queued = total_gauge(clients, "rss_bytes");
+
+  Results results = await_results(*clients[0], ids);
+  if (!results.status.ok()) return fail(results.status.message());
+  double total_ms = ms_since(started);
+
+  double records = static_cast<double>(o.tasks) * static_cast<double>(replicas) / static_cast<double>(nodes) *
+                   static_cast<double>(clients.size());
+  std::printf("workload            throughput, handler=%s, %u tasks, batch %u, window %u, nodes=%zu replicas=%zu, durable (fsync per group commit)\n",
+              o.handler.c_str(), o.tasks, o.batch, o.window, nodes, replicas);
+  if (clients.size() > 1) std::printf("clients             one per node, batches dealt round-robin, window shared\n");
+  std::printf("completed           %zu of %u (rejected %zu)\n", results.completed, o.tasks, submitted.rejected);
+  std::printf("submit throughput   %.0f tasks/s (acknowledged after synced write%s)\n", ids.size() / (submit_ms / 1000),
+              replicas > 1 ? " on a majority of replicas" : "");
+  std::printf("end-to-end          %.0f tasks/s (submit to last result, %.0f ms)\n", results.completed / (total_ms / 1000),
+              total_ms);
+  std::printf("submit ack latency  p50 %.2f ms  p99 %.2f ms  (per batch of %u)\n", percentile(submitted.ack_ms, 0.50),
+              percentile(submitted.ack_ms, 0.99), o.batch);
+  std::printf("submit->result      p50 %llu ms  p99 %llu ms  (node timestamps)\n",
+              static_cast<unsigned long long>(percentile(results.latency_ms, 0.50)),
+              static_cast<unsigned long long>(percentile(results.latency_ms, 0.99)));
+  std::printf("node memory         rss %.1f MiB%s, %.0f bytes per task record%s\n",
+              rss_queued / 1048576.0 / static_cast<double>(clients.size()), clients.size() > 1 ? " per node" : "",
+              static_cast<double>(rss_queued - rss_before) / records, replicas > 1 ? " (per replica)" : "");
+  return results.completed == o.tasks ? 0 : 1;
+}
+
+int throughput_workload(const Options& o) {
+  if (!o.spawn) {
+    MeshClient client({o.addr.empty() ? "tcp://127.0.0.1:7700" : o.addr}, ClientOptions{60000, "meshbench"});
+    return throughput({&client}, o);
+  }
+  LocalMesh mesh(o, {});
+  if (Status s = mesh.wait_ready(); !s.ok()) return fail(s.message());
+  std::vector<std::unique_ptr<MeshClient>> owned;
+  std::vector<MeshClient*> clients;
+  for (size_t i = 0; i < mesh.size(); ++i) {
+    owned.push_back(std::make_unique<MeshClient>(std::vector<std::string>{mesh.endpoint(i)}, ClientOptions{60000, "meshbench"}));
+    clients.push_back(owned.back().get());
+  }
+  return throughput(clients, o);
+}
+
+// ---------------------------------------------------------------------------------------
+// skew
 
 struct SkewResult {
   double makespan_ms = 0;
@@ -208,8 +502,8 @@ std::vector<uint64_t> durations(const Options& o) {
 }
 
 Result<SkewResult> run_skew_once(const Options& o, bool steal, const std::vector<uint64_t>& work) {
-  LocalMesh mesh(o, steal);
-  if (!mesh.converge()) return Status(ErrorCode::kUnavailable, "the mesh did not converge");
+  LocalMesh mesh(o, steal ? std::vector<std::string>{} : std::vector<std::string>{"--no-steal"});
+  if (Status s = mesh.wait_ready(); !s.ok()) return s;
   MeshClient client({mesh.endpoint(0)}, ClientOptions{60000, "meshbench"});
   std::vector<std::string> ids;
   std::vector<TaskSpec> batch;
@@ -240,10 +534,7 @@ Result<SkewResult> run_skew_once(const Options& o, bool steal, const std::vector
 }
 
 int skew(const Options& o) {
-  if (o.spawn_meshd.empty()) {
-    std::fprintf(stderr, "meshbench: the skew workload needs --spawn PATH-TO-MESHD\n");
-    return 2;
-  }
+  if (o.nodes < 2) return fail("the skew workload needs --nodes 2 or more");
   std::vector<uint64_t> work = durations(o);
   double total_ms = 0;
   for (uint64_t d : work) total_ms += static_cast<double>(d);
@@ -254,59 +545,277 @@ int skew(const Options& o) {
   std::printf("ideal makespan      %.0f ms (total work %.0f ms / %zu slots)\n", ideal, total_ms, o.nodes * o.slots);
   for (bool steal : {true, false}) {
     auto r = run_skew_once(o, steal, work);
-    if (!r.ok()) {
-      std::fprintf(stderr, "meshbench: %s\n", r.status().message().c_str());
-      return 1;
-    }
+    if (!r.ok()) return fail(r.status().message());
     std::printf("stealing %-3s        makespan %.0f ms, efficiency %.2f, %zu tasks ran on other nodes\n",
                 steal ? "on" : "off", r.value().makespan_ms, ideal / r.value().makespan_ms, r.value().elsewhere);
   }
   return 0;
 }
 
+// ---------------------------------------------------------------------------------------
+// failover
+
+constexpr auto kProbeInterval = std::chrono::milliseconds(2);
+constexpr uint64_t kProbeTimeoutMs = 200;
+constexpr uint64_t kFailoverTimeoutMs = 30000;
+
+// Submits one noop task with `key` every 2 ms through one node, pipelined:
+// each submit has its own 200 ms deadline, so a stuck one does not delay the
+// next. A submit that times out or is refused counts as a failure.
+class WriteProbe {
+ public:
+  struct Counts {
+    uint64_t timed_out = 0, refused = 0;
+  };
+
+  WriteProbe(std::string endpoint, std::string key, std::string id_prefix)
+      : endpoint_(std::move(endpoint)), key_(std::move(key)), prefix_(std::move(id_prefix)) {
+    thread_ = std::thread([this] { loop(); });
+  }
+  ~WriteProbe() {
+    stop_ = true;
+    thread_.join();
+  }
+
+  // When the first submit sent at or after `since` was acknowledged, waiting
+  // up to timeout_ms for it.
+  std::optional<Clock::time_point> first_ack_after(Clock::time_point since, uint64_t timeout_ms) {
+    std::unique_lock lock(mu_);
+    std::optional<Clock::time_point> found;
+    cv_.wait_for(lock, std::chrono::milliseconds(timeout_ms), [&] {
+      for (const auto& [sent, acked] : acks_) {
+        if (sent >= since) {
+          found = acked;
+          return true;
+        }
+      }
+      return false;
+    });
+    return found;
+  }
+
+  Counts counts() {
+    std::lock_guard lock(mu_);
+    return counts_;
+  }
+
+ private:
+  void loop() {
+    MeshClient client({endpoint_}, ClientOptions{kProbeTimeoutMs, "meshbench-probe"});
+    std::map<uint64_t, Clock::time_point> in_flight;  // request id -> sent
+    uint64_t seq = 0;
+    auto next_send = Clock::now();
+    while (!stop_) {
+      if (Clock::now() >= next_send) {
+        TaskSpec t;
+        t.id = prefix_ + std::to_string(seq++);
+        t.handler = "noop";
+        t.key = key_;
+        if (auto id = client.send(SubmitRequest{{std::move(t)}}); id.ok()) in_flight[id.value()] = Clock::now();
+        next_send = std::max(next_send + kProbeInterval, Clock::now());
+      }
+      expire(in_flight);
+      auto wait = std::chrono::ceil<std::chrono::milliseconds>(next_send - Clock::now()).count();
+      auto reply = client.receive(static_cast<uint64_t>(std::max<int64_t>(1, wait)));
+      if (!reply.ok()) continue;
+      auto it = in_flight.find(reply.value().first);
+      if (it == in_flight.end()) continue;  // answered after its deadline: already a failure
+      record(it->second, accepted(reply.value().second));
+      in_flight.erase(it);
+    }
+  }
+
+  static bool accepted(const Reply& reply) {
+    auto* submit = std::get_if<SubmitReply>(&reply);
+    return submit && !submit->outcomes.empty() && submit->outcomes[0].code == ErrorCode::kOk;
+  }
+
+  void expire(std::map<uint64_t, Clock::time_point>& in_flight) {
+    auto cutoff = Clock::now() - std::chrono::milliseconds(kProbeTimeoutMs);
+    std::lock_guard lock(mu_);
+    // Request ids grow with the send time: the oldest come first.
+    while (!in_flight.empty() && in_flight.begin()->second < cutoff) {
+      ++counts_.timed_out;
+      in_flight.erase(in_flight.begin());
+    }
+  }
+
+  void record(Clock::time_point sent, bool ok) {
+    {
+      std::lock_guard lock(mu_);
+      if (!ok) {
+        ++counts_.refused;
+        return;
+      }
+      acks_.emplace_back(sent, Clock::now());
+    }
+    cv_.notify_all();
+  }
+
+  std::string endpoint_, key_, prefix_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<std::pair<Clock::time_point, Clock::time_point>> acks_;  // (sent, acknowledged)
+  Counts counts_;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+// A key whose partition is `partition`.
+std::string key_in_partition(uint32_t partition, uint32_t partitions) {
+  for (uint64_t i = 0;; ++i) {
+    std::string key = "failover-" + std::to_string(i);
+    if (partition_of(key, partitions) == partition) return key;
+  }
+}
+
+size_t busiest_leader(const MeshView& v, size_t nodes) {
+  size_t best = 0;
+  for (size_t i = 1; i < nodes; ++i) {
+    if (v.led_by(i) > v.led_by(best)) best = i;
+  }
+  return best;
+}
+
+struct Round {
+  std::string victim;
+  size_t led = 0;
+  uint32_t partition = 0;
+  std::string entry;
+  double writes_ms = 0;   // kill -> first acknowledgement of a submit sent after the kill
+  double all_led_ms = 0;  // kill -> every partition has a leader among the running nodes
+  double ready_ms = 0;    // restart -> mesh ready again
+  std::map<uint64_t, size_t> elections;  // of the victim's partitions: terms it took -> partitions
+  WriteProbe::Counts probe;
+};
+
+// For the partitions `victim` led in `before`: how many terms their new
+// leaders' elections took (1 = elected at the first try) -> partitions.
+std::map<uint64_t, size_t> elections(const MeshView& before, const MeshView& after, size_t victim) {
+  std::map<uint64_t, size_t> out;
+  for (uint32_t p = 0; p < before.partitions && p < after.partitions; ++p) {
+    if (before.leaders[p].node == victim) ++out[after.leaders[p].term - before.leaders[p].term];
+  }
+  return out;
+}
+
+Result<Round> failover_round(LocalMesh& mesh, uint32_t number) {
+  MeshView before = mesh.view();
+  size_t victim = busiest_leader(before, mesh.size());
+  size_t entry = (victim + 1) % mesh.size();
+  Round r{mesh.id(victim), before.led_by(victim), 0, mesh.id(entry), 0, 0, 0, {}, {}};
+  while (r.partition < before.partitions && before.leaders[r.partition].node != victim) ++r.partition;
+  if (r.partition == before.partitions) return Status(ErrorCode::kUnavailable, "no node leads a partition");
+  std::string key = key_in_partition(r.partition, before.partitions);
+  {
+    WriteProbe probe(mesh.endpoint(entry), key, "failover-" + std::to_string(getpid()) + "-" + std::to_string(number) + "-");
+    if (!probe.first_ack_after(Clock::now(), kFailoverTimeoutMs)) {
+      return Status(ErrorCode::kUnavailable, "the probe's key was not writable before the kill");
+    }
+    auto killed = Clock::now();
+    mesh.kill(victim);
+    auto dead = Clock::now();  // only submits sent from here on count: none can reach the old leader
+    MeshView after;
+    if (!poll_until([&] { return (after = mesh.view()).all_led(); }, kFailoverTimeoutMs, 10)) {
+      return Status(ErrorCode::kUnavailable, "some partition still had no leader " +
+                                                 std::to_string(kFailoverTimeoutMs) + " ms after the kill");
+    }
+    r.all_led_ms = ms_since(killed);
+    r.elections = elections(before, after, victim);
+    auto acked = probe.first_ack_after(dead, kFailoverTimeoutMs);
+    if (!acked) return Status(ErrorCode::kUnavailable, "the key's partition took no write within 30 s of the kill");
+    r.writes_ms = ms_between(killed, *acked);
+    r.probe = probe.counts();
+  }
+  auto restarted = Clock::now();
+  if (Status s = mesh.restart(victim); !s.ok()) return s;
+  if (Status s = mesh.wait_ready(); !s.ok()) return s;
+  r.ready_ms = ms_since(restarted);
+  return r;
+}
+
+void print_round(uint32_t number, const Round& r, uint32_t partitions) {
+  char label[32];
+  std::snprintf(label, sizeof label, "round %u", number);
+  std::printf("%-19s kill -9 %s (leader of %zu of %u partitions); probe key in partition %u, submitted via %s\n", label,
+              r.victim.c_str(), r.led, partitions, r.partition, r.entry.c_str());
+  std::string terms;
+  for (const auto& [n, count] : r.elections) {
+    terms += (terms.empty() ? "" : ", ") + std::to_string(count) + " in " + std::to_string(n) + (n == 1 ? " term" : " terms");
+  }
+  std::printf("%-19s writes again after %.0f ms, every partition led after %.0f ms (re-elected: %s); %llu submits "
+              "timed out, %llu refused; mesh ready %.0f ms after the restart\n",
+              "", r.writes_ms, r.all_led_ms, terms.c_str(), static_cast<unsigned long long>(r.probe.timed_out),
+              static_cast<unsigned long long>(r.probe.refused), r.ready_ms);
+}
+
+void print_spread(const char* label, const std::vector<double>& ms, const char* what) {
+  std::printf("%-19s min %.0f ms  p50 %.0f ms  max %.0f ms  (%s)\n", label, *std::min_element(ms.begin(), ms.end()),
+              percentile(ms, 0.50), *std::max_element(ms.begin(), ms.end()), what);
+}
+
+int failover(const Options& o) {
+  if (o.nodes < 3) return fail("the failover workload needs --nodes 3 or more");
+  LocalMesh mesh(o, {});
+  auto ready_started = Clock::now();
+  if (Status s = mesh.wait_ready(); !s.ok()) return fail(s.message());
+  MeshView view = mesh.view();
+  std::printf("workload            failover, %u rounds, nodes=%zu replicas=%zu, %u partitions (mesh ready in %.0f ms)\n",
+              o.rounds, mesh.size(), mesh.voters(view), view.partitions, ms_since(ready_started));
+  std::printf("probe               one noop task per submit every %lld ms through another node, key in a partition "
+              "the victim leads, client timeout %llu ms\n",
+              static_cast<long long>(kProbeInterval.count()), static_cast<unsigned long long>(kProbeTimeoutMs));
+  std::vector<double> writes_ms, all_led_ms;
+  for (uint32_t i = 1; i <= o.rounds; ++i) {
+    auto r = failover_round(mesh, i);
+    if (!r.ok()) return fail("round " + std::to_string(i) + ": " + r.status().message());
+    print_round(i, r.value(), view.partitions);
+    std::fflush(stdout);
+    writes_ms.push_back(r.value().writes_ms);
+    all_led_ms.push_back(r.value().all_led_ms);
+  }
+  print_spread("failover time", writes_ms, "SIGKILL -> first acknowledged submit of the key");
+  print_spread("all partitions led", all_led_ms, "SIGKILL -> a leader for every partition, polled every 10 ms");
+  std::printf("bounds              election timeout drawn from [%llu, %llu) ms after the last heartbeat (every %llu ms), "
+              "then a pre-vote and a vote round and the new leader's no-op commit (synced writes on a majority); "
+              "gossip profile local (probes every %llu ms) does not gate the election\n",
+              static_cast<unsigned long long>(kElectionTimeoutMs), static_cast<unsigned long long>(2 * kElectionTimeoutMs),
+              static_cast<unsigned long long>(kHeartbeatMs), static_cast<unsigned long long>(kGossipProbeMs));
+  return 0;
+}
+
+// ---------------------------------------------------------------------------------------
+
 int run(int argc, char** argv) {
-  CLI::App app{"meshbench: throughput and latency figures for a meshwork node"};
+  CLI::App app{"meshbench: throughput, latency and failover figures for a meshwork node or mesh"};
   Options o;
-  app.add_option("--workload", o.workload, "throughput or skew")->check(CLI::IsMember({"throughput", "skew"}));
+  std::string default_meshd = (std::filesystem::path(argv[0]).parent_path() / "meshd").string();
+  app.add_option("--workload", o.workload, "throughput, skew or failover")
+      ->check(CLI::IsMember({"throughput", "skew", "failover"}));
   app.add_option("-a,--addr", o.addr, "node endpoint (or use --spawn)");
-  app.add_option("--nodes", o.nodes, "skew: nodes in the mesh")->check(CLI::Range(2, 32));
+  app.add_option("--nodes", o.nodes, "nodes in a spawned mesh (throughput 1, skew 4, failover 3)")->check(CLI::Range(1, 32));
   app.add_option("--task-ms", o.task_ms, "skew: mean task duration");
   app.add_flag("--heavy-tail", o.heavy_tail, "skew: Pareto-distributed durations instead of equal ones");
-  app.add_option("--spawn", o.spawn_meshd, "path of a meshd to start privately for the run");
-  app.add_option("--slots", o.slots, "executor slots of the spawned meshd");
+  auto* spawn = app.add_option("--spawn", o.meshd, "start private meshd processes for the run (default: the meshd next to meshbench)")
+                    ->expected(0, 1);
+  app.add_option("--slots", o.slots, "executor slots of each spawned meshd");
   app.add_option("--tasks", o.tasks, "number of tasks");
   app.add_option("--batch", o.batch, "tasks per submit request")->check(CLI::Range(1u, 10000u));
-  app.add_option("--window", o.window, "submit requests in flight")->check(CLI::Range(1u, 1000u));
+  app.add_option("--window", o.window, "submit requests in flight (in all)")->check(CLI::Range(1u, 1000u));
+  app.add_option("--rounds", o.rounds, "failover: kills")->check(CLI::Range(1u, 1000u));
   app.add_option("--handler", o.handler, "handler of every task");
   app.add_option("--payload", o.payload, "payload of every task");
   CLI11_PARSE(app, argc, argv);
-  if (o.workload == "skew") return skew(o);
-
-  std::unique_ptr<LocalNode> node;
-  std::string dir;
-  if (!o.spawn_meshd.empty()) {
-    dir = make_temp_dir("meshbench-");
-    node = std::make_unique<LocalNode>(o.spawn_meshd, dir + "/node",
-                                       std::vector<std::string>{"--slots", std::to_string(o.slots),
-                                                                "--log-level", "warn"});
-    if (Status s = node->start(); !s.ok()) {
-      std::fprintf(stderr, "meshbench: %s\n", s.message().c_str());
-      return 1;
-    }
-    o.addr = node->endpoint();
+  o.spawn = spawn->count() > 0 || o.workload != "throughput";
+  if (o.meshd.empty()) o.meshd = default_meshd;
+  if (o.nodes == 0) o.nodes = o.workload == "skew" ? 4 : o.workload == "failover" ? 3 : 1;
+  try {
+    if (o.workload == "skew") return skew(o);
+    if (o.workload == "failover") return failover(o);
+    return throughput_workload(o);
+  } catch (const std::exception& e) {
+    return fail(e.what());
   }
-  if (o.addr.empty()) o.addr = "tcp://127.0.0.1:7700";
-  int code;
-  {
-    MeshClient client({o.addr}, ClientOptions{60000, "meshbench"});
-    code = throughput(client, o);
-  }
-  if (node) {
-    node->signal(SIGTERM);
-    (void)node->wait_exit(60000);
-    std::filesystem::remove_all(dir);
-  }
-  return code;
 }
 
 }  // namespace

@@ -1,20 +1,30 @@
-// meshchaos: launches a local mesh of meshd processes, runs a workload
-// through the client library while it SIGKILLs a random node every few
-// seconds and restarts it on the same data dir and endpoint, then restarts
-// everything that is down and checks that nothing acknowledged was lost and
-// no task committed two results. Prints a report; exits 1 on any violation.
+// meshchaos: launches a local mesh of meshd processes (fast gossip profile,
+// partitions replicated R times), runs a workload through the client library
+// while it SIGKILLs a random node every few seconds and restarts it on the
+// same data dir and endpoint, then restarts everything that is down and
+// checks that nothing acknowledged was lost and no task committed two
+// results. Prints a report; exits 1 on any loss or violation, 2 if the mesh
+// cannot be started.
 //
-// Today each task lives on the node that acknowledged it (replication is the
-// next step), so the check is per owning node: every acknowledged task is
-// found there, terminal, with sound attempt history.
+// Any node accepts any request and routes it to the partition leaders, so
+// each batch goes to a random live node. A batch without an answer (its node
+// died, or no answer in time) or with outcomes the mesh could not serve yet
+// (kUnavailable, kBusy, ...) is "in doubt": it is resent later to any live
+// node, since task ids are idempotency keys (a copy already stored answers
+// duplicate=true). The final check asks the healed mesh, through any node,
+// about every acknowledged task.
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <deque>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <memory>
+#include <optional>
 #include <random>
 #include <set>
 #include <thread>
@@ -28,10 +38,28 @@ namespace mesh::chaos {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+// A node answers a submit once it is committed, or with kUnavailable after
+// its request deadline (15 s); past this the batch is taken as unanswered.
+constexpr uint64_t kSubmitTimeoutMs = 20000;
+// In-doubt batches are resent no sooner than this after they became so.
+constexpr uint64_t kResendPauseMs = 250;
+// Batches in flight at once, over all nodes (the pacing normally keeps far
+// fewer; this bounds the pile-up while a partition has no leader).
+constexpr size_t kMaxInFlight = 64;
+// After healing: how long resending in-doubt batches may take, and how long
+// the acknowledged tasks may take to finish.
+constexpr uint64_t kSettleMs = 180000;
+constexpr uint64_t kFinishMs = 600000;
+constexpr uint64_t kWaitRoundMs = 60000;
+constexpr uint64_t kStartTimeoutMs = 60000;
+constexpr int kStartTries = 5;
 
 struct Options {
   std::string meshd;
-  size_t nodes = 3;
+  size_t nodes = 5;
+  uint32_t replicas = 3;
   uint32_t tasks = 3000;
   uint32_t batch = 50;
   uint64_t kill_every_ms = 3000;
@@ -40,224 +68,550 @@ struct Options {
   uint64_t seed = 1;
   std::string handler = "sleep";
   std::string payload = "20";
+  std::string log_level = "warn";
   bool keep = false;
   bool skew = false;
+};
+
+struct Batch {
+  std::vector<TaskSpec> tasks;
+  Clock::time_point not_before;  // in doubt: resend no sooner
+  bool resend = false;           // sent before without an answer
+};
+
+struct InFlight {
+  Batch batch;
+  Clock::time_point sent;
 };
 
 struct Node {
   std::string id;
   std::string dir;
   std::string endpoint;  // fixed after the first start, so restarts keep it
+  bool started_once = false;
   std::unique_ptr<LocalNode> process;
-  std::unique_ptr<MeshClient> client;
+  std::unique_ptr<MeshClient> client;  // pipelined submits to this node
   Clock::time_point down_since;
-  std::vector<std::vector<TaskSpec>> in_doubt;  // batches sent without an answer
+  std::map<uint64_t, InFlight> in_flight;  // request id -> batch
+  bool up() const { return process && process->running() && client; }
 };
+
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+bool retryable(ErrorCode code) {
+  switch (code) {
+    case ErrorCode::kUnavailable:
+    case ErrorCode::kOverloaded:
+    case ErrorCode::kShuttingDown:
+    case ErrorCode::kStorageError:
+    case ErrorCode::kNotLeader:
+    case ErrorCode::kBusy:
+      return true;
+    default:
+      return false;
+  }
+}
 
 class Chaos {
  public:
   explicit Chaos(Options o) : o_(std::move(o)), random_(o_.seed), root_(make_temp_dir("meshchaos-")) {}
   ~Chaos() {
     nodes_.clear();
-    if (!o_.keep) std::filesystem::remove_all(root_);
+    if (!o_.keep && !root_.empty()) std::filesystem::remove_all(root_);
   }
 
   int run() {
+    if (root_.empty()) {
+      std::fprintf(stderr, "meshchaos: cannot create a temp dir\n");
+      return 2;
+    }
+    config_ = root_ + "/meshd.toml";
+    {
+      std::ofstream config(config_);
+      config << "[tasks]\nreplicas = " << o_.replicas << "\n";
+      if (!config) {
+        std::fprintf(stderr, "meshchaos: cannot write %s\n", config_.c_str());
+        return 2;
+      }
+    }
+    nodes_.resize(o_.nodes);
     for (size_t i = 0; i < o_.nodes; ++i) {
       if (!start(i)) return 2;
     }
-    std::printf("mesh of %zu nodes up in %s\n", o_.nodes, root_.c_str());
-    auto started = Clock::now();
-    auto next_kill = started + std::chrono::milliseconds(o_.kill_every_ms);
-    uint32_t next_task = 0;
-    while (next_task < o_.tasks) {
+    if (!converge()) return 2;
+    std::printf("mesh of %zu nodes (R=%u) up in %s\n", o_.nodes, o_.replicas, root_.c_str());
+    std::fflush(stdout);
+
+    started_ = Clock::now();
+    auto next_kill = started_ + milliseconds(o_.kill_every_ms);
+    auto next_progress = started_ + milliseconds(10000);
+    while (next_task_ < o_.tasks) {
       if (Clock::now() >= next_kill) {
-        next_task = chaos_step(next_task);
-        next_kill = Clock::now() + std::chrono::milliseconds(o_.kill_every_ms);
+        chaos_step();
+        next_kill = Clock::now() + milliseconds(o_.kill_every_ms);
       }
       restart_due();
+      poll_replies();
+      resend_in_doubt();
       // Pace the workload over the whole run so kills land while tasks run.
-      double elapsed = std::chrono::duration<double, std::milli>(Clock::now() - started).count();
+      double elapsed = std::chrono::duration<double, std::milli>(Clock::now() - started_).count();
       double due = static_cast<double>(o_.tasks) * std::min(1.0, elapsed / static_cast<double>(o_.duration_ms));
-      if (next_task < due) {
-        // --skew piles everything on the first node, so the others must steal.
-        size_t target = o_.skew ? 0 : random_() % nodes_.size();
-        if (nodes_[target].process->running()) next_task = submit_batch(target, next_task);
+      auto target = next_task_ < due && in_flight() < kMaxInFlight ? random_live() : std::nullopt;
+      if (target) {
+        send_batch(*target, Batch{make_batch(), {}, false});
       } else {
-        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        std::this_thread::sleep_for(milliseconds(2));
+      }
+      if (Clock::now() >= next_progress) {
+        progress();
+        next_progress = Clock::now() + milliseconds(10000);
       }
     }
+    double chaos_s = seconds_since(started_);
+    std::printf("  all %u tasks sent after %.1f s; healing\n", o_.tasks, chaos_s);
+
     for (size_t i = 0; i < nodes_.size(); ++i) {
-      if (!nodes_[i].process->running()) {
-        if (!start(i)) return 2;
-        std::printf("  restarted %s for the final check\n", nodes_[i].id.c_str());
-      }
-      resend_in_doubt(i);
+      if (nodes_[i].up()) continue;
+      if (!start_with_retries(i)) return 2;
+      std::printf("  restarted %s for the final check\n", nodes_[i].id.c_str());
     }
-    return check();
+    auto settle_start = Clock::now();
+    settle();
+    double settle_s = seconds_since(settle_start);
+    std::printf("  every batch answered %.1f s after healing\n", settle_s);
+    std::fflush(stdout);
+    return check(chaos_s, settle_s);
   }
 
  private:
+  // --- processes ---------------------------------------------------------------------
+
   bool start(size_t i) {
-    if (nodes_.size() <= i) nodes_.resize(i + 1);
     Node& n = nodes_[i];
     n.id = "chaos-" + std::to_string(i + 1);
     n.dir = root_ + "/" + n.id;
-    std::vector<std::string> args = {"--node-id", n.id, "--gossip-profile", "local", "--log-level", "warn"};
+    std::vector<std::string> args = {"--node-id",    n.id,       "--gossip-profile", "local",
+                                     "--log-level", o_.log_level, "--config",         config_};
     if (!n.endpoint.empty()) args.insert(args.end(), {"--listen", n.endpoint});
-    if (i > 0) args.insert(args.end(), {"--seeds", nodes_[0].endpoint});
+    // Every start but the founder's first joins through all other known
+    // nodes, so a node restarting while some (node 1 too) are down rejoins.
+    if (i > 0 || n.started_once) {
+      std::string seeds;
+      for (size_t j = 0; j < nodes_.size(); ++j) {
+        if (j == i || nodes_[j].endpoint.empty()) continue;
+        seeds += (seeds.empty() ? "" : ",") + nodes_[j].endpoint;
+      }
+      if (!seeds.empty()) args.insert(args.end(), {"--seeds", seeds});
+    }
     n.process = std::make_unique<LocalNode>(o_.meshd, n.dir, args);
-    Status s = n.process->start();
+    Status s = n.process->start(kStartTimeoutMs);
     if (!s.ok()) {
       std::fprintf(stderr, "meshchaos: %s did not start: %s\n", n.id.c_str(), s.message().c_str());
+      if (n.process->running()) {
+        n.process->signal(SIGKILL);
+        (void)n.process->wait_exit(60000);
+      }
+      n.down_since = Clock::now();
       return false;
     }
+    n.started_once = true;
     n.endpoint = n.process->endpoint();
-    n.client = std::make_unique<MeshClient>(std::vector<std::string>{n.endpoint}, ClientOptions{2000, "meshchaos"});
+    n.client = std::make_unique<MeshClient>(std::vector<std::string>{n.endpoint},
+                                            ClientOptions{kSubmitTimeoutMs, "meshchaos"});
     return true;
   }
 
-  // Kills a random node. Half the time a batch is sent to it first and the
-  // kill follows at once: whether that batch was stored is in doubt until the
-  // node is back and the same ids are resent to it. Returns the next task.
-  uint32_t chaos_step(uint32_t next) {
-    size_t victim = random_() % nodes_.size();
-    Node& n = nodes_[victim];
-    if (!n.process->running()) return next;
-    if (next < o_.tasks && random_() % 2 == 0) {
-      std::vector<TaskSpec> tasks = make_batch(next);
-      next += static_cast<uint32_t>(tasks.size());
-      (void)n.client->send(SubmitRequest{tasks});
-      n.in_doubt.push_back(std::move(tasks));
+  bool start_with_retries(size_t i) {
+    for (int t = 0; t < kStartTries; ++t) {
+      if (start(i)) return true;
+      std::this_thread::sleep_for(milliseconds(500));
     }
+    return false;
+  }
+
+  // Waits until every node sees every other one alive.
+  bool converge() {
+    auto deadline = Clock::now() + milliseconds(60000);
+    while (Clock::now() < deadline) {
+      bool all = true;
+      for (auto& n : nodes_) {
+        MeshClient client({n.endpoint}, ClientOptions{2000, "meshchaos"});
+        auto reply = client.call(MembersRequest{});
+        size_t alive = 0;
+        if (reply.ok()) {
+          if (const auto* m = std::get_if<MembersReply>(&reply.value())) {
+            for (const auto& member : m->members) alive += member.state == MemberState::kAlive;
+          }
+        }
+        all = all && alive == nodes_.size();
+      }
+      if (all) return true;
+      std::this_thread::sleep_for(milliseconds(100));
+    }
+    std::fprintf(stderr, "meshchaos: the %zu nodes did not all see each other within 60 s\n", nodes_.size());
+    return false;
+  }
+
+  void kill(size_t i) {
+    Node& n = nodes_[i];
     n.process->signal(SIGKILL);
     (void)n.process->wait_exit(60000);
+    n.client.reset();  // drops whatever it still queued for the dead node
     n.down_since = Clock::now();
+    for (auto& [request, f] : n.in_flight) to_doubt(std::move(f.batch));
+    n.in_flight.clear();
+  }
+
+  // Kills a random live node. Half the time a batch is sent to it first and
+  // the kill follows at once: whether it was stored is in doubt, and it is
+  // resent to another node later.
+  void chaos_step() {
+    std::vector<size_t> live = live_nodes();
+    if (live.empty()) return;
+    size_t victim = live[random_() % live.size()];
+    Node& n = nodes_[victim];
+    bool sent = false;
+    if (next_task_ < o_.tasks && random_() % 2 == 0) {
+      send_batch(victim, Batch{make_batch(), {}, false});
+      sent = true;
+    }
+    size_t doubtful = n.in_flight.size();
+    kill(victim);
     ++kills_;
-    std::printf("  kill -9 %s (kill %llu)\n", n.id.c_str(), static_cast<unsigned long long>(kills_));
-    return next;
+    std::printf("  [%6.1f s] kill -9 %s (kill %llu; %zu batches in flight%s)\n", seconds_since(started_),
+                n.id.c_str(), static_cast<unsigned long long>(kills_), doubtful,
+                sent ? ", one sent just before" : "");
+    std::fflush(stdout);
   }
 
   void restart_due() {
     for (size_t i = 0; i < nodes_.size(); ++i) {
       Node& n = nodes_[i];
-      if (n.process->running() || Clock::now() - n.down_since < std::chrono::milliseconds(o_.down_ms)) continue;
-      if (!start(i)) continue;
-      std::printf("  restarted %s\n", n.id.c_str());
-      resend_in_doubt(i);
+      if (n.up() || Clock::now() - n.down_since < milliseconds(o_.down_ms)) continue;
+      auto t0 = Clock::now();
+      if (!start(i)) continue;  // tried again after --down-ms
+      ++restarts_;
+      std::printf("  [%6.1f s] restarted %s (in %.1f s)\n", seconds_since(started_), n.id.c_str(), seconds_since(t0));
+      std::fflush(stdout);
     }
   }
 
-  std::vector<TaskSpec> make_batch(uint32_t next) const {
+  std::vector<size_t> live_nodes() const {
+    std::vector<size_t> out;
+    for (size_t i = 0; i < nodes_.size(); ++i) {
+      if (nodes_[i].up()) out.push_back(i);
+    }
+    return out;
+  }
+
+  std::optional<size_t> random_live() {
+    std::vector<size_t> live = live_nodes();
+    if (live.empty()) return std::nullopt;
+    return live[random_() % live.size()];
+  }
+
+  // --- workload ----------------------------------------------------------------------
+
+  std::vector<TaskSpec> make_batch() {
     std::vector<TaskSpec> tasks;
-    for (uint32_t i = next; i < std::min(o_.tasks, next + o_.batch); ++i) {
+    uint32_t end = std::min(o_.tasks, next_task_ + o_.batch);
+    for (uint32_t i = next_task_; i < end; ++i) {
       TaskSpec t;
       t.id = "chaos-task-" + std::to_string(i);
       t.handler = o_.handler;
       t.payload = o_.payload;
+      // --skew: one partition holds everything; its leader must lend to thieves.
+      if (o_.skew) t.key = "chaos-skew";
       tasks.push_back(std::move(t));
     }
+    next_task_ = end;
     return tasks;
   }
 
-  // Submits one batch to `target`; returns the next task number. A batch
-  // without an answer stays in doubt and is resent to the same node (ids are
-  // idempotency keys, so a copy it already stored answers "duplicate").
-  uint32_t submit_batch(size_t target, uint32_t next) {
-    std::vector<TaskSpec> tasks = make_batch(next);
-    next += static_cast<uint32_t>(tasks.size());
-    if (!deliver(target, tasks)) nodes_[target].in_doubt.push_back(std::move(tasks));
-    return next;
+  size_t in_flight() const {
+    size_t total = 0;
+    for (const auto& n : nodes_) total += n.in_flight.size();
+    return total;
   }
 
-  bool deliver(size_t target, const std::vector<TaskSpec>& tasks) {
-    auto reply = nodes_[target].client->submit(tasks);
-    if (!reply.ok()) return false;
-    for (const auto& outcome : reply.value().outcomes) {
-      if (outcome.code == ErrorCode::kOk) {
-        owner_[outcome.id] = target;
-        duplicates_ += outcome.duplicate;
-      } else {
-        ++rejected_;
+  void send_batch(size_t target, Batch batch) {
+    Node& n = nodes_[target];
+    if (batch.resend) in_doubt_resent_ += batch.tasks.size();
+    auto id = n.client->send(SubmitRequest{batch.tasks});
+    if (!id.ok()) return to_doubt(std::move(batch));
+    n.in_flight[id.value()] = InFlight{std::move(batch), Clock::now()};
+  }
+
+  void to_doubt(Batch batch) {
+    if (batch.tasks.empty()) return;
+    for (const auto& t : batch.tasks) doubted_.insert(t.id);
+    batch.resend = true;
+    batch.not_before = Clock::now() + milliseconds(kResendPauseMs);
+    in_doubt_.push_back(std::move(batch));
+  }
+
+  void resend_in_doubt() {
+    // A few per turn: fresh work keeps flowing while the backlog drains.
+    for (int k = 0; k < 4 && !in_doubt_.empty() && in_flight() < kMaxInFlight; ++k) {
+      if (Clock::now() < in_doubt_.front().not_before) return;
+      auto target = random_live();
+      if (!target) return;
+      Batch batch = std::move(in_doubt_.front());
+      in_doubt_.pop_front();
+      send_batch(*target, std::move(batch));
+    }
+  }
+
+  void poll_replies() {
+    for (size_t i = 0; i < nodes_.size(); ++i) {
+      Node& n = nodes_[i];
+      if (!n.up()) continue;
+      while (!n.in_flight.empty()) {
+        auto reply = n.client->receive(0);
+        if (!reply.ok()) break;
+        auto it = n.in_flight.find(reply.value().first);
+        if (it == n.in_flight.end()) continue;  // a reply to a batch already given up on
+        Batch batch = std::move(it->second.batch);
+        n.in_flight.erase(it);
+        settle_reply(std::move(batch), reply.value().second);
       }
-    }
-    return true;
-  }
-
-  void resend_in_doubt(size_t i) {
-    Node& n = nodes_[i];
-    std::vector<std::vector<TaskSpec>> batches = std::move(n.in_doubt);
-    n.in_doubt.clear();
-    for (auto& tasks : batches) {
-      in_doubt_resent_ += tasks.size();
-      if (!deliver(i, tasks)) n.in_doubt.push_back(std::move(tasks));
-    }
-  }
-
-  int check() {
-    std::map<size_t, std::vector<std::string>> by_node;
-    for (const auto& [id, node] : owner_) by_node[node].push_back(id);
-    uint64_t completed = 0, failed = 0, attempts = 0, lost_attempts = 0, missing = 0, violations = 0;
-    for (auto& [node, ids] : by_node) {
-      for (size_t i = 0; i < ids.size(); i += limits::kMaxBatchTasks) {
-        std::vector<std::string> part(ids.begin() + static_cast<long>(i),
-                                      ids.begin() + static_cast<long>(std::min(ids.size(), i + limits::kMaxBatchTasks)));
-        MeshClient client({nodes_[node].endpoint}, ClientOptions{30000, "meshchaos"});
-        auto reply = client.wait(WaitRequest{part, false, 600000});
-        if (!reply.ok() || reply.value().timed_out) {
-          std::printf("VIOLATION: tasks on %s did not finish: %s\n", nodes_[node].id.c_str(),
-                      reply.ok() ? "timed out" : reply.status().message().c_str());
-          ++violations;
+      // Unanswered for too long: its fate is in doubt.
+      for (auto it = n.in_flight.begin(); it != n.in_flight.end();) {
+        if (Clock::now() - it->second.sent < milliseconds(kSubmitTimeoutMs)) {
+          ++it;
           continue;
         }
-        missing += reply.value().missing.size();
-        for (const auto& id : reply.value().missing) std::printf("VIOLATION: acknowledged task %s lost\n", id.c_str());
+        ++timeouts_;
+        to_doubt(std::move(it->second.batch));
+        it = n.in_flight.erase(it);
+      }
+    }
+  }
+
+  void settle_reply(Batch batch, const Reply& reply) {
+    const auto* submit = std::get_if<SubmitReply>(&reply);
+    if (submit == nullptr) {
+      if (const auto* error = std::get_if<ErrorReply>(&reply)) note_error(error->code, error->message);
+      return to_doubt(std::move(batch));
+    }
+    Batch again{{}, {}, true};
+    for (size_t i = 0; i < batch.tasks.size(); ++i) {
+      const SubmitOutcome* outcome = i < submit->outcomes.size() ? &submit->outcomes[i] : nullptr;
+      if (outcome != nullptr && outcome->id != batch.tasks[i].id) outcome = nullptr;
+      if (outcome != nullptr && outcome->code == ErrorCode::kOk) {
+        acknowledged_.insert(outcome->id);
+        duplicates_ += outcome->duplicate;
+      } else if (outcome == nullptr || retryable(outcome->code)) {
+        if (outcome != nullptr) note_error(outcome->code, outcome->message);
+        again.tasks.push_back(std::move(batch.tasks[i]));
+      } else {
+        ++rejected_;
+        note_error(outcome->code, outcome->message);
+      }
+    }
+    if (!again.tasks.empty()) {
+      retried_outcomes_ += again.tasks.size();
+      to_doubt(std::move(again));
+    }
+  }
+
+  void note_error(ErrorCode code, const std::string& message) {
+    uint64_t& seen = errors_[std::string(error_name(code))];
+    if (seen++ == 0) {
+      std::printf("  [%6.1f s] first %s answer: %s\n", seconds_since(started_), std::string(error_name(code)).c_str(),
+                  message.c_str());
+    }
+  }
+
+  void progress() {
+    std::string down;
+    for (const auto& n : nodes_) {
+      if (!n.up()) down += " " + n.id;
+    }
+    std::printf("  [%6.1f s] sent %u, acknowledged %zu, in flight %zu batches, in doubt %zu batches, down:%s\n",
+                seconds_since(started_), next_task_, acknowledged_.size(), in_flight(), in_doubt_.size(),
+                down.empty() ? " none" : down.c_str());
+    std::fflush(stdout);
+  }
+
+  // Every node is up: resend whatever is in doubt until each task has an
+  // answer (kOk, or a refusal that retrying cannot change).
+  void settle() {
+    auto deadline = Clock::now() + milliseconds(kSettleMs);
+    auto next_progress = Clock::now() + milliseconds(10000);
+    while ((!in_doubt_.empty() || in_flight() > 0) && Clock::now() < deadline) {
+      restart_due();  // only if a node died by itself
+      poll_replies();
+      resend_in_doubt();
+      std::this_thread::sleep_for(milliseconds(2));
+      if (Clock::now() >= next_progress) {
+        progress();
+        next_progress = Clock::now() + milliseconds(10000);
+      }
+    }
+    for (auto& n : nodes_) {
+      for (auto& [request, f] : n.in_flight) in_doubt_.push_back(std::move(f.batch));
+      n.in_flight.clear();
+    }
+    for (const auto& batch : in_doubt_) unanswered_ += batch.tasks.size();
+  }
+
+  // --- the check ---------------------------------------------------------------------
+
+  std::vector<std::string> endpoints() const {
+    std::vector<std::string> out;
+    for (const auto& n : nodes_) out.push_back(n.endpoint);
+    return out;
+  }
+
+  int check(double chaos_s, double settle_s) {
+    auto check_start = Clock::now();
+    auto deadline = check_start + milliseconds(kFinishMs);
+    std::map<std::string, TaskRecord> records;  // terminal records of acknowledged tasks
+    std::set<std::string> open(acknowledged_.begin(), acknowledged_.end());
+    std::map<std::string, int> said_missing;  // id -> times a covered answer said so
+    std::set<std::string> lost;
+    MeshClient client(endpoints(), ClientOptions{30000, "meshchaos"});
+    auto next_progress = Clock::now() + milliseconds(10000);
+    while (!open.empty() && Clock::now() < deadline) {
+      std::vector<std::string> ids(open.begin(), open.end());
+      for (size_t i = 0; i < ids.size() && Clock::now() < deadline; i += limits::kMaxBatchTasks) {
+        std::vector<std::string> part(ids.begin() + static_cast<long>(i),
+                                      ids.begin() + static_cast<long>(std::min(ids.size(), i + limits::kMaxBatchTasks)));
+        auto reply = client.wait(WaitRequest{part, false, kWaitRoundMs});
+        if (!reply.ok()) {
+          std::printf("  wait through %s: %s (trying again)\n", client.endpoint().c_str(),
+                      reply.status().message().c_str());
+          std::this_thread::sleep_for(milliseconds(500));
+          continue;
+        }
         for (const auto& r : reply.value().records) {
-          completed += r.state == TaskState::kCompleted;
-          failed += r.state == TaskState::kFailed;
-          attempts += r.attempt;
-          for (const auto& a : r.attempts) lost_attempts += a.outcome == AttemptOutcome::kLost;
-          std::string problem = check_record(r);
-          if (!problem.empty()) {
-            std::printf("VIOLATION: %s\n", problem.c_str());
-            ++violations;
+          if (!is_terminal(r.state)) continue;
+          records[r.spec.id] = r;
+          open.erase(r.spec.id);
+        }
+        // A wait that did not time out covered every partition: its missing
+        // ids are the mesh's answer. Asked twice more before they count.
+        if (!reply.value().timed_out) {
+          for (const auto& id : reply.value().missing) {
+            if (++said_missing[id] >= 3) {
+              lost.insert(id);
+              open.erase(id);
+            }
           }
         }
       }
+      if (!open.empty() && Clock::now() >= next_progress) {
+        std::printf("  waiting for %zu acknowledged tasks to finish (%.0f s)\n", open.size(),
+                    seconds_since(check_start));
+        std::fflush(stdout);
+        next_progress = Clock::now() + milliseconds(10000);
+      }
+      if (!open.empty()) std::this_thread::sleep_for(milliseconds(200));
     }
+    double finish_s = seconds_since(check_start);
+
+    uint64_t completed = 0, failed = 0, cancelled = 0, attempts = 0, lost_attempts = 0, violations = 0;
+    for (const auto& [id, r] : records) {
+      completed += r.state == TaskState::kCompleted;
+      failed += r.state == TaskState::kFailed;
+      cancelled += r.state == TaskState::kCancelled;
+      attempts += r.attempt;
+      for (const auto& a : r.attempts) lost_attempts += a.outcome == AttemptOutcome::kLost;
+      std::string problem = check_record(r);
+      if (!problem.empty()) {
+        std::printf("VIOLATION: %s\n", problem.c_str());
+        ++violations;
+      }
+    }
+    for (const auto& id : lost) std::printf("VIOLATION: acknowledged task %s lost\n", id.c_str());
+    uint64_t found_later = 0;
+    for (const auto& [id, times] : said_missing) found_later += !lost.count(id);
+    size_t unfinished = open.size();
+    if (unfinished > 0) {
+      std::printf("VIOLATION: %zu acknowledged tasks not terminal after %.0f s, e.g. %s\n", unfinished, finish_s,
+                  open.begin()->c_str());
+    }
+
     std::printf("\nmeshchaos report (seed %llu)\n", static_cast<unsigned long long>(o_.seed));
-    std::printf("  nodes %zu, kills %llu\n", o_.nodes, static_cast<unsigned long long>(kills_));
-    std::printf("  submitted %u, acknowledged %zu, rejected %llu, in doubt at a kill and resent %llu "
-                "(already stored: %llu)\n",
-                o_.tasks, owner_.size(), static_cast<unsigned long long>(rejected_),
-                static_cast<unsigned long long>(in_doubt_resent_), static_cast<unsigned long long>(duplicates_));
-    std::printf("  completed %llu, failed %llu, attempts %llu (lost to kills %llu)\n",
-                static_cast<unsigned long long>(completed), static_cast<unsigned long long>(failed),
-                static_cast<unsigned long long>(attempts), static_cast<unsigned long long>(lost_attempts));
-    uint64_t stolen = 0, stale = 0;
-    for (const auto& n : nodes_) {
-      MeshClient client({n.endpoint}, ClientOptions{5000, "meshchaos"});
-      auto steals = client.call(StealsRequest{});
-      if (!steals.ok()) continue;
-      const auto& counters = std::get<StealsReply>(steals.value()).counters;
-      stolen += counters.at("tasks_stolen");
-      stale += counters.at("stale_completions_rejected");
+    std::printf("  nodes %zu, replicas %u, kills %llu, restarts %llu; chaos %.1f s, settling %.1f s, finishing %.1f s\n",
+                o_.nodes, o_.replicas, static_cast<unsigned long long>(kills_),
+                static_cast<unsigned long long>(restarts_), chaos_s, settle_s, finish_s);
+    std::printf("  submitted %u, acknowledged %zu, rejected %llu, never answered %llu\n", o_.tasks,
+                acknowledged_.size(), static_cast<unsigned long long>(rejected_),
+                static_cast<unsigned long long>(unanswered_));
+    std::printf("  in doubt %zu tasks (their node killed or %llu batches unanswered in %llu s, or %llu outcomes "
+                "to retry), resent %llu times, answered already stored %llu\n",
+                doubted_.size(), static_cast<unsigned long long>(timeouts_),
+                static_cast<unsigned long long>(kSubmitTimeoutMs / 1000),
+                static_cast<unsigned long long>(retried_outcomes_), static_cast<unsigned long long>(in_doubt_resent_),
+                static_cast<unsigned long long>(duplicates_));
+    if (!errors_.empty()) {
+      std::string list;
+      for (const auto& [name, count] : errors_) list += " " + name + " " + std::to_string(count);
+      std::printf("  error answers:%s\n", list.c_str());
     }
-    std::printf("  stolen %llu, stale results rejected %llu (counters since each node's last start)\n",
-                static_cast<unsigned long long>(stolen), static_cast<unsigned long long>(stale));
-    std::printf("  lost %llu, double commits or bad histories %llu\n", static_cast<unsigned long long>(missing),
-                static_cast<unsigned long long>(violations));
-    bool ok = missing == 0 && violations == 0 && completed + failed == owner_.size();
-    std::printf("%s\n", ok ? "OK: nothing lost, nothing committed twice" : "FAILED");
+    std::printf("  completed %llu, failed %llu, cancelled %llu, attempts %llu (lost to kills %llu)\n",
+                static_cast<unsigned long long>(completed), static_cast<unsigned long long>(failed),
+                static_cast<unsigned long long>(cancelled), static_cast<unsigned long long>(attempts),
+                static_cast<unsigned long long>(lost_attempts));
+    uint64_t stolen = 0, lent = 0, stale = 0;
+    size_t answered = 0;
+    for (const auto& n : nodes_) {
+      MeshClient one({n.endpoint}, ClientOptions{5000, "meshchaos"});
+      auto steals = one.call(StealsRequest{});
+      if (!steals.ok()) continue;
+      const auto* reply = std::get_if<StealsReply>(&steals.value());
+      if (reply == nullptr) continue;
+      ++answered;
+      auto counter = [&](const char* name) -> uint64_t {
+        auto it = reply->counters.find(name);
+        return it == reply->counters.end() ? 0 : it->second;
+      };
+      stolen += counter("tasks_stolen");
+      lent += counter("tasks_lent");
+      stale += counter("stale_completions_rejected");
+    }
+    std::printf("  stolen %llu, lent %llu, stale results rejected %llu (counters of %zu nodes since each one's "
+                "last start)\n",
+                static_cast<unsigned long long>(stolen), static_cast<unsigned long long>(lent),
+                static_cast<unsigned long long>(stale), answered);
+    if (found_later > 0) {
+      std::printf("  WARNING: %llu acknowledged tasks were answered missing by a wait that covered every partition, "
+                  "and found later\n",
+                  static_cast<unsigned long long>(found_later));
+    }
+    std::printf("  lost %zu, double commits or bad histories %llu, not finished %zu\n", lost.size(),
+                static_cast<unsigned long long>(violations), unfinished);
+    bool ok = lost.empty() && violations == 0 && unfinished == 0 && unanswered_ == 0 &&
+              completed == acknowledged_.size();
+    if (ok) {
+      std::printf("OK: nothing lost, nothing committed twice, all %zu acknowledged tasks completed\n",
+                  acknowledged_.size());
+    } else {
+      std::printf("FAILED%s%s%s%s\n", lost.empty() ? "" : ": acknowledged tasks lost",
+                  violations == 0 ? "" : ": bad task histories",
+                  unanswered_ == 0 ? "" : ": submits never answered after healing",
+                  completed == acknowledged_.size() ? "" : ": not every acknowledged task completed");
+    }
+    if (o_.keep) std::printf("data dirs and logs (<dir>.log) kept in %s\n", root_.c_str());
+    std::fflush(stdout);
     return ok ? 0 : 1;
   }
 
   Options o_;
   std::mt19937_64 random_;
   std::string root_;
+  std::string config_;
   std::vector<Node> nodes_;
-  std::map<std::string, size_t> owner_;  // acknowledged task -> node that holds it
-  uint64_t rejected_ = 0, in_doubt_resent_ = 0, duplicates_ = 0, kills_ = 0;
+  Clock::time_point started_ = Clock::now();
+  uint32_t next_task_ = 0;
+  std::deque<Batch> in_doubt_;
+  std::set<std::string> acknowledged_;
+  std::set<std::string> doubted_;  // tasks ever in doubt
+  std::map<std::string, uint64_t> errors_;  // error name -> answers with it
+  uint64_t rejected_ = 0, in_doubt_resent_ = 0, duplicates_ = 0;
+  uint64_t timeouts_ = 0, retried_outcomes_ = 0, unanswered_ = 0, kills_ = 0, restarts_ = 0;
 };
 
 int run(int argc, char** argv) {
@@ -266,16 +620,20 @@ int run(int argc, char** argv) {
   o.meshd = (std::filesystem::path(argv[0]).parent_path() / "meshd").string();
   app.add_option("--meshd", o.meshd, "path of meshd (default: next to meshchaos)");
   app.add_option("--nodes", o.nodes, "nodes in the mesh")->check(CLI::Range(1, 50));
+  app.add_option("--replicas", o.replicas, "replicas of each partition (meshd's tasks.replicas)")
+      ->check(CLI::Range(1u, 7u));
   app.add_option("--tasks", o.tasks, "tasks to submit");
   app.add_option("--batch", o.batch, "tasks per submit")->check(CLI::Range(1u, 10000u));
-  app.add_option("--kill-every-ms", o.kill_every_ms, "SIGKILL a random node this often");
+  app.add_option("--kill-every-ms", o.kill_every_ms, "SIGKILL a random node this often")->check(CLI::Range(1u, 1u << 30));
   app.add_option("--down-ms", o.down_ms, "how long a killed node stays down");
-  app.add_option("--duration-ms", o.duration_ms, "spread the submissions over this long");
+  app.add_option("--duration-ms", o.duration_ms, "spread the submissions over this long")
+      ->check(CLI::Range(1u, 1u << 30));
   app.add_option("--seed", o.seed, "seed of the kill schedule and placement");
   app.add_option("--handler", o.handler, "handler of every task");
   app.add_option("--payload", o.payload, "payload of every task");
+  app.add_option("--log-level", o.log_level, "meshd's log level");
   app.add_flag("--keep", o.keep, "keep the data dirs and logs");
-  app.add_flag("--skew", o.skew, "submit everything to one node: the others steal while nodes die");
+  app.add_flag("--skew", o.skew, "give every task the same key: one partition leader holds all, the others steal");
   CLI11_PARSE(app, argc, argv);
   return Chaos(std::move(o)).run();
 }

@@ -12,6 +12,7 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <memory>
 #include <sstream>
 #include <thread>
 
@@ -298,6 +299,49 @@ int do_top(MeshClient& client, const Globals& g, uint64_t interval_ms, uint64_t 
   return kExitOk;
 }
 
+// Asks the node for its members and its partitions, then every other ALIVE
+// member, all at once, for theirs: one timeout bounds the wait for them all.
+Result<PartitionReplies> gather_partitions(MeshClient& client, uint64_t timeout_ms) {
+  auto members = client.call(MembersRequest{});
+  if (!members.ok()) return members.status();
+  auto asked = client.call(PartitionsRequest{});
+  if (!asked.ok()) return asked.status();
+  const auto* members_reply = std::get_if<MembersReply>(&members.value());
+  const auto* asked_reply = std::get_if<PartitionsReply>(&asked.value());
+  if (members_reply == nullptr || asked_reply == nullptr) return Status(ErrorCode::kMalformed, "unexpected reply kind");
+  PartitionReplies out;
+  out.replies.push_back(*asked_reply);
+  std::vector<std::pair<std::string, std::unique_ptr<MeshClient>>> peers;
+  for (const auto& m : members_reply->members) {
+    if (m.state != MemberState::kAlive || m.id == asked_reply->node_id) continue;
+    auto peer = std::make_unique<MeshClient>(std::vector<std::string>{m.address}, ClientOptions{timeout_ms, "meshctl"});
+    if (peer->send(PartitionsRequest{}).ok()) {
+      peers.emplace_back(m.id, std::move(peer));
+    } else {
+      out.silent.push_back(m.id);
+    }
+  }
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  for (auto& [id, peer] : peers) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    auto reply = peer->receive(static_cast<uint64_t>(std::max<int64_t>(0, left.count())));
+    if (reply.ok() && std::holds_alternative<PartitionsReply>(reply.value().second)) {
+      out.replies.push_back(std::get<PartitionsReply>(std::move(reply).value().second));
+    } else {
+      out.silent.push_back(id);
+    }
+  }
+  return out;
+}
+
+int do_partitions(MeshClient& client, const Globals& g) {
+  auto replies = gather_partitions(client, g.timeout_ms);
+  if (!replies.ok()) return report(replies.status());
+  MeshPartitions mesh = merge_partitions(replies.value());
+  std::cout << (g.json ? to_json(mesh).dump() + "\n" : partitions_text(mesh));
+  return kExitOk;
+}
+
 template <typename Reply, typename Request>
 int show(MeshClient& client, const Globals& g, std::string (*text)(const Reply&)) {
   auto reply = client.call(Request{});
@@ -359,7 +403,8 @@ int run(int argc, char** argv) {
   auto* stats_cmd = app.add_subcommand("stats", "counters, gauges and latency histograms of the node");
   auto* members_cmd = app.add_subcommand("members", "members with state, incarnation, address and load");
   auto* ring_cmd = app.add_subcommand("ring", "each node's share of the ring and of the partitions");
-  auto* partitions_cmd = app.add_subcommand("partitions", "the replica set of every partition");
+  auto* partitions_cmd = app.add_subcommand(
+      "partitions", "every partition's Raft group (leader, term, voters, commit, lag), asking every alive member");
   auto* load_cmd = app.add_subcommand("load", "the load view (runnable tasks, free slots) as the node sees it");
   auto* steals_cmd = app.add_subcommand("steals", "recent steals and steal counters of the node");
   uint64_t top_interval_ms = 1000, top_iterations = 0;
@@ -391,7 +436,7 @@ int run(int argc, char** argv) {
   if (*stats_cmd) return do_stats(client, g);
   if (*members_cmd) return show<MembersReply, MembersRequest>(client, g, members_text);
   if (*ring_cmd) return show<PartitionsReply, PartitionsRequest>(client, g, ring_text);
-  if (*partitions_cmd) return show<PartitionsReply, PartitionsRequest>(client, g, partitions_text);
+  if (*partitions_cmd) return do_partitions(client, g);
   if (*load_cmd) return show<MembersReply, MembersRequest>(client, g, load_text);
   if (*steals_cmd) return show<StealsReply, StealsRequest>(client, g, steals_text);
   if (*top_cmd) return do_top(client, g, top_interval_ms, top_iterations);

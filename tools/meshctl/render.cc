@@ -18,6 +18,56 @@ std::string shorten(const std::string& text, size_t max) {
   return one_line.size() <= max ? one_line : one_line.substr(0, max) + "...";
 }
 
+std::string hex(uint64_t v) {
+  char text[20];
+  std::snprintf(text, sizeof text, "%016llx", static_cast<unsigned long long>(v));
+  return text;
+}
+
+std::string join(const std::vector<std::string>& items, const char* sep) {
+  std::string out;
+  for (const auto& item : items) out += (out.empty() ? "" : sep) + item;
+  return out;
+}
+
+// Columns padded to their widest cell, two spaces apart.
+std::string aligned(const std::vector<std::vector<std::string>>& rows) {
+  std::vector<size_t> width;
+  for (const auto& row : rows) {
+    width.resize(std::max(width.size(), row.size()));
+    for (size_t i = 0; i < row.size(); ++i) width[i] = std::max(width[i], row[i].size());
+  }
+  std::string out;
+  for (const auto& row : rows) {
+    for (size_t i = 0; i < row.size(); ++i) {
+      out += row[i];
+      if (i + 1 < row.size()) out += std::string(width[i] - row[i].size() + 2, ' ');
+    }
+    out += "\n";
+  }
+  return out;
+}
+
+// A replica ("<node id>#<disk id>") by its node id, or by its full id when
+// another voter is on the same node (the node came back with a wiped disk).
+std::string replica_label(const std::string& replica, const std::vector<std::string>& voters) {
+  std::string node = replica.substr(0, replica.find('#'));
+  bool shared = std::any_of(voters.begin(), voters.end(), [&](const std::string& v) {
+    return v != replica && v.substr(0, v.find('#')) == node;
+  });
+  return shared ? replica : node;
+}
+
+nlohmann::json to_json(const GroupInfo& g) {
+  nlohmann::json lag = nlohmann::json::array();
+  for (const auto& l : g.lag) lag.push_back({{"replica_id", l.replica_id}, {"behind", l.behind}});
+  return {{"partition", g.partition},         {"role", g.role},
+          {"term", g.term},                   {"leader", g.leader},
+          {"commit_index", g.commit_index},   {"applied_index", g.applied_index},
+          {"last_index", g.last_index},       {"voters", g.voters},
+          {"lag", lag}};
+}
+
 }  // namespace
 
 nlohmann::json to_json(const TaskRecord& r) {
@@ -67,6 +117,7 @@ nlohmann::json to_json(const MembersReply& m) {
                        {"state", member_state_name(member.state)},
                        {"incarnation", member.incarnation},
                        {"state_since_ms", member.state_since_ms},
+                       {"replica_id", member.replica_id},
                        {"load",
                         {{"pending", member.load.pending},
                          {"free_slots", member.load.free_slots},
@@ -86,10 +137,56 @@ nlohmann::json to_json(const PartitionsReply& p) {
                       {"replicas_held", s.replicas_held},
                       {"key_share_ppm", s.key_share_ppm}});
   }
-  char digest[20];
-  std::snprintf(digest, sizeof digest, "%016llx", static_cast<unsigned long long>(p.digest));
-  return {{"node_id", p.node_id}, {"partitions", p.partitions}, {"replicas", p.replicas},
-          {"digest", digest},     {"table", table},              {"nodes", shares}};
+  nlohmann::json groups = nlohmann::json::array();
+  for (const auto& g : p.groups) groups.push_back(to_json(g));
+  return {{"node_id", p.node_id}, {"partitions", p.partitions}, {"replicas", p.replicas}, {"digest", hex(p.digest)},
+          {"table", table},       {"nodes", shares},            {"groups", groups}};
+}
+
+MeshPartitions merge_partitions(const PartitionReplies& in) {
+  MeshPartitions out;
+  out.silent = in.silent;
+  if (in.replies.empty()) return out;
+  const PartitionsReply& asked = in.replies.front();
+  out.asked = asked.node_id;
+  out.partitions = asked.partitions;
+  out.replicas = asked.replicas;
+  std::map<uint32_t, PartitionRow> rows;
+  for (const auto& entry : asked.table) rows[entry.partition].ring = entry.replicas;
+  // A leader beats a replica that does not lead, and a higher term a lower one.
+  auto rank = [](const GroupInfo& g) { return std::make_pair(g.role == "leader", g.term); };
+  for (const auto& reply : in.replies) {
+    out.digests[reply.node_id] = reply.digest;
+    for (const auto& g : reply.groups) {
+      PartitionRow& row = rows[g.partition];
+      if (!row.group || rank(g) > rank(*row.group)) {
+        row.group = g;
+        row.reported_by = reply.node_id;
+      }
+    }
+  }
+  for (auto& [partition, row] : rows) {
+    row.partition = partition;
+    out.rows.push_back(std::move(row));
+  }
+  return out;
+}
+
+nlohmann::json to_json(const MeshPartitions& m) {
+  nlohmann::json digests = nlohmann::json::object();
+  for (const auto& [node, digest] : m.digests) digests[node] = hex(digest);
+  nlohmann::json rows = nlohmann::json::array();
+  for (const auto& row : m.rows) {
+    nlohmann::json leader = nullptr;
+    if (row.led()) leader = row.reported_by;
+    rows.push_back({{"partition", row.partition},
+                    {"ring", row.ring},
+                    {"leader", leader},
+                    {"reported_by", row.reported_by},
+                    {"group", row.group ? to_json(*row.group) : nlohmann::json(nullptr)}});
+  }
+  return {{"node_id", m.asked}, {"partitions", m.partitions}, {"replicas", m.replicas},
+          {"digests", digests}, {"silent", m.silent},          {"groups", rows}};
 }
 
 std::string members_text(const MembersReply& m) {
@@ -110,7 +207,7 @@ std::string members_text(const MembersReply& m) {
 std::string ring_text(const PartitionsReply& p) {
   std::ostringstream out;
   out << "ring as seen by " << p.node_id << ": " << p.shares.size() << " nodes, " << p.partitions
-      << " partitions x " << p.replicas << " replicas, digest " << to_json(p)["digest"].get<std::string>() << "\n";
+      << " partitions x " << p.replicas << " replicas, digest " << hex(p.digest) << "\n";
   out << "NODE               KEY_SHARE  LEADS  REPLICAS\n";
   for (const auto& s : p.shares) {
     char line[160];
@@ -121,14 +218,40 @@ std::string ring_text(const PartitionsReply& p) {
   return out.str();
 }
 
-std::string partitions_text(const PartitionsReply& p) {
+std::string partitions_text(const MeshPartitions& m) {
   std::ostringstream out;
-  out << "partitions as seen by " << p.node_id << " (digest " << to_json(p)["digest"].get<std::string>() << ")\n";
-  for (const auto& entry : p.table) {
-    out << entry.partition;
-    for (const auto& r : entry.replicas) out << "  " << r;
+  out << "partition groups as " << m.digests.size() << " of " << m.digests.size() + m.silent.size()
+      << " alive members report them (asked " << m.asked << ")";
+  if (!m.silent.empty()) out << "; no answer from " << join(m.silent, ", ");
+  out << "\nring: " << m.partitions << " partitions x " << m.replicas << " replicas, ";
+  auto differs = [&](const auto& d) { return d.second != m.digests.begin()->second; };
+  if (std::none_of(m.digests.begin(), m.digests.end(), differs)) {
+    out << "digest " << hex(m.digests.empty() ? 0 : m.digests.begin()->second) << " on every member that answered\n";
+  } else {
+    out << "digests DIFFER:";
+    for (const auto& [node, digest] : m.digests) out << " " << node << "=" << hex(digest);
     out << "\n";
   }
+  std::vector<std::vector<std::string>> table = {{"PART", "LEADER", "TERM", "COMMIT", "VOTERS", "LAG", "RING"}};
+  for (const auto& row : m.rows) {
+    std::vector<std::string> cells = {std::to_string(row.partition), "no leader", "-", "-", "-", "-",
+                                      row.ring.empty() ? "-" : join(row.ring, ",")};
+    if (row.group) {
+      const GroupInfo& g = *row.group;
+      std::vector<std::string> voters, lag;
+      for (const auto& v : g.voters) voters.push_back(replica_label(v, g.voters));
+      for (const auto& l : g.lag) lag.push_back(replica_label(l.replica_id, g.voters) + ":" + std::to_string(l.behind));
+      cells[2] = std::to_string(g.term);  // the highest term seen, when no replica leads
+      cells[4] = voters.empty() ? "-" : join(voters, ",");
+      if (row.led()) {
+        cells[1] = g.leader.empty() ? row.reported_by : replica_label(g.leader, g.voters);
+        cells[3] = std::to_string(g.commit_index);
+        if (!lag.empty()) cells[5] = join(lag, ",");
+      }
+    }
+    table.push_back(std::move(cells));
+  }
+  out << aligned(table);
   return out.str();
 }
 

@@ -3,16 +3,47 @@
 
 #include <nlohmann/json.hpp>
 
+#include <map>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "protocol/messages.h"
 
 namespace mesh::ctl {
 
+// What `meshctl partitions` gathers: the node asked, then every other ALIVE
+// member that answered; a node only reports the groups it hosts a replica of.
+struct PartitionReplies {
+  std::vector<PartitionsReply> replies;  // the node asked first
+  std::vector<std::string> silent;       // ALIVE members that did not answer in time
+};
+
+// One partition of the merged view.
+struct PartitionRow {
+  uint32_t partition = 0;
+  std::vector<std::string> ring;  // node ids of its ring replica set, as the node asked computes it
+  // The entry of the replica leading with the highest term; when no replica
+  // leads, the entry with the highest term seen; none when no replica answered.
+  std::optional<GroupInfo> group;
+  std::string reported_by;  // node id of the replica whose entry `group` is
+  bool led() const { return group && group->role == "leader"; }
+};
+struct MeshPartitions {
+  std::string asked;  // node id of the node asked
+  uint32_t partitions = 0;
+  uint32_t replicas = 0;                    // ring replicas per partition, as the node asked computes them
+  std::map<std::string, uint64_t> digests;  // ring digest of every node that answered, by node id
+  std::vector<std::string> silent;
+  std::vector<PartitionRow> rows;  // ascending by partition
+};
+MeshPartitions merge_partitions(const PartitionReplies& replies);
+
 nlohmann::json to_json(const TaskRecord& record);
 nlohmann::json to_json(const StatsReply& stats);
 nlohmann::json to_json(const MembersReply& members);
 nlohmann::json to_json(const PartitionsReply& partitions);
+nlohmann::json to_json(const MeshPartitions& mesh);
 nlohmann::json to_json(const StealsReply& steals);
 
 // One line per task: id, state, attempts, and result or error.
@@ -22,8 +53,9 @@ std::string task_detail(const TaskRecord& record);
 std::string members_text(const MembersReply& members);
 // The node's ring: each node's share of the key space and of the partitions.
 std::string ring_text(const PartitionsReply& partitions);
-// One line per partition with its replica set, after a header line.
-std::string partitions_text(const PartitionsReply& partitions);
+// Who answered and whether their ring digests agree, then one line per
+// partition: leader, term, commit index, voters, followers' lag, ring replicas.
+std::string partitions_text(const MeshPartitions& mesh);
 // The load view a node steals from: live members, most runnable work first.
 std::string load_text(const MembersReply& members);
 std::string steals_text(const StealsReply& steals);
