@@ -269,7 +269,8 @@ class NodeState {
   void lead_start(uint32_t partition, Replica& r);
   void lead_end(uint32_t partition, Replica& r);
   void reconcile();
-  void reconcile_group(uint32_t partition, Replica& r, const std::map<std::string, std::string>& live_replicas);
+  // True when the group is as the ring wants it (nothing proposed, nothing pending).
+  bool reconcile_group(uint32_t partition, Replica& r, const std::map<std::string, std::string>& live_replicas);
   std::string address_of_replica(const std::string& replica_id) const;
   std::string leader_address(uint32_t partition) const;
   Replica* replica(uint32_t partition);
@@ -384,6 +385,11 @@ class NodeState {
   bool joined_ = false;
   uint64_t next_load_publish_ms_ = 0;
   uint64_t next_reconcile_ms_ = 0;
+  uint64_t next_full_reconcile_ms_ = 0;
+  uint64_t reconciled_live_version_ = UINT64_MAX;
+  uint64_t seen_live_version_ = UINT64_MAX;
+  uint64_t live_version_seen_ms_ = 0;
+  bool reconcile_pending_ = true;
   uint64_t average_run_ms_ = 0;  // moving average of successful attempts, for the backlog estimate
   mutable std::optional<PartitionTable> table_cache_;
   mutable uint64_t table_cache_version_ = 0;

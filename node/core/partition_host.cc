@@ -209,6 +209,7 @@ void NodeState::maybe_compact(uint32_t partition, Replica& r) {
 
 void NodeState::lead_start(uint32_t partition, Replica& r) {
   r.leading = true;
+  reconcile_pending_ = true;
   count("leaderships_gained");
   for (const auto& [id, record] : r.table.records()) {
     if (record.state == TaskState::kPending) {
@@ -264,6 +265,20 @@ void NodeState::lead_end(uint32_t partition, Replica& r) {
 void NodeState::reconcile() {
   if (now_ms_ < next_reconcile_ms_) return;
   next_reconcile_ms_ = now_ms_ + config_.replication.reconcile_interval_ms;
+  // A pass costs a scan of the membership and maybe a new ring: only when
+  // the ring may have moved (and the live set has held still for an
+  // interval, so a wave of joins costs one pass), a group still had work
+  // left, or now and then as a safety net.
+  if (membership_.live_version() != seen_live_version_) {
+    seen_live_version_ = membership_.live_version();
+    live_version_seen_ms_ = now_ms_;
+  }
+  bool ring_moved = seen_live_version_ != reconciled_live_version_ &&
+                    now_ms_ - live_version_seen_ms_ >= config_.replication.reconcile_interval_ms;
+  if (!ring_moved && !reconcile_pending_ && now_ms_ < next_full_reconcile_ms_) return;
+  reconciled_live_version_ = membership_.live_version();
+  next_full_reconcile_ms_ = now_ms_ + 25 * config_.replication.reconcile_interval_ms;
+  reconcile_pending_ = false;
   std::map<std::string, std::string> live_replicas;  // node id -> replica id
   for (const auto& m : membership_.members_where([](MemberState s, const LoadDigest&) {
          return s == MemberState::kAlive || s == MemberState::kSuspect;
@@ -271,14 +286,14 @@ void NodeState::reconcile() {
     live_replicas[m.id] = m.replica_id;
   }
   for (auto& [p, r] : replicas_) {
-    if (r.leading) reconcile_group(p, r, live_replicas);
+    if (r.leading && !reconcile_group(p, r, live_replicas)) reconcile_pending_ = true;
   }
 }
 
-void NodeState::reconcile_group(uint32_t partition, Replica& r,
+bool NodeState::reconcile_group(uint32_t partition, Replica& r,
                                 const std::map<std::string, std::string>& live_replicas) {
   const std::vector<std::string>& want_nodes = partition_table().replicas(partition);
-  if (want_nodes.empty()) return;
+  if (want_nodes.empty()) return true;
   std::vector<std::string> want;
   for (const auto& node : want_nodes) {
     if (node == config_.node_id) {
@@ -286,7 +301,7 @@ void NodeState::reconcile_group(uint32_t partition, Replica& r,
       continue;
     }
     auto it = live_replicas.find(node);
-    if (it == live_replicas.end() || it->second.empty()) return;  // its replica id has not reached this node yet
+    if (it == live_replicas.end() || it->second.empty()) return false;  // its replica id has not reached this node yet
     want.push_back(it->second);
   }
   const std::vector<std::string>& voters = r.raft->voters();
@@ -297,7 +312,7 @@ void NodeState::reconcile_group(uint32_t partition, Replica& r,
   for (const auto& w : want) {
     if (has(voters, w)) continue;
     if (r.raft->propose_add(w).ok()) count("replicas_added");
-    return;
+    return false;
   }
   // Remove only down to R voters: a replica the ring dropped (dead, or cut
   // off) still counts toward the majority until a replacement has joined.
@@ -307,15 +322,16 @@ void NodeState::reconcile_group(uint32_t partition, Replica& r,
     if (voters.size() <= config_.ring.replicas) break;
     if (has(want, v)) continue;
     if (r.raft->propose_remove(v).ok()) count("replicas_removed");
-    return;
+    return false;
   }
-  if (want.front() == replica_id_) return;
+  if (want.front() == replica_id_) return true;
   RaftStatus status = r.raft->status();
   for (const auto& f : status.followers) {
     if (f.id == want.front() && f.match_index == status.last_index && status.transfer_target.empty()) {
       if (r.raft->transfer_leadership(now_ms_, f.id).ok()) count("leadership_transfers");
     }
   }
+  return false;  // done once the preferred replica leads
 }
 
 }  // namespace mesh
