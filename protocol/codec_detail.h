@@ -215,8 +215,10 @@ Result<T> parse(std::string_view bytes, Fn&& read) {
     }
     if (offset != bytes.size()) return Status(ErrorCode::kMalformed, "trailing bytes after message");
     // Container limits keep a hostile frame from allocating far more than its size.
+    // A bin may fill the frame (a partition snapshot, a nested fan-out body);
+    // every reader still bounds each field (Fields::bytes).
     msgpack::unpack_limit limit(/*array=*/kUnpackMaxArray, /*map=*/kUnpackMaxMap,
-                                /*str=*/limits::kMaxPayloadBytes, /*bin=*/limits::kMaxPayloadBytes,
+                                /*str=*/limits::kMaxPayloadBytes, /*bin=*/limits::kMaxFrameBytes,
                                 /*ext=*/0, /*depth=*/kUnpackMaxDepth);
     offset = 0;
     msgpack::object_handle handle =

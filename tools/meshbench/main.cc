@@ -16,9 +16,11 @@
 //   failover    --rounds times: SIGKILL the node that leads the most
 //               partitions while another node submits one task every 2 ms
 //               with a key of a partition it led; prints the time from the
-//               kill to the first acknowledged submit of that key and to
-//               every partition having a leader again, then restarts the
-//               node on its data dir and waits until the mesh is ready.
+//               kill to the first acknowledged submit of that key (failover
+//               time), to every partition having a leader again, to the
+//               ring having moved past the dead node (leaderships follow it)
+//               and to the key's last failed submit; then restarts the node
+//               on its data dir and waits until the mesh is ready again.
 //
 // --spawn [MESHD] starts private meshd processes (temporary data dirs, free
 // ports, gossip profile local) so the benchmark needs nothing running; skew
@@ -106,7 +108,7 @@ struct Options {
 constexpr uint64_t kElectionTimeoutMs = 500;
 constexpr uint64_t kHeartbeatMs = 50;
 constexpr uint64_t kGossipProbeMs = 200;
-constexpr uint64_t kReadyTimeoutMs = 20000;
+constexpr uint64_t kReadyTimeoutMs = 60000;
 
 // ---------------------------------------------------------------------------------------
 // A mesh of local meshd processes.
@@ -156,32 +158,31 @@ struct MeshView {
   }
 
   // Empty when the nodes agree on the ring and every partition is led by the
-  // node the ring prefers (so no leadership transfer is due); otherwise what
-  // is still missing.
-  std::string leadership_gap() const {
+  // node the ring prefers (so no leadership transfer is due) and, unless
+  // voters is 0, has that many voters, all caught up (no reconfiguration or
+  // catch-up under way). Otherwise what is missing, with a few examples.
+  std::string gap(size_t voters = 0) const {
     if (partitions == 0) return "no node answered";
     if (digests.size() > 1) return "the nodes disagree on the ring";
-    size_t no_leader = 0, elsewhere = 0;
+    size_t count = 0;
+    std::string examples;
     for (uint32_t p = 0; p < partitions; ++p) {
-      no_leader += leaders[p].node == GroupLeader::kNone;
-      elsewhere += leaders[p].node != GroupLeader::kNone && leaders[p].node_id != preferred[p];
+      std::string why = partition_gap(p, voters);
+      if (why.empty()) continue;
+      if (++count <= 3) examples += "; partition " + std::to_string(p) + ": " + why;
     }
-    if (no_leader + elsewhere == 0) return {};
-    return std::to_string(no_leader) + " partitions without a leader, " + std::to_string(elsewhere) +
-           " led by a node the ring does not prefer";
+    return count == 0 ? std::string() : std::to_string(count) + " partitions not settled" + examples;
   }
 
-  // Empty when every leader has `voters` voters and no lagging follower (no
-  // reconfiguration or catch-up is under way).
-  std::string replication_gap(size_t voters) const {
-    size_t short_group = 0, lagging = 0;
-    for (const auto& l : leaders) {
-      short_group += l.node != GroupLeader::kNone && l.voters != voters;
-      lagging += l.node != GroupLeader::kNone && l.max_lag > 0;
-    }
-    if (short_group + lagging == 0) return {};
-    return std::to_string(short_group) + " partitions without " + std::to_string(voters) + " voters, " +
-           std::to_string(lagging) + " with a lagging follower";
+ private:
+  std::string partition_gap(uint32_t p, size_t voters) const {
+    const GroupLeader& l = leaders[p];
+    std::string lag = l.max_lag > 0 ? " (a follower is " + std::to_string(l.max_lag) + " entries behind)" : "";
+    if (l.node == GroupLeader::kNone) return "no leader";
+    if (l.node_id != preferred[p]) return "led by " + l.node_id + ", the ring prefers " + preferred[p] + lag;
+    if (voters == 0) return {};
+    if (l.voters != voters) return std::to_string(l.voters) + " voters, not " + std::to_string(voters);
+    return lag;
   }
 };
 
@@ -194,22 +195,33 @@ class LocalMesh {
       : o_(o), extra_args_(std::move(extra_args)), dir_(make_temp_dir("meshbench-")) {
     for (size_t i = 0; i < o.nodes; ++i) {
       nodes_.push_back(Node{"bench-" + std::to_string(i + 1), dir_ + "/n" + std::to_string(i + 1), {}, {}, {}});
-      if (Status s = start(i, i == 0 ? std::vector<std::string>{} : std::vector<std::string>{endpoint(0)}); !s.ok()) {
-        throw std::runtime_error(s.message());
-      }
     }
   }
   ~LocalMesh() {
-    for (auto& n : nodes_) n.process->signal(SIGTERM);
-    for (auto& n : nodes_) (void)n.process->wait_exit(60000);
+    for (auto& n : nodes_) {
+      if (n.process) n.process->signal(SIGTERM);
+    }
+    for (auto& n : nodes_) {
+      if (n.process) (void)n.process->wait_exit(60000);
+    }
     nodes_.clear();
     std::filesystem::remove_all(dir_);
+  }
+
+  // Starts every node and waits until the mesh is ready.
+  Status start() {
+    for (size_t i = 0; i < size(); ++i) {
+      if (Status s = start(i, i == 0 ? std::vector<std::string>{} : std::vector<std::string>{endpoint(0)}); !s.ok()) {
+        return s;
+      }
+    }
+    return wait_ready();
   }
 
   size_t size() const { return nodes_.size(); }
   const std::string& endpoint(size_t i) const { return nodes_[i].endpoint; }
   const std::string& id(size_t i) const { return nodes_[i].id; }
-  bool running(size_t i) const { return nodes_[i].process->running(); }
+  bool running(size_t i) const { return nodes_[i].process && nodes_[i].process->running(); }
 
   void kill(size_t i) {
     nodes_[i].process->signal(SIGKILL);
@@ -239,30 +251,10 @@ class LocalMesh {
             return false;
           }
           MeshView v = view();
-          gap = v.answered < running_count() ? "not every node answered" : v.leadership_gap();
-          if (gap.empty()) gap = v.replication_gap(voters(v));
+          gap = v.answered < running_count() ? "not every node answered" : v.gap(voters(v));
           return gap.empty();
         },
         timeout_ms);
-    if (!ready) {
-      for (size_t i = 0; i < size(); ++i) {
-        auto reply = nodes_[i].admin->call(PartitionsRequest{});
-        if (!reply.ok()) continue;
-        auto& pr = std::get<PartitionsReply>(reply.value());
-        MeshView v = view();
-        for (auto& g : pr.groups) {
-          if (v.leaders[g.partition].node_id == v.preferred[g.partition]) continue;
-          std::string voters; for (auto& x : g.voters) voters += x + " ";
-          std::string lag; for (auto& x : g.lag) lag += x.replica_id + ":" + std::to_string(x.behind) + " ";
-          std::string table; for (auto& row : pr.table) if (row.partition == g.partition) for (auto& x : row.replicas) table += x + " ";
-          fprintf(stderr, "DBG node %s p%u role %s term %llu leader %s commit %llu applied %llu last %llu voters [%s] lag [%s] table [%s]\n", pr.node_id.c_str(), g.partition, g.role.c_str(), (unsigned long long)g.term, g.leader.c_str(), (unsigned long long)g.commit_index, (unsigned long long)g.applied_index, (unsigned long long)g.last_index, voters.c_str(), lag.c_str(), table.c_str());
-        }
-        auto st = nodes_[i].admin->stats();
-        if (st.ok()) for (auto& [k, val] : st.value().counters) if (k.find("snapshot") != std::string::npos || k.find("drop") != std::string::npos || k.find("large") != std::string::npos || k.find("peer") != std::string::npos || k.find("reject") != std::string::npos) fprintf(stderr, "DBG   %s counter %s = %llu\n", pr.node_id.c_str(), k.c_str(), (unsigned long long)val);
-        auto m = nodes_[i].admin->call(MembersRequest{});
-        if (m.ok()) for (auto& x : std::get<MembersReply>(m.value()).members) fprintf(stderr, "DBG   %s sees %s %s inc %llu state %d replica %s\n", pr.node_id.c_str(), x.id.c_str(), x.address.c_str(), (unsigned long long)x.incarnation, (int)x.state, x.replica_id.c_str());
-      }
-    }
     return ready ? Status::Ok() : Status(ErrorCode::kUnavailable, "mesh not ready: " + gap);
   }
 
@@ -311,8 +303,8 @@ class LocalMesh {
 
   Status start(size_t i, const std::vector<std::string>& seeds) {
     Node& n = nodes_[i];
-    std::vector<std::string> args = {"--node-id", n.id,           "--gossip-profile", "local",
-                                     "--slots",   std::to_string(o_.slots), "--log-level", "warn"};
+    std::vector<std::string> args = {"--node-id", n.id, "--gossip-profile", "local",
+                                     "--slots", std::to_string(o_.slots), "--log-level", "warn"};
     args.insert(args.end(), extra_args_.begin(), extra_args_.end());
     if (!n.endpoint.empty()) args.insert(args.end(), {"--listen", n.endpoint});
     if (!seeds.empty()) {
@@ -427,8 +419,10 @@ SubmitStats submit_all(const std::vector<MeshClient*>& clients, const std::vecto
   std::vector<SubmitStats> per_lane(lanes);
   std::vector<std::thread> threads;
   for (size_t lane = 0; lane < lanes; ++lane) {
-    uint32_t window = std::max<uint32_t>(1, (o.window + static_cast<uint32_t>(lanes - 1 - lane)) / static_cast<uint32_t>(lanes));
-    threads.emplace_back([&, lane, window] { per_lane[lane] = submit_lane(*clients[lane], ids, lane, lanes, window, o); });
+    // The window split as evenly as it goes (8 over 3 lanes: 3, 3, 2), at least 1 each.
+    auto window = static_cast<uint32_t>(std::max<size_t>(1, (o.window + lanes - 1 - lane) / lanes));
+    threads.emplace_back(
+        [&, lane, window] { per_lane[lane] = submit_lane(*clients[lane], ids, lane, lanes, window, o); });
   }
   for (auto& t : threads) t.join();
   SubmitStats all;
@@ -462,8 +456,8 @@ Results await_results(MeshClient& client, const std::vector<std::string>& ids) {
   return out;
 }
 
-// The clients' nodes together; each node holds tasks * replicas / nodes
-// task records.
+// Figures of the nodes behind `clients` together. Memory per task record:
+// each node holds about tasks * replicas / nodes of them.
 int throughput(const std::vector<MeshClient*>& clients, const Options& o) {
   auto [nodes, replicas] = mesh_shape(*clients[0]);
   int64_t rss_before = total_gauge(clients, "rss_bytes");
@@ -506,11 +500,12 @@ int throughput_workload(const Options& o) {
     return throughput({&client}, o);
   }
   LocalMesh mesh(o, {});
-  if (Status s = mesh.wait_ready(); !s.ok()) return fail(s.message());
+  if (Status s = mesh.start(); !s.ok()) return fail(s.message());
   std::vector<std::unique_ptr<MeshClient>> owned;
   std::vector<MeshClient*> clients;
   for (size_t i = 0; i < mesh.size(); ++i) {
-    owned.push_back(std::make_unique<MeshClient>(std::vector<std::string>{mesh.endpoint(i)}, ClientOptions{60000, "meshbench"}));
+    owned.push_back(
+        std::make_unique<MeshClient>(std::vector<std::string>{mesh.endpoint(i)}, ClientOptions{60000, "meshbench"}));
     clients.push_back(owned.back().get());
   }
   return throughput(clients, o);
@@ -537,7 +532,7 @@ std::vector<uint64_t> durations(const Options& o) {
 
 Result<SkewResult> run_skew_once(const Options& o, bool steal, const std::vector<uint64_t>& work) {
   LocalMesh mesh(o, steal ? std::vector<std::string>{} : std::vector<std::string>{"--no-steal"});
-  if (Status s = mesh.wait_ready(); !s.ok()) return s;
+  if (Status s = mesh.start(); !s.ok()) return s;
   MeshClient client({mesh.endpoint(0)}, ClientOptions{60000, "meshbench"});
   std::vector<std::string> ids;
   std::vector<TaskSpec> batch;
@@ -759,7 +754,9 @@ uint64_t transfers(LocalMesh& mesh, const std::vector<size_t>& nodes) {
 
 // Kills `victim` while `probe` writes; fills the timings of `r`.
 Status observe_kill(LocalMesh& mesh, size_t victim, WriteProbe& probe, Round& r) {
-  if (!probe.first_ack_after(Clock::now(), kFailoverTimeoutMs)) return Status(ErrorCode::kUnavailable, "the probe's key was not writable before the kill");
+  if (!probe.first_ack_after(Clock::now(), kFailoverTimeoutMs)) {
+    return Status(ErrorCode::kUnavailable, "the probe's key was not writable before the kill");
+  }
   std::vector<size_t> survivors;
   for (size_t i = 0; i < mesh.size(); ++i) {
     if (i != victim) survivors.push_back(i);
@@ -769,15 +766,19 @@ Status observe_kill(LocalMesh& mesh, size_t victim, WriteProbe& probe, Round& r)
   mesh.kill(victim);
   auto dead = Clock::now();  // only submits sent from here on count: none can reach the old leader
   if (!poll_until([&] { return mesh.view().all_led(); }, kFailoverTimeoutMs, 10)) {
-    return Status(ErrorCode::kUnavailable, "some partition still had no leader " + std::to_string(kFailoverTimeoutMs) + " ms after the kill");
+    return Status(ErrorCode::kUnavailable, "no leader for some partition " + std::to_string(kFailoverTimeoutMs) +
+                                               " ms after the kill: " + mesh.view().gap());
   }
   r.all_led_ms = ms_since(killed);
-  if (!poll_until([&] { return mesh.membership_settled() && mesh.view().leadership_gap().empty(); }, kFailoverTimeoutMs, 10)) {
-    return Status(ErrorCode::kUnavailable, "leadership did not settle: " + mesh.view().leadership_gap());
+  auto settled = [&] { return mesh.membership_settled() && mesh.view().gap().empty(); };
+  if (!poll_until(settled, kFailoverTimeoutMs, 10)) {
+    return Status(ErrorCode::kUnavailable, "leadership did not settle: " + mesh.view().gap());
   }
   r.settled_ms = ms_since(killed);
   r.transfers = transfers(mesh, survivors) - transfers_before;
-  if (!probe.first_ack_after(Clock::now(), kFailoverTimeoutMs)) return Status(ErrorCode::kUnavailable, "the key took no write once the mesh had settled");
+  if (!probe.first_ack_after(Clock::now(), kFailoverTimeoutMs)) {
+    return Status(ErrorCode::kUnavailable, "the key took no write once the mesh had settled");
+  }
   r.probe = summarize(probe.history(), killed, dead);
   return Status::Ok();
 }
@@ -786,9 +787,19 @@ Result<Round> failover_round(LocalMesh& mesh, uint32_t number) {
   MeshView before = mesh.view();
   size_t victim = busiest_leader(before, mesh.size());
   size_t entry = (victim + 1) % mesh.size();
-  Round r{mesh.id(victim), before.led_by(victim), 0, mesh.id(entry), {}, 0, 0, 0, 0};
-  while (r.partition < before.partitions && before.leaders[r.partition].node != victim) ++r.partition;
-  if (r.partition == before.partitions) return Status(ErrorCode::kUnavailable, "no node leads a partition");
+  Round r;
+  r.victim = mesh.id(victim);
+  r.led = before.led_by(victim);
+  r.entry = mesh.id(entry);
+  std::vector<uint32_t> led;
+  for (uint32_t p = 0; p < before.partitions; ++p) {
+    if (before.leaders[p].node == victim) led.push_back(p);
+  }
+  if (led.empty()) return Status(ErrorCode::kUnavailable, "no node leads a partition");
+  // A new partition each round: each round measures another group, and the
+  // probe's tasks do not pile up in one partition (whose whole snapshot a
+  // restarted node receives in one frame).
+  r.partition = led[(number - 1) % led.size()];
   {
     WriteProbe probe(mesh.endpoint(entry), key_in_partition(r.partition, before.partitions),
                      "failover-" + std::to_string(getpid()) + "-" + std::to_string(number) + "-");
@@ -823,11 +834,11 @@ void print_spread(const char* label, const std::vector<double>& ms, const char* 
 int failover(const Options& o) {
   if (o.nodes < 3) return fail("the failover workload needs --nodes 3 or more");
   LocalMesh mesh(o, {});
-  auto ready_started = Clock::now();
-  if (Status s = mesh.wait_ready(); !s.ok()) return fail(s.message());
+  auto started = Clock::now();
+  if (Status s = mesh.start(); !s.ok()) return fail(s.message());
   MeshView view = mesh.view();
   std::printf("workload            failover, %u rounds, nodes=%zu replicas=%zu, %u partitions (mesh ready in %.0f ms)\n",
-              o.rounds, mesh.size(), mesh.voters(view), view.partitions, ms_since(ready_started));
+              o.rounds, mesh.size(), mesh.voters(view), view.partitions, ms_since(started));
   std::printf("probe               one noop task per submit every %lld ms through another node, key in a partition "
               "the victim leads, client timeout %llu ms\n",
               static_cast<long long>(kProbeInterval.count()), static_cast<unsigned long long>(kProbeTimeoutMs));
@@ -848,7 +859,8 @@ int failover(const Options& o) {
               "then a pre-vote and a vote round and the new leader's no-op commit (synced writes on a majority); "
               "the gossip profile local (probes every %llu ms) does not gate the election, but declaring the node "
               "dead moves the ring, and the leaderships that follow it refuse writes while they transfer\n",
-              static_cast<unsigned long long>(kElectionTimeoutMs), static_cast<unsigned long long>(2 * kElectionTimeoutMs),
+              static_cast<unsigned long long>(kElectionTimeoutMs),
+              static_cast<unsigned long long>(2 * kElectionTimeoutMs),
               static_cast<unsigned long long>(kHeartbeatMs), static_cast<unsigned long long>(kGossipProbeMs));
   return 0;
 }
@@ -862,10 +874,12 @@ int run(int argc, char** argv) {
   app.add_option("--workload", o.workload, "throughput, skew or failover")
       ->check(CLI::IsMember({"throughput", "skew", "failover"}));
   app.add_option("-a,--addr", o.addr, "node endpoint (or use --spawn)");
-  app.add_option("--nodes", o.nodes, "nodes in a spawned mesh (throughput 1, skew 4, failover 3)")->check(CLI::Range(1, 32));
+  app.add_option("--nodes", o.nodes, "nodes in a spawned mesh (throughput 1, skew 4, failover 3)")
+      ->check(CLI::Range(1, 32));
   app.add_option("--task-ms", o.task_ms, "skew: mean task duration");
   app.add_flag("--heavy-tail", o.heavy_tail, "skew: Pareto-distributed durations instead of equal ones");
-  auto* spawn = app.add_option("--spawn", o.meshd, "start private meshd processes for the run (default: the meshd next to meshbench)")
+  auto* spawn = app.add_option("--spawn", o.meshd,
+                               "start private meshd processes for the run (default: the meshd next to meshbench)")
                     ->expected(0, 1);
   app.add_option("--slots", o.slots, "executor slots of each spawned meshd");
   app.add_option("--tasks", o.tasks, "number of tasks");
@@ -878,13 +892,9 @@ int run(int argc, char** argv) {
   o.spawn = spawn->count() > 0 || o.workload != "throughput";
   if (o.meshd.empty()) o.meshd = default_meshd;
   if (o.nodes == 0) o.nodes = o.workload == "skew" ? 4 : o.workload == "failover" ? 3 : 1;
-  try {
-    if (o.workload == "skew") return skew(o);
-    if (o.workload == "failover") return failover(o);
-    return throughput_workload(o);
-  } catch (const std::exception& e) {
-    return fail(e.what());
-  }
+  if (o.workload == "skew") return skew(o);
+  if (o.workload == "failover") return failover(o);
+  return throughput_workload(o);
 }
 
 }  // namespace

@@ -52,6 +52,7 @@ constexpr size_t kMaxInFlight = 64;
 // the acknowledged tasks may take to finish.
 constexpr uint64_t kSettleMs = 180000;
 constexpr uint64_t kFinishMs = 600000;
+constexpr uint64_t kStallMs = 180000;  // ... but not with no task finishing for this long
 constexpr uint64_t kWaitRoundMs = 60000;
 constexpr uint64_t kStartTimeoutMs = 60000;
 constexpr int kStartTries = 5;
@@ -471,9 +472,20 @@ class Chaos {
     std::set<std::string> open(acknowledged_.begin(), acknowledged_.end());
     std::map<std::string, int> said_missing;  // id -> times a covered answer said so
     std::set<std::string> lost;
+    std::map<std::string, TaskState> last_state;  // of open tasks, as last answered
     MeshClient client(endpoints(), ClientOptions{30000, "meshchaos"});
     auto next_progress = Clock::now() + milliseconds(10000);
+    size_t open_before = open.size();
+    auto progressed = Clock::now();
     while (!open.empty() && Clock::now() < deadline) {
+      if (open.size() < open_before) {
+        open_before = open.size();
+        progressed = Clock::now();
+      } else if (Clock::now() - progressed >= milliseconds(kStallMs)) {
+        std::printf("  no acknowledged task finished for %llu s: giving up\n",
+                    static_cast<unsigned long long>(kStallMs / 1000));
+        break;
+      }
       std::vector<std::string> ids(open.begin(), open.end());
       for (size_t i = 0; i < ids.size() && Clock::now() < deadline; i += limits::kMaxBatchTasks) {
         std::vector<std::string> part(ids.begin() + static_cast<long>(i),
@@ -486,6 +498,7 @@ class Chaos {
           continue;
         }
         for (const auto& r : reply.value().records) {
+          last_state[r.spec.id] = r.state;
           if (!is_terminal(r.state)) continue;
           records[r.spec.id] = r;
           open.erase(r.spec.id);
@@ -493,6 +506,11 @@ class Chaos {
         // A wait that did not time out covered every partition: its missing
         // ids are the mesh's answer. Asked twice more before they count.
         if (!reply.value().timed_out) {
+          if (!reply.value().missing.empty()) {
+            std::printf("  [check %.1f s] a covered wait through %s says %zu acknowledged tasks are missing, e.g. %s\n",
+                        seconds_since(check_start), client.endpoint().c_str(), reply.value().missing.size(),
+                        reply.value().missing.front().c_str());
+          }
           for (const auto& id : reply.value().missing) {
             if (++said_missing[id] >= 3) {
               lost.insert(id);
@@ -526,11 +544,26 @@ class Chaos {
     }
     for (const auto& id : lost) std::printf("VIOLATION: acknowledged task %s lost\n", id.c_str());
     uint64_t found_later = 0;
-    for (const auto& [id, times] : said_missing) found_later += !lost.count(id);
+    std::string found_later_examples;
+    for (const auto& [id, times] : said_missing) {
+      if (lost.count(id)) continue;
+      if (++found_later <= 3) {
+        auto it = records.find(id);
+        found_later_examples += " " + id + (it == records.end() ? std::string() : " (partition " +
+                                            std::to_string(it->second.partition) + ")");
+      }
+    }
     size_t unfinished = open.size();
     if (unfinished > 0) {
-      std::printf("VIOLATION: %zu acknowledged tasks not terminal after %.0f s, e.g. %s\n", unfinished, finish_s,
-                  open.begin()->c_str());
+      std::map<std::string, size_t> states;
+      for (const auto& id : open) {
+        auto it = last_state.find(id);
+        ++states[it == last_state.end() ? "never answered" : state_name(it->second)];
+      }
+      std::string by_state;
+      for (const auto& [state, count] : states) by_state += " " + state + " " + std::to_string(count);
+      std::printf("VIOLATION: %zu acknowledged tasks not terminal after %.0f s (last seen:%s), e.g. %s\n", unfinished,
+                  finish_s, by_state.c_str(), open.begin()->c_str());
     }
 
     std::printf("\nmeshchaos report (seed %llu)\n", static_cast<unsigned long long>(o_.seed));
@@ -578,8 +611,8 @@ class Chaos {
                 static_cast<unsigned long long>(stale), answered);
     if (found_later > 0) {
       std::printf("  WARNING: %llu acknowledged tasks were answered missing by a wait that covered every partition, "
-                  "and found later\n",
-                  static_cast<unsigned long long>(found_later));
+                  "and found later, e.g.%s\n",
+                  static_cast<unsigned long long>(found_later), found_later_examples.c_str());
     }
     std::printf("  lost %zu, double commits or bad histories %llu, not finished %zu\n", lost.size(),
                 static_cast<unsigned long long>(violations), unfinished);
