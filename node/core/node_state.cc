@@ -354,6 +354,13 @@ void NodeState::serve_submit(const ReplyTo& to, uint32_t partition, std::vector<
     count("routed_not_leader");
     return answer_route(to, RouteSubmitReply{to.handle, ErrorCode::kNotLeader, leader_address(partition), {}});
   }
+  if (!r->raft->transfer_target().empty()) {
+    // Handing leadership over refuses proposals: send the origin on to the
+    // replica about to lead.
+    count("routed_during_transfer");
+    return answer_route(to, RouteSubmitReply{to.handle, ErrorCode::kNotLeader,
+                                             address_of_replica(r->raft->transfer_target()), {}});
+  }
   uint64_t part_id = next_handle_++;
   SubmitPart part{to, partition, std::move(tasks), {}, 0};
   part.outcomes.resize(part.tasks.size());

@@ -10,6 +10,10 @@ namespace mesh {
 
 namespace {
 
+// How far behind the ring's preferred replica may be when leadership is
+// handed to it (entries; one append carries up to 64).
+constexpr uint64_t kTransferLagEntries = 64;
+
 std::string node_of_replica(const std::string& replica_id) {
   size_t hash = replica_id.rfind('#');
   return hash == std::string::npos ? replica_id : replica_id.substr(0, hash);
@@ -325,9 +329,13 @@ bool NodeState::reconcile_group(uint32_t partition, Replica& r,
     return false;
   }
   if (want.front() == replica_id_) return true;
+  // Hand over once the preferred replica is nearly caught up: the group
+  // refuses writes while a transfer catches it up the rest of the way, so
+  // waiting for an exact match would wait for ever under steady writes.
   RaftStatus status = r.raft->status();
   for (const auto& f : status.followers) {
-    if (f.id == want.front() && f.match_index == status.last_index && status.transfer_target.empty()) {
+    if (f.id == want.front() && f.match_index + kTransferLagEntries >= status.last_index &&
+        status.transfer_target.empty()) {
       if (r.raft->transfer_leadership(now_ms_, f.id).ok()) count("leadership_transfers");
     }
   }

@@ -240,6 +240,8 @@ class RaftGroup {
   RaftRole role() const { return role_; }
   uint64_t term() const { return term_; }
   const std::string& leader_id() const { return leader_; }
+  // The replica leadership is being handed to (leader only), or empty.
+  const std::string& transfer_target() const { return transfer_target_; }
   const std::string& id() const { return id_; }
   uint64_t commit_index() const { return commit_; }
   uint64_t applied_index() const { return applied_; }

@@ -97,20 +97,49 @@ Result<std::map<uint32_t, RaftDisk>> load_raft_disks(Storage& storage, uint32_t 
   return groups;
 }
 
-Result<std::string> load_or_create_disk_id(Storage& storage, uint64_t fresh) {
-  const std::string key = "meta/disk_id";
+namespace {
+
+// The value under `key`, or empty when there is none.
+Result<std::string> read_meta(Storage& storage, const std::string& key) {
   std::string found;
   Status scanned = storage.scan(key, [&](std::string_view k, std::string_view value) {
     if (k == key) found = std::string(value);
   });
   if (!scanned.ok()) return scanned;
-  if (!found.empty()) return found;
+  return found;
+}
+
+Status write_meta(Storage& storage, const std::string& key, const std::string& value) {
+  WriteBatch batch;
+  batch.put(key, value);
+  return storage.write(batch, /*sync=*/true);
+}
+
+}  // namespace
+
+Result<std::string> load_or_create_disk_id(Storage& storage, uint64_t fresh) {
+  const std::string key = "meta/disk_id";
+  auto found = read_meta(storage, key);
+  if (!found.ok() || !found.value().empty()) return found;
   char buf[20];
   std::snprintf(buf, sizeof buf, "%08llx", static_cast<unsigned long long>(fresh & 0xffffffffu));
-  WriteBatch batch;
-  batch.put(key, buf);
-  if (Status s = storage.write(batch, /*sync=*/true); !s.ok()) return s;
+  if (Status s = write_meta(storage, key, buf); !s.ok()) return s;
   return std::string(buf);
+}
+
+Result<std::string> bind_node_id(Storage& storage, const std::string& wanted, const std::string& fallback) {
+  const std::string key = "meta/node_id";
+  auto found = read_meta(storage, key);
+  if (!found.ok()) return found;
+  const std::string& stored = found.value();
+  if (!stored.empty()) {
+    if (wanted.empty() || wanted == stored) return stored;
+    return Status(ErrorCode::kInvalidArgument, "the data dir belongs to node '" + stored + "', not '" + wanted +
+                                                   "': start with --node-id " + stored + " or an empty data dir");
+  }
+  std::string id = wanted.empty() ? fallback : wanted;
+  if (Status s = write_meta(storage, key, id); !s.ok()) return s;
+  return id;
 }
 
 }  // namespace mesh

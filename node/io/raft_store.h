@@ -28,6 +28,10 @@ Result<std::map<uint32_t, RaftDisk>> load_raft_disks(Storage& storage, uint32_t 
 // "meta/disk_id": a node's replica id is "<node id>#<disk id>", so a wiped
 // disk takes part in partition groups as a new replica.
 Result<std::string> load_or_create_disk_id(Storage& storage, uint64_t fresh);
+// The node id this disk belongs to, kept under "meta/node_id": the stored
+// one when `wanted` is empty or equal to it, else kInvalidArgument; a new
+// disk takes `wanted`, or `fallback` when none is wanted.
+Result<std::string> bind_node_id(Storage& storage, const std::string& wanted, const std::string& fallback);
 // Reads a group's disk back; a group never written reads as an empty disk.
 // Sets applied_index to the snapshot index: the host re-applies the rest.
 Result<RaftDisk> load_raft_disk(Storage& storage, uint32_t group);

@@ -83,7 +83,9 @@ std::string to_endpoint(const std::string& address) {
 }
 
 Status validate(const NodeOptions& o) {
-  if (o.node_id.size() > limits::kMaxNameBytes) return invalid("node id must be at most 64 bytes");
+  if (o.node_id.size() > kMaxNodeIdBytes) {
+    return invalid("node id must be at most " + std::to_string(kMaxNodeIdBytes) + " bytes");
+  }
   if (o.listen.rfind("tcp://", 0) != 0 && o.listen.rfind("ipc://", 0) != 0) {
     return invalid("listen must be a tcp:// or ipc:// endpoint, got '" + o.listen + "'");
   }

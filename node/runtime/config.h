@@ -10,6 +10,10 @@
 
 namespace mesh {
 
+// A node id leaves room for "#<disk id>" (9 bytes) within the 64-byte names
+// of the protocol: the replica id of partition groups.
+inline constexpr size_t kMaxNodeIdBytes = 55;
+
 struct NodeOptions {
   std::string node_id;  // empty: derived from the advertised address
   std::string listen = "tcp://127.0.0.1:7700";  // port 0 picks a free port

@@ -104,7 +104,16 @@ struct Node::Impl {
       }
     }
     // The advertised endpoint is unique in a mesh, which makes it a good default id.
-    if (options.node_id.empty()) options.node_id = options.advertise.substr(options.advertise.find("://") + 3);
+    // A data dir belongs to one node id: its partition groups know the node
+    // by it. Without --node-id a restart takes the stored one (an ephemeral
+    // port may differ); a different --node-id is refused.
+    auto node_id = bind_node_id(*store, options.node_id, options.advertise.substr(options.advertise.find("://") + 3));
+    if (!node_id.ok()) return node_id.status();
+    options.node_id = node_id.value();
+    if (options.node_id.size() > kMaxNodeIdBytes) {
+      return Status(ErrorCode::kInvalidArgument, "node id '" + options.node_id + "' is over " +
+                                                     std::to_string(kMaxNodeIdBytes) + " bytes: set --node-id");
+    }
 
     replica_id = options.node_id + "#" + disk_id.value();
     core = std::make_unique<NodeState>(node_config(), random);
