@@ -207,15 +207,15 @@ std::string replication_chaos(uint64_t seed, Totals& totals) {
 }
 
 TEST_CASE("sim replication: seeded chaos loses no acknowledged task and commits no task twice") {
-  const char* env = std::getenv("MESH_RAFT_SEEDS");
+  const char* env = std::getenv("MESH_REPL_SEEDS");
   uint64_t seeds = env ? std::strtoull(env, nullptr, 10) : 1000;
-  const char* first_env = std::getenv("MESH_RAFT_FIRST_SEED");
+  const char* first_env = std::getenv("MESH_REPL_FIRST_SEED");
   uint64_t first = first_env ? std::strtoull(first_env, nullptr, 10) : 1;
   Totals totals;
   for (uint64_t seed = first; seed < first + seeds; ++seed) {
     std::string failure = replication_chaos(seed, totals);
-    REQUIRE_MESSAGE(failure.empty(), "seed " << seed << ": " << failure << " (replay: MESH_RAFT_FIRST_SEED=" << seed
-                                              << " MESH_RAFT_SEEDS=1 build/tests/mesh_tests -tc='sim replication: seeded*')");
+    REQUIRE_MESSAGE(failure.empty(), "seed " << seed << ": " << failure << " (replay: MESH_REPL_FIRST_SEED=" << seed
+                                              << " MESH_REPL_SEEDS=1 build/tests/mesh_tests -tc='sim replication: seeded*')");
   }
   MESSAGE(seeds << " seeds: " << totals.acknowledged << " acknowledged tasks, none lost, none with two results; "
                 << totals.crashes << " crashes (" << totals.wiped << " restarts with a wiped disk), "
