@@ -81,24 +81,25 @@ void NodeState::on(const in::TaskFinished& e) {
   report_outcome(e.id, run, e.ok, e.output);
 }
 
-void NodeState::commit_outcome(uint32_t partition, const TaskRecord& r, uint32_t attempt, bool ok,
+bool NodeState::commit_outcome(uint32_t partition, const TaskRecord& r, uint32_t attempt, bool ok,
                                const std::string& output) {
-  if (ok) {
-    uint64_t run_ms = now_ms_ - r.attempts.back().started_ms;
-    // A moving average with weight 1/8: smooth, and cheap to keep.
-    average_run_ms_ = average_run_ms_ == 0 ? run_ms : (average_run_ms_ * 7 + run_ms) / 8;
-    propose(partition, OpComplete{r.spec.id, attempt, output, now_ms_});
-    if (auto it = leases_.find(r.spec.id); it != leases_.end()) it->second.ending = true;
-    return;
-  }
-  fail_attempt(partition, r, attempt, AttemptOutcome::kFailed, output);
+  if (!ok) return fail_attempt(partition, r, attempt, AttemptOutcome::kFailed, output);
+  if (!propose(partition, OpComplete{r.spec.id, attempt, output, now_ms_})) return false;
+  uint64_t run_ms = now_ms_ - r.attempts.back().started_ms;
+  // A moving average with weight 1/8: smooth, and cheap to keep.
+  average_run_ms_ = average_run_ms_ == 0 ? run_ms : (average_run_ms_ * 7 + run_ms) / 8;
+  if (auto it = leases_.find(r.spec.id); it != leases_.end()) it->second.ending = true;
+  return true;
 }
 
-void NodeState::fail_attempt(uint32_t partition, const TaskRecord& r, uint32_t attempt, AttemptOutcome outcome,
+bool NodeState::fail_attempt(uint32_t partition, const TaskRecord& r, uint32_t attempt, AttemptOutcome outcome,
                              std::string error) {
   uint64_t delay = backoff_delay_ms(r.spec.backoff_base_ms, r.spec.backoff_max_ms, r.failures + 1, random_);
-  propose(partition, OpFail{r.spec.id, attempt, outcome, error_text(std::move(error)), now_ms_, now_ms_ + delay});
+  if (!propose(partition, OpFail{r.spec.id, attempt, outcome, error_text(std::move(error)), now_ms_, now_ms_ + delay})) {
+    return false;
+  }
   if (auto it = leases_.find(r.spec.id); it != leases_.end()) it->second.ending = true;
+  return true;
 }
 
 void NodeState::on(const in::RenewLeases& e) {
@@ -243,14 +244,16 @@ void NodeState::expire_deadlines() {
     Lease& lease = leases_.at(id);
     const TaskRecord& r = *replicas_.at(lease.partition).table.find(id);
     bool ours = lease.owner == config_.node_id;
+    // A proposal the group refuses (a leadership hand-over) is tried again
+    // at the next step: the lease stays due.
     if (now_ms_ >= lease.timeout_at_ms) {
       fail_attempt(lease.partition, r, lease.attempt, AttemptOutcome::kTimedOut,
                    "timed out after " + std::to_string(r.spec.timeout_ms) + " ms");
-    } else {
-      propose(lease.partition, OpRelease{id, lease.attempt, ours ? "lease expired" : "lease expired: runner lost", now_ms_});
+    } else if (propose(lease.partition,
+                       OpRelease{id, lease.attempt, ours ? "lease expired" : "lease expired: runner lost", now_ms_})) {
+      lease.ending = true;
       count(ours ? "leases_expired" : "stolen_leases_expired");
     }
-    lease.ending = true;
   }
   expire_stealing_deadlines();
   for (auto& [waiter_id, w] : waiters_) {
@@ -402,8 +405,12 @@ void NodeState::serve_submit(const ReplyTo& to, uint32_t partition, std::vector<
         continue;
       }
       if (!propose(partition, OpSubmit{spec, partition, now_ms_})) {
-        fail(Status(ErrorCode::kUnavailable, "partition " + std::to_string(partition) + " refused the write"));
-        continue;
+        // The group refuses writes (a hand-over): the origin asks again.
+        for (auto it = submit_waits_.begin(); it != submit_waits_.end();) {
+          it = it->second.first == part_id ? submit_waits_.erase(it) : std::next(it);
+        }
+        return answer_route(to, RouteSubmitReply{to.handle, ErrorCode::kNotLeader,
+                                                 address_of_replica(r->raft->transfer_target()), {}});
       }
       submits_in_flight_.insert(spec.id);
       ++unfinished_now;

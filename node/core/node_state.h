@@ -298,9 +298,11 @@ class NodeState {
   void resolve_waiters();
   void reply_wait(uint64_t waiter_id);
   Status validate(const TaskSpec& spec) const;
-  void fail_attempt(uint32_t partition, const TaskRecord& r, uint32_t attempt, AttemptOutcome outcome,
+  // Both propose the attempt's end on a led partition; false when the group
+  // refuses the proposal (a leadership hand-over), so the caller may retry.
+  bool fail_attempt(uint32_t partition, const TaskRecord& r, uint32_t attempt, AttemptOutcome outcome,
                     std::string error);
-  void commit_outcome(uint32_t partition, const TaskRecord& r, uint32_t attempt, bool ok, const std::string& output);
+  bool commit_outcome(uint32_t partition, const TaskRecord& r, uint32_t attempt, bool ok, const std::string& output);
   void expire_deadlines();
   void dispatch();
   void publish_load();

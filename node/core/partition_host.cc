@@ -237,6 +237,9 @@ void NodeState::lead_end(uint32_t partition, Replica& r) {
     if (grant_of_task_.count(id)) settle_grants(id, record);
   }
   fail_submit_parts(partition);
+  // Proposals nobody waits for any more (their part was answered) no longer
+  // count toward the backpressure limit.
+  std::erase_if(submits_in_flight_, [&](const std::string& id) { return !submit_waits_.count(id); });
   // Waits and cancels served for this partition answer now; their origin
   // asks the new leader.
   auto covers = [&](const std::vector<uint32_t>& covered) {

@@ -84,16 +84,16 @@ void NodeState::report_outcome(const std::string& id, const Run& run, bool ok, s
   if (!run.lender_address.empty()) count("stolen_attempts_finished");
   if (Replica* r = led(run.partition)) {
     const TaskRecord* record = r->table.find(id);
-    if (record != nullptr && record->state == TaskState::kLeased && record->attempt == run.attempt &&
-        record->lease_owner == config_.node_id) {
-      commit_outcome(run.partition, *record, run.attempt, ok, output);
-    } else {
+    if (record == nullptr || record->state != TaskState::kLeased || record->attempt != run.attempt ||
+        record->lease_owner != config_.node_id) {
       count("stale_completions_rejected");
+      return;
     }
-    return;
+    if (commit_outcome(run.partition, *record, run.attempt, ok, output)) return;
   }
   // The partition is led elsewhere (a stolen task, or leadership moved while
-  // it ran): its leader commits the outcome; resend until it acknowledges.
+  // it ran, or is being handed over right now): its leader commits the
+  // outcome; resend until it acknowledges.
   // Past a few lease lengths it has long expired the lease and re-run the
   // task, so give up then.
   PendingResult& p = pending_results_[id];
@@ -249,8 +249,12 @@ void NodeState::on_peer(const StolenResult& m) {
   bool accepted = false;
   const TaskRecord& record = *r->table.find(m.id);
   if (record.state == TaskState::kLeased && record.attempt == m.attempt && record.lease_owner == m.thief_id) {
+    if (!commit_outcome(where->second, record, m.attempt, m.ok, m.output)) {
+      // Leadership is being handed over: no answer, the runner resends.
+      count("results_deferred");
+      return;
+    }
     accepted = true;
-    commit_outcome(where->second, record, m.attempt, m.ok, m.output);
     count("stolen_results_accepted");
   } else if (!record.attempts.empty() && record.attempts.back().attempt == m.attempt &&
              record.attempts.back().runner == m.thief_id &&

@@ -324,7 +324,17 @@ TEST_CASE("sim replication: a crashed leader's partitions fail over and lose not
   std::set<std::string> ids;
   auto done = sim.run_until([&] { ids = acknowledged(sim); return ids.size() == 120 && all_terminal(sim, ids); },
                             sim.now() + 30000, 10);
-  REQUIRE(done);
+  if (!done) {
+    std::string seen = "acknowledged " + std::to_string(ids.size()) + " of 120;";
+    for (const auto& r : sim.replies((crashed + 1) % 5)) seen += " reply to request " + std::to_string(r.request);
+    for (const auto& r : sim.replies((crashed + 2) % 5)) seen += " reply to request " + std::to_string(r.request);
+    for (size_t i = 0; i < sim.size(); ++i) {
+      if (!sim.alive(i)) continue;
+      seen += "\n  n" + std::to_string(i) + ":";
+      for (const auto& [name, v] : sim.node(i).counters()) seen += " " + name + "=" + std::to_string(v);
+    }
+    FAIL(seen << unsettled_partitions(sim));
+  }
   MESSAGE("leader node crashed: all 120 tasks acknowledged and finished " << (*done - crashed_at)
                                                                            << " ms after the crash");
   sim.restart(crashed);

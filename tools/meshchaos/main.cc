@@ -507,29 +507,6 @@ class Chaos {
         // ids are the mesh's answer. Asked twice more before they count.
         if (!reply.value().timed_out) {
           if (!reply.value().missing.empty()) {
-            // TEMPORARY DIAGNOSTIC
-            for (const auto& n : nodes_) {
-              MeshClient one({n.endpoint}, ClientOptions{5000, "meshchaos"});
-              auto pr = one.call(PartitionsRequest{});
-              if (!pr.ok()) { std::printf("DIAG %s: %s\n", n.id.c_str(), pr.status().message().c_str()); continue; }
-              const auto* v = std::get_if<PartitionsReply>(&pr.value());
-              if (!v) continue;
-              for (const auto& g : v->groups) {
-                std::string voters;
-                for (const auto& x : g.voters) voters += x + ",";
-                std::printf("DIAG %s p=%u role=%s term=%llu leader=%s commit=%llu applied=%llu last=%llu voters=%s\n",
-                            n.id.c_str(), g.partition, g.role.c_str(), (unsigned long long)g.term, g.leader.c_str(),
-                            (unsigned long long)g.commit_index, (unsigned long long)g.applied_index,
-                            (unsigned long long)g.last_index, voters.c_str());
-              }
-            }
-            {
-              MeshClient one({client.endpoint()}, ClientOptions{5000, "meshchaos"});
-              auto mr = one.call(MembersRequest{});
-              if (mr.ok()) if (const auto* m = std::get_if<MembersReply>(&mr.value()))
-                for (const auto& x : m->members) std::printf("DIAG members of origin: %s %s inc=%llu\n", x.id.c_str(), member_state_name(x.state), (unsigned long long)x.incarnation);
-            }
-            for (size_t k = 0; k < reply.value().missing.size(); ++k) std::printf("DIAG missing %s\n", reply.value().missing[k].c_str());
             std::printf("  [check %.1f s] a covered wait through %s says %zu acknowledged tasks are missing, e.g. %s\n",
                         seconds_since(check_start), client.endpoint().c_str(), reply.value().missing.size(),
                         reply.value().missing.front().c_str());
@@ -566,7 +543,6 @@ class Chaos {
       }
     }
     for (const auto& id : lost) std::printf("VIOLATION: acknowledged task %s lost\n", id.c_str());
-    for (const auto& [id, t] : said_missing) { auto it = records.find(id); if (it != records.end()) std::printf("DIAG found-later %s partition %u state %s submitted_ms %llu attempts %zu\n", id.c_str(), it->second.partition, state_name(it->second.state), (unsigned long long)it->second.submitted_ms, it->second.attempts.size()); }
     uint64_t found_later = 0;
     std::string found_later_examples;
     for (const auto& [id, times] : said_missing) {
