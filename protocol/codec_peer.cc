@@ -8,11 +8,12 @@ namespace mesh {
 namespace codec_detail {
 
 void pack(Packer& p, const LoadDigest& l) {
-  p.pack_array(4);
+  p.pack_array(5);
   p.pack(l.pending);
   p.pack(l.free_slots);
   p.pack(l.backlog_ms);
   p.pack(l.version);
+  p.pack(l.slots);
 }
 
 void pack(Packer& p, const MemberUpdate& u) {
@@ -222,6 +223,7 @@ LoadDigest read_load(const msgpack::object& o) {
   l.free_slots = f.unsigned_as<uint32_t>(UINT32_MAX);
   l.backlog_ms = f.u64();
   l.version = f.u64();
+  if (f.has_more()) l.slots = f.unsigned_as<uint32_t>(UINT32_MAX);  // appended: absent from older peers
   return l;
 }
 

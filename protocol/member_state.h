@@ -21,6 +21,7 @@ struct LoadDigest {
   uint32_t free_slots = 0;  // executor slots idle now
   uint64_t backlog_ms = 0;  // estimated time to drain its queue
   uint64_t version = 0;     // grows with every new digest from that node
+  uint32_t slots = 0;       // executor slots in all (appended; placement weighs by it)
 
   bool operator==(const LoadDigest&) const = default;
 };

@@ -233,7 +233,7 @@ void NodeState::reindex(uint32_t partition, const TaskRecord& r) {
 void NodeState::expire_deadlines() {
   std::vector<std::string> due;
   for (const auto& [id, lease] : leases_) {
-    if (lease.ending) continue;
+    if (lease.ending || now_ms_ < lease.retry_at_ms) continue;
     bool runner_dead = lease.owner != config_.node_id && node_dead(lease.owner);
     bool runner_gone = lease.owner == config_.node_id && !runs_.count(id) && !leasing_.count(id);
     if (now_ms_ >= lease.timeout_at_ms || now_ms_ >= lease.deadline_ms || runner_dead || runner_gone) {
@@ -245,36 +245,22 @@ void NodeState::expire_deadlines() {
     const TaskRecord& r = *replicas_.at(lease.partition).table.find(id);
     bool ours = lease.owner == config_.node_id;
     // A proposal the group refuses (a leadership hand-over) is tried again
-    // at the next step: the lease stays due.
+    // a heartbeat later: the lease stays due.
+    bool proposed = false;
     if (now_ms_ >= lease.timeout_at_ms) {
-      fail_attempt(lease.partition, r, lease.attempt, AttemptOutcome::kTimedOut,
-                   "timed out after " + std::to_string(r.spec.timeout_ms) + " ms");
+      proposed = fail_attempt(lease.partition, r, lease.attempt, AttemptOutcome::kTimedOut,
+                              "timed out after " + std::to_string(r.spec.timeout_ms) + " ms");
     } else if (propose(lease.partition,
                        OpRelease{id, lease.attempt, ours ? "lease expired" : "lease expired: runner lost", now_ms_})) {
+      proposed = true;
       lease.ending = true;
       count(ours ? "leases_expired" : "stolen_leases_expired");
     }
+    if (!proposed) lease.retry_at_ms = now_ms_ + config_.replication.heartbeat_interval_ms;
   }
   expire_stealing_deadlines();
   for (auto& [waiter_id, w] : waiters_) {
     if (now_ms_ >= w.deadline_ms) completed_waiters_.insert(waiter_id);
-  }
-}
-
-void NodeState::dispatch() {
-  ready_.promote(now_ms_);
-  while (!draining_ && running() + leasing_.size() < config_.slots) {
-    auto next = ready_.pop();
-    if (!next) break;
-    uint32_t partition = task_partition_.at(*next);
-    const TaskRecord& r = *replicas_.at(partition).table.find(*next);
-    uint32_t attempt = r.attempt + 1;
-    if (!propose(partition, OpLease{*next, attempt, config_.node_id, now_ms_, now_ms_ + config_.lease_ttl_ms,
-                                    now_ms_ + r.spec.timeout_ms})) {
-      ready_.push(*next, r.spec.priority, r.not_before_ms, now_ms_);
-      break;
-    }
-    leasing_.insert(*next);
   }
 }
 
@@ -284,9 +270,11 @@ void NodeState::publish_load() {
   load.pending = ready_.ready_size();
   load.free_slots = draining_ ? 0 : config_.slots - static_cast<uint32_t>(std::min<size_t>(running(), config_.slots));
   load.backlog_ms = load.pending * average_run_ms_ / std::max<uint32_t>(config_.slots, 1);
+  load.slots = config_.slots;
   // An unchanged digest is not news: gossiping it would only cost bandwidth.
   bool changed = !published_load_ || load.pending != published_load_->pending ||
-                 load.free_slots != published_load_->free_slots || load.backlog_ms != published_load_->backlog_ms;
+                 load.free_slots != published_load_->free_slots || load.backlog_ms != published_load_->backlog_ms ||
+                 load.slots != published_load_->slots;
   if (changed) {
     membership_.set_local_load(load);
     published_load_ = load;
@@ -309,7 +297,7 @@ std::optional<uint64_t> NodeState::next_wake() const {
     if (r.raft->has_ready()) earliest(now_ms_);
   }
   for (const auto& [id, lease] : leases_) {
-    if (!lease.ending) earliest(std::min(lease.timeout_at_ms, lease.deadline_ms));
+    if (!lease.ending) earliest(std::max(std::min(lease.timeout_at_ms, lease.deadline_ms), lease.retry_at_ms));
   }
   for (const auto& [id, run] : runs_) earliest(run.timeout_at_ms);
   for (const auto& [id, p] : pending_results_) earliest(p.next_send_ms);

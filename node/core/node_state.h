@@ -57,6 +57,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 
 #include "node/core/effects.h"
 #include "node/core/input.h"
@@ -77,6 +78,17 @@ struct StealConfig {
   uint64_t request_timeout_ms = 1000;  // a grant that has not come by then is given up
   uint64_t result_retry_ms = 200;  // resend an unacknowledged result this often
 };
+
+// Where a task that became runnable on its partition's leader first runs
+// (work stealing then corrects what placement got wrong):
+//   key          on the leader itself, i.e. the ring owner of the task's key
+//   round_robin  the live members in turn, among those with room
+//   least_loaded the member with the most free slots in the load view
+//   weighted     a random member with room, weighted by its executor slots
+// A member "has room" while its gossiped free slots exceed the runs this
+// leader still has out on it. Tasks marked stealable=false stay home.
+enum class Placement : uint8_t { kKey, kRoundRobin, kLeastLoaded, kWeighted };
+std::optional<Placement> parse_placement(std::string_view name);
 
 struct ReplicationConfig {
   uint64_t election_timeout_ms = 1000;
@@ -100,6 +112,7 @@ struct NodeConfig {
   RingConfig ring;
   StealConfig steal;
   ReplicationConfig replication;
+  Placement placement = Placement::kKey;
 };
 
 // A handler's error output as an op carries it: at most kMaxErrorBytes, the
@@ -159,7 +172,8 @@ class NodeState {
     std::string owner;
     uint64_t deadline_ms = 0;  // volatile: restarted when leadership moves
     uint64_t timeout_at_ms = 0;
-    bool ending = false;  // a release or failure is proposed
+    bool ending = false;     // a release or failure is proposed
+    uint64_t retry_at_ms = 0;  // the group refused the proposal (a hand-over): not before then
   };
   // An attempt this node runs.
   struct Run {
@@ -236,6 +250,7 @@ class NodeState {
   };
   // A StealGrant waiting for its leases to commit.
   struct PendingGrant {
+    bool placement = false;  // pushed by placement rather than asked for by a thief
     std::string thief_id;
     std::string thief_address;
     std::vector<RunTask> tasks;
@@ -305,6 +320,17 @@ class NodeState {
   bool commit_outcome(uint32_t partition, const TaskRecord& r, uint32_t attempt, bool ok, const std::string& output);
   void expire_deadlines();
   void dispatch();
+  // Placement (node/core/placement.cc): how many more runs each member can
+  // take now (this node included), and which of them runs the next task.
+  struct Room {
+    uint32_t free = 0;   // runs it can take now
+    uint32_t slots = 0;  // its executor slots in all
+    std::string address;
+  };
+  std::map<std::string, Room> placement_room() const;
+  std::string choose_runner(const std::map<std::string, Room>& room, bool stealable);
+  bool place_remotely(const std::string& id, uint32_t partition, const std::string& runner, const Room& room,
+                      std::map<std::string, uint64_t>& grant_of_runner);
   void publish_load();
   std::optional<uint64_t> next_wake() const;
   void count(const std::string& name, uint64_t n = 1) { counters_[name] += n; }
@@ -374,6 +400,7 @@ class NodeState {
   std::map<uint64_t, PendingGrant> grants_;
   std::map<std::string, uint64_t> grant_of_task_;
   uint64_t next_handle_ = 1;
+  std::string last_round_robin_;  // member that got the previous round-robin task
 
   std::optional<uint64_t> steal_in_flight_until_ms_;
   uint64_t next_steal_ms_ = 0;

@@ -32,6 +32,8 @@ class ReadyQueue {
   void remove(const std::string& id);
   // Moves tasks whose backoff has ended into the ready order.
   void promote(uint64_t now_ms);
+  // The task to run next, if any is ready, left in place.
+  const std::string* peek() const { return ready_.empty() ? nullptr : &ready_.begin()->id; }
   // Removes and returns the task to run next, if any is ready.
   std::optional<std::string> pop();
   // Removes and returns up to n ready tasks from the back of the order (the

@@ -71,11 +71,12 @@ void NodeState::send_route(uint64_t route_id, Route& route) {
   ++route.tries;
   route.answered = false;
   route.resend_at_ms = now_ms_ + config_.replication.route_timeout_ms;
-  if (leads(route.partition)) {
+  std::string target = route.target;
+  bool hinted_elsewhere = !target.empty() && target != config_.address;
+  if (leads(route.partition) && !hinted_elsewhere) {
     // May answer at once, which ends the route: nothing touches it after.
     return serve_submit(ReplyTo{{}, route_id}, route.partition, route.tasks);
   }
-  std::string target = route.target;
   if (target.empty() || target == config_.address) {
     std::vector<std::string> candidates = route_candidates(route.partition);
     if (candidates.empty()) {
@@ -99,7 +100,10 @@ void NodeState::on_route_answer(uint64_t route_id, const RouteSubmitReply& reply
     // Not the leader (any more): ask the one it names, soon.
     route.answered = true;
     route.target = reply.leader_address;
-    route.resend_at_ms = now_ms_ + (route.target.empty() ? kRetryPauseMs : 0);
+    // At once when it names another node; asking here again (or nobody)
+    // waits for the election or hand-over to move on.
+    bool elsewhere = !route.target.empty() && route.target != config_.address;
+    route.resend_at_ms = now_ms_ + (elsewhere ? 0 : kRetryPauseMs);
     return;
   }
   ClientSubmit& client = client_submits_.at(route.client);

@@ -222,7 +222,10 @@ void NodeState::send_grant(uint64_t grant_id) {
   StealGrant grant{config_.node_id, config_.address, std::move(it->second.tasks)};
   PendingGrant pending = std::move(it->second);
   grants_.erase(it);
-  if (!grant.tasks.empty()) {
+  if (pending.placement) {
+    if (grant.tasks.empty()) return;  // nothing of it committed: no message
+    count("tasks_placed", grant.tasks.size());
+  } else if (!grant.tasks.empty()) {
     count("tasks_lent", grant.tasks.size());
     note_steal(config_.node_id, pending.thief_id, grant.tasks.size());
   }

@@ -5,6 +5,7 @@
 #include <functional>
 #include <map>
 
+#include "node/core/node_state.h"
 #include "protocol/limits.h"
 
 namespace mesh {
@@ -37,6 +38,7 @@ const std::map<std::string, Setter>& settings() {
       {"tasks.max_unfinished", set<int64_t>(&NodeOptions::max_unfinished)},
       {"tasks.lease_ttl_ms", set<int64_t>(&NodeOptions::lease_ttl_ms)},
       {"tasks.aging_interval_ms", set<int64_t>(&NodeOptions::aging_interval_ms)},
+      {"tasks.placement", set<std::string>(&NodeOptions::placement)},
       {"runtime.drain_grace_ms", set<int64_t>(&NodeOptions::drain_grace_ms)},
       {"steal.enabled", set<bool>(&NodeOptions::steal)},
       {"steal.batch_max", set<int64_t>(&NodeOptions::steal_batch_max)},
@@ -100,6 +102,9 @@ Status validate(const NodeOptions& o) {
   if (o.steal_interval_ms < 1) return invalid("steal interval_ms must be at least 1");
   if (o.vnodes < 1 || o.vnodes > 1024) return invalid("vnodes must be 1..1024");
   if (o.gossip_profile != "lan" && o.gossip_profile != "local") return invalid("gossip profile must be lan or local");
+  if (!parse_placement(o.placement)) {
+    return invalid("placement must be key, round_robin, least_loaded or weighted, got '" + o.placement + "'");
+  }
   if (!o.advertise.empty() && o.advertise.rfind("tcp://", 0) != 0) {
     return invalid("advertise must be a tcp:// endpoint, got '" + o.advertise + "'");
   }

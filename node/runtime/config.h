@@ -30,6 +30,7 @@ struct NodeOptions {
   uint64_t aging_interval_ms = 1000;
   uint64_t drain_grace_ms = 10000;
   uint64_t exec_max_output_bytes = 1 << 20;
+  std::string placement = "key";     // key, round_robin, least_loaded or weighted (node/core/node_state.h)
   bool steal = true;                 // work stealing on (off: for comparison)
   uint32_t steal_batch_max = 16;
   uint64_t steal_threshold = 2;

@@ -162,6 +162,7 @@ struct Node::Impl {
     config.ring.replicas = options.replicas;
     config.ring.vnodes_per_node = options.vnodes;
     config.steal.enabled = options.steal;
+    config.placement = *parse_placement(options.placement);
     config.steal.batch_max = options.steal_batch_max;
     config.steal.threshold = options.steal_threshold;
     config.steal.interval_ms = options.steal_interval_ms;

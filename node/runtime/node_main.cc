@@ -26,7 +26,8 @@ void override_with(const std::optional<T>& flag, T& field) {
 int run_meshd(int argc, char** argv, HandlerRegistry handlers) {
   CLI::App app{"meshd: a node of the meshwork task mesh"};
   std::string config_path;
-  std::optional<std::string> node_id, listen, advertise, data_dir, metrics_listen, log_level, gossip_profile;
+  std::optional<std::string> node_id, listen, advertise, data_dir, metrics_listen, log_level, gossip_profile,
+      placement;
   std::optional<std::vector<std::string>> seeds;
   std::optional<uint32_t> slots;
   std::optional<uint64_t> max_unfinished, lease_ttl_ms, drain_grace_ms;
@@ -43,6 +44,7 @@ int run_meshd(int argc, char** argv, HandlerRegistry handlers) {
   app.add_option("--drain-grace-ms", drain_grace_ms, "on SIGTERM, how long running tasks may finish");
   app.add_option("--metrics-listen", metrics_listen, "host:port for Prometheus metrics over HTTP");
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error");
+  app.add_option("--placement", placement, "where a task first runs: key, round_robin, least_loaded, weighted");
   bool no_steal = false;
   app.add_flag("--no-steal", no_steal, "switch work stealing off (for comparison)");
   try {
@@ -67,6 +69,7 @@ int run_meshd(int argc, char** argv, HandlerRegistry handlers) {
   override_with(data_dir, options.data_dir);
   override_with(metrics_listen, options.metrics_listen);
   override_with(log_level, options.log_level);
+  override_with(placement, options.placement);
   override_with(slots, options.slots);
   override_with(max_unfinished, options.max_unfinished);
   override_with(lease_ttl_ms, options.lease_ttl_ms);

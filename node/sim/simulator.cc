@@ -106,6 +106,10 @@ void Simulator::run_until(uint64_t t_ms) {
   while (!events_.empty() && events_.top().at_ms <= t_ms) {
     Event event = events_.top();
     events_.pop();
+    // Time must move: a core that keeps asking to be woken at the same
+    // instant is a livelock, and a test should say so rather than hang.
+    same_instant_events_ = event.at_ms == now_ms_ ? same_instant_events_ + 1 : 0;
+    MESH_ASSERT(same_instant_events_ < kMaxEventsPerInstant, "simulated time stands still: a livelock");
     now_ms_ = event.at_ms;
     deliver(event);
   }

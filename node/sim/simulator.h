@@ -113,6 +113,8 @@ class Simulator {
   uint64_t seed_;
   uint64_t now_ms_ = 0;
   uint64_t seq_ = 0;
+  uint64_t same_instant_events_ = 0;  // events in a row at now_ms_
+  static constexpr uint64_t kMaxEventsPerInstant = 10'000'000;
   uint64_t trace_hash_ = 0xcbf29ce484222325ULL;
   SimStats stats_;
   std::priority_queue<Event, std::vector<Event>, Later> events_;

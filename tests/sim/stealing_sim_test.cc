@@ -27,8 +27,9 @@ std::vector<TaskSpec> sleep_tasks(const std::string& prefix, size_t n, uint64_t 
 
 constexpr uint32_t kPartitions = 16;
 
-NodeConfig stealing_config(size_t i, bool steal) {
+NodeConfig stealing_config(size_t i, bool steal, Placement placement = Placement::kKey) {
   NodeConfig config = sim_node_config(i);
+  config.placement = placement;
   config.handlers.insert("sleep");
   config.slots = 2;
   config.lease_ttl_ms = 1000;
@@ -77,11 +78,11 @@ struct SkewRun {
   size_t run_elsewhere = 0;
 };
 
-SkewRun run_skew(bool steal) {
+SkewRun run_skew(bool steal, Placement placement = Placement::kKey) {
   const size_t n = 4, tasks = 400;
   const uint64_t task_ms = 50;
   Simulator sim(/*seed=*/11, NetworkFaults{});
-  for (size_t i = 0; i < n; ++i) sim.add_node(stealing_config(i, steal));
+  for (size_t i = 0; i < n; ++i) sim.add_node(stealing_config(i, steal, placement));
   sim.join(0, {}, 0);
   for (size_t i = 1; i < n; ++i) sim.join(i, {Simulator::address_of("n0")}, i * 20);
   REQUIRE(sim.run_until([&] { return settled(sim); }, 60000, 50));
@@ -122,6 +123,21 @@ TEST_CASE("sim stealing: skewed load spreads within about one gossip period and 
   CHECK(with.run_elsewhere > 100);
   CHECK(without.run_elsewhere == 0);
   CHECK(with.makespan_ms * 2 < without.makespan_ms);
+}
+
+TEST_CASE("sim placement: every policy but key spreads a skewed load without stealing, and loses nothing") {
+  const double ideal_ms = 400.0 * 50 / (4 * 2);
+  for (const std::string name : {"round_robin", "least_loaded", "weighted"}) {
+    Placement placement = *parse_placement(name);
+    CAPTURE(name);
+    // run_skew checks that every task completed with a sound history.
+    SkewRun run = run_skew(/*steal=*/false, placement);
+    MESSAGE("placement " << name << ", stealing off: makespan " << run.makespan_ms << " ms (efficiency "
+                         << ideal_ms / static_cast<double>(run.makespan_ms) << "), " << run.run_elsewhere
+                         << " of 400 tasks first ran off the leader");
+    CHECK(run.run_elsewhere > 150);
+    CHECK(static_cast<double>(run.makespan_ms) < 2 * ideal_ms);
+  }
 }
 
 struct ChaosTotals {
