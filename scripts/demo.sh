@@ -47,10 +47,11 @@ for ep in "${nodes[@]}"; do
     sleep 0.02
   done
 done
-# Every partition led (the ring's first replica takes over once caught up).
-for _ in $(seq 1 500); do
+# Every partition led and on all three replicas.
+for _ in $(seq 1 1000); do
   out=$("$bin/meshctl" -a "$n1" partitions)
-  echo "$out" | grep -q "3 of 3" && ! echo "$out" | grep -q "no leader" && break
+  short=$(echo "$out" | awk 'NR > 3 && ($2 == "no" || $5 !~ /,.*,/)' | wc -l)
+  echo "$out" | grep -q "3 of 3" && [ "$short" -eq 0 ] && break
   sleep 0.02
 done
 "$bin/meshctl" -a "$n1" members
@@ -58,7 +59,7 @@ echo
 "$bin/meshctl" -a "$n2" ring
 echo
 echo "== the first partitions: leader, term, replicas (Raft groups), commit index and follower lag"
-"$bin/meshctl" -a "$n2" partitions | head -8
+"$bin/meshctl" -a "$n2" partitions | sed -n 1,8p
 
 echo
 echo "== submitting a mixed workload through node-1: it routes each task to its partition's leader"
@@ -73,7 +74,9 @@ echo "== submitting a mixed workload through node-1: it routes each task to its 
 echo
 echo "== progress of the mesh (each leader counts its partitions), and the load view"
 while :; do
+  # The gauges of each node (not its counters of the same names).
   read -r p l c f < <(for ep in "${nodes[@]}"; do "$bin/meshctl" -a "$ep" stats; done | awk '
+    /^gauges/{g=1} /^counters/{g=0} !g{next}
     $1=="tasks_pending"{p+=$3} $1=="tasks_leased"{l+=$3} $1=="tasks_completed"{c+=$3} $1=="tasks_failed"{f+=$3}
     END{print p+0, l+0, c+0, f+0}')
   stolen=""
@@ -118,7 +121,7 @@ pids=("${pids[0]}" "${pids[1]}")
 nodes=("$n1" "$n2")
 echo
 echo "== node-3's partitions have new leaders; every task is still there"
-"$bin/meshctl" -a "$n1" partitions | head -6
+"$bin/meshctl" -a "$n1" partitions | sed -n 1,6p
 "$bin/meshctl" -a "$n2" wait --all --wait-timeout-ms 30000
 "$bin/meshctl" -a "$n2" get square-12 | grep -E "^(id|state|result)"
 
