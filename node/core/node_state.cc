@@ -394,9 +394,7 @@ void NodeState::serve_submit(const ReplyTo& to, uint32_t partition, std::vector<
       }
       if (!propose(partition, OpSubmit{spec, partition, now_ms_})) {
         // The group refuses writes (a hand-over): the origin asks again.
-        for (auto it = submit_waits_.begin(); it != submit_waits_.end();) {
-          it = it->second.first == part_id ? submit_waits_.erase(it) : std::next(it);
-        }
+        forget_part_waits(part_id);
         return answer_route(to, RouteSubmitReply{to.handle, ErrorCode::kNotLeader,
                                                  address_of_replica(r->raft->transfer_target()), {}});
       }
@@ -439,20 +437,17 @@ void NodeState::finish_submit_part(uint64_t part_id) {
   answer_route(part.to, RouteSubmitReply{part.to.handle, ErrorCode::kOk, {}, std::move(part.outcomes)});
 }
 
+void NodeState::forget_part_waits(uint64_t part_id) {
+  std::erase_if(submit_waits_, [&](const auto& wait) { return wait.second.first == part_id; });
+}
+
 void NodeState::fail_submit_parts(uint32_t partition) {
   std::vector<uint64_t> lost;
   for (const auto& [id, part] : submit_parts_) {
     if (part.partition == partition) lost.push_back(id);
   }
   for (uint64_t id : lost) {
-    for (auto it = submit_waits_.begin(); it != submit_waits_.end();) {
-      if (it->second.first != id) {
-        ++it;
-        continue;
-      }
-      submits_in_flight_.erase(it->first);
-      it = submit_waits_.erase(it);
-    }
+    forget_part_waits(id);
     ReplyTo to = submit_parts_.at(id).to;
     submit_parts_.erase(id);
     // The entries may still commit under the next leader: the origin's

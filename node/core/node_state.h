@@ -304,7 +304,10 @@ class NodeState {
   SubmitOutcome check_submit(Replica& r, const TaskSpec& spec, bool* propose_it);
   void settle_submits(const std::string& id, const TaskRecord* record);
   void finish_submit_part(uint64_t part_id);
+  // Answers the parts of a partition this node stopped leading with
+  // kNotLeader; the caller drops in-flight ids nobody waits for any more.
   void fail_submit_parts(uint32_t partition);
+  void forget_part_waits(uint64_t part_id);
   FanoutReply serve_get(const GetRequest& q) const;
   FanoutReply serve_list(const ListRequest& q) const;
   void serve_wait(const ReplyTo& to, const WaitRequest& q);

@@ -225,14 +225,6 @@ TEST_CASE("sim replication: seeded chaos loses no acknowledged task and commits 
   CHECK(totals.wiped > 0);
 }
 
-// A key whose partition is led by node `node`.
-std::string key_led_by(const Simulator& sim, size_t node) {
-  for (int k = 0;; ++k) {
-    std::string key = "k" + std::to_string(k);
-    if (sim.node(node).leads(partition_of(key, kPartitions))) return key;
-  }
-}
-
 TEST_CASE("sim replication: a leader cut off from its followers steps down and its writes are not acknowledged") {
   Mesh mesh(5, 5);
   Simulator& sim = mesh.sim;

@@ -10,6 +10,7 @@
 #include <set>
 #include <string>
 
+#include "node/core/partitioning.h"
 #include "node/sim/scenario.h"
 #include "node/sim/simulator.h"
 #include "tools/testkit/record_check.h"
@@ -98,6 +99,19 @@ inline std::string describe_partition(const Simulator& sim, uint32_t partition, 
     }
   }
   return out;
+}
+
+// A key whose partition node `node` leads (and, with `preferred`, is the
+// ring's preferred leader of, so that leadership stays put).
+inline std::string key_led_by(const Simulator& sim, size_t node, bool preferred = false) {
+  const NodeState& n = sim.node(node);
+  for (int k = 0; k < 100000; ++k) {
+    std::string key = "k" + std::to_string(k);
+    uint32_t p = partition_of(key, n.config().ring.partitions);
+    if (n.leads(p) && (!preferred || n.partition_table().replicas(p).front() == n.config().node_id)) return key;
+  }
+  FAIL("node " << n.config().node_id << " leads no partition" << (preferred ? " it is the preferred leader of" : ""));
+  return {};
 }
 
 // Guarantee 3 over time: the first committed result seen for a task is the

@@ -54,19 +54,6 @@ bool settled(const Simulator& sim) {
   return true;
 }
 
-// A key whose partition node `node` leads and is the ring's preferred
-// leader of (so leadership stays put): tasks with it all queue there.
-std::string key_led_by(const Simulator& sim, size_t node) {
-  const NodeState& n = sim.node(node);
-  for (int k = 0; k < 100000; ++k) {
-    std::string key = "k" + std::to_string(k);
-    uint32_t p = partition_of(key, kPartitions);
-    if (n.leads(p) && n.partition_table().replicas(p).front() == n.config().node_id) return key;
-  }
-  FAIL("node " << n.config().node_id << " leads no partition it is the preferred leader of");
-  return {};
-}
-
 std::vector<TaskSpec> keyed(std::vector<TaskSpec> tasks, const std::string& key) {
   for (auto& t : tasks) t.key = key;
   return tasks;
@@ -87,7 +74,8 @@ SkewRun run_skew(bool steal, Placement placement = Placement::kKey) {
   for (size_t i = 1; i < n; ++i) sim.join(i, {Simulator::address_of("n0")}, i * 20);
   REQUIRE(sim.run_until([&] { return settled(sim); }, 60000, 50));
   uint64_t submitted_at = sim.now() + 1;
-  sim.schedule(0, submitted_at, in::Submit{1, keyed(sleep_tasks("skew-", tasks, task_ms), key_led_by(sim, 0))});
+  std::string key = key_led_by(sim, 0, /*preferred=*/true);
+  sim.schedule(0, submitted_at, in::Submit{1, keyed(sleep_tasks("skew-", tasks, task_ms), key)});
   std::set<std::string> ids;
   REQUIRE(sim.run_until([&] { ids = acknowledged(sim); return ids.size() == tasks; }, submitted_at + 1000, 1));
   SkewRun result;
@@ -161,7 +149,7 @@ std::string stealing_chaos(uint64_t seed, ChaosTotals& totals) {
   for (size_t owner : {0u, 1u}) {
     // All of an owner's tasks in one partition it leads: a skew for thieves to correct.
     sim.schedule(owner, start, in::Submit{owner + 1, keyed(sleep_tasks("o" + std::to_string(owner) + "-", 60, 20 + seed % 80),
-                                                           key_led_by(sim, owner))});
+                                                           key_led_by(sim, owner, /*preferred=*/true))});
   }
   uint64_t chaos_end = start + 8000;
   while (sim.now() < chaos_end) {
