@@ -5,6 +5,7 @@ packages=(
   build-essential cmake ninja-build ccache pkg-config iproute2
   libzmq3-dev cppzmq-dev libmsgpack-cxx-dev libboost-dev doctest-dev librocksdb-dev
   libtoml11-dev libcli11-dev libspdlog-dev nlohmann-json3-dev libxxhash-dev
+  prometheus  # promtool checks the metrics exposition in the tests
 )
 missing=()
 for p in "${packages[@]}"; do

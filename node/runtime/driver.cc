@@ -18,6 +18,7 @@
 #include "node/runtime/executor.h"
 #include "node/runtime/http_metrics.h"
 #include "node/runtime/metrics.h"
+#include "node/runtime/prometheus.h"
 #include "node/runtime/peer_transport.h"
 #include "node/runtime/zmq_server.h"
 #include "protocol/codec.h"
@@ -91,7 +92,7 @@ struct Node::Impl {
           });
       if (!options.metrics_listen.empty()) {
         http = std::make_unique<HttpMetrics>(io, options.metrics_listen,
-                                             [this] { return render_prometheus(stats()); });
+                                             [this](const std::string& path) { return http_answer(path); });
       }
     } catch (const std::exception& e) {
       return Status(ErrorCode::kInvalidArgument, e.what());
@@ -410,6 +411,37 @@ struct Node::Impl {
     s.histograms["store_sync_us"] = sync_us.summary();
     s.histograms["store_batch_writes"] = batch_records.summary();
     return s;
+  }
+
+  // /healthz answers while the loop runs; /readyz only while this node serves:
+  // not draining, and every partition it hosts has a leader.
+  HttpAnswer http_answer(const std::string& path) const {
+    if (path == "/metrics" || path == "/") {
+      return {200, "text/plain; version=0.0.4; charset=utf-8", render_prometheus(prometheus_view())};
+    }
+    if (path == "/healthz") return {200, "text/plain; charset=utf-8", "ok\n"};
+    if (path == "/readyz") {
+      if (core->draining()) return {503, "text/plain; charset=utf-8", "draining\n"};
+      for (const GroupInfo& g : core->partitions_view().groups) {
+        if (g.leader.empty()) {
+          return {503, "text/plain; charset=utf-8", "partition " + std::to_string(g.partition) + " has no leader\n"};
+        }
+      }
+      return {200, "text/plain; charset=utf-8", "ready\n"};
+    }
+    return {404, "text/plain; charset=utf-8", "not found\n"};
+  }
+
+  PrometheusView prometheus_view() const {
+    PrometheusView view;
+    view.stats = stats();
+    view.histograms = {{"task_latency_ms", &task_latency_ms},
+                       {"run_ms", &run_ms},
+                       {"store_sync_us", &sync_us},
+                       {"store_batch_writes", &batch_records}};
+    view.members = core->members_view().members;
+    view.groups = core->partitions_view().groups;
+    return view;
   }
 
   NodeOptions options;

@@ -1,5 +1,7 @@
-// A minimal HTTP/1.0 endpoint for Prometheus: GET /metrics answers the text
-// `render()` returns; anything else is 404. One request per connection.
+// A small HTTP/1.0 endpoint on the node's loop: GET only, one request per
+// connection, a request that does not arrive whole within the read timeout
+// is dropped. The driver answers /metrics (Prometheus text), /healthz and
+// /readyz; anything else is 404.
 #pragma once
 
 #include <functional>
@@ -12,10 +14,19 @@ class io_context;
 
 namespace mesh {
 
+struct HttpAnswer {
+  int status = 200;  // 200, 404 or 503
+  std::string content_type = "text/plain; charset=utf-8";
+  std::string body;
+};
+
 class HttpMetrics {
  public:
+  using Handler = std::function<HttpAnswer(const std::string& path)>;
+  static constexpr int kReadTimeoutMs = 5000;
+
   // Binds host:port (port 0 picks one). Throws std::runtime_error on failure.
-  HttpMetrics(boost::asio::io_context& io, const std::string& host_port, std::function<std::string()> render);
+  HttpMetrics(boost::asio::io_context& io, const std::string& host_port, Handler handler);
   ~HttpMetrics();
   std::string bound_address() const;
 

@@ -1,7 +1,6 @@
 #include "node/runtime/metrics.h"
 
 #include <bit>
-#include <sstream>
 
 namespace mesh {
 
@@ -43,28 +42,10 @@ HistogramSummary Histogram::summary() const {
   return {count_, sum_, quantile(0.50), quantile(0.90), quantile(0.99), max_};
 }
 
-std::string render_prometheus(const StatsReply& stats) {
-  std::ostringstream out;
-  const std::string node = "{node=\"" + stats.node_id + "\"}";
-  for (const auto& [name, value] : stats.counters) {
-    out << "# TYPE meshwork_" << name << "_total counter\n";
-    out << "meshwork_" << name << "_total" << node << ' ' << value << '\n';
-  }
-  for (const auto& [name, value] : stats.gauges) {
-    out << "# TYPE meshwork_" << name << " gauge\n";
-    out << "meshwork_" << name << node << ' ' << value << '\n';
-  }
-  for (const auto& [name, h] : stats.histograms) {
-    const std::string metric = "meshwork_" + name;
-    out << "# TYPE " << metric << " summary\n";
-    const std::pair<const char*, uint64_t> quantiles[] = {{"0.5", h.p50}, {"0.9", h.p90}, {"0.99", h.p99}};
-    for (const auto& [q, v] : quantiles) {
-      out << metric << "{node=\"" << stats.node_id << "\",quantile=\"" << q << "\"} " << v << '\n';
-    }
-    out << metric << "_sum" << node << ' ' << h.sum << '\n';
-    out << metric << "_count" << node << ' ' << h.count << '\n';
-  }
-  return out.str();
+uint64_t Histogram::count_at_most(uint64_t value) const {
+  uint64_t seen = 0;
+  for (size_t b = 0; b <= bucket_of(UINT64_MAX) && bucket_upper(b) <= value; ++b) seen += counts_[b];
+  return seen;
 }
 
 }  // namespace mesh

@@ -1,5 +1,4 @@
-// Histograms kept by the driver and the Prometheus text rendering of a
-// node's counters, gauges and histograms.
+// Histograms kept by the driver.
 #pragma once
 
 #include <array>
@@ -16,6 +15,12 @@ class Histogram {
  public:
   void record(uint64_t value);
   HistogramSummary summary() const;
+  uint64_t count() const { return count_; }
+  uint64_t sum() const { return sum_; }
+  // Values recorded in buckets that end at or below `value`: exact below 4,
+  // otherwise short by at most the one bucket (25% wide) that straddles it.
+  // Grows with `value`, as cumulative Prometheus buckets must.
+  uint64_t count_at_most(uint64_t value) const;
 
  private:
   static constexpr size_t kBuckets = 64 * 4;
@@ -28,8 +33,5 @@ class Histogram {
   uint64_t sum_ = 0;
   uint64_t max_ = 0;
 };
-
-// Renders a stats snapshot in the Prometheus text exposition format.
-std::string render_prometheus(const StatsReply& stats);
 
 }  // namespace mesh

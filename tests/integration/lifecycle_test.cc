@@ -124,8 +124,15 @@ TEST_CASE("Prometheus metrics over HTTP") {
   std::string page = http_get(address, "/metrics");
   CHECK(page.find("200 OK") != std::string::npos);
   CHECK(page.find("meshwork_tasks_submitted_total{node=\"node-1\"} 1") != std::string::npos);
-  CHECK(page.find("meshwork_task_latency_ms_count") != std::string::npos);
+  CHECK(page.find("# HELP meshwork_task_latency_seconds ") != std::string::npos);
+  CHECK(page.find("meshwork_task_latency_seconds_count{node=\"node-1\"} 1") != std::string::npos);
+  CHECK(page.find("meshwork_raft_leader{node=\"node-1\",partition=\"0\"} 1") != std::string::npos);
   CHECK(http_get(address, "/nope").find("404") != std::string::npos);
+  CHECK(http_get(address, "/healthz").find("200 OK") != std::string::npos);
+  // A lone founder leads every partition once its first entries commit.
+  std::string ready;
+  CHECK_MESSAGE(wait_until([&] { return (ready = http_get(address, "/readyz")).find("200 OK") != std::string::npos; }),
+                ready);
 }
 
 Exit meshctl(const std::string& endpoint, const std::string& args) {

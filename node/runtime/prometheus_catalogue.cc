@@ -1,0 +1,149 @@
+#include "node/runtime/prometheus_catalogue.h"
+
+#include <array>
+
+namespace mesh {
+
+namespace {
+
+using T = MetricType;
+
+constexpr std::array<double, 16> kLatencySeconds = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                                    0.25,   0.5,   1,      2.5,   5,    10,    30,    60};
+constexpr std::array<double, 12> kSyncSeconds = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
+                                                 0.01,   0.025,   0.05,   0.1,   0.25,   1};
+constexpr std::array<double, 11> kBatchRecords = {1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000};
+
+// Counters of the core (node/core) and the driver. A test checks that every
+// counter named in the sources is here.
+constexpr MetricFamily kFamilies[] = {
+    // Tasks.
+    {T::kCounter, "tasks_submitted", "tasks_submitted_total", "Tasks accepted on partitions this node leads."},
+    {T::kCounter, "submit_duplicates", "submit_duplicates_total",
+     "Submits of an id already stored with the same spec (answered duplicate)."},
+    {T::kCounter, "submit_rejected_", "submit_rejected_total", "Tasks of submits refused, by error code.", "code"},
+    {T::kCounter, "tasks_completed", "tasks_completed_total", "Tasks committed as COMPLETED on led partitions."},
+    {T::kCounter, "tasks_cancelled", "tasks_cancelled_total", "Tasks committed as CANCELLED on led partitions."},
+    {T::kCounter, "tasks_dead_lettered", "tasks_dead_lettered_total",
+     "Tasks that used up their attempts and became FAILED (dead letters)."},
+    {T::kCounter, "attempts_started", "attempts_started_total", "Attempts this node started running."},
+    {T::kCounter, "attempts_failed", "attempts_failed_total", "Attempts that failed (retried or dead-lettered)."},
+    {T::kCounter, "attempts_timed_out", "attempts_timed_out_total", "Attempts that ran past their task's timeout."},
+    {T::kCounter, "leases_renewed", "leases_renewed_total", "Lease renewals committed for this node's own runs."},
+    {T::kCounter, "leases_expired", "leases_expired_total",
+     "Leases of this node's own runs that ran out (task back to PENDING)."},
+    {T::kCounter, "stale_completions_rejected", "stale_completions_rejected_total",
+     "Outcomes rejected because their attempt was no longer the current lease (fencing)."},
+    {T::kCounter, "tasks_placed", "tasks_placed_total", "Tasks placement sent to another member to run."},
+    // Work stealing.
+    {T::kCounter, "steal_requests_sent", "steal_requests_sent_total", "Steal requests this node sent as a thief."},
+    {T::kCounter, "steal_requests_received", "steal_requests_received_total",
+     "Steal requests this node received as a victim."},
+    {T::kCounter, "steal_requests_unanswered", "steal_requests_unanswered_total",
+     "Steal requests given up without a grant."},
+    {T::kCounter, "steal_grants_empty", "steal_grants_empty_total", "Grants that carried no task."},
+    {T::kCounter, "tasks_stolen", "tasks_stolen_total", "Tasks this node received in steal grants."},
+    {T::kCounter, "tasks_lent", "tasks_lent_total", "Tasks this node's partitions lent to thieves."},
+    {T::kCounter, "stolen_attempts_finished", "stolen_attempts_finished_total",
+     "Attempts of borrowed tasks this node finished."},
+    {T::kCounter, "stolen_attempts_timed_out", "stolen_attempts_timed_out_total",
+     "Attempts of borrowed tasks that ran past their timeout."},
+    {T::kCounter, "stolen_results_accepted", "stolen_results_accepted_total",
+     "Outcomes of remote runners this node's partitions accepted."},
+    {T::kCounter, "stolen_results_resent", "stolen_results_resent_total",
+     "Outcomes of borrowed tasks sent again for want of an acknowledgement."},
+    {T::kCounter, "stolen_results_abandoned", "stolen_results_abandoned_total",
+     "Outcomes of borrowed tasks given up after three lease lengths without an acknowledgement."},
+    {T::kCounter, "stolen_leases_renewed", "stolen_leases_renewed_total", "Lease renewals committed for thieves."},
+    {T::kCounter, "stolen_leases_expired", "stolen_leases_expired_total",
+     "Leases of thieves that ran out (task back to PENDING)."},
+    {T::kCounter, "results_for_other_leader", "results_for_other_leader_total",
+     "Outcomes received for a partition this node does not lead (left unanswered)."},
+    {T::kCounter, "results_deferred", "results_deferred_total",
+     "Outcomes left unanswered during a leadership hand-over (the runner resends)."},
+    // Replication.
+    {T::kCounter, "partitions_founded", "partitions_founded_total", "Partition groups created by founding the mesh."},
+    {T::kCounter, "partitions_recovered", "partitions_recovered_total", "Partition groups loaded from disk at start."},
+    {T::kCounter, "leaderships_gained", "leaderships_gained_total", "Partitions this node started leading."},
+    {T::kCounter, "leaderships_lost", "leaderships_lost_total", "Partitions this node stopped leading."},
+    {T::kCounter, "leadership_transfers", "leadership_transfers_total",
+     "Leadership hand-overs this node started toward the ring's preferred replica."},
+    {T::kCounter, "replicas_added", "replicas_added_total", "Replica additions this node proposed as leader."},
+    {T::kCounter, "replicas_removed", "replicas_removed_total", "Replica removals this node proposed as leader."},
+    {T::kCounter, "proposals_refused", "proposals_refused_total",
+     "Proposals the Raft group refused (a leadership hand-over)."},
+    {T::kCounter, "snapshots_taken", "snapshots_taken_total", "Partition snapshots taken (log compactions)."},
+    {T::kCounter, "snapshots_installed", "snapshots_installed_total", "Partition snapshots installed."},
+    {T::kCounter, "snapshots_undecodable", "snapshots_undecodable_total", "Partition snapshots that did not decode."},
+    {T::kCounter, "log_entries_undecodable", "log_entries_undecodable_total", "Log entries that did not decode."},
+    {T::kCounter, "raft_messages_misaddressed", "raft_messages_misaddressed_total",
+     "Raft messages for an unknown group or another replica (dropped)."},
+    {T::kCounter, "raft_messages_unroutable", "raft_messages_unroutable_total",
+     "Raft messages to a replica whose address is unknown (dropped)."},
+    // Routing.
+    {T::kCounter, "routed_not_leader", "routed_not_leader_total", "Routed submits answered not-leader."},
+    {T::kCounter, "routed_during_transfer", "routed_during_transfer_total",
+     "Routed submits sent on to the replica taking over leadership."},
+    {T::kCounter, "routes_retried", "routes_retried_total", "Routed submits sent to another candidate."},
+    {T::kCounter, "routes_abandoned", "routes_abandoned_total",
+     "Routed submits answered unavailable at their deadline."},
+    {T::kCounter, "fanout_rounds_retried", "fanout_rounds_retried_total",
+     "Fan-out rounds asked again because a partition had no leader."},
+    // The driver.
+    {T::kCounter, "requests_received", "requests_received_total", "Client requests received."},
+    {T::kCounter, "requests_rejected_", "requests_rejected_total", "Client requests refused, by error code.", "code"},
+    {T::kCounter, "peer_messages_received", "peer_messages_received_total", "Node-to-node messages received."},
+    {T::kCounter, "peer_sends_dropped", "peer_sends_dropped_total",
+     "Node-to-node messages dropped because a peer's queue was full."},
+    {T::kCounter, "replies_too_large", "replies_too_large_total", "Replies over the frame limit (answered with an error)."},
+
+    // Gauges of the core and the driver.
+    {T::kGauge, "tasks_pending", "tasks", "Tasks on partitions this node leads, by state.", "state", "pending"},
+    {T::kGauge, "tasks_leased", "tasks", "Tasks on partitions this node leads, by state.", "state", "leased"},
+    {T::kGauge, "tasks_completed", "tasks", "Tasks on partitions this node leads, by state.", "state", "completed"},
+    {T::kGauge, "tasks_failed", "tasks", "Tasks on partitions this node leads, by state.", "state", "failed"},
+    {T::kGauge, "tasks_cancelled", "tasks", "Tasks on partitions this node leads, by state.", "state", "cancelled"},
+    {T::kGauge, "tasks_ready", "tasks_ready", "Pending tasks runnable now on partitions this node leads."},
+    {T::kGauge, "tasks_in_backoff", "tasks_in_backoff", "Pending tasks waiting out a retry backoff."},
+    {T::kGauge, "tasks_borrowed", "tasks_borrowed", "Attempts this node runs for partitions it does not lead."},
+    {T::kGauge, "slots_total", "slots", "Executor slots of this node."},
+    {T::kGauge, "slots_free", "slots_free", "Executor slots not running an attempt."},
+    {T::kGauge, "partitions_hosted", "partitions_hosted", "Partition groups this node is a replica of."},
+    {T::kGauge, "partitions_led", "partitions_led", "Partition groups this node leads."},
+    {T::kGauge, "draining", "draining", "1 while the node drains after SIGTERM."},
+    {T::kGauge, "rss_bytes", "resident_memory_bytes", "Resident set size of meshd."},
+    {T::kGauge, "uptime_ms", "uptime_seconds", "Time since meshd started.", {}, {}, 0.001},
+
+    // Histograms of the driver.
+    {T::kHistogram, "task_latency_ms", "task_latency_seconds",
+     "From submit to the committed outcome, for tasks this node leads.", {}, {}, 0.001, kLatencySeconds},
+    {T::kHistogram, "run_ms", "task_run_seconds", "Run time of attempts this node ran.", {}, {}, 0.001,
+     kLatencySeconds},
+    {T::kHistogram, "store_sync_us", "store_sync_seconds", "Duration of one synced group-commit write.", {}, {},
+     0.000001, kSyncSeconds},
+    {T::kHistogram, "store_batch_writes", "store_batch_records", "Records in one group-commit write.", {}, {}, 1,
+     kBatchRecords},
+};
+
+}  // namespace
+
+const MetricFamily* find_metric_family(MetricType type, std::string_view internal_name, std::string* label_value) {
+  const MetricFamily* by_prefix = nullptr;
+  for (const MetricFamily& f : kFamilies) {
+    if (f.type != type) continue;
+    if (f.source == internal_name) {
+      *label_value = std::string(f.label_value);
+      return &f;
+    }
+    bool prefix_family = !f.label.empty() && f.label_value.empty();
+    if (prefix_family && internal_name.size() > f.source.size() && internal_name.starts_with(f.source)) {
+      by_prefix = &f;
+    }
+  }
+  if (by_prefix != nullptr) *label_value = std::string(internal_name.substr(by_prefix->source.size()));
+  return by_prefix;
+}
+
+std::span<const MetricFamily> metric_catalogue() { return kFamilies; }
+
+}  // namespace mesh
