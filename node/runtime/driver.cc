@@ -19,6 +19,7 @@
 #include "node/runtime/http_metrics.h"
 #include "node/runtime/metrics.h"
 #include "node/runtime/prometheus.h"
+#include "node/runtime/service_notify.h"
 #include "node/runtime/peer_transport.h"
 #include "node/runtime/zmq_server.h"
 #include "protocol/codec.h"
@@ -374,6 +375,7 @@ struct Node::Impl {
   void begin_drain(int signal) {
     spdlog::info("event=draining signal={} running={} grace_ms={}", signal, core->running(), options.drain_grace_ms);
     draining = true;
+    notify_service("STOPPING=1");
     feed(in::Drain{});
     grace_timer.expires_after(milliseconds(options.drain_grace_ms));
     grace_timer.async_wait([this](boost::system::error_code ec) {

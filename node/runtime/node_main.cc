@@ -7,6 +7,7 @@
 
 #include "node/runtime/config.h"
 #include "node/runtime/driver.h"
+#include "node/runtime/service_notify.h"
 
 namespace mesh {
 
@@ -95,6 +96,7 @@ int run_meshd(int argc, char** argv, HandlerRegistry handlers) {
     std::fprintf(stderr, "meshd: cannot start: %s\n", s.message().c_str());
     return kExitStartFailed;
   }
+  notify_service("READY=1");
   return node.run();
 }
 
