@@ -26,6 +26,7 @@ void override_with(const std::optional<T>& flag, T& field) {
 
 int run_meshd(int argc, char** argv, HandlerRegistry handlers) {
   CLI::App app{"meshd: a node of the meshwork task mesh"};
+  app.set_version_flag("--version", "meshd " MESH_VERSION);
   std::string config_path;
   std::optional<std::string> node_id, listen, advertise, data_dir, metrics_listen, log_level, gossip_profile,
       placement;

@@ -876,6 +876,7 @@ int failover(const Options& o) {
 
 int run(int argc, char** argv) {
   CLI::App app{"meshbench: throughput, latency and failover figures for a meshwork node or mesh"};
+  app.set_version_flag("--version", "meshbench " MESH_VERSION);
   Options o;
   std::string default_meshd = (std::filesystem::path(argv[0]).parent_path() / "meshd").string();
   app.add_option("--workload", o.workload, "throughput, skew or failover")

@@ -354,6 +354,7 @@ int show(MeshClient& client, const Globals& g, std::string (*text)(const Reply&)
 
 int run(int argc, char** argv) {
   CLI::App app{"meshctl: submit, follow and inspect tasks on a meshwork node"};
+  app.set_version_flag("--version", "meshctl " MESH_VERSION);
   app.require_subcommand(1);
   Globals g;
   const char* env_addr = std::getenv("MESH_ADDR");
