@@ -1,5 +1,9 @@
 // Hostile and malformed input gets a numbered error reply; the node keeps
 // serving and what it stored before is untouched.
+#include <zmq.hpp>
+
+#include <cstring>
+
 #include "protocol/codec.h"
 #include "tests/integration/test_node.h"
 
@@ -89,14 +93,46 @@ TEST_CASE("malformed frames, bad versions and unknown kinds get error codes and 
   CHECK(after.value().records[0].result == "precious");
 }
 
+// Receives monitor events from `events` until one of kind `wanted` arrives
+// or the deadline passes; true when it arrived.
+bool await_socket_event(zmq::socket_t& events, uint16_t wanted) {
+  return wait_until([&] {
+    zmq::message_t event, address;
+    while (events.recv(event, zmq::recv_flags::dontwait)) {
+      (void)events.recv(address);  // each event is two frames
+      uint16_t kind = 0;
+      std::memcpy(&kind, event.data(), sizeof kind);
+      if (kind == wanted) return true;
+    }
+    return false;
+  });
+}
+
 TEST_CASE("a frame over the size limit drops that connection, not the node") {
   TestNode node;
   node.start();
-  auto raw = node.client();
-  REQUIRE(raw->send_frames({envelope(1, MessageKind::kSubmitRequest), std::string(17 << 20, 'x')}).ok());
+  // A plain ZeroMQ socket with a monitor: the test sees its connection close.
+  zmq::context_t context;
+  zmq::socket_t raw(context, zmq::socket_type::dealer);
+  raw.set(zmq::sockopt::linger, 0);
+  REQUIRE(zmq_socket_monitor(raw.handle(), "inproc://oversized-frame", ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED) ==
+          0);
+  zmq::socket_t events(context, zmq::socket_type::pair);
+  events.connect("inproc://oversized-frame");
+  raw.connect(node.process().endpoint());
+  REQUIRE_MESSAGE(await_socket_event(events, ZMQ_EVENT_CONNECTED), "never connected to " << node.process().endpoint());
+
+  const std::string too_big(17 << 20, 'x');
+  const std::string head = envelope(1, MessageKind::kSubmitRequest);
+  REQUIRE(raw.send(zmq::buffer(head), zmq::send_flags::sndmore));
+  REQUIRE(raw.send(zmq::buffer(too_big), zmq::send_flags::none));
+  REQUIRE_MESSAGE(await_socket_event(events, ZMQ_EVENT_DISCONNECTED),
+                  "meshd kept the connection that sent a 17 MiB frame\n" << node.log());
+
   auto client = node.client();
   auto stats = client->stats();
   REQUIRE_MESSAGE(stats.ok(), stats.status().message() << "\n" << node.log());
+  zmq_socket_monitor(raw.handle(), nullptr, 0);
 }
 
 TEST_CASE("a full queue answers overloaded, retry later") {

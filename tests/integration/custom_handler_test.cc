@@ -6,7 +6,9 @@ namespace mesh::test {
 namespace {
 
 TEST_CASE("a node binary with its own handlers runs them next to the built-ins") {
-  std::string dir = make_temp_dir("meshcustom-");
+  TempDir temp("meshcustom-");
+  REQUIRE(!temp.path().empty());
+  const std::string& dir = temp.path();
   LocalNode node(EXAMPLE_NODE_PATH, dir + "/node", {"--slots", "2"});
   Status started = node.start();
   REQUIRE_MESSAGE(started.ok(), started.message());
@@ -21,7 +23,6 @@ TEST_CASE("a node binary with its own handlers runs them next to the built-ins")
   CHECK(done.value().records[0].result == "6");
   CHECK(done.value().records[1].result == "HEY");
   CHECK(done.value().records[2].result == "still here");
-  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

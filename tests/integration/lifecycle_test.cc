@@ -8,6 +8,7 @@
 
 #include <cstdio>
 #include <fstream>
+#include <set>
 
 #include "tests/integration/test_node.h"
 
@@ -29,7 +30,9 @@ std::string write_file(const std::string& dir, const std::string& name, const st
 }
 
 TEST_CASE("bad configuration is refused at start with a clear message") {
-  std::string dir = make_temp_dir("meshcfg-");
+  TempDir temp("meshcfg-");
+  REQUIRE(!temp.path().empty());
+  const std::string& dir = temp.path();
   const std::string data = " --data-dir " + dir + "/data";
   SUBCASE("zero slots") { check_refused("--slots 0" + data, 2, "slots must be"); }
   SUBCASE("not a number") { check_refused("--slots many" + data, 2, "--slots"); }
@@ -57,40 +60,66 @@ TEST_CASE("bad configuration is refused at start with a clear message") {
     first.start();
     check_refused("--listen " + first.process().endpoint() + data, 3, "cannot listen");
   }
-  std::filesystem::remove_all(dir);
 }
 
 TEST_CASE("SIGTERM drains: running tasks finish, the rest wait for the restart") {
-  std::string dir = make_temp_dir("meshdrain-");
+  TempDir dir("meshdrain-");
+  REQUIRE(!dir.path().empty());
+  Gate gate;
+  std::vector<std::string> ids;
+  std::vector<TaskSpec> tasks;
+  for (int i = 0; i < 6; ++i) {
+    ids.push_back("d-" + std::to_string(i));
+    tasks.push_back(gate.task(ids.back()));
+  }
+  std::set<std::string> running_at_sigterm;
   {
-    TestNode node({"--slots", "2", "--drain-grace-ms", "60000"}, dir);
+    TestNode node({"--slots", "2", "--drain-grace-ms", "600000"}, dir / "node");
     node.start();
     auto client = node.client();
-    std::vector<TaskSpec> tasks;
-    for (int i = 0; i < 6; ++i) tasks.push_back(task("d-" + std::to_string(i), "sleep", "400"));
     REQUIRE(client->submit(tasks).ok());
-    REQUIRE(wait_until([&] { return gauge(*client, "tasks_leased") == 2; }));
+    // The gate is closed: the two leased tasks keep running and no slot frees up.
+    REQUIRE_MESSAGE(wait_until([&] {
+                      running_at_sigterm.clear();
+                      for (const auto& id : ids) {
+                        if (gate.started(id)) running_at_sigterm.insert(id);
+                      }
+                      return running_at_sigterm.size() == 2;
+                    }),
+                    node.log());
     node.process().signal(SIGTERM);
+    // Draining: still running, waiting for its tasks. Once they may finish it exits.
+    REQUIRE(!node.process().wait_exit(200).has_value());
+    gate.open();
     auto code = node.process().wait_exit(kDeadlineMs);
     REQUIRE_MESSAGE(code == 0, node.log());
-
-    TestNode restarted({"--slots", "2"}, dir);
-    restarted.start();
-    auto again = restarted.client();
-    auto records = again->get({"d-0", "d-1", "d-2", "d-3", "d-4", "d-5"});
-    REQUIRE(records.ok());
-    int completed_before_restart = 0;
-    for (const auto& r : records.value().records) completed_before_restart += r.state == TaskState::kCompleted;
-    // The two that were running finished during the drain; none was lost.
-    CHECK(completed_before_restart == 2);
-    auto done = again->wait(WaitRequest{{"d-0", "d-1", "d-2", "d-3", "d-4", "d-5"}, false, 60000});
-    REQUIRE(done.ok());
-    for (const auto& r : done.value().records) {
-      CHECK(r.state == TaskState::kCompleted);
-      CHECK(r.attempt == 1);  // drained, not cut short
-    }
   }
-  std::filesystem::remove_all(dir);
+  gate.close();
+  for (const auto& id : ids) {
+    INFO("task " << id);
+    CHECK(gate.started(id) == (running_at_sigterm.count(id) == 1));  // nothing new started during the drain
+  }
+
+  TestNode restarted({"--slots", "2"}, dir / "node");
+  restarted.start();
+  auto again = restarted.client();
+  auto records = again->get(ids);
+  REQUIRE(records.ok());
+  REQUIRE(records.value().records.size() == ids.size());
+  for (const auto& r : records.value().records) {
+    INFO("task " << r.spec.id);
+    // Those running at the SIGTERM finished during the drain; the others were kept.
+    CHECK((r.state == TaskState::kCompleted) == (running_at_sigterm.count(r.spec.id) == 1));
+  }
+  gate.open();
+  auto done = again->wait(WaitRequest{ids, false, 600000});
+  REQUIRE(done.ok());
+  REQUIRE(done.value().records.size() == ids.size());
+  for (const auto& r : done.value().records) {
+    INFO("task " << r.spec.id);
+    CHECK(r.state == TaskState::kCompleted);
+    CHECK(r.attempt == 1);  // drained, not cut short
+  }
 }
 
 std::string http_get(const std::string& host_port, const std::string& path) {

@@ -66,6 +66,7 @@ ip netns exec "${tag}h2" "$meshctl" -a tcp://10.77.0.2:7700 members
 
 digest_on() { ip netns exec "${tag}h$1" "$meshctl" -a "tcp://10.77.0.$1:7700" ring | head -1 | sed 's/.*digest //'; }
 d1=$(digest_on 1); d2=$(digest_on 2); d3=$(digest_on 3)
+[ -n "$d1" ] && [ -n "$d2" ] && [ -n "$d3" ] || fail "a host printed no ring digest: '$d1' '$d2' '$d3'"
 [ "$d1" = "$d2" ] && [ "$d2" = "$d3" ] || fail "ring digests differ: $d1 $d2 $d3"
 echo "ring digest $d1 on every host"
 

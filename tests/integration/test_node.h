@@ -20,6 +20,7 @@
 #include "tools/client/mesh_client.h"
 #include "tools/testkit/local_node.h"
 #include "tools/testkit/record_check.h"
+#include "tools/testkit/temp_dir.h"
 
 namespace mesh::test {
 
@@ -35,7 +36,8 @@ class TestNode {
   }
   ~TestNode() {
     node_.reset();
-    if (owns_dir_) std::filesystem::remove_all(dir_);
+    std::error_code ignored;
+    if (owns_dir_) std::filesystem::remove_all(dir_, ignored);
   }
 
   void start() {
@@ -83,6 +85,29 @@ inline TaskSpec task(std::string id, std::string handler, std::string payload = 
   t.payload = std::move(payload);
   return t;
 }
+
+// Exec tasks that run until the test opens the gate: the test, not the
+// machine's speed, decides whether a task is still running at a kill or a
+// SIGTERM. Each task marks that it started; a closed gate holds it.
+class Gate {
+ public:
+  Gate() : dir_("meshgate-") { REQUIRE_MESSAGE(!dir_.path().empty(), "cannot create a temp dir"); }
+  TaskSpec task(const std::string& id) const {
+    TaskSpec t = mesh::test::task(id, "exec",
+                                  R"({"argv": ["sh", "-c", "touch )" + started_path(id) + R"(; while [ ! -e )" +
+                                      open_path() + R"( ]; do sleep 0.02; done; echo done"]})");
+    t.timeout_ms = 600000;
+    return t;
+  }
+  bool started(const std::string& id) const { return std::filesystem::exists(started_path(id)); }
+  void open() const { std::ofstream(open_path()) << "open"; }
+  void close() const { std::filesystem::remove(open_path()); }
+
+ private:
+  std::string started_path(const std::string& id) const { return dir_ / ("started-" + id); }
+  std::string open_path() const { return dir_ / "open"; }
+  TempDir dir_;
+};
 
 inline int64_t gauge(MeshClient& client, const std::string& name) {
   auto stats = client.stats();

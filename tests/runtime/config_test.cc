@@ -6,6 +6,7 @@
 #include <fstream>
 
 #include "node/runtime/config.h"
+#include "tools/testkit/temp_dir.h"
 
 namespace mesh {
 namespace {
@@ -45,14 +46,15 @@ TEST_CASE("config: values are checked") {
 }
 
 TEST_CASE("config: seeds as a TOML array") {
-  std::string path = std::filesystem::temp_directory_path() / "meshwork-config-test.toml";
+  TempDir dir("meshwork-config-");
+  REQUIRE(!dir.path().empty());
+  const std::string path = dir / "seeds.toml";
   std::ofstream(path) << "[node]\nseeds = [\"a:1\", \"b:2\"]\n";
   NodeOptions o;
   REQUIRE(load_config_file(path, o).ok());
   CHECK(o.seeds == std::vector<std::string>{"a:1", "b:2"});
   std::ofstream(path) << "[node]\nseeds = \"a:1\"\n";
   CHECK(load_config_file(path, o).message().find("wrong type") != std::string::npos);
-  std::filesystem::remove(path);
 }
 
 }  // namespace

@@ -15,6 +15,9 @@
 // about every acknowledged task.
 #include <CLI/CLI.hpp>
 
+#include <pthread.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <csignal>
@@ -85,6 +88,31 @@ struct InFlight {
   Clock::time_point sent;
 };
 
+// A node's work-stealing counters. They restart at zero with the process,
+// so meshchaos reads them before each kill and adds them up.
+struct StealCounters {
+  uint64_t stolen = 0, lent = 0, stale = 0;
+  StealCounters& operator+=(const StealCounters& o) {
+    stolen += o.stolen;
+    lent += o.lent;
+    stale += o.stale;
+    return *this;
+  }
+};
+
+std::optional<StealCounters> read_steal_counters(const std::string& endpoint) {
+  MeshClient client({endpoint}, ClientOptions{5000, "meshchaos"});
+  auto steals = client.call(StealsRequest{});
+  if (!steals.ok()) return std::nullopt;
+  const auto* reply = std::get_if<StealsReply>(&steals.value());
+  if (reply == nullptr) return std::nullopt;
+  auto counter = [&](const char* name) -> uint64_t {
+    auto it = reply->counters.find(name);
+    return it == reply->counters.end() ? 0 : it->second;
+  };
+  return StealCounters{counter("tasks_stolen"), counter("tasks_lent"), counter("stale_completions_rejected")};
+}
+
 struct Node {
   std::string id;
   std::string dir;
@@ -94,6 +122,7 @@ struct Node {
   std::unique_ptr<MeshClient> client;  // pipelined submits to this node
   Clock::time_point down_since;
   std::map<uint64_t, InFlight> in_flight;  // request id -> batch
+  StealCounters earlier_runs;  // read just before each kill
   bool up() const { return process && process->running() && client; }
 };
 
@@ -116,6 +145,8 @@ bool retryable(ErrorCode code) {
 class Chaos {
  public:
   explicit Chaos(Options o) : o_(std::move(o)), random_(o_.seed), root_(make_temp_dir("meshchaos-")) {}
+  const std::string& root() const { return root_; }
+  bool keep() const { return o_.keep; }
   ~Chaos() {
     nodes_.clear();
     if (!o_.keep && !root_.empty()) std::filesystem::remove_all(root_);
@@ -255,6 +286,9 @@ class Chaos {
 
   void kill(size_t i) {
     Node& n = nodes_[i];
+    // A steal after this read and before the kill goes uncounted: the total
+    // is a lower bound.
+    if (auto counters = read_steal_counters(n.endpoint)) n.earlier_runs += *counters;
     n.process->signal(SIGKILL);
     (void)n.process->wait_exit(60000);
     n.client.reset();  // drops whatever it still queued for the dead node
@@ -588,27 +622,19 @@ class Chaos {
                 static_cast<unsigned long long>(completed), static_cast<unsigned long long>(failed),
                 static_cast<unsigned long long>(cancelled), static_cast<unsigned long long>(attempts),
                 static_cast<unsigned long long>(lost_attempts));
-    uint64_t stolen = 0, lent = 0, stale = 0;
+    StealCounters steals;
     size_t answered = 0;
     for (const auto& n : nodes_) {
-      MeshClient one({n.endpoint}, ClientOptions{5000, "meshchaos"});
-      auto steals = one.call(StealsRequest{});
-      if (!steals.ok()) continue;
-      const auto* reply = std::get_if<StealsReply>(&steals.value());
-      if (reply == nullptr) continue;
+      steals += n.earlier_runs;
+      auto current = read_steal_counters(n.endpoint);
+      if (!current) continue;
       ++answered;
-      auto counter = [&](const char* name) -> uint64_t {
-        auto it = reply->counters.find(name);
-        return it == reply->counters.end() ? 0 : it->second;
-      };
-      stolen += counter("tasks_stolen");
-      lent += counter("tasks_lent");
-      stale += counter("stale_completions_rejected");
+      steals += *current;
     }
-    std::printf("  stolen %llu, lent %llu, stale results rejected %llu (counters of %zu nodes since each one's "
-                "last start)\n",
-                static_cast<unsigned long long>(stolen), static_cast<unsigned long long>(lent),
-                static_cast<unsigned long long>(stale), answered);
+    std::printf("  stolen %llu, lent %llu, stale results rejected %llu (summed over every run of each node, "
+                "%zu of %zu answered now)\n",
+                static_cast<unsigned long long>(steals.stolen), static_cast<unsigned long long>(steals.lent),
+                static_cast<unsigned long long>(steals.stale), answered, nodes_.size());
     if (found_later > 0) {
       std::printf("  WARNING: %llu acknowledged tasks were answered missing by a wait that covered every partition, "
                   "and found later, e.g.%s\n",
@@ -647,6 +673,28 @@ class Chaos {
   uint64_t timeouts_ = 0, retried_outcomes_ = 0, unanswered_ = 0, kills_ = 0, restarts_ = 0;
 };
 
+// SIGTERM or SIGINT (a timeout, ^C) kills every node and whatever its exec
+// tasks started, removes the data dirs unless --keep, and exits 128 + signal.
+// The signals are blocked in every thread and taken by one that waits for them.
+void stop_nodes_on_signal(std::string root, bool keep) {
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  std::thread([stop_signals, root = std::move(root), keep] {
+    int sig = 0;
+    if (sigwait(&stop_signals, &sig) != 0) return;
+    std::fprintf(stderr, "meshchaos: %s, stopping every node\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    for (pid_t child : descendants_of(::getpid())) kill_process_tree(child);
+    if (!keep && !root.empty()) {
+      std::error_code ignored;
+      std::filesystem::remove_all(root, ignored);
+    }
+    std::_Exit(128 + sig);
+  }).detach();
+}
+
 int run(int argc, char** argv) {
   CLI::App app{"meshchaos: kill and restart meshd nodes under load, then check nothing was lost"};
   Options o;
@@ -668,7 +716,9 @@ int run(int argc, char** argv) {
   app.add_flag("--keep", o.keep, "keep the data dirs and logs");
   app.add_flag("--skew", o.skew, "give every task the same key: one partition leader holds all, the others steal");
   CLI11_PARSE(app, argc, argv);
-  return Chaos(std::move(o)).run();
+  Chaos chaos(std::move(o));
+  stop_nodes_on_signal(chaos.root(), chaos.keep());
+  return chaos.run();
 }
 
 }  // namespace

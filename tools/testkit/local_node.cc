@@ -11,6 +11,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <thread>
 
@@ -43,11 +44,59 @@ std::string make_temp_dir(const std::string& prefix) {
 LocalNode::LocalNode(std::string meshd_path, std::string data_dir, std::vector<std::string> extra_args)
     : meshd_path_(std::move(meshd_path)), data_dir_(std::move(data_dir)), extra_args_(std::move(extra_args)) {}
 
-LocalNode::~LocalNode() {
-  if (pid_ > 0) {
-    signal(SIGKILL);
-    (void)wait_exit(60000);
+std::vector<ProcessEntry> list_processes() {
+  std::vector<ProcessEntry> found;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+    const std::string name = entry.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream stat(entry.path() / "stat");
+    std::string line;
+    if (!std::getline(stat, line)) continue;  // gone meanwhile
+    // The command name may hold spaces; the fields after its ')' do not.
+    auto close = line.rfind(')');
+    if (close == std::string::npos) continue;
+    ProcessEntry p;
+    p.pid = static_cast<pid_t>(std::stol(name));
+    std::istringstream rest(line.substr(close + 1));
+    rest >> p.state >> p.parent >> p.group;
+    found.push_back(p);
   }
+  return found;
+}
+
+std::vector<pid_t> descendants_of(pid_t root) {
+  std::map<pid_t, std::vector<pid_t>> children;
+  for (const auto& p : list_processes()) children[p.parent].push_back(p.pid);
+  std::vector<pid_t> found;
+  std::vector<pid_t> todo = {root};
+  while (!todo.empty()) {
+    pid_t p = todo.back();
+    todo.pop_back();
+    for (pid_t c : children[p]) {
+      found.push_back(c);
+      todo.push_back(c);
+    }
+  }
+  return found;
+}
+
+LocalNode::~LocalNode() { kill_tree(); }
+
+void kill_process_tree(pid_t root) {
+  // Collected before the kill: once root is gone its children belong to init.
+  std::vector<pid_t> descendants = descendants_of(root);
+  ::kill(root, SIGKILL);
+  for (pid_t p : descendants) {
+    pid_t group = ::getpgid(p);
+    if (group > 0 && group != ::getpgrp()) ::kill(-group, SIGKILL);
+    ::kill(p, SIGKILL);
+  }
+}
+
+void LocalNode::kill_tree() {
+  if (pid_ <= 0) return;
+  kill_process_tree(pid_);
+  (void)wait_exit(60000);
 }
 
 Status LocalNode::start(uint64_t timeout_ms) {

@@ -1,7 +1,8 @@
 // LocalNode: one meshd child process on this host, for tests, meshbench and
 // the demo. Output goes to a log file; the node's chosen endpoint is read
 // from <data_dir>/meshd.endpoint once it has bound. The destructor kills
-// and reaps the child, so no test leaves a process behind.
+// and reaps the child and the process groups of its children (meshd runs
+// each exec task in a group of its own), so no test leaves a process behind.
 #pragma once
 
 #include <sys/types.h>
@@ -35,6 +36,10 @@ class LocalNode {
   // killed, or nullopt if it still runs after timeout_ms.
   std::optional<int> wait_exit(uint64_t timeout_ms);
   bool running() const { return pid_ > 0; }
+  pid_t pid() const { return pid_; }
+  // SIGKILLs the child and every process group its descendants lead, then
+  // reaps the child.
+  void kill_tree();
 
  private:
   std::string meshd_path_;
@@ -43,6 +48,22 @@ class LocalNode {
   std::string endpoint_;
   pid_t pid_ = -1;
 };
+
+// One process as /proc shows it.
+struct ProcessEntry {
+  pid_t pid = 0;
+  pid_t parent = 0;
+  pid_t group = 0;
+  char state = '?';  // 'Z': a zombie nobody reaped yet
+};
+std::vector<ProcessEntry> list_processes();
+
+// Every process descended from `root` (children, grandchildren, ...).
+std::vector<pid_t> descendants_of(pid_t root);
+
+// SIGKILLs `root` and every process group its descendants lead. Does not
+// reap: that is the parent's job.
+void kill_process_tree(pid_t root);
 
 // A fresh directory under $TMPDIR (or /tmp) whose name starts with `prefix`.
 std::string make_temp_dir(const std::string& prefix);
