@@ -93,6 +93,7 @@ struct Totals {
   uint64_t stale_rejected = 0;
   uint64_t snapshots_installed = 0;
   uint64_t replicas_added = 0;
+  uint64_t replicas_compared = 0;
 };
 
 // One seeded run: 5 nodes, R = 3; clients submit batches to random live
@@ -194,8 +195,10 @@ std::string replication_chaos(uint64_t seed, Totals& totals) {
   sim.run_until(sim.now() + 2000);
   sim.run_until([&] { return mesh.settled(); }, sim.now() + 10000, 10);
   if (std::string bad = watch.observe(sim); !bad.empty()) return bad;
-  if (std::string bad = check_task_guarantees(sim, ids); !bad.empty()) return bad;
+  GuaranteeCheck check = check_task_guarantees(sim, ids);
+  if (!check.failure.empty()) return check.failure;
   totals.acknowledged += ids.size();
+  totals.replicas_compared += check.replicas_compared;
   for (size_t i = 0; i < n; ++i) {
     const auto& c = sim.node(i).counters();
     auto get = [&](const char* name) { return c.count(name) ? c.at(name) : 0; };
@@ -220,7 +223,8 @@ TEST_CASE("sim replication: seeded chaos loses no acknowledged task and commits 
   MESSAGE(seeds << " seeds: " << totals.acknowledged << " acknowledged tasks, none lost, none with two results; "
                 << totals.crashes << " crashes (" << totals.wiped << " restarts with a wiped disk), "
                 << totals.snapshots_installed << " snapshots installed, " << totals.replicas_added
-                << " replicas added, " << totals.stale_rejected << " stale completions rejected");
+                << " replicas added, " << totals.stale_rejected << " stale completions rejected, "
+                << totals.replicas_compared << " caught-up replicas compared with their leader");
   CHECK(totals.crashes > 0);
   CHECK(totals.wiped > 0);
 }
@@ -252,18 +256,24 @@ TEST_CASE("sim replication: a leader cut off from its followers steps down and i
   std::set<std::string> ids = acknowledged(sim);
   REQUIRE(sim.run_until([&] { return mesh.settled() && all_terminal(sim, ids); }, sim.now() + 20000, 50));
   sim.run_until(sim.now() + 1000);
-  CHECK(check_task_guarantees(sim, ids) == "");
+  CHECK(check_task_guarantees(sim, ids).failure == "");
   CHECK(sim.node(*leader_of(sim, p)).group(p)->term() > old_term);
-  // The isolated submit is answered once its deadline passes: never kOk.
-  for (const auto& r : sim.replies(old_leader)) {
-    if (r.request != 100) continue;
-    const auto& outcomes = std::get<SubmitReply>(r.reply).outcomes;
-    for (const auto& o : outcomes) {
-      if (o.code == ErrorCode::kOk) {
-        // Accepted only if the new leader committed it after the heal (the retry path).
-        CHECK(leader_record(sim, o.id) != nullptr);
-      }
+  // The isolated submit was not acknowledged while its origin was cut off
+  // (checked above). Its origin keeps routing it until the request deadline,
+  // so after the heal the new leader may commit it: it is answered, and any
+  // kOk names a task its partition's leader holds.
+  auto cut_reply = [&]() -> const SubmitReply* {
+    for (const auto& r : sim.replies(old_leader)) {
+      if (r.request == 100) return &std::get<SubmitReply>(r.reply);
     }
+    return nullptr;
+  };
+  REQUIRE(sim.run_until([&] { return cut_reply() != nullptr; },
+                        sim.now() + replicated_config(0).replication.request_deadline_ms + 1000, 10));
+  REQUIRE(cut_reply()->outcomes.size() == cut.size());
+  for (const auto& o : cut_reply()->outcomes) {
+    CAPTURE(o.id);
+    if (o.code == ErrorCode::kOk) CHECK(leader_record(sim, o.id) != nullptr);
   }
 }
 
@@ -286,7 +296,7 @@ TEST_CASE("sim replication: a replica restarted with an empty disk rejoins under
   REQUIRE(sim.run_until([&] { ids = acknowledged(sim); return ids.size() == 200 && mesh.settled() && all_terminal(sim, ids); },
                         sim.now() + 30000, 50));
   sim.run_until(sim.now() + 2000);
-  CHECK(check_task_guarantees(sim, ids) == "");
+  CHECK(check_task_guarantees(sim, ids).failure == "");
   // The old id is gone from every group; the new one serves where the ring wants it.
   size_t hosted_with_new_id = 0;
   for (uint32_t p = 0; p < kPartitions; ++p) {
@@ -332,7 +342,7 @@ TEST_CASE("sim replication: a crashed leader's partitions fail over and lose not
   sim.restart(crashed);
   REQUIRE(sim.run_until([&] { return mesh.settled(); }, sim.now() + 30000, 50));
   sim.run_until(sim.now() + 2000);
-  CHECK(check_task_guarantees(sim, ids) == "");
+  CHECK(check_task_guarantees(sim, ids).failure == "");
 }
 
 }  // namespace

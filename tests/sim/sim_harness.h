@@ -143,11 +143,20 @@ class ResultWatch {
   std::map<std::string, TaskRecord> final_;
 };
 
+// What check_task_guarantees found: the first broken guarantee, and how
+// many caught-up replicas it compared with their leader (the denominator of
+// the agreement check, so that a run comparing nothing cannot pass).
+struct GuaranteeCheck {
+  std::string failure;  // empty when all hold
+  size_t replicas_compared = 0;
+};
+
 // Guarantees 1-4 once the mesh is quiet: every acknowledged task is at its
 // partition's leader, terminal, with a sound attempt history (numbered, at
 // most one success), and every caught-up voter holds the same records as
-// its leader. Empty when all hold.
-inline std::string check_task_guarantees(const Simulator& sim, const std::set<std::string>& ids) {
+// its leader; at least one replica must have been compared.
+inline GuaranteeCheck check_task_guarantees(const Simulator& sim, const std::set<std::string>& ids) {
+  GuaranteeCheck check;
   for (const auto& id : ids) {
     const TaskRecord* r = leader_record(sim, id);
     if (r == nullptr) {
@@ -158,10 +167,17 @@ inline std::string check_task_guarantees(const Simulator& sim, const std::set<st
           break;
         }
       }
-      return "acknowledged task " + id + " is not at any partition leader (lost?)" + where;
+      check.failure = "acknowledged task " + id + " is not at any partition leader (lost?)" + where;
+      return check;
     }
-    if (!is_terminal(r->state)) return "task " + id + " is still " + state_name(r->state);
-    if (std::string problem = check_record(*r); !problem.empty()) return problem;
+    if (!is_terminal(r->state)) {
+      check.failure = "task " + id + " is still " + state_name(r->state);
+      return check;
+    }
+    if (std::string problem = check_record(*r); !problem.empty()) {
+      check.failure = problem;
+      return check;
+    }
   }
   for (size_t l = 0; l < sim.size(); ++l) {
     if (!sim.alive(l)) continue;
@@ -175,14 +191,17 @@ inline std::string check_task_guarantees(const Simulator& sim, const std::set<st
         const auto& voters = group.voters();
         if (std::find(voters.begin(), voters.end(), other.replica_id()) == voters.end()) continue;
         if (other.group(p)->applied_index() != group.commit_index()) continue;  // still catching up
+        ++check.replicas_compared;
         if (other.table(p)->records() != leader.table(p)->records()) {
-          return "partition " + std::to_string(p) + ": replica n" + std::to_string(i) +
-                 " applied the same log as its leader n" + std::to_string(l) + " but holds other records";
+          check.failure = "partition " + std::to_string(p) + ": replica n" + std::to_string(i) +
+                          " applied the same log as its leader n" + std::to_string(l) + " but holds other records";
+          return check;
         }
       }
     }
   }
-  return {};
+  if (check.replicas_compared == 0) check.failure = "no caught-up replica was compared with its leader";
+  return check;
 }
 
 }  // namespace mesh::test

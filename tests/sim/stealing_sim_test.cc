@@ -60,6 +60,7 @@ std::vector<TaskSpec> keyed(std::vector<TaskSpec> tasks, const std::string& key)
 }
 
 struct SkewRun {
+  bool stolen = false;  // some attempt ran off the leader; only then is first_steal_after_ms set
   uint64_t first_steal_after_ms = 0;
   uint64_t makespan_ms = 0;
   size_t run_elsewhere = 0;
@@ -93,6 +94,7 @@ SkewRun run_skew(bool steal, Placement placement = Placement::kKey) {
     result.run_elsewhere += r.attempts.back().runner != "n0";
   }
   if (first_steal_ms != UINT64_MAX) result.first_steal_after_ms = first_steal_ms - submitted_at;
+  result.stolen = first_steal_ms != UINT64_MAX;
   return result;
 }
 
@@ -107,6 +109,7 @@ TEST_CASE("sim stealing: skewed load spreads within about one gossip period and 
           << without.makespan_ms << " ms without (efficiency "
           << ideal_ms / static_cast<double>(without.makespan_ms) << "); " << with.run_elsewhere
           << " tasks ran on other nodes");
+  REQUIRE(with.stolen);
   CHECK(with.first_steal_after_ms <= 2 * probe_ms + 100);
   CHECK(with.run_elsewhere > 100);
   CHECK(without.run_elsewhere == 0);
@@ -132,6 +135,7 @@ struct ChaosTotals {
   uint64_t stolen = 0;
   uint64_t stale_rejected = 0;
   uint64_t thief_leases_expired = 0;
+  uint64_t replicas_compared = 0;
 };
 
 // One seeded chaos run: tasks submitted to nodes 0 and 1, random crashes and
@@ -183,7 +187,9 @@ std::string stealing_chaos(uint64_t seed, ChaosTotals& totals) {
     return "acknowledged tasks did not all finish";
   }
   sim.run_until(sim.now() + 2000);
-  if (std::string problem = check_task_guarantees(sim, ids); !problem.empty()) return problem;
+  GuaranteeCheck check = check_task_guarantees(sim, ids);
+  if (!check.failure.empty()) return check.failure;
+  totals.replicas_compared += check.replicas_compared;
   for (const auto& id : ids) {
     const TaskRecord* r = leader_record(sim, id);
     if (r->state != TaskState::kCompleted) return "task " + id + " ended " + state_name(r->state);
@@ -211,7 +217,8 @@ TEST_CASE("sim stealing: thief and victim crashes lose nothing and commit nothin
   }
   MESSAGE(seeds << " stealing chaos seeds: nothing lost, nothing committed twice; " << totals.stolen
                  << " tasks stolen, " << totals.stale_rejected << " stale completions rejected, "
-                 << totals.thief_leases_expired << " leases of lost thieves expired");
+                 << totals.thief_leases_expired << " leases of lost thieves expired, " << totals.replicas_compared
+                 << " caught-up replicas compared with their leader");
   CHECK(totals.stolen > 0);
   CHECK(totals.stale_rejected > 0);
   CHECK(totals.thief_leases_expired > 0);
