@@ -109,4 +109,47 @@ ScenarioReport run_membership_scenario(const ScenarioOptions& o) {
   return report;
 }
 
+SeedRun run_membership_seed(uint64_t seed) {
+  ScenarioOptions options;
+  options.seed = seed;
+  ScenarioReport report = run_membership_scenario(options);
+  SeedRun run;
+  run.failure = report.failure;
+  run.counts["crashes"] = report.crashes;
+  run.counts["partitions"] = report.partitions;
+  run.counts["converged"] = report.converged;
+  return run;
+}
+
+std::optional<SimFamily> parse_sim_family(std::string_view name) {
+  for (SimFamily f : {SimFamily::kMembership, SimFamily::kReplication, SimFamily::kStealing}) {
+    if (name == sim_family_name(f)) return f;
+  }
+  return std::nullopt;
+}
+
+const char* sim_family_name(SimFamily family) {
+  switch (family) {
+    case SimFamily::kMembership:
+      return "membership";
+    case SimFamily::kReplication:
+      return "replication";
+    case SimFamily::kStealing:
+      return "stealing";
+  }
+  return "?";
+}
+
+SeedRun run_family_seed(SimFamily family, uint64_t seed) {
+  switch (family) {
+    case SimFamily::kMembership:
+      return run_membership_seed(seed);
+    case SimFamily::kReplication:
+      return run_replication_seed(seed);
+    case SimFamily::kStealing:
+      return run_stealing_seed(seed);
+  }
+  return {"unknown family", {}};
+}
+
 }  // namespace mesh

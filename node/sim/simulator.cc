@@ -109,7 +109,7 @@ void Simulator::run_until(uint64_t t_ms) {
     // Time must move: a core that keeps asking to be woken at the same
     // instant is a livelock, and a test should say so rather than hang.
     same_instant_events_ = event.at_ms == now_ms_ ? same_instant_events_ + 1 : 0;
-    MESH_ASSERT(same_instant_events_ < kMaxEventsPerInstant, "simulated time stands still: a livelock");
+    MESH_ASSERT(same_instant_events_ < max_events_per_instant, "simulated time stands still: a livelock");
     now_ms_ = event.at_ms;
     deliver(event);
   }
@@ -144,6 +144,7 @@ void Simulator::deliver(const Event& event) {
 }
 
 void Simulator::carry_out(size_t from, Effects effects) {
+  if (effects_hook) effects_hook(from, effects);
   SimNode& n = *nodes_[from];
   n.disk.persist(effects);
   for (auto& reply : effects.replies) n.replies.push_back(std::move(reply));

@@ -85,6 +85,11 @@ class Simulator {
   const SimStats& stats() const { return stats_; }
 
   uint64_t run_ms = 1;  // simulated duration of every task run
+  // More events in a row at one instant than this is a livelock: the run aborts.
+  uint64_t max_events_per_instant = 10'000'000;
+  // Tests only: sees each core's effects before they are carried out, so a
+  // test can make a core misbehave (e.g. ask to be woken at once, forever).
+  std::function<void(size_t node, Effects& effects)> effects_hook;
 
  private:
   struct SimNode;
@@ -114,7 +119,6 @@ class Simulator {
   uint64_t now_ms_ = 0;
   uint64_t seq_ = 0;
   uint64_t same_instant_events_ = 0;  // events in a row at now_ms_
-  static constexpr uint64_t kMaxEventsPerInstant = 10'000'000;
   uint64_t trace_hash_ = 0xcbf29ce484222325ULL;
   SimStats stats_;
   std::priority_queue<Event, std::vector<Event>, Later> events_;

@@ -20,8 +20,10 @@
 // After all faults heal: every replica is a voter again, applies the same
 // entries, and a final proposal commits everywhere.
 //
-// MESH_RAFT_SEEDS=N runs seeds 1..N (default 1000); MESH_RAFT_SEED=S runs one
-// seed; MESH_RAFT_TRACE=1 (events) or 2 (also messages) prints its trace.
+// Seeds as tests/sim/seed_plan.h describes: MESH_RAFT_SEEDS=N runs N seeds
+// from a random base (default 1000) plus the regression seeds; MESH_RAFT_SEED=S
+// replays one seed, and MESH_RAFT_TRACE=1 (events) or 2 (also messages)
+// prints its trace.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -38,6 +40,7 @@
 
 #include "node/core/raft.h"
 #include "test_random.h"
+#include "tests/sim/seed_plan.h"
 
 namespace mesh {
 namespace {
@@ -755,25 +758,19 @@ class Simulation {
   RunStats stats_;
 };
 
-uint64_t env_u64(const char* name, uint64_t fallback) {
-  const char* v = std::getenv(name);
-  return v != nullptr && *v != '\0' ? std::strtoull(v, nullptr, 10) : fallback;
-}
-
 size_t replicas_for(uint64_t seed) { return seed % 2 == 0 ? 3 : 5; }
 
 TEST_CASE("raft sim: safety under crashes, partitions, loss, snapshots, membership changes and transfers") {
-  uint64_t one_seed = env_u64("MESH_RAFT_SEED", 0);
-  uint64_t seeds = env_u64("MESH_RAFT_SEEDS", 1000);
-  int trace_level = static_cast<int>(env_u64("MESH_RAFT_TRACE", 0));
-  uint64_t first = one_seed != 0 ? one_seed : 1;
-  uint64_t last = one_seed != 0 ? one_seed : seeds;
+  test::SeedPlan plan = test::seed_plan("raft", "raft sim*", 1000, {1, 2, 3}, /*in_mesh_sim=*/false);
+  int trace_level = static_cast<int>(test::env_seed_number("MESH_RAFT_TRACE").value_or(0));
+  MESSAGE(plan.describe());
 
   auto started = std::chrono::steady_clock::now();
   RunStats total;
   int failures = 0;
-  for (uint64_t seed = first; seed <= last && failures < 3; ++seed) {
-    Simulation sim(seed, replicas_for(seed), one_seed != 0 ? trace_level : 0);
+  for (uint64_t seed : plan.seeds()) {
+    if (failures == 3) break;
+    Simulation sim(seed, replicas_for(seed), plan.full_run() ? 0 : trace_level);
     std::optional<std::string> failure = sim.run();
     if (!sim.trace().empty()) std::fputs(sim.trace().c_str(), stderr);
     const RunStats& s = sim.stats();
@@ -787,12 +784,11 @@ TEST_CASE("raft sim: safety under crashes, partitions, loss, snapshots, membersh
     if (failure) {
       ++failures;
       FAIL_CHECK("seed " << seed << " (" << replicas_for(seed) << " replicas; " << sim.parameters() << "): " << *failure
-                         << "\n  replay: MESH_RAFT_SEED=" << seed
-                         << " MESH_RAFT_TRACE=1 <test binary> -tc='raft sim*'");
+                         << "\n  replay: MESH_RAFT_TRACE=1 " << plan.replay_command(seed));
     }
   }
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-  MESSAGE("raft sim: seeds " << first << ".." << last << " in " << secs << " s; applied " << total.applied
+  MESSAGE("raft sim: " << plan.seeds().size() << " seeds in " << secs << " s; applied " << total.applied
                              << ", acknowledged " << total.acked << ", leaders " << total.elections << ", snapshots "
                              << total.snapshots_installed << ", wipes " << total.wipes << ", config changes "
                              << total.config_changes << ", reads " << total.reads);

@@ -3,8 +3,8 @@
 // under 5% loss, healing after a partition, and exact replay from a seed.
 // Each test prints its figures; assertions are about behaviour.
 #include <cmath>
-#include <cstdlib>
 
+#include "tests/sim/seed_plan.h"
 #include "tests/sim/sim_harness.h"
 
 namespace mesh::test {
@@ -168,25 +168,14 @@ namespace mesh::test {
 namespace {
 
 // Seeded chaos: crashes, restarts, partitions, loss and duplication, then
-// every fault lifted; the mesh must come back to one view. A failure prints
-// the seed and the command that replays it. MESH_SIM_SEEDS sets how many
-// seeds run (default 500; the long mode in docs uses thousands).
+// every fault lifted; the mesh must come back to one view. Seeds as
+// seed_plan.h describes: MESH_MEMBERSHIP_SEED / MESH_MEMBERSHIP_SEEDS.
 TEST_CASE("sim: seeded chaos schedules always converge once faults are lifted") {
-  const char* env = std::getenv("MESH_SIM_SEEDS");
-  uint64_t seeds = env ? std::strtoull(env, nullptr, 10) : 500;
-  uint64_t worst_heal_ms = 0;
-  for (uint64_t seed = 1; seed <= seeds; ++seed) {
-    ScenarioOptions o;
-    o.seed = seed;
-    o.nodes = 8;
-    o.chaos_ms = 30000;
-    o.fault_every_ms = 3000;
-    ScenarioReport r = run_membership_scenario(o);
-    INFO("replay: build/mesh_sim --seed " << seed << " --nodes 8 --chaos-ms 30000 --fault-every-ms 3000");
-    REQUIRE_MESSAGE(r.converged, "seed " << seed << ": " << r.failure);
-    worst_heal_ms = std::max(worst_heal_ms, r.heal_converged_ms);
-  }
-  MESSAGE(seeds << " chaos seeds converged; slowest heal " << worst_heal_ms << " ms");
+  SeedPlan plan = seed_plan("membership", "sim: seeded chaos*", 500, {1, 2, 3}, /*in_mesh_sim=*/true);
+  SeedCounts totals = run_seed_plan(plan, run_membership_seed);
+  MESSAGE(plan.seeds().size() << " chaos seeds converged: " << describe_counts(totals));
+  CHECK(totals["converged"] == plan.seeds().size());
+  if (plan.full_run()) CHECK(totals["crashes"] > 0);
 }
 
 }  // namespace

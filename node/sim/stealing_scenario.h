@@ -1,0 +1,29 @@
+// The work-stealing scenario: tasks keyed to one partition on each of two
+// owners, 4 nodes with stealing on, and random crashes and restarts of
+// thieves and victims, partitions, loss and duplication; then every fault is
+// lifted, and every acknowledged task must be completed exactly once. The
+// building blocks serve the hand-written stealing scenarios too.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "node/sim/simulator.h"
+
+namespace mesh {
+
+constexpr uint32_t kStealingPartitions = 16;
+
+// n "sleep" tasks of ms each, ids prefix0..prefix<n-1>.
+std::vector<TaskSpec> sleep_tasks(const std::string& prefix, size_t n, uint64_t ms);
+
+NodeConfig stealing_config(size_t index, bool steal, Placement placement = Placement::kKey);
+
+// Every partition is led by the ring's preferred replica, with the replica
+// set the ring asks for.
+bool stealing_settled(const Simulator& sim);
+
+// The tasks, all with `key`.
+std::vector<TaskSpec> keyed(std::vector<TaskSpec> tasks, const std::string& key);
+
+}  // namespace mesh
