@@ -6,6 +6,7 @@ packages=(
   libzmq3-dev cppzmq-dev libmsgpack-cxx-dev libboost-dev doctest-dev librocksdb-dev
   libtoml11-dev libcli11-dev libspdlog-dev nlohmann-json3-dev libxxhash-dev
   prometheus  # promtool checks the metrics exposition in the tests
+  python3 python3-zmq python3-msgpack  # the Python client and its test
 )
 missing=()
 for p in "${packages[@]}"; do
