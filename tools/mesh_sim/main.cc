@@ -47,6 +47,7 @@ int report_seed(mesh::SimFamily family, uint64_t seed, const mesh::SeedRun& run)
 
 int main(int argc, char** argv) {
   CLI::App app{"mesh_sim: replay one seed of a simulator family in the deterministic simulator"};
+  app.set_version_flag("--version", "mesh_sim " MESH_VERSION);
   std::string family_name = "membership";
   mesh::ScenarioOptions o;
   app.add_option("--family", family_name, "membership, replication or stealing")
