@@ -54,6 +54,9 @@ TEST_CASE("bad configuration is refused at start with a clear message") {
     std::string file = write_file(dir, "not-a-dir", "x");
     check_refused("--data-dir " + file + "/sub", 3, "cannot create data dir");
   }
+  SUBCASE("unknown placement") {
+    check_refused("--placement nearest" + data, 2, "placement must be key, round_robin, least_loaded or weighted");
+  }
   SUBCASE("bad listen endpoint") { check_refused("--listen http://nope" + data, 2, "listen must be"); }
   SUBCASE("port already taken") {
     TestNode first;
@@ -119,6 +122,21 @@ TEST_CASE("SIGTERM drains: running tasks finish, the rest wait for the restart")
     INFO("task " << r.spec.id);
     CHECK(r.state == TaskState::kCompleted);
     CHECK(r.attempt == 1);  // drained, not cut short
+  }
+}
+
+TEST_CASE("every placement policy is accepted and runs tasks") {
+  for (const char* policy : {"key", "round_robin", "least_loaded", "weighted"}) {
+    CAPTURE(policy);
+    TestNode node({"--placement", policy});
+    node.start();
+    auto client = node.client();
+    REQUIRE(client->submit({task("p-1", "noop", policy)}).ok());
+    auto done = client->wait(WaitRequest{{"p-1"}, false, 60000});
+    REQUIRE(done.ok());
+    REQUIRE(done.value().records.size() == 1);
+    CHECK(done.value().records[0].state == TaskState::kCompleted);
+    CHECK(done.value().records[0].result == policy);
   }
 }
 
@@ -221,6 +239,11 @@ TEST_CASE("meshctl commands and exit codes") {
 
   auto unreachable = meshctl("tcp://127.0.0.1:1", "--timeout-ms 300 stats");
   CHECK(unreachable.code == 3);
+
+  // Given several endpoints, meshctl moves past the dead one.
+  auto failover = meshctl("tcp://127.0.0.1:1," + ep, "--timeout-ms 2000 get greet");
+  CHECK_MESSAGE(failover.code == 0, failover.output);
+  CHECK(failover.output.find("COMPLETED") != std::string::npos);
 }
 
 }  // namespace

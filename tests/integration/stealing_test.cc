@@ -14,23 +14,9 @@ TEST_CASE("four meshd: tasks piled on one node are stolen by the idle ones") {
   const size_t n = 4;
   TempDir temp("meshsteal-");
   REQUIRE(!temp.path().empty());
-  const std::string& dir = temp.path();
-  std::vector<std::unique_ptr<TestNode>> nodes;
-  for (size_t i = 0; i < n; ++i) {
-    std::string id = "s" + std::to_string(i);
-    std::vector<std::string> args = {"--node-id", id, "--gossip-profile", "local", "--slots", "2"};
-    if (i > 0) args.insert(args.end(), {"--seeds", nodes[0]->process().endpoint()});
-    nodes.push_back(std::make_unique<TestNode>(args, dir + "/" + id));
-    nodes.back()->start();
-  }
+  auto nodes = start_mesh(n, "s", temp.path(), {"--slots", "2"});
   auto client = nodes[0]->client();
-  REQUIRE(wait_until([&] {
-    auto reply = client->call(MembersRequest{});
-    if (!reply.ok()) return false;
-    size_t alive = 0;
-    for (const auto& m : std::get<MembersReply>(reply.value()).members) alive += m.state == MemberState::kAlive;
-    return alive == n;
-  }));
+  REQUIRE(wait_until([&] { return alive_members(*client) == n; }));
   // Leadership settles on the ring's preferred replicas, so the partition's
   // leader does not change hands while the test runs.
   REQUIRE(wait_until([&] {

@@ -86,6 +86,32 @@ inline TaskSpec task(std::string id, std::string handler, std::string payload = 
   return t;
 }
 
+// Starts `count` meshd with the local gossip profile, named <prefix>0,
+// <prefix>1, ... in subdirs of `dir`, the later ones joining through the
+// first; `args` go to every node.
+inline std::vector<std::unique_ptr<TestNode>> start_mesh(size_t count, const std::string& prefix,
+                                                         const std::string& dir, const std::vector<std::string>& args) {
+  std::vector<std::unique_ptr<TestNode>> nodes;
+  for (size_t i = 0; i < count; ++i) {
+    std::string id = prefix + std::to_string(i);
+    std::vector<std::string> node_args = {"--node-id", id, "--gossip-profile", "local"};
+    node_args.insert(node_args.end(), args.begin(), args.end());
+    if (i > 0) node_args.insert(node_args.end(), {"--seeds", nodes[0]->process().endpoint()});
+    nodes.push_back(std::make_unique<TestNode>(node_args, dir + "/" + id));
+    nodes.back()->start();
+  }
+  return nodes;
+}
+
+// Members `client`'s node sees alive; 0 when it does not answer.
+inline size_t alive_members(MeshClient& client) {
+  auto reply = client.call(MembersRequest{});
+  if (!reply.ok()) return 0;
+  size_t alive = 0;
+  for (const auto& m : std::get<MembersReply>(reply.value()).members) alive += m.state == MemberState::kAlive;
+  return alive;
+}
+
 // Exec tasks that run until the test opens the gate: the test, not the
 // machine's speed, decides whether a task is still running at a kill or a
 // SIGTERM. Each task marks that it started; a closed gate holds it.

@@ -91,7 +91,19 @@ struct MeshClient::Impl {
     return std::make_pair(env.value().request_id, std::move(reply).value());
   }
 
+  // With several endpoints, one that does not answer is left for the next,
+  // which gets the request again (task ids make a resent submit idempotent);
+  // each endpoint is asked at most once.
   Result<Reply> call(const Request& request, uint64_t timeout_ms) {
+    for (size_t asked = 1;; ++asked) {
+      const size_t endpoint = current;
+      auto reply = call_current(request, timeout_ms);
+      const bool moved_on = current != endpoint;  // no answer: fail_over picked the next one
+      if (!moved_on || asked >= endpoints.size()) return reply;
+    }
+  }
+
+  Result<Reply> call_current(const Request& request, uint64_t timeout_ms) {
     auto id = send(request);
     if (!id.ok()) return id.status();
     auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);

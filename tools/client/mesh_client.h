@@ -32,7 +32,8 @@ class MeshClient {
   MeshClient& operator=(const MeshClient&) = delete;
 
   // Sends one request and waits for its reply. An ErrorReply becomes a
-  // Status with the node's code and message.
+  // Status with the node's code and message. An endpoint that does not
+  // answer within timeout_ms is passed over for the next one, each tried once.
   Result<Reply> call(const Request& request, uint64_t timeout_ms = 0);
 
   Result<SubmitReply> submit(std::vector<TaskSpec> tasks);

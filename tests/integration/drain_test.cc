@@ -1,0 +1,78 @@
+// SIGTERM one node of three while every slot is busy: it stops taking work,
+// lets the attempts it runs finish, exits 0, and the two others finish the
+// rest. Nothing is lost and no attempt starts on it after the signal.
+#include <signal.h>
+
+#include <set>
+
+#include "tests/integration/test_node.h"
+
+namespace mesh::test {
+namespace {
+
+TEST_CASE("three meshd: SIGTERM drains one node under load and loses nothing") {
+  const size_t n = 3;
+  TempDir temp("meshdrain3-");
+  REQUIRE(!temp.path().empty());
+  auto nodes = start_mesh(n, "d", temp.path(), {"--slots", "2", "--drain-grace-ms", "600000"});
+  auto client = nodes[0]->client();
+  REQUIRE(wait_until([&] { return alive_members(*client) == n; }));
+
+  // More gated tasks than slots: every slot stays busy until the gate opens.
+  Gate gate;
+  std::vector<TaskSpec> tasks;
+  std::vector<std::string> ids;
+  for (int i = 0; i < 30; ++i) {
+    ids.push_back("g-" + std::to_string(i));
+    tasks.push_back(gate.task(ids.back()));
+  }
+  auto submitted = client->submit(tasks);
+  REQUIRE(submitted.ok());
+  for (const auto& o : submitted.value().outcomes) REQUIRE(o.code == ErrorCode::kOk);
+
+  const std::string victim = "d2";
+  std::set<std::string> leased_by_victim;
+  std::string seen;
+  REQUIRE_MESSAGE(wait_until([&] {
+                    auto records = client->get(ids);
+                    if (!records.ok()) return false;
+                    leased_by_victim.clear();
+                    seen.clear();
+                    bool victim_runs_one = false;
+                    for (const auto& r : records.value().records) {
+                      if (r.state != TaskState::kLeased) continue;
+                      seen += r.spec.id + "@" + r.lease_owner + " ";
+                      if (r.lease_owner != victim) continue;
+                      leased_by_victim.insert(r.spec.id);
+                      victim_runs_one = victim_runs_one || gate.started(r.spec.id);
+                    }
+                    return victim_runs_one;
+                  }),
+                  "leased: " << seen);
+  MESSAGE("at the SIGTERM: " << seen);
+
+  TestNode& draining = *nodes[2];
+  draining.process().signal(SIGTERM);
+  REQUIRE(!draining.process().wait_exit(200).has_value());  // still running its attempts
+  gate.open();
+  auto code = draining.process().wait_exit(kDeadlineMs);
+  REQUIRE_MESSAGE(code == 0, draining.log());
+
+  auto done = client->wait(WaitRequest{ids, false, 600000});
+  REQUIRE_MESSAGE(done.ok(), done.status().message());
+  REQUIRE_MESSAGE(!done.value().timed_out, nodes[0]->log());
+  CHECK(done.value().missing.empty());
+  REQUIRE(done.value().records.size() == ids.size());
+  for (const auto& r : done.value().records) {
+    INFO("task " << r.spec.id);
+    CHECK(r.state == TaskState::kCompleted);
+    check_attempt_history(r);
+    for (const auto& a : r.attempts) {
+      // Only what it ran at the SIGTERM ran on the draining node.
+      if (a.runner == victim) CHECK(leased_by_victim.count(r.spec.id) == 1);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace mesh::test

@@ -1,0 +1,133 @@
+// meshd and a store it cannot trust: an undecodable Raft log entry stops the
+// start-up (it never serves a partition with part of its log missing), and a
+// synced write that fails makes it exit 1 rather than answer for data the
+// disk does not hold.
+#include <signal.h>
+#include <sys/mount.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <optional>
+
+#include "node/io/rocks_store.h"
+#include "tests/integration/test_node.h"
+
+namespace mesh::test {
+namespace {
+
+// Overwrites the value of the last Raft log entry in the store at `data_dir`
+// with bytes no decoder accepts; returns the key it corrupted.
+std::string corrupt_last_log_entry(const std::string& data_dir) {
+  auto store = RocksStore::open(data_dir);
+  REQUIRE_MESSAGE(store.ok(), store.status().message());
+  std::string last_key;
+  Status scanned = store.value()->scan("raft/", [&](std::string_view key, std::string_view) {
+    if (key.find("/log/") != std::string_view::npos) last_key = std::string(key);
+  });
+  REQUIRE_MESSAGE(scanned.ok(), scanned.message());
+  REQUIRE_MESSAGE(!last_key.empty(), "no Raft log entry in " << data_dir);
+  WriteBatch batch;
+  batch.put(last_key, std::string("\xc1\xc1 not msgpack", 14));
+  Status written = store.value()->write(batch, /*sync=*/true);
+  REQUIRE_MESSAGE(written.ok(), written.message());
+  return last_key;
+}
+
+TEST_CASE("an undecodable Raft log entry stops the start-up with a message") {
+  TempDir temp("meshcorrupt-");
+  REQUIRE(!temp.path().empty());
+  const std::string data_dir = temp / "node";
+  {
+    TestNode node({"--node-id", "c1"}, data_dir);
+    node.start();
+    auto client = node.client();
+    REQUIRE(client->submit({task("before", "noop", "kept")}).ok());
+    REQUIRE(client->wait(WaitRequest{{"before"}, false, 60000}).ok());
+    node.process().signal(SIGTERM);
+    REQUIRE_MESSAGE(node.process().wait_exit(kDeadlineMs) == 0, node.log());
+  }
+  const std::string key = corrupt_last_log_entry(data_dir + "/node");
+  INFO("corrupted " << key);
+
+  Exit e = run_command(std::string(MESHD_PATH) + " --node-id c1 --listen tcp://127.0.0.1:0 --data-dir " + data_dir +
+                       "/node");
+  INFO("meshd said: " << e.output);
+  CHECK(e.code != 0);
+  CHECK(e.code != -1);  // exited by itself, not killed by the timeout
+  CHECK(e.output.find("cannot start") != std::string::npos);
+  CHECK(e.output.find("raft group") != std::string::npos);
+}
+
+// A tmpfs of its own, unmounted at the end of the scope.
+class SmallDisk {
+ public:
+  explicit SmallDisk(const std::string& path) : path_(path) {
+    std::filesystem::create_directories(path_);
+    if (::mount("tmpfs", path_.c_str(), "tmpfs", 0, "size=64m") != 0) error_ = std::strerror(errno);
+  }
+  ~SmallDisk() {
+    if (error_.empty()) ::umount2(path_.c_str(), MNT_DETACH);
+  }
+  const std::string& error() const { return error_; }
+
+ private:
+  std::string path_;
+  std::string error_;
+};
+
+// Fills the file system holding `path` until a write fails.
+void fill_disk(const std::string& path) {
+  std::ofstream filler(path, std::ios::binary);
+  const std::string block(1 << 20, 'f');
+  while (filler.write(block.data(), static_cast<std::streamsize>(block.size())) && filler.flush()) {
+  }
+}
+
+TEST_CASE("a failed synced write makes meshd exit 1") {
+  TempDir temp("meshfull-");
+  REQUIRE(!temp.path().empty());
+  if (::geteuid() != 0) {
+    MESSAGE("skipped: mounting a small tmpfs needs root");
+    return;
+  }
+  // The data dir is the mount point; the node's log stays outside it.
+  SmallDisk disk(temp / "node");
+  if (!disk.error().empty()) {
+    MESSAGE("skipped: cannot mount a tmpfs here: " << disk.error());
+    return;
+  }
+  TestNode node({"--node-id", "f1"}, temp.path());
+  node.start();
+  auto client = node.client(5000);
+  REQUIRE(client->submit({task("fits", "noop", "yes")}).ok());
+  fill_disk(temp / "node/filler");
+
+  // Writes now fail (RocksDB may have room left in a preallocated log file,
+  // so keep writing): the node must stop instead of acknowledging them.
+  const std::string payload(256 << 10, 'p');
+  int submitted = 0;
+  std::optional<int> code;
+  bool exited = wait_until([&] {
+    code = node.process().wait_exit(0);
+    if (code) return true;
+    (void)client->submit({task("big-" + std::to_string(submitted++), "noop", payload)});
+    return false;
+  });
+  const std::string log = node.log();
+  INFO("submits sent: " << submitted << "\n" << log);
+  REQUIRE(exited);  // by itself: it did not go on serving
+  if (log.find("AssertFalseAndGetStatusForPrevError") != std::string::npos) {
+    // A librocksdb built with assertions aborts inside the failed write
+    // instead of returning its error, so meshd never sees it.
+    MESSAGE("this librocksdb aborts on a failed write; meshd's exit 1 cannot be observed here");
+    CHECK(code == 128 + SIGABRT);
+    return;
+  }
+  CHECK(code == 1);
+  CHECK(log.find("store_write_failed") != std::string::npos);
+}
+
+}  // namespace
+}  // namespace mesh::test
