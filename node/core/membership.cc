@@ -33,6 +33,10 @@ bool overrides(const MemberUpdate& u, uint64_t incarnation, MemberState state) {
   return rank(u.state) > rank(state);
 }
 
+uint64_t next_incarnation(uint64_t incarnation) {
+  return incarnation < Membership::kMaxIncarnation ? incarnation + 1 : Membership::kMaxIncarnation;
+}
+
 }  // namespace
 
 Membership::Membership(MembershipConfig config, std::string self_id, std::string self_address, Random& random,
@@ -60,7 +64,7 @@ void Membership::join(uint64_t now_ms, const std::vector<std::string>& seed_addr
 void Membership::leave(uint64_t now_ms) {
   Member& me = member(self_id_);
   if (me.state == MemberState::kLeft) return;
-  ++me.incarnation;
+  me.incarnation = next_incarnation(me.incarnation);
   set_state(now_ms, self_id_, me, MemberState::kLeft);
   enqueue(self_id_, /*load_only=*/false);
 }
@@ -207,7 +211,7 @@ void Membership::merge_all(uint64_t now_ms, const std::vector<MemberUpdate>& upd
 }
 
 void Membership::merge(uint64_t now_ms, const MemberUpdate& update, const std::string& reporter) {
-  if (update.id.empty()) return;
+  if (update.id.empty() || update.incarnation > kMaxIncarnation) return;
   if (update.id == self_id_) return hear_about_self(update);
   auto it = members_.find(update.id);
   if (it == members_.end()) return add_member(now_ms, update, reporter);
@@ -274,7 +278,7 @@ void Membership::hear_about_self(const MemberUpdate& update) {
 }
 
 void Membership::refute(uint64_t heard_incarnation) {
-  member(self_id_).incarnation = heard_incarnation + 1;
+  member(self_id_).incarnation = next_incarnation(heard_incarnation);
   enqueue(self_id_, /*load_only=*/false);
 }
 

@@ -61,6 +61,11 @@
 // under another replica id refutes (a previous life's disk), so the new
 // replica id always comes with a higher incarnation.
 //
+// Incarnations never wrap. No real run of restarts and refutations comes
+// near kMaxIncarnation, so a fact above it is corrupt and dropped, and a
+// node's own incarnation saturates there instead of wrapping to 0 (which
+// would leave it refuting with a number everyone ignores).
+//
 // Invariants: a node never believes itself anything but ALIVE (it refutes)
 // until it leaves; its own incarnation only grows; after tick(now) nothing
 // is due at or before now; output order never depends on hash order.
@@ -107,6 +112,8 @@ using MemberView = MemberInfo;
 
 class Membership {
  public:
+  static constexpr uint64_t kMaxIncarnation = uint64_t{1} << 62;
+
   // self_replica_id: this node's id in partition groups; empty means self_id.
   Membership(MembershipConfig config, std::string self_id, std::string self_address, Random& random,
              std::string self_replica_id = {});

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "node/core/backoff.h"
+#include "node/core/clock_math.h"
 #include "protocol/limits.h"
 
 namespace mesh {
@@ -85,7 +86,8 @@ bool NodeState::commit_outcome(uint32_t partition, const TaskRecord& r, uint32_t
                                const std::string& output) {
   if (!ok) return fail_attempt(partition, r, attempt, AttemptOutcome::kFailed, output);
   if (!propose(partition, OpComplete{r.spec.id, attempt, output, now_ms_})) return false;
-  uint64_t run_ms = now_ms_ - r.attempts.back().started_ms;
+  // started_ms was stamped by the leader that leased the attempt, maybe on another host.
+  uint64_t run_ms = elapsed_ms(now_ms_, r.attempts.back().started_ms);
   // A moving average with weight 1/8: smooth, and cheap to keep.
   average_run_ms_ = average_run_ms_ == 0 ? run_ms : (average_run_ms_ * 7 + run_ms) / 8;
   if (auto it = leases_.find(r.spec.id); it != leases_.end()) it->second.ending = true;
@@ -197,14 +199,33 @@ void NodeState::on_applied(uint32_t partition, Replica& r, const TaskOp& op, con
       },
       op);
   if (record == nullptr) return;
-  reindex(partition, *record);
+  reindex(partition, *record, status.ok() && std::holds_alternative<OpRenew>(op));
   if (status.ok() && is_terminal(record->state)) out_.finished.push_back(*record);
 }
 
-void NodeState::reindex(uint32_t partition, const TaskRecord& r) {
+NodeState::Lease NodeState::lease_on_this_clock(uint32_t partition, const TaskRecord& r, const Lease* previous,
+                                               bool renewed) const {
+  Lease lease{partition, r.attempt, r.lease_owner, now_ms_ + config_.lease_ttl_ms, now_ms_ + r.spec.timeout_ms,
+              false};
+  if (previous != nullptr && previous->attempt == r.attempt) {
+    lease.timeout_at_ms = previous->timeout_at_ms;
+    if (!renewed) lease.deadline_ms = previous->deadline_ms;
+  }
+  return lease;
+}
+
+uint64_t NodeState::not_before_on_this_clock(const TaskRecord& r) const {
+  return std::min(r.not_before_ms, saturating_add(now_ms_, r.spec.backoff_max_ms));
+}
+
+void NodeState::reindex(uint32_t partition, const TaskRecord& r, bool renewed) {
   const std::string& id = r.spec.id;
   ready_.remove(id);
-  leases_.erase(id);
+  std::optional<Lease> previous;
+  if (auto it = leases_.find(id); it != leases_.end()) {
+    previous = it->second;
+    leases_.erase(it);
+  }
   // An own run whose lease ended (expired, timed out, cancelled) is stopped.
   bool runs_here = r.state == TaskState::kLeased && r.lease_owner == config_.node_id;
   if (auto run = runs_.find(id); run != runs_.end() && run->second.lender_address.empty() &&
@@ -213,9 +234,9 @@ void NodeState::reindex(uint32_t partition, const TaskRecord& r) {
     runs_.erase(run);
   }
   if (r.state == TaskState::kPending) {
-    ready_.push(id, r.spec.priority, r.not_before_ms, now_ms_);
+    ready_.push(id, r.spec.priority, not_before_on_this_clock(r), now_ms_);
   } else if (r.state == TaskState::kLeased) {
-    leases_[id] = Lease{partition, r.attempt, r.lease_owner, r.lease_deadline_ms, r.timeout_at_ms, false};
+    leases_[id] = lease_on_this_clock(partition, r, previous ? &*previous : nullptr, renewed);
   } else if (is_terminal(r.state)) {
     settle_cancels(id, r);
     auto [begin, end] = waiters_by_task_.equal_range(id);

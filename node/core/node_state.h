@@ -297,7 +297,17 @@ class NodeState {
 
   // --- task side effects of committed ops (node_state.cc) ---
   void on_applied(uint32_t partition, Replica& r, const TaskOp& op, const Status& status);
-  void reindex(uint32_t partition, const TaskRecord& record);
+  // `renewed`: the op just applied extended the record's lease.
+  void reindex(uint32_t partition, const TaskRecord& record, bool renewed);
+  // A record's deadlines were set on the clock of whichever leader proposed
+  // them; this leader keeps its own, measured from the durations on its
+  // clock. `previous` is the lease it held for the task before, if any.
+  Lease lease_on_this_clock(uint32_t partition, const TaskRecord& record, const Lease* previous,
+                            bool renewed) const;
+  // When a pending task becomes runnable here: the record's backoff, but
+  // never later than its longest backoff from now (another leader's clock
+  // may be far ahead of this one).
+  uint64_t not_before_on_this_clock(const TaskRecord& record) const;
 
   // --- serving on a leader (node_state.cc) ---
   void serve_submit(const ReplyTo& to, uint32_t partition, std::vector<TaskSpec> tasks);

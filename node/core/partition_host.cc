@@ -217,12 +217,11 @@ void NodeState::lead_start(uint32_t partition, Replica& r) {
   count("leaderships_gained");
   for (const auto& [id, record] : r.table.records()) {
     if (record.state == TaskState::kPending) {
-      ready_.push(id, record.spec.priority, record.not_before_ms, now_ms_);
+      ready_.push(id, record.spec.priority, not_before_on_this_clock(record), now_ms_);
     } else if (record.state == TaskState::kLeased) {
-      // The lease's deadline was set on another clock (or before a restart):
-      // its runner gets a full lease from now to renew with this leader.
-      leases_[id] = Lease{partition, record.attempt, record.lease_owner, now_ms_ + config_.lease_ttl_ms,
-                          record.timeout_at_ms, false};
+      // Its deadlines were set on another clock (or before a restart): the
+      // runner gets a full lease and the attempt its full timeout from now.
+      leases_[id] = lease_on_this_clock(partition, record, nullptr, false);
     }
   }
 }

@@ -128,7 +128,7 @@ void NodeState::dispatch() {
       placed = place_remotely(*next, partition, runner, room.at(runner), grant_of_runner);
     }
     if (!placed) {
-      ready_.push(*next, r.spec.priority, r.not_before_ms, now_ms_);
+      ready_.push(*next, r.spec.priority, not_before_on_this_clock(r), now_ms_);
       break;
     }
     --room.at(runner).free;

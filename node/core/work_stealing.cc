@@ -197,7 +197,7 @@ void NodeState::on_peer(const StealRequest& m) {
         grant_of_task_[id] = grant_id;
         ++grant.waiting;
       } else {
-        ready_.push(id, r.spec.priority, r.not_before_ms, now_ms_);
+        ready_.push(id, r.spec.priority, not_before_on_this_clock(r), now_ms_);
       }
     }
   }

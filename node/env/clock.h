@@ -9,9 +9,11 @@ namespace mesh {
 class Clock {
  public:
   virtual ~Clock() = default;
-  // Milliseconds since the Unix epoch. Persisted deadlines (leases, backoff)
-  // use it, so it must survive a process restart: the real one is the
-  // system clock, the simulator's is virtual.
+  // Milliseconds on a monotonic clock with an arbitrary origin (the real
+  // one is steady_clock; the simulator gives each node its own origin and
+  // rate). Its instants mean nothing on another host or after a reboot, so a
+  // leader re-arms every deadline it did not set itself from the task's
+  // durations (NodeState::lease_on_this_clock, not_before_on_this_clock).
   virtual uint64_t now_ms() = 0;
 };
 

@@ -9,11 +9,13 @@
 
 namespace mesh {
 
+// Monotonic: a step of the wall clock (NTP, an operator) moves no timer,
+// lease or timeout of the core.
 class SystemClock final : public Clock {
  public:
   uint64_t now_ms() override {
     return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                     std::chrono::system_clock::now().time_since_epoch())
+                                     std::chrono::steady_clock::now().time_since_epoch())
                                      .count());
   }
 };

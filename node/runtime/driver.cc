@@ -11,6 +11,7 @@
 #include <fstream>
 #include <unistd.h>
 
+#include "node/core/clock_math.h"
 #include "node/core/node_state.h"
 #include "node/io/raft_store.h"
 #include "node/io/rocks_store.h"
@@ -310,7 +311,7 @@ struct Node::Impl {
       }
     }
     for (const auto& r : pending_finished) {
-      task_latency_ms.record(r.finished_ms - r.submitted_ms);
+      task_latency_ms.record(elapsed_ms(r.finished_ms, r.submitted_ms));
       if (r.state == TaskState::kFailed) {
         spdlog::warn("event=dead_letter task={} attempts={} error=\"{}\"", r.spec.id, r.attempt, r.error);
       }

@@ -21,6 +21,7 @@ struct Simulator::SimNode {
   // The executor: `slots` runs at a time, the rest wait in order.
   std::deque<RunTask> run_queue;
   uint32_t runs_busy = 0;
+  NodeClock clock;
 };
 
 Simulator::Simulator(uint64_t seed, NetworkFaults faults)
@@ -98,6 +99,25 @@ void Simulator::partition(const std::vector<std::vector<size_t>>& groups) {
 
 void Simulator::heal() { partition({}); }
 
+void Simulator::set_clock(size_t node, NodeClock clock) { nodes_.at(node)->clock = clock; }
+
+uint64_t Simulator::local_time(size_t node, uint64_t t_ms) const {
+  const NodeClock& c = nodes_.at(node)->clock;
+  int64_t t = static_cast<int64_t>(t_ms);
+  int64_t local = t + c.offset_ms + t * c.drift_ppm / 1'000'000;
+  return local > 0 ? static_cast<uint64_t>(local) : 0;
+}
+
+uint64_t Simulator::simulated_time(size_t node, uint64_t local_ms) const {
+  const NodeClock& c = nodes_.at(node)->clock;
+  // Invert the rate, then step to the first instant that reads local_ms.
+  double estimate = static_cast<double>(static_cast<int64_t>(local_ms) - c.offset_ms) /
+                    (1.0 + static_cast<double>(c.drift_ppm) / 1e6);
+  uint64_t t = estimate > 2.0 ? static_cast<uint64_t>(estimate) - 2 : 0;
+  while (local_time(node, t) < local_ms) ++t;
+  return t;
+}
+
 void Simulator::push(size_t node, uint64_t at_ms, InputEvent input) {
   events_.push(Event{at_ms, seq_++, node, nodes_[node]->generation, std::move(input)});
 }
@@ -139,7 +159,7 @@ void Simulator::deliver(const Event& event) {
   }
   ++stats_.events;
   trace(event.at_ms, event.node, event.input.index());
-  Effects effects = n.core->step(Input{event.at_ms, event.input});
+  Effects effects = n.core->step(Input{local_time(event.node, event.at_ms), event.input});
   carry_out(event.node, std::move(effects));
 }
 
@@ -151,8 +171,9 @@ void Simulator::carry_out(size_t from, Effects effects) {
   for (auto& run : effects.runs) n.run_queue.push_back(std::move(run));
   start_runs(from);
   for (auto& message : effects.sends) send(from, std::move(message));
-  if (effects.wake_at_ms && (!n.wake_scheduled || *effects.wake_at_ms < *n.wake_scheduled)) {
-    uint64_t at = std::max(*effects.wake_at_ms, now_ms_);
+  if (!effects.wake_at_ms) return;
+  uint64_t at = std::max(simulated_time(from, *effects.wake_at_ms), now_ms_);
+  if (!n.wake_scheduled || at < *n.wake_scheduled) {
     n.wake_scheduled = at;
     push(from, at, in::Tick{});
   }

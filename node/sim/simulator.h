@@ -38,6 +38,15 @@ struct NetworkFaults {
   double duplicate = 0.0;  // probability a message is delivered twice
 };
 
+// A node's monotonic clock against simulated time t:
+//   local(t) = max(0, t + offset_ms + t * drift_ppm / 1e6).
+// Hosts' monotonic clocks start at unrelated instants and run at slightly
+// different rates; they never step (a wall-clock step does not reach them).
+struct NodeClock {
+  int64_t offset_ms = 0;
+  int64_t drift_ppm = 0;  // +-10000 is +-1%
+};
+
 struct SimStats {
   uint64_t events = 0;
   uint64_t messages_sent = 0;
@@ -68,6 +77,10 @@ class Simulator {
   void partition(const std::vector<std::vector<size_t>>& groups);
   void heal();
   void set_faults(const NetworkFaults& faults) { faults_ = faults; }
+  // The clock node `node` stamps its inputs with from now on.
+  void set_clock(size_t node, NodeClock clock);
+  // Node `node`'s clock reading at simulated time t.
+  uint64_t local_time(size_t node, uint64_t t_ms) const;
 
   // Runs events up to and including time t.
   void run_until(uint64_t t_ms);
@@ -107,6 +120,8 @@ class Simulator {
   };
 
   void push(size_t node, uint64_t at_ms, InputEvent input);
+  // The first simulated time at which node `node`'s clock reads local_ms.
+  uint64_t simulated_time(size_t node, uint64_t local_ms) const;
   void deliver(const Event& event);
   void carry_out(size_t from, Effects effects);
   void start_runs(size_t node);
