@@ -225,7 +225,7 @@ TEST_CASE("table: bounded load is deterministic and order-independent") {
       table.digest());
 }
 
-TEST_CASE("table: bounded load with a loose cap is plain consistent hashing; a factor below 1 counts as 1") {
+TEST_CASE("table: bounded load with a loose cap is plain consistent hashing, a factor below 1 counts as 1") {
   CHECK(PartitionTable::compute(bounded(1e9), node_ids(10)).digest() ==
         PartitionTable::compute(RingConfig{}, node_ids(10)).digest());
   PartitionTable tight = PartitionTable::compute(bounded(1.0), node_ids(10));

@@ -771,7 +771,7 @@ TEST_CASE("raft: a removed leader that loses its quorum before the removal commi
   CHECK(c["a"].role() == RaftRole::kFollower);
 }
 
-TEST_CASE("raft: a wiped replica returns under a new id; messages to the old id are ignored") {
+TEST_CASE("raft: a wiped replica returns under a new id, messages to the old id are ignored") {
   Cluster c({"a", "b", "c"});
   c.campaign("a");
   for (int i = 0; i < 5; ++i) REQUIRE(c["a"].propose("e" + std::to_string(i)).ok());

@@ -450,7 +450,7 @@ TEST_CASE("stealing: a node that does not lead the task's partition ignores a St
 
 // --- leases running out ---------------------------------------------------------------
 
-TEST_CASE("stealing: a lease the thief stops renewing expires to PENDING; its late result is stale") {
+TEST_CASE("stealing: a lease the thief stops renewing expires to PENDING, its late result is stale") {
   Node victim("victim");
   load(victim, 5);  // t0 runs; t1..t4 wait: two to lend
   Node thief("thief", 2);

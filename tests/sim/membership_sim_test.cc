@@ -145,7 +145,7 @@ TEST_CASE("sim: every node computes the same partition table, and a join moves f
   CHECK(moved <= 2 * partitions / (n + 1) + 2);
 }
 
-TEST_CASE("sim: one seed replays the same run; another seed does not") {
+TEST_CASE("sim: one seed replays the same run, another seed does not") {
   auto run = [](uint64_t seed) {
     Simulator sim(seed, NetworkFaults{1, 20, 0.05, 0.02});
     start_mesh(sim, 20, 10);
