@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "node/core/partitioning.h"
 #include "tests/sim/sim_harness.h"
 
 namespace mesh::test {
