@@ -92,6 +92,11 @@ void pack_body(Packer& p, const CancelRequest& m) {
   p.pack_array(1);
   pack_str_list(p, m.ids);
 }
+void pack_body(Packer& p, const RetryRequest& m) {
+  p.pack_array(2);
+  pack_str_list(p, m.ids);
+  p.pack(m.all_failed);
+}
 void pack_body(Packer& p, const ListRequest& m) {
   p.pack_array(4);
   p.pack(m.any_state);
@@ -123,16 +128,19 @@ void pack_body(Packer& p, const WaitReply& m) {
   pack_str_list(p, m.missing);
   p.pack(m.unfinished);
 }
-void pack_body(Packer& p, const CancelReply& m) {
+// Cancel and retry answer alike: [[id, code, state], ...].
+void pack_outcomes(Packer& p, const std::vector<CancelOutcome>& outcomes) {
   p.pack_array(1);
-  p.pack_array(static_cast<uint32_t>(m.outcomes.size()));
-  for (const auto& o : m.outcomes) {
+  p.pack_array(static_cast<uint32_t>(outcomes.size()));
+  for (const auto& o : outcomes) {
     p.pack_array(3);
     pack_str(p, o.id);
     p.pack(static_cast<uint16_t>(o.code));
     p.pack(static_cast<uint8_t>(o.state));
   }
 }
+void pack_body(Packer& p, const CancelReply& m) { pack_outcomes(p, m.outcomes); }
+void pack_body(Packer& p, const RetryReply& m) { pack_outcomes(p, m.outcomes); }
 void pack_body(Packer& p, const ListReply& m) {
   p.pack_array(2);
   pack_records(p, m.records);
@@ -400,6 +408,13 @@ Request read_request(MessageKind kind, const msgpack::object& o) {
       Fields f(o, 1, "cancel");
       return CancelRequest{f.string_list(limits::kMaxBatchTasks, limits::kMaxIdBytes)};
     }
+    case MessageKind::kRetryRequest: {
+      Fields f(o, 2, "retry");
+      RetryRequest m;
+      m.ids = f.string_list(limits::kMaxBatchTasks, limits::kMaxIdBytes);
+      m.all_failed = f.boolean();
+      return m;
+    }
     case MessageKind::kListRequest: {
       Fields f(o, 4, "list");
       ListRequest m;
@@ -428,6 +443,21 @@ Request read_request(MessageKind kind, const msgpack::object& o) {
     default:
       fail(ErrorCode::kUnknownMessageType, "not a request kind: " + std::to_string(static_cast<int>(kind)));
   }
+}
+
+std::vector<CancelOutcome> read_outcomes(const msgpack::object& o, const char* what) {
+  Fields f(o, 1, what);
+  const auto& list = f.array(limits::kMaxBatchTasks);
+  std::vector<CancelOutcome> outcomes;
+  for (uint32_t i = 0; i < list.via.array.size; ++i) {
+    Fields g(list.via.array.ptr[i], 3, "outcome");
+    CancelOutcome out;
+    out.id = g.bytes(limits::kMaxIdBytes);
+    out.code = to_code(g.unsigned_as<uint16_t>(UINT16_MAX));
+    out.state = to_state(g.unsigned_as<uint8_t>(UINT8_MAX));
+    outcomes.push_back(std::move(out));
+  }
+  return outcomes;
 }
 
 Reply read_reply(MessageKind kind, const msgpack::object& o) {
@@ -465,20 +495,10 @@ Reply read_reply(MessageKind kind, const msgpack::object& o) {
       m.unfinished = f.u64();
       return m;
     }
-    case MessageKind::kCancelReply: {
-      Fields f(o, 1, "cancel_reply");
-      const auto& list = f.array(limits::kMaxBatchTasks);
-      CancelReply m;
-      for (uint32_t i = 0; i < list.via.array.size; ++i) {
-        Fields g(list.via.array.ptr[i], 3, "cancel_outcome");
-        CancelOutcome out;
-        out.id = g.bytes(limits::kMaxIdBytes);
-        out.code = to_code(g.unsigned_as<uint16_t>(UINT16_MAX));
-        out.state = to_state(g.unsigned_as<uint8_t>(UINT8_MAX));
-        m.outcomes.push_back(std::move(out));
-      }
-      return m;
-    }
+    case MessageKind::kCancelReply:
+      return CancelReply{read_outcomes(o, "cancel_reply")};
+    case MessageKind::kRetryReply:
+      return RetryReply{read_outcomes(o, "retry_reply")};
     case MessageKind::kListReply: {
       Fields f(o, 2, "list_reply");
       ListReply m;
@@ -617,7 +637,7 @@ MessageKind request_kind(const Request& request) {
                                           MessageKind::kWaitRequest,    MessageKind::kCancelRequest,
                                           MessageKind::kListRequest,    MessageKind::kStatsRequest,
                                           MessageKind::kMembersRequest, MessageKind::kPartitionsRequest,
-                                          MessageKind::kStealsRequest};
+                                          MessageKind::kStealsRequest,  MessageKind::kRetryRequest};
   static_assert(std::size(kinds) == std::variant_size_v<Request>);
   return kinds[request.index()];
 }
@@ -627,7 +647,8 @@ MessageKind reply_kind(const Reply& reply) {
                                           MessageKind::kGetReply,    MessageKind::kWaitReply,
                                           MessageKind::kCancelReply, MessageKind::kListReply,
                                           MessageKind::kStatsReply,  MessageKind::kMembersReply,
-                                          MessageKind::kPartitionsReply, MessageKind::kStealsReply};
+                                          MessageKind::kPartitionsReply, MessageKind::kStealsReply,
+                                          MessageKind::kRetryReply};
   static_assert(std::size(kinds) == std::variant_size_v<Reply>);
   return kinds[reply.index()];
 }

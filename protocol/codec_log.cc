@@ -8,7 +8,8 @@ namespace mesh {
 namespace codec_detail {
 
 // A task op is [kind, fields...]; kind numbers are fixed like message kinds.
-enum class OpKind : uint8_t { kSubmit = 1, kLease = 2, kRenew = 3, kComplete = 4, kFail = 5, kRelease = 6, kCancel = 7 };
+enum class OpKind : uint8_t { kSubmit = 1, kLease = 2, kRenew = 3, kComplete = 4, kFail = 5, kRelease = 6, kCancel = 7,
+                             kRetry = 8, kPurge = 9 };
 
 void pack_op(Packer& p, const OpSubmit& o) {
   p.pack_array(4);
@@ -65,6 +66,20 @@ void pack_op(Packer& p, const OpCancel& o) {
   p.pack(static_cast<uint8_t>(OpKind::kCancel));
   pack_str(p, o.id);
   p.pack(o.at_ms);
+}
+
+void pack_op(Packer& p, const OpRetry& o) {
+  p.pack_array(3);
+  p.pack(static_cast<uint8_t>(OpKind::kRetry));
+  pack_str(p, o.id);
+  p.pack(o.at_ms);
+}
+void pack_op(Packer& p, const OpPurge& o) {
+  p.pack_array(4);
+  p.pack(static_cast<uint8_t>(OpKind::kPurge));
+  p.pack(o.finished_before_ms);
+  p.pack(o.failed_before_ms);
+  p.pack(o.max_records);
 }
 
 void pack(Packer& p, const LogEntry& e) {
@@ -148,6 +163,23 @@ TaskOp read_op(const msgpack::object& o) {
       OpCancel op;
       op.id = f.bytes(limits::kMaxIdBytes);
       op.at_ms = f.u64();
+      return op;
+    }
+    case OpKind::kRetry: {
+      Fields f(o, 3, "op_retry");
+      f.next();
+      OpRetry op;
+      op.id = f.bytes(limits::kMaxIdBytes);
+      op.at_ms = f.u64();
+      return op;
+    }
+    case OpKind::kPurge: {
+      Fields f(o, 4, "op_purge");
+      f.next();
+      OpPurge op;
+      op.finished_before_ms = f.u64();
+      op.failed_before_ms = f.u64();
+      op.max_records = f.unsigned_as<uint32_t>(limits::kMaxPurgeRecords);
       return op;
     }
   }

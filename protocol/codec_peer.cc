@@ -264,13 +264,14 @@ M read_raft_header(Fields& f) {
 // The partitions one FanoutReply may speak for (a mesh has at most 65536).
 constexpr size_t kMaxCoveredPartitions = 65536;
 
-// What a Fanout may carry: reads, waits and cancels by id, and lists, which
+// What a Fanout may carry: reads, waits, cancels and retries by id, and lists, which
 // every partition leader answers for its own partitions.
 bool is_fanout_request_kind(uint16_t kind) {
   switch (static_cast<MessageKind>(kind)) {
     case MessageKind::kGetRequest:
     case MessageKind::kWaitRequest:
     case MessageKind::kCancelRequest:
+    case MessageKind::kRetryRequest:
     case MessageKind::kListRequest:
       return true;
     default:
@@ -285,6 +286,7 @@ bool is_fanout_reply_kind(uint16_t kind) {
     case MessageKind::kGetReply:
     case MessageKind::kWaitReply:
     case MessageKind::kCancelReply:
+    case MessageKind::kRetryReply:
     case MessageKind::kListReply:
       return true;
     default:

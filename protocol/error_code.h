@@ -17,7 +17,7 @@ enum class ErrorCode : uint16_t {
   kInvalidArgument = 6,     // a field is out of range (e.g. zero attempts)
   kOverloaded = 7,          // queue is full: retry later (backpressure)
   kNotFound = 8,            // no task with that id
-  kConflict = 9,            // task id reused with a different task
+  kConflict = 9,            // task id reused with a different task; retry of a task that is not FAILED
   kShuttingDown = 10,       // node is draining and accepts no new work
   kStorageError = 11,       // the store refused a write; nothing acknowledged
   kStaleAttempt = 12,       // completion or renewal for an attempt that is no longer current

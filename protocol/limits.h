@@ -24,5 +24,6 @@ inline constexpr uint32_t kMaxStealBatch = 1024;      // tasks one steal may ask
 inline constexpr size_t kMaxRaftMessages = 65536;     // Raft messages in one RaftBatch
 inline constexpr size_t kMaxRaftEntries = 4096;       // log entries in one append
 inline constexpr size_t kMaxVoters = 16;              // replicas in one configuration
+inline constexpr uint32_t kMaxPurgeRecords = 10000;   // records one purge op may remove
 
 }  // namespace mesh::limits

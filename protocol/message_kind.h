@@ -32,6 +32,8 @@ enum class MessageKind : uint16_t {
   kPartitionsReply = 25,
   kStealsRequest = 26,
   kStealsReply = 27,
+  kRetryRequest = 28,
+  kRetryReply = 29,
   // Node to node (no reply expected on the same request id).
   kPing = 100,
   kPingReq = 101,

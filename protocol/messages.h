@@ -139,6 +139,19 @@ struct CancelReply {
   std::vector<CancelOutcome> outcomes;
 };
 
+// Re-queues dead letters: the named tasks, or every FAILED task
+// (all_failed, at most kMaxBatchTasks per partition leader and request).
+struct RetryRequest {
+  std::vector<std::string> ids;
+  bool all_failed = false;
+};
+// Per task: kOk (PENDING again, `state` as it is now), kNotFound, kConflict
+// (not FAILED; `state` says what it is) or kUnavailable.
+using RetryOutcome = CancelOutcome;
+struct RetryReply {
+  std::vector<RetryOutcome> outcomes;
+};
+
 struct ListRequest {
   bool any_state = true;
   TaskState state = TaskState::kPending;
@@ -237,8 +250,8 @@ struct StealsReply {
 };
 
 using Request = std::variant<SubmitRequest, GetRequest, WaitRequest, CancelRequest, ListRequest,
-                             StatsRequest, MembersRequest, PartitionsRequest, StealsRequest>;
+                             StatsRequest, MembersRequest, PartitionsRequest, StealsRequest, RetryRequest>;
 using Reply = std::variant<ErrorReply, SubmitReply, GetReply, WaitReply, CancelReply, ListReply, StatsReply,
-                           MembersReply, PartitionsReply, StealsReply>;
+                           MembersReply, PartitionsReply, StealsReply, RetryReply>;
 
 }  // namespace mesh

@@ -78,8 +78,30 @@ struct OpCancel {
   bool operator==(const OpCancel&) const = default;
 };
 
-using TaskOp = std::variant<OpSubmit, OpLease, OpRenew, OpComplete, OpFail, OpRelease, OpCancel>;
+// FAILED -> PENDING: a dead letter re-queued by an operator. The failure
+// budget starts afresh; the attempt number and history carry on.
+struct OpRetry {
+  std::string id;
+  uint64_t at_ms = 0;
+  bool operator==(const OpRetry&) const = default;
+};
 
+// Forgets records whose retention has run out: COMPLETED and CANCELLED ones
+// with finished_ms < finished_before_ms, FAILED ones with finished_ms <
+// failed_before_ms; the oldest first (finished_ms, then id), at most
+// max_records. The proposing leader computes the cutoffs from the clock its
+// ops are stamped with; applying reads no clock, so every replica forgets
+// the same records.
+struct OpPurge {
+  uint64_t finished_before_ms = 0;
+  uint64_t failed_before_ms = 0;
+  uint32_t max_records = 0;
+  bool operator==(const OpPurge&) const = default;
+};
+
+using TaskOp = std::variant<OpSubmit, OpLease, OpRenew, OpComplete, OpFail, OpRelease, OpCancel, OpRetry, OpPurge>;
+
+// The task an op changes; empty for OpPurge, which names none.
 const std::string& op_task_id(const TaskOp& op);
 
 }  // namespace mesh

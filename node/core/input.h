@@ -40,6 +40,10 @@ struct List {
   RequestRef request = 0;
   ListRequest query;
 };
+struct Retry {
+  RequestRef request = 0;
+  RetryRequest query;
+};
 // A handler returned (or the runner gave up on it).
 struct TaskFinished {
   std::string id;
@@ -74,7 +78,8 @@ struct FromPeer {
 }  // namespace in
 
 using InputEvent = std::variant<in::Submit, in::Cancel, in::Wait, in::Get, in::List, in::TaskFinished,
-                                in::RenewLeases, in::Tick, in::Recover, in::Drain, in::Join, in::FromPeer>;
+                                in::RenewLeases, in::Tick, in::Recover, in::Drain, in::Join, in::FromPeer,
+                                in::Retry>;
 
 struct Input {
   uint64_t now_ms = 0;

@@ -30,6 +30,7 @@ Effects NodeState::step(const Input& input) {
   if (joined_) {
     tick_groups();
     reconcile();
+    purge_expired();
   }
   expire_routes();
   // Applying committed entries makes tasks runnable (and leadership brings
@@ -67,6 +68,8 @@ void NodeState::on(const in::Wait& e) { start_fanout(e.request, e.query, e.query
 void NodeState::on(const in::Get& e) { start_fanout(e.request, e.query, config_.replication.request_deadline_ms); }
 
 void NodeState::on(const in::List& e) { start_fanout(e.request, e.query, config_.replication.request_deadline_ms); }
+
+void NodeState::on(const in::Retry& e) { start_fanout(e.request, e.query, config_.replication.request_deadline_ms); }
 
 // --- runner inputs -----------------------------------------------------------------
 
@@ -195,6 +198,9 @@ void NodeState::on_applied(uint32_t partition, Replica& r, const TaskOp& op, con
           }
         } else if constexpr (std::is_same_v<T, OpCancel>) {
           if (status.ok()) count("tasks_cancelled");
+        } else if constexpr (std::is_same_v<T, OpRetry>) {
+          if (status.ok()) count("tasks_retried");
+          settle_cancels(id, record);
         }
       },
       op);
@@ -238,7 +244,7 @@ void NodeState::reindex(uint32_t partition, const TaskRecord& r, bool renewed) {
   } else if (r.state == TaskState::kLeased) {
     leases_[id] = lease_on_this_clock(partition, r, previous ? &*previous : nullptr, renewed);
   } else if (is_terminal(r.state)) {
-    settle_cancels(id, r);
+    settle_cancels(id, &r);
     auto [begin, end] = waiters_by_task_.equal_range(id);
     for (auto it = begin; it != end; ++it) {
       Waiter& w = waiters_.at(it->second);
@@ -565,20 +571,21 @@ void NodeState::reply_wait(uint64_t waiter_id) {
   answer(w.to, FanoutReply{w.to.handle, config_.node_id, std::move(w.covered), std::move(reply)});
 }
 
-void NodeState::serve_cancel(const ReplyTo& to, const CancelRequest& q) {
+void NodeState::serve_task_ends(const ReplyTo& to, const std::vector<std::string>& ids, bool retry) {
   uint64_t cancel_id = next_handle_++;
-  CancelWait c{to, led_partitions(), {}, 0};
-  for (const auto& id : q.ids) {
-    CancelOutcome outcome{id, ErrorCode::kNotFound, TaskState::kCancelled};
+  CancelWait c{to, led_partitions(), {}, 0, retry};
+  for (const auto& id : ids) {
+    CancelOutcome outcome{id, ErrorCode::kNotFound, retry ? TaskState::kFailed : TaskState::kCancelled};
     auto it = task_partition_.find(id);
     if (it != task_partition_.end() && leads(it->second)) {
       const TaskRecord& r = *replicas_.at(it->second).table.find(id);
-      if (is_terminal(r.state)) {
-        outcome.code = ErrorCode::kAlreadyTerminal;
+      TaskOp op = retry ? TaskOp(OpRetry{id, now_ms_}) : TaskOp(OpCancel{id, now_ms_});
+      if (retry ? r.state != TaskState::kFailed : is_terminal(r.state)) {
+        outcome.code = retry ? ErrorCode::kConflict : ErrorCode::kAlreadyTerminal;
         outcome.state = r.state;
-      } else if (propose(it->second, OpCancel{id, now_ms_})) {
+      } else if (propose(it->second, op)) {
         outcome.code = ErrorCode::kOk;
-        outcome.state = r.state;  // CANCELLED once committed
+        outcome.state = r.state;  // CANCELLED (or PENDING) once committed
         cancels_by_task_.emplace(id, std::make_pair(cancel_id, c.outcomes.size()));
         ++c.waiting;
       } else {
@@ -587,29 +594,42 @@ void NodeState::serve_cancel(const ReplyTo& to, const CancelRequest& q) {
     }
     c.outcomes.push_back(std::move(outcome));
   }
-  if (c.waiting == 0) {
-    return answer(to, FanoutReply{to.handle, config_.node_id, std::move(c.covered), CancelReply{std::move(c.outcomes)}});
-  }
+  if (c.waiting == 0) return answer_outcomes(std::move(c));
   cancel_waits_.emplace(cancel_id, std::move(c));
 }
 
-void NodeState::settle_cancels(const std::string& id, const TaskRecord& record) {
+void NodeState::serve_cancel(const ReplyTo& to, const CancelRequest& q) { serve_task_ends(to, q.ids, false); }
+
+void NodeState::settle_cancels(const std::string& id, const TaskRecord* record) {
   auto [begin, end] = cancels_by_task_.equal_range(id);
   std::vector<uint64_t> finished;
   for (auto it = begin; it != end; ++it) {
     auto [cancel_id, index] = it->second;
     CancelWait& c = cancel_waits_.at(cancel_id);
     CancelOutcome& outcome = c.outcomes[index];
-    outcome.state = record.state;
-    outcome.code = record.state == TaskState::kCancelled ? ErrorCode::kOk : ErrorCode::kAlreadyTerminal;
+    if (record == nullptr) {
+      outcome.code = ErrorCode::kNotFound;
+    } else if (c.retry) {
+      outcome.state = record->state;
+      outcome.code = is_terminal(record->state) ? ErrorCode::kConflict : ErrorCode::kOk;
+    } else {
+      outcome.state = record->state;
+      outcome.code = record->state == TaskState::kCancelled ? ErrorCode::kOk : ErrorCode::kAlreadyTerminal;
+    }
     if (--c.waiting == 0) finished.push_back(cancel_id);
   }
   cancels_by_task_.erase(begin, end);
   for (uint64_t cancel_id : finished) {
     CancelWait c = std::move(cancel_waits_.at(cancel_id));
     cancel_waits_.erase(cancel_id);
-    answer(c.to, FanoutReply{c.to.handle, config_.node_id, std::move(c.covered), CancelReply{std::move(c.outcomes)}});
+    answer_outcomes(std::move(c));
   }
+}
+
+void NodeState::answer_outcomes(CancelWait c) {
+  Reply reply = c.retry ? Reply(RetryReply{std::move(c.outcomes)}) : Reply(CancelReply{std::move(c.outcomes)});
+  ReplyTo to = c.to;
+  answer(to, FanoutReply{to.handle, config_.node_id, std::move(c.covered), std::move(reply)});
 }
 
 // --- views ------------------------------------------------------------------------------

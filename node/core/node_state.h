@@ -46,6 +46,10 @@
 // sends a StealRequest; the victim leases up to half of its excess runnable
 // stealable tasks to the thief as committed log entries, then grants them.
 //
+// Retention (node/core/retention.cc): finished records stay for
+// retention.finished_ms, dead letters for retention.dead_letter_ms; then the
+// leader removes them through the log with an OpPurge carrying the cutoffs.
+//
 // Backpressure: at most max_unfinished unfinished tasks on the partitions a
 // node leads; more submits get kOverloaded.
 #pragma once
@@ -99,6 +103,16 @@ struct ReplicationConfig {
   uint64_t request_deadline_ms = 15000;   // a client request not served by then gets kUnavailable
 };
 
+// How long finished records stay, and how their removal is paced
+// (node/core/retention.cc). A leader proposes an OpPurge when one of its
+// partitions holds an expired record, at most once per purge_interval_ms.
+struct RetentionConfig {
+  uint64_t finished_ms = 3600ull * 1000;              // COMPLETED and CANCELLED records
+  uint64_t dead_letter_ms = 7ull * 24 * 3600 * 1000;  // FAILED records
+  uint64_t purge_interval_ms = 1000;
+  uint32_t purge_batch_max = 1000;  // records one purge op removes, at most
+};
+
 struct NodeConfig {
   std::string node_id = "node-1";
   std::string replica_id;  // "<node id>#<disk id>"; empty: node_id + "#0"
@@ -112,6 +126,7 @@ struct NodeConfig {
   RingConfig ring;
   StealConfig steal;
   ReplicationConfig replication;
+  RetentionConfig retention;
   Placement placement = Placement::kKey;
 };
 
@@ -242,11 +257,13 @@ class NodeState {
     bool all = false;
     uint64_t deadline_ms = 0;
   };
+  // A cancel or a retry served by a leader, waiting for its ops to commit.
   struct CancelWait {
     ReplyTo to;
     std::vector<uint32_t> covered;
     std::vector<CancelOutcome> outcomes;
     size_t waiting = 0;
+    bool retry = false;  // OpRetry rather than OpCancel
   };
   // A StealGrant waiting for its leases to commit.
   struct PendingGrant {
@@ -263,6 +280,7 @@ class NodeState {
   void on(const in::Wait& e);
   void on(const in::Get& e);
   void on(const in::List& e);
+  void on(const in::Retry& e);
   void on(const in::TaskFinished& e);
   void on(const in::RenewLeases& e);
   void on(const in::Tick& e);
@@ -295,6 +313,11 @@ class NodeState {
   bool propose(uint32_t partition, const TaskOp& op);
   std::vector<uint32_t> led_partitions() const;
 
+  // --- retention and retried dead letters (retention.cc) ---
+  void purge_expired();
+  void serve_retry(const ReplyTo& to, const RetryRequest& q);
+  void apply_purge(uint32_t partition, Replica& r, const OpPurge& op);
+
   // --- task side effects of committed ops (node_state.cc) ---
   void on_applied(uint32_t partition, Replica& r, const TaskOp& op, const Status& status);
   // `renewed`: the op just applied extended the record's lease.
@@ -322,7 +345,12 @@ class NodeState {
   FanoutReply serve_list(const ListRequest& q) const;
   void serve_wait(const ReplyTo& to, const WaitRequest& q);
   void serve_cancel(const ReplyTo& to, const CancelRequest& q);
-  void settle_cancels(const std::string& id, const TaskRecord& record);
+  // Proposes OpCancel (or OpRetry) for the ids on led partitions and answers
+  // once they are committed.
+  void serve_task_ends(const ReplyTo& to, const std::vector<std::string>& ids, bool retry);
+  // Settles the cancels and retries waiting on `id`; `record` is null once purged.
+  void settle_cancels(const std::string& id, const TaskRecord* record);
+  void answer_outcomes(CancelWait c);
   void resolve_waiters();
   void reply_wait(uint64_t waiter_id);
   Status validate(const TaskSpec& spec) const;
@@ -427,6 +455,7 @@ class NodeState {
   bool joined_ = false;
   uint64_t next_load_publish_ms_ = 0;
   uint64_t next_reconcile_ms_ = 0;
+  uint64_t next_purge_ms_ = 0;
   uint64_t next_full_reconcile_ms_ = 0;
   uint64_t reconciled_live_version_ = UINT64_MAX;
   uint64_t seen_live_version_ = UINT64_MAX;

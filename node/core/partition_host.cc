@@ -174,6 +174,7 @@ void NodeState::apply_entry(uint32_t partition, Replica& r, const LogEntry& entr
     count("log_entries_undecodable");
     return;
   }
+  if (const auto* purge = std::get_if<OpPurge>(&op.value())) return apply_purge(partition, r, *purge);
   Status s = r.table.apply(op.value());
   on_applied(partition, r, op.value(), s);
 }
@@ -257,12 +258,14 @@ void NodeState::lead_end(uint32_t partition, Replica& r) {
       it = it->second.first == id ? cancels_by_task_.erase(it) : std::next(it);
     }
     for (auto& outcome : c.outcomes) {
-      if (outcome.code == ErrorCode::kOk && outcome.state != TaskState::kCancelled) outcome.code = ErrorCode::kNotLeader;
+      // Still waiting for its op: the origin asks the next leader.
+      bool open = c.retry ? outcome.state == TaskState::kFailed : outcome.state != TaskState::kCancelled;
+      if (outcome.code == ErrorCode::kOk && open) outcome.code = ErrorCode::kNotLeader;
     }
-    FanoutReply reply{c.to.handle, config_.node_id, {}, CancelReply{std::move(c.outcomes)}};
-    ReplyTo to = c.to;
+    CancelWait answered = std::move(c);
+    answered.covered.clear();
     cancel_waits_.erase(id);
-    answer(to, std::move(reply));
+    answer_outcomes(std::move(answered));
   }
 }
 

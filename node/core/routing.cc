@@ -178,7 +178,7 @@ void NodeState::expire_routes() {
   }
 }
 
-// --- fan-out: get, wait, cancel, list ------------------------------------------------
+// --- fan-out: get, wait, cancel, retry, list ------------------------------------------------
 
 void NodeState::start_fanout(RequestRef request, Request query, uint64_t timeout_ms) {
   uint64_t id = next_handle_++;
@@ -200,8 +200,9 @@ Request NodeState::fanout_query(const FanoutState& f) const {
             if (!f.found.count(id)) open.ids.push_back(id);
           }
           return open;
-        } else if constexpr (std::is_same_v<T, CancelRequest>) {
-          CancelRequest open;
+        } else if constexpr (std::is_same_v<T, CancelRequest> || std::is_same_v<T, RetryRequest>) {
+          T open = q;
+          open.ids.clear();
           for (const auto& id : q.ids) {
             if (!f.settled.count(id)) open.ids.push_back(id);
           }
@@ -257,6 +258,8 @@ void NodeState::serve_fanout(const ReplyTo& to, const Request& query) {
           serve_wait(to, q);
         } else if constexpr (std::is_same_v<T, CancelRequest>) {
           serve_cancel(to, q);
+        } else if constexpr (std::is_same_v<T, RetryRequest>) {
+          serve_retry(to, q);
         } else {
           answer(to, FanoutReply{0, config_.node_id, {}, ErrorReply{ErrorCode::kInvalidArgument, "not a fan-out request"}});
         }
@@ -286,9 +289,10 @@ void NodeState::on_fanout_answer(const FanoutReply& reply) {
         } else if constexpr (std::is_same_v<T, WaitReply>) {
           for (const auto& record : r.records) f.found[record.spec.id] = record;
           f.unfinished += r.unfinished;
-        } else if constexpr (std::is_same_v<T, CancelReply>) {
+        } else if constexpr (std::is_same_v<T, CancelReply> || std::is_same_v<T, RetryReply>) {
           for (const auto& outcome : r.outcomes) {
-            if (outcome.code == ErrorCode::kOk || outcome.code == ErrorCode::kAlreadyTerminal) {
+            if (outcome.code == ErrorCode::kOk || outcome.code == ErrorCode::kAlreadyTerminal ||
+                outcome.code == ErrorCode::kConflict) {
               f.settled[outcome.id] = outcome;
             }
           }
@@ -330,20 +334,33 @@ void NodeState::finish_fanout_round(uint64_t fanout_id) {
             return finish_fanout(fanout_id, ErrorReply{ErrorCode::kUnavailable, uncovered});
           }
           finish_fanout(fanout_id, std::move(reply));
-        } else if constexpr (std::is_same_v<T, CancelRequest>) {
-          CancelReply reply;
+        } else if constexpr (std::is_same_v<T, CancelRequest> || std::is_same_v<T, RetryRequest>) {
+          constexpr bool kRetry = std::is_same_v<T, RetryRequest>;
+          std::vector<CancelOutcome> outcomes;
           bool open = false;
+          if constexpr (kRetry) {
+            // Every dead letter: whatever the leaders re-queued, once all answered.
+            if (q.all_failed) {
+              for (const auto& [id, outcome] : f.settled) outcomes.push_back(outcome);
+              open = !covered;
+            }
+          }
           for (const auto& id : q.ids) {
             auto it = f.settled.find(id);
             if (it != f.settled.end()) {
-              reply.outcomes.push_back(it->second);
+              outcomes.push_back(it->second);
             } else {
-              reply.outcomes.push_back({id, covered ? ErrorCode::kNotFound : ErrorCode::kUnavailable, TaskState::kCancelled});
+              outcomes.push_back({id, covered ? ErrorCode::kNotFound : ErrorCode::kUnavailable,
+                                  kRetry ? TaskState::kFailed : TaskState::kCancelled});
               open = open || !covered;
             }
           }
           if (open && time_left) return again();
-          finish_fanout(fanout_id, std::move(reply));
+          if constexpr (kRetry) {
+            finish_fanout(fanout_id, RetryReply{std::move(outcomes)});
+          } else {
+            finish_fanout(fanout_id, CancelReply{std::move(outcomes)});
+          }
         } else if constexpr (std::is_same_v<T, WaitRequest>) {
           WaitReply reply;
           bool done = covered;

@@ -1,14 +1,19 @@
 #include "node/core/task_table.h"
 
+#include "node/core/assert.h"
 #include "protocol/limits.h"
 
 namespace mesh {
 
 const std::string& op_task_id(const TaskOp& op) {
+  static const std::string kNone;
   return std::visit(
       [](const auto& o) -> const std::string& {
-        if constexpr (std::is_same_v<std::decay_t<decltype(o)>, OpSubmit>) {
+        using T = std::decay_t<decltype(o)>;
+        if constexpr (std::is_same_v<T, OpSubmit>) {
           return o.spec.id;
+        } else if constexpr (std::is_same_v<T, OpPurge>) {
+          return kNone;
         } else {
           return o.id;
         }
@@ -23,15 +28,53 @@ Status TaskTable::apply(const TaskOp& op) {
 void TaskTable::restore(TaskRecord record) {
   auto it = records_.find(record.spec.id);
   if (it != records_.end()) {
-    set_state(it->second, record.state);
-    it->second = std::move(record);
-    return;
+    index_terminal(it->second, false);
+    --by_state_[static_cast<size_t>(it->second.state)];
+    if (!is_terminal(it->second.state)) --unfinished_;
+    records_.erase(it);
   }
   TaskState state = record.state;
-  auto& slot = records_[record.spec.id];
-  slot = std::move(record);
+  const TaskRecord& slot = records_.emplace(record.spec.id, std::move(record)).first->second;
   ++by_state_[static_cast<size_t>(state)];
   if (!is_terminal(state)) ++unfinished_;
+  index_terminal(slot, true);
+}
+
+std::vector<std::string> TaskTable::purge(const OpPurge& op) {
+  std::vector<std::string> removed;
+  // Both indexes are drained oldest first, together, so the bound cuts the
+  // same records on every replica.
+  while (removed.size() < op.max_records) {
+    bool finished_due = !finished_.empty() && finished_.begin()->first < op.finished_before_ms;
+    bool failed_due = !failed_.empty() && failed_.begin()->first < op.failed_before_ms;
+    if (!finished_due && !failed_due) break;
+    bool take_failed = failed_due && (!finished_due || *failed_.begin() < *finished_.begin());
+    ExpiryIndex& index = take_failed ? failed_ : finished_;
+    std::string id = index.begin()->second;
+    index.erase(index.begin());
+    auto it = records_.find(id);
+    MESH_ASSERT(it != records_.end(), "a retention index names a record the table lacks");
+    --by_state_[static_cast<size_t>(it->second.state)];
+    records_.erase(it);
+    removed.push_back(std::move(id));
+  }
+  return removed;
+}
+
+bool TaskTable::has_expired(uint64_t finished_before_ms, uint64_t failed_before_ms) const {
+  return (!finished_.empty() && finished_.begin()->first < finished_before_ms) ||
+         (!failed_.empty() && failed_.begin()->first < failed_before_ms);
+}
+
+void TaskTable::index_terminal(const TaskRecord& record, bool add) {
+  if (!is_terminal(record.state)) return;
+  ExpiryIndex& index = expiry_index(record.state);
+  std::pair<uint64_t, std::string> key{record.finished_ms, record.spec.id};
+  if (add) {
+    index.insert(std::move(key));
+  } else {
+    index.erase(key);
+  }
 }
 
 const TaskRecord* TaskTable::find(const std::string& id) const {
@@ -40,12 +83,14 @@ const TaskRecord* TaskTable::find(const std::string& id) const {
 }
 
 void TaskTable::set_state(TaskRecord& record, TaskState state) {
+  index_terminal(record, false);
   --by_state_[static_cast<size_t>(record.state)];
   ++by_state_[static_cast<size_t>(state)];
   if (!is_terminal(record.state) && is_terminal(state)) --unfinished_;
-  // Only restore() can leave a terminal state; it must count the record again.
+  // Retry leaves a terminal state: the record counts as unfinished again.
   if (is_terminal(record.state) && !is_terminal(state)) ++unfinished_;
   record.state = state;
+  index_terminal(record, true);
 }
 
 void TaskTable::end_attempt(TaskRecord& record, AttemptOutcome outcome, uint64_t at_ms, std::string error) {
@@ -118,10 +163,10 @@ Status TaskTable::apply_op(const OpComplete& op) {
   if (!found.ok()) return found.status();
   TaskRecord& r = *found.value();
   end_attempt(r, AttemptOutcome::kSucceeded, op.at_ms, {});
+  r.finished_ms = op.at_ms;
   set_state(r, TaskState::kCompleted);
   r.result = op.output;
   r.error.clear();
-  r.finished_ms = op.at_ms;
   return Status::Ok();
 }
 
@@ -133,8 +178,8 @@ Status TaskTable::apply_op(const OpFail& op) {
   r.error = r.attempts.empty() ? op.error : r.attempts.back().error;
   ++r.failures;
   if (r.failures >= r.spec.max_attempts) {
-    set_state(r, TaskState::kFailed);
     r.finished_ms = op.at_ms;
+    set_state(r, TaskState::kFailed);
   } else {
     set_state(r, TaskState::kPending);
     r.not_before_ms = op.retry_at_ms;
@@ -158,8 +203,25 @@ Status TaskTable::apply_op(const OpCancel& op) {
   TaskRecord& r = it->second;
   if (is_terminal(r.state)) return Status(ErrorCode::kAlreadyTerminal, "task " + op.id + " already finished");
   if (r.state == TaskState::kLeased) end_attempt(r, AttemptOutcome::kCancelled, op.at_ms, "cancelled");
-  set_state(r, TaskState::kCancelled);
   r.finished_ms = op.at_ms;
+  set_state(r, TaskState::kCancelled);
+  return Status::Ok();
+}
+
+Status TaskTable::apply_op(const OpRetry& op) {
+  auto it = records_.find(op.id);
+  if (it == records_.end()) return Status(ErrorCode::kNotFound, "no task " + op.id);
+  TaskRecord& r = it->second;
+  if (r.state != TaskState::kFailed) return Status(ErrorCode::kConflict, "task " + op.id + " is not a dead letter");
+  set_state(r, TaskState::kPending);
+  r.failures = 0;
+  r.finished_ms = 0;
+  r.not_before_ms = op.at_ms;
+  return Status::Ok();
+}
+
+Status TaskTable::apply_op(const OpPurge& op) {
+  purge(op);
   return Status::Ok();
 }
 

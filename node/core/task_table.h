@@ -10,13 +10,24 @@
 //   LEASED    --Fail---->  FAILED      same attempt, failure budget spent
 //   LEASED    --Release->  PENDING     same attempt, budget untouched
 //   PENDING|LEASED --Cancel--> CANCELLED
-// Invariants: a terminal record never changes again; attempt numbers only
-// grow; at most one attempt of a record has outcome kSucceeded.
+//   FAILED    --Retry--->  PENDING     failures reset, attempt numbering kept
+//   terminal  --Purge--->  (none)      finished before the op's cutoff
+// Invariants: a COMPLETED or CANCELLED record never changes again, and a
+// FAILED one only through Retry; attempt numbers only grow, across retries
+// too; at most one attempt of a record has outcome kSucceeded; every
+// terminal record is in exactly one retention index, keyed by finished_ms.
+//
+// Retention: a purged id is unknown again, so a submit reusing it makes a
+// new task. The idempotency window of an id is therefore its record's
+// retention (docs/ARCHITECTURE.md, "Retention").
 #pragma once
 
 #include <cstddef>
 #include <map>
+#include <set>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "protocol/task_ops.h"
 #include "protocol/result.h"
@@ -32,6 +43,11 @@ class TaskTable {
   // Loads a record read back from storage (recovery); replaces any in memory.
   void restore(TaskRecord record);
 
+  // Applies a purge and returns the ids it removed, oldest first.
+  std::vector<std::string> purge(const OpPurge& op);
+  // True when a purge with these cutoffs would remove something.
+  bool has_expired(uint64_t finished_before_ms, uint64_t failed_before_ms) const;
+
   const TaskRecord* find(const std::string& id) const;
   const std::map<std::string, TaskRecord>& records() const { return records_; }
   size_t unfinished() const { return unfinished_; }
@@ -45,16 +61,26 @@ class TaskTable {
   Status apply_op(const OpFail& op);
   Status apply_op(const OpRelease& op);
   Status apply_op(const OpCancel& op);
+  Status apply_op(const OpRetry& op);
+  Status apply_op(const OpPurge& op);
 
   // Finds the record whose current attempt is leased as `attempt`.
   Result<TaskRecord*> leased(const std::string& id, uint32_t attempt);
+  // Moves a record to `state`, keeping the counts and the retention indexes;
+  // a record entering a terminal state must have its finished_ms set first.
   void set_state(TaskRecord& record, TaskState state);
+  // The retention index a terminal state belongs to: finished or failed.
+  using ExpiryIndex = std::set<std::pair<uint64_t, std::string>>;  // (finished_ms, id)
+  ExpiryIndex& expiry_index(TaskState state) { return state == TaskState::kFailed ? failed_ : finished_; }
+  void index_terminal(const TaskRecord& record, bool add);
   static void end_attempt(TaskRecord& record, AttemptOutcome outcome, uint64_t at_ms, std::string error);
 
   // Ordered by id so that listing and persisting never depend on hash order.
   std::map<std::string, TaskRecord> records_;
   size_t by_state_[kTaskStateCount] = {};
   size_t unfinished_ = 0;
+  ExpiryIndex finished_;  // COMPLETED and CANCELLED
+  ExpiryIndex failed_;
 };
 
 }  // namespace mesh

@@ -38,6 +38,8 @@ const std::map<std::string, Setter>& settings() {
       {"tasks.max_unfinished", set<int64_t>(&NodeOptions::max_unfinished)},
       {"tasks.lease_ttl_ms", set<int64_t>(&NodeOptions::lease_ttl_ms)},
       {"tasks.aging_interval_ms", set<int64_t>(&NodeOptions::aging_interval_ms)},
+      {"tasks.retention_ms", set<int64_t>(&NodeOptions::retention_ms)},
+      {"tasks.dead_letter_retention_ms", set<int64_t>(&NodeOptions::dead_letter_retention_ms)},
       {"tasks.placement", set<std::string>(&NodeOptions::placement)},
       {"runtime.drain_grace_ms", set<int64_t>(&NodeOptions::drain_grace_ms)},
       {"steal.enabled", set<bool>(&NodeOptions::steal)},
@@ -117,6 +119,9 @@ Status validate(const NodeOptions& o) {
   if (o.max_unfinished < 1) return invalid("max_unfinished must be at least 1");
   if (o.lease_ttl_ms < 100) return invalid("lease_ttl_ms must be at least 100");
   if (o.aging_interval_ms < 1) return invalid("aging_interval_ms must be at least 1");
+  // A record must outlive the answer to the submit that made it.
+  if (o.retention_ms < 1000) return invalid("retention_ms must be at least 1000");
+  if (o.dead_letter_retention_ms < 1000) return invalid("dead_letter_retention_ms must be at least 1000");
   if (o.exec_max_output_bytes < 1 || o.exec_max_output_bytes > limits::kMaxPayloadBytes) {
     return invalid("exec_max_output_bytes must be 1.." + std::to_string(limits::kMaxPayloadBytes));
   }

@@ -28,6 +28,8 @@ struct NodeOptions {
   uint64_t max_unfinished = 100000;
   uint64_t lease_ttl_ms = 10000;
   uint64_t aging_interval_ms = 1000;
+  uint64_t retention_ms = 3600ull * 1000;                   // COMPLETED and CANCELLED records kept this long
+  uint64_t dead_letter_retention_ms = 7ull * 24 * 3600 * 1000;  // FAILED records kept this long
   uint64_t drain_grace_ms = 10000;
   uint64_t exec_max_output_bytes = 1 << 20;
   std::string placement = "key";     // key, round_robin, least_loaded or weighted (node/core/node_state.h)

@@ -154,6 +154,8 @@ struct Node::Impl {
     config.max_unfinished = options.max_unfinished;
     config.lease_ttl_ms = options.lease_ttl_ms;
     config.aging_interval_ms = options.aging_interval_ms;
+    config.retention.finished_ms = options.retention_ms;
+    config.retention.dead_letter_ms = options.dead_letter_retention_ms;
     config.handlers = handlers.names();
     config.membership = options.gossip_profile == "local" ? MembershipConfig::local() : MembershipConfig::lan();
     if (options.gossip_profile == "local") {
@@ -260,6 +262,9 @@ struct Node::Impl {
   }
   void handle(const std::string& peer, uint64_t id, CancelRequest r) {
     feed(in::Cancel{remember(peer, id), std::move(r.ids)});
+  }
+  void handle(const std::string& peer, uint64_t id, RetryRequest r) {
+    feed(in::Retry{remember(peer, id), std::move(r)});
   }
   // Reads go to the leaders of the partitions like everything else.
   void handle(const std::string& peer, uint64_t id, GetRequest r) { feed(in::Get{remember(peer, id), std::move(r)}); }

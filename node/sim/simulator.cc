@@ -185,9 +185,10 @@ void Simulator::start_runs(size_t node) {
     RunTask run = std::move(n.run_queue.front());
     n.run_queue.pop_front();
     ++n.runs_busy;
-    // "sleep" runs for its payload's milliseconds, anything else for run_ms.
+    // "sleep" runs for its payload's milliseconds, anything else for run_ms;
+    // "fail" always fails (dead letters), anything else succeeds.
     uint64_t duration = run.handler == "sleep" ? std::strtoull(run.payload.c_str(), nullptr, 10) : run_ms;
-    push(node, now_ms_ + duration, in::TaskFinished{run.id, run.attempt, true, "sim:" + run.id});
+    push(node, now_ms_ + duration, in::TaskFinished{run.id, run.attempt, run.handler != "fail", "sim:" + run.id});
   }
 }
 

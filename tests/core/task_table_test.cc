@@ -441,6 +441,8 @@ TEST_CASE("task table: op_task_id names the task of every op") {
   CHECK(op_task_id(fail("f", 1)) == "f");
   CHECK(op_task_id(OpRelease{"x", 1, "", 0}) == "x");
   CHECK(op_task_id(OpCancel{"k", 0}) == "k");
+  CHECK(op_task_id(OpRetry{"y", 0}) == "y");
+  CHECK(op_task_id(OpPurge{1, 1, 1}).empty());
 }
 
 // --- restore ---------------------------------------------------------------------
@@ -532,6 +534,125 @@ TEST_CASE("task table: releasing a restored lease without history clears the lea
   CHECK(after.lease_owner.empty());
   CHECK(after.lease_deadline_ms == 0);
   CHECK(after.timeout_at_ms == 0);
+}
+
+// --- retention and retry -------------------------------------------------------------
+
+// Submits `id` and ends it in `state` at `at_ms`.
+void finish(TaskTable& table, const std::string& id, TaskState state, uint64_t at_ms) {
+  must(table, submit(id, 1));
+  if (state == TaskState::kCancelled) return must(table, OpCancel{id, at_ms});
+  must(table, lease(id, 1));
+  if (state == TaskState::kCompleted) return must(table, OpComplete{id, 1, "ok", at_ms});
+  must(table, fail(id, 1, at_ms));
+}
+
+TEST_CASE("task table: purge removes finished records older than their cutoff, and nothing else") {
+  TaskTable table;
+  finish(table, "c-old", TaskState::kCompleted, 1000);
+  finish(table, "x-old", TaskState::kCancelled, 1500);
+  finish(table, "c-new", TaskState::kCompleted, 3000);
+  finish(table, "f-old", TaskState::kFailed, 1000);
+  finish(table, "f-mid", TaskState::kFailed, 2500);
+  must(table, submit("p"));
+  must(table, submit("l"));
+  must(table, lease("l", 1));
+  CHECK(table.has_expired(2000, 2000));
+  std::vector<std::string> removed = table.purge(OpPurge{2000, 2000, 100});
+  CHECK(removed == std::vector<std::string>{"c-old", "f-old", "x-old"});
+  CHECK(table.records().size() == 4);
+  CHECK(table.find("c-new") != nullptr);
+  CHECK(table.find("f-mid") != nullptr);
+  CHECK(counts(table) == Counts{1, 1, 1, 1, 0});
+  CHECK(table.unfinished() == 2);
+  CHECK_FALSE(table.has_expired(2000, 2000));
+  CHECK(table.purge(OpPurge{2000, 2000, 100}).empty());
+}
+
+TEST_CASE("task table: dead letters have their own cutoff") {
+  TaskTable table;
+  finish(table, "c", TaskState::kCompleted, 1000);
+  finish(table, "f", TaskState::kFailed, 1000);
+  CHECK(table.purge(OpPurge{5000, 0, 100}) == std::vector<std::string>{"c"});
+  CHECK_FALSE(table.has_expired(5000, 1000));
+  CHECK(table.purge(OpPurge{5000, 1001, 100}) == std::vector<std::string>{"f"});
+  CHECK(table.records().empty());
+}
+
+TEST_CASE("task table: a purge removes at most max_records, the oldest first") {
+  TaskTable table;
+  for (int i = 0; i < 10; ++i) finish(table, "t" + std::to_string(i), TaskState::kCompleted, 1000 - i);
+  CHECK(table.purge(OpPurge{2000, 2000, 3}) == std::vector<std::string>{"t9", "t8", "t7"});
+  CHECK(table.records().size() == 7);
+  CHECK(table.purge(OpPurge{2000, 2000, 100}).size() == 7);
+}
+
+TEST_CASE("task table: replicas applying the same purge keep identical tables") {
+  // One replica learned its records from a snapshot, the other from ops.
+  TaskTable applied;
+  for (int i = 0; i < 20; ++i) {
+    finish(applied, "t" + std::to_string(i), static_cast<TaskState>(2 + i % 3), 100 * (i % 7));
+  }
+  TaskTable restored;
+  for (const auto& [id, record] : applied.records()) restored.restore(record);
+  OpPurge op{400, 300, 6};
+  CHECK(applied.purge(op) == restored.purge(op));
+  CHECK(applied.records() == restored.records());
+  CHECK(applied.records().size() == 14);
+  CHECK(counts(applied) == counts(restored));
+}
+
+TEST_CASE("task table: a purged id is unknown again and may be submitted anew") {
+  TaskTable table;
+  finish(table, "a", TaskState::kCompleted, 1000);
+  must(table, OpPurge{2000, 2000, 10});
+  CHECK(table.find("a") == nullptr);
+  must(table, submit("a"));
+  CHECK(rec(table, "a").state == TaskState::kPending);
+  CHECK(rec(table, "a").attempt == 0);
+}
+
+TEST_CASE("task table: restore re-indexes a replaced record for retention") {
+  TaskTable table;
+  finish(table, "a", TaskState::kCompleted, 1000);
+  TaskRecord later = rec(table, "a");
+  later.finished_ms = 9000;
+  table.restore(later);
+  CHECK_FALSE(table.has_expired(2000, 2000));
+  CHECK(table.purge(OpPurge{9001, 0, 10}) == std::vector<std::string>{"a"});
+}
+
+TEST_CASE("task table: retry FAILED -> PENDING with a fresh budget, history and numbering kept") {
+  TaskTable table;
+  must(table, submit("a", 2));
+  must(table, lease("a", 1));
+  must(table, fail("a", 1));
+  must(table, lease("a", 2));
+  must(table, fail("a", 2, 500));
+  REQUIRE(rec(table, "a").state == TaskState::kFailed);
+  must(table, OpRetry{"a", 900});
+  const TaskRecord& r = rec(table, "a");
+  CHECK(r.state == TaskState::kPending);
+  CHECK(r.failures == 0);
+  CHECK(r.not_before_ms == 900);
+  CHECK(r.finished_ms == 0);
+  CHECK(r.attempts.size() == 2);
+  CHECK(counts(table) == Counts{1, 0, 0, 0, 0});
+  CHECK(table.unfinished() == 1);
+  CHECK_FALSE(table.has_expired(UINT64_MAX, UINT64_MAX));  // no longer held for retention
+  expect_rejected(table, lease("a", 1), ErrorCode::kStaleAttempt);
+  must(table, lease("a", 3));
+  must(table, fail("a", 3));
+  CHECK(rec(table, "a").state == TaskState::kPending);  // the budget of 2 is fresh
+}
+
+TEST_CASE("task table: retry of anything but a dead letter changes nothing") {
+  TaskTable table;
+  finish(table, "c", TaskState::kCompleted, 100);
+  finish(table, "x", TaskState::kCancelled, 100);
+  must(table, submit("p"));
+  for (const char* id : {"c", "x", "p"}) expect_rejected(table, OpRetry{id, 200}, ErrorCode::kConflict);
+  expect_rejected(table, OpRetry{"nobody", 200}, ErrorCode::kNotFound);
 }
 
 }  // namespace

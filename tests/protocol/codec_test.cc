@@ -96,6 +96,7 @@ std::vector<Request> sample_requests() {
       MembersRequest{},
       PartitionsRequest{},
       StealsRequest{},
+      RetryRequest{{"f1", "f2"}, true},
   };
 }
 
@@ -116,6 +117,7 @@ std::vector<Reply> sample_replies() {
       PartitionsReply{"n1", 2, 2, 0xfeedfacecafebeefull, {{0, {"n1", "n2"}}, {1, {"n2", "n1"}}},
                       {{"n1", 1, 2, 500000}, {"n2", 1, 2, 500000}}, sample_groups()},
       StealsReply{"n1", true, {{100, "n1", "n2", 4}, {250, "n3", "n1", 1}}, {{"tasks_lent", 4}, {"tasks_stolen", 1}}},
+      RetryReply{{{"f1", ErrorCode::kOk, TaskState::kPending}, {"c1", ErrorCode::kConflict, TaskState::kCompleted}}},
   };
 }
 
@@ -265,6 +267,7 @@ std::vector<Path> reply_structs(MessageKind kind) {
     case MessageKind::kGetReply: add(record_structs({0, 0})); break;
     case MessageKind::kWaitReply: add(record_structs({1, 0})); break;
     case MessageKind::kCancelReply: add({{0, 0}}); break;
+    case MessageKind::kRetryReply: add({{0, 0}}); break;
     case MessageKind::kListReply: add(record_structs({0, 0})); break;
     case MessageKind::kStatsReply: add({{3, 1}}); break;  // value of the first histogram entry
     case MessageKind::kPartitionsReply: add({{4, 0}, {5, 0}, {6, 0}, {6, 0, 8, 0}}); break;  // group 0 and its lag
@@ -470,12 +473,13 @@ TEST_CASE("codec: kinds of requests and replies") {
                                          MessageKind::kWaitRequest, MessageKind::kCancelRequest,
                                          MessageKind::kListRequest, MessageKind::kStatsRequest,
                                           MessageKind::kMembersRequest, MessageKind::kPartitionsRequest,
-                                          MessageKind::kStealsRequest});
+                                          MessageKind::kStealsRequest, MessageKind::kRetryRequest});
   CHECK(rep == std::vector<MessageKind>{MessageKind::kErrorReply, MessageKind::kSubmitReply,
                                          MessageKind::kGetReply, MessageKind::kWaitReply,
                                          MessageKind::kCancelReply, MessageKind::kListReply,
                                          MessageKind::kStatsReply, MessageKind::kMembersReply,
-                                         MessageKind::kPartitionsReply, MessageKind::kStealsReply});
+                                         MessageKind::kPartitionsReply, MessageKind::kStealsReply,
+                                         MessageKind::kRetryReply});
 }
 
 TEST_CASE("codec: every request kind round trips") {
@@ -508,6 +512,11 @@ TEST_CASE("codec: every request kind round trips") {
     CHECK(m.timeout_ms == 45000);
   }
   CHECK(std::get<CancelRequest>(decoded(reqs[3])).ids == std::vector<std::string>{"x", "y"});
+  {
+    auto m = std::get<RetryRequest>(decoded(reqs[9]));
+    CHECK(m.ids == std::vector<std::string>{"f1", "f2"});
+    CHECK(m.all_failed);
+  }
   {
     auto m = std::get<ListRequest>(decoded(reqs[4]));
     CHECK_FALSE(m.any_state);
@@ -1256,7 +1265,7 @@ std::string fanout_reply_body(uint16_t kind, std::string_view nested) {
   });
 }
 
-TEST_CASE("codec: a Fanout carries only get, wait, cancel and list requests") {
+TEST_CASE("codec: a Fanout carries only get, wait, cancel, retry and list requests") {
   auto fanout = static_cast<uint16_t>(MessageKind::kFanout);
   auto code = [&](const std::string& body) { return decode_peer(fanout, body).status().code(); };
   // A submit goes to partition leaders (RouteSubmit), never to everyone.
@@ -1268,7 +1277,8 @@ TEST_CASE("codec: a Fanout carries only get, wait, cancel and list requests") {
     MessageKind kind = request_kind(q);
     CAPTURE(kind_name(kind));
     bool allowed = kind == MessageKind::kGetRequest || kind == MessageKind::kWaitRequest ||
-                   kind == MessageKind::kCancelRequest || kind == MessageKind::kListRequest;
+                   kind == MessageKind::kCancelRequest || kind == MessageKind::kListRequest ||
+                   kind == MessageKind::kRetryRequest;
     ErrorCode got = code(fanout_body(static_cast<uint16_t>(kind), encode_request(q)));
     CHECK(got == (allowed ? ErrorCode::kOk : ErrorCode::kMalformed));
   }
@@ -1315,7 +1325,7 @@ TEST_CASE("codec: a FanoutReply carries only the answer to a fanout or an error"
     MessageKind k = reply_kind(a);
     CAPTURE(kind_name(k));
     bool allowed = k == MessageKind::kErrorReply || k == MessageKind::kGetReply || k == MessageKind::kWaitReply ||
-                   k == MessageKind::kCancelReply || k == MessageKind::kListReply;
+                   k == MessageKind::kCancelReply || k == MessageKind::kListReply || k == MessageKind::kRetryReply;
     CHECK(code(fanout_reply_body(static_cast<uint16_t>(k), encode_reply(a))) ==
           (allowed ? ErrorCode::kOk : ErrorCode::kMalformed));
     CHECK(code(encode_peer(FanoutReply{1, "n2", {0}, a})) == (allowed ? ErrorCode::kOk : ErrorCode::kMalformed));
@@ -1624,6 +1634,8 @@ std::vector<TaskOp> sample_ops() {
       OpFail{"op-task", 2, AttemptOutcome::kTimedOut, "timed out after 10 ms", 1400, 1600},
       OpRelease{"op-task", 4, "lease expired", 1700},
       OpCancel{"op-task", 1800},
+      OpRetry{"op-task", 1900},
+      OpPurge{2000, 1000, 500},
   };
 }
 
@@ -1640,6 +1652,8 @@ TEST_CASE("codec: task ops round trip as log entries") {
   std::string unknown("\x91\x63", 2);  // [99]
   CHECK(decode_op(unknown).status().code() == ErrorCode::kMalformed);
   CHECK(decode_op(std::string("\x90", 1)).status().code() == ErrorCode::kMalformed);  // []
+  // A purge bound past the limit would make one entry remove without end.
+  CHECK(decode_op(encode_op(OpPurge{1, 1, limits::kMaxPurgeRecords + 1})).status().code() == ErrorCode::kMalformed);
 }
 
 TEST_CASE("codec: a partition snapshot round trips") {

@@ -41,6 +41,12 @@ TEST_CASE("config: values are checked") {
   o = NodeOptions{};
   o.advertise = "10.0.0.1:7700";
   CHECK(validate(o).message().find("advertise") != std::string::npos);
+  o = NodeOptions{};
+  o.retention_ms = 0;
+  CHECK(validate(o).message().find("retention_ms") != std::string::npos);
+  o = NodeOptions{};
+  o.dead_letter_retention_ms = 10;
+  CHECK(validate(o).message().find("dead_letter_retention_ms") != std::string::npos);
   CHECK(to_endpoint("h:1") == "tcp://h:1");
   CHECK(to_endpoint("tcp://h:1") == "tcp://h:1");
 }
@@ -53,6 +59,10 @@ TEST_CASE("config: seeds as a TOML array") {
   NodeOptions o;
   REQUIRE(load_config_file(path, o).ok());
   CHECK(o.seeds == std::vector<std::string>{"a:1", "b:2"});
+  std::ofstream(path) << "[tasks]\nretention_ms = 60000\ndead_letter_retention_ms = 120000\n";
+  REQUIRE(load_config_file(path, o).ok());
+  CHECK(o.retention_ms == 60000);
+  CHECK(o.dead_letter_retention_ms == 120000);
   std::ofstream(path) << "[node]\nseeds = \"a:1\"\n";
   CHECK(load_config_file(path, o).message().find("wrong type") != std::string::npos);
 }

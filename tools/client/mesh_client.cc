@@ -155,6 +155,10 @@ Result<WaitReply> MeshClient::wait(WaitRequest request) {
 Result<CancelReply> MeshClient::cancel(std::vector<std::string> ids) {
   return expect<CancelReply>(call(CancelRequest{std::move(ids)}));
 }
+
+Result<RetryReply> MeshClient::retry(std::vector<std::string> ids, bool all_failed) {
+  return expect<RetryReply>(call(RetryRequest{std::move(ids), all_failed}));
+}
 Result<ListReply> MeshClient::list(ListRequest request) { return expect<ListReply>(call(std::move(request))); }
 Result<StatsReply> MeshClient::stats() { return expect<StatsReply>(call(StatsRequest{})); }
 Result<uint64_t> MeshClient::send(const Request& request) { return impl_->send(request); }

@@ -41,6 +41,8 @@ class MeshClient {
   // Waits up to request.timeout_ms on the node, plus the client timeout.
   Result<WaitReply> wait(WaitRequest request);
   Result<CancelReply> cancel(std::vector<std::string> ids);
+  // Re-queues dead letters: `ids`, or every FAILED task when all_failed.
+  Result<RetryReply> retry(std::vector<std::string> ids, bool all_failed);
   Result<ListReply> list(ListRequest request);
   Result<StatsReply> stats();
 

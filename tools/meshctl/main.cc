@@ -198,22 +198,39 @@ int do_get(MeshClient& client, const std::vector<std::string>& ids, const Global
   return reply.value().missing.empty() ? kExitOk : kExitRefused;
 }
 
-int do_cancel(MeshClient& client, const std::vector<std::string>& ids, const Globals& g) {
-  auto reply = client.cancel(ids);
-  if (!reply.ok()) return report(reply.status());
+// Prints a cancel's or a retry's outcomes: `done` for each one that took.
+int print_outcomes(const std::vector<CancelOutcome>& outcomes, const char* done, const Globals& g) {
   bool all_ok = true;
   nlohmann::json out = nlohmann::json::array();
-  for (const auto& o : reply.value().outcomes) {
+  for (const auto& o : outcomes) {
     all_ok = all_ok && o.code == ErrorCode::kOk;
     if (g.json) {
       out.push_back({{"id", o.id}, {"code", error_name(o.code)}, {"state", state_name(o.state)}});
+    } else if (o.code == ErrorCode::kOk) {
+      std::cout << o.id << "  " << done << "\n";
     } else {
-      std::cout << o.id << "  " << (o.code == ErrorCode::kOk ? "cancelled" : std::string(error_name(o.code)))
-                << "\n";
+      std::cout << o.id << "  " << error_name(o.code) << " (" << state_name(o.state) << ")\n";
     }
   }
   if (g.json) std::cout << out.dump() << "\n";
   return all_ok ? kExitOk : kExitRefused;
+}
+
+int do_cancel(MeshClient& client, const std::vector<std::string>& ids, const Globals& g) {
+  auto reply = client.cancel(ids);
+  if (!reply.ok()) return report(reply.status());
+  return print_outcomes(reply.value().outcomes, "cancelled", g);
+}
+
+int do_retry(MeshClient& client, const std::vector<std::string>& ids, bool all_failed, const Globals& g) {
+  if (ids.empty() == !all_failed) {
+    std::cerr << "meshctl: retry needs task ids or --failed\n";
+    return kExitUsage;
+  }
+  auto reply = client.retry(ids, all_failed);
+  if (!reply.ok()) return report(reply.status());
+  if (!g.json && reply.value().outcomes.empty()) std::cout << "no dead letters\n";
+  return print_outcomes(reply.value().outcomes, "re-queued", g);
 }
 
 int do_list(MeshClient& client, const std::string& state, uint32_t limit, const std::string& after, const Globals& g) {
@@ -394,6 +411,11 @@ int run(int argc, char** argv) {
   auto* cancel_cmd = app.add_subcommand("cancel", "cancel tasks");
   cancel_cmd->add_option("ids", ids, "task ids")->required();
 
+  bool retry_failed = false;
+  auto* retry_cmd = app.add_subcommand("retry", "re-queue dead letters (FAILED tasks) with a fresh failure budget");
+  retry_cmd->add_option("ids", ids, "task ids");
+  retry_cmd->add_flag("--failed", retry_failed, "every dead letter of the mesh");
+
   std::string state, after;
   uint32_t limit = 100;
   auto* list_cmd = app.add_subcommand("list", "list tasks, optionally in one state");
@@ -433,6 +455,7 @@ int run(int argc, char** argv) {
     return print_wait(reply.value(), g, wait_all);
   }
   if (*cancel_cmd) return do_cancel(client, ids, g);
+  if (*retry_cmd) return do_retry(client, ids, retry_failed, g);
   if (*list_cmd) return do_list(client, state, limit, after, g);
   if (*stats_cmd) return do_stats(client, g);
   if (*members_cmd) return show<MembersReply, MembersRequest>(client, g, members_text);
