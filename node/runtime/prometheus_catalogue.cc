@@ -35,6 +35,10 @@ constexpr MetricFamily kFamilies[] = {
     {T::kCounter, "stale_completions_rejected", "stale_completions_rejected_total",
      "Outcomes rejected because their attempt was no longer the current lease (fencing)."},
     {T::kCounter, "tasks_placed", "tasks_placed_total", "Tasks placement sent to another member to run."},
+    {T::kCounter, "tasks_retried", "tasks_retried_total", "Dead letters re-queued by a retry request."},
+    {T::kCounter, "purges_proposed", "purges_proposed_total",
+     "Purge operations this leader proposed for records past their retention."},
+    {T::kCounter, "tasks_purged", "tasks_purged_total", "Finished records removed after their retention."},
     // Work stealing.
     {T::kCounter, "steal_requests_sent", "steal_requests_sent_total", "Steal requests this node sent as a thief."},
     {T::kCounter, "steal_requests_received", "steal_requests_received_total",
