@@ -7,6 +7,7 @@ packages=(
   libtoml11-dev libcli11-dev libspdlog-dev nlohmann-json3-dev libxxhash-dev
   prometheus  # promtool checks the metrics exposition in the tests
   python3 python3-zmq python3-msgpack  # the Python client and its test
+  chromium  # the web view's test, headless
 )
 missing=()
 for p in "${packages[@]}"; do

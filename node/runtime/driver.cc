@@ -21,6 +21,7 @@
 #include "node/runtime/metrics.h"
 #include "node/runtime/prometheus.h"
 #include "node/runtime/service_notify.h"
+#include "node/runtime/web_api.h"
 #include "node/runtime/peer_transport.h"
 #include "node/runtime/zmq_server.h"
 #include "protocol/codec.h"
@@ -424,7 +425,10 @@ struct Node::Impl {
   // /healthz answers while the loop runs; /readyz only while this node serves:
   // not draining, and every partition it hosts has a leader.
   HttpAnswer http_answer(const std::string& path) const {
-    if (path == "/metrics" || path == "/") {
+    if (path == "/" || path.starts_with("/v1/")) {
+      if (auto answer = web_api_answer(path, *core, stats())) return std::move(*answer);
+    }
+    if (path == "/metrics") {
       return {200, "text/plain; version=0.0.4; charset=utf-8", render_prometheus(prometheus_view())};
     }
     if (path == "/healthz") return {200, "text/plain; charset=utf-8", "ok\n"};

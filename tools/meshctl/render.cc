@@ -18,12 +18,6 @@ std::string shorten(const std::string& text, size_t max) {
   return one_line.size() <= max ? one_line : one_line.substr(0, max) + "...";
 }
 
-std::string hex(uint64_t v) {
-  char text[20];
-  std::snprintf(text, sizeof text, "%016llx", static_cast<unsigned long long>(v));
-  return text;
-}
-
 std::string join(const std::vector<std::string>& items, const char* sep) {
   std::string out;
   for (const auto& item : items) out += (out.empty() ? "" : sep) + item;
@@ -58,90 +52,7 @@ std::string replica_label(const std::string& replica, const std::vector<std::str
   return shared ? replica : node;
 }
 
-nlohmann::json to_json(const GroupInfo& g) {
-  nlohmann::json lag = nlohmann::json::array();
-  for (const auto& l : g.lag) lag.push_back({{"replica_id", l.replica_id}, {"behind", l.behind}});
-  return {{"partition", g.partition},         {"role", g.role},
-          {"term", g.term},                   {"leader", g.leader},
-          {"commit_index", g.commit_index},   {"applied_index", g.applied_index},
-          {"last_index", g.last_index},       {"voters", g.voters},
-          {"lag", lag}};
-}
-
 }  // namespace
-
-nlohmann::json to_json(const TaskRecord& r) {
-  nlohmann::json attempts = nlohmann::json::array();
-  for (const auto& a : r.attempts) {
-    attempts.push_back({{"attempt", a.attempt},
-                        {"runner", a.runner},
-                        {"started_ms", a.started_ms},
-                        {"ended_ms", a.ended_ms},
-                        {"outcome", outcome_name(a.outcome)},
-                        {"error", a.error}});
-  }
-  return {{"id", r.spec.id},
-          {"handler", r.spec.handler},
-          {"payload", r.spec.payload},
-          {"priority", r.spec.priority},
-          {"max_attempts", r.spec.max_attempts},
-          {"timeout_ms", r.spec.timeout_ms},
-          {"key", r.spec.key},
-          {"stealable", r.spec.stealable},
-          {"partition", r.partition},
-          {"state", state_name(r.state)},
-          {"attempt", r.attempt},
-          {"failures", r.failures},
-          {"lease_owner", r.lease_owner},
-          {"submitted_ms", r.submitted_ms},
-          {"finished_ms", r.finished_ms},
-          {"result", r.result},
-          {"error", r.error},
-          {"attempts", attempts}};
-}
-
-nlohmann::json to_json(const StatsReply& s) {
-  nlohmann::json histograms = nlohmann::json::object();
-  for (const auto& [name, h] : s.histograms) {
-    histograms[name] = {{"count", h.count}, {"sum", h.sum}, {"p50", h.p50},
-                        {"p90", h.p90},     {"p99", h.p99}, {"max", h.max}};
-  }
-  return {{"node_id", s.node_id}, {"counters", s.counters}, {"gauges", s.gauges}, {"histograms", histograms}};
-}
-
-nlohmann::json to_json(const MembersReply& m) {
-  nlohmann::json members = nlohmann::json::array();
-  for (const auto& member : m.members) {
-    members.push_back({{"id", member.id},
-                       {"address", member.address},
-                       {"state", member_state_name(member.state)},
-                       {"incarnation", member.incarnation},
-                       {"state_since_ms", member.state_since_ms},
-                       {"replica_id", member.replica_id},
-                       {"load",
-                        {{"pending", member.load.pending},
-                         {"free_slots", member.load.free_slots},
-                         {"backlog_ms", member.load.backlog_ms},
-                         {"version", member.load.version}}}});
-  }
-  return {{"node_id", m.node_id}, {"members", members}};
-}
-
-nlohmann::json to_json(const PartitionsReply& p) {
-  nlohmann::json table = nlohmann::json::array();
-  for (const auto& entry : p.table) table.push_back({{"partition", entry.partition}, {"replicas", entry.replicas}});
-  nlohmann::json shares = nlohmann::json::array();
-  for (const auto& s : p.shares) {
-    shares.push_back({{"node_id", s.node_id},
-                      {"partitions_led", s.partitions_led},
-                      {"replicas_held", s.replicas_held},
-                      {"key_share_ppm", s.key_share_ppm}});
-  }
-  nlohmann::json groups = nlohmann::json::array();
-  for (const auto& g : p.groups) groups.push_back(to_json(g));
-  return {{"node_id", p.node_id}, {"partitions", p.partitions}, {"replicas", p.replicas}, {"digest", hex(p.digest)},
-          {"table", table},       {"nodes", shares},            {"groups", groups}};
-}
 
 MeshPartitions merge_partitions(const PartitionReplies& in) {
   MeshPartitions out;
@@ -174,7 +85,7 @@ MeshPartitions merge_partitions(const PartitionReplies& in) {
 
 nlohmann::json to_json(const MeshPartitions& m) {
   nlohmann::json digests = nlohmann::json::object();
-  for (const auto& [node, digest] : m.digests) digests[node] = hex(digest);
+  for (const auto& [node, digest] : m.digests) digests[node] = hex_digest(digest);
   nlohmann::json rows = nlohmann::json::array();
   for (const auto& row : m.rows) {
     nlohmann::json leader = nullptr;
@@ -207,7 +118,7 @@ std::string members_text(const MembersReply& m) {
 std::string ring_text(const PartitionsReply& p) {
   std::ostringstream out;
   out << "ring as seen by " << p.node_id << ": " << p.shares.size() << " nodes, " << p.partitions
-      << " partitions x " << p.replicas << " replicas, digest " << hex(p.digest) << "\n";
+      << " partitions x " << p.replicas << " replicas, digest " << hex_digest(p.digest) << "\n";
   out << "NODE               KEY_SHARE  LEADS  REPLICAS\n";
   for (const auto& s : p.shares) {
     char line[160];
@@ -226,10 +137,10 @@ std::string partitions_text(const MeshPartitions& m) {
   out << "\nring: " << m.partitions << " partitions x " << m.replicas << " replicas, ";
   auto differs = [&](const auto& d) { return d.second != m.digests.begin()->second; };
   if (std::none_of(m.digests.begin(), m.digests.end(), differs)) {
-    out << "digest " << hex(m.digests.empty() ? 0 : m.digests.begin()->second) << " on every member that answered\n";
+    out << "digest " << hex_digest(m.digests.empty() ? 0 : m.digests.begin()->second) << " on every member that answered\n";
   } else {
     out << "digests DIFFER:";
-    for (const auto& [node, digest] : m.digests) out << " " << node << "=" << hex(digest);
+    for (const auto& [node, digest] : m.digests) out << " " << node << "=" << hex_digest(digest);
     out << "\n";
   }
   std::vector<std::vector<std::string>> table = {{"PART", "LEADER", "TERM", "COMMIT", "VOTERS", "LAG", "RING"}};
@@ -253,14 +164,6 @@ std::string partitions_text(const MeshPartitions& m) {
   }
   out << aligned(table);
   return out.str();
-}
-
-nlohmann::json to_json(const StealsReply& m) {
-  nlohmann::json recent = nlohmann::json::array();
-  for (const auto& e : m.recent) {
-    recent.push_back({{"at_ms", e.at_ms}, {"victim", e.victim}, {"thief", e.thief}, {"tasks", e.tasks}});
-  }
-  return {{"node_id", m.node_id}, {"enabled", m.enabled}, {"recent", recent}, {"counters", m.counters}};
 }
 
 std::string load_text(const MembersReply& m) {

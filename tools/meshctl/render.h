@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "protocol/json_views.h"
 #include "protocol/messages.h"
 
 namespace mesh::ctl {
@@ -39,12 +40,8 @@ struct MeshPartitions {
 };
 MeshPartitions merge_partitions(const PartitionReplies& replies);
 
-nlohmann::json to_json(const TaskRecord& record);
-nlohmann::json to_json(const StatsReply& stats);
-nlohmann::json to_json(const MembersReply& members);
-nlohmann::json to_json(const PartitionsReply& partitions);
+// The JSON of single replies is shared with meshd's HTTP API (protocol/json_views.h).
 nlohmann::json to_json(const MeshPartitions& mesh);
-nlohmann::json to_json(const StealsReply& steals);
 
 // One line per task: id, state, attempts, and result or error.
 std::string task_line(const TaskRecord& record);

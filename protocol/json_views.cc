@@ -1,0 +1,104 @@
+#include "protocol/json_views.h"
+
+#include <cstdio>
+
+namespace mesh {
+
+std::string hex_digest(uint64_t v) {
+  char text[20];
+  std::snprintf(text, sizeof text, "%016llx", static_cast<unsigned long long>(v));
+  return text;
+}
+
+nlohmann::json to_json(const GroupInfo& g) {
+  nlohmann::json lag = nlohmann::json::array();
+  for (const auto& l : g.lag) lag.push_back({{"replica_id", l.replica_id}, {"behind", l.behind}});
+  return {{"partition", g.partition},         {"role", g.role},
+          {"term", g.term},                   {"leader", g.leader},
+          {"commit_index", g.commit_index},   {"applied_index", g.applied_index},
+          {"last_index", g.last_index},       {"voters", g.voters},
+          {"lag", lag}};
+}
+
+nlohmann::json to_json(const TaskRecord& r) {
+  nlohmann::json attempts = nlohmann::json::array();
+  for (const auto& a : r.attempts) {
+    attempts.push_back({{"attempt", a.attempt},
+                        {"runner", a.runner},
+                        {"started_ms", a.started_ms},
+                        {"ended_ms", a.ended_ms},
+                        {"outcome", outcome_name(a.outcome)},
+                        {"error", a.error}});
+  }
+  return {{"id", r.spec.id},
+          {"handler", r.spec.handler},
+          {"payload", r.spec.payload},
+          {"priority", r.spec.priority},
+          {"max_attempts", r.spec.max_attempts},
+          {"timeout_ms", r.spec.timeout_ms},
+          {"key", r.spec.key},
+          {"stealable", r.spec.stealable},
+          {"partition", r.partition},
+          {"state", state_name(r.state)},
+          {"attempt", r.attempt},
+          {"failures", r.failures},
+          {"lease_owner", r.lease_owner},
+          {"submitted_ms", r.submitted_ms},
+          {"finished_ms", r.finished_ms},
+          {"result", r.result},
+          {"error", r.error},
+          {"attempts", attempts}};
+}
+
+nlohmann::json to_json(const StatsReply& s) {
+  nlohmann::json histograms = nlohmann::json::object();
+  for (const auto& [name, h] : s.histograms) {
+    histograms[name] = {{"count", h.count}, {"sum", h.sum}, {"p50", h.p50},
+                        {"p90", h.p90},     {"p99", h.p99}, {"max", h.max}};
+  }
+  return {{"node_id", s.node_id}, {"counters", s.counters}, {"gauges", s.gauges}, {"histograms", histograms}};
+}
+
+nlohmann::json to_json(const MembersReply& m) {
+  nlohmann::json members = nlohmann::json::array();
+  for (const auto& member : m.members) {
+    members.push_back({{"id", member.id},
+                       {"address", member.address},
+                       {"state", member_state_name(member.state)},
+                       {"incarnation", member.incarnation},
+                       {"state_since_ms", member.state_since_ms},
+                       {"replica_id", member.replica_id},
+                       {"load",
+                        {{"pending", member.load.pending},
+                         {"free_slots", member.load.free_slots},
+                         {"backlog_ms", member.load.backlog_ms},
+                         {"version", member.load.version}}}});
+  }
+  return {{"node_id", m.node_id}, {"members", members}};
+}
+
+nlohmann::json to_json(const PartitionsReply& p) {
+  nlohmann::json table = nlohmann::json::array();
+  for (const auto& entry : p.table) table.push_back({{"partition", entry.partition}, {"replicas", entry.replicas}});
+  nlohmann::json shares = nlohmann::json::array();
+  for (const auto& s : p.shares) {
+    shares.push_back({{"node_id", s.node_id},
+                      {"partitions_led", s.partitions_led},
+                      {"replicas_held", s.replicas_held},
+                      {"key_share_ppm", s.key_share_ppm}});
+  }
+  nlohmann::json groups = nlohmann::json::array();
+  for (const auto& g : p.groups) groups.push_back(to_json(g));
+  return {{"node_id", p.node_id}, {"partitions", p.partitions}, {"replicas", p.replicas}, {"digest", hex_digest(p.digest)},
+          {"table", table},       {"nodes", shares},            {"groups", groups}};
+}
+
+nlohmann::json to_json(const StealsReply& m) {
+  nlohmann::json recent = nlohmann::json::array();
+  for (const auto& e : m.recent) {
+    recent.push_back({{"at_ms", e.at_ms}, {"victim", e.victim}, {"thief", e.thief}, {"tasks", e.tasks}});
+  }
+  return {{"node_id", m.node_id}, {"enabled", m.enabled}, {"recent", recent}, {"counters", m.counters}};
+}
+
+}  // namespace mesh
