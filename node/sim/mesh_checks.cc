@@ -151,4 +151,15 @@ GuaranteeCheck check_task_guarantees(const Simulator& sim, const std::set<std::s
   return check;
 }
 
+void add_node_counters(const Simulator& sim, std::initializer_list<const char*> names,
+                       std::map<std::string, uint64_t>& totals) {
+  for (size_t i = 0; i < sim.size(); ++i) {
+    const auto& counters = sim.node(i).counters();
+    for (const char* name : names) {
+      auto it = counters.find(name);
+      totals[name] += it == counters.end() ? 0 : it->second;
+    }
+  }
+}
+
 }  // namespace mesh

@@ -3,6 +3,7 @@
 // against partition leaders and their replicas.
 #pragma once
 
+#include <initializer_list>
 #include <map>
 #include <optional>
 #include <set>
@@ -54,5 +55,10 @@ struct GuaranteeCheck {
 // most one success), and every caught-up voter holds the same records as
 // its leader; at least one replica must have been compared.
 GuaranteeCheck check_task_guarantees(const Simulator& sim, const std::set<std::string>& ids);
+
+// Adds the named counters of every node's current life to `totals`: enough
+// to show that a run took the paths it is meant to.
+void add_node_counters(const Simulator& sim, std::initializer_list<const char*> names,
+                       std::map<std::string, uint64_t>& totals);
 
 }  // namespace mesh

@@ -151,13 +151,7 @@ std::string replication_chaos(uint64_t seed, SeedCounts& totals) {
   if (!check.failure.empty()) return check.failure;
   totals["acknowledged"] += ids.size();
   totals["replicas_compared"] += check.replicas_compared;
-  for (size_t i = 0; i < n; ++i) {
-    const auto& c = sim.node(i).counters();
-    auto get = [&](const char* name) { return c.count(name) ? c.at(name) : 0; };
-    totals["stale_completions_rejected"] += get("stale_completions_rejected");
-    totals["snapshots_installed"] += get("snapshots_installed");
-    totals["replicas_added"] += get("replicas_added");
-  }
+  add_node_counters(sim, {"stale_completions_rejected", "snapshots_installed", "replicas_added"}, totals);
   return {};
 }
 

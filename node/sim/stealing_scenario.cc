@@ -112,13 +112,7 @@ std::string stealing_chaos(uint64_t seed, SeedCounts& totals) {
     if (r->state != TaskState::kCompleted) return "task " + id + " ended " + state_name(r->state);
   }
   // Counters of the nodes' current lives: enough to show the paths ran.
-  for (size_t i = 0; i < n; ++i) {
-    const auto& c = sim.node(i).counters();
-    auto get = [&](const char* name) { return c.count(name) ? c.at(name) : 0; };
-    totals["tasks_stolen"] += get("tasks_stolen");
-    totals["stale_completions_rejected"] += get("stale_completions_rejected");
-    totals["stolen_leases_expired"] += get("stolen_leases_expired");
-  }
+  add_node_counters(sim, {"tasks_stolen", "stale_completions_rejected", "stolen_leases_expired"}, totals);
   return {};
 }
 

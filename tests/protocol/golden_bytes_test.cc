@@ -127,6 +127,15 @@ const std::vector<Golden>& goldens() {
        "a2 74 31"  // id "t1"
        "00"        // code kOk
        "04"},      // state CANCELLED
+      {"retry", Layout::kRequest, 28,
+       "92"
+       "91 a2 74 31"  // ids ["t1"]
+       "c2"},         // all_failed false
+      {"retry_reply", Layout::kReply, 29,
+       "91 91 93"
+       "a2 74 31"  // id "t1"
+       "00"        // code kOk
+       "00"},      // state PENDING
       {"list", Layout::kRequest, 18,
        "94"
        "c2"   // any_state false
@@ -341,6 +350,15 @@ const std::vector<Golden>& goldens() {
        "93 07"
        "a2 74 31"  // id "t1"
        "cc c8"},   // at_ms 200
+      {"OpRetry", Layout::kOp, 0,
+       "93 08"
+       "a2 74 31"  // id "t1"
+       "cc c8"},   // at_ms 200
+      {"OpPurge", Layout::kOp, 0,
+       "94 09"
+       "cd 03 e8"  // finished_before_ms 1000
+       "cd 01 f4"  // failed_before_ms 500
+       "cd 03 e8"},  // max_records 1000
       // §9, a log entry of each type.
       {"LogEntry kNormal", Layout::kLogEntry, 0,
        "95"
