@@ -104,7 +104,8 @@ echo "== dead letters (attempts exhausted), listed through node-1"
 echo
 echo "== node-1 statistics"
 "$bin/meshctl" -a "$n1" stats | sed -n '/histograms/,$p'
-echo "Prometheus metrics: http://$(cat "$data/node-1/metrics.endpoint")/metrics"
+http_address=$(cat "$data/node-1/metrics.endpoint")
+echo "Prometheus metrics: http://$http_address/metrics   web view: http://$http_address/"
 
 echo
 echo "== failure detection: SIGKILL node-3, then ask node-1"
