@@ -40,8 +40,8 @@ std::string encode_peer(const PeerMessage& message);
 Result<PeerMessage> decode_peer(uint16_t kind, std::string_view body);
 
 // Task operations as log entries, and a partition snapshot (its records).
-// A snapshot decodes under the same limits as a frame (16 MiB, 100,000
-// records): larger partitions will need chunked snapshots.
+// A snapshot has no size or record-count limit of its own: each record
+// decodes under the limits of one frame. Raft streams it in chunks.
 std::string encode_op(const TaskOp& op);
 Result<TaskOp> decode_op(std::string_view bytes);
 std::string encode_snapshot(const std::vector<TaskRecord>& records);

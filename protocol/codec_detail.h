@@ -5,6 +5,8 @@
 
 #include <msgpack.hpp>
 
+#include <algorithm>
+
 #include <string>
 #include <string_view>
 #include <vector>
@@ -203,27 +205,29 @@ class ShapeCheck : public msgpack::null_visitor {
 };
 
 
-// Parses one complete msgpack value with limits; trailing bytes are an error.
+// Parses the msgpack value that starts at `offset`, with limits, and moves
+// `offset` past it. One value may not exceed the frame limit, whatever
+// follows it (a snapshot is a sequence of values of any total size).
 template <typename T, typename Fn>
-Result<T> parse(std::string_view bytes, Fn&& read) {
-  if (bytes.size() > limits::kMaxFrameBytes) return Status(ErrorCode::kTooLarge, "frame too large");
+Result<T> parse_at(std::string_view bytes, size_t& offset, Fn&& read) {
   try {
-    size_t offset = 0;
-    ShapeCheck check(bytes.size());
-    if (!msgpack::parse(bytes.data(), bytes.size(), offset, check)) {
+    std::string_view rest = bytes.substr(offset);
+    size_t used = 0;
+    ShapeCheck check(std::min(rest.size(), limits::kMaxFrameBytes));
+    if (!msgpack::parse(rest.data(), rest.size(), used, check)) {
       return Status(ErrorCode::kMalformed, "msgpack: parse error");
     }
-    if (offset != bytes.size()) return Status(ErrorCode::kMalformed, "trailing bytes after message");
+    if (used > limits::kMaxFrameBytes) return Status(ErrorCode::kTooLarge, "value over the frame limit");
     // Container limits keep a hostile frame from allocating far more than its size.
-    // A bin may fill the frame (a partition snapshot, a nested fan-out body);
+    // A bin may fill the frame (a snapshot chunk, a nested fan-out body);
     // every reader still bounds each field (Fields::bytes).
     msgpack::unpack_limit limit(/*array=*/kUnpackMaxArray, /*map=*/kUnpackMaxMap,
                                 /*str=*/limits::kMaxPayloadBytes, /*bin=*/limits::kMaxFrameBytes,
                                 /*ext=*/0, /*depth=*/kUnpackMaxDepth);
-    offset = 0;
-    msgpack::object_handle handle =
-        msgpack::unpack(bytes.data(), bytes.size(), offset, nullptr, nullptr, limit);
-    if (offset != bytes.size()) return Status(ErrorCode::kMalformed, "trailing bytes after message");
+    size_t unpacked = 0;
+    msgpack::object_handle handle = msgpack::unpack(rest.data(), used, unpacked, nullptr, nullptr, limit);
+    if (unpacked != used) return Status(ErrorCode::kMalformed, "msgpack: value ends early");
+    offset += used;
     return read(handle.get());
   } catch (const DecodeError& e) {
     return Status(e.code, e.message);
@@ -232,6 +236,16 @@ Result<T> parse(std::string_view bytes, Fn&& read) {
   } catch (const std::exception& e) {
     return Status(ErrorCode::kMalformed, std::string("msgpack: ") + e.what());
   }
+}
+
+// Parses one complete msgpack value with limits; trailing bytes are an error.
+template <typename T, typename Fn>
+Result<T> parse(std::string_view bytes, Fn&& read) {
+  if (bytes.size() > limits::kMaxFrameBytes) return Status(ErrorCode::kTooLarge, "frame too large");
+  size_t offset = 0;
+  Result<T> out = parse_at<T>(bytes, offset, std::forward<Fn>(read));
+  if (out.ok() && offset != bytes.size()) return Status(ErrorCode::kMalformed, "trailing bytes after message");
+  return out;
 }
 
 // Shared between the codec files (each defined in the file named).

@@ -226,20 +226,66 @@ Result<TaskOp> decode_op(std::string_view bytes) {
   return parse<TaskOp>(bytes, [](const msgpack::object& o) { return read_op(o); });
 }
 
+// A snapshot is a header value [kSnapshotFormat, record count] followed by
+// one value per record, so it has no size limit of its own: each record
+// decodes under the limits of one frame, as it did when it was a log entry.
+// (An older snapshot is one array of records; it still decodes.)
+constexpr uint64_t kSnapshotFormat = 2;
+
 std::string encode_snapshot(const std::vector<TaskRecord>& records) {
   return encode_with([&](Packer& p) {
-    pack_records(p, records);
+    p.pack_array(2);
+    p.pack(kSnapshotFormat);
+    p.pack(static_cast<uint64_t>(records.size()));
+    for (const auto& record : records) pack(p, record);
   });
 }
 
+namespace {
+
+struct SnapshotHeader {
+  bool records_follow = false;     // format 2: `count` record values follow
+  uint64_t count = 0;
+  std::vector<TaskRecord> inline_records;  // the single-array format
+};
+
+}  // namespace
+
 Result<std::vector<TaskRecord>> decode_snapshot(std::string_view bytes) {
-  return parse<std::vector<TaskRecord>>(bytes, [](const msgpack::object& o) {
+  size_t offset = 0;
+  auto header = parse_at<SnapshotHeader>(bytes, offset, [](const msgpack::object& o) {
     if (o.type != msgpack::type::ARRAY) fail(ErrorCode::kMalformed, "snapshot: not an array");
-    std::vector<TaskRecord> out;
-    out.reserve(o.via.array.size);
-    for (uint32_t i = 0; i < o.via.array.size; ++i) out.push_back(read_record(o.via.array.ptr[i]));
-    return out;
+    SnapshotHeader h;
+    const auto& items = o.via.array;
+    if (items.size == 2 && items.ptr[0].type == msgpack::type::POSITIVE_INTEGER) {
+      if (items.ptr[0].via.u64 != kSnapshotFormat) fail(ErrorCode::kMalformed, "snapshot: unknown format");
+      if (items.ptr[1].type != msgpack::type::POSITIVE_INTEGER) fail(ErrorCode::kMalformed, "snapshot: bad count");
+      h.records_follow = true;
+      h.count = items.ptr[1].via.u64;
+      return h;
+    }
+    for (uint32_t i = 0; i < items.size; ++i) h.inline_records.push_back(read_record(items.ptr[i]));
+    return h;
   });
+  if (!header.ok()) return header.status();
+  if (!header.value().records_follow) {
+    if (offset != bytes.size()) return Status(ErrorCode::kMalformed, "snapshot: trailing bytes");
+    return std::move(header.value().inline_records);
+  }
+  // Every record takes at least one byte: a count past the bytes left is a lie.
+  uint64_t count = header.value().count;
+  if (count > bytes.size() - offset) return Status(ErrorCode::kMalformed, "snapshot: more records declared than bytes");
+  std::vector<TaskRecord> records;
+  records.reserve(count);
+  for (uint64_t i = 0; i < count; ++i) {
+    auto record = parse_at<TaskRecord>(bytes, offset, [](const msgpack::object& o) { return read_record(o); });
+    if (!record.ok()) {
+      return Status(record.status().code(), "snapshot record " + std::to_string(i) + ": " + record.status().message());
+    }
+    records.push_back(std::move(record).value());
+  }
+  if (offset != bytes.size()) return Status(ErrorCode::kMalformed, "snapshot: trailing bytes");
+  return records;
 }
 
 std::string encode_log_entry(const LogEntry& entry) { return encode_with([&](Packer& p) { pack(p, entry); }); }

@@ -1665,5 +1665,49 @@ TEST_CASE("codec: a partition snapshot round trips") {
   CHECK_FALSE(decode_snapshot(encode_op(sample_ops()[0])).ok());
 }
 
+TEST_CASE("codec: a snapshot of any record count or size decodes; a record at every limit round trips") {
+  SUBCASE("150,000 small records, past any frame's item limit") {
+    std::vector<TaskRecord> records;
+    for (int i = 0; i < 150000; ++i) {
+      TaskRecord r;
+      r.spec.id = "t" + std::to_string(i);
+      r.spec.handler = "noop";
+      records.push_back(std::move(r));
+    }
+    auto decoded = decode_snapshot(encode_snapshot(records));
+    REQUIRE_MESSAGE(decoded.ok(), decoded.status().message());
+    CHECK(decoded.value() == records);
+  }
+  SUBCASE("40 records of 1 MiB payload and 1 MiB result, far past one frame") {
+    std::vector<TaskRecord> records;
+    for (int i = 0; i < 40; ++i) {
+      TaskRecord r = sample_record("big" + std::to_string(i));
+      r.spec.payload.assign(limits::kMaxPayloadBytes, static_cast<char>('a' + i % 26));
+      r.result.assign(limits::kMaxPayloadBytes, 'r');
+      r.error.assign(limits::kMaxErrorBytes, 'e');
+      r.spec.id.assign(limits::kMaxIdBytes, static_cast<char>('A' + i % 26));
+      r.spec.key.assign(limits::kMaxIdBytes, 'k');
+      r.attempts.assign(limits::kMaxAttemptHistory, AttemptInfo{});
+      for (auto& a : r.attempts) {
+        a.runner.assign(limits::kMaxNameBytes, 'n');
+        a.error.assign(limits::kMaxErrorBytes, 'x');
+      }
+      records.push_back(std::move(r));
+    }
+    std::string bytes = encode_snapshot(records);
+    CHECK(bytes.size() > 2 * limits::kMaxFrameBytes);
+    auto decoded = decode_snapshot(bytes);
+    REQUIRE_MESSAGE(decoded.ok(), decoded.status().message());
+    CHECK(decoded.value() == records);
+    // Cut anywhere, it is refused: never a shorter table.
+    for (size_t cut : {size_t{1}, bytes.size() / 2, bytes.size() - 1}) CHECK_FALSE(decode_snapshot(bytes.substr(0, cut)).ok());
+  }
+  SUBCASE("a count that claims more records than there are bytes") {
+    std::string bytes = encode_snapshot({sample_record("one")});
+    bytes[2] = '\x7f';  // the header's count: 1 -> 127
+    CHECK_FALSE(decode_snapshot(bytes).ok());
+  }
+}
+
 }  // namespace
 }  // namespace mesh
