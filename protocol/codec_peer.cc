@@ -150,7 +150,7 @@ void pack_body(Packer& p, const FanoutReply& m) {
 // A Raft message is [type, group, term, from, to, fields...]; types are fixed.
 enum class RaftType : uint8_t {
   kVoteRequest = 1, kVoteResponse = 2, kAppendRequest = 3, kAppendResponse = 4,
-  kHeartbeat = 5, kHeartbeatResponse = 6, kInstallSnapshot = 7, kTimeoutNow = 8,
+  kHeartbeat = 5, kHeartbeatResponse = 6, kInstallSnapshot = 7, kTimeoutNow = 8, kSnapshotResponse = 9,
 };
 
 template <typename M>
@@ -201,11 +201,18 @@ void pack_raft(Packer& p, const HeartbeatResponse& m) {
   p.pack(m.read_seq);
 }
 void pack_raft(Packer& p, const InstallSnapshot& m) {
-  pack_raft_header(p, 4, RaftType::kInstallSnapshot, m);
+  pack_raft_header(p, 6, RaftType::kInstallSnapshot, m);
   p.pack(m.snapshot_index);
   p.pack(m.snapshot_term);
   pack_str_list(p, m.voters);
   pack_bin(p, m.data);
+  p.pack(m.offset);
+  p.pack(m.done);
+}
+void pack_raft(Packer& p, const SnapshotResponse& m) {
+  pack_raft_header(p, 2, RaftType::kSnapshotResponse, m);
+  p.pack(m.snapshot_index);
+  p.pack(m.next_offset);
 }
 void pack_raft(Packer& p, const TimeoutNow& m) { pack_raft_header(p, 0, RaftType::kTimeoutNow, m); }
 
@@ -354,6 +361,17 @@ RaftMessage read_raft(const msgpack::object& o) {
       m.snapshot_term = f.u64();
       m.voters = f.string_list(limits::kMaxVoters, limits::kMaxNameBytes);
       m.data = f.bytes(limits::kMaxFrameBytes);
+      if (f.has_more()) {  // appended: a whole snapshot in one message from older nodes
+        m.offset = f.u64();
+        m.done = f.boolean();
+      }
+      return m;
+    }
+    case RaftType::kSnapshotResponse: {
+      Fields f(o, 7, "snapshot_response");
+      auto m = read_raft_header<SnapshotResponse>(f);
+      m.snapshot_index = f.u64();
+      m.next_offset = f.u64();
       return m;
     }
     case RaftType::kTimeoutNow: {

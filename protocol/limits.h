@@ -23,6 +23,7 @@ inline constexpr size_t kMaxAttemptHistory = 64;      // attempts a record keeps
 inline constexpr uint32_t kMaxStealBatch = 1024;      // tasks one steal may ask for or grant
 inline constexpr size_t kMaxRaftMessages = 65536;     // Raft messages in one RaftBatch
 inline constexpr size_t kMaxRaftEntries = 4096;       // log entries in one append
+inline constexpr size_t kRaftBatchBytes = 8u << 20;   // a node splits its Raft messages into frames of at most this
 inline constexpr size_t kMaxVoters = 16;              // replicas in one configuration
 inline constexpr uint32_t kMaxPurgeRecords = 10000;   // records one purge op may remove
 

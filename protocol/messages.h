@@ -215,7 +215,7 @@ struct FollowerLag {
 };
 struct GroupInfo {
   uint32_t partition = 0;
-  std::string role;    // leader, follower, candidate, pre-candidate
+  std::string role;    // leader, follower, candidate, pre-candidate, halted
   uint64_t term = 0;
   std::string leader;  // replica id ("<node>#<disk>"), empty when unknown
   uint64_t commit_index = 0;

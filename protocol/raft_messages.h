@@ -122,7 +122,10 @@ struct HeartbeatResponse {
   uint64_t read_seq = 0;
 };
 
-// The leader sends its snapshot to a follower that needs entries it has compacted away.
+// The leader streams its snapshot to a follower that needs entries it has
+// compacted away, one chunk of `data` at byte `offset` at a time; `done`
+// marks the last chunk. The follower answers every chunk but the last with a
+// SnapshotResponse, the last as an append (AppendResponse).
 struct InstallSnapshot {
   uint32_t group = 0;
   uint64_t term = 0;
@@ -131,7 +134,20 @@ struct InstallSnapshot {
   uint64_t snapshot_index = 0;
   uint64_t snapshot_term = 0;
   std::vector<std::string> voters;  // configuration as of snapshot_index
-  std::string data;
+  std::string data;                 // the chunk
+  uint64_t offset = 0;              // of the chunk within the snapshot
+  bool done = true;                 // the chunk ends the snapshot
+};
+
+// The answer to a chunk of InstallSnapshot: the byte of snapshot_index the
+// follower expects next (0: start again, e.g. after the follower restarted).
+struct SnapshotResponse {
+  uint32_t group = 0;
+  uint64_t term = 0;
+  std::string from;
+  std::string to;
+  uint64_t snapshot_index = 0;
+  uint64_t next_offset = 0;
 };
 
 // The leader tells the target of a leadership transfer to start an election now.
@@ -143,7 +159,7 @@ struct TimeoutNow {
 };
 
 using RaftMessage = std::variant<VoteRequest, VoteResponse, AppendRequest, AppendResponse, Heartbeat, HeartbeatResponse,
-                                 InstallSnapshot, TimeoutNow>;
+                                 InstallSnapshot, TimeoutNow, SnapshotResponse>;
 
 inline uint32_t group_of(const RaftMessage& m) {
   return std::visit([](const auto& x) { return x.group; }, m);
@@ -156,6 +172,23 @@ inline const std::string& sender_of(const RaftMessage& m) {
 }
 inline const std::string& receiver_of(const RaftMessage& m) {
   return std::visit([](const auto& x) -> const std::string& { return x.to; }, m);
+}
+
+// An upper bound of a message's encoded size, cheap to compute: what a host
+// needs to split its messages over frames.
+inline size_t encoded_size_bound(const RaftMessage& m) {
+  constexpr size_t kFixed = 64;  // type, group, term, the numbers and flags
+  size_t bytes = kFixed + sender_of(m).size() + receiver_of(m).size();
+  if (const auto* a = std::get_if<AppendRequest>(&m)) {
+    for (const auto& e : a->entries) {
+      bytes += kFixed + e.data.size();
+      for (const auto& v : e.voters) bytes += 8 + v.size();
+    }
+  } else if (const auto* s = std::get_if<InstallSnapshot>(&m)) {
+    bytes += s->data.size();
+    for (const auto& v : s->voters) bytes += 8 + v.size();
+  }
+  return bytes;
 }
 
 }  // namespace mesh

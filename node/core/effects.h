@@ -38,6 +38,15 @@ struct RaftWrite {
   Ready ready;
 };
 
+// A replica of this node stopped serving its partition: what it holds could
+// not be read back (a snapshot or log entry that does not decode). Said once,
+// loudly: the host logs it; the partition shows as halted.
+struct PartitionHalt {
+  uint32_t group = 0;
+  uint64_t index = 0;  // of the snapshot or entry that does not decode
+  std::string reason;
+};
+
 // A group compacted its log: persist the snapshot, drop the entries it covers.
 struct RaftCompaction {
   uint32_t group = 0;
@@ -52,6 +61,7 @@ struct Effects {
   std::vector<RunTask> runs;
   std::vector<OutgoingPeerMessage> sends;  // to other nodes, after the writes are synced
   std::vector<TaskRecord> finished;        // records that became terminal on a partition this node leads
+  std::vector<PartitionHalt> halts;
   std::optional<uint64_t> wake_at_ms;      // call step(Tick) at or after this instant
 
   bool persists() const { return !raft_writes.empty() || !compactions.empty(); }

@@ -49,7 +49,7 @@ Effects NodeState::step(const Input& input) {
     if (now_ms_ >= next_load_publish_ms_) publish_load();
     membership_.tick(now_ms_);
   }
-  for (auto& [address, messages] : raft_out_) send(address, RaftBatch{config_.node_id, std::move(messages)});
+  send_raft_batches();
   for (auto& message : membership_.take_outbox()) out_.sends.push_back(std::move(message));
   out_.wake_at_ms = next_wake();
   return std::move(out_);
@@ -662,8 +662,8 @@ PartitionsReply NodeState::partitions_view() const {
   }
   for (const auto& [p, r] : replicas_) {
     RaftStatus st = r.raft->status();
-    GroupInfo g{p, std::string(role_name(st.role)), st.term, st.leader, st.commit_index, st.applied_index,
-                st.last_index, st.voters, {}};
+    std::string role = r.halted ? "halted" : std::string(role_name(st.role));
+    GroupInfo g{p, role, st.term, st.leader, st.commit_index, st.applied_index, st.last_index, st.voters, {}};
     for (const auto& f : st.followers) g.lag.push_back({f.id, st.last_index - std::min(f.match_index, st.last_index)});
     reply.groups.push_back(std::move(g));
   }

@@ -179,6 +179,10 @@ class NodeState {
     std::unique_ptr<RaftGroup> raft;
     TaskTable table;
     bool leading = false;  // scheduling state is built (this node leads it)
+    // Set when what this replica holds does not decode: it then neither
+    // applies, answers its group nor leads; the partition is served by the
+    // other replicas, or by nobody, never from a partial table.
+    std::optional<PartitionHalt> halted;
   };
   // A lease on a task of a partition this node leads.
   struct Lease {
@@ -297,8 +301,11 @@ class NodeState {
   void drain_groups();
   void handle_ready(uint32_t partition, Replica& r);
   void apply_entry(uint32_t partition, Replica& r, const LogEntry& entry);
-  void install_snapshot(uint32_t partition, Replica& r, const Snapshot& snapshot);
+  // False, with the table untouched, when the snapshot does not decode.
+  bool install_snapshot(uint32_t partition, Replica& r, const Snapshot& snapshot);
   void maybe_compact(uint32_t partition, Replica& r);
+  void halt(uint32_t partition, Replica& r, uint64_t index, std::string reason);
+  void send_raft_batches();
   void lead_start(uint32_t partition, Replica& r);
   void lead_end(uint32_t partition, Replica& r);
   void reconcile();

@@ -2,9 +2,11 @@
 // machines, applying committed task ops, snapshots, and reconciling each
 // led group's replica set with the ring (the rules are in node_state.h).
 #include <algorithm>
+#include <utility>
 
 #include "node/core/node_state.h"
 #include "protocol/codec.h"
+#include "protocol/limits.h"
 
 namespace mesh {
 
@@ -27,8 +29,11 @@ NodeState::Replica& NodeState::host(uint32_t partition, RaftDisk disk) {
   rc.election_timeout_ms = config_.replication.election_timeout_ms;
   rc.heartbeat_interval_ms = config_.replication.heartbeat_interval_ms;
   Replica& r = replicas_[partition];
-  if (disk.snapshot.meta.index > 0 || !disk.snapshot.data.empty()) install_snapshot(partition, r, disk.snapshot);
+  uint64_t snapshot_index = disk.snapshot.meta.index;
+  bool loaded = disk.snapshot.meta.index == 0 && disk.snapshot.data.empty();
+  if (!loaded) loaded = install_snapshot(partition, r, disk.snapshot);
   r.raft = std::make_unique<RaftGroup>(rc, replica_id_, random_, std::move(disk), now_ms_);
+  if (!loaded) halt(partition, r, snapshot_index, "its snapshot does not decode");
   return r;
 }
 
@@ -127,24 +132,37 @@ void NodeState::on_peer(const RaftBatch& m) {
     // A leader reaching this replica for the first time: join with an empty
     // disk and let it catch this replica up.
     if (r == nullptr) r = &host(g, RaftDisk::empty());
+    if (r->halted) {
+      count("raft_messages_to_halted");
+      continue;
+    }
     r->raft->step(now_ms_, message);
   }
 }
 
 void NodeState::tick_groups() {
-  for (auto& [p, r] : replicas_) r.raft->tick(now_ms_);
+  for (auto& [p, r] : replicas_) {
+    if (!r.halted) r.raft->tick(now_ms_);
+  }
 }
 
 void NodeState::drain_groups() {
   for (auto& [p, r] : replicas_) {
-    if (r.raft->has_ready()) handle_ready(p, r);
+    if (!r.halted && r.raft->has_ready()) handle_ready(p, r);
   }
 }
 
 void NodeState::handle_ready(uint32_t partition, Replica& r) {
   Ready ready = r.raft->take_ready();
-  if (ready.snapshot) install_snapshot(partition, r, *ready.snapshot);
-  for (const auto& entry : ready.committed) apply_entry(partition, r, entry);
+  if (ready.snapshot && !install_snapshot(partition, r, *ready.snapshot)) {
+    // Neither persisted nor acknowledged: the leader never counts this
+    // replica as holding what it could not load.
+    return halt(partition, r, ready.snapshot->meta.index, "the snapshot received does not decode");
+  }
+  for (const auto& entry : ready.committed) {
+    apply_entry(partition, r, entry);
+    if (r.halted) return;
+  }
   for (auto& message : ready.messages) {
     std::string address = address_of_replica(receiver_of(message));
     if (address.empty()) {
@@ -170,31 +188,62 @@ void NodeState::apply_entry(uint32_t partition, Replica& r, const LogEntry& entr
   if (entry.type != EntryType::kNormal) return;
   auto op = decode_op(entry.data);
   if (!op.ok()) {
-    // Every replica skips the same entry: the tables stay identical.
     count("log_entries_undecodable");
-    return;
+    return halt(partition, r, entry.index, "log entry does not decode: " + op.status().message());
   }
   if (const auto* purge = std::get_if<OpPurge>(&op.value())) return apply_purge(partition, r, *purge);
   Status s = r.table.apply(op.value());
   on_applied(partition, r, op.value(), s);
 }
 
-void NodeState::install_snapshot(uint32_t partition, Replica& r, const Snapshot& snapshot) {
+bool NodeState::install_snapshot(uint32_t partition, Replica& r, const Snapshot& snapshot) {
+  auto records = decode_snapshot(snapshot.data);
+  if (!records.ok()) {
+    count("snapshots_undecodable");
+    return false;
+  }
   for (const auto& [id, record] : r.table.records()) {
     auto it = task_partition_.find(id);
     if (it != task_partition_.end() && it->second == partition) task_partition_.erase(it);
   }
   r.table = TaskTable{};
-  auto records = decode_snapshot(snapshot.data);
-  if (!records.ok()) {
-    count("snapshots_undecodable");
-    return;
-  }
   for (auto& record : records.value()) {
     task_partition_.emplace(record.spec.id, partition);
     r.table.restore(std::move(record));
   }
   count("snapshots_installed");
+  return true;
+}
+
+// Nothing is ever skipped: a replica that cannot read what it holds stops
+// serving the partition instead of serving less of it. It stays halted
+// until the process restarts (an operator wipes the replica, or fixes the
+// cause, first); its group carries on with the other replicas.
+void NodeState::halt(uint32_t partition, Replica& r, uint64_t index, std::string reason) {
+  if (r.leading) lead_end(partition, r);
+  r.halted = PartitionHalt{partition, index, std::move(reason)};
+  out_.halts.push_back(*r.halted);
+  count("partitions_halted");
+}
+
+// Each destination's messages go in as many RaftBatch frames as keep each
+// well under the frame limit.
+void NodeState::send_raft_batches() {
+  for (auto& [address, messages] : raft_out_) {
+    RaftBatch batch{config_.node_id, {}};
+    size_t bytes = 0;
+    for (auto& message : messages) {
+      size_t size = encoded_size_bound(message);
+      bool full = bytes + size > limits::kRaftBatchBytes || batch.messages.size() == limits::kMaxRaftMessages;
+      if (full && !batch.messages.empty()) {
+        send(address, std::exchange(batch, RaftBatch{config_.node_id, {}}));
+        bytes = 0;
+      }
+      bytes += size;
+      batch.messages.push_back(std::move(message));
+    }
+    if (!batch.messages.empty()) send(address, std::move(batch));
+  }
 }
 
 void NodeState::maybe_compact(uint32_t partition, Replica& r) {

@@ -45,7 +45,8 @@ RaftGroup::RaftGroup(RaftConfig config, std::string self_id, Random& random, Raf
   MESH_ASSERT(config_.election_timeout_ms > 0 && config_.heartbeat_interval_ms > 0 &&
                   config_.heartbeat_interval_ms < config_.election_timeout_ms,
               "raft timers: 0 < heartbeat_interval_ms < election_timeout_ms");
-  MESH_ASSERT(config_.max_entries_per_append > 0 && config_.max_inflight > 0, "raft limits must be > 0");
+  MESH_ASSERT(config_.max_entries_per_append > 0 && config_.max_inflight > 0 && config_.snapshot_chunk_bytes > 0,
+              "raft limits must be > 0");
   MESH_ASSERT(disk.entries.empty() || disk.entries.front().index == disk.snapshot.meta.index + 1,
               "persisted entries must follow the snapshot");
   term_ = disk.hard_state.term;
@@ -405,10 +406,9 @@ void RaftGroup::on(const HeartbeatResponse& m) {
   Progress& pr = *found;
   pr.read_seq_acked = std::max(pr.read_seq_acked, m.read_seq);
   release_confirmed_reads();
-  // The follower is alive: resume a lost probe, snapshot or pipeline.
+  // The follower is alive: resume a lost probe, snapshot chunk or pipeline.
   if (pr.state == ReplicationState::kSnapshot && now_ms_ >= pr.snapshot_sent_ms + config_.election_timeout_ms) {
-    pr.state = ReplicationState::kProbe;
-    pr.next = pr.match + 1;
+    send_snapshot_chunk(m.from, pr);
   }
   if (pr.state == ReplicationState::kProbe) pr.probe_sent = false;
   if (pr.state == ReplicationState::kReplicate && pr.inflight.size() >= config_.max_inflight) {
@@ -425,16 +425,48 @@ void RaftGroup::on(const InstallSnapshot& m) {
   if (m.term == term_ && role_ == RaftRole::kLeader) return;
   become_follower(m.term, m.from);
   if (m.snapshot_index <= commit_) {
+    snapshot_receiving_.reset();
     reply_append(m.from, true, commit_);
     return;
   }
+  std::optional<Snapshot> whole = take_snapshot_chunk(m);
+  if (!whole) return;
   if (log_.matches(m.snapshot_index, m.snapshot_term)) {
     // The log already holds the snapshot's last entry: keep it and what follows.
     commit_ = m.snapshot_index;
   } else {
-    install_snapshot(m);
+    install_snapshot(std::move(*whole));
   }
   reply_append(m.from, true, m.snapshot_index);
+}
+
+// Chunks arrive in order; one out of order (a lost chunk, a restart on
+// either side) is answered with the offset expected, and the leader resends
+// from there. Only the chunks of one snapshot are held at a time.
+std::optional<Snapshot> RaftGroup::take_snapshot_chunk(const InstallSnapshot& m) {
+  if (m.offset == 0) snapshot_receiving_ = Snapshot{SnapshotMeta{m.snapshot_index, m.snapshot_term, m.voters}, {}};
+  bool same = snapshot_receiving_ && snapshot_receiving_->meta.index == m.snapshot_index &&
+              snapshot_receiving_->meta.term == m.snapshot_term;
+  if (!same || m.offset != snapshot_receiving_->data.size()) {
+    send(SnapshotResponse{config_.group, term_, id_, m.from, m.snapshot_index,
+                          same ? snapshot_receiving_->data.size() : 0});
+    return std::nullopt;
+  }
+  snapshot_receiving_->data += m.data;
+  if (!m.done) {
+    send(SnapshotResponse{config_.group, term_, id_, m.from, m.snapshot_index, snapshot_receiving_->data.size()});
+    return std::nullopt;
+  }
+  return std::exchange(snapshot_receiving_, std::nullopt);
+}
+
+void RaftGroup::on(const SnapshotResponse& m) {
+  Progress* found = responding_follower(m.term, m.from);
+  if (found == nullptr) return;
+  Progress& pr = *found;
+  if (pr.state != ReplicationState::kSnapshot || m.snapshot_index != pr.snapshot_index) return;
+  pr.snapshot_offset = std::min<uint64_t>(m.next_offset, snapshot_data_.size());
+  send_snapshot_chunk(m.from, pr);
 }
 
 void RaftGroup::on(const TimeoutNow& m) {
@@ -483,16 +515,16 @@ void RaftGroup::reject_append(const AppendRequest& m) {
   send(std::move(r));
 }
 
-void RaftGroup::install_snapshot(const InstallSnapshot& m) {
-  SnapshotMeta meta{m.snapshot_index, m.snapshot_term, m.voters};
-  log_.reset(meta);
-  snapshot_data_ = m.data;
-  commit_ = m.snapshot_index;
-  applied_ = m.snapshot_index;  // the host loads the snapshot instead of applying entries up to it
-  persisted_last_ = m.snapshot_index;
+void RaftGroup::install_snapshot(Snapshot snapshot) {
+  uint64_t index = snapshot.meta.index;
+  log_.reset(snapshot.meta);
+  snapshot_data_ = snapshot.data;
+  commit_ = index;
+  applied_ = index;  // the host loads the snapshot instead of applying entries up to it
+  persisted_last_ = index;
   truncate_from_.reset();  // the snapshot replaces the whole persisted log
-  adopt_config(meta.index, meta.voters);
-  snapshot_to_install_ = Snapshot{std::move(meta), m.data};
+  adopt_config(index, snapshot.meta.voters);
+  snapshot_to_install_ = std::move(snapshot);
 }
 
 void RaftGroup::reply_append(const std::string& to, bool success, uint64_t match_index) {
@@ -578,7 +610,7 @@ bool RaftGroup::maybe_send_append(const std::string& to, Progress& pr, bool send
     send_snapshot(to, pr);
     return true;
   }
-  uint64_t last = std::min(log_.last_index(), prev + config_.max_entries_per_append);
+  uint64_t last = last_index_within_append_limits(prev);
   // A probe goes out even when empty: it finds where a new or silent follower stands.
   if (last == prev && !send_if_empty && pr.state != ReplicationState::kProbe) return false;
   send(AppendRequest{config_.group, term_, id_, to, prev, *prev_term, commit_, log_.slice(prev + 1, last)});
@@ -592,14 +624,42 @@ bool RaftGroup::maybe_send_append(const std::string& to, Progress& pr, bool send
   return true;
 }
 
+// Entries after prev, up to the count and byte limits of one append; one
+// entry over the byte limit still goes, alone.
+uint64_t RaftGroup::last_index_within_append_limits(uint64_t prev) const {
+  uint64_t last = std::min(log_.last_index(), prev + config_.max_entries_per_append);
+  size_t bytes = 0;
+  for (uint64_t i = prev + 1; i <= last; ++i) {
+    bytes += log_.at(i).data.size();
+    if (bytes > config_.max_append_bytes && i > prev + 1) return i - 1;
+  }
+  return last;
+}
+
 void RaftGroup::send_snapshot(const std::string& to, Progress& pr) {
-  const SnapshotMeta& meta = log_.snapshot();
-  send(InstallSnapshot{config_.group, term_, id_, to, meta.index, meta.term, meta.voters, snapshot_data_});
   pr.state = ReplicationState::kSnapshot;
-  pr.snapshot_index = meta.index;
-  pr.snapshot_sent_ms = now_ms_;
+  pr.snapshot_index = log_.snapshot().index;
+  pr.snapshot_offset = 0;
   pr.probe_sent = false;
   pr.inflight.clear();
+  send_snapshot_chunk(to, pr);
+}
+
+// One chunk at a time: the follower's answer asks for the next, so a slow
+// follower is never sent more than one chunk ahead.
+void RaftGroup::send_snapshot_chunk(const std::string& to, Progress& pr) {
+  const SnapshotMeta& meta = log_.snapshot();
+  if (pr.snapshot_index != meta.index) {
+    // Compacted again meanwhile: stream the newer snapshot from its start.
+    pr.snapshot_index = meta.index;
+    pr.snapshot_offset = 0;
+  }
+  uint64_t offset = std::min<uint64_t>(pr.snapshot_offset, snapshot_data_.size());
+  size_t length = std::min<size_t>(config_.snapshot_chunk_bytes, snapshot_data_.size() - offset);
+  bool done = offset + length == snapshot_data_.size();
+  send(InstallSnapshot{config_.group, term_, id_, to, meta.index, meta.term, meta.voters,
+                       snapshot_data_.substr(offset, length), offset, done});
+  pr.snapshot_sent_ms = now_ms_;
 }
 
 void RaftGroup::send_pending_appends(bool send_if_empty) {

@@ -33,17 +33,23 @@
 // end) so the leader skips a whole term per round trip. A follower in probe
 // state gets one append at a time; once an append succeeds it is in replicate
 // state and gets up to max_inflight pipelined appends of at most
-// max_entries_per_append entries each. A follower that needs compacted
+// max_entries_per_append entries and max_append_bytes of entry data each
+// (a single larger entry goes alone). A follower that needs compacted
 // entries gets InstallSnapshot. Proposals made between two take_ready() calls
 // travel together. A follower learns the commit index from the next append,
 // or from a heartbeat (capped at what it is known to hold).
 //
 // Snapshots. After applying up to index, the host may call compact(index,
 // data): the log drops entries up to index and keeps the snapshot point
-// (index, term, configuration) and `data`, which it sends whole in
-// InstallSnapshot to a follower that needs a compacted entry. A follower
-// whose log holds the snapshot's last entry only advances its commit index;
-// otherwise it drops its whole log and hands the snapshot out in Ready.
+// (index, term, configuration) and `data`, which it streams to a follower
+// that needs a compacted entry: InstallSnapshot chunks of at most
+// snapshot_chunk_bytes, one at a time, each answered by a SnapshotResponse
+// naming the byte expected next, so a lost chunk (or a restart on either
+// side) resumes where the follower stands, and a follower of any speed is at
+// most one chunk behind. A follower holds the chunks of one snapshot; when
+// the last arrives, if its log holds the snapshot's last entry it only
+// advances its commit index; otherwise it drops its whole log and hands the
+// snapshot out in Ready.
 //
 // Commit. An index is committed when a majority of voters hold it AND its
 // entry is of the leader's current term (so entries of earlier terms commit
@@ -133,7 +139,9 @@ struct RaftConfig {
   uint64_t election_timeout_ms = 1000;
   uint64_t heartbeat_interval_ms = 100;  // must be below election_timeout_ms
   size_t max_entries_per_append = 64;
+  size_t max_append_bytes = 4u << 20;  // entry data per append; one larger entry still goes alone
   size_t max_inflight = 8;  // unacknowledged appends per follower in replicate state
+  size_t snapshot_chunk_bytes = 1u << 20;  // snapshot data per InstallSnapshot
 };
 
 // What a replica finds on its disk when it starts.
@@ -260,8 +268,9 @@ class RaftGroup {
     ReplicationState state = ReplicationState::kProbe;
     bool probe_sent = false;         // probe: an append is outstanding
     std::vector<uint64_t> inflight;  // replicate: last index of each unacknowledged append, oldest first
-    uint64_t snapshot_index = 0;     // snapshot: the index sent
-    uint64_t snapshot_sent_ms = 0;
+    uint64_t snapshot_index = 0;     // snapshot: the index being streamed
+    uint64_t snapshot_offset = 0;    // snapshot: the byte the follower expects next
+    uint64_t snapshot_sent_ms = 0;   // snapshot: when the last chunk went out
     uint64_t commit_sent = 0;    // highest commit index this follower can have learned from us
     bool recent_active = false;  // answered since the last CheckQuorum
     uint64_t read_seq_acked = 0;
@@ -284,6 +293,7 @@ class RaftGroup {
   void on(const HeartbeatResponse& m);
   void on(const InstallSnapshot& m);
   void on(const TimeoutNow& m);
+  void on(const SnapshotResponse& m);
   bool well_formed(const AppendRequest& m) const;
 
   // Elections.
@@ -303,7 +313,9 @@ class RaftGroup {
   // Follower side of replication.
   void append_from_leader(const AppendRequest& m);
   void reject_append(const AppendRequest& m);
-  void install_snapshot(const InstallSnapshot& m);
+  // A chunk of the snapshot being received; the whole snapshot once `done`.
+  std::optional<Snapshot> take_snapshot_chunk(const InstallSnapshot& m);
+  void install_snapshot(Snapshot snapshot);
   void reply_append(const std::string& to, bool success, uint64_t match_index);
   void reply_stale_term(const std::string& to);
 
@@ -313,6 +325,8 @@ class RaftGroup {
   void on_append_reject(const std::string& from, Progress& pr, const AppendResponse& m);
   bool maybe_send_append(const std::string& to, Progress& pr, bool send_if_empty);
   void send_snapshot(const std::string& to, Progress& pr);
+  void send_snapshot_chunk(const std::string& to, Progress& pr);
+  uint64_t last_index_within_append_limits(uint64_t prev) const;
   void send_pending_appends(bool send_if_empty);
   void tell_commit(const std::string& to, Progress& pr);
   void send_heartbeats();
@@ -355,6 +369,7 @@ class RaftGroup {
   uint64_t commit_ = 0;
   RaftLog log_;
   std::string snapshot_data_;  // the data of log_.snapshot(), to send to lagging followers
+  std::optional<Snapshot> snapshot_receiving_;  // follower: the chunks of a snapshot so far
 
   // Volatile.
   RaftRole role_ = RaftRole::kFollower;

@@ -195,6 +195,11 @@ struct Node::Impl {
     for (const auto& w : effects.raft_writes) add_raft_ready(w.group, w.ready, pending_batch);
     for (const auto& c : effects.compactions) add_raft_compaction(c.group, c.snapshot, pending_batch);
     for (auto& record : effects.finished) pending_finished.push_back(std::move(record));
+    for (const auto& h : effects.halts) {
+      spdlog::error("event=partition_halted partition={} index={} reason=\"{}\" action=\"not serving this partition "
+                    "until restarted; the other replicas serve it\"",
+                    h.group, h.index, h.reason);
+    }
     for (auto& addressed : effects.replies) {
       auto it = pending_requests.find(addressed.request);
       if (it == pending_requests.end()) continue;

@@ -128,6 +128,11 @@ class Node {
     CHECK(recovered.runs.empty());
     return rejoin(now_ms);
   }
+  // A restart from a disk the test has altered (the node's own is left as it was).
+  Effects recover_from(uint64_t now_ms, std::map<uint32_t, RaftDisk> groups) {
+    state_ = std::make_unique<NodeState>(config_, random_);
+    return at(now_ms, in::Recover{std::move(groups)});
+  }
   // The join step alone, after a recovery.
   Effects recover_only(uint64_t now_ms) {
     state_ = std::make_unique<NodeState>(config_, random_);
@@ -961,6 +966,54 @@ TEST_CASE("node: a second restart recovers what the first life after a restart w
   CHECK(n.record("a").result == "second life");
   CHECK(runs(fx) == "b:2");
   CHECK(n.counter("leases_expired") == 1);
+}
+
+TEST_CASE("node: what a replica cannot read back halts its partition; it never serves a partial table") {
+  NodeConfig config = make_config(1);
+  config.replication.snapshot_every = 2;
+  Node n(config);
+  const uint32_t p = partition_of("fifo", kPartitions);
+  n.submit(0, {keyed(make_spec("a")), keyed(make_spec("b"))});
+  n.finish(1, "a", 1, true, "result-a");
+  n.submit(2, {make_spec("elsewhere")});
+  REQUIRE(partition_of("elsewhere", kPartitions) != p);
+  auto groups = n.disk().groups();
+  RaftDisk& disk = groups.at(p);
+  REQUIRE(disk.snapshot.meta.index > 0);
+  uint64_t bad_index = 0;
+  SUBCASE("a snapshot that does not decode") {
+    disk.snapshot.data = "not a snapshot";
+    bad_index = disk.snapshot.meta.index;
+  }
+  SUBCASE("a committed log entry that does not decode") {
+    bad_index = disk.snapshot.meta.index + 1;
+    disk.entries.insert(disk.entries.begin(), LogEntry{bad_index, disk.hard_state.term, EntryType::kNormal, "junk", {}});
+    for (auto& e : disk.entries) {
+      if (&e != &disk.entries.front()) ++e.index;
+    }
+    disk.hard_state.commit = disk.entries.back().index;
+  }
+  Effects fx = n.recover_from(10, groups);
+  REQUIRE(fx.halts.size() == 1);
+  CHECK(fx.halts[0].group == p);
+  CHECK(fx.halts[0].index == bad_index);
+  CHECK(n.counter("partitions_halted") == 1);
+  n.at(11, in::Join{});
+  CHECK_FALSE(n.state().leads(p));
+  CHECK(n.state().leads((p + 1) % kPartitions));
+  CHECK(n.record("elsewhere").state == TaskState::kLeased);
+  // Asked for a task of the halted partition, the node never answers "missing".
+  Effects got = n.get(12, {"a"});
+  Effects later = n.tick(12 + config.replication.request_deadline_ms);
+  for (const Effects* e : {&got, &later}) {
+    for (const auto& r : e->replies) {
+      if (const auto* g = std::get_if<GetReply>(&r.reply)) CHECK(g->missing.empty());
+    }
+  }
+  // The partitions view names it.
+  bool shown = false;
+  for (const auto& g : n.state().partitions_view().groups) shown |= g.partition == p && g.role == "halted";
+  CHECK(shown);
 }
 
 TEST_CASE("node: a step's raft writes and compactions persist into a consistent disk") {

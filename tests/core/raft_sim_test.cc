@@ -55,16 +55,22 @@ constexpr uint64_t kHealMs = 2500;
 constexpr uint64_t kSettleMs = 1500;  // after the final proposal
 
 // Small append limits stretch replication over many messages, which opens
-// the windows where a crash leaves an entry on a minority.
+// the windows where a crash leaves an entry on a minority; tiny snapshot
+// chunks stream every snapshot over many messages, lost and reordered ones
+// included.
 RaftConfig raft_sim_config(SplitMix64& random) {
   static constexpr size_t kEntries[] = {1, 2, 8, 64};
   static constexpr size_t kInflight[] = {1, 2, 4, 16};
+  static constexpr size_t kAppendBytes[] = {1, 16, 4u << 20};
+  static constexpr size_t kChunkBytes[] = {1, 7, 64, 1u << 20};
   RaftConfig c;
   c.group = kGroup;
   c.election_timeout_ms = kElectionMs;
   c.heartbeat_interval_ms = 20;
   c.max_entries_per_append = kEntries[random.uniform(4)];
   c.max_inflight = kInflight[random.uniform(4)];
+  c.max_append_bytes = kAppendBytes[random.uniform(3)];
+  c.snapshot_chunk_bytes = kChunkBytes[random.uniform(4)];
   return c;
 }
 
@@ -701,7 +707,8 @@ class Simulation {
 
   static std::string describe(const RaftMessage& m) {
     static const char* kNames[] = {"VoteRequest", "VoteResponse",      "AppendRequest",   "AppendResponse",
-                                   "Heartbeat",   "HeartbeatResponse", "InstallSnapshot", "TimeoutNow"};
+                                   "Heartbeat",   "HeartbeatResponse", "InstallSnapshot", "TimeoutNow",
+                                   "SnapshotResponse"};
     std::string s = std::string(kNames[m.index()]) + " " + sender_of(m) + "->" + receiver_of(m) +
                     " term=" + std::to_string(term_of(m));
     if (const auto* a = std::get_if<AppendRequest>(&m)) {

@@ -639,6 +639,79 @@ TEST_CASE("raft: a replica with an empty disk is added and caught up by snapshot
   CHECK(c.replica("d").applied_data() == std::vector<std::string>{"e14", "e15", "e16", "e17", "e18", "e19"});
 }
 
+TEST_CASE("raft: a snapshot larger than a chunk streams chunk by chunk and resumes after lost chunks") {
+  RaftConfig config = test_config();
+  config.snapshot_chunk_bytes = 8;
+  Cluster c({"a", "b", "c"}, config);
+  c.campaign("a");
+  for (int i = 0; i < 20; ++i) REQUIRE(c["a"].propose("e" + std::to_string(i)).ok());
+  c.settle();
+  c.heartbeat("a");
+  std::string state;
+  for (int i = 0; i < 30; ++i) state += "record-" + std::to_string(i) + ";";
+  for (const char* id : {"a", "b", "c"}) REQUIRE(c[id].compact(15, state).ok());
+  c.add_empty("d");
+  // Lose the 3rd and the 7th chunk (the first time each is sent).
+  int chunks = 0;
+  c.drop = [&](const RaftMessage& m) {
+    if (!std::holds_alternative<InstallSnapshot>(m)) return false;
+    ++chunks;
+    return chunks == 3 || chunks == 7;
+  };
+  REQUIRE(c["a"].propose_add("d").ok());
+  c.settle();
+  c.elapse(6 * kElectionMs);
+  const Replica& d = c.replica("d");
+  REQUIRE(d.loaded);
+  CHECK(d.loaded->meta.index == 15);
+  CHECK(d.loaded->data == state);
+  CHECK(d.disk.snapshot.data == state);
+  CHECK(c["d"].applied_index() == c["a"].log().last_index());
+  auto sent = c.sent_of<InstallSnapshot>();
+  for (const auto& chunk : sent) CHECK(chunk.data.size() <= 8);
+  CHECK(sent.size() >= state.size() / 8 + 2);  // every chunk, and the two lost ones again
+  CHECK(sent.back().done);
+  CHECK(c.sent_of<SnapshotResponse>().size() >= state.size() / 8);
+}
+
+TEST_CASE("raft: a follower that lost the chunks it held asks for the snapshot from the start") {
+  FixedRandom random(0);
+  RaftGroup b(test_config(), "b", random, RaftDisk::founding({"a", "b"}), 0);
+  b.step(0, InstallSnapshot{kGroup, 1, "a", "b", 4, 1, {"a", "b"}, "abc", 3, false});
+  Ready ready = b.take_ready();
+  REQUIRE(ready.messages.size() == 1);
+  CHECK(std::get<SnapshotResponse>(ready.messages[0]).next_offset == 0);
+  b.step(0, InstallSnapshot{kGroup, 1, "a", "b", 4, 1, {"a", "b"}, "abc", 0, false});
+  b.step(0, InstallSnapshot{kGroup, 1, "a", "b", 4, 1, {"a", "b"}, "def", 3, false});
+  b.step(0, InstallSnapshot{kGroup, 1, "a", "b", 4, 1, {"a", "b"}, "def", 3, false});  // a duplicate
+  ready = b.take_ready();
+  REQUIRE(ready.messages.size() == 3);
+  CHECK(std::get<SnapshotResponse>(ready.messages[2]).next_offset == 6);
+  CHECK_FALSE(ready.snapshot);
+  b.step(0, InstallSnapshot{kGroup, 1, "a", "b", 4, 1, {"a", "b"}, "g", 6, true});
+  ready = b.take_ready();
+  REQUIRE(ready.snapshot);
+  CHECK(ready.snapshot->data == "abcdefg");
+  CHECK(std::get<AppendResponse>(ready.messages.at(0)).match_index == 4);
+}
+
+TEST_CASE("raft: an append carries at most max_append_bytes of entry data; a larger entry goes alone") {
+  RaftConfig config = test_config();
+  config.max_append_bytes = 250;
+  Cluster c({"a", "b"}, config);
+  c.campaign("a");
+  for (int i = 0; i < 6; ++i) REQUIRE(c["a"].propose(std::string(100, 'x')).ok());
+  REQUIRE(c["a"].propose(std::string(1000, 'y')).ok());
+  c.settle();
+  c.heartbeat("a");
+  CHECK(c["b"].log().last_index() == c["a"].log().last_index());
+  for (const auto& append : c.sent_of<AppendRequest>()) {
+    size_t bytes = 0;
+    for (const auto& e : append.entries) bytes += e.data.size();
+    CHECK((bytes <= 250 || append.entries.size() == 1));
+  }
+}
+
 TEST_CASE("raft: a snapshot whose last entry the follower holds keeps the log after it") {
   FixedRandom random(0);
   RaftDisk disk = RaftDisk::founding({"a", "b"});

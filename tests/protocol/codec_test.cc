@@ -1702,6 +1702,14 @@ TEST_CASE("codec: a snapshot of any record count or size decodes; a record at ev
     // Cut anywhere, it is refused: never a shorter table.
     for (size_t cut : {size_t{1}, bytes.size() / 2, bytes.size() - 1}) CHECK_FALSE(decode_snapshot(bytes.substr(0, cut)).ok());
   }
+  SUBCASE("a snapshot written as one array of records (before format 2) still decodes") {
+    std::vector<TaskRecord> records = {sample_record("old1"), sample_record("old2")};
+    std::string whole = encode_snapshot(records);
+    std::string body = whole.substr(3);  // drop the header [2, 2]
+    auto decoded = decode_snapshot("\x92" + body);
+    REQUIRE_MESSAGE(decoded.ok(), decoded.status().message());
+    CHECK(decoded.value() == records);
+  }
   SUBCASE("a count that claims more records than there are bytes") {
     std::string bytes = encode_snapshot({sample_record("one")});
     bytes[2] = '\x7f';  // the header's count: 1 -> 127

@@ -280,11 +280,17 @@ const std::vector<Golden>& goldens() {
       {"raft_batch HeartbeatResponse", Layout::kPeer, 120,
        raft_batch(raft_header("96 06", kReplicaN2, kReplicaN1) + "01")},  // read_seq 1
       {"raft_batch InstallSnapshot", Layout::kPeer, 120,
-       raft_batch(raft_header("99 07", kReplicaN1, kReplicaN2) +
+       raft_batch(raft_header("9b 07", kReplicaN1, kReplicaN2) +
                   "07"          // snapshot_index 7
                   "02"          // snapshot_term 2
                   "91" + kReplicaN1 +  // voters
-                  "c4 01 90")},  // data: an empty snapshot
+                  "c4 03 92 02 00"  // data: a whole empty snapshot (format 2, 0 records)
+                  "00"              // offset 0
+                  "c3")},           // done true
+      {"raft_batch SnapshotResponse", Layout::kPeer, 120,
+       raft_batch(raft_header("97 09", kReplicaN2, kReplicaN1) +
+                  "07"    // snapshot_index 7
+                  "03")},  // next_offset 3
       {"raft_batch TimeoutNow", Layout::kPeer, 120, raft_batch(raft_header("95 08", kReplicaN1, kReplicaN2))},
       {"route_submit", Layout::kPeer, 130,
        "94"
@@ -371,7 +377,7 @@ const std::vector<Golden>& goldens() {
       {"LogEntry kConfig", Layout::kLogEntry, 0, kConfigEntry},
       // §6 and §10, stored layouts.
       {"TaskRecord", Layout::kRecord, 0, kTaskRecord},
-      {"snapshot", Layout::kSnapshot, 0, "91" + kTaskRecord},
+      {"snapshot", Layout::kSnapshot, 0, "92 02 01" + kTaskRecord},  // header [format 2, 1 record], then the record
   };
   return all;
 }
