@@ -35,6 +35,7 @@ const std::map<std::string, Setter>& settings() {
       {"tasks.partitions", set<int64_t>(&NodeOptions::partitions)},
       {"tasks.replicas", set<int64_t>(&NodeOptions::replicas)},
       {"tasks.vnodes", set<int64_t>(&NodeOptions::vnodes)},
+      {"tasks.snapshot_every", set<int64_t>(&NodeOptions::snapshot_every)},
       {"tasks.max_unfinished", set<int64_t>(&NodeOptions::max_unfinished)},
       {"tasks.lease_ttl_ms", set<int64_t>(&NodeOptions::lease_ttl_ms)},
       {"tasks.aging_interval_ms", set<int64_t>(&NodeOptions::aging_interval_ms)},
@@ -97,6 +98,7 @@ Status validate(const NodeOptions& o) {
   if (o.slots < 1 || o.slots > 1024) return invalid("executor slots must be 1..1024");
   if (o.partitions < 1 || o.partitions > 65536) return invalid("partitions must be 1..65536");
   if (o.replicas < 1 || o.replicas > 7) return invalid("replicas must be 1..7");
+  if (o.snapshot_every < 1) return invalid("snapshot_every must be at least 1");
   if (o.steal_batch_max < 1 || o.steal_batch_max > limits::kMaxStealBatch) {
     return invalid("steal batch_max must be 1.." + std::to_string(limits::kMaxStealBatch));
   }

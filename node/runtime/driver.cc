@@ -166,6 +166,7 @@ struct Node::Impl {
     }
     config.ring.partitions = options.partitions;
     config.ring.replicas = options.replicas;
+    config.replication.snapshot_every = options.snapshot_every;
     config.ring.vnodes_per_node = options.vnodes;
     config.steal.enabled = options.steal;
     config.placement = *parse_placement(options.placement);
