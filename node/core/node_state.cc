@@ -45,6 +45,7 @@ Effects NodeState::step(const Input& input) {
     if (!more) break;
   }
   resolve_waiters();
+  start_read_rounds();
   if (joined_) {
     if (now_ms_ >= next_load_publish_ms_) publish_load();
     membership_.tick(now_ms_);

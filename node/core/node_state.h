@@ -305,6 +305,24 @@ class NodeState {
   bool install_snapshot(uint32_t partition, Replica& r, const Snapshot& snapshot);
   void maybe_compact(uint32_t partition, Replica& r);
   void halt(uint32_t partition, Replica& r, uint64_t index, std::string reason);
+
+  // --- linearizable reads (read_barrier.cc) ---
+  // A leader's answer to a read is held until each partition it covers has
+  // confirmed, by a Raft ReadIndex round started after the answer was
+  // computed, that this node still led it; partitions that could not confirm
+  // are taken out of the answer (uncovered), so a deposed leader never
+  // answers for them.
+  struct HeldRead {
+    ReplyTo to;
+    FanoutReply reply;
+    std::set<uint32_t> unconfirmed;  // covered partitions whose round has not come back
+    std::set<uint32_t> refused;      // covered partitions that could not confirm
+  };
+  void hold_until_confirmed(const ReplyTo& to, FanoutReply reply);
+  void start_read_rounds();
+  void on_read_round(uint32_t partition, uint64_t round, bool confirmed);
+  void release_read(uint64_t read_id);
+  void deliver(const ReplyTo& to, FanoutReply reply);
   void send_raft_batches();
   void lead_start(uint32_t partition, Replica& r);
   void lead_end(uint32_t partition, Replica& r);
@@ -444,6 +462,9 @@ class NodeState {
   std::multimap<std::string, uint64_t> waiters_by_task_;
   std::set<uint64_t> completed_waiters_;
   std::map<uint64_t, CancelWait> cancel_waits_;
+  std::map<uint64_t, HeldRead> held_reads_;
+  std::map<uint32_t, std::vector<uint64_t>> reads_to_confirm_;  // partition -> held reads, this step
+  std::map<uint64_t, std::pair<uint32_t, std::vector<uint64_t>>> read_rounds_;  // round -> partition, reads
   std::multimap<std::string, std::pair<uint64_t, size_t>> cancels_by_task_;
   std::map<uint64_t, PendingGrant> grants_;
   std::map<std::string, uint64_t> grant_of_task_;

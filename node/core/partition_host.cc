@@ -173,6 +173,8 @@ void NodeState::handle_ready(uint32_t partition, Replica& r) {
   }
   ready.messages.clear();
   ready.committed.clear();
+  for (const auto& read : ready.read_states) on_read_round(partition, read.request_id, true);
+  for (uint64_t round : ready.failed_reads) on_read_round(partition, round, false);
   ready.read_states.clear();
   ready.failed_reads.clear();
   if (ready.snapshot || ready.truncate_from || !ready.entries.empty() || ready.hard_state) {
@@ -222,6 +224,11 @@ bool NodeState::install_snapshot(uint32_t partition, Replica& r, const Snapshot&
 void NodeState::halt(uint32_t partition, Replica& r, uint64_t index, std::string reason) {
   if (r.leading) lead_end(partition, r);
   r.halted = PartitionHalt{partition, index, std::move(reason)};
+  std::vector<uint64_t> rounds;
+  for (const auto& [round, reads] : read_rounds_) {
+    if (reads.first == partition) rounds.push_back(round);
+  }
+  for (uint64_t round : rounds) on_read_round(partition, round, false);
   out_.halts.push_back(*r.halted);
   count("partitions_halted");
 }

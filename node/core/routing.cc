@@ -267,7 +267,9 @@ void NodeState::serve_fanout(const ReplyTo& to, const Request& query) {
       query);
 }
 
-void NodeState::answer(const ReplyTo& to, FanoutReply reply) {
+void NodeState::answer(const ReplyTo& to, FanoutReply reply) { hold_until_confirmed(to, std::move(reply)); }
+
+void NodeState::deliver(const ReplyTo& to, FanoutReply reply) {
   reply.fanout_id = to.handle;
   if (to.origin_address.empty()) return on_fanout_answer(reply);
   send(to.origin_address, std::move(reply));
