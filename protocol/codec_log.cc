@@ -82,13 +82,16 @@ void pack_op(Packer& p, const OpPurge& o) {
   p.pack(o.max_records);
 }
 
+// Learners are an appended field, written only when there are any: every
+// entry without them keeps the bytes it always had.
 void pack(Packer& p, const LogEntry& e) {
-  p.pack_array(5);
+  p.pack_array(e.learners.empty() ? 5 : 6);
   p.pack(e.index);
   p.pack(e.term);
   p.pack(static_cast<uint8_t>(e.type));
   pack_bin(p, e.data);
   pack_str_list(p, e.voters);
+  if (!e.learners.empty()) pack_str_list(p, e.learners);
 }
 
 TaskOp read_op(const msgpack::object& o) {
@@ -195,6 +198,7 @@ LogEntry read_entry(const msgpack::object& o) {
   e.type = static_cast<EntryType>(type);
   e.data = f.bytes(limits::kMaxFrameBytes);
   e.voters = f.string_list(limits::kMaxVoters, limits::kMaxNameBytes);
+  if (f.has_more()) e.learners = f.string_list(limits::kMaxVoters, limits::kMaxNameBytes);
   return e;
 }
 
@@ -206,10 +210,11 @@ void pack(Packer& p, const HardState& h) {
 }
 
 void pack(Packer& p, const SnapshotMeta& m) {
-  p.pack_array(3);
+  p.pack_array(m.learners.empty() ? 3 : 4);
   p.pack(m.index);
   p.pack(m.term);
   pack_str_list(p, m.voters);
+  if (!m.learners.empty()) pack_str_list(p, m.learners);
 }
 
 }  // namespace codec_detail
@@ -313,6 +318,7 @@ Result<SnapshotMeta> decode_snapshot_meta(std::string_view bytes) {
     m.index = f.u64();
     m.term = f.u64();
     m.voters = f.string_list(limits::kMaxVoters, limits::kMaxNameBytes);
+    if (f.has_more()) m.learners = f.string_list(limits::kMaxVoters, limits::kMaxNameBytes);
     return m;
   });
 }

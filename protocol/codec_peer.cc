@@ -201,13 +201,14 @@ void pack_raft(Packer& p, const HeartbeatResponse& m) {
   p.pack(m.read_seq);
 }
 void pack_raft(Packer& p, const InstallSnapshot& m) {
-  pack_raft_header(p, 6, RaftType::kInstallSnapshot, m);
+  pack_raft_header(p, m.learners.empty() ? 6 : 7, RaftType::kInstallSnapshot, m);
   p.pack(m.snapshot_index);
   p.pack(m.snapshot_term);
   pack_str_list(p, m.voters);
   pack_bin(p, m.data);
   p.pack(m.offset);
   p.pack(m.done);
+  if (!m.learners.empty()) pack_str_list(p, m.learners);
 }
 void pack_raft(Packer& p, const SnapshotResponse& m) {
   pack_raft_header(p, 2, RaftType::kSnapshotResponse, m);
@@ -365,6 +366,7 @@ RaftMessage read_raft(const msgpack::object& o) {
         m.offset = f.u64();
         m.done = f.boolean();
       }
+      if (f.has_more()) m.learners = f.string_list(limits::kMaxVoters, limits::kMaxNameBytes);
       return m;
     }
     case RaftType::kSnapshotResponse: {

@@ -17,7 +17,7 @@ namespace mesh {
 enum class EntryType : uint8_t {
   kNormal = 0,  // data for the host's state machine
   kNoop = 1,    // appended by every new leader, so entries of earlier terms can commit
-  kConfig = 2,  // a new replica set; takes effect on every replica as soon as it is appended
+  kConfig = 2,  // a new replica set (voters and learners); takes effect on every replica as soon as it is appended
 };
 
 struct LogEntry {
@@ -26,6 +26,9 @@ struct LogEntry {
   EntryType type = EntryType::kNormal;
   std::string data;                 // kNormal: the proposal
   std::vector<std::string> voters;  // kConfig: the whole new voter set, sorted
+  // kConfig: replicas that receive the log but neither vote nor count
+  // toward a majority (catching up before they are promoted), sorted.
+  std::vector<std::string> learners = {};
   bool operator==(const LogEntry&) const = default;
 };
 
@@ -42,6 +45,7 @@ struct SnapshotMeta {
   uint64_t index = 0;
   uint64_t term = 0;                // term of the entry at index
   std::vector<std::string> voters;  // configuration as of index, sorted
+  std::vector<std::string> learners = {};
   bool operator==(const SnapshotMeta&) const = default;
 };
 
@@ -137,6 +141,7 @@ struct InstallSnapshot {
   std::string data;                 // the chunk
   uint64_t offset = 0;              // of the chunk within the snapshot
   bool done = true;                 // the chunk ends the snapshot
+  std::vector<std::string> learners = {};  // configuration as of snapshot_index
 };
 
 // The answer to a chunk of InstallSnapshot: the byte of snapshot_index the

@@ -370,13 +370,37 @@ bool NodeState::reconcile_group(uint32_t partition, Replica& r,
     want.push_back(it->second);
   }
   const std::vector<std::string>& voters = r.raft->voters();
+  const std::vector<std::string>& learners = r.raft->learners();
   auto has = [](const std::vector<std::string>& v, const std::string& x) {
     return std::find(v.begin(), v.end(), x) != v.end();
   };
+  RaftStatus status = r.raft->status();
+  // Nearly caught up: within what one round of appends carries.
+  auto caught_up = [&](const std::string& id) {
+    for (const auto& f : status.followers) {
+      if (f.id == id) return f.match_index + kTransferLagEntries >= status.last_index;
+    }
+    return false;
+  };
   // Add before removing: the group never has fewer replicas than it needs.
+  // A new replica joins as a learner and becomes a voter once caught up, so
+  // the group's majority never waits on a replica that holds nothing yet (a
+  // replica that cannot catch up never blocks commits). A suspect is never
+  // added.
   for (const auto& w : want) {
     if (has(voters, w)) continue;
-    if (r.raft->propose_add(w).ok()) count("replicas_added");
+    if (!has(learners, w)) {
+      auto member = membership_.find(node_of_replica(w));
+      if (!member || member->state != MemberState::kAlive) return false;
+      if (r.raft->propose_add_learner(w).ok()) count("learners_added");
+      return false;
+    }
+    if (caught_up(w) && r.raft->propose_add(w).ok()) count("replicas_added");
+    return false;
+  }
+  for (const auto& l : learners) {
+    if (has(want, l)) continue;
+    if (r.raft->propose_remove(l).ok()) count("learners_removed");
     return false;
   }
   // Remove only down to R voters: a replica the ring dropped (dead, or cut
@@ -393,12 +417,8 @@ bool NodeState::reconcile_group(uint32_t partition, Replica& r,
   // Hand over once the preferred replica is nearly caught up: the group
   // refuses writes while a transfer catches it up the rest of the way, so
   // waiting for an exact match would wait for ever under steady writes.
-  RaftStatus status = r.raft->status();
-  for (const auto& f : status.followers) {
-    if (f.id == want.front() && f.match_index + kTransferLagEntries >= status.last_index &&
-        status.transfer_target.empty()) {
-      if (r.raft->transfer_leadership(now_ms_, f.id).ok()) count("leadership_transfers");
-    }
+  if (caught_up(want.front()) && status.transfer_target.empty()) {
+    if (r.raft->transfer_leadership(now_ms_, want.front()).ok()) count("leadership_transfers");
   }
   return false;  // done once the preferred replica leads
 }

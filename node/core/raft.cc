@@ -57,8 +57,7 @@ RaftGroup::RaftGroup(RaftConfig config, std::string self_id, Random& random, Raf
   MESH_ASSERT(commit_ <= log_.last_index(), "persisted commit beyond the persisted log");
   applied_ = std::max(disk.applied_index, log_.snapshot().index);
   MESH_ASSERT(applied_ <= commit_, "applied beyond commit");
-  auto [config_index, voters] = log_.config_at(log_.last_index());
-  adopt_config(config_index, *voters);
+  adopt_config(log_.config_at(log_.last_index()));
   persisted_hard_state_ = disk.hard_state;
   persisted_last_ = log_.last_index();
   reset_election_timer();
@@ -88,28 +87,52 @@ void RaftGroup::step(uint64_t now_ms, const RaftMessage& message) {
 
 Result<uint64_t> RaftGroup::propose(std::string data) {
   if (Status s = check_accepting_proposals(); !s.ok()) return s;
-  append_own_entry(EntryType::kNormal, std::move(data), {});
+  append_own_entry(EntryType::kNormal, std::move(data));
   uint64_t index = log_.last_index();
   maybe_commit();
   return index;
 }
 
+namespace {
+
+void insert_sorted(std::vector<std::string>& ids, const std::string& id) {
+  ids.insert(std::upper_bound(ids.begin(), ids.end(), id), id);
+}
+void erase_id(std::vector<std::string>& ids, const std::string& id) { std::erase(ids, id); }
+
+}  // namespace
+
 Result<uint64_t> RaftGroup::propose_add(const std::string& id) {
   if (Status s = check_config_change(); !s.ok()) return s;
   if (id.empty()) return Status(ErrorCode::kInvalidArgument, "empty replica id");
   if (is_voter(id)) return Status(ErrorCode::kInvalidArgument, "already a voter: " + id);
-  std::vector<std::string> voters = voters_;
-  voters.insert(std::upper_bound(voters.begin(), voters.end(), id), id);
-  return append_config(std::move(voters));
+  std::vector<std::string> voters = voters_, learners = learners_;
+  insert_sorted(voters, id);
+  erase_id(learners, id);
+  return append_config(std::move(voters), std::move(learners));
+}
+
+Result<uint64_t> RaftGroup::propose_add_learner(const std::string& id) {
+  if (Status s = check_config_change(); !s.ok()) return s;
+  if (id.empty()) return Status(ErrorCode::kInvalidArgument, "empty replica id");
+  if (is_voter(id) || is_learner(id)) return Status(ErrorCode::kInvalidArgument, "already a replica: " + id);
+  std::vector<std::string> learners = learners_;
+  insert_sorted(learners, id);
+  return append_config(voters_, std::move(learners));
 }
 
 Result<uint64_t> RaftGroup::propose_remove(const std::string& id) {
   if (Status s = check_config_change(); !s.ok()) return s;
-  if (!is_voter(id)) return Status(ErrorCode::kInvalidArgument, "not a voter: " + id);
+  if (is_learner(id)) {
+    std::vector<std::string> learners = learners_;
+    erase_id(learners, id);
+    return append_config(voters_, std::move(learners));
+  }
+  if (!is_voter(id)) return Status(ErrorCode::kInvalidArgument, "not a replica: " + id);
   if (voters_.size() == 1) return Status(ErrorCode::kInvalidArgument, "cannot remove the last voter");
   std::vector<std::string> voters = voters_;
-  voters.erase(std::find(voters.begin(), voters.end(), id));
-  return append_config(std::move(voters));
+  erase_id(voters, id);
+  return append_config(std::move(voters), learners_);
 }
 
 Status RaftGroup::transfer_leadership(uint64_t now_ms, const std::string& to) {
@@ -145,7 +168,8 @@ Result<SnapshotMeta> RaftGroup::compact(uint64_t index, std::string data) {
     return Status(ErrorCode::kInvalidArgument, "compaction index outside (snapshot, applied]");
   }
   MESH_ASSERT(index <= persisted_last_, "compacting entries that are not persisted");
-  SnapshotMeta meta{index, *log_.term_at(index), *log_.config_at(index).second};
+  RaftLog::ConfigAt config = log_.config_at(index);
+  SnapshotMeta meta{index, *log_.term_at(index), *config.voters, *config.learners};
   log_.compact_to(meta);
   snapshot_data_ = std::move(data);
   return meta;
@@ -193,6 +217,7 @@ RaftStatus RaftGroup::status() const {
   s.first_index = log_.first_index();
   s.last_index = log_.last_index();
   s.voters = voters_;
+  s.learners = learners_;
   for (const auto& [id, pr] : progress_) s.followers.push_back(FollowerStatus{id, pr.match, pr.next, pr.state});
   s.transfer_target = transfer_target_;
   return s;
@@ -214,7 +239,7 @@ bool RaftGroup::may_campaign() const {
   // Until its own removal commits, the removed replica may be the only one
   // whose log can win: a leader that removed itself and then lost its quorum.
   if (config_index_ <= commit_) return false;
-  const std::vector<std::string>& previous = *log_.config_at(config_index_ - 1).second;
+  const std::vector<std::string>& previous = *log_.config_at(config_index_ - 1).voters;
   return std::binary_search(previous.begin(), previous.end(), id_);
 }
 
@@ -296,11 +321,11 @@ void RaftGroup::become_leader() {
   leader_ = id_;
   votes_.clear();
   progress_.clear();
-  sync_progress_with_voters();
+  sync_progress_with_config();
   next_heartbeat_ms_ = now_ms_ + config_.heartbeat_interval_ms;
   next_quorum_check_ms_ = now_ms_ + config_.election_timeout_ms;
   // Entries of earlier terms commit only under an entry of this term.
-  append_own_entry(EntryType::kNoop, {}, {});
+  append_own_entry(EntryType::kNoop, {});
   send_pending_appends(/*send_if_empty=*/true);
   appends_pending_ = false;
   maybe_commit();
@@ -444,7 +469,9 @@ void RaftGroup::on(const InstallSnapshot& m) {
 // either side) is answered with the offset expected, and the leader resends
 // from there. Only the chunks of one snapshot are held at a time.
 std::optional<Snapshot> RaftGroup::take_snapshot_chunk(const InstallSnapshot& m) {
-  if (m.offset == 0) snapshot_receiving_ = Snapshot{SnapshotMeta{m.snapshot_index, m.snapshot_term, m.voters}, {}};
+  if (m.offset == 0) {
+    snapshot_receiving_ = Snapshot{SnapshotMeta{m.snapshot_index, m.snapshot_term, m.voters, m.learners}, {}};
+  }
   bool same = snapshot_receiving_ && snapshot_receiving_->meta.index == m.snapshot_index &&
               snapshot_receiving_->meta.term == m.snapshot_term;
   if (!same || m.offset != snapshot_receiving_->data.size()) {
@@ -523,7 +550,7 @@ void RaftGroup::install_snapshot(Snapshot snapshot) {
   applied_ = index;  // the host loads the snapshot instead of applying entries up to it
   persisted_last_ = index;
   truncate_from_.reset();  // the snapshot replaces the whole persisted log
-  adopt_config(index, snapshot.meta.voters);
+  adopt_config(RaftLog::ConfigAt{index, &snapshot.meta.voters, &snapshot.meta.learners});
   snapshot_to_install_ = std::move(snapshot);
 }
 
@@ -658,7 +685,7 @@ void RaftGroup::send_snapshot_chunk(const std::string& to, Progress& pr) {
   size_t length = std::min<size_t>(config_.snapshot_chunk_bytes, snapshot_data_.size() - offset);
   bool done = offset + length == snapshot_data_.size();
   send(InstallSnapshot{config_.group, term_, id_, to, meta.index, meta.term, meta.voters,
-                       snapshot_data_.substr(offset, length), offset, done});
+                       snapshot_data_.substr(offset, length), offset, done, meta.learners});
   pr.snapshot_sent_ms = now_ms_;
 }
 
@@ -687,7 +714,7 @@ void RaftGroup::send_heartbeats() {
 void RaftGroup::check_quorum() {
   size_t active = is_voter(id_) ? 1 : 0;
   for (auto& [id, pr] : progress_) {
-    active += pr.recent_active ? 1 : 0;
+    active += pr.recent_active && is_voter(id) ? 1 : 0;
     pr.recent_active = false;
   }
   if (active < quorum()) {
@@ -702,7 +729,9 @@ void RaftGroup::maybe_commit() {
   std::vector<uint64_t> matches;
   matches.reserve(voters_.size());
   if (is_voter(id_)) matches.push_back(log_.last_index());
-  for (const auto& [id, pr] : progress_) matches.push_back(pr.match);
+  for (const auto& [id, pr] : progress_) {
+    if (is_voter(id)) matches.push_back(pr.match);
+  }
   std::sort(matches.begin(), matches.end(), std::greater<>());
   uint64_t index = matches[quorum() - 1];
   // Counting replicas commits only entries of this term (Raft paper, Figure 8).
@@ -732,8 +761,9 @@ Status RaftGroup::check_config_change() const {
   return Status::Ok();
 }
 
-Result<uint64_t> RaftGroup::append_config(std::vector<std::string> voters) {
-  append_own_entry(EntryType::kConfig, {}, std::move(voters));
+Result<uint64_t> RaftGroup::append_config(std::vector<std::string> voters, std::vector<std::string> learners) {
+  append_entry(LogEntry{log_.last_index() + 1, term_, EntryType::kConfig, {}, std::move(voters), std::move(learners)});
+  appends_pending_ = true;
   uint64_t index = log_.last_index();
   maybe_commit();  // a removal can make entries committed at once
   return index;
@@ -741,17 +771,19 @@ Result<uint64_t> RaftGroup::append_config(std::vector<std::string> voters) {
 
 bool RaftGroup::committed_in_current_term() const { return log_.term_at(commit_) == term_; }
 
-void RaftGroup::append_own_entry(EntryType type, std::string data, std::vector<std::string> voters) {
-  append_entry(LogEntry{log_.last_index() + 1, term_, type, std::move(data), std::move(voters)});
+void RaftGroup::append_own_entry(EntryType type, std::string data) {
+  append_entry(LogEntry{log_.last_index() + 1, term_, type, std::move(data), {}, {}});
   appends_pending_ = true;
 }
 
-void RaftGroup::sync_progress_with_voters() {
-  std::erase_if(progress_, [this](const auto& kv) { return !is_voter(kv.first); });
-  for (const auto& voter : voters_) {
-    if (voter == id_) continue;
-    auto [it, added] = progress_.try_emplace(voter);
-    if (added) it->second.next = log_.last_index() + 1;
+void RaftGroup::sync_progress_with_config() {
+  std::erase_if(progress_, [this](const auto& kv) { return !is_voter(kv.first) && !is_learner(kv.first); });
+  for (const auto* ids : {&voters_, &learners_}) {
+    for (const auto& id : *ids) {
+      if (id == id_) continue;
+      auto [it, added] = progress_.try_emplace(id);
+      if (added) it->second.next = log_.last_index() + 1;
+    }
   }
   if (!transfer_target_.empty() && !is_voter(transfer_target_)) abort_transfer();
 }
@@ -784,7 +816,7 @@ void RaftGroup::release_confirmed_reads() {
   for (; released < pending_reads_.size() && pending_reads_[released].seq != 0; ++released) {
     const PendingRead& read = pending_reads_[released];
     size_t acks = is_voter(id_) ? 1 : 0;
-    for (const auto& [id, pr] : progress_) acks += pr.read_seq_acked >= read.seq ? 1 : 0;
+    for (const auto& [id, pr] : progress_) acks += pr.read_seq_acked >= read.seq && is_voter(id) ? 1 : 0;
     if (acks < quorum()) break;
     read_states_.push_back(ReadState{read.request_id, read.index});
   }
@@ -801,7 +833,7 @@ void RaftGroup::fail_pending_reads() {
 void RaftGroup::append_entry(LogEntry entry) {
   bool is_config = entry.type == EntryType::kConfig;
   log_.append(std::move(entry));
-  if (is_config) adopt_config(log_.last_index(), log_.at(log_.last_index()).voters);
+  if (is_config) adopt_config(log_.config_at(log_.last_index()));
 }
 
 void RaftGroup::truncate_log_from(uint64_t index) {
@@ -811,18 +843,21 @@ void RaftGroup::truncate_log_from(uint64_t index) {
     truncate_from_ = std::min(truncate_from_.value_or(index), index);
   }
   if (config_index_ >= index) {
-    auto [config_index, voters] = log_.config_at(log_.last_index());
-    adopt_config(config_index, *voters);
+    adopt_config(log_.config_at(log_.last_index()));
   }
 }
 
-void RaftGroup::adopt_config(uint64_t index, const std::vector<std::string>& voters) {
-  voters_ = voters;
-  config_index_ = index;
-  if (role_ == RaftRole::kLeader) sync_progress_with_voters();
+void RaftGroup::adopt_config(const RaftLog::ConfigAt& config) {
+  voters_ = *config.voters;
+  learners_ = *config.learners;
+  config_index_ = config.index;
+  if (role_ == RaftRole::kLeader) sync_progress_with_config();
 }
 
 bool RaftGroup::is_voter(const std::string& id) const { return std::binary_search(voters_.begin(), voters_.end(), id); }
+bool RaftGroup::is_learner(const std::string& id) const {
+  return std::binary_search(learners_.begin(), learners_.end(), id);
+}
 
 template <typename M>
 void RaftGroup::send(M message) {

@@ -199,7 +199,8 @@ struct RaftStatus {
   uint64_t first_index = 0;
   uint64_t last_index = 0;
   std::vector<std::string> voters;        // sorted
-  std::vector<FollowerStatus> followers;  // leader only, sorted by id
+  std::vector<std::string> learners;      // sorted
+  std::vector<FollowerStatus> followers;  // leader only (learners included), sorted by id
   std::string transfer_target;            // leader only, empty when none
 };
 
@@ -227,7 +228,12 @@ class RaftGroup {
   // kNotLeader, kBusy (a change is uncommitted, no entry of this term has
   // committed yet, or a transfer is under way), kInvalidArgument (already a
   // voter / not a voter / would remove the last voter).
+  // A learner receives the log but neither votes nor counts toward any
+  // majority (commit, check-quorum, reads) until propose_add promotes it:
+  // a replacement catches up without making the group wait for it.
+  // propose_remove removes a voter or a learner.
   Result<uint64_t> propose_add(const std::string& id);
+  Result<uint64_t> propose_add_learner(const std::string& id);
   Result<uint64_t> propose_remove(const std::string& id);
   // Hands leadership to voter `to`. kNotLeader, kInvalidArgument (not a
   // voter), kBusy (a transfer to another replica is under way).
@@ -257,6 +263,7 @@ class RaftGroup {
   // holds every entry committed before it led.
   bool leads_current_term() const { return role_ == RaftRole::kLeader && committed_in_current_term(); }
   const std::vector<std::string>& voters() const { return voters_; }
+  const std::vector<std::string>& learners() const { return learners_; }
   const RaftLog& log() const { return log_; }
   RaftStatus status() const;
 
@@ -335,10 +342,10 @@ class RaftGroup {
   void on_commit_advanced();
   Status check_accepting_proposals() const;
   Status check_config_change() const;
-  Result<uint64_t> append_config(std::vector<std::string> voters);
+  Result<uint64_t> append_config(std::vector<std::string> voters, std::vector<std::string> learners);
   bool committed_in_current_term() const;
-  void append_own_entry(EntryType type, std::string data, std::vector<std::string> voters);
-  void sync_progress_with_voters();
+  void append_own_entry(EntryType type, std::string data);
+  void sync_progress_with_config();
   void maybe_send_timeout_now(const std::string& to, const Progress& pr);
   void abort_transfer();
 
@@ -350,8 +357,9 @@ class RaftGroup {
   // Log and configuration.
   void append_entry(LogEntry entry);
   void truncate_log_from(uint64_t index);
-  void adopt_config(uint64_t index, const std::vector<std::string>& voters);
+  void adopt_config(const RaftLog::ConfigAt& config);
   bool is_voter(const std::string& id) const;
+  bool is_learner(const std::string& id) const;
   size_t quorum() const { return voters_.size() / 2 + 1; }
   HardState hard_state() const { return {term_, vote_, commit_}; }
 
@@ -376,6 +384,7 @@ class RaftGroup {
   std::string leader_;
   uint64_t applied_ = 0;             // last index handed out in Ready::committed
   std::vector<std::string> voters_;  // newest configuration in the log, sorted
+  std::vector<std::string> learners_;  // of the same configuration, sorted
   uint64_t config_index_ = 0;        // index of the entry (or snapshot) it comes from
   uint64_t election_deadline_ms_ = 0;
   uint64_t leader_contact_ms_ = 0;     // when leader_ was last heard from

@@ -60,13 +60,13 @@ std::optional<uint64_t> RaftLog::last_index_of_term(uint64_t term, uint64_t at_m
   return snapshot_.term == term ? std::optional<uint64_t>(snapshot_.index) : std::nullopt;
 }
 
-std::pair<uint64_t, const std::vector<std::string>*> RaftLog::config_at(uint64_t index) const {
+RaftLog::ConfigAt RaftLog::config_at(uint64_t index) const {
   MESH_ASSERT(index >= snapshot_.index && index <= last_index(), "config_at out of range");
   for (; index >= first_index(); --index) {
     const LogEntry& entry = at(index);
-    if (entry.type == EntryType::kConfig) return {index, &entry.voters};
+    if (entry.type == EntryType::kConfig) return {index, &entry.voters, &entry.learners};
   }
-  return {snapshot_.index, &snapshot_.voters};
+  return {snapshot_.index, &snapshot_.voters, &snapshot_.learners};
 }
 
 void RaftLog::append(LogEntry entry) {

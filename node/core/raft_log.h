@@ -50,7 +50,12 @@ class RaftLog {
   // The configuration in force after the entry at `index`: the last config
   // entry at or below it, else the snapshot's. Returns its index and voters.
   // REQUIRES: snapshot().index <= index <= last_index().
-  std::pair<uint64_t, const std::vector<std::string>*> config_at(uint64_t index) const;
+  struct ConfigAt {
+    uint64_t index = 0;
+    const std::vector<std::string>* voters = nullptr;
+    const std::vector<std::string>* learners = nullptr;
+  };
+  ConfigAt config_at(uint64_t index) const;
 
   // REQUIRES: entry.index == last_index() + 1 and entry.term >= last_term().
   void append(LogEntry entry);

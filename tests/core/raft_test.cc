@@ -712,6 +712,61 @@ TEST_CASE("raft: an append carries at most max_append_bytes of entry data; a lar
   }
 }
 
+TEST_CASE("raft: a learner catches up but counts toward no majority, never campaigns, and is then promoted") {
+  Cluster c({"a", "b", "c"});
+  c.campaign("a");
+  for (int i = 0; i < 10; ++i) REQUIRE(c["a"].propose("e" + std::to_string(i)).ok());
+  c.settle();
+  c.add_empty("d");
+  REQUIRE(c["a"].propose_add_learner("d").ok());
+  c.settle();
+  c.heartbeat("a");
+  CHECK(c["a"].voters() == std::vector<std::string>{"a", "b", "c"});
+  CHECK(c["a"].learners() == std::vector<std::string>{"d"});
+  CHECK(c["d"].learners() == std::vector<std::string>{"d"});
+  CHECK(c["d"].log().last_index() == c["a"].log().last_index());  // it receives the log
+  CHECK(c["a"].propose_add_learner("d").status().code() == ErrorCode::kInvalidArgument);
+
+  // With b and c cut off, a and the learner are no majority: nothing commits,
+  // and check-quorum deposes a although the learner keeps answering.
+  c.cut("a", "b");
+  c.cut("a", "c");
+  uint64_t commit = c["a"].commit_index();
+  REQUIRE(c["a"].propose("alone").ok());
+  c.elapse(3 * kElectionMs);
+  CHECK(c["a"].commit_index() == commit);
+  CHECK(c["a"].role() != RaftRole::kLeader);
+  // The learner never campaigns, however long it hears nothing.
+  c.isolate("d");
+  c.elapse(10 * kElectionMs);
+  CHECK(c["d"].role() == RaftRole::kFollower);
+  c.heal();
+  elect(c, "b");
+  REQUIRE(c["b"].propose_add("d").ok());  // promotion
+  c.settle();
+  c.heartbeat("b");
+  CHECK(c["b"].voters() == std::vector<std::string>{"a", "b", "c", "d"});
+  CHECK(c["b"].learners().empty());
+  CHECK(c["d"].voters() == std::vector<std::string>{"a", "b", "c", "d"});
+  REQUIRE(c["b"].propose_remove("a").ok());
+  c.settle();
+  CHECK(c["b"].voters() == std::vector<std::string>{"b", "c", "d"});
+}
+
+TEST_CASE("raft: a learner removed before its promotion leaves the configuration") {
+  Cluster c({"a", "b", "c"});
+  c.campaign("a");
+  c.add_empty("d");
+  REQUIRE(c["a"].propose_add_learner("d").ok());
+  c.settle();
+  REQUIRE(c["a"].propose_remove("d").ok());
+  c.settle();
+  c.heartbeat("a");
+  CHECK(c["a"].learners().empty());
+  CHECK(c["a"].voters() == std::vector<std::string>{"a", "b", "c"});
+  CHECK(c["a"].status().followers.size() == 2);
+}
+
 TEST_CASE("raft: a snapshot whose last entry the follower holds keeps the log after it") {
   FixedRandom random(0);
   RaftDisk disk = RaftDisk::founding({"a", "b"});

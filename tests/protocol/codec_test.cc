@@ -167,11 +167,13 @@ std::vector<PeerMessage> sample_peer_messages() {
                  AppendRequest{7, 3, "n1", "n2", 9, 2, 8,
                                {LogEntry{10, 3, EntryType::kNoop, "", {}},
                                 LogEntry{11, 3, EntryType::kNormal, std::string("op\x00", 3), {}},
-                                LogEntry{12, 3, EntryType::kConfig, "", {"n1", "n2", "n3"}}}},
+                                LogEntry{12, 3, EntryType::kConfig, "", {"n1", "n2", "n3"}},
+                                LogEntry{13, 3, EntryType::kConfig, "", {"n1", "n2"}, {"n4"}}}},
                  AppendResponse{7, 3, "n2", "n1", false, 0, 9, 2, 5},
                  Heartbeat{8, 4, "n1", "n3", 100, 17},
                  HeartbeatResponse{8, 4, "n3", "n1", 17},
                  InstallSnapshot{9, 5, "n1", "n4", 200, 4, {"n1", "n4"}, std::string("snap\x00", 5)},
+                 InstallSnapshot{9, 5, "n1", "n4", 200, 4, {"n1"}, "chunk", 7, false, {"n4"}},
                  TimeoutNow{9, 5, "n1", "n2"}}},
       RaftBatch{"n2", {}},
   };
@@ -1663,6 +1665,14 @@ TEST_CASE("codec: a partition snapshot round trips") {
   CHECK(decoded.value() == records);
   CHECK(decode_snapshot(encode_snapshot({})).value().empty());
   CHECK_FALSE(decode_snapshot(encode_op(sample_ops()[0])).ok());
+}
+
+TEST_CASE("codec: a snapshot point round trips, with learners only when it has any") {
+  SnapshotMeta plain{7, 2, {"a", "b"}};
+  SnapshotMeta with_learner{7, 2, {"a", "b"}, {"c"}};
+  CHECK(decode_snapshot_meta(encode_snapshot_meta(plain)).value() == plain);
+  CHECK(decode_snapshot_meta(encode_snapshot_meta(with_learner)).value() == with_learner);
+  CHECK(encode_snapshot_meta(plain).size() < encode_snapshot_meta(with_learner).size());
 }
 
 TEST_CASE("codec: a snapshot of any record count or size decodes; a record at every limit round trips") {
