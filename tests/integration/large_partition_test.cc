@@ -101,7 +101,8 @@ class LargeMesh {
                 : std::string("no group / no answer")) +
              "\n";
     }
-    return out + "log of " + ids_[0] + ":\n" + nodes_[0]->log();
+    for (size_t i = 0; i < nodes_.size(); ++i) out += "log of " + ids_[i] + ":\n" + nodes_[i]->log() + "\n";
+    return out;
   }
 
   size_t size() const { return nodes_.size(); }
@@ -154,7 +155,7 @@ std::vector<std::string> submit_all(LargeMesh& mesh, const Workload& w) {
 // Every id is COMPLETED with the result its handler gives, as the mesh
 // answers now; waits for the ones still running.
 void check_all(LargeMesh& mesh, const Workload& w, const std::vector<std::string>& ids, const char* when) {
-  INFO("after " << when);
+  INFO("after " << std::string(when));
   size_t completed = 0;
   for (size_t i = 0; i < ids.size(); i += w.submit_batch) {
     std::vector<std::string> part(ids.begin() + static_cast<long>(i),
@@ -166,7 +167,8 @@ void check_all(LargeMesh& mesh, const Workload& w, const std::vector<std::string
                     }),
                     (reply.ok() ? "timed out" : reply.status().message()) << "\n" << mesh.describe());
     REQUIRE_MESSAGE(reply.value().missing.empty(),
-                    reply.value().missing.size() << " acknowledged tasks missing, e.g. " << reply.value().missing[0]);
+                    reply.value().missing.size() << " acknowledged tasks missing, e.g. " << reply.value().missing[0]
+                                                 << "\n" << mesh.describe());
     REQUIRE(reply.value().records.size() == part.size());
     for (const auto& r : reply.value().records) {
       completed += r.state == TaskState::kCompleted;
