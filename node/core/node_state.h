@@ -153,6 +153,10 @@ class NodeState {
   const NodeConfig& config() const { return config_; }
   const std::string& replica_id() const { return replica_id_; }
   bool draining() const { return draining_; }
+  // Some group this node votes in would lose its majority without this
+  // replica (its other voters on live nodes are too few): a draining node
+  // stays until the ring has moved those groups on.
+  bool holds_a_majority_together() const;
   // Attempts this node runs (for its own partitions or stolen).
   size_t running() const { return runs_.size(); }
   // Unfinished tasks on the partitions this node leads.

@@ -233,6 +233,27 @@ void NodeState::halt(uint32_t partition, Replica& r, uint64_t index, std::string
   count("partitions_halted");
 }
 
+bool NodeState::holds_a_majority_together() const {
+  // Alone, nobody could take the replicas over: waiting would not help.
+  bool others_alive = !membership_.members_where([&](MemberState s, const LoadDigest&) {
+                                    return s == MemberState::kAlive;
+                                  }).empty();
+  if (!others_alive) return false;
+  for (const auto& [p, r] : replicas_) {
+    if (r.halted) continue;
+    const std::vector<std::string>& voters = r.raft->voters();
+    if (std::find(voters.begin(), voters.end(), replica_id_) == voters.end()) continue;
+    size_t others_live = 0;
+    for (const auto& v : voters) {
+      if (v == replica_id_) continue;
+      auto member = membership_.find(node_of_replica(v));
+      others_live += member && (member->state == MemberState::kAlive || member->state == MemberState::kSuspect);
+    }
+    if (others_live < voters.size() / 2 + 1) return true;
+  }
+  return false;
+}
+
 // Each destination's messages go in as many RaftBatch frames as keep each
 // well under the frame limit.
 void NodeState::send_raft_batches() {

@@ -345,7 +345,8 @@ struct Node::Impl {
       pending_runs.clear();
     }
     arm_wake();
-    if (draining && core->running() == 0) finish("drained");
+    // Past the grace period the timer stops the node whatever still depends on it.
+    if (draining && core->running() == 0 && !core->holds_a_majority_together()) finish("drained");
   }
 
   void send_reply(const Outgoing& o) {
