@@ -25,6 +25,7 @@ enum class ErrorCode : uint16_t {
   kUnavailable = 14,        // client side: no reply in time; the node may be down
   kNotLeader = 15,          // this replica does not lead its group; the message names the leader if known
   kBusy = 16,               // a configuration change or leadership transfer is in progress: retry later
+  kStorageFull = 18,        // the node's disk is nearly full: it takes no new tasks; retry later or elsewhere
 };
 
 std::string_view error_name(ErrorCode code);

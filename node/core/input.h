@@ -70,6 +70,12 @@ struct Drain {};
 struct Join {
   std::vector<std::string> seed_addresses;
 };
+// The free space on the node's disk crossed its reserve (node/runtime
+// checks it): while full the node takes no new tasks, leads nothing and
+// accepts no log entries, so it never writes past the reserve.
+struct StorageSpace {
+  bool full = false;
+};
 // A message from another node.
 struct FromPeer {
   PeerMessage message;
@@ -79,7 +85,7 @@ struct FromPeer {
 
 using InputEvent = std::variant<in::Submit, in::Cancel, in::Wait, in::Get, in::List, in::TaskFinished,
                                 in::RenewLeases, in::Tick, in::Recover, in::Drain, in::Join, in::FromPeer,
-                                in::Retry>;
+                                in::Retry, in::StorageSpace>;
 
 struct Input {
   uint64_t now_ms = 0;

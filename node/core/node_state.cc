@@ -29,6 +29,7 @@ Effects NodeState::step(const Input& input) {
   std::visit([this](const auto& e) { on(e); }, input.event);
   if (joined_) {
     tick_groups();
+    if (storage_full_) shed_leadership();
     reconcile();
     purge_expired();
   }
@@ -133,6 +134,13 @@ void NodeState::on(const in::Recover& e) {
     host(p, disk);
   }
   count("partitions_recovered", e.groups.size());
+}
+
+void NodeState::on(const in::StorageSpace& e) {
+  if (e.full == storage_full_) return;
+  storage_full_ = e.full;
+  count(e.full ? "storage_full_entered" : "storage_full_left");
+  for (auto& [p, r] : replicas_) r.raft->stand_aside(e.full);
 }
 
 void NodeState::on(const in::Drain&) {
@@ -409,6 +417,10 @@ void NodeState::serve_submit(const ReplyTo& to, uint32_t partition, std::vector<
     if (!in_flight) {
       if (draining_) {
         fail(Status(ErrorCode::kShuttingDown, "node is draining"));
+        continue;
+      }
+      if (storage_full_) {
+        fail(Status(ErrorCode::kStorageFull, "the disk of " + config_.node_id + " is nearly full: retry later"));
         continue;
       }
       if (Status s = validate(spec); !s.ok()) {
@@ -711,6 +723,7 @@ std::map<std::string, int64_t> NodeState::gauges() const {
   g["tasks_borrowed"] = static_cast<int64_t>(std::count_if(
       runs_.begin(), runs_.end(), [](const auto& run) { return !run.second.lender_address.empty(); }));
   g["draining"] = draining_ ? 1 : 0;
+  g["storage_full"] = storage_full_ ? 1 : 0;
   return g;
 }
 

@@ -294,6 +294,7 @@ class NodeState {
   void on(const in::Tick& e);
   void on(const in::Recover& e);
   void on(const in::Drain& e);
+  void on(const in::StorageSpace& e);
   void on(const in::Join& e);
   void on(const in::FromPeer& e);
 
@@ -328,6 +329,10 @@ class NodeState {
   void release_read(uint64_t read_id);
   void deliver(const ReplyTo& to, FanoutReply reply);
   void send_raft_batches();
+  // A full disk: hand each led group to its most caught-up voter.
+  void shed_leadership();
+  // Refused while the disk is full: what would write log entries here.
+  bool refuse_for_full_disk(const RaftMessage& message);
   void lead_start(uint32_t partition, Replica& r);
   void lead_end(uint32_t partition, Replica& r);
   void reconcile();
@@ -483,6 +488,7 @@ class NodeState {
   std::deque<StealEvent> recent_steals_;
   std::map<std::string, uint64_t> counters_;
   bool draining_ = false;
+  bool storage_full_ = false;
   Membership membership_;
   bool joined_ = false;
   uint64_t next_load_publish_ms_ = 0;

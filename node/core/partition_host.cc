@@ -33,6 +33,7 @@ NodeState::Replica& NodeState::host(uint32_t partition, RaftDisk disk) {
   bool loaded = disk.snapshot.meta.index == 0 && disk.snapshot.data.empty();
   if (!loaded) loaded = install_snapshot(partition, r, disk.snapshot);
   r.raft = std::make_unique<RaftGroup>(rc, replica_id_, random_, std::move(disk), now_ms_);
+  r.raft->stand_aside(storage_full_);
   if (!loaded) halt(partition, r, snapshot_index, "its snapshot does not decode");
   return r;
 }
@@ -136,6 +137,7 @@ void NodeState::on_peer(const RaftBatch& m) {
       count("raft_messages_to_halted");
       continue;
     }
+    if (storage_full_ && refuse_for_full_disk(message)) continue;
     r->raft->step(now_ms_, message);
   }
 }
@@ -231,6 +233,28 @@ void NodeState::halt(uint32_t partition, Replica& r, uint64_t index, std::string
   for (uint64_t round : rounds) on_read_round(partition, round, false);
   out_.halts.push_back(*r.halted);
   count("partitions_halted");
+}
+
+void NodeState::shed_leadership() {
+  for (auto& [p, r] : replicas_) {
+    if (r.halted || r.raft->role() != RaftRole::kLeader || !r.raft->transfer_target().empty()) continue;
+    RaftStatus status = r.raft->status();
+    const FollowerStatus* best = nullptr;
+    for (const auto& f : status.followers) {
+      bool voter = std::find(status.voters.begin(), status.voters.end(), f.id) != status.voters.end();
+      if (voter && (best == nullptr || f.match_index > best->match_index)) best = &f;
+    }
+    if (best != nullptr && r.raft->transfer_leadership(now_ms_, best->id).ok()) count("leadership_shed_storage_full");
+  }
+}
+
+// Unanswered, an append or snapshot leaves this replica behind; the rest of
+// its group commits without it, and it catches up once space returns.
+bool NodeState::refuse_for_full_disk(const RaftMessage& message) {
+  const auto* append = std::get_if<AppendRequest>(&message);
+  bool writes = (append != nullptr && !append->entries.empty()) || std::holds_alternative<InstallSnapshot>(message);
+  if (writes) count("raft_writes_refused_storage_full");
+  return writes;
 }
 
 bool NodeState::holds_a_majority_together() const {

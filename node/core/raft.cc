@@ -235,6 +235,7 @@ void RaftGroup::tick_election() {
 }
 
 bool RaftGroup::may_campaign() const {
+  if (standing_aside_) return false;
   if (is_voter(id_)) return true;
   // Until its own removal commits, the removed replica may be the only one
   // whose log can win: a leader that removed itself and then lost its quorum.
@@ -499,7 +500,7 @@ void RaftGroup::on(const SnapshotResponse& m) {
 void RaftGroup::on(const TimeoutNow& m) {
   if (m.term < term_ || (m.term == term_ && role_ == RaftRole::kLeader)) return;
   become_follower(m.term, m.from);
-  if (is_voter(id_)) start_election(/*transfer=*/true);
+  if (is_voter(id_) && !standing_aside_) start_election(/*transfer=*/true);
 }
 
 // --- follower side of replication ------------------------------------------------

@@ -238,6 +238,9 @@ class RaftGroup {
   // Hands leadership to voter `to`. kNotLeader, kInvalidArgument (not a
   // voter), kBusy (a transfer to another replica is under way).
   Status transfer_leadership(uint64_t now_ms, const std::string& to);
+  // While standing aside this replica never campaigns (nor on a TimeoutNow):
+  // its host cannot write (a full disk).
+  void stand_aside(bool aside) { standing_aside_ = aside; }
   // Starts a linearizable read; its ReadState comes out in a later Ready.
   // kNotLeader (message: the leader's id if known).
   Status read_index(uint64_t now_ms, uint64_t request_id);
@@ -399,6 +402,7 @@ class RaftGroup {
   uint64_t read_seq_ = 0;
   std::vector<PendingRead> pending_reads_;  // in request order
   bool appends_pending_ = false;            // own entries not yet offered to followers
+  bool standing_aside_ = false;
 
   // Output not yet taken.
   HardState persisted_hard_state_;

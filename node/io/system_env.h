@@ -1,8 +1,12 @@
 // The real clock and randomness behind meshd's core.
 #pragma once
 
+#include <sys/statvfs.h>
+
 #include <chrono>
+#include <optional>
 #include <random>
+#include <string>
 
 #include "node/env/clock.h"
 #include "node/env/random.h"
@@ -19,6 +23,14 @@ class SystemClock final : public Clock {
                                      .count());
   }
 };
+
+// Bytes an unprivileged writer may still use on the file system holding
+// `dir`; nullopt when it cannot be read.
+inline std::optional<uint64_t> free_disk_bytes(const std::string& dir) {
+  struct statvfs fs {};
+  if (::statvfs(dir.c_str(), &fs) != 0) return std::nullopt;
+  return static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize;
+}
 
 class OsRandom final : public Random {
  public:

@@ -30,6 +30,7 @@ const std::map<std::string, Setter>& settings() {
       {"node.data_dir", set<std::string>(&NodeOptions::data_dir)},
       {"node.advertise", set<std::string>(&NodeOptions::advertise)},
       {"node.seeds", set_string_list(&NodeOptions::seeds)},
+      {"node.storage_reserve_bytes", set<int64_t>(&NodeOptions::storage_reserve_bytes)},
       {"membership.profile", set<std::string>(&NodeOptions::gossip_profile)},
       {"executor.slots", set<int64_t>(&NodeOptions::slots)},
       {"tasks.partitions", set<int64_t>(&NodeOptions::partitions)},

@@ -26,6 +26,7 @@ struct NodeOptions {
   uint32_t replicas = 3;
   uint32_t vnodes = 64;
   uint64_t snapshot_every = 1000;  // applied log entries of a partition between two snapshots
+  uint64_t storage_reserve_bytes = 64ull << 20;  // below this much free space the node is read-only
   uint64_t max_unfinished = 100000;
   uint64_t lease_ttl_ms = 10000;
   uint64_t aging_interval_ms = 1000;

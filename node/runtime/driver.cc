@@ -74,6 +74,7 @@ struct Node::Impl {
         handlers(std::move(registry)),
         wake_timer(io),
         renew_timer(io),
+        space_timer(io),
         grace_timer(io),
         signals(io, SIGTERM, SIGINT) {}
 
@@ -181,6 +182,7 @@ struct Node::Impl {
       if (!ec) begin_drain(signal);
     });
     arm_renewals();
+    check_space();
     std::vector<std::string> seeds;
     for (const auto& seed : options.seeds) seeds.push_back(to_endpoint(seed));
     feed(in::Join{std::move(seeds)});
@@ -374,6 +376,28 @@ struct Node::Impl {
     });
   }
 
+  // A full disk is a state, not a crash: below the reserve the core takes no
+  // new work and writes no log entries; RocksDB never meets a full disk.
+  void check_space() {
+    auto free = free_disk_bytes(options.data_dir);
+    bool full = free && *free < options.storage_reserve_bytes;
+    if (full != storage_full) {
+      storage_full = full;
+      if (full) {
+        spdlog::error("event=storage_full free_bytes={} reserve_bytes={} action=\"read-only: no new tasks, no "
+                      "leadership, no log entries until space returns\"",
+                      *free, options.storage_reserve_bytes);
+      } else {
+        spdlog::info("event=storage_ok free_bytes={}", free.value_or(0));
+      }
+      feed(in::StorageSpace{full});
+    }
+    space_timer.expires_after(std::chrono::seconds(1));
+    space_timer.async_wait([this](boost::system::error_code ec) {
+      if (!ec) check_space();
+    });
+  }
+
   void arm_renewals() {
     renew_timer.expires_after(milliseconds(std::max<uint64_t>(options.lease_ttl_ms / 3, 1)));
     renew_timer.async_wait([this](boost::system::error_code ec) {
@@ -407,6 +431,7 @@ struct Node::Impl {
     spdlog::info("event=stopped reason=\"{}\" unfinished_led={}", why, core->unfinished());
     wake_timer.cancel();
     renew_timer.cancel();
+    space_timer.cancel();
     grace_timer.cancel();
     signals.cancel();
     if (server) server->close();
@@ -477,6 +502,8 @@ struct Node::Impl {
   PeerTransport peers;
   asio::steady_timer wake_timer;
   asio::steady_timer renew_timer;
+  asio::steady_timer space_timer;
+  bool storage_full = false;
   asio::steady_timer grace_timer;
   asio::signal_set signals;
 

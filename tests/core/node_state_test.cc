@@ -1016,6 +1016,26 @@ TEST_CASE("node: what a replica cannot read back halts its partition; it never s
   CHECK(shown);
 }
 
+TEST_CASE("node: with its disk nearly full a lone node refuses new tasks, still serves reads, and recovers") {
+  Node n(make_config(1));
+  n.submit(0, {make_spec("before")});
+  n.at(1, in::StorageSpace{true});
+  CHECK(n.state().gauges().at("storage_full") == 1);
+  Effects refused = n.submit(2, {make_spec("during")});
+  CHECK(submit_outcome(refused).code == ErrorCode::kStorageFull);
+  CHECK_FALSE(refused.persists());
+  // A resend of a stored task is still answered from its record.
+  CHECK(submit_outcome(n.submit(3, {make_spec("before")})).duplicate);
+  const auto& got = reply<GetReply>(n.get(4, {"before"}), 5);
+  REQUIRE(got.records.size() == 1);
+  // Alone, it has nobody to hand its partitions to: it keeps leading them.
+  CHECK(n.state().leads(0));
+  n.at(5, in::StorageSpace{false});
+  CHECK(submit_outcome(n.submit(6, {make_spec("after")})).code == ErrorCode::kOk);
+  CHECK(n.counter("storage_full_entered") == 1);
+  CHECK(n.counter("storage_full_left") == 1);
+}
+
 TEST_CASE("node: a step's raft writes and compactions persist into a consistent disk") {
   // A single-voter group commits and applies in the step that proposes, so
   // a compaction may cover entries its own step appends: the disk applies
