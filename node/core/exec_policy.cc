@@ -20,7 +20,9 @@ Result<ExecPayload> parse_exec_payload(std::string_view payload) {
   }
   ExecPayload out;
   auto argv = json.find("argv");
-  if (argv == json.end() || !argv->is_array() || argv->empty()) return invalid("argv must be a non-empty array of strings");
+  if (argv == json.end() || !argv->is_array() || argv->empty()) {
+    return invalid("argv must be a non-empty array of strings");
+  }
   for (const auto& arg : *argv) {
     if (!arg.is_string()) return invalid("argv must be a non-empty array of strings");
     out.argv.push_back(arg.get<std::string>());

@@ -98,7 +98,8 @@ bool normal_absolute_path(const std::string& path) {
   size_t begin = 1;
   for (;;) {
     size_t end = path.find('/', begin);
-    std::string_view part = std::string_view(path).substr(begin, end == std::string::npos ? std::string::npos : end - begin);
+    std::string_view part =
+        std::string_view(path).substr(begin, end == std::string::npos ? std::string::npos : end - begin);
     if (part.empty() || part == "." || part == "..") return false;
     if (end == std::string::npos) return true;
     begin = end + 1;

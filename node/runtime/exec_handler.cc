@@ -12,9 +12,9 @@
 // envp, limits, ids, its error messages) is built before fork.
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <poll.h>
 #include <signal.h>
-#include <grp.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -65,7 +65,8 @@ std::vector<std::string> build_env(const ExecPayload& payload, const ExecPolicy&
   for (char** entry = environ; *entry != nullptr; ++entry) {
     std::string_view text(*entry);
     std::string key(text.substr(0, text.find('=')));
-    bool replaced = std::any_of(payload.env.begin(), payload.env.end(), [&](const auto& kv) { return kv.first == key; });
+    bool replaced =
+        std::any_of(payload.env.begin(), payload.env.end(), [&](const auto& kv) { return kv.first == key; });
     if (policy.env.count(key) && !replaced) out.emplace_back(text);
   }
   for (const auto& [key, value] : payload.env) out.push_back(key + "=" + value);
@@ -127,7 +128,9 @@ struct ChildSetup {
 ChildSetup child_setup(const ExecConfig& exec, const std::string& program) {
   ChildSetup setup;
   auto limit = [&](int resource, const std::optional<uint64_t>& value, const char* name) {
-    if (value) setup.limits.push_back({resource, static_cast<rlim_t>(*value), std::string("cannot set ") + name + " limit: errno "});
+    if (!value) return;
+    std::string error = std::string("cannot set ") + name + " limit: errno ";
+    setup.limits.push_back({resource, static_cast<rlim_t>(*value), std::move(error)});
   };
   limit(RLIMIT_CPU, exec.cpu_seconds, "cpu_seconds");
   limit(RLIMIT_AS, exec.memory_bytes, "memory_bytes");

@@ -22,8 +22,9 @@ std::string sh_only_config(const std::string& dir, const std::string& workdir) {
 }
 
 std::string sh(const std::string& script, const std::string& env = "") {
-  return R"({"argv":[")" + program_path("sh") + R"(","-c",")" + script + "\"]" + (env.empty() ? "" : ",\"env\":" + env) +
-         "}";
+  std::string payload = R"({"argv":[")" + program_path("sh") + R"(","-c",")" + script + "\"]";
+  if (!env.empty()) payload += ",\"env\":" + env;
+  return payload + "}";
 }
 
 TaskRecord run_to_end(MeshClient& client, const TaskSpec& spec) {
@@ -92,8 +93,8 @@ TEST_CASE("exec policy: an allowed command runs with the configured limits, envi
     CHECK(r.result == "64\n");
   }
   SUBCASE("env allow list") {
-    TaskRecord r = run_to_end(
-        *client, task("env", "exec", sh(R"(printf %s/%s \"${MESH_TEST_HIDDEN-unset}\" \"$FOO\")", R"({"FOO":"given"})")));
+    const std::string script = R"(printf %s/%s \"${MESH_TEST_HIDDEN-unset}\" \"$FOO\")";
+    TaskRecord r = run_to_end(*client, task("env", "exec", sh(script, R"({"FOO":"given"})")));
     CHECK_MESSAGE(r.state == TaskState::kCompleted, r.result);
     CHECK(r.result == "unset/given");
   }

@@ -129,8 +129,8 @@ class Gate {
   Gate() : dir_("meshgate-") { REQUIRE_MESSAGE(!dir_.path().empty(), "cannot create a temp dir"); }
   TaskSpec task(const std::string& id) const {
     TaskSpec t = mesh::test::task(id, "exec",
-                                  R"({"argv": [")" + program_path("sh") + R"(", "-c", "touch )" + started_path(id) + R"(; while [ ! -e )" +
-                                      open_path() + R"( ]; do sleep 0.02; done; echo done"]})");
+                                  R"({"argv": [")" + program_path("sh") + R"(", "-c", "touch )" + started_path(id) +
+                                      R"(; while [ ! -e )" + open_path() + R"( ]; do sleep 0.02; done; echo done"]})");
     t.timeout_ms = 600000;
     return t;
   }

@@ -113,7 +113,8 @@ TEST_CASE("an exec attempt that times out has its whole process group killed") {
   auto client = node.client();
   std::string pid_file = node.dir() + "/grandchild.pid";
   TaskSpec t = task("slow-exec", "exec",
-                    R"({"argv":[")" + program_path("sh") + R"(","-c","sleep 60 & echo $! > )" + pid_file + R"(; wait"]})");
+                    R"({"argv":[")" + program_path("sh") + R"(","-c","sleep 60 & echo $! > )" + pid_file +
+                        R"(; wait"]})");
   t.timeout_ms = 500;
   t.max_attempts = 1;
   auto submitted = client->submit({t});
