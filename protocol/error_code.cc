@@ -21,6 +21,7 @@ std::string_view error_name(ErrorCode code) {
     case ErrorCode::kUnavailable: return "unavailable";
     case ErrorCode::kNotLeader: return "not_leader";
     case ErrorCode::kBusy: return "busy";
+    case ErrorCode::kHandlerNotAllowed: return "handler_not_allowed";
     case ErrorCode::kStorageFull: return "storage_full";
   }
   return "unknown_error";

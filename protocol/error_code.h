@@ -25,6 +25,7 @@ enum class ErrorCode : uint16_t {
   kUnavailable = 14,        // client side: no reply in time; the node may be down
   kNotLeader = 15,          // this replica does not lead its group; the message names the leader if known
   kBusy = 16,               // a configuration change or leadership transfer is in progress: retry later
+  kHandlerNotAllowed = 17,  // the node's policy refuses this task (an exec command not on its allow list)
   kStorageFull = 18,        // the node's disk is nearly full: it takes no new tasks; retry later or elsewhere
 };
 

@@ -24,7 +24,7 @@ start_node() {
   local name=$1
   shift
   "$bin/meshd" --node-id "$name" --data-dir "$data/$name" --listen tcp://127.0.0.1:0 --gossip-profile local \
-    --slots 2 "$@" >"$data/$name.log" 2>&1 &
+    --slots 2 --config "$data/exec.toml" "$@" >"$data/$name.log" 2>&1 &
   pids+=($!)
   for _ in $(seq 1 500); do
     [ -s "$data/$name/meshd.endpoint" ] && break
@@ -32,6 +32,10 @@ start_node() {
   done
   endpoint=$(cat "$data/$name/meshd.endpoint")
 }
+
+# Exec is off unless configured: these nodes may run sh, by its absolute path.
+sh_path=$(type -P sh)
+printf '[handlers.exec]\nallow = ["%s"]\nenv = ["PATH"]\n' "$sh_path" >"$data/exec.toml"
 
 echo "== starting a three-node mesh (data in $data)"
 start_node node-1 --metrics-listen 127.0.0.1:0
@@ -65,7 +69,7 @@ echo
 echo "== submitting a mixed workload through node-1: it routes each task to its partition's leader"
 {
   for t in $(seq 1 3000); do echo "{\"id\":\"hash-$t\",\"handler\":\"hash\",\"payload\":\"5000:block-$t\"}"; done
-  for t in $(seq 1 300); do echo "{\"id\":\"square-$t\",\"handler\":\"exec\",\"payload\":{\"argv\":[\"sh\",\"-c\",\"echo \$(($t*$t))\"]}}"; done
+  for t in $(seq 1 300); do echo "{\"id\":\"square-$t\",\"handler\":\"exec\",\"payload\":{\"argv\":[\"$sh_path\",\"-c\",\"echo \$(($t*$t))\"]}}"; done
   for t in $(seq 1 600); do echo "{\"id\":\"sleepy-$t\",\"handler\":\"sleep\",\"payload\":\"50\",\"priority\":-1}"; done
   for t in $(seq 1 100); do echo "{\"id\":\"flaky-$t\",\"handler\":\"fail\",\"payload\":\"2\",\"max_attempts\":4,\"backoff_ms\":50}"; done
   for t in $(seq 1 10); do echo "{\"id\":\"doomed-$t\",\"handler\":\"fail\",\"payload\":\"9\",\"max_attempts\":3,\"backoff_ms\":50}"; done

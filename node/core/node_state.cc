@@ -354,6 +354,9 @@ Status NodeState::validate(const TaskSpec& spec) const {
   if (!config_.handlers.count(spec.handler)) {
     return Status(ErrorCode::kUnknownHandler, "unknown handler '" + spec.handler + "'");
   }
+  if (spec.handler == kExecHandler) {
+    if (Status s = check_exec(config_.exec, spec.payload); !s.ok()) return s;
+  }
   if (spec.max_attempts < 1 || spec.max_attempts > limits::kMaxAttempts) {
     return Status(ErrorCode::kInvalidArgument,
                   "max_attempts must be 1.." + std::to_string(limits::kMaxAttempts));

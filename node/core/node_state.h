@@ -64,6 +64,7 @@
 #include <string_view>
 
 #include "node/core/effects.h"
+#include "node/core/exec_policy.h"
 #include "node/core/input.h"
 #include "node/core/membership.h"
 #include "node/core/partition_table.h"
@@ -121,6 +122,7 @@ struct NodeConfig {
   uint64_t lease_ttl_ms = 10000;
   uint64_t aging_interval_ms = 1000;
   std::set<std::string> handlers;  // names a submitted task may use
+  ExecPolicy exec;                 // what an "exec" task may run; empty: exec refused
   std::string address = "tcp://127.0.0.1:7700";  // where peers reach this node
   MembershipConfig membership;
   RingConfig ring;

@@ -34,7 +34,18 @@ void NodeState::route_submit(RequestRef request, std::vector<TaskSpec> tasks) {
                     static_cast<unsigned long long>(random_.next_u64() & 0xffffffffu));
       spec.id = buf;
     }
-    client.reply.outcomes[i].id = spec.id;
+    SubmitOutcome& outcome = client.reply.outcomes[i];
+    outcome.id = spec.id;
+    // Refused here already, without a round trip: the leader would refuse it
+    // too when every node shares the policy (and checks again when not).
+    if (spec.handler == kExecHandler) {
+      if (Status s = check_exec(config_.exec, spec.payload); !s.ok()) {
+        outcome.code = s.code();
+        outcome.message = s.message();
+        count("submit_rejected_" + std::string(error_name(s.code())));
+        continue;
+      }
+    }
     uint32_t partition = partition_of(spec.key.empty() ? spec.id : spec.key, config_.ring.partitions);
     auto [it, created] = route_of_partition.emplace(partition, 0);
     if (created) {

@@ -109,13 +109,13 @@ HandlerResult fail_handler(const TaskContext& ctx) {
 
 }  // namespace
 
-void register_builtin_handlers(HandlerRegistry& registry, const ExecLimits& exec_limits) {
+void register_builtin_handlers(HandlerRegistry& registry, const ExecConfig& exec) {
   registry.add("noop", [](const TaskContext& ctx) { return HandlerResult::success(std::string(ctx.payload)); });
   registry.add("sleep", sleep_handler);
   registry.add("spin", spin_handler);
   registry.add("hash", hash_handler);
   registry.add("fail", fail_handler);
-  registry.add("exec", [exec_limits](const TaskContext& ctx) { return run_exec(ctx, exec_limits); });
+  registry.add("exec", [exec](const TaskContext& ctx) { return run_exec(ctx, exec); });
 }
 
 }  // namespace mesh

@@ -1,7 +1,12 @@
 #include "node/runtime/config.h"
 
+#include <grp.h>
+#include <pwd.h>
+#include <unistd.h>
+
 #include <toml.hpp>
 
+#include <charconv>
 #include <functional>
 #include <map>
 
@@ -51,11 +56,93 @@ const std::map<std::string, Setter>& settings() {
       {"runtime.exec_max_output_bytes", set<int64_t>(&NodeOptions::exec_max_output_bytes)},
       {"runtime.metrics_listen", set<std::string>(&NodeOptions::metrics_listen)},
       {"runtime.log_level", set<std::string>(&NodeOptions::log_level)},
+      {"handlers.exec.allow", set_string_list(&NodeOptions::exec_allow)},
+      {"handlers.exec.env", set_string_list(&NodeOptions::exec_env)},
+      {"handlers.exec.workdir", set<std::string>(&NodeOptions::exec_workdir)},
+      {"handlers.exec.cpu_seconds", set<int64_t>(&NodeOptions::exec_cpu_seconds)},
+      {"handlers.exec.memory_bytes", set<int64_t>(&NodeOptions::exec_memory_bytes)},
+      {"handlers.exec.open_files", set<int64_t>(&NodeOptions::exec_open_files)},
+      {"handlers.exec.processes", set<int64_t>(&NodeOptions::exec_processes)},
+      {"handlers.exec.user", set<std::string>(&NodeOptions::exec_user)},
+      {"handlers.exec.group", set<std::string>(&NodeOptions::exec_group)},
   };
   return table;
 }
 
 Status invalid(const std::string& message) { return Status(ErrorCode::kInvalidArgument, message); }
+
+// Stores every key of `table` (a [section] or a [section.sub] table) named
+// `prefix` + key.
+Status load_table(const std::string& path, const std::string& prefix, const toml::value& table, NodeOptions& options) {
+  for (const auto& [key, value] : table.as_table()) {
+    std::string name = prefix + key;
+    if (value.is_table()) {
+      if (Status s = load_table(path, name + ".", value, options); !s.ok()) return s;
+      continue;
+    }
+    auto it = settings().find(name);
+    if (it == settings().end()) return invalid(path + ": unknown setting '" + name + "'");
+    try {
+      if (value.is_integer() && value.as_integer() < 0) return invalid(path + ": '" + name + "' must not be negative");
+      it->second(value, options);
+    } catch (const toml::type_error&) {
+      return invalid(path + ": '" + name + "' has the wrong type");
+    }
+  }
+  return Status::Ok();
+}
+
+// "/usr/bin/sh", not "bin/sh", "/usr//bin/sh", "/usr/bin/../bin/sh" or "/usr/bin/": the
+// policy compares argv[0] with it byte for byte, so only one spelling may exist.
+bool normal_absolute_path(const std::string& path) {
+  if (path.size() < 2 || path.front() != '/' || path.back() == '/') return false;
+  size_t begin = 1;
+  for (;;) {
+    size_t end = path.find('/', begin);
+    std::string_view part =
+        std::string_view(path).substr(begin, end == std::string::npos ? std::string::npos : end - begin);
+    if (part.empty() || part == "." || part == "..") return false;
+    if (end == std::string::npos) return true;
+    begin = end + 1;
+  }
+}
+
+Status validate_exec(const NodeOptions& o, bool as_root) {
+  for (const auto& program : o.exec_allow) {
+    if (!normal_absolute_path(program)) {
+      return invalid("handlers.exec.allow: '" + program + "' must be an absolute path without '.', '..' or '//'");
+    }
+  }
+  for (const auto& name : o.exec_env) {
+    if (name.empty() || name.find_first_of(std::string_view("=\0", 2)) != std::string::npos) {
+      return invalid("handlers.exec.env: '" + name + "' is not a variable name");
+    }
+  }
+  if (!o.exec_workdir.empty() && o.exec_workdir.front() != '/') {
+    return invalid("handlers.exec.workdir must be an absolute path, got '" + o.exec_workdir + "'");
+  }
+  const std::pair<const char*, const std::optional<uint64_t>*> rlimits[] = {
+      {"cpu_seconds", &o.exec_cpu_seconds},
+      {"memory_bytes", &o.exec_memory_bytes},
+      {"open_files", &o.exec_open_files},
+      {"processes", &o.exec_processes}};
+  for (const auto& [name, value] : rlimits) {
+    if (*value && **value < 1) return invalid(std::string("handlers.exec.") + name + " must be at least 1");
+  }
+  if ((!o.exec_user.empty() || !o.exec_group.empty()) && !as_root) {
+    return invalid("handlers.exec.user and group need meshd to run as root (it cannot change identity otherwise)");
+  }
+  return Status::Ok();
+}
+
+// A number, or a name the lookup knows.
+template <typename Id, typename Lookup>
+std::optional<Id> resolve_id(const std::string& text, Lookup lookup) {
+  Id id{};
+  auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), id);
+  if (error == std::errc() && end == text.data() + text.size()) return id;
+  return lookup(text);
+}
 
 }  // namespace
 
@@ -64,17 +151,7 @@ Status load_config_file(const std::string& path, NodeOptions& options) {
     const toml::value root = toml::parse(path);
     for (const auto& [section, table] : root.as_table()) {
       if (!table.is_table()) return invalid(path + ": '" + section + "' must be a [section]");
-      for (const auto& [key, value] : table.as_table()) {
-        std::string name = section + "." + key;
-        auto it = settings().find(name);
-        if (it == settings().end()) return invalid(path + ": unknown setting '" + name + "'");
-        try {
-          if (value.is_integer() && value.as_integer() < 0) return invalid(path + ": '" + name + "' must not be negative");
-          it->second(value, options);
-        } catch (const toml::type_error&) {
-          return invalid(path + ": '" + name + "' has the wrong type");
-        }
-      }
+      if (Status s = load_table(path, section + ".", table, options); !s.ok()) return s;
     }
   } catch (const toml::syntax_error& e) {
     return invalid(std::string("config syntax error: ") + e.what());
@@ -88,7 +165,9 @@ std::string to_endpoint(const std::string& address) {
   return address.find("://") == std::string::npos ? "tcp://" + address : address;
 }
 
-Status validate(const NodeOptions& o) {
+Status validate(const NodeOptions& o) { return validate(o, geteuid() == 0); }
+
+Status validate(const NodeOptions& o, bool as_root) {
   if (o.node_id.size() > kMaxNodeIdBytes) {
     return invalid("node id must be at most " + std::to_string(kMaxNodeIdBytes) + " bytes");
   }
@@ -135,7 +214,42 @@ Status validate(const NodeOptions& o) {
   if (!o.metrics_listen.empty() && o.metrics_listen.find(':') == std::string::npos) {
     return invalid("metrics_listen must be host:port, got '" + o.metrics_listen + "'");
   }
-  return Status::Ok();
+  return validate_exec(o, as_root);
+}
+
+ExecPolicy exec_policy(const NodeOptions& o) {
+  return ExecPolicy{{o.exec_allow.begin(), o.exec_allow.end()}, {o.exec_env.begin(), o.exec_env.end()}};
+}
+
+Result<ExecConfig> exec_config(const NodeOptions& o) {
+  ExecConfig exec;
+  exec.max_output_bytes = o.exec_max_output_bytes;
+  exec.policy = exec_policy(o);
+  exec.workdir = o.exec_workdir;
+  exec.cpu_seconds = o.exec_cpu_seconds;
+  exec.memory_bytes = o.exec_memory_bytes;
+  exec.open_files = o.exec_open_files;
+  exec.processes = o.exec_processes;
+  // Looked up once at start-up: getpwnam is not for the child after fork.
+  if (!o.exec_user.empty()) {
+    passwd* user = nullptr;
+    exec.uid = resolve_id<uid_t>(o.exec_user, [&](const std::string& name) -> std::optional<uid_t> {
+      user = getpwnam(name.c_str());
+      return user ? std::optional<uid_t>(user->pw_uid) : std::nullopt;
+    });
+    if (!exec.uid) return invalid("handlers.exec.user: no user '" + o.exec_user + "' on this host");
+    if (user == nullptr) user = getpwuid(*exec.uid);
+    if (user != nullptr) exec.gid = user->pw_gid;
+  }
+  if (!o.exec_group.empty()) {
+    exec.gid = resolve_id<gid_t>(o.exec_group, [](const std::string& name) -> std::optional<gid_t> {
+      group* g = getgrnam(name.c_str());
+      return g ? std::optional<gid_t>(g->gr_gid) : std::nullopt;
+    });
+    if (!exec.gid) return invalid("handlers.exec.group: no group '" + o.exec_group + "' on this host");
+  }
+  if (exec.uid && !exec.gid) return invalid("handlers.exec.user: user " + o.exec_user + " has no group: set group");
+  return exec;
 }
 
 }  // namespace mesh

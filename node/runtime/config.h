@@ -3,9 +3,11 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "node/runtime/handler.h"
 #include "protocol/result.h"
 
 namespace mesh {
@@ -41,12 +43,31 @@ struct NodeOptions {
   uint64_t steal_interval_ms = 50;
   std::string metrics_listen;  // "host:port" for Prometheus text over HTTP; empty = off
   std::string log_level = "info";
+  // [handlers.exec]: what exec tasks may run, and how (node/core/exec_policy.h).
+  // No allowed program: exec is off.
+  std::vector<std::string> exec_allow;  // absolute program paths argv[0] must equal
+  std::vector<std::string> exec_env;    // variables a task may set, or inherit from meshd
+  std::string exec_workdir;             // the children's working directory; empty: meshd's
+  std::optional<uint64_t> exec_cpu_seconds;   // RLIMIT_CPU of each child; unset: meshd's own
+  std::optional<uint64_t> exec_memory_bytes;  // RLIMIT_AS
+  std::optional<uint64_t> exec_open_files;    // RLIMIT_NOFILE
+  std::optional<uint64_t> exec_processes;     // RLIMIT_NPROC (counted per user)
+  std::string exec_user;   // name or number; only when meshd runs as root
+  std::string exec_group;  // name or number; default: the user's primary group
 };
 
 // Reads `path` over `options`. Unknown keys, wrong types and syntax errors
 // are errors (kInvalidArgument) that name the key or line.
 Status load_config_file(const std::string& path, NodeOptions& options);
 Status validate(const NodeOptions& options);
+// `as_root`: whether meshd runs as root, which exec's user and group need.
+Status validate(const NodeOptions& options, bool as_root);
+
+// [handlers.exec] as the core checks it at submit.
+ExecPolicy exec_policy(const NodeOptions& options);
+// The exec handler's settings, user and group resolved to ids. Fails
+// (kInvalidArgument) for a user or group this host does not know.
+Result<ExecConfig> exec_config(const NodeOptions& options);
 
 // "host:port" or a full endpoint -> "tcp://host:port".
 std::string to_endpoint(const std::string& address);

@@ -159,6 +159,7 @@ struct Node::Impl {
     config.retention.finished_ms = options.retention_ms;
     config.retention.dead_letter_ms = options.dead_letter_retention_ms;
     config.handlers = handlers.names();
+    config.exec = exec_policy(options);
     config.membership = options.gossip_profile == "local" ? MembershipConfig::local() : MembershipConfig::lan();
     if (options.gossip_profile == "local") {
       // Loopback round trips are tiny: elect in about half a second.

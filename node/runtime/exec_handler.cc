@@ -2,21 +2,27 @@
 // collects stdout and the tail of stderr, and kills the whole group on
 // timeout, cancellation or oversized output.
 //
+// Before anything runs, the node's own exec policy is checked (the leader's
+// may differ): argv[0] is an allowed absolute path, so there is no PATH
+// lookup. The child gets only the environment variables the policy allows,
+// the configured rlimits, user, group and working directory.
+//
 // Executor threads call this concurrently, so the child runs only
 // async-signal-safe code between fork and exec: everything it needs (argv,
-// envp, the resolved program path, its error message) is built before fork.
+// envp, limits, ids, its error messages) is built before fork.
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <poll.h>
 #include <signal.h>
-#include <sys/stat.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
-#include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <system_error>
 #include <utility>
@@ -52,81 +58,19 @@ class Fd {
 
 std::string errno_text(int err) { return std::system_category().message(err); }
 
-struct Spec {
-  std::vector<std::string> argv;
-  std::string input;
-  std::vector<std::pair<std::string, std::string>> env;
-};
-
-// Returns an error text, empty when the payload is valid.
-std::string parse_spec(std::string_view payload, Spec& spec) {
-  auto json = nlohmann::json::parse(payload.begin(), payload.end(), nullptr, false);
-  if (json.is_discarded()) return "payload is not valid JSON";
-  if (!json.is_object()) return "payload must be a JSON object";
-  for (const auto& [key, value] : json.items()) {
-    if (key != "argv" && key != "stdin" && key != "env") return "unknown field '" + key + "'";
-  }
-  auto argv = json.find("argv");
-  if (argv == json.end() || !argv->is_array() || argv->empty()) return "argv must be a non-empty array of strings";
-  for (const auto& arg : *argv) {
-    if (!arg.is_string()) return "argv must be a non-empty array of strings";
-    spec.argv.push_back(arg.get<std::string>());
-    if (spec.argv.back().find('\0') != std::string::npos) return "argv strings must not contain NUL";
-  }
-  if (spec.argv[0].empty()) return "argv[0] must not be empty";
-  if (auto input = json.find("stdin"); input != json.end()) {
-    if (!input->is_string()) return "stdin must be a string";
-    spec.input = input->get<std::string>();
-  }
-  if (auto env = json.find("env"); env != json.end()) {
-    if (!env->is_object()) return "env must be an object of strings";
-    for (const auto& [key, value] : env->items()) {
-      if (!value.is_string()) return "env must be an object of strings";
-      std::string text = value.get<std::string>();
-      if (key.empty() || key.find_first_of(std::string_view("=\0", 2)) != std::string::npos ||
-          text.find('\0') != std::string::npos) {
-        return "bad env entry '" + key + "'";
-      }
-      spec.env.emplace_back(key, std::move(text));
-    }
-  }
-  return {};
-}
-
-// The child's environment: ours, with the spec's entries added or replaced.
-std::vector<std::string> build_env(const Spec& spec) {
+// The child's environment: the variables of ours the policy allows, with the
+// payload's entries (all allowed, the policy has checked) added or replaced.
+std::vector<std::string> build_env(const ExecPayload& payload, const ExecPolicy& policy) {
   std::vector<std::string> out;
   for (char** entry = environ; *entry != nullptr; ++entry) {
     std::string_view text(*entry);
-    std::string_view key = text.substr(0, text.find('='));
-    bool replaced = std::any_of(spec.env.begin(), spec.env.end(), [&](const auto& kv) { return kv.first == key; });
-    if (!replaced) out.emplace_back(text);
+    std::string key(text.substr(0, text.find('=')));
+    bool replaced =
+        std::any_of(payload.env.begin(), payload.env.end(), [&](const auto& kv) { return kv.first == key; });
+    if (policy.env.count(key) && !replaced) out.emplace_back(text);
   }
-  for (const auto& [key, value] : spec.env) out.push_back(key + "=" + value);
+  for (const auto& [key, value] : payload.env) out.push_back(key + "=" + value);
   return out;
-}
-
-// execvp's lookup, done before fork because execvp is not async-signal-safe.
-// Uses the child's PATH. Returns empty when nothing matches.
-std::string resolve_program(const std::string& name, const Spec& spec) {
-  if (name.find('/') != std::string::npos) return name;
-  std::string path = "/bin:/usr/bin";
-  if (const char* ours = getenv("PATH")) path = ours;
-  for (const auto& [key, value] : spec.env) {
-    if (key == "PATH") path = value;
-  }
-  size_t begin = 0;
-  for (;;) {
-    size_t end = path.find(':', begin);
-    std::string dir = path.substr(begin, end == std::string::npos ? std::string::npos : end - begin);
-    std::string candidate = (dir.empty() ? "." : dir) + "/" + name;
-    struct stat st {};
-    if (stat(candidate.c_str(), &st) == 0 && S_ISREG(st.st_mode) && access(candidate.c_str(), X_OK) == 0) {
-      return candidate;
-    }
-    if (end == std::string::npos) return {};
-    begin = end + 1;
-  }
 }
 
 std::vector<char*> c_strings(std::vector<std::string>& strings) {
@@ -165,9 +109,58 @@ void write_all(int fd, const char* data, size_t size) {
   }
 }
 
+// What the child does between fork and exec, all prepared before fork.
+struct ChildSetup {
+  struct Limit {
+    int resource;
+    rlim_t value;
+    std::string error;  // "cannot set <name> limit: errno "
+  };
+  std::vector<Limit> limits;
+  std::optional<uid_t> uid;
+  std::optional<gid_t> gid;
+  std::string workdir;
+  std::string identity_error;
+  std::string workdir_error;
+  std::string exec_error;
+};
+
+ChildSetup child_setup(const ExecConfig& exec, const std::string& program) {
+  ChildSetup setup;
+  auto limit = [&](int resource, const std::optional<uint64_t>& value, const char* name) {
+    if (!value) return;
+    std::string error = std::string("cannot set ") + name + " limit: errno ";
+    setup.limits.push_back({resource, static_cast<rlim_t>(*value), std::move(error)});
+  };
+  limit(RLIMIT_CPU, exec.cpu_seconds, "cpu_seconds");
+  limit(RLIMIT_AS, exec.memory_bytes, "memory_bytes");
+  limit(RLIMIT_NOFILE, exec.open_files, "open_files");
+  limit(RLIMIT_NPROC, exec.processes, "processes");
+  setup.uid = exec.uid;
+  setup.gid = exec.gid;
+  setup.workdir = exec.workdir;
+  setup.identity_error = "cannot change user or group: errno ";
+  setup.workdir_error = "cannot enter '" + exec.workdir + "': errno ";
+  setup.exec_error = "cannot execute '" + program + "': errno ";
+  return setup;
+}
+
+// In the child: reports `message` + errno on stderr and exits 127.
+[[noreturn]] void child_fail(const std::string& message, int err) {
+  char digits[16];
+  int n = 0;
+  do {
+    digits[sizeof digits - 1 - n++] = static_cast<char>('0' + err % 10);
+    err /= 10;
+  } while (err > 0);
+  write_all(STDERR_FILENO, message.data(), message.size());
+  write_all(STDERR_FILENO, digits + sizeof digits - n, static_cast<size_t>(n));
+  _exit(127);
+}
+
 // Runs in the forked child: async-signal-safe calls only, never returns.
 [[noreturn]] void exec_child(int in, int out, int err, const char* program, char* const* argv, char* const* envp,
-                             const std::string& exec_error) {
+                             const ChildSetup& setup) {
   setpgid(0, 0);
   dup2(in, STDIN_FILENO);
   dup2(out, STDOUT_FILENO);
@@ -181,19 +174,21 @@ void write_all(int fd, const char* data, size_t size) {
   sigset_t none;
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, nullptr);
+  // Limits first, while still privileged enough to set them; then the
+  // identity (groups before the user, which gives up the right to change
+  // them); the working directory last, entered as the task's user.
+  for (const auto& limit : setup.limits) {
+    rlimit value{limit.value, limit.value};
+    if (setrlimit(limit.resource, &value) != 0) child_fail(limit.error, errno);
+  }
+  if (setup.gid) {
+    if (setgroups(0, nullptr) != 0 || setgid(*setup.gid) != 0) child_fail(setup.identity_error, errno);
+  }
+  if (setup.uid && setuid(*setup.uid) != 0) child_fail(setup.identity_error, errno);
+  if (!setup.workdir.empty() && chdir(setup.workdir.c_str()) != 0) child_fail(setup.workdir_error, errno);
 
   execve(program, argv, envp);
-
-  int code = errno;
-  char digits[16];
-  int n = 0;
-  do {
-    digits[sizeof digits - 1 - n++] = static_cast<char>('0' + code % 10);
-    code /= 10;
-  } while (code > 0);
-  write_all(STDERR_FILENO, exec_error.data(), exec_error.size());
-  write_all(STDERR_FILENO, digits + sizeof digits - n, static_cast<size_t>(n));
-  _exit(127);
+  child_fail(setup.exec_error, errno);
 }
 
 // Writing to a pipe whose reader has gone raises SIGPIPE, which would kill
@@ -283,19 +278,21 @@ std::string trimmed_tail(std::string tail) {
 
 }  // namespace
 
-HandlerResult run_exec(const TaskContext& ctx, const ExecLimits& limits) {
-  Spec spec;
-  if (std::string error = parse_spec(ctx.payload, spec); !error.empty()) {
-    return HandlerResult::failure("exec: " + error);
+HandlerResult run_exec(const TaskContext& ctx, const ExecConfig& exec) {
+  Result<ExecPayload> parsed = parse_exec_payload(ctx.payload);
+  if (!parsed.ok()) return HandlerResult::failure(parsed.status().message());
+  ExecPayload& spec = parsed.value();
+  // The leader checked its policy at submit; this node runs only what its own allows.
+  if (Status s = check_exec(exec.policy, spec); !s.ok()) {
+    return HandlerResult::failure(std::string(error_name(s.code())) + ": " + s.message());
   }
-  std::string program = resolve_program(spec.argv[0], spec);
-  if (program.empty()) return HandlerResult::failure("exec: '" + spec.argv[0] + "' not found in PATH");
-  std::vector<std::string> env = build_env(spec);
+  const std::string program = spec.argv[0];
+  std::vector<std::string> env = build_env(spec, exec.policy);
   std::vector<char*> argv_ptrs = c_strings(spec.argv);
   std::vector<char*> env_ptrs = c_strings(env);
-  const std::string exec_error = "cannot execute '" + program + "': errno ";
+  const ChildSetup setup = child_setup(exec, program);
 
-  Pump pump(spec.input, limits.max_output_bytes);
+  Pump pump(spec.input, exec.max_output_bytes);
   Fd child_in, child_out, child_err;
   if (!make_pipe(child_in, pump.in) || !make_pipe(pump.out, child_out) || !make_pipe(pump.err, child_err)) {
     return HandlerResult::failure("exec: pipe: " + errno_text(errno));
@@ -309,7 +306,7 @@ HandlerResult run_exec(const TaskContext& ctx, const ExecLimits& limits) {
   if (pid < 0) return HandlerResult::failure("exec: fork: " + errno_text(errno));
   if (pid == 0) {
     exec_child(child_in.get(), child_out.get(), child_err.get(), program.c_str(), argv_ptrs.data(), env_ptrs.data(),
-               exec_error);
+               setup);
   }
   // Also set here, so the group exists before we could ever need to kill it.
   setpgid(pid, pid);
@@ -388,7 +385,7 @@ HandlerResult run_exec(const TaskContext& ctx, const ExecLimits& limits) {
     case Stop::kCancelled:
       return HandlerResult::failure("exec: cancelled");
     case Stop::kOutputCap:
-      return HandlerResult::failure("exec: output over " + std::to_string(limits.max_output_bytes) + " bytes");
+      return HandlerResult::failure("exec: output over " + std::to_string(exec.max_output_bytes) + " bytes");
     case Stop::kExited:
       break;
   }

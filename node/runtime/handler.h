@@ -7,13 +7,18 @@
 // true when the attempt is cancelled or times out.
 #pragma once
 
+#include <sys/types.h>
+
 #include <atomic>
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
+
+#include "node/core/exec_policy.h"
 
 namespace mesh {
 
@@ -55,14 +60,24 @@ class HandlerRegistry {
   std::map<std::string, Handler> handlers_;
 };
 
-struct ExecLimits {
+// How the exec handler runs a command: meshd's [handlers.exec] and
+// runtime.exec_max_output_bytes (node/runtime/config.h).
+struct ExecConfig {
   size_t max_output_bytes = 1 << 20;  // stdout beyond this is cut and the attempt fails
+  // Checked again before every run, the node's own policy whatever the
+  // leader's was: a refusal fails the attempt with "handler_not_allowed: ...".
+  ExecPolicy policy;
+  std::string workdir;  // empty: meshd's working directory
+  // Set (soft and hard) in the child before exec; unset: inherited from meshd.
+  std::optional<uint64_t> cpu_seconds, memory_bytes, open_files, processes;
+  std::optional<uid_t> uid;  // the child's identity (meshd must run as root)
+  std::optional<gid_t> gid;
 };
 
 // Registers noop, sleep, spin, hash, fail and exec.
-void register_builtin_handlers(HandlerRegistry& registry, const ExecLimits& exec_limits);
+void register_builtin_handlers(HandlerRegistry& registry, const ExecConfig& exec);
 
 // The exec handler alone (exposed for tests).
-HandlerResult run_exec(const TaskContext& context, const ExecLimits& limits);
+HandlerResult run_exec(const TaskContext& context, const ExecConfig& exec);
 
 }  // namespace mesh

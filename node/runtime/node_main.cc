@@ -86,13 +86,18 @@ int run_meshd(int argc, char** argv, HandlerRegistry handlers) {
     std::fprintf(stderr, "meshd: bad config: %s\n", s.message().c_str());
     return kExitBadConfig;
   }
+  Result<ExecConfig> exec = exec_config(options);
+  if (!exec.ok()) {
+    std::fprintf(stderr, "meshd: bad config: %s\n", exec.status().message().c_str());
+    return kExitBadConfig;
+  }
 
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %l meshd %v");
   spdlog::set_level(spdlog::level::from_str(options.log_level));
 
   HandlerRegistry all = std::move(handlers);
   HandlerRegistry builtins;
-  register_builtin_handlers(builtins, ExecLimits{options.exec_max_output_bytes});
+  register_builtin_handlers(builtins, exec.value());
   for (const auto& name : builtins.names()) {
     if (!all.find(name)) all.add(name, *builtins.find(name));
   }

@@ -10,7 +10,8 @@
 //   }
 //
 // The built-in handlers are added too unless a handler of yours has the same
-// name.
+// name. Tasks of a handler named "exec", yours or the built-in, pass the
+// node's exec policy at submit ([handlers.exec], node/core/exec_policy.h).
 #pragma once
 
 #include "node/runtime/handler.h"

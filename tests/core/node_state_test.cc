@@ -431,6 +431,60 @@ TEST_CASE("node: a task naming an unknown handler is rejected") {
   CHECK(n.counter("submit_rejected_unknown_handler") == 1);
 }
 
+// An exec task whose command the node's policy forbids, with `program` as argv[0].
+TaskSpec exec_spec(const std::string& id, const std::string& program) {
+  TaskSpec spec = make_spec(id);
+  spec.handler = "exec";
+  spec.payload = R"({"argv":[")" + program + R"(","-c","true"]})";
+  return spec;
+}
+
+NodeConfig exec_config() {
+  NodeConfig config = make_config();
+  config.handlers.insert("exec");
+  config.exec.programs = {"/bin/sh"};
+  return config;
+}
+
+TEST_CASE("node: an exec task the policy refuses is rejected at submit and never written") {
+  Node n(exec_config());
+  Effects fx = n.submit(0, {exec_spec("bad", "/bin/bash"), exec_spec("rel", "sh"), exec_spec("ok", "/bin/sh")});
+  CHECK(submit_outcome(fx, 0).code == ErrorCode::kHandlerNotAllowed);
+  CHECK(submit_outcome(fx, 1).code == ErrorCode::kHandlerNotAllowed);
+  CHECK(submit_outcome(fx, 2).code == ErrorCode::kOk);
+  CHECK(written(fx) == "ok");
+  CHECK(n.state().find("bad") == nullptr);
+  CHECK(n.state().find("rel") == nullptr);
+  CHECK(n.counter("submit_rejected_handler_not_allowed") == 2);
+}
+
+TEST_CASE("node: with no exec policy every exec task is rejected") {
+  NodeConfig config = make_config();
+  config.handlers.insert("exec");
+  Node n(config);
+  Effects fx = n.submit(0, {exec_spec("a", "/bin/sh")});
+  CHECK(submit_outcome(fx).code == ErrorCode::kHandlerNotAllowed);
+  CHECK_FALSE(fx.persists());
+}
+
+TEST_CASE("node: a leader refuses an exec task its policy forbids even when the origin routed it") {
+  // The origin's policy let it through (the nodes' policies differ): the
+  // leader, which would put it in the log, checks again.
+  Node n(exec_config());
+  TaskSpec spec = exec_spec("routed", "/bin/bash");
+  uint32_t partition = partition_of(spec.id, kPartitions);
+  Effects fx = n.state().step(Input{0, in::FromPeer{RouteSubmit{7, "tcp://origin:1", partition, {spec}}}});
+  CHECK_FALSE(fx.persists());
+  REQUIRE(fx.sends.size() == 1);
+  CHECK(fx.sends[0].to_address == "tcp://origin:1");
+  const auto* reply = std::get_if<RouteSubmitReply>(&fx.sends[0].message);
+  REQUIRE(reply != nullptr);
+  CHECK(reply->code == ErrorCode::kOk);
+  REQUIRE(reply->outcomes.size() == 1);
+  CHECK(reply->outcomes[0].code == ErrorCode::kHandlerNotAllowed);
+  CHECK(n.state().find("routed") == nullptr);
+}
+
 TEST_CASE("node: out-of-range fields are invalid arguments") {
   Node n;
   TaskSpec spec = make_spec("a");

@@ -49,6 +49,19 @@ TEST_CASE("bad configuration is refused at start with a clear message") {
     std::string path = write_file(dir, "bad.toml", "[executor\nslots = 3\n");
     check_refused("--config " + path + data, 2, "syntax error");
   }
+  SUBCASE("exec allow list with a relative path") {
+    std::string path = write_file(dir, "bad.toml", "[handlers.exec]\nallow = [\"sh\"]\n");
+    check_refused("--config " + path + data, 2, "handlers.exec.allow: 'sh' must be an absolute path");
+  }
+  SUBCASE("unknown exec key") {
+    std::string path = write_file(dir, "bad.toml", "[handlers.exec]\nallow = [\"/bin/sh\"]\nopen_fils = 10\n");
+    check_refused("--config " + path + data, 2, "unknown setting 'handlers.exec.open_fils'");
+  }
+  SUBCASE("exec user unknown to the host") {
+    std::string path = write_file(dir, "bad.toml", "[handlers.exec]\nuser = \"no-such-user-meshwork\"\n");
+    check_refused("--config " + path + data, 2,
+                  geteuid() == 0 ? "no user 'no-such-user-meshwork'" : "need meshd to run as root");
+  }
   SUBCASE("missing config file") { check_refused("--config " + dir + "/none.toml" + data, 2, "none.toml"); }
   SUBCASE("unusable data dir") {
     std::string file = write_file(dir, "not-a-dir", "x");
@@ -211,7 +224,8 @@ TEST_CASE("meshctl commands and exit codes") {
 
   std::string lines = write_file(node.dir(), "batch.jsonl",
                                  "{\"id\":\"b1\",\"handler\":\"noop\",\"payload\":\"one\"}\n"
-                                 "{\"id\":\"b2\",\"handler\":\"exec\",\"payload\":{\"argv\":[\"echo\",\"two\"]}}\n");
+                                 "{\"id\":\"b2\",\"handler\":\"exec\",\"payload\":{\"argv\":[\"" +
+                                     program_path("echo") + "\",\"two\"]}}\n");
   auto batch = meshctl(ep, "submit --file " + lines + " --wait");
   CHECK_MESSAGE(batch.code == 0, batch.output);
 

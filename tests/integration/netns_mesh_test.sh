@@ -51,11 +51,14 @@ for i in 1 2 3; do
   ip -n "$ns" link set lo up
 done
 
+# Exec is off unless configured: the hosts may run echo.
+echo_path=$(type -P echo)
+printf '[handlers.exec]\nallow = ["%s"]\n' "$echo_path" >"$work/exec.toml"
 for i in 1 2 3; do
   seeds=()
   [ "$i" -gt 1 ] && seeds=(--seeds 10.77.0.1:7700)
   ip netns exec "${tag}h$i" "$meshd" --node-id "h$i" --listen "tcp://10.77.0.$i:7700" --gossip-profile local \
-    --data-dir "$work/h$i" --slots 2 "${seeds[@]}" >"$work/h$i.log" 2>&1 &
+    --data-dir "$work/h$i" --slots 2 --config "$work/exec.toml" "${seeds[@]}" >"$work/h$i.log" 2>&1 &
   pids+=($!)
 done
 
@@ -72,7 +75,7 @@ echo "ring digest $d1 on every host"
 
 # A client on h3 submits to h1 across the bridge.
 out=$(ip netns exec "${tag}h3" "$meshctl" -a tcp://10.77.0.1:7700 submit --handler exec \
-  --payload '{"argv":["echo","across hosts"]}' --id cross --wait) || fail "cross-host submit: $out"
+  --payload "{\"argv\":[\"$echo_path\",\"across hosts\"]}" --id cross --wait) || fail "cross-host submit: $out"
 echo "$out" | grep -q "across hosts" || fail "unexpected result: $out"
 echo "cross-host task: $(echo "$out" | head -1)"
 

@@ -7,6 +7,7 @@
 
 #include <signal.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -18,6 +19,7 @@
 #include <vector>
 
 #include "tools/client/mesh_client.h"
+#include "tools/testkit/exec_programs.h"
 #include "tools/testkit/local_node.h"
 #include "tools/testkit/record_check.h"
 #include "tools/testkit/temp_dir.h"
@@ -27,11 +29,18 @@ namespace mesh::test {
 // Generous: CI machines are slow and shared.
 constexpr uint64_t kDeadlineMs = 120000;
 
+// Unless a test passes a --config of its own, its node gets exec.toml in its
+// directory: the exec policy of the test programs (test_exec_toml).
 class TestNode {
  public:
   explicit TestNode(std::vector<std::string> args = {}, std::string dir = {})
       : owns_dir_(dir.empty()), dir_(dir.empty() ? make_temp_dir("meshtest-") : std::move(dir)) {
     REQUIRE_MESSAGE(!dir_.empty(), "cannot create a temp dir");
+    if (std::find(args.begin(), args.end(), "--config") == args.end()) {
+      std::filesystem::create_directories(dir_);
+      std::ofstream(dir_ + "/exec.toml") << test_exec_toml();
+      args.insert(args.end(), {"--config", dir_ + "/exec.toml"});
+    }
     node_ = std::make_unique<LocalNode>(MESHD_PATH, dir_ + "/node", std::move(args));
   }
   ~TestNode() {
@@ -120,8 +129,8 @@ class Gate {
   Gate() : dir_("meshgate-") { REQUIRE_MESSAGE(!dir_.path().empty(), "cannot create a temp dir"); }
   TaskSpec task(const std::string& id) const {
     TaskSpec t = mesh::test::task(id, "exec",
-                                  R"({"argv": ["sh", "-c", "touch )" + started_path(id) + R"(; while [ ! -e )" +
-                                      open_path() + R"( ]; do sleep 0.02; done; echo done"]})");
+                                  R"({"argv": [")" + program_path("sh") + R"(", "-c", "touch )" + started_path(id) +
+                                      R"(; while [ ! -e )" + open_path() + R"( ]; do sleep 0.02; done; echo done"]})");
     t.timeout_ms = 600000;
     return t;
   }

@@ -48,7 +48,8 @@ TEST_CASE("10,000 mixed tasks reach the right terminal state with the right resu
   }
   for (int i = 0; i < 500; ++i) {
     std::string word = "x" + std::to_string(i);
-    add(task("exec-" + std::to_string(i), "exec", R"({"argv":["cat"],"stdin":")" + word + "\"}"),
+    add(task("exec-" + std::to_string(i), "exec",
+             R"({"argv":[")" + program_path("cat") + R"("],"stdin":")" + word + "\"}"),
         {TaskState::kCompleted, word});
   }
   REQUIRE(tasks.size() == 10000);
@@ -112,7 +113,8 @@ TEST_CASE("an exec attempt that times out has its whole process group killed") {
   auto client = node.client();
   std::string pid_file = node.dir() + "/grandchild.pid";
   TaskSpec t = task("slow-exec", "exec",
-                    R"({"argv":["sh","-c","sleep 60 & echo $! > )" + pid_file + R"(; wait"]})");
+                    R"({"argv":[")" + program_path("sh") + R"(","-c","sleep 60 & echo $! > )" + pid_file +
+                        R"(; wait"]})");
   t.timeout_ms = 500;
   t.max_attempts = 1;
   auto submitted = client->submit({t});

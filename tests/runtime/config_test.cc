@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <set>
 
 #include "node/runtime/config.h"
 #include "tools/testkit/temp_dir.h"
@@ -65,6 +66,79 @@ TEST_CASE("config: seeds as a TOML array") {
   CHECK(o.dead_letter_retention_ms == 120000);
   std::ofstream(path) << "[node]\nseeds = \"a:1\"\n";
   CHECK(load_config_file(path, o).message().find("wrong type") != std::string::npos);
+}
+
+TEST_CASE("config: [handlers.exec] loads into the exec settings") {
+  TempDir dir("meshwork-config-");
+  REQUIRE(!dir.path().empty());
+  const std::string path = dir / "exec.toml";
+  std::ofstream(path) << "[handlers.exec]\nallow = [\"/bin/sh\", \"/usr/bin/env\"]\nenv = [\"PATH\"]\n"
+                         "workdir = \"/tmp\"\ncpu_seconds = 60\nmemory_bytes = 1073741824\nopen_files = 256\n"
+                         "processes = 64\nuser = \"nobody\"\n";
+  NodeOptions o;
+  REQUIRE(load_config_file(path, o).ok());
+  CHECK(o.exec_allow == std::vector<std::string>{"/bin/sh", "/usr/bin/env"});
+  CHECK(o.exec_env == std::vector<std::string>{"PATH"});
+  CHECK(o.exec_workdir == "/tmp");
+  CHECK(o.exec_cpu_seconds == 60u);
+  CHECK(o.exec_memory_bytes == 1073741824u);
+  CHECK(o.exec_open_files == 256u);
+  CHECK(o.exec_processes == 64u);
+  CHECK(o.exec_user == "nobody");
+  CHECK(validate(o, true).ok());
+  Result<ExecConfig> exec = exec_config(o);
+  REQUIRE(exec.ok());
+  CHECK(exec.value().policy.programs == std::set<std::string>{"/bin/sh", "/usr/bin/env"});
+  CHECK(exec.value().open_files == 256u);
+  CHECK(exec.value().uid == 65534u);  // Debian's nobody
+  CHECK(exec.value().gid.has_value());
+  CHECK(exec_policy(o).env == std::set<std::string>{"PATH"});
+
+  std::ofstream(path) << "[handlers.exec]\nalow = [\"/bin/sh\"]\n";
+  CHECK(load_config_file(path, o).message().find("unknown setting 'handlers.exec.alow'") != std::string::npos);
+  std::ofstream(path) << "[handlers.shell]\nallow = [\"/bin/sh\"]\n";
+  CHECK(load_config_file(path, o).message().find("unknown setting 'handlers.shell.allow'") != std::string::npos);
+}
+
+TEST_CASE("config: without [handlers.exec] exec is off") {
+  NodeOptions o;
+  CHECK(validate(o).ok());
+  CHECK_FALSE(exec_policy(o).enabled());
+}
+
+TEST_CASE("config: exec settings are checked") {
+  NodeOptions o;
+  for (const char* bad : {"sh", "bin/sh", "/bin/../bin/sh", "/bin//sh", "/bin/./sh", "/bin/sh/", "/"}) {
+    CAPTURE(bad);
+    o.exec_allow = {"/bin/true", bad};
+    CHECK(validate(o).message().find("handlers.exec.allow: '" + std::string(bad) + "' must be an absolute path") == 0);
+  }
+  o = NodeOptions{};
+  o.exec_env = {"A=B"};
+  CHECK(validate(o).message().find("handlers.exec.env") != std::string::npos);
+  o = NodeOptions{};
+  o.exec_workdir = "relative/dir";
+  CHECK(validate(o).message().find("workdir must be an absolute path") != std::string::npos);
+  o = NodeOptions{};
+  o.exec_open_files = 0;
+  CHECK(validate(o).message().find("open_files must be at least 1") != std::string::npos);
+  o = NodeOptions{};
+  o.exec_user = "nobody";
+  CHECK(validate(o, false).message().find("need meshd to run as root") != std::string::npos);
+  o.exec_user.clear();
+  o.exec_group = "nogroup";
+  CHECK(validate(o, false).message().find("need meshd to run as root") != std::string::npos);
+  CHECK(validate(o, true).ok());
+  o.exec_group = "no-such-group-meshwork";
+  CHECK(exec_config(o).status().message().find("no group 'no-such-group-meshwork'") != std::string::npos);
+  o = NodeOptions{};
+  o.exec_user = "no-such-user-meshwork";
+  CHECK(exec_config(o).status().message().find("no user 'no-such-user-meshwork'") != std::string::npos);
+  o.exec_user = "4242";
+  o.exec_group = "4243";
+  REQUIRE(exec_config(o).ok());
+  CHECK(exec_config(o).value().uid == 4242u);
+  CHECK(exec_config(o).value().gid == 4243u);
 }
 
 }  // namespace

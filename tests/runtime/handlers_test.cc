@@ -13,11 +13,15 @@
 #include <fstream>
 #include <functional>
 #include <iterator>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "node/runtime/handler.h"
+#include "tools/testkit/exec_programs.h"
 #include "tools/testkit/temp_dir.h"
 
 using namespace std::chrono_literals;
@@ -27,15 +31,43 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// The policy of these tests: the test programs, and a path that does not exist.
+ExecConfig test_exec() {
+  ExecConfig exec;
+  for (const auto& name : test_program_names()) exec.policy.programs.insert(program_path(name));
+  exec.policy.programs.insert("/nonexistent/program");
+  exec.policy.env = {"PATH", "FOO"};
+  return exec;
+}
+
+// Tests write commands by name; an exec payload's argv[0] found in PATH is
+// spelled as the absolute path the policy lists. Anything else is left as
+// it is (bad payloads, unknown names).
+std::string with_program_path(std::string_view payload) {
+  auto json = nlohmann::json::parse(payload, nullptr, false);
+  if (!json.is_object() || !json.contains("argv") || !json["argv"].is_array() || json["argv"].empty() ||
+      !json["argv"][0].is_string()) {
+    return std::string(payload);
+  }
+  std::string name = json["argv"][0].get<std::string>();
+  std::string path = name.find('/') == std::string::npos ? program_path(name) : std::string();
+  if (path.empty()) return std::string(payload);
+  json["argv"][0] = path;
+  return json.dump();
+}
+
 struct Call {
   uint32_t attempt = 1;
   uint64_t timeout_ms = 60000;
-  ExecLimits limits{};
+  ExecConfig exec = test_exec();
   std::atomic<bool> cancelled{false};
 
   HandlerResult run(const std::string& handler, std::string_view payload) {
+    return run_as_given(handler, handler == "exec" ? with_program_path(payload) : std::string(payload));
+  }
+  HandlerResult run_as_given(const std::string& handler, const std::string& payload) {
     HandlerRegistry registry;
-    register_builtin_handlers(registry, limits);
+    register_builtin_handlers(registry, exec);
     const Handler* h = registry.find(handler);
     REQUIRE(h != nullptr);
     return (*h)(TaskContext{"task-1", attempt, payload, timeout_ms, &cancelled});
@@ -108,7 +140,7 @@ std::string hash_chain(std::string_view data, int rounds) {
 
 TEST_CASE("builtins: every built-in is registered") {
   HandlerRegistry registry;
-  register_builtin_handlers(registry, ExecLimits{});
+  register_builtin_handlers(registry, ExecConfig{});
   CHECK(registry.names() == std::set<std::string>{"exec", "fail", "hash", "noop", "sleep", "spin"});
 }
 
@@ -291,10 +323,10 @@ TEST_CASE("exec: runs commands") {
     CHECK(r.output.size() < 2100);
     CHECK(r.output.substr(r.output.size() - 4) == "aEND");
   }
-  SUBCASE("a missing program fails") {
-    auto r = call.run("exec", R"({"argv": ["no-such-program-meshwork-test"]})");
+  SUBCASE("a bare program name is refused, never looked up in PATH") {
+    auto r = call.run_as_given("exec", R"({"argv": ["cat"]})");
     CHECK_FALSE(r.ok);
-    CHECK(r.output == "exec: 'no-such-program-meshwork-test' not found in PATH");
+    CHECK(r.output == "handler_not_allowed: exec: argv[0] must be an absolute path, got 'cat'");
   }
   SUBCASE("a program that cannot be executed fails with exit code 127") {
     auto r = call.run("exec", R"({"argv": ["/nonexistent/program"]})");
@@ -312,7 +344,7 @@ TEST_CASE("exec: runs commands") {
     CHECK(r.output.empty());
   }
   SUBCASE("large stdin and stdout together do not deadlock") {
-    call.limits.max_output_bytes = 4 << 20;
+    call.exec.max_output_bytes = 4 << 20;
     std::string data(2 << 20, 'y');
     auto r = call.run("exec", R"({"argv": ["cat"], "stdin": ")" + data + R"("})");
     CHECK(r.ok);
@@ -322,7 +354,7 @@ TEST_CASE("exec: runs commands") {
 
 TEST_CASE("exec: output cap") {
   Call call;
-  call.limits.max_output_bytes = 1000;
+  call.exec.max_output_bytes = 1000;
   SUBCASE("output of exactly the cap is fine") {
     auto r = call.run("exec", R"({"argv": ["head", "-c", "1000", "/dev/zero"]})");
     CHECK(r.ok);
@@ -418,7 +450,7 @@ TEST_CASE("exec: no descriptor, zombie or running process is leaked on any path"
     CAPTURE(payload);
     Call call;
     call.timeout_ms = 100;
-    call.limits.max_output_bytes = 100;
+    call.exec.max_output_bytes = 100;
     call.run("exec", payload);
   }
   CHECK(Call{}.run("exec", leaves_straggler).ok);
@@ -449,13 +481,14 @@ TEST_CASE("exec: concurrent calls from several threads") {
   constexpr int kRuns = 5;
   std::vector<std::vector<HandlerResult>> results(kThreads);
   std::vector<std::thread> threads;
+  const ExecConfig exec = test_exec();
   for (int t = 0; t < kThreads; ++t) {
-    threads.emplace_back([t, &results] {
+    threads.emplace_back([t, &results, &exec] {
       for (int i = 0; i < kRuns; ++i) {
         std::string tag = std::to_string(t) + "-" + std::to_string(i);
         std::atomic<bool> cancelled{false};
         std::string payload = R"({"argv": ["cat"], "stdin": ")" + tag + R"("})";
-        results[t].push_back(run_exec(TaskContext{"task", 1, payload, 60000, &cancelled}, ExecLimits{}));
+        results[t].push_back(run_exec(TaskContext{"task", 1, with_program_path(payload), 60000, &cancelled}, exec));
       }
     });
   }
@@ -467,6 +500,90 @@ TEST_CASE("exec: concurrent calls from several threads") {
       CHECK(results[t][i].output == std::to_string(t) + "-" + std::to_string(i));
     }
   }
+}
+
+
+TEST_CASE("exec: the runner's own policy refuses what it does not allow") {
+  Call call;
+  SUBCASE("a program not on its list") {
+    call.exec.policy.programs.erase(program_path("cat"));
+    auto r = call.run("exec", R"({"argv": ["cat"]})");
+    CHECK_FALSE(r.ok);
+    CHECK(r.output == "handler_not_allowed: exec: '" + program_path("cat") + "' is not in the allow list");
+  }
+  SUBCASE("exec off") {
+    call.exec.policy = ExecPolicy{};
+    auto r = call.run("exec", R"({"argv": ["cat"]})");
+    CHECK_FALSE(r.ok);
+    CHECK(r.output.find("handler_not_allowed: exec: exec is off") == 0);
+  }
+  SUBCASE("an env variable not on its list") {
+    auto r = call.run("exec", R"({"argv": ["cat"], "env": {"LD_PRELOAD": "x.so"}})");
+    CHECK_FALSE(r.ok);
+    CHECK(r.output == "handler_not_allowed: exec: env variable 'LD_PRELOAD' is not in the env allow list");
+  }
+}
+
+TEST_CASE("exec: the child inherits only the allowed variables of the node's environment") {
+  REQUIRE(setenv("MESH_TEST_HIDDEN", "secret", 1) == 0);
+  REQUIRE(setenv("FOO", "inherited", 1) == 0);
+  Call call;
+  auto r = call.run("exec", R"({"argv": ["sh", "-c", "printf %s/%s \"${MESH_TEST_HIDDEN-unset}\" \"$FOO\""]})");
+  CHECK(r.ok);
+  CHECK(r.output == "unset/inherited");
+  r = call.run("exec", R"({"argv": ["sh", "-c", "printf %s \"$FOO\""], "env": {"FOO": "set"}})");
+  CHECK(r.output == "set");
+  unsetenv("MESH_TEST_HIDDEN");
+  unsetenv("FOO");
+}
+
+// The soft limit /proc/<pid>/limits shows on the line starting with `name`.
+std::string soft_limit(const std::string& limits, const std::string& name) {
+  size_t at = limits.find(name);
+  if (at == std::string::npos) return "missing";
+  std::istringstream line(limits.substr(at + name.size(), limits.find('\n', at) - at - name.size()));
+  std::string soft;
+  line >> soft;
+  return soft;
+}
+
+TEST_CASE("exec: rlimits are set in the child") {
+  Call call;
+  call.exec.open_files = 77;
+  call.exec.cpu_seconds = 30;
+  call.exec.memory_bytes = 1ull << 30;
+  call.exec.processes = 500;
+  auto r = call.run("exec", R"({"argv": ["sh", "-c", "ulimit -n; cat /proc/$$/limits"]})");
+  REQUIRE(r.ok);
+  CHECK(r.output.substr(0, 3) == "77\n");  // what a script sees
+  CHECK(soft_limit(r.output, "Max open files") == "77");
+  CHECK(soft_limit(r.output, "Max cpu time") == "30");
+  CHECK(soft_limit(r.output, "Max address space") == "1073741824");
+  CHECK(soft_limit(r.output, "Max processes") == "500");
+}
+
+TEST_CASE("exec: the child runs in the configured working directory") {
+  TempDir dir("mesh-workdir-");
+  REQUIRE(!dir.path().empty());
+  Call call;
+  call.exec.workdir = std::filesystem::canonical(dir.path()).string();
+  auto r = call.run("exec", R"({"argv": ["sh", "-c", "pwd -P"]})");
+  CHECK(r.ok);
+  CHECK(r.output == call.exec.workdir + "\n");
+  call.exec.workdir = dir / "missing";
+  r = call.run("exec", R"({"argv": ["sh", "-c", "pwd"]})");
+  CHECK_FALSE(r.ok);
+  CHECK(r.output.find("exec: exit code 127: cannot enter '" + call.exec.workdir + "'") == 0);
+}
+
+TEST_CASE("exec: the child runs as the configured user and group") {
+  if (geteuid() != 0) return;  // only root can change identity
+  Call call;
+  call.exec.uid = 65534;
+  call.exec.gid = 65534;
+  auto r = call.run("exec", R"x({"argv": ["sh", "-c", "echo $(id -u) $(id -g) $(id -G)"]})x");
+  CHECK(r.ok);
+  CHECK(r.output == "65534 65534 65534\n");
 }
 
 }  // namespace mesh
