@@ -34,33 +34,31 @@ TEST_CASE("bad configuration is refused at start with a clear message") {
   REQUIRE(!temp.path().empty());
   const std::string& dir = temp.path();
   const std::string data = " --data-dir " + dir + "/data";
+  auto check_config_refused = [&](const std::string& toml, const std::string& message) {
+    check_refused("--config " + write_file(dir, "bad.toml", toml) + data, 2, message);
+  };
   SUBCASE("zero slots") { check_refused("--slots 0" + data, 2, "slots must be"); }
   SUBCASE("not a number") { check_refused("--slots many" + data, 2, "--slots"); }
   SUBCASE("unknown flag") { check_refused("--slotz 3" + data, 2, "slotz"); }
   SUBCASE("unknown config key") {
-    std::string path = write_file(dir, "bad.toml", "[executor]\nslotz = 3\n");
-    check_refused("--config " + path + data, 2, "unknown setting 'executor.slotz'");
+    check_config_refused("[executor]\nslotz = 3\n", "unknown setting 'executor.slotz'");
   }
   SUBCASE("wrong type") {
-    std::string path = write_file(dir, "bad.toml", "[executor]\nslots = \"many\"\n");
-    check_refused("--config " + path + data, 2, "wrong type");
+    check_config_refused("[executor]\nslots = \"many\"\n", "wrong type");
   }
   SUBCASE("syntax error") {
-    std::string path = write_file(dir, "bad.toml", "[executor\nslots = 3\n");
-    check_refused("--config " + path + data, 2, "syntax error");
+    check_config_refused("[executor\nslots = 3\n", "syntax error");
   }
   SUBCASE("exec allow list with a relative path") {
-    std::string path = write_file(dir, "bad.toml", "[handlers.exec]\nallow = [\"sh\"]\n");
-    check_refused("--config " + path + data, 2, "handlers.exec.allow: 'sh' must be an absolute path");
+    check_config_refused("[handlers.exec]\nallow = [\"sh\"]\n", "handlers.exec.allow: 'sh' must be an absolute path");
   }
   SUBCASE("unknown exec key") {
-    std::string path = write_file(dir, "bad.toml", "[handlers.exec]\nallow = [\"/bin/sh\"]\nopen_fils = 10\n");
-    check_refused("--config " + path + data, 2, "unknown setting 'handlers.exec.open_fils'");
+    check_config_refused("[handlers.exec]\nallow = [\"/bin/sh\"]\nopen_fils = 10\n",
+                         "unknown setting 'handlers.exec.open_fils'");
   }
   SUBCASE("exec user unknown to the host") {
-    std::string path = write_file(dir, "bad.toml", "[handlers.exec]\nuser = \"no-such-user-meshwork\"\n");
-    check_refused("--config " + path + data, 2,
-                  geteuid() == 0 ? "no user 'no-such-user-meshwork'" : "need meshd to run as root");
+    check_config_refused("[handlers.exec]\nuser = \"no-such-user-meshwork\"\n",
+                         geteuid() == 0 ? "no user 'no-such-user-meshwork'" : "need meshd to run as root");
   }
   SUBCASE("missing config file") { check_refused("--config " + dir + "/none.toml" + data, 2, "none.toml"); }
   SUBCASE("unusable data dir") {
