@@ -187,7 +187,8 @@ void Membership::on(uint64_t now_ms, const PingReq& req) {
   merge_all(now_ms, req.updates, req.from_id);
   confirm_suspicion(req.target_id, req.from_id);  // its direct probe of the target failed
   uint64_t seq = ++seq_;
-  relays_[seq] = Relay{req.from_id, req.from_address, req.seq, req.target_id, now_ms + config_.probe_timeout_ms};
+  relays_[seq] = Relay{req.from_id,       req.from_address,   req.seq,
+                       req.target_id,     req.target_address, now_ms + config_.probe_timeout_ms};
   send(req.target_address, Ping{seq, self_id_, self_address_, req.target_id, piggyback(req.target_id)});
 }
 
@@ -209,6 +210,7 @@ void Membership::on(uint64_t now_ms, const Ack& ack) {
   if (relay == relays_.end()) return;
   const Relay& r = relay->second;
   send(r.requester_address, Ack{r.requester_seq, self_id_, self_address_, false, piggyback(r.requester_id)});
+  release_address(r.target_address);  // unless a member uses it: a requester may name any address
   relays_.erase(relay);
 }
 
@@ -475,6 +477,7 @@ void Membership::expire_relays(uint64_t now_ms) {
     const Relay& r = it->second;
     confirm_suspicion(r.target_id, self_id_);  // this node cannot reach it either
     send(r.requester_address, Ack{r.requester_seq, self_id_, self_address_, true, piggyback(r.requester_id)});
+    release_address(r.target_address);
     it = relays_.erase(it);
   }
 }
@@ -495,6 +498,20 @@ void Membership::sync_round() {
   if (!dead.empty()) {
     pick_random(dead, 1);
     send_sync(member(dead.front()).address, /*reply=*/false);
+  }
+  // Once the dead are reaped, a seed on the far side of a partition is the way back.
+  if (live.empty()) return;  // it just Synced with every seed
+  std::set<std::string> live_addresses;
+  for (const auto& [id, m] : members_) {
+    if (is_live(m.state)) live_addresses.insert(m.address);
+  }
+  std::vector<std::string> lost_seeds;
+  for (const auto& seed : seeds_) {
+    if (!live_addresses.count(seed)) lost_seeds.push_back(seed);
+  }
+  if (!lost_seeds.empty()) {
+    pick_random(lost_seeds, 1);
+    send_sync(lost_seeds.front(), /*reply=*/false);
   }
 }
 

@@ -39,9 +39,10 @@
 // times; liveness changes go before load-only changes, then fewest-sent
 // first, then newest first. Sends to a suspect do not count: it may be gone.
 // Every sync_interval_ms the node does a full state exchange (Sync) with one
-// random live member, and with one random DEAD member so that a healed
-// partition finds its way back; while it knows no other live member it
-// Syncs with its seeds again. Joining is a Sync to each seed. leave()
+// random live member, and with one random DEAD member and one random seed
+// that is not a live member, so that a healed partition finds its way back
+// (through the seed once the dead are reaped); while it knows no other live
+// member it Syncs with all its seeds again. Joining is a Sync to each seed. leave()
 // gossips LEFT at a higher incarnation; the node then stays LEFT.
 //
 // Precedence of facts about a member, at the receiver:
@@ -204,6 +205,7 @@ class Membership {
     std::string requester_address;
     uint64_t requester_seq = 0;
     std::string target_id;
+    std::string target_address;  // as the requester named it: released when the relay ends
     uint64_t nack_at_ms = 0;
   };
   struct Suspicion {

@@ -650,6 +650,21 @@ TEST_CASE("membership: a member heard at a new address keeps one entry and its o
   }
 }
 
+TEST_CASE("membership: each Sync round also Syncs a seed that is not a live member") {
+  SplitMix64 random(1);
+  MembershipConfig config = MembershipConfig::local();
+  Membership a(config, "a", "addr-a", random);
+  a.join(0, {"addr-s", "addr-t"});
+  a.receive(10, sync_from("s", {fact("s", 0, MemberState::kAlive)}));  // s is live; t never answered
+  a.take_outbox();
+  a.tick(config.sync_interval_ms);
+  std::set<std::string> synced;
+  for (const auto& out : a.take_outbox()) {
+    if (std::holds_alternative<Sync>(out.message)) synced.insert(out.to_address);
+  }
+  CHECK(synced == std::set<std::string>{"addr-s", "addr-t"});
+}
+
 TEST_CASE("membership: a node hearing itself ALIVE at another address refutes") {
   SplitMix64 random(1);
   Membership a(MembershipConfig::local(), "a", "addr-a2", random);
@@ -723,6 +738,8 @@ TEST_CASE("membership: an intermediary forwards the Ack with the original seq, o
     CHECK(std::get<Ack>(out[0].message).seq == 77);
     CHECK_FALSE(std::get<Ack>(out[0].message).nack);
     CHECK_FALSE(a.next_wake_ms().has_value());
+    // The target answered, so it is a member now: its connection stays.
+    CHECK(a.take_released_addresses().empty());
   }
   SUBCASE("the target stays silent") {
     a.tick(100 + config.probe_timeout_ms - 1);
@@ -733,6 +750,8 @@ TEST_CASE("membership: an intermediary forwards the Ack with the original seq, o
     CHECK(out[0].to_address == "addr-r");
     CHECK(std::get<Ack>(out[0].message).seq == 77);
     CHECK(std::get<Ack>(out[0].message).nack);
+    // The target's address came from the requester and names no member: its connection goes.
+    CHECK(a.take_released_addresses() == std::vector<std::string>{"addr-t"});
     // A late Ack is not forwarded any more.
     a.receive(100 + config.probe_timeout_ms + 5, Ack{ping.seq, "t", "addr-t", false, {}});
     CHECK(a.take_outbox().empty());
