@@ -60,6 +60,9 @@ struct Effects {
   std::vector<AbortRun> aborts;
   std::vector<RunTask> runs;
   std::vector<OutgoingPeerMessage> sends;  // to other nodes, after the writes are synced
+  // Peer addresses no member uses any more (reaped, or moved): their
+  // connections are closed after `sends` (a later send dials again).
+  std::vector<std::string> disconnects;
   std::vector<TaskRecord> finished;        // records that became terminal on a partition this node leads
   std::vector<PartitionHalt> halts;
   std::optional<uint64_t> wake_at_ms;      // call step(Tick) at or after this instant

@@ -42,7 +42,8 @@ uint64_t next_incarnation(uint64_t incarnation) {
 Membership::Membership(MembershipConfig config, std::string self_id, std::string self_address, Random& random,
                        std::string self_replica_id)
     : config_(config), self_id_(std::move(self_id)), self_address_(std::move(self_address)), random_(random) {
-  MESH_ASSERT(config_.probe_interval_ms > 0 && config_.sync_interval_ms > 0, "membership intervals must be > 0");
+  MESH_ASSERT(config_.probe_interval_ms > 0 && config_.sync_interval_ms > 0 && config_.reap_after_ms > 0,
+              "membership intervals must be > 0");
   if (self_replica_id.empty()) self_replica_id = self_id_;
   members_[self_id_] = Member{self_address_, 0, MemberState::kAlive, {}, 0, std::move(self_replica_id)};
   live_count_ = 1;
@@ -94,8 +95,9 @@ void Membership::tick(uint64_t now_ms) {
     sync_round();
     next_sync_ms_ = now_ms + config_.sync_interval_ms;
   }
-  // Last: the steps above may have confirmed a suspicion into the past.
+  // The steps above may have confirmed a suspicion into the past.
   expire_suspicions(now_ms);
+  reap(now_ms);
 }
 
 void Membership::set_local_load(const LoadDigest& load) {
@@ -109,6 +111,10 @@ void Membership::set_local_load(const LoadDigest& load) {
 
 std::vector<OutgoingPeerMessage> Membership::take_outbox() { return std::exchange(outbox_, {}); }
 
+std::vector<std::string> Membership::take_released_addresses() { return std::exchange(released_, {}); }
+
+uint64_t Membership::reaped_total() const { return reaped_total_; }
+
 std::optional<uint64_t> Membership::next_wake_ms() const {
   std::optional<uint64_t> wake;
   auto earliest = [&](uint64_t t) { wake = wake ? std::min(*wake, t) : t; };
@@ -117,6 +123,10 @@ std::optional<uint64_t> Membership::next_wake_ms() const {
   if (probe_ && !probe_->indirect_sent) earliest(probe_->indirect_at_ms);
   for (const auto& [seq, relay] : relays_) earliest(relay.nack_at_ms);
   for (const auto& [id, suspicion] : suspicions_) earliest(suspicion.deadline_ms);
+  for (const auto& [id, m] : members_) {
+    if (id != self_id_ && is_down(m.state)) earliest(m.state_since_ms + config_.reap_after_ms);
+  }
+  for (const auto& [id, tombstone] : tombstones_) earliest(tombstone.until_ms);
   return wake;
 }
 
@@ -150,6 +160,11 @@ std::vector<std::string> Membership::live_ids() const {
   return ids;
 }
 
+bool Membership::down(const std::string& id) const {
+  auto it = members_.find(id);
+  return it != members_.end() ? is_down(it->second.state) : tombstones_.count(id) > 0;
+}
+
 uint64_t Membership::live_version() const { return live_version_; }
 uint64_t Membership::view_version() const { return view_version_; }
 const std::string& Membership::self_id() const { return self_id_; }
@@ -172,7 +187,8 @@ void Membership::on(uint64_t now_ms, const PingReq& req) {
   merge_all(now_ms, req.updates, req.from_id);
   confirm_suspicion(req.target_id, req.from_id);  // its direct probe of the target failed
   uint64_t seq = ++seq_;
-  relays_[seq] = Relay{req.from_id, req.from_address, req.seq, req.target_id, now_ms + config_.probe_timeout_ms};
+  relays_[seq] = Relay{req.from_id,       req.from_address,   req.seq,
+                       req.target_id,     req.target_address, now_ms + config_.probe_timeout_ms};
   send(req.target_address, Ping{seq, self_id_, self_address_, req.target_id, piggyback(req.target_id)});
 }
 
@@ -194,6 +210,7 @@ void Membership::on(uint64_t now_ms, const Ack& ack) {
   if (relay == relays_.end()) return;
   const Relay& r = relay->second;
   send(r.requester_address, Ack{r.requester_seq, self_id_, self_address_, false, piggyback(r.requester_id)});
+  release_address(r.target_address);  // unless a member uses it: a requester may name any address
   relays_.erase(relay);
 }
 
@@ -214,7 +231,13 @@ void Membership::merge(uint64_t now_ms, const MemberUpdate& update, const std::s
   if (update.id.empty() || update.incarnation > kMaxIncarnation) return;
   if (update.id == self_id_) return hear_about_self(update);
   auto it = members_.find(update.id);
-  if (it == members_.end()) return add_member(now_ms, update, reporter);
+  if (it == members_.end()) {
+    if (buried(update)) return;
+    // The death of a member it never knew: remembered, never gossiped on.
+    if (is_down(update.state)) return bury(now_ms, update.id, update.incarnation, update.state);
+    tombstones_.erase(update.id);  // a new life
+    return add_member(now_ms, update, reporter);
+  }
   Member& m = it->second;
   if (overrides(update, m.incarnation, m.state)) return accept(now_ms, update, m, reporter);
   // Old news. It may still name the replica id of a member learnt as a sender.
@@ -234,6 +257,7 @@ void Membership::merge(uint64_t now_ms, const MemberUpdate& update, const std::s
 
 void Membership::learn_sender(uint64_t now_ms, const std::string& id, const std::string& address) {
   if (id.empty() || id == self_id_ || members_.count(id)) return;
+  if (tombstones_.count(id)) return tell_reaped(id, address);
   // Its replica id is unknown until a fact about it arrives.
   add_member(now_ms, MemberUpdate{id, address, 0, MemberState::kAlive, {}, ""}, id);
 }
@@ -254,7 +278,10 @@ void Membership::accept(uint64_t now_ms, const MemberUpdate& update, Member& m, 
   // Load versions restart with a new life; within one life the newest wins.
   if (update.incarnation > m.incarnation || update.load.version > m.load.version) m.load = update.load;
   ++view_version_;
-  if (!update.address.empty()) m.address = update.address;
+  if (!update.address.empty() && update.address != m.address) {
+    std::string old_address = std::exchange(m.address, update.address);
+    release_address(old_address);
+  }
   if (!update.replica_id.empty()) m.replica_id = update.replica_id;
   m.incarnation = update.incarnation;
   set_state(now_ms, update.id, m, update.state);
@@ -269,9 +296,10 @@ void Membership::hear_about_self(const MemberUpdate& update) {
   bool accused = update.state != MemberState::kAlive;
   bool previous_life =
       !accused && (update.incarnation > me.incarnation ||
-                   (update.incarnation == me.incarnation && (update.load.version > me.load.version ||
-                                                             (!update.replica_id.empty() &&
-                                                              update.replica_id != me.replica_id))));
+                   (update.incarnation == me.incarnation &&
+                    (update.load.version > me.load.version ||
+                     (!update.replica_id.empty() && update.replica_id != me.replica_id) ||
+                     (!update.address.empty() && update.address != me.address))));
   if (previous_life || (accused && update.incarnation >= me.incarnation)) return refute(update.incarnation);
   // An accusation it already refuted: the sender missed that, so say it again.
   if (accused) enqueue(self_id_, /*load_only=*/false);
@@ -297,6 +325,52 @@ void Membership::set_state(uint64_t now_ms, const std::string& id, Member& m, Me
   if (is_down(state) && probe_ && probe_->target_id == id) probe_.reset();  // nothing left to probe
   m.state = state;
   m.state_since_ms = now_ms;
+}
+
+// --- reaping --------------------------------------------------------------------
+
+void Membership::reap(uint64_t now_ms) {
+  std::vector<std::string> due;
+  for (const auto& [id, m] : members_) {
+    if (id != self_id_ && is_down(m.state) && m.state_since_ms + config_.reap_after_ms <= now_ms) due.push_back(id);
+  }
+  for (const auto& id : due) {
+    auto it = members_.find(id);
+    const Member& m = it->second;
+    bury(now_ms, id, m.incarnation, m.state);
+    if (auto queued = broadcasts_.find(id); queued != broadcasts_.end()) {
+      broadcast_order_.erase(queued->second);
+      broadcasts_.erase(queued);
+    }
+    std::string address = m.address;
+    members_.erase(it);
+    release_address(address);
+    ++reaped_total_;
+  }
+  std::erase_if(tombstones_, [&](const auto& entry) { return entry.second.until_ms <= now_ms; });
+}
+
+void Membership::bury(uint64_t now_ms, const std::string& id, uint64_t incarnation, MemberState state) {
+  tombstones_[id] = Tombstone{incarnation, state, now_ms + config_.reap_after_ms};
+  ++view_version_;  // down(id) changed
+}
+
+void Membership::release_address(const std::string& address) {
+  if (address.empty() || address == self_address_) return;
+  for (const auto& [id, m] : members_) {
+    if (m.address == address) return;  // another member (a new node at a reused port) still uses it
+  }
+  released_.push_back(address);
+}
+
+bool Membership::buried(const MemberUpdate& update) const {
+  auto it = tombstones_.find(update.id);
+  return it != tombstones_.end() && !overrides(update, it->second.incarnation, it->second.state);
+}
+
+void Membership::tell_reaped(const std::string& id, const std::string& address) {
+  const Tombstone& t = tombstones_.at(id);
+  send(address, Sync{self_id_, self_address_, /*reply=*/true, {MemberUpdate{id, address, t.incarnation, t.state, {}, ""}}});
 }
 
 // --- suspicion -------------------------------------------------------------------
@@ -383,7 +457,8 @@ std::optional<std::string> Membership::next_probe_target() {
   for (int pass = 0; pass < 2; ++pass) {
     while (probe_index_ < probe_order_.size()) {
       const std::string& id = probe_order_[probe_index_++];
-      if (is_live(member(id).state)) return id;  // skip those that died or left during the round
+      // Skip those that died, left or were reaped during the round.
+      if (auto it = members_.find(id); it != members_.end() && is_live(it->second.state)) return id;
     }
     // A new order every round: fair (each member once per round) yet not predictable.
     probe_order_ = other_ids(is_live);
@@ -402,6 +477,7 @@ void Membership::expire_relays(uint64_t now_ms) {
     const Relay& r = it->second;
     confirm_suspicion(r.target_id, self_id_);  // this node cannot reach it either
     send(r.requester_address, Ack{r.requester_seq, self_id_, self_address_, true, piggyback(r.requester_id)});
+    release_address(r.target_address);
     it = relays_.erase(it);
   }
 }
@@ -422,6 +498,20 @@ void Membership::sync_round() {
   if (!dead.empty()) {
     pick_random(dead, 1);
     send_sync(member(dead.front()).address, /*reply=*/false);
+  }
+  // Once the dead are reaped, a seed on the far side of a partition is the way back.
+  if (live.empty()) return;  // it just Synced with every seed
+  std::set<std::string> live_addresses;
+  for (const auto& [id, m] : members_) {
+    if (is_live(m.state)) live_addresses.insert(m.address);
+  }
+  std::vector<std::string> lost_seeds;
+  for (const auto& seed : seeds_) {
+    if (!live_addresses.count(seed)) lost_seeds.push_back(seed);
+  }
+  if (!lost_seeds.empty()) {
+    pick_random(lost_seeds, 1);
+    send_sync(lost_seeds.front(), /*reply=*/false);
   }
 }
 

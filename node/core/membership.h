@@ -26,7 +26,8 @@
 //
 // Refutation. Hearing itself SUSPECT, DEAD or LEFT at incarnation i >= its
 // own, or ALIVE with a fact of a previous life (incarnation i > its own, or
-// its own with a newer load version or another replica id), the node sets
+// its own with a newer load version, another replica id or another address),
+// the node sets
 // its incarnation to i + 1 and gossips ALIVE; that is how a restarted node
 // (incarnation 0) rejoins. Hearing an accusation it already refuted, it queues its ALIVE
 // again. A message to a suspect carries its suspicion first (Lifeguard's
@@ -38,9 +39,10 @@
 // times; liveness changes go before load-only changes, then fewest-sent
 // first, then newest first. Sends to a suspect do not count: it may be gone.
 // Every sync_interval_ms the node does a full state exchange (Sync) with one
-// random live member, and with one random DEAD member so that a healed
-// partition finds its way back; while it knows no other live member it
-// Syncs with its seeds again. Joining is a Sync to each seed. leave()
+// random live member, and with one random DEAD member and one random seed
+// that is not a live member, so that a healed partition finds its way back
+// (through the seed once the dead are reaped); while it knows no other live
+// member it Syncs with all its seeds again. Joining is a Sync to each seed. leave()
 // gossips LEFT at a higher incarnation; the node then stays LEFT.
 //
 // Precedence of facts about a member, at the receiver:
@@ -48,8 +50,23 @@
 //   DEAD/LEFT of incarnation i yields only to ALIVE, DEAD or LEFT of an
 //   incarnation > i (a suspicion cannot revive a member). A newer load
 //   version at the same incarnation and state replaces only the load.
-// Dead members stay in the table, so a late ALIVE cannot resurrect them. A
-// message from an unknown sender adds it as ALIVE at incarnation 0.
+// A DEAD or LEFT fact about a member this node does not know only leaves a
+// tombstone (see Reaping; down() reports it): the member is not added, so
+// the death of a reaped member never travels on through a node that learnt
+// it late. A message from an unknown sender adds it as ALIVE at incarnation 0.
+//
+// Reaping. A member DEAD or LEFT for reap_after_ms (memberlist's
+// GossipToTheDeadTime) leaves the table; its address, unless another member
+// uses it, is released (take_released_addresses) so the caller closes its
+// connection. For another reap_after_ms a tombstone keeps its incarnation:
+// facts about it at that incarnation or below, and messages from it, do not
+// bring it back (a late ALIVE cannot resurrect it), while a new life (a
+// higher incarnation) does. A message from a tombstoned member is answered
+// with its death, so a restarted node refutes it and rejoins. After the
+// tombstone, an old fact may add it again as unknown: it is then probed,
+// declared dead and reaped once more. A member heard at a new address (a
+// restart on a new port: it refutes with a higher incarnation) keeps one
+// entry, and its old address is released.
 //
 // Replica ids. Every member has a replica id, the id its disk goes by in
 // partition groups ("<id>#<disk id>"; a node whose disk was wiped comes back
@@ -94,6 +111,9 @@ struct MembershipConfig {
   uint32_t retransmit_mult = 4;
   uint64_t sync_interval_ms = 30000;
   size_t max_updates_per_message = 16;
+  // A DEAD or LEFT member is forgotten this long after it went down, and its
+  // tombstone lasts as long again (memberlist's GossipToTheDeadTime).
+  uint64_t reap_after_ms = 30000;
 
   // memberlist's LAN profile (the defaults above) and a faster one for local
   // meshes, tests and the simulator.
@@ -131,6 +151,12 @@ class Membership {
 
   // Messages to send, in the order produced; the caller takes them all.
   std::vector<OutgoingPeerMessage> take_outbox();
+  // Addresses no member uses any more (reaped, or moved to a new address),
+  // in the order released: the caller closes its connections to them. A
+  // later message to one of them may dial it again.
+  std::vector<std::string> take_released_addresses();
+  // Members reaped since this node started.
+  uint64_t reaped_total() const;
   // Earliest instant tick() has something to do. After receive() it may be
   // now or earlier (a confirmation cut a suspicion short): tick at once.
   std::optional<uint64_t> next_wake_ms() const;
@@ -141,12 +167,16 @@ class Membership {
   std::optional<MemberView> find(const std::string& id) const;
   // The members for which keep(state, load) holds, sorted by id; copies only those.
   std::vector<MemberView> members_where(const std::function<bool(MemberState, const LoadDigest&)>& keep) const;
+  // True when the member is DEAD or LEFT, or was and is still remembered so
+  // (a tombstone).
+  bool down(const std::string& id) const;
   // Ids of ALIVE and SUSPECT members (suspects still own partitions until
   // declared dead), this node included, sorted.
   std::vector<std::string> live_ids() const;
   // Grows whenever live_ids() changes; cheap change detection for the ring.
   uint64_t live_version() const;
-  // Grows whenever any member's state, load or replica id changes: callers
+  // Grows whenever any member's state, load or replica id changes, or one is
+  // reaped or buried: callers
   // that scan the view (victim choice) skip the scan when nothing changed.
   uint64_t view_version() const;
   const std::string& self_id() const;
@@ -175,6 +205,7 @@ class Membership {
     std::string requester_address;
     uint64_t requester_seq = 0;
     std::string target_id;
+    std::string target_address;  // as the requester named it: released when the relay ends
     uint64_t nack_at_ms = 0;
   };
   struct Suspicion {
@@ -194,6 +225,12 @@ class Membership {
     auto operator<=>(const BroadcastKey&) const = default;
   };
   using StatePredicate = bool (*)(MemberState);
+  // What is kept of a reaped member, until `until_ms`.
+  struct Tombstone {
+    uint64_t incarnation = 0;
+    MemberState state = MemberState::kDead;
+    uint64_t until_ms = 0;
+  };
 
   void on(uint64_t now_ms, const Ping& ping);
   void on(uint64_t now_ms, const PingReq& req);
@@ -209,6 +246,14 @@ class Membership {
   void hear_about_self(const MemberUpdate& update);
   void refute(uint64_t heard_incarnation);
   void set_state(uint64_t now_ms, const std::string& id, Member& member, MemberState state);
+
+  // Reaping.
+  void reap(uint64_t now_ms);
+  void bury(uint64_t now_ms, const std::string& id, uint64_t incarnation, MemberState state);
+  void release_address(const std::string& address);
+  // True when a tombstone says `update` is news of the reaped life (old news).
+  bool buried(const MemberUpdate& update) const;
+  void tell_reaped(const std::string& id, const std::string& address);
 
   // Suspicion.
   void suspect(uint64_t now_ms, const std::string& id);
@@ -267,6 +312,9 @@ class Membership {
   uint64_t seq_ = 0;
   std::map<uint64_t, Relay> relays_;
   std::map<std::string, Suspicion> suspicions_;
+  std::map<std::string, Tombstone> tombstones_;
+  std::vector<std::string> released_;
+  uint64_t reaped_total_ = 0;
 
   std::map<std::string, BroadcastKey> broadcasts_;  // by member id
   std::set<BroadcastKey> broadcast_order_;

@@ -53,6 +53,7 @@ Effects NodeState::step(const Input& input) {
   }
   send_raft_batches();
   for (auto& message : membership_.take_outbox()) out_.sends.push_back(std::move(message));
+  out_.disconnects = membership_.take_released_addresses();
   out_.wake_at_ms = next_wake();
   return std::move(out_);
 }

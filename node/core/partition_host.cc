@@ -109,10 +109,7 @@ std::string NodeState::address_of_replica(const std::string& replica_id) const {
   return member ? member->address : std::string();
 }
 
-bool NodeState::node_dead(const std::string& node_id) const {
-  auto member = membership_.find(node_id);
-  return member && (member->state == MemberState::kDead || member->state == MemberState::kLeft);
-}
+bool NodeState::node_dead(const std::string& node_id) const { return membership_.down(node_id); }
 
 std::string NodeState::leader_address(uint32_t partition) const {
   const Replica* r = replica(partition);

@@ -37,6 +37,7 @@ const std::map<std::string, Setter>& settings() {
       {"node.seeds", set_string_list(&NodeOptions::seeds)},
       {"node.storage_reserve_bytes", set<int64_t>(&NodeOptions::storage_reserve_bytes)},
       {"membership.profile", set<std::string>(&NodeOptions::gossip_profile)},
+      {"membership.reap_after_ms", set<int64_t>(&NodeOptions::reap_after_ms)},
       {"executor.slots", set<int64_t>(&NodeOptions::slots)},
       {"tasks.partitions", set<int64_t>(&NodeOptions::partitions)},
       {"tasks.replicas", set<int64_t>(&NodeOptions::replicas)},
@@ -186,6 +187,7 @@ Status validate(const NodeOptions& o, bool as_root) {
   if (o.steal_interval_ms < 1) return invalid("steal interval_ms must be at least 1");
   if (o.vnodes < 1 || o.vnodes > 1024) return invalid("vnodes must be 1..1024");
   if (o.gossip_profile != "lan" && o.gossip_profile != "local") return invalid("gossip profile must be lan or local");
+  if (o.reap_after_ms < 1000) return invalid("reap_after_ms must be at least 1000");
   if (!parse_placement(o.placement)) {
     return invalid("placement must be key, round_robin, least_loaded or weighted, got '" + o.placement + "'");
   }

@@ -22,6 +22,7 @@ struct NodeOptions {
   std::string advertise;  // endpoint peers and clients use; empty: the bound endpoint
   std::vector<std::string> seeds;  // endpoints of nodes to join through; empty starts a mesh
   std::string gossip_profile = "lan";  // "lan" (memberlist's LAN timings) or "local" (fast)
+  uint64_t reap_after_ms = 30000;      // a DEAD or LEFT member is forgotten this long after it went down
   std::string data_dir = "data/node-1";
   uint32_t slots = 4;
   uint32_t partitions = 128;  // fixed at mesh creation; every node must agree

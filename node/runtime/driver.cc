@@ -161,6 +161,7 @@ struct Node::Impl {
     config.handlers = handlers.names();
     config.exec = exec_policy(options);
     config.membership = options.gossip_profile == "local" ? MembershipConfig::local() : MembershipConfig::lan();
+    config.membership.reap_after_ms = options.reap_after_ms;
     if (options.gossip_profile == "local") {
       // Loopback round trips are tiny: elect in about half a second.
       config.replication.election_timeout_ms = 500;
@@ -213,6 +214,7 @@ struct Node::Impl {
     for (auto& abort : effects.aborts) pending_aborts.push_back(std::move(abort));
     for (auto& run : effects.runs) pending_runs.push_back(std::move(run));
     for (auto& send : effects.sends) pending_sends.push_back(std::move(send));
+    for (auto& address : effects.disconnects) pending_disconnects.push_back(std::move(address));
     wake_at = effects.wake_at_ms;
     schedule_flush();
   }
@@ -341,6 +343,9 @@ struct Node::Impl {
       if (!peers.send(send.to_address, encode_envelope(env), encode_peer(send.message))) ++counters["peer_sends_dropped"];
     }
     pending_sends.clear();
+    // After the sends: a send gathered earlier in this turn must not dial a released address again.
+    for (const auto& address : pending_disconnects) counters["peer_connections_closed"] += peers.disconnect(address);
+    pending_disconnects.clear();
     if (executor) {
       for (const auto& a : pending_aborts) executor->abort(a.id, a.attempt);
       for (auto& run : pending_runs) executor->start(std::move(run));
@@ -446,6 +451,9 @@ struct Node::Impl {
     s.counters = core->counters();
     for (const auto& [name, value] : counters) s.counters[name] += value;
     s.gauges = core->gauges();
+    s.gauges["peer_connections"] = static_cast<int64_t>(peers.peers());
+    s.gauges["members_known"] = static_cast<int64_t>(core->membership().members().size());
+    s.counters["members_reaped"] = core->membership().reaped_total();
     s.gauges["rss_bytes"] = static_cast<int64_t>(rss_bytes());
     s.gauges["uptime_ms"] = static_cast<int64_t>(clock.now_ms() - started_ms);
     s.histograms["task_latency_ms"] = task_latency_ms.summary();
@@ -515,6 +523,7 @@ struct Node::Impl {
   std::vector<AbortRun> pending_aborts;
   std::vector<RunTask> pending_runs;
   std::vector<OutgoingPeerMessage> pending_sends;
+  std::vector<std::string> pending_disconnects;
   std::optional<uint64_t> wake_at;
   std::optional<uint64_t> armed_wake_at;
   bool flush_posted = false;

@@ -32,13 +32,15 @@ int run_meshd(int argc, char** argv, HandlerRegistry handlers) {
       placement;
   std::optional<std::vector<std::string>> seeds;
   std::optional<uint32_t> slots;
-  std::optional<uint64_t> max_unfinished, lease_ttl_ms, drain_grace_ms, retention_ms, dead_letter_retention_ms;
+  std::optional<uint64_t> max_unfinished, lease_ttl_ms, drain_grace_ms, retention_ms, dead_letter_retention_ms,
+      reap_after_ms;
   app.add_option("--config", config_path, "TOML config file (flags override it)");
   app.add_option("--node-id", node_id, "unique id of this node");
   app.add_option("--listen", listen, "client endpoint, e.g. tcp://0.0.0.0:7700 (port 0 picks one)");
   app.add_option("--advertise", advertise, "endpoint others reach this node at (default: the bound one)");
   app.add_option("--seeds", seeds, "host:port of nodes to join through, comma-separated")->delimiter(',');
   app.add_option("--gossip-profile", gossip_profile, "lan (1 s probes) or local (200 ms probes)");
+  app.add_option("--reap-after-ms", reap_after_ms, "how long a dead or departed member is kept (default 30 s)");
   app.add_option("--data-dir", data_dir, "directory of the node's store");
   app.add_option("--slots", slots, "executor slots (tasks run at once)");
   app.add_option("--max-unfinished", max_unfinished, "queue bound: unfinished tasks before submits are refused");
@@ -71,6 +73,7 @@ int run_meshd(int argc, char** argv, HandlerRegistry handlers) {
   override_with(advertise, options.advertise);
   override_with(seeds, options.seeds);
   override_with(gossip_profile, options.gossip_profile);
+  override_with(reap_after_ms, options.reap_after_ms);
   override_with(data_dir, options.data_dir);
   override_with(metrics_listen, options.metrics_listen);
   override_with(log_level, options.log_level);

@@ -49,6 +49,8 @@ bool PeerTransport::send(const std::string& address, const std::string& envelope
   }
 }
 
+bool PeerTransport::disconnect(const std::string& address) { return impl_->sockets.erase(address) > 0; }
+
 size_t PeerTransport::peers() const { return impl_->sockets.size(); }
 
 }  // namespace mesh

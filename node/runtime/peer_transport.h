@@ -17,6 +17,9 @@ class PeerTransport {
 
   // Returns false when the message was dropped (peer unreachable or slow).
   bool send(const std::string& address, const std::string& envelope, const std::string& body);
+  // Closes the connection to `address`, dropping what is still queued for
+  // it; false when there was none.
+  bool disconnect(const std::string& address);
   size_t peers() const;
 
  private:

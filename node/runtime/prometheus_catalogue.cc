@@ -118,6 +118,10 @@ constexpr MetricFamily kFamilies[] = {
     {T::kCounter, "peer_messages_received", "peer_messages_received_total", "Node-to-node messages received."},
     {T::kCounter, "peer_sends_dropped", "peer_sends_dropped_total",
      "Node-to-node messages dropped because a peer's queue was full."},
+    {T::kCounter, "peer_connections_closed", "peer_connections_closed_total",
+     "Connections to peer addresses closed because no member uses them any more (reaped or moved)."},
+    {T::kCounter, "members_reaped", "members_reaped_total",
+     "Members forgotten after being DEAD or LEFT for reap_after_ms."},
     {T::kCounter, "replies_too_large", "replies_too_large_total", "Replies over the frame limit (answered with an error)."},
 
     // Gauges of the core and the driver.
@@ -135,6 +139,9 @@ constexpr MetricFamily kFamilies[] = {
     {T::kGauge, "partitions_led", "partitions_led", "Partition groups this node leads."},
     {T::kGauge, "draining", "draining", "1 while the node drains after SIGTERM."},
     {T::kGauge, "storage_full", "storage_full", "1 while the free space of the data dir is below its reserve (read-only)."},
+    {T::kGauge, "peer_connections", "peer_connections", "Open outbound connections to peer addresses."},
+    {T::kGauge, "members_known", "members_known",
+     "Members in this node's table, itself and the DEAD and LEFT not yet reaped included."},
     {T::kGauge, "rss_bytes", "resident_memory_bytes", "Resident set size of meshd."},
     {T::kGauge, "uptime_ms", "uptime_seconds", "Time since meshd started.", {}, {}, 0.001},
 

@@ -106,6 +106,7 @@ class Mesh {
       : config_(config), seed_(seed), loss_(loss), loss_random_(seed ^ 0x5eedull) {
     for (size_t i = 0; i < n; ++i) {
       nodes_.push_back(Node{});
+      nodes_[i].address = address_of(i);
       by_address_[address_of(i)] = i;
       boot(i);
     }
@@ -120,7 +121,7 @@ class Mesh {
 
   void join(size_t i, const std::vector<size_t>& seeds) {
     std::vector<std::string> addresses;
-    for (size_t s : seeds) addresses.push_back(address_of(s));
+    for (size_t s : seeds) addresses.push_back(nodes_[s].address);
     node(i).join(now_, addresses);
     flush(i);
   }
@@ -149,6 +150,15 @@ class Mesh {
     boot(i);
     join(i, {seed});
   }
+  // The same, at a new address (a container restarted on a new port): the
+  // old one reaches nobody any more.
+  void restart_at(size_t i, size_t seed, const std::string& address) {
+    by_address_.erase(nodes_[i].address);
+    nodes_[i].address = address;
+    by_address_[address] = i;
+    restart(i, seed);
+  }
+  const std::string& address(size_t i) const { return nodes_[i].address; }
   // The node keeps running but nothing reaches it or leaves it.
   void set_isolated(size_t i, bool isolated) { nodes_[i].isolated = isolated; }
   // Drops every message from `from` to `to` (one direction only).
@@ -197,6 +207,7 @@ class Mesh {
     bool isolated = false;
     uint64_t boots = 0;
     std::string replica_id;  // empty: the node id
+    std::string address;
   };
   struct InFlight {
     size_t from;
@@ -207,7 +218,7 @@ class Mesh {
   void boot(size_t i) {
     Node& n = nodes_[i];
     n.random = std::make_unique<SplitMix64>(seed_ * 1000 + i * 10 + n.boots++);
-    n.membership = std::make_unique<Membership>(config_, id_of(i), address_of(i), *n.random, n.replica_id);
+    n.membership = std::make_unique<Membership>(config_, id_of(i), n.address, *n.random, n.replica_id);
     n.crashed = false;
   }
 
@@ -340,6 +351,8 @@ TEST_CASE("membership: precedence of facts about a member") {
     CAPTURE(describe(Sync{"s", "", false, {row.before, row.heard}}));
     SplitMix64 random(1);
     Membership a(MembershipConfig::local(), "a", "addr-a", random);
+    // Known first: the death of a member it never knew only leaves a tombstone.
+    a.receive(50, sync_from("s", {fact("b", 0, MemberState::kAlive)}));
     a.receive(100, sync_from("s", {row.before}));
     a.receive(200, sync_from("s", {row.heard}));
     auto b = view_of(a, "b");
@@ -510,6 +523,7 @@ TEST_CASE("membership: pings, unknown senders and live_version") {
     CHECK(a.live_version() > v0);
   }
   SUBCASE("a Ping from a dead member does not revive it") {
+    a.receive(5, sync_from("s", {fact("x", 3, MemberState::kAlive)}));
     a.receive(10, sync_from("s", {fact("x", 3, MemberState::kDead)}));
     a.receive(20, ping_from("x", "a", 1, {}));
     CHECK(view_of(a, "x")->state == MemberState::kDead);
@@ -529,6 +543,134 @@ TEST_CASE("membership: pings, unknown senders and live_version") {
     CHECK(a.live_version() > v1);
     CHECK(a.live_ids() == std::vector<std::string>{"a", "s"});
   }
+}
+
+TEST_CASE("membership: the death of a member never known leaves a tombstone, not a member") {
+  SplitMix64 random(1);
+  MembershipConfig config = MembershipConfig::local();
+  Membership a(config, "a", "addr-a", random);
+  a.receive(10, sync_from("s", {fact("x", 3, MemberState::kDead), fact("y", 1, MemberState::kLeft)}));
+  CHECK_FALSE(view_of(a, "x"));
+  CHECK_FALSE(view_of(a, "y"));
+  CHECK(a.members().size() == 2);  // a and the sender
+  CHECK(a.down("x"));
+  CHECK(a.down("y"));
+  CHECK_FALSE(a.down("s"));
+  CHECK_FALSE(a.down("z"));
+  // Not gossiped on: a Sync carries the members only.
+  a.receive(20, Sync{"s", "addr-s", false, {}});
+  auto out = a.take_outbox();
+  REQUIRE_FALSE(out.empty());
+  CHECK(std::get<Sync>(out.back().message).members.size() == 2);
+  a.receive(30, sync_from("s", {fact("x", 3, MemberState::kAlive)}));  // old news
+  CHECK_FALSE(view_of(a, "x"));
+  a.tick(10 + config.reap_after_ms);
+  CHECK_FALSE(a.down("x"));
+}
+
+TEST_CASE("membership: a dead or departed member is reaped after reap_after_ms and old gossip does not revive it") {
+  SplitMix64 random(1);
+  MembershipConfig config = MembershipConfig::local();
+  config.reap_after_ms = 1000;
+  Membership a(config, "a", "addr-a", random);
+  a.join(0, {});
+  using S = MemberState;
+  a.receive(10, sync_from("s", {fact("x", 2, S::kAlive), fact("y", 0, S::kAlive)}));
+  a.receive(20, sync_from("s", {fact("x", 2, S::kDead), fact("y", 1, S::kLeft)}));
+  a.take_outbox();
+
+  a.tick(1019);
+  CHECK(view_of(a, "x"));
+  CHECK(a.take_released_addresses().empty());
+  REQUIRE(a.next_wake_ms().has_value());
+  CHECK(*a.next_wake_ms() <= 1020);
+  a.tick(1020);
+  CHECK_FALSE(view_of(a, "x"));
+  CHECK_FALSE(view_of(a, "y"));
+  CHECK(a.members().size() == 2);
+  CHECK(a.reaped_total() == 2);
+  CHECK(a.take_released_addresses() == std::vector<std::string>{"addr-x", "addr-y"});
+  CHECK(a.down("x"));
+  CHECK(a.take_released_addresses().empty());
+
+  SUBCASE("old facts and messages of the reaped life are ignored") {
+    a.receive(1100, sync_from("s", {fact("x", 2, S::kAlive), fact("x", 1, S::kSuspect), fact("y", 0, S::kAlive)}));
+    CHECK_FALSE(view_of(a, "x"));
+    CHECK_FALSE(view_of(a, "y"));
+    a.take_outbox();
+    // A message of its own does not add it either: it is told it is dead, so that it refutes.
+    a.receive(1200, ping_from("x", "a", 9, {}));
+    CHECK_FALSE(view_of(a, "x"));
+    bool told = false;
+    for (const auto& out : a.take_outbox()) {
+      const auto* sync = std::get_if<Sync>(&out.message);
+      if (sync == nullptr || out.to_address != "addr-x") continue;
+      for (const auto& u : sync->members) told = told || (u.id == "x" && u.incarnation == 2 && u.state == S::kDead);
+    }
+    CHECK(told);
+    CHECK(a.members().size() == 2);
+  }
+  SUBCASE("a new life (a higher incarnation) comes back") {
+    a.receive(1100, sync_from("s", {fact("x", 3, S::kAlive)}));
+    REQUIRE(view_of(a, "x"));
+    CHECK(view_of(a, "x")->state == S::kAlive);
+    CHECK(view_of(a, "x")->incarnation == 3);
+  }
+  SUBCASE("the memory of a reaped member lasts another reap_after_ms") {
+    a.tick(2019);
+    a.receive(2019, sync_from("s", {fact("x", 2, S::kAlive)}));
+    CHECK_FALSE(view_of(a, "x"));
+    a.tick(2020);
+    CHECK_FALSE(a.next_wake_ms() <= std::optional<uint64_t>(2020));
+    a.receive(2020, sync_from("s", {fact("x", 0, S::kAlive)}));  // an unknown member again
+    CHECK(view_of(a, "x"));
+  }
+}
+
+TEST_CASE("membership: a member heard at a new address keeps one entry and its old address is released") {
+  SplitMix64 random(1);
+  Membership a(MembershipConfig::local(), "a", "addr-a", random);
+  using S = MemberState;
+  a.receive(10, sync_from("s", {fact("x", 1, S::kAlive)}));
+  a.take_released_addresses();
+  MemberUpdate moved = fact("x", 2, S::kAlive);
+  moved.address = "addr-x2";
+  a.receive(20, sync_from("s", {moved}));
+  CHECK(a.members().size() == 3);
+  CHECK(view_of(a, "x")->address == "addr-x2");
+  CHECK(a.take_released_addresses() == std::vector<std::string>{"addr-x"});
+
+  SUBCASE("an address another member still uses stays") {
+    MemberUpdate z = fact("z", 0, S::kAlive);
+    z.address = "addr-x2";
+    a.receive(30, sync_from("s", {z}));
+    MemberUpdate back = fact("x", 3, S::kAlive);
+    a.receive(40, sync_from("s", {back}));
+    CHECK(a.take_released_addresses().empty());
+  }
+}
+
+TEST_CASE("membership: each Sync round also Syncs a seed that is not a live member") {
+  SplitMix64 random(1);
+  MembershipConfig config = MembershipConfig::local();
+  Membership a(config, "a", "addr-a", random);
+  a.join(0, {"addr-s", "addr-t"});
+  a.receive(10, sync_from("s", {fact("s", 0, MemberState::kAlive)}));  // s is live; t never answered
+  a.take_outbox();
+  a.tick(config.sync_interval_ms);
+  std::set<std::string> synced;
+  for (const auto& out : a.take_outbox()) {
+    if (std::holds_alternative<Sync>(out.message)) synced.insert(out.to_address);
+  }
+  CHECK(synced == std::set<std::string>{"addr-s", "addr-t"});
+}
+
+TEST_CASE("membership: a node hearing itself ALIVE at another address refutes") {
+  SplitMix64 random(1);
+  Membership a(MembershipConfig::local(), "a", "addr-a2", random);
+  a.receive(10, sync_from("s", {fact("a", 0, MemberState::kAlive)}));  // addr-a: its previous life
+  CHECK(a.incarnation() == 1);
+  CHECK(view_of(a, "a")->address == "addr-a2");
 }
 
 TEST_CASE(
@@ -596,6 +738,8 @@ TEST_CASE("membership: an intermediary forwards the Ack with the original seq, o
     CHECK(std::get<Ack>(out[0].message).seq == 77);
     CHECK_FALSE(std::get<Ack>(out[0].message).nack);
     CHECK_FALSE(a.next_wake_ms().has_value());
+    // The target answered, so it is a member now: its connection stays.
+    CHECK(a.take_released_addresses().empty());
   }
   SUBCASE("the target stays silent") {
     a.tick(100 + config.probe_timeout_ms - 1);
@@ -606,6 +750,8 @@ TEST_CASE("membership: an intermediary forwards the Ack with the original seq, o
     CHECK(out[0].to_address == "addr-r");
     CHECK(std::get<Ack>(out[0].message).seq == 77);
     CHECK(std::get<Ack>(out[0].message).nack);
+    // The target's address came from the requester and names no member: its connection goes.
+    CHECK(a.take_released_addresses() == std::vector<std::string>{"addr-t"});
     // A late Ack is not forwarded any more.
     a.receive(100 + config.probe_timeout_ms + 5, Ack{ping.seq, "t", "addr-t", false, {}});
     CHECK(a.take_outbox().empty());
@@ -672,10 +818,11 @@ TEST_CASE("membership: Lifeguard confirmations shorten the suspicion timeout") {
   uint64_t v = a.live_version();
   a.tick(*a.next_wake_ms() - 1);
   CHECK(view_of(a, "b")->state == MemberState::kSuspect);
-  a.tick(*a.next_wake_ms());
+  uint64_t died = *a.next_wake_ms();
+  a.tick(died);
   CHECK(view_of(a, "b")->state == MemberState::kDead);
   CHECK(a.live_version() > v);
-  CHECK_FALSE(a.next_wake_ms().has_value());
+  CHECK(a.next_wake_ms() == died + config.reap_after_ms);  // nothing left to do but reap it
 }
 
 TEST_CASE("membership: a PingReq for a suspect and a failed relay are confirmations") {
@@ -1095,6 +1242,56 @@ TEST_CASE("membership mesh: a run is determined by its seed") {
   uint64_t first = run(11);
   CHECK(run(11) == first);
   CHECK(run(12) != first);
+}
+
+TEST_CASE("membership mesh: a crashed node is reaped everywhere and stays forgotten") {
+  const size_t n = 5;
+  const size_t victim = 3;
+  MembershipConfig config = MembershipConfig::local();
+  config.reap_after_ms = 3000;
+  Mesh mesh(n, 21, config);
+  mesh.join_all_through_first(10);
+  REQUIRE(mesh.run_until([&] { return mesh.converged(); }, mesh.now() + 30000));
+  mesh.crash(victim);
+  auto forgotten = [&] {
+    for (size_t i = 0; i < n; ++i) {
+      if (i != victim && (mesh.view(i, victim) || mesh.node(i).members().size() != n - 1)) return false;
+    }
+    return true;
+  };
+  REQUIRE(mesh.run_until(forgotten, mesh.now() + detection_bound_ms(config, n) + 2 * config.reap_after_ms));
+  // Gossip goes on for several reap periods: nobody brings it back.
+  for (int period = 0; period < 10; ++period) {
+    mesh.run_for(config.reap_after_ms);
+    CHECK(forgotten());
+  }
+}
+
+TEST_CASE("membership mesh: a node restarted at new addresses leaves one entry everywhere") {
+  const size_t n = 4;
+  const size_t victim = 2;
+  MembershipConfig config = MembershipConfig::local();
+  config.reap_after_ms = 3000;
+  Mesh mesh(n, 22, config);
+  mesh.join_all_through_first(10);
+  REQUIRE(mesh.run_until([&] { return mesh.converged(); }, mesh.now() + 30000));
+  for (int restart = 1; restart <= 5; ++restart) {
+    mesh.crash(victim);
+    mesh.run_for(restart % 2 == 0 ? 100 : 5000);  // sometimes before anyone notices, sometimes once it is dead
+    std::string address = "mem://n2-life" + std::to_string(restart);
+    mesh.restart_at(victim, 0, address);
+    auto one_entry_at_new_address = [&] {
+      for (size_t i = 0; i < n; ++i) {
+        auto v = mesh.view(i, victim);
+        if (!v || v->address != address || v->state != MemberState::kAlive || mesh.node(i).members().size() != n) {
+          return false;
+        }
+      }
+      return mesh.converged();
+    };
+    CAPTURE(restart);
+    REQUIRE(mesh.run_until(one_entry_at_new_address, mesh.now() + 30000));
+  }
 }
 
 }  // namespace
