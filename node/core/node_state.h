@@ -170,6 +170,8 @@ class NodeState {
   const TaskTable* table(uint32_t partition) const;
   const RaftGroup* group(uint32_t partition) const;
   bool leads(uint32_t partition) const;
+  // This node's replica of the partition stopped: what it holds does not decode.
+  bool halted(uint32_t partition) const;
   // The most recent steals this node took part in, oldest first.
   const std::deque<StealEvent>& recent_steals() const { return recent_steals_; }
   const Membership& membership() const { return membership_; }

@@ -70,6 +70,11 @@ bool NodeState::leads(uint32_t partition) const {
   return r != nullptr && r->leading;
 }
 
+bool NodeState::halted(uint32_t partition) const {
+  const Replica* r = replica(partition);
+  return r != nullptr && r->halted.has_value();
+}
+
 std::vector<uint32_t> NodeState::led_partitions() const {
   std::vector<uint32_t> out;
   for (const auto& [p, r] : replicas_) {

@@ -18,7 +18,9 @@ HttpAnswer json_answer(const nlohmann::json& body) {
 nlohmann::json dead_letters(const NodeState& core) {
   nlohmann::json records = nlohmann::json::array();
   for (uint32_t p = 0; p < core.config().ring.partitions && records.size() < kMaxDeadLetters; ++p) {
-    const TaskTable* table = core.leads(p) ? core.table(p) : nullptr;
+    // Every replica this node holds, leader or not: a dead letter stays put
+    // while leadership moves, and a dashboard shows it from any replica.
+    const TaskTable* table = core.halted(p) ? nullptr : core.table(p);
     if (table == nullptr || table->count_in(TaskState::kFailed) == 0) continue;
     for (const auto& [id, record] : table->records()) {
       if (record.state != TaskState::kFailed) continue;

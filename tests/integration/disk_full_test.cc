@@ -4,12 +4,11 @@
 // tasks submitted through it, and once space returns it is a full replica
 // again. Needs root to mount the tmpfs; reports "skipped" elsewhere.
 #include <signal.h>
-#include <sys/mount.h>
-#include <unistd.h>
 
 #include <fstream>
 #include <set>
 
+#include "tests/integration/small_disk.h"
 #include "tests/integration/test_node.h"
 
 namespace mesh::test {
@@ -17,38 +16,12 @@ namespace {
 
 constexpr uint64_t kReserveBytes = 24ull << 20;
 
-// A tmpfs mounted for the test's lifetime.
-class SmallDisk {
- public:
-  explicit SmallDisk(const std::string& path) : path_(path) {
-    std::filesystem::create_directories(path_);
-    mounted_ = ::geteuid() == 0 && ::mount("tmpfs", path_.c_str(), "tmpfs", 0, "size=64m") == 0;
-  }
-  ~SmallDisk() {
-    if (mounted_) ::umount2(path_.c_str(), MNT_DETACH);
-  }
-  bool mounted() const { return mounted_; }
-  // Fills the disk until `leave` bytes are free.
-  void fill(uint64_t leave) {
-    uint64_t free = free_bytes();
-    REQUIRE(free > leave);
-    std::ofstream(filler()) << std::string(free - leave, 'x');
-  }
-  void unfill() { std::filesystem::remove(filler()); }
-  uint64_t free_bytes() const { return std::filesystem::space(path_).available; }
-
- private:
-  std::string filler() const { return path_ + "/filler"; }
-  std::string path_;
-  bool mounted_ = false;
-};
-
 TEST_CASE("a node whose disk fills up turns read-only, the mesh carries on, and it recovers") {
   TempDir temp("meshfull-");
   REQUIRE(!temp.path().empty());
   SmallDisk disk(temp.path() + "/small");
-  if (!disk.mounted()) {
-    MESSAGE("skipped: mounting a tmpfs needs root");
+  if (!disk.error().empty()) {
+    MESSAGE("skipped: cannot mount a tmpfs here (root only): " << disk.error());
     return;
   }
   std::string config = temp.path() + "/reserve.toml";

@@ -126,13 +126,17 @@ TEST_CASE("a node restarted many times on new addresses leaves no members, conne
   REQUIRE(churn->process().wait_exit(kDeadlineMs) != -1);
   churn.reset();
 
-  // Back to the size before: members and connections exactly, open files
-  // within a few (the store may hold a file more or less than before).
+  // Back to the size before: members exactly; open files within a few (the
+  // store may hold a file more or less than before); connections within two
+  // (an Ack or Sync answered to the claimed address of a sender known
+  // elsewhere stays open, ARCHITECTURE.md "Reaping"), against one more per
+  // restart without reaping.
   const size_t file_margin = 4;
+  const size_t connection_margin = 2;
   auto back = [&] {
     seen = snapshot();
     for (size_t i = 0; i < stable; ++i) {
-      if (seen[i].members != before[i].members || seen[i].connections != before[i].connections ||
+      if (seen[i].members != before[i].members || seen[i].connections > before[i].connections + connection_margin ||
           seen[i].files > before[i].files + file_margin) {
         return false;
       }

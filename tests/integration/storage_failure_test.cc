@@ -3,15 +3,13 @@
 // synced write that fails makes it exit 1 rather than answer for data the
 // disk does not hold.
 #include <signal.h>
-#include <sys/mount.h>
 #include <unistd.h>
 
-#include <cerrno>
-#include <cstring>
 #include <fstream>
 #include <optional>
 
 #include "node/io/rocks_store.h"
+#include "tests/integration/small_disk.h"
 #include "tests/integration/test_node.h"
 
 namespace mesh::test {
@@ -60,31 +58,6 @@ TEST_CASE("an undecodable Raft log entry stops the start-up with a message") {
   CHECK(e.output.find("raft group") != std::string::npos);
 }
 
-// A tmpfs of its own, unmounted at the end of the scope.
-class SmallDisk {
- public:
-  explicit SmallDisk(const std::string& path) : path_(path) {
-    std::filesystem::create_directories(path_);
-    if (::mount("tmpfs", path_.c_str(), "tmpfs", 0, "size=64m") != 0) error_ = std::strerror(errno);
-  }
-  ~SmallDisk() {
-    if (error_.empty()) ::umount2(path_.c_str(), MNT_DETACH);
-  }
-  const std::string& error() const { return error_; }
-
- private:
-  std::string path_;
-  std::string error_;
-};
-
-// Fills the file system holding `path` until a write fails.
-void fill_disk(const std::string& path) {
-  std::ofstream filler(path, std::ios::binary);
-  const std::string block(1 << 20, 'f');
-  while (filler.write(block.data(), static_cast<std::streamsize>(block.size())) && filler.flush()) {
-  }
-}
-
 TEST_CASE("a failed synced write makes meshd exit 1") {
   TempDir temp("meshfull-");
   REQUIRE(!temp.path().empty());
@@ -98,11 +71,15 @@ TEST_CASE("a failed synced write makes meshd exit 1") {
     MESSAGE("skipped: cannot mount a tmpfs here: " << disk.error());
     return;
   }
-  TestNode node({"--node-id", "f1"}, temp.path());
+  // No reserve: the write itself must fail (with one, the node turns
+  // read-only first; disk_full_test.cc covers that).
+  const std::string config = temp / "no-reserve.toml";
+  std::ofstream(config) << "[node]\nstorage_reserve_bytes = 0\n";
+  TestNode node({"--node-id", "f1", "--config", config}, temp.path());
   node.start();
   auto client = node.client(5000);
   REQUIRE(client->submit({task("fits", "noop", "yes")}).ok());
-  fill_disk(temp / "node/filler");
+  disk.fill();
 
   // Writes now fail (RocksDB may have room left in a preallocated log file,
   // so keep writing): the node must stop instead of acknowledging them.
