@@ -132,7 +132,7 @@ TEST_CASE("a node restarted many times on new addresses leaves no members, conne
   // elsewhere stays open, ARCHITECTURE.md "Reaping"), against one more per
   // restart without reaping.
   const size_t file_margin = 4;
-  const size_t connection_margin = 2;
+  const int64_t connection_margin = 2;
   auto back = [&] {
     seen = snapshot();
     for (size_t i = 0; i < stable; ++i) {
