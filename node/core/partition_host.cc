@@ -30,11 +30,11 @@ NodeState::Replica& NodeState::host(uint32_t partition, RaftDisk disk) {
   rc.heartbeat_interval_ms = config_.replication.heartbeat_interval_ms;
   Replica& r = replicas_[partition];
   uint64_t snapshot_index = disk.snapshot.meta.index;
-  bool loaded = disk.snapshot.meta.index == 0 && disk.snapshot.data.empty();
-  if (!loaded) loaded = install_snapshot(partition, r, disk.snapshot);
+  bool has_snapshot = snapshot_index > 0 || !disk.snapshot.data.empty();
+  bool readable = !has_snapshot || install_snapshot(partition, r, disk.snapshot);
   r.raft = std::make_unique<RaftGroup>(rc, replica_id_, random_, std::move(disk), now_ms_);
   r.raft->stand_aside(storage_full_);
-  if (!loaded) halt(partition, r, snapshot_index, "its snapshot does not decode");
+  if (!readable) halt(partition, r, snapshot_index, "its snapshot does not decode");
   return r;
 }
 

@@ -30,12 +30,8 @@ class SmallDisk {
   void fill(uint64_t leave = 0) {
     std::ofstream filler(filler_path(), std::ios::binary);
     const std::string block(1 << 20, 'f');
-    while (free_bytes() > leave + block.size() &&
+    while ((leave == 0 || free_bytes() > leave + block.size()) &&
            filler.write(block.data(), static_cast<std::streamsize>(block.size())) && filler.flush()) {
-    }
-    if (leave == 0) {
-      while (filler.write(block.data(), static_cast<std::streamsize>(block.size())) && filler.flush()) {
-      }
     }
   }
   void unfill() { std::filesystem::remove(filler_path()); }
