@@ -31,7 +31,7 @@ void pack(Packer& p, const AttemptInfo& a) {
 }
 
 void pack(Packer& p, const TaskRecord& r) {
-  p.pack_array(14);
+  p.pack_array(15);
   pack(p, r.spec);
   p.pack(r.partition);
   p.pack(static_cast<uint8_t>(r.state));
@@ -47,6 +47,7 @@ void pack(Packer& p, const TaskRecord& r) {
   pack_str(p, r.error);
   p.pack_array(static_cast<uint32_t>(r.attempts.size()));
   for (const auto& a : r.attempts) pack(p, a);
+  p.pack(r.lost_attempts);
 }
 
 void pack_records(Packer& p, const std::vector<TaskRecord>& records) {
@@ -315,6 +316,7 @@ TaskRecord read_record(const msgpack::object& o) {
   r.error = f.bytes(limits::kMaxErrorBytes);
   const auto& attempts = f.array(limits::kMaxAttempts * 4);
   for (uint32_t i = 0; i < attempts.via.array.size; ++i) r.attempts.push_back(read_attempt(attempts.via.array.ptr[i]));
+  if (f.has_more()) r.lost_attempts = f.unsigned_as<uint32_t>(UINT32_MAX);  // appended: absent from older records
   return r;
 }
 

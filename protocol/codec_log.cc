@@ -54,12 +54,13 @@ void pack_op(Packer& p, const OpFail& o) {
   p.pack(o.retry_at_ms);
 }
 void pack_op(Packer& p, const OpRelease& o) {
-  p.pack_array(5);
+  p.pack_array(6);
   p.pack(static_cast<uint8_t>(OpKind::kRelease));
   pack_str(p, o.id);
   p.pack(o.attempt);
   pack_str(p, o.reason);
   p.pack(o.at_ms);
+  p.pack(o.max_lost_attempts);
 }
 void pack_op(Packer& p, const OpCancel& o) {
   p.pack_array(3);
@@ -158,6 +159,7 @@ TaskOp read_op(const msgpack::object& o) {
       op.attempt = f.unsigned_as<uint32_t>(UINT32_MAX);
       op.reason = f.bytes(limits::kMaxErrorBytes);
       op.at_ms = f.u64();
+      if (f.has_more()) op.max_lost_attempts = f.unsigned_as<uint32_t>(UINT32_MAX);  // appended
       return op;
     }
     case OpKind::kCancel: {

@@ -85,30 +85,47 @@ void pack_body(Packer& p, const StealGrant& m) {
     p.pack(t.partition);
   }
 }
+// The partition (and the renewal's thief address) are appended fields:
+// absent from older peers, read as partition 0 and no address.
 void pack_body(Packer& p, const LeaseRenewal& m) {
-  p.pack_array(2);
+  p.pack_array(3);
   pack_str(p, m.thief_id);
   p.pack_array(static_cast<uint32_t>(m.running.size()));
   for (const auto& r : m.running) {
-    p.pack_array(2);
+    p.pack_array(3);
     pack_str(p, r.id);
     p.pack(r.attempt);
+    p.pack(r.partition);
   }
+  pack_str(p, m.thief_address);
 }
 void pack_body(Packer& p, const StolenResult& m) {
-  p.pack_array(6);
+  p.pack_array(7);
   pack_str(p, m.thief_id);
   pack_str(p, m.thief_address);
   pack_str(p, m.id);
   p.pack(m.attempt);
   p.pack(m.ok);
   pack_bin(p, m.output);
+  p.pack(m.partition);
 }
 void pack_body(Packer& p, const StolenResultAck& m) {
-  p.pack_array(3);
+  p.pack_array(4);
   pack_str(p, m.id);
   p.pack(m.attempt);
   p.pack(m.accepted);
+  p.pack(m.partition);
+}
+void pack_body(Packer& p, const LeaderHints& m) {
+  p.pack_array(2);
+  pack_str(p, m.from_address);
+  p.pack_array(static_cast<uint32_t>(m.partitions.size()));
+  for (const auto& l : m.partitions) {
+    p.pack_array(3);
+    p.pack(l.partition);
+    p.pack(l.leads);
+    pack_str(p, l.leader_address);
+  }
 }
 
 // Routing (130-133). A Fanout nests a client request, a FanoutReply the
@@ -463,8 +480,10 @@ PeerMessage read_peer(MessageKind kind, const msgpack::object& o) {
         AttemptRef r;
         r.id = g.bytes(limits::kMaxIdBytes);
         r.attempt = g.unsigned_as<uint32_t>(UINT32_MAX);
+        if (g.has_more()) r.partition = g.unsigned_as<uint32_t>(UINT32_MAX);
         m.running.push_back(std::move(r));
       }
+      if (f.has_more()) m.thief_address = f.bytes(limits::kMaxAddressBytes);
       return m;
     }
     case MessageKind::kStolenResult: {
@@ -476,6 +495,7 @@ PeerMessage read_peer(MessageKind kind, const msgpack::object& o) {
       m.attempt = f.unsigned_as<uint32_t>(UINT32_MAX);
       m.ok = f.boolean();
       m.output = f.bytes(limits::kMaxPayloadBytes);
+      if (f.has_more()) m.partition = f.unsigned_as<uint32_t>(UINT32_MAX);
       return m;
     }
     case MessageKind::kRaftBatch: {
@@ -492,6 +512,22 @@ PeerMessage read_peer(MessageKind kind, const msgpack::object& o) {
       m.id = f.bytes(limits::kMaxIdBytes);
       m.attempt = f.unsigned_as<uint32_t>(UINT32_MAX);
       m.accepted = f.boolean();
+      if (f.has_more()) m.partition = f.unsigned_as<uint32_t>(UINT32_MAX);
+      return m;
+    }
+    case MessageKind::kLeaderHints: {
+      Fields f(o, 2, "leader_hints");
+      LeaderHints m;
+      m.from_address = f.bytes(limits::kMaxAddressBytes);
+      const auto& partitions = f.array(limits::kMaxBatchTasks);
+      for (uint32_t i = 0; i < partitions.via.array.size; ++i) {
+        Fields g(partitions.via.array.ptr[i], 3, "partition_leader");
+        PartitionLeader l;
+        l.partition = g.unsigned_as<uint32_t>(UINT32_MAX);
+        l.leads = g.boolean();
+        l.leader_address = g.bytes(limits::kMaxAddressBytes);
+        m.partitions.push_back(std::move(l));
+      }
       return m;
     }
     case MessageKind::kRouteSubmit: {
@@ -566,7 +602,8 @@ MessageKind peer_kind(const PeerMessage& message) {
                                           MessageKind::kLeaseRenewal, MessageKind::kStolenResult,
                                           MessageKind::kStolenResultAck, MessageKind::kRaftBatch,
                                           MessageKind::kRouteSubmit,  MessageKind::kRouteSubmitReply,
-                                          MessageKind::kFanout,       MessageKind::kFanoutReply};
+                                          MessageKind::kFanout,       MessageKind::kFanoutReply,
+                                          MessageKind::kLeaderHints};
   static_assert(std::size(kinds) == std::variant_size_v<PeerMessage>);
   return kinds[message.index()];
 }

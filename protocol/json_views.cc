@@ -42,6 +42,7 @@ nlohmann::json to_json(const TaskRecord& r) {
           {"state", state_name(r.state)},
           {"attempt", r.attempt},
           {"failures", r.failures},
+          {"lost_attempts", r.lost_attempts},
           {"lease_owner", r.lease_owner},
           {"submitted_ms", r.submitted_ms},
           {"finished_ms", r.finished_ms},

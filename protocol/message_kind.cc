@@ -35,6 +35,7 @@ bool is_known_kind(uint16_t kind) {
     case MessageKind::kLeaseRenewal:
     case MessageKind::kStolenResult:
     case MessageKind::kStolenResultAck:
+    case MessageKind::kLeaderHints:
     case MessageKind::kRaftBatch:
     case MessageKind::kRouteSubmit:
     case MessageKind::kRouteSubmitReply:
@@ -79,6 +80,7 @@ std::string_view kind_name(MessageKind kind) {
     case MessageKind::kLeaseRenewal: return "lease_renewal";
     case MessageKind::kStolenResult: return "stolen_result";
     case MessageKind::kStolenResultAck: return "stolen_result_ack";
+    case MessageKind::kLeaderHints: return "leader_hints";
     case MessageKind::kRaftBatch: return "raft_batch";
     case MessageKind::kRouteSubmit: return "route_submit";
     case MessageKind::kRouteSubmitReply: return "route_submit_reply";

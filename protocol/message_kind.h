@@ -44,6 +44,7 @@ enum class MessageKind : uint16_t {
   kLeaseRenewal = 112,
   kStolenResult = 113,
   kStolenResultAck = 114,
+  kLeaderHints = 115,
   kRaftBatch = 120,
   kRouteSubmit = 130,
   kRouteSubmitReply = 131,

@@ -82,6 +82,10 @@ struct TaskRecord {
   std::string result;  // output of the successful attempt
   std::string error;   // last error
   std::vector<AttemptInfo> attempts;
+  // Attempts in a row lost with their runner (OpRelease), since the last
+  // attempt that ended otherwise or the last retry; bounded by the
+  // max_lost_attempts of the leader releasing them.
+  uint32_t lost_attempts = 0;
 
   bool operator==(const TaskRecord&) const = default;
 };

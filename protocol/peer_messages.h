@@ -99,12 +99,16 @@ struct StealGrant {
 struct AttemptRef {
   std::string id;
   uint32_t attempt = 0;
+  uint32_t partition = 0;
 };
 
-// The thief is still running these attempts: extend their leases.
+// The runner is still running these attempts (or holds their outcome, not
+// yet committed): extend their leases. Sent to each partition's current
+// leader, as far as the runner knows it; answered with LeaderHints.
 struct LeaseRenewal {
   std::string thief_id;
   std::vector<AttemptRef> running;
+  std::string thief_address;  // where the LeaderHints go
 };
 
 // The outcome of a stolen attempt, sent to the task's owner until acknowledged.
@@ -115,15 +119,34 @@ struct StolenResult {
   uint32_t attempt = 0;
   bool ok = false;
   std::string output;  // result, or error text
+  uint32_t partition = 0;
 };
 
-// accepted = true: this result is committed (now, or by an earlier copy whose
-// ack was lost). false: the attempt was no longer current (fenced), nothing
-// from it is committed.
+// Sent once the result's op is applied on the leader, never when it is only
+// proposed. accepted = true: this result is committed (now, or by an earlier
+// copy whose ack was lost). false: the attempt was no longer current
+// (fenced), nothing from it is committed.
 struct StolenResultAck {
   std::string id;
   uint32_t attempt = 0;
   bool accepted = false;
+  uint32_t partition = 0;
+};
+
+// One partition as the sender sees it: it leads it, or it names the leader
+// it knows (empty when it knows none).
+struct PartitionLeader {
+  uint32_t partition = 0;
+  bool leads = false;
+  std::string leader_address;
+};
+
+// The answer to a LeaseRenewal, and to a StolenResult sent to a node that
+// does not lead its partition: where the runner should send that
+// partition's renewals and outcomes.
+struct LeaderHints {
+  std::string from_address;
+  std::vector<PartitionLeader> partitions;
 };
 
 // --- replication -----------------------------------------------------------
@@ -167,6 +190,7 @@ struct FanoutReply {
 };
 
 using PeerMessage = std::variant<Ping, PingReq, Ack, Sync, StealRequest, StealGrant, LeaseRenewal, StolenResult,
-                                 StolenResultAck, RaftBatch, RouteSubmit, RouteSubmitReply, Fanout, FanoutReply>;
+                                 StolenResultAck, RaftBatch, RouteSubmit, RouteSubmitReply, Fanout, FanoutReply,
+                                 LeaderHints>;
 
 }  // namespace mesh

@@ -62,12 +62,16 @@ struct OpFail {
 };
 
 // LEASED -> PENDING at once: the runner was lost (lease expired, node
-// restarted). Does not count against max_attempts.
+// restarted). Does not count against max_attempts; counts toward
+// max_lost_attempts instead: the release that loses the task's
+// max_lost_attempts-th runner in a row makes it FAILED (a poison pill that
+// kills whatever runs it). 0: no bound (ops written before the bound).
 struct OpRelease {
   std::string id;
   uint32_t attempt = 0;
   std::string reason;
   uint64_t at_ms = 0;
+  uint32_t max_lost_attempts = 0;
   bool operator==(const OpRelease&) const = default;
 };
 

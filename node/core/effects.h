@@ -24,6 +24,7 @@ namespace mesh {
 struct AbortRun {
   std::string id;
   uint32_t attempt = 0;
+  uint32_t partition = 0;
 };
 
 struct AddressedReply {

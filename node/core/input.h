@@ -18,6 +18,15 @@ namespace mesh {
 // Opaque handle of a client request; the driver maps it back to a peer.
 using RequestRef = uint64_t;
 
+// One attempt the runner runs (see RunTask).
+struct RunRef {
+  uint32_t partition = 0;
+  std::string id;
+  uint32_t attempt = 0;
+  auto operator<=>(const RunRef&) const = default;
+  bool operator==(const RunRef&) const = default;
+};
+
 namespace in {
 
 struct Submit {
@@ -44,8 +53,10 @@ struct Retry {
   RequestRef request = 0;
   RetryRequest query;
 };
-// A handler returned (or the runner gave up on it).
+// A handler returned (or the runner gave up on it). An attempt is named by
+// its task's partition, id and attempt number: ids repeat across partitions.
 struct TaskFinished {
+  uint32_t partition = 0;
   std::string id;
   uint32_t attempt = 0;
   bool ok = false;
@@ -53,7 +64,7 @@ struct TaskFinished {
 };
 // The runner is still running these attempts: extend their leases.
 struct RenewLeases {
-  std::vector<std::pair<std::string, uint32_t>> running;
+  std::vector<RunRef> running;
 };
 // Time passed; fires backoff, lease, timeout and wait deadlines.
 struct Tick {};

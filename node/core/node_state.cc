@@ -77,7 +77,8 @@ void NodeState::on(const in::Retry& e) { start_fanout(e.request, e.query, config
 // --- runner inputs -----------------------------------------------------------------
 
 void NodeState::on(const in::TaskFinished& e) {
-  auto it = runs_.find(e.id);
+  TaskKey key{e.partition, e.id};
+  auto it = runs_.find(key);
   if (it == runs_.end() || it->second.attempt != e.attempt) {
     // The attempt timed out, was cancelled or lost its lease meanwhile.
     count("stale_completions_rejected");
@@ -85,7 +86,7 @@ void NodeState::on(const in::TaskFinished& e) {
   }
   Run run = it->second;
   runs_.erase(it);
-  report_outcome(e.id, run, e.ok, e.output);
+  report_outcome(key, run, e.ok, e.output);
 }
 
 bool NodeState::commit_outcome(uint32_t partition, const TaskRecord& r, uint32_t attempt, bool ok,
@@ -96,7 +97,7 @@ bool NodeState::commit_outcome(uint32_t partition, const TaskRecord& r, uint32_t
   uint64_t run_ms = elapsed_ms(now_ms_, r.attempts.back().started_ms);
   // A moving average with weight 1/8: smooth, and cheap to keep.
   average_run_ms_ = average_run_ms_ == 0 ? run_ms : (average_run_ms_ * 7 + run_ms) / 8;
-  if (auto it = leases_.find(r.spec.id); it != leases_.end()) it->second.ending = true;
+  if (auto it = leases_.find(TaskKey{partition, r.spec.id}); it != leases_.end()) it->second.ending = true;
   return true;
 }
 
@@ -106,25 +107,34 @@ bool NodeState::fail_attempt(uint32_t partition, const TaskRecord& r, uint32_t a
   if (!propose(partition, OpFail{r.spec.id, attempt, outcome, error_text(std::move(error)), now_ms_, now_ms_ + delay})) {
     return false;
   }
-  if (auto it = leases_.find(r.spec.id); it != leases_.end()) it->second.ending = true;
+  if (auto it = leases_.find(TaskKey{partition, r.spec.id}); it != leases_.end()) it->second.ending = true;
   return true;
 }
 
 void NodeState::on(const in::RenewLeases& e) {
-  std::vector<std::pair<std::string, uint32_t>> remote;
-  for (const auto& [id, attempt] : e.running) {
-    auto run = runs_.find(id);
-    if (run == runs_.end() || run->second.attempt != attempt) continue;
-    if (!leads(run->second.partition)) {
-      remote.emplace_back(id, attempt);
+  std::vector<RunRef> remote;
+  for (const auto& ref : e.running) {
+    TaskKey key{ref.partition, ref.id};
+    auto run = runs_.find(key);
+    if (run == runs_.end() || run->second.attempt != ref.attempt) continue;
+    if (!leads(ref.partition)) {
+      remote.push_back(ref);
       continue;
     }
-    auto lease = leases_.find(id);
-    if (lease == leases_.end() || lease->second.attempt != attempt || lease->second.owner != config_.node_id) continue;
-    propose(run->second.partition, OpRenew{id, attempt, now_ms_ + config_.lease_ttl_ms});
+    auto lease = leases_.find(key);
+    if (lease == leases_.end() || lease->second.attempt != ref.attempt || lease->second.owner != config_.node_id) {
+      continue;
+    }
+    lease->second.deadline_ms = std::max(lease->second.deadline_ms, now_ms_ + config_.lease_ttl_ms);
+    propose(ref.partition, OpRenew{ref.id, ref.attempt, now_ms_ + config_.lease_ttl_ms});
     count("leases_renewed");
   }
-  renew_remote(remote);
+  // An outcome not yet committed still needs its lease: expiring it would
+  // rerun a task whose result is on its way.
+  for (const auto& [key, p] : pending_results_) {
+    if (!leads(key.partition)) remote.push_back(RunRef{key.partition, key.id, p.result.attempt});
+  }
+  renew_remote(remote, /*timed=*/true);
 }
 
 void NodeState::on(const in::Tick&) {}
@@ -177,27 +187,41 @@ void NodeState::on(const in::FromPeer& e) {
 
 void NodeState::on_applied(uint32_t partition, Replica& r, const TaskOp& op, const Status& status) {
   const std::string& id = op_task_id(op);
+  const TaskKey key{partition, id};
   const TaskRecord* record = r.table.find(id);
   if (std::holds_alternative<OpSubmit>(op) && status.ok()) task_partition_.emplace(id, partition);
+  // An outcome of an attempt run here is settled once its op is applied on
+  // this node's replica, whoever proposed it.
+  if (record != nullptr && !record->attempts.empty() && pending_results_.count(key) &&
+      (std::holds_alternative<OpComplete>(op) || std::holds_alternative<OpFail>(op))) {
+    settle_result(key, record->attempts.back().attempt);
+  }
   if (!r.leading) return;
   std::visit(
       [&](const auto& o) {
         using T = std::decay_t<decltype(o)>;
         if constexpr (std::is_same_v<T, OpSubmit>) {
           if (status.ok()) count("tasks_submitted");
-          settle_submits(id, record);
+          settle_submits(key, record);
         } else if constexpr (std::is_same_v<T, OpLease>) {
-          bool own = o.owner == config_.node_id && leasing_.erase(id) > 0;
+          bool own = o.owner == config_.node_id && leasing_.erase(key) > 0;
           if (own && status.ok()) {
-            runs_[id] = Run{partition, o.attempt, o.timeout_at_ms, {}};
+            runs_[key] = Run{partition, o.attempt, o.timeout_at_ms, {}};
             out_.runs.push_back({id, o.attempt, record->spec.handler, record->spec.payload, record->spec.timeout_ms,
                                  partition});
             count("attempts_started");
           }
-          if (grant_of_task_.count(id)) settle_grants(id, *record);
+          if (grant_of_task_.count(key)) settle_grants(key, *record);
         } else if constexpr (std::is_same_v<T, OpComplete>) {
           if (status.ok()) count("tasks_completed");
+          if (record != nullptr) acknowledge_result(key, *record);
+        } else if constexpr (std::is_same_v<T, OpRelease>) {
+          if (status.ok() && record->state == TaskState::kFailed) {
+            count("tasks_dead_lettered");
+            count("tasks_dead_lettered_lost_runners");
+          }
         } else if constexpr (std::is_same_v<T, OpFail>) {
+          if (record != nullptr) acknowledge_result(key, *record);
           if (status.ok()) {
             if (o.outcome == AttemptOutcome::kTimedOut) count("attempts_timed_out");
             if (record->state == TaskState::kFailed) {
@@ -210,7 +234,7 @@ void NodeState::on_applied(uint32_t partition, Replica& r, const TaskOp& op, con
           if (status.ok()) count("tasks_cancelled");
         } else if constexpr (std::is_same_v<T, OpRetry>) {
           if (status.ok()) count("tasks_retried");
-          settle_cancels(id, record);
+          settle_cancels(key, record);
         }
       },
       op);
@@ -235,7 +259,7 @@ uint64_t NodeState::not_before_on_this_clock(const TaskRecord& r) const {
 }
 
 void NodeState::reindex(uint32_t partition, const TaskRecord& r, bool renewed) {
-  const std::string& id = r.spec.id;
+  const TaskKey id{partition, r.spec.id};
   ready_.remove(id);
   std::optional<Lease> previous;
   if (auto it = leases_.find(id); it != leases_.end()) {
@@ -246,7 +270,7 @@ void NodeState::reindex(uint32_t partition, const TaskRecord& r, bool renewed) {
   bool runs_here = r.state == TaskState::kLeased && r.lease_owner == config_.node_id;
   if (auto run = runs_.find(id); run != runs_.end() && run->second.lender_address.empty() &&
                                  (!runs_here || run->second.attempt != r.attempt)) {
-    out_.aborts.push_back({id, run->second.attempt});
+    out_.aborts.push_back({id.id, run->second.attempt, partition});
     runs_.erase(run);
   }
   if (r.state == TaskState::kPending) {
@@ -268,19 +292,26 @@ void NodeState::reindex(uint32_t partition, const TaskRecord& r, bool renewed) {
 // --- scheduling on led partitions ------------------------------------------------------
 
 void NodeState::expire_deadlines() {
-  std::vector<std::string> due;
+  std::vector<TaskKey> due;
   for (const auto& [id, lease] : leases_) {
     if (lease.ending || now_ms_ < lease.retry_at_ms) continue;
     bool runner_dead = lease.owner != config_.node_id && node_dead(lease.owner);
-    bool runner_gone = lease.owner == config_.node_id && !runs_.count(id) && !leasing_.count(id);
+    // An own attempt whose outcome waits to be delivered is not gone.
+    bool runner_gone = lease.owner == config_.node_id && !runs_.count(id) && !leasing_.count(id) &&
+                       !pending_results_.count(id);
     if (now_ms_ >= lease.timeout_at_ms || now_ms_ >= lease.deadline_ms || runner_dead || runner_gone) {
       due.push_back(id);
     }
   }
   for (const auto& id : due) {
     Lease& lease = leases_.at(id);
-    const TaskRecord& r = *replicas_.at(lease.partition).table.find(id);
+    const TaskRecord& r = *replicas_.at(lease.partition).table.find(id.id);
     bool ours = lease.owner == config_.node_id;
+    // Which of the three: an expiry, and a death this node's membership
+    // declared, are told apart in the attempt's error.
+    std::string reason = ours ? "lease expired"
+                         : now_ms_ >= lease.deadline_ms ? "lease expired: runner lost"
+                                                        : "runner declared dead";
     // A proposal the group refuses (a leadership hand-over) is tried again
     // a heartbeat later: the lease stays due.
     bool proposed = false;
@@ -288,7 +319,7 @@ void NodeState::expire_deadlines() {
       proposed = fail_attempt(lease.partition, r, lease.attempt, AttemptOutcome::kTimedOut,
                               "timed out after " + std::to_string(r.spec.timeout_ms) + " ms");
     } else if (propose(lease.partition,
-                       OpRelease{id, lease.attempt, ours ? "lease expired" : "lease expired: runner lost", now_ms_})) {
+                       OpRelease{id.id, lease.attempt, reason, now_ms_, config_.max_lost_attempts})) {
       proposed = true;
       lease.ending = true;
       count(ours ? "leases_expired" : "stolen_leases_expired");
@@ -417,7 +448,8 @@ void NodeState::serve_submit(const ReplyTo& to, uint32_t partition, std::vector<
       }
       continue;
     }
-    bool in_flight = submit_waits_.count(spec.id) > 0;
+    const TaskKey key{partition, spec.id};
+    bool in_flight = submit_waits_.count(key) > 0;
     if (!in_flight) {
       if (draining_) {
         fail(Status(ErrorCode::kShuttingDown, "node is draining"));
@@ -442,11 +474,11 @@ void NodeState::serve_submit(const ReplyTo& to, uint32_t partition, std::vector<
         return answer_route(to, RouteSubmitReply{to.handle, ErrorCode::kNotLeader,
                                                  address_of_replica(r->raft->transfer_target()), {}});
       }
-      submits_in_flight_.insert(spec.id);
+      submits_in_flight_.insert(key);
       ++unfinished_now;
     }
     outcome.duplicate = in_flight;
-    submit_waits_.emplace(spec.id, std::make_pair(part_id, i));
+    submit_waits_.emplace(key, std::make_pair(part_id, i));
     ++part.waiting;
   }
   bool done = part.waiting == 0;
@@ -454,9 +486,9 @@ void NodeState::serve_submit(const ReplyTo& to, uint32_t partition, std::vector<
   if (done) finish_submit_part(part_id);
 }
 
-void NodeState::settle_submits(const std::string& id, const TaskRecord* record) {
-  submits_in_flight_.erase(id);
-  auto [begin, end] = submit_waits_.equal_range(id);
+void NodeState::settle_submits(const TaskKey& key, const TaskRecord* record) {
+  submits_in_flight_.erase(key);
+  auto [begin, end] = submit_waits_.equal_range(key);
   std::vector<uint64_t> finished;
   for (auto it = begin; it != end; ++it) {
     auto [part_id, index] = it->second;
@@ -500,12 +532,19 @@ void NodeState::fail_submit_parts(uint32_t partition) {
   }
 }
 
+std::optional<uint32_t> NodeState::led_partition_of(const std::string& id) const {
+  auto [begin, end] = task_partition_.equal_range(id);
+  for (auto it = begin; it != end; ++it) {
+    if (leads(it->second)) return it->second;
+  }
+  return std::nullopt;
+}
+
 FanoutReply NodeState::serve_get(const GetRequest& q) const {
   GetReply reply;
   for (const auto& id : q.ids) {
-    auto it = task_partition_.find(id);
-    if (it != task_partition_.end() && leads(it->second)) {
-      reply.records.push_back(*replicas_.at(it->second).table.find(id));
+    if (auto p = led_partition_of(id)) {
+      reply.records.push_back(*replicas_.at(*p).table.find(id));
     } else {
       reply.missing.push_back(id);
     }
@@ -544,10 +583,11 @@ void NodeState::serve_wait(const ReplyTo& to, const WaitRequest& q) {
   // A wait for all tasks ignores its ids (see WaitRequest).
   if (!q.all) {
     for (const auto& task_id : q.ids) {
-      auto it = task_partition_.find(task_id);
-      if (it == task_partition_.end() || !leads(it->second)) continue;
-      const TaskRecord* r = replicas_.at(it->second).table.find(task_id);
-      if (!is_terminal(r->state) && w.pending.insert(task_id).second) waiters_by_task_.emplace(task_id, id);
+      auto p = led_partition_of(task_id);
+      if (!p) continue;
+      const TaskRecord* r = replicas_.at(*p).table.find(task_id);
+      TaskKey key{*p, task_id};
+      if (!is_terminal(r->state) && w.pending.insert(key).second) waiters_by_task_.emplace(key, id);
     }
   }
   bool done = !q.all && w.pending.empty();
@@ -576,9 +616,8 @@ void NodeState::reply_wait(uint64_t waiter_id) {
   }
   WaitReply reply;
   for (const auto& id : w.ids) {
-    auto it = task_partition_.find(id);
-    if (it != task_partition_.end() && leads(it->second)) {
-      reply.records.push_back(*replicas_.at(it->second).table.find(id));
+    if (auto p = led_partition_of(id)) {
+      reply.records.push_back(*replicas_.at(*p).table.find(id));
     } else {
       reply.missing.push_back(id);
     }
@@ -593,17 +632,16 @@ void NodeState::serve_task_ends(const ReplyTo& to, const std::vector<std::string
   CancelWait c{to, led_partitions(), {}, 0, retry};
   for (const auto& id : ids) {
     CancelOutcome outcome{id, ErrorCode::kNotFound, retry ? TaskState::kFailed : TaskState::kCancelled};
-    auto it = task_partition_.find(id);
-    if (it != task_partition_.end() && leads(it->second)) {
-      const TaskRecord& r = *replicas_.at(it->second).table.find(id);
+    if (auto p = led_partition_of(id)) {
+      const TaskRecord& r = *replicas_.at(*p).table.find(id);
       TaskOp op = retry ? TaskOp(OpRetry{id, now_ms_}) : TaskOp(OpCancel{id, now_ms_});
       if (retry ? r.state != TaskState::kFailed : is_terminal(r.state)) {
         outcome.code = retry ? ErrorCode::kConflict : ErrorCode::kAlreadyTerminal;
         outcome.state = r.state;
-      } else if (propose(it->second, op)) {
+      } else if (propose(*p, op)) {
         outcome.code = ErrorCode::kOk;
         outcome.state = r.state;  // CANCELLED (or PENDING) once committed
-        cancels_by_task_.emplace(id, std::make_pair(cancel_id, c.outcomes.size()));
+        cancels_by_task_.emplace(TaskKey{*p, id}, std::make_pair(cancel_id, c.outcomes.size()));
         ++c.waiting;
       } else {
         outcome.code = ErrorCode::kNotLeader;
@@ -617,7 +655,7 @@ void NodeState::serve_task_ends(const ReplyTo& to, const std::vector<std::string
 
 void NodeState::serve_cancel(const ReplyTo& to, const CancelRequest& q) { serve_task_ends(to, q.ids, false); }
 
-void NodeState::settle_cancels(const std::string& id, const TaskRecord* record) {
+void NodeState::settle_cancels(const TaskKey& id, const TaskRecord* record) {
   auto [begin, end] = cancels_by_task_.equal_range(id);
   std::vector<uint64_t> finished;
   for (auto it = begin; it != end; ++it) {

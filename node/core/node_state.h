@@ -70,6 +70,7 @@
 #include "node/core/partition_table.h"
 #include "node/core/raft.h"
 #include "node/core/ready_queue.h"
+#include "node/core/task_key.h"
 #include "node/core/task_table.h"
 #include "node/env/random.h"
 
@@ -120,6 +121,10 @@ struct NodeConfig {
   uint32_t slots = 4;
   uint64_t max_unfinished = 100000;
   uint64_t lease_ttl_ms = 10000;
+  // A task whose runner vanishes (lease expired, runner dead or restarted)
+  // this many attempts in a row becomes a dead letter: it is likely what
+  // kills its runners. 0: no bound.
+  uint32_t max_lost_attempts = 5;
   uint64_t aging_interval_ms = 1000;
   std::set<std::string> handlers;  // names a submitted task may use
   ExecPolicy exec;                 // what an "exec" task may run; empty: exec refused
@@ -209,16 +214,31 @@ class NodeState {
     uint64_t timeout_at_ms = 0;
     std::string lender_address;  // the victim, for a stolen task; empty for its own
   };
-  // An outcome of an attempt run here whose partition this node does not
-  // lead: sent to the leader until acknowledged.
+  // An outcome of an attempt run here, kept until its op is applied: this
+  // node sees it applied on its own replica, or the leader acknowledges it
+  // (StolenResultAck, sent once applied). Proposed here while this node
+  // leads the partition, sent to its leader otherwise.
   struct PendingResult {
-    uint32_t partition = 0;
-    std::string lender_address;
     StolenResult result;
     uint64_t next_send_ms = 0;
     uint64_t give_up_ms = 0;
     uint32_t sends = 0;
+    uint64_t proposed_in_term = 0;  // proposed here in this term (0: not); the leader of a term keeps its entries
+    std::string sent_to;            // the target of the last send
   };
+  // Where this node sends the renewals and outcomes of a partition it does
+  // not lead: its lender at first, then whoever LeaderHints name; a target
+  // that leaves a renewal unanswered gives way to the next candidate.
+  struct LeaderGuess {
+    std::string address;
+    std::string lender;     // the last lender: a candidate still when nothing else is known
+    uint32_t misses = 0;    // unanswered renewals: picks the next route candidate
+    bool awaiting = false;  // a renewal was sent there and not answered yet
+    bool followed = false;  // a redirect was followed at once since the last timed renewal
+  };
+  // A StolenResult whose op this leader proposed: acknowledged once applied
+  // (kept without its output).
+  using ResultWait = StolenResult;
   // A submit part served by this leader, waiting for its tasks to commit.
   struct SubmitPart {
     ReplyTo to;
@@ -264,7 +284,7 @@ class NodeState {
   struct Waiter {
     ReplyTo to;
     std::vector<uint32_t> covered;
-    std::set<std::string> pending;  // ids not yet terminal
+    std::set<TaskKey> pending;  // tasks not yet terminal
     std::vector<std::string> ids;
     bool all = false;
     uint64_t deadline_ms = 0;
@@ -373,7 +393,7 @@ class NodeState {
   // --- serving on a leader (node_state.cc) ---
   void serve_submit(const ReplyTo& to, uint32_t partition, std::vector<TaskSpec> tasks);
   SubmitOutcome check_submit(Replica& r, const TaskSpec& spec, bool* propose_it);
-  void settle_submits(const std::string& id, const TaskRecord* record);
+  void settle_submits(const TaskKey& key, const TaskRecord* record);
   void finish_submit_part(uint64_t part_id);
   // Answers the parts of a partition this node stopped leading with
   // kNotLeader; the caller drops in-flight ids nobody waits for any more.
@@ -386,8 +406,8 @@ class NodeState {
   // Proposes OpCancel (or OpRetry) for the ids on led partitions and answers
   // once they are committed.
   void serve_task_ends(const ReplyTo& to, const std::vector<std::string>& ids, bool retry);
-  // Settles the cancels and retries waiting on `id`; `record` is null once purged.
-  void settle_cancels(const std::string& id, const TaskRecord* record);
+  // Settles the cancels and retries waiting on `key`; `record` is null once purged.
+  void settle_cancels(const TaskKey& key, const TaskRecord* record);
   void answer_outcomes(CancelWait c);
   void resolve_waiters();
   void reply_wait(uint64_t waiter_id);
@@ -408,7 +428,7 @@ class NodeState {
   };
   std::map<std::string, Room> placement_room() const;
   std::string choose_runner(const std::map<std::string, Room>& room, bool stealable);
-  bool place_remotely(const std::string& id, uint32_t partition, const std::string& runner, const Room& room,
+  bool place_remotely(const TaskKey& key, const std::string& runner, const Room& room,
                       std::map<std::string, uint64_t>& grant_of_runner);
   void publish_load();
   std::optional<uint64_t> next_wake() const;
@@ -445,11 +465,23 @@ class NodeState {
   bool idle_with_free_slots() const;
   std::vector<MemberView> steal_candidates() const;
   std::optional<MemberView> choose_victim();
-  void settle_grants(const std::string& id, const TaskRecord& record);
+  void settle_grants(const TaskKey& key, const TaskRecord& record);
   void send_grant(uint64_t grant_id);
-  void report_outcome(const std::string& id, const Run& run, bool ok, std::string output);
-  void send_result(PendingResult& p);
-  void renew_remote(const std::vector<std::pair<std::string, uint32_t>>& running);
+  void on_peer(const LeaderHints& m);
+  void report_outcome(const TaskKey& key, const Run& run, bool ok, std::string output);
+  // Proposes the outcome when this node leads its partition, else sends it
+  // to the leader; false once there is nothing left to deliver.
+  bool deliver_result(const TaskKey& key, PendingResult& p);
+  void settle_result(const TaskKey& key, uint32_t attempt);
+  void acknowledge_result(const TaskKey& key, const TaskRecord& record);
+  // `timed`: the runner's periodic renewal (an unanswered previous one
+  // moves on to the next candidate); else following a redirect.
+  void renew_remote(const std::vector<RunRef>& running, bool timed);
+  std::string leader_guess(uint32_t partition);
+  // The led partition holding `id` (the first, when the id is reused under
+  // another key); nullopt when none of the led ones does.
+  std::optional<uint32_t> led_partition_of(const std::string& id) const;
+  void unindex_task(const std::string& id, uint32_t partition);
   void expire_stealing_deadlines();
   void note_steal(const std::string& victim, const std::string& thief, size_t tasks);
   void send(const std::string& address, PeerMessage message);
@@ -458,29 +490,32 @@ class NodeState {
   std::string replica_id_;
   Random& random_;
   std::map<uint32_t, Replica> replicas_;
-  std::map<std::string, uint32_t> task_partition_;  // id -> partition, for hosted tasks
-  ReadyQueue ready_;                                 // pending tasks of led partitions
-  std::map<std::string, Lease> leases_;              // leased tasks of led partitions
-  std::set<std::string> leasing_;                    // own leases proposed, not yet committed
-  std::map<std::string, Run> runs_;
-  std::map<std::string, PendingResult> pending_results_;
+  // id -> partitions hosting a task of that id, for requests naming bare ids.
+  std::multimap<std::string, uint32_t> task_partition_;
+  ReadyQueue ready_;                    // pending tasks of led partitions
+  std::map<TaskKey, Lease> leases_;     // leased tasks of led partitions
+  std::set<TaskKey> leasing_;           // own leases proposed, not yet committed
+  std::map<TaskKey, Run> runs_;
+  std::map<TaskKey, PendingResult> pending_results_;
+  std::map<uint32_t, LeaderGuess> leader_guesses_;
+  std::map<TaskKey, ResultWait> result_waits_;
 
   std::map<uint64_t, SubmitPart> submit_parts_;
-  std::multimap<std::string, std::pair<uint64_t, size_t>> submit_waits_;  // id -> (part, outcome index)
-  std::set<std::string> submits_in_flight_;  // ids this leader proposed, not yet applied
+  std::multimap<TaskKey, std::pair<uint64_t, size_t>> submit_waits_;  // task -> (part, outcome index)
+  std::set<TaskKey> submits_in_flight_;  // tasks this leader proposed, not yet applied
   std::map<uint64_t, ClientSubmit> client_submits_;
   std::map<uint64_t, Route> routes_;
   std::map<uint64_t, FanoutState> fanouts_;
   std::map<uint64_t, Waiter> waiters_;
-  std::multimap<std::string, uint64_t> waiters_by_task_;
+  std::multimap<TaskKey, uint64_t> waiters_by_task_;
   std::set<uint64_t> completed_waiters_;
   std::map<uint64_t, CancelWait> cancel_waits_;
   std::map<uint64_t, HeldRead> held_reads_;
   std::map<uint32_t, std::vector<uint64_t>> reads_to_confirm_;  // partition -> held reads, this step
   std::map<uint64_t, std::pair<uint32_t, std::vector<uint64_t>>> read_rounds_;  // round -> partition, reads
-  std::multimap<std::string, std::pair<uint64_t, size_t>> cancels_by_task_;
+  std::multimap<TaskKey, std::pair<uint64_t, size_t>> cancels_by_task_;
   std::map<uint64_t, PendingGrant> grants_;
-  std::map<std::string, uint64_t> grant_of_task_;
+  std::map<TaskKey, uint64_t> grant_of_task_;
   uint64_t next_handle_ = 1;
   std::string last_round_robin_;  // member that got the previous round-robin task
 

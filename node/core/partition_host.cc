@@ -99,6 +99,16 @@ const TaskRecord* NodeState::find(const std::string& id) const {
   return replicas_.at(it->second).table.find(id);
 }
 
+void NodeState::unindex_task(const std::string& id, uint32_t partition) {
+  auto [begin, end] = task_partition_.equal_range(id);
+  for (auto it = begin; it != end; ++it) {
+    if (it->second == partition) {
+      task_partition_.erase(it);
+      return;
+    }
+  }
+}
+
 bool NodeState::propose(uint32_t partition, const TaskOp& op) {
   Replica* r = led(partition);
   if (r == nullptr) return false;
@@ -208,10 +218,7 @@ bool NodeState::install_snapshot(uint32_t partition, Replica& r, const Snapshot&
     count("snapshots_undecodable");
     return false;
   }
-  for (const auto& [id, record] : r.table.records()) {
-    auto it = task_partition_.find(id);
-    if (it != task_partition_.end() && it->second == partition) task_partition_.erase(it);
-  }
+  for (const auto& [id, record] : r.table.records()) unindex_task(id, partition);
   r.table = TaskTable{};
   for (auto& record : records.value()) {
     task_partition_.emplace(record.spec.id, partition);
@@ -321,11 +328,11 @@ void NodeState::lead_start(uint32_t partition, Replica& r) {
   count("leaderships_gained");
   for (const auto& [id, record] : r.table.records()) {
     if (record.state == TaskState::kPending) {
-      ready_.push(id, record.spec.priority, not_before_on_this_clock(record), now_ms_);
+      ready_.push(TaskKey{partition, id}, record.spec.priority, not_before_on_this_clock(record), now_ms_);
     } else if (record.state == TaskState::kLeased) {
       // Its deadlines were set on another clock (or before a restart): the
       // runner gets a full lease and the attempt its full timeout from now.
-      leases_[id] = lease_on_this_clock(partition, record, nullptr, false);
+      leases_[TaskKey{partition, id}] = lease_on_this_clock(partition, record, nullptr, false);
     }
   }
 }
@@ -334,15 +341,19 @@ void NodeState::lead_end(uint32_t partition, Replica& r) {
   r.leading = false;
   count("leaderships_lost");
   for (const auto& [id, record] : r.table.records()) {
-    ready_.remove(id);
-    leases_.erase(id);
-    leasing_.erase(id);
-    if (grant_of_task_.count(id)) settle_grants(id, record);
+    const TaskKey key{partition, id};
+    ready_.remove(key);
+    leases_.erase(key);
+    leasing_.erase(key);
+    if (grant_of_task_.count(key)) settle_grants(key, record);
   }
+  // Results proposed for runners elsewhere may never commit: they resend
+  // to the next leader, which commits or acknowledges them.
+  std::erase_if(result_waits_, [&](const auto& wait) { return wait.first.partition == partition; });
   fail_submit_parts(partition);
   // Proposals nobody waits for any more (their part was answered) no longer
   // count toward the backpressure limit.
-  std::erase_if(submits_in_flight_, [&](const std::string& id) { return !submit_waits_.count(id); });
+  std::erase_if(submits_in_flight_, [&](const TaskKey& key) { return !submit_waits_.count(key); });
   // Waits and cancels served for this partition answer now; their origin
   // asks the new leader.
   auto covers = [&](const std::vector<uint32_t>& covered) {

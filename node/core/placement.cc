@@ -2,6 +2,8 @@
 // runnable on a partition this node leads (the rules are in node_state.h).
 // A task placed on another member travels like a stolen one: a lease entry
 // with that member as owner, then a grant it did not ask for.
+#include <set>
+
 #include "node/core/node_state.h"
 
 namespace mesh {
@@ -86,11 +88,11 @@ std::string NodeState::choose_runner(const std::map<std::string, Room>& room, bo
   return {};
 }
 
-bool NodeState::place_remotely(const std::string& id, uint32_t partition, const std::string& runner, const Room& room,
+bool NodeState::place_remotely(const TaskKey& key, const std::string& runner, const Room& room,
                                std::map<std::string, uint64_t>& grant_of_runner) {
-  const TaskRecord& r = *replicas_.at(partition).table.find(id);
-  if (!propose(partition, OpLease{id, r.attempt + 1, runner, now_ms_, now_ms_ + config_.lease_ttl_ms,
-                                  now_ms_ + r.spec.timeout_ms})) {
+  const TaskRecord& r = *replicas_.at(key.partition).table.find(key.id);
+  if (!propose(key.partition, OpLease{key.id, r.attempt + 1, runner, now_ms_, now_ms_ + config_.lease_ttl_ms,
+                                      now_ms_ + r.spec.timeout_ms})) {
     return false;
   }
   auto [it, created] = grant_of_runner.emplace(runner, 0);
@@ -101,7 +103,7 @@ bool NodeState::place_remotely(const std::string& id, uint32_t partition, const 
     grant.thief_id = runner;
     grant.thief_address = room.address;
   }
-  grant_of_task_[id] = it->second;
+  grant_of_task_[key] = it->second;
   ++grants_[it->second].waiting;
   return true;
 }
@@ -111,27 +113,37 @@ void NodeState::dispatch() {
   if (draining_) return;
   std::map<std::string, Room> room = placement_room();
   std::map<std::string, uint64_t> grant_of_runner;  // placement grants of this call, by runner
-  while (const std::string* peeked = ready_.peek()) {
-    std::string next_id = *peeked;
-    const std::string* next = &next_id;
-    uint32_t partition = task_partition_.at(*next);
-    const TaskRecord& r = *replicas_.at(partition).table.find(*next);
+  // Tasks of partitions whose group refuses proposals (a leadership
+  // hand-over) wait aside, and go back once this call is done: one such
+  // partition must not stop dispatch in the others.
+  std::vector<TaskKey> refused;
+  std::set<uint32_t> refusing;
+  while (const TaskKey* peeked = ready_.peek()) {
+    TaskKey next = *peeked;
+    const TaskRecord& r = *replicas_.at(next.partition).table.find(next.id);
     std::string runner = choose_runner(room, r.spec.stealable);
     if (runner.empty()) break;  // nobody has room: it waits in place
     ready_.pop();
     bool placed = false;
-    if (runner == config_.node_id) {
-      placed = propose(partition, OpLease{*next, r.attempt + 1, config_.node_id, now_ms_,
-                                          now_ms_ + config_.lease_ttl_ms, now_ms_ + r.spec.timeout_ms});
-      if (placed) leasing_.insert(*next);
-    } else {
-      placed = place_remotely(*next, partition, runner, room.at(runner), grant_of_runner);
+    if (!refusing.count(next.partition)) {
+      if (runner == config_.node_id) {
+        placed = propose(next.partition, OpLease{next.id, r.attempt + 1, config_.node_id, now_ms_,
+                                                 now_ms_ + config_.lease_ttl_ms, now_ms_ + r.spec.timeout_ms});
+        if (placed) leasing_.insert(next);
+      } else {
+        placed = place_remotely(next, runner, room.at(runner), grant_of_runner);
+      }
     }
     if (!placed) {
-      ready_.push(*next, r.spec.priority, not_before_on_this_clock(r), now_ms_);
-      break;
+      refusing.insert(next.partition);
+      refused.push_back(std::move(next));
+      continue;
     }
     --room.at(runner).free;
+  }
+  for (const auto& key : refused) {
+    const TaskRecord& r = *replicas_.at(key.partition).table.find(key.id);
+    ready_.push(key, r.spec.priority, not_before_on_this_clock(r), now_ms_);
   }
 }
 

@@ -2,7 +2,7 @@
 
 namespace mesh {
 
-void ReadyQueue::push(const std::string& id, int32_t priority, uint64_t ready_at_ms, uint64_t now_ms) {
+void ReadyQueue::push(const TaskKey& id, int32_t priority, uint64_t ready_at_ms, uint64_t now_ms) {
   remove(id);
   if (ready_at_ms <= now_ms) {
     insert_ready(id, priority, ready_at_ms);
@@ -13,7 +13,7 @@ void ReadyQueue::push(const std::string& id, int32_t priority, uint64_t ready_at
   where_[id] = Position{true, {}, key};
 }
 
-void ReadyQueue::insert_ready(const std::string& id, int32_t priority, uint64_t ready_since_ms) {
+void ReadyQueue::insert_ready(const TaskKey& id, int32_t priority, uint64_t ready_since_ms) {
   // The ready instant must not overflow the rank: a task ready in the far
   // future was deferred, so ready_since_ms here is a real past instant.
   int64_t rank = static_cast<int64_t>(priority) * static_cast<int64_t>(aging_interval_ms_) -
@@ -23,7 +23,7 @@ void ReadyQueue::insert_ready(const std::string& id, int32_t priority, uint64_t 
   where_[id] = Position{false, key, {}};
 }
 
-void ReadyQueue::remove(const std::string& id) {
+void ReadyQueue::remove(const TaskKey& id) {
   auto it = where_.find(id);
   if (it == where_.end()) return;
   if (it->second.deferred) {
@@ -42,16 +42,16 @@ void ReadyQueue::promote(uint64_t now_ms) {
   }
 }
 
-std::optional<std::string> ReadyQueue::pop() {
+std::optional<TaskKey> ReadyQueue::pop() {
   if (ready_.empty()) return std::nullopt;
-  std::string id = ready_.begin()->id;
+  TaskKey id = ready_.begin()->id;
   ready_.erase(ready_.begin());
   where_.erase(id);
   return id;
 }
 
-std::vector<std::string> ReadyQueue::take_last(size_t n, const std::function<bool(const std::string&)>& eligible) {
-  std::vector<std::string> taken;
+std::vector<TaskKey> ReadyQueue::take_last(size_t n, const std::function<bool(const TaskKey&)>& eligible) {
+  std::vector<TaskKey> taken;
   for (auto it = ready_.rbegin(); it != ready_.rend() && taken.size() < n; ++it) {
     if (eligible(it->id)) taken.push_back(it->id);
   }

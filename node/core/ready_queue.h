@@ -9,6 +9,8 @@
 // gives the same answer at any time. That static rank lets the queue be an
 // ordered set with O(log n) push/pop instead of a rescan per dispatch.
 //
+// Tasks are named by TaskKey (partition, id): ids repeat across partitions.
+//
 // Tasks in backoff wait in a second set ordered by the instant they become
 // ready; promote(now) moves the due ones over, ready since that instant.
 #pragma once
@@ -21,6 +23,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "node/core/task_key.h"
+
 namespace mesh {
 
 class ReadyQueue {
@@ -28,18 +32,18 @@ class ReadyQueue {
   explicit ReadyQueue(uint64_t aging_interval_ms) : aging_interval_ms_(aging_interval_ms) {}
 
   // Adds or re-adds a task that becomes runnable at `ready_at_ms`.
-  void push(const std::string& id, int32_t priority, uint64_t ready_at_ms, uint64_t now_ms);
-  void remove(const std::string& id);
+  void push(const TaskKey& id, int32_t priority, uint64_t ready_at_ms, uint64_t now_ms);
+  void remove(const TaskKey& id);
   // Moves tasks whose backoff has ended into the ready order.
   void promote(uint64_t now_ms);
   // The task to run next, if any is ready, left in place.
-  const std::string* peek() const { return ready_.empty() ? nullptr : &ready_.begin()->id; }
+  const TaskKey* peek() const { return ready_.empty() ? nullptr : &ready_.begin()->id; }
   // Removes and returns the task to run next, if any is ready.
-  std::optional<std::string> pop();
+  std::optional<TaskKey> pop();
   // Removes and returns up to n ready tasks from the back of the order (the
   // ones this node would run last) for which `eligible` holds: what a victim
   // hands to a thief.
-  std::vector<std::string> take_last(size_t n, const std::function<bool(const std::string&)>& eligible);
+  std::vector<TaskKey> take_last(size_t n, const std::function<bool(const TaskKey&)>& eligible);
 
   size_t ready_size() const { return ready_.size(); }
   size_t deferred_size() const { return deferred_.size(); }
@@ -50,7 +54,7 @@ class ReadyQueue {
   struct ReadyKey {
     int64_t rank;  // larger runs first
     uint64_t seq;  // FIFO among equal ranks
-    std::string id;
+    TaskKey id;
   };
   // Rank descending, then seq ascending. (A plain std::greater<> over the
   // whole key would also reverse seq, popping equal ranks newest first.)
@@ -63,7 +67,7 @@ class ReadyQueue {
   struct DeferredKey {
     uint64_t ready_at_ms;
     uint64_t seq;
-    std::string id;
+    TaskKey id;
     int32_t priority;
     auto operator<=>(const DeferredKey&) const = default;
   };
@@ -73,14 +77,14 @@ class ReadyQueue {
     DeferredKey later;
   };
 
-  void insert_ready(const std::string& id, int32_t priority, uint64_t ready_since_ms);
+  void insert_ready(const TaskKey& id, int32_t priority, uint64_t ready_since_ms);
 
   uint64_t aging_interval_ms_;
   uint64_t seq_ = 0;
   std::set<ReadyKey, RunsFirst> ready_;
   std::set<DeferredKey> deferred_;
   // Lookup only (never iterated), so hash order cannot leak into decisions.
-  std::unordered_map<std::string, Position> where_;
+  std::unordered_map<TaskKey, Position, TaskKeyHash> where_;
 };
 
 }  // namespace mesh

@@ -46,10 +46,7 @@ void NodeState::serve_retry(const ReplyTo& to, const RetryRequest& q) {
 
 void NodeState::apply_purge(uint32_t partition, Replica& r, const OpPurge& op) {
   std::vector<std::string> removed = r.table.purge(op);
-  for (const auto& id : removed) {
-    auto it = task_partition_.find(id);
-    if (it != task_partition_.end() && it->second == partition) task_partition_.erase(it);
-  }
+  for (const auto& id : removed) unindex_task(id, partition);
   count("tasks_purged", removed.size());
 }
 

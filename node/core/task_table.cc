@@ -21,6 +21,12 @@ const std::string& op_task_id(const TaskOp& op) {
       op);
 }
 
+std::string error_text_of_lost(uint32_t lost_attempts, const std::string& reason) {
+  std::string text = "lost its runner " + std::to_string(lost_attempts) + " times in a row (max_lost_attempts); last: " + reason;
+  if (text.size() > limits::kMaxErrorBytes) text.resize(limits::kMaxErrorBytes);
+  return text;
+}
+
 Status TaskTable::apply(const TaskOp& op) {
   return std::visit([this](const auto& o) { return apply_op(o); }, op);
 }
@@ -162,6 +168,7 @@ Status TaskTable::apply_op(const OpComplete& op) {
   auto found = leased(op.id, op.attempt);
   if (!found.ok()) return found.status();
   TaskRecord& r = *found.value();
+  r.lost_attempts = 0;
   end_attempt(r, AttemptOutcome::kSucceeded, op.at_ms, {});
   r.finished_ms = op.at_ms;
   set_state(r, TaskState::kCompleted);
@@ -174,6 +181,7 @@ Status TaskTable::apply_op(const OpFail& op) {
   auto found = leased(op.id, op.attempt);
   if (!found.ok()) return found.status();
   TaskRecord& r = *found.value();
+  r.lost_attempts = 0;
   end_attempt(r, op.outcome, op.at_ms, op.error);
   r.error = r.attempts.empty() ? op.error : r.attempts.back().error;
   ++r.failures;
@@ -192,6 +200,15 @@ Status TaskTable::apply_op(const OpRelease& op) {
   if (!found.ok()) return found.status();
   TaskRecord& r = *found.value();
   end_attempt(r, AttemptOutcome::kLost, op.at_ms, op.reason);
+  ++r.lost_attempts;
+  if (op.max_lost_attempts > 0 && r.lost_attempts >= op.max_lost_attempts) {
+    // A poison pill: whatever runs it vanishes. Rerunning it would take
+    // down runner after runner.
+    r.error = error_text_of_lost(r.lost_attempts, op.reason);
+    r.finished_ms = op.at_ms;
+    set_state(r, TaskState::kFailed);
+    return Status::Ok();
+  }
   set_state(r, TaskState::kPending);
   r.not_before_ms = op.at_ms;
   return Status::Ok();
@@ -215,6 +232,7 @@ Status TaskTable::apply_op(const OpRetry& op) {
   if (r.state != TaskState::kFailed) return Status(ErrorCode::kConflict, "task " + op.id + " is not a dead letter");
   set_state(r, TaskState::kPending);
   r.failures = 0;
+  r.lost_attempts = 0;
   r.finished_ms = 0;
   r.not_before_ms = op.at_ms;
   return Status::Ok();

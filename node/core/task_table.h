@@ -9,6 +9,7 @@
 //   LEASED    --Fail---->  PENDING     same attempt, failures < max_attempts
 //   LEASED    --Fail---->  FAILED      same attempt, failure budget spent
 //   LEASED    --Release->  PENDING     same attempt, budget untouched
+//   LEASED    --Release->  FAILED      same attempt, max_lost_attempts-th lost runner in a row
 //   PENDING|LEASED --Cancel--> CANCELLED
 //   FAILED    --Retry--->  PENDING     failures reset, attempt numbering kept
 //   terminal  --Purge--->  (none)      finished before the op's cutoff
@@ -33,6 +34,9 @@
 #include "protocol/result.h"
 
 namespace mesh {
+
+// The error a dead letter made by max_lost_attempts carries.
+std::string error_text_of_lost(uint32_t lost_attempts, const std::string& reason);
 
 class TaskTable {
  public:

@@ -1,5 +1,8 @@
 // NodeState's work stealing: both the thief's side and the victim's side
 // (the rules are in node_state.h).
+#include <algorithm>
+#include <set>
+
 #include "node/core/node_state.h"
 #include "protocol/limits.h"
 
@@ -7,6 +10,13 @@ namespace mesh {
 
 namespace {
 constexpr size_t kRecentSteals = 100;
+
+// The attempt's outcome is committed as this result says.
+bool result_committed(const TaskRecord& record, const StolenResult& m) {
+  return !record.attempts.empty() && record.attempts.back().attempt == m.attempt &&
+         record.attempts.back().runner == m.thief_id &&
+         record.attempts.back().outcome == (m.ok ? AttemptOutcome::kSucceeded : AttemptOutcome::kFailed);
+}
 }  // namespace
 
 void NodeState::send(const std::string& address, PeerMessage message) {
@@ -71,7 +81,9 @@ void NodeState::on_peer(const StealGrant& m) {
     return;
   }
   for (const auto& t : m.tasks) {
-    runs_[t.id] = Run{t.partition, t.attempt, now_ms_ + t.timeout_ms, m.victim_address};
+    runs_[TaskKey{t.partition, t.id}] = Run{t.partition, t.attempt, now_ms_ + t.timeout_ms, m.victim_address};
+    // The lender led the partition when it granted: renewals start there.
+    leader_guesses_[t.partition] = LeaderGuess{m.victim_address, m.victim_address, 0, false, false};
     out_.runs.push_back(t);
   }
   count("tasks_stolen", m.tasks.size());
@@ -80,63 +92,136 @@ void NodeState::on_peer(const StealGrant& m) {
 
 // --- outcomes and renewals of attempts run here ----------------------------------------
 
-void NodeState::report_outcome(const std::string& id, const Run& run, bool ok, std::string output) {
+void NodeState::report_outcome(const TaskKey& key, const Run& run, bool ok, std::string output) {
   if (!run.lender_address.empty()) count("stolen_attempts_finished");
-  if (Replica* r = led(run.partition)) {
-    const TaskRecord* record = r->table.find(id);
-    if (record == nullptr || record->state != TaskState::kLeased || record->attempt != run.attempt ||
+  // Kept until its op is applied. Past a few lease lengths the leader has
+  // long expired the lease and re-run the task, so it is given up then.
+  PendingResult& p = pending_results_[key];
+  p = PendingResult{StolenResult{config_.node_id, config_.address, key.id, run.attempt, ok, std::move(output),
+                                 key.partition},
+                    now_ms_, now_ms_ + 3 * config_.lease_ttl_ms, 0, 0, {}};
+  if (!deliver_result(key, p)) pending_results_.erase(key);
+}
+
+bool NodeState::deliver_result(const TaskKey& key, PendingResult& p) {
+  p.next_send_ms = now_ms_ + config_.steal.result_retry_ms;
+  if (Replica* r = led(key.partition)) {
+    // A leader keeps the entries of its term: one proposal is enough.
+    if (p.proposed_in_term == r->raft->term()) return true;
+    const TaskRecord* record = r->table.find(key.id);
+    if (record == nullptr || record->state != TaskState::kLeased || record->attempt != p.result.attempt ||
         record->lease_owner != config_.node_id) {
-      count("stale_completions_rejected");
-      return;
+      if (record == nullptr || !result_committed(*record, p.result)) count("stale_completions_rejected");
+      return false;
     }
-    if (commit_outcome(run.partition, *record, run.attempt, ok, output)) return;
+    // Refused during a hand-over: tried again at next_send_ms.
+    if (commit_outcome(key.partition, *record, p.result.attempt, p.result.ok, p.result.output)) {
+      p.proposed_in_term = r->raft->term();
+    }
+    return true;
   }
   // The partition is led elsewhere (a stolen task, or leadership moved while
-  // it ran, or is being handed over right now): its leader commits the
-  // outcome; resend until it acknowledges.
-  // Past a few lease lengths it has long expired the lease and re-run the
-  // task, so give up then.
-  PendingResult& p = pending_results_[id];
-  p = PendingResult{run.partition, run.lender_address,
-                    StolenResult{config_.node_id, config_.address, id, run.attempt, ok, std::move(output)}, 0,
-                    now_ms_ + 3 * config_.lease_ttl_ms, 0};
-  send_result(p);
-}
-
-void NodeState::send_result(PendingResult& p) {
-  // Its lender first (it led the partition when it granted), then whoever
-  // this node believes leads it, then the ring's replicas in turn.
-  std::vector<std::string> targets;
-  if (!p.lender_address.empty()) targets.push_back(p.lender_address);
-  for (auto& c : route_candidates(p.partition)) {
-    if (std::find(targets.begin(), targets.end(), c) == targets.end()) targets.push_back(std::move(c));
+  // it ran): its leader commits the outcome.
+  p.proposed_in_term = 0;
+  LeaderGuess& g = leader_guesses_[key.partition];
+  if (p.sends > 0 && g.address == p.sent_to) {
+    // Neither acknowledged nor redirected: try the next candidate.
+    g.address.clear();
+    ++g.misses;
   }
-  if (!targets.empty()) send(targets[p.sends % targets.size()], p.result);
+  std::string target = leader_guess(key.partition);
+  p.sent_to = target;
+  if (!target.empty()) send(target, p.result);
   if (p.sends > 0) count("stolen_results_resent");
   ++p.sends;
-  p.next_send_ms = now_ms_ + config_.steal.result_retry_ms;
+  return true;
 }
 
-void NodeState::renew_remote(const std::vector<std::pair<std::string, uint32_t>>& running) {
-  std::map<std::string, LeaseRenewal> by_target;
-  for (const auto& [id, attempt] : running) {
-    const Run& run = runs_.at(id);
-    std::string target = leader_address(run.partition);
-    if (target.empty()) target = run.lender_address;
-    if (target.empty()) {
-      auto candidates = route_candidates(run.partition);
-      if (candidates.empty()) continue;
-      target = candidates.front();
+void NodeState::settle_result(const TaskKey& key, uint32_t attempt) {
+  auto it = pending_results_.find(key);
+  if (it == pending_results_.end() || it->second.result.attempt != attempt) return;
+  pending_results_.erase(it);
+}
+
+std::string NodeState::leader_guess(uint32_t partition) {
+  LeaderGuess& g = leader_guesses_[partition];
+  if (g.address.empty()) {
+    std::vector<std::string> candidates = route_candidates(partition);
+    if (!g.lender.empty() && std::find(candidates.begin(), candidates.end(), g.lender) == candidates.end()) {
+      candidates.insert(candidates.begin(), g.lender);
     }
+    if (!candidates.empty()) g.address = candidates[g.misses % candidates.size()];
+  }
+  return g.address;
+}
+
+void NodeState::renew_remote(const std::vector<RunRef>& running, bool timed) {
+  std::map<std::string, LeaseRenewal> by_target;
+  std::set<uint32_t> partitions;
+  for (const auto& ref : running) partitions.insert(ref.partition);
+  for (uint32_t p : partitions) {
+    LeaderGuess& g = leader_guesses_[p];
+    if (!timed) continue;
+    g.followed = false;
+    if (g.awaiting) {
+      // The last renewal went unanswered: that target may be gone.
+      g.address.clear();
+      ++g.misses;
+      count("lease_renewal_targets_changed");
+    }
+  }
+  for (const auto& ref : running) {
+    std::string target = leader_guess(ref.partition);
+    if (target.empty()) continue;
+    leader_guesses_[ref.partition].awaiting = true;
     LeaseRenewal& renewal = by_target[target];
     renewal.thief_id = config_.node_id;
-    renewal.running.push_back({id, attempt});
+    renewal.thief_address = config_.address;
+    renewal.running.push_back({ref.id, ref.attempt, ref.partition});
   }
   for (auto& [target, renewal] : by_target) send(target, std::move(renewal));
 }
 
+void NodeState::on_peer(const LeaderHints& m) {
+  std::set<uint32_t> redirected;
+  for (const auto& hint : m.partitions) {
+    LeaderGuess& g = leader_guesses_[hint.partition];
+    g.awaiting = false;
+    if (hint.leads) {
+      g.address = m.from_address;
+      g.misses = 0;
+      continue;
+    }
+    count("leader_hints_redirected");
+    bool named = !hint.leader_address.empty() && hint.leader_address != config_.address &&
+                 hint.leader_address != m.from_address;
+    if (named) {
+      g.address = hint.leader_address;
+    } else {
+      g.address.clear();  // nobody known: the next candidate
+      ++g.misses;
+    }
+    // Once per renewal period at most: two nodes with stale views could
+    // otherwise send a renewal back and forth for ever.
+    if (!g.followed) redirected.insert(hint.partition);
+    g.followed = true;
+  }
+  if (redirected.empty()) return;
+  // Renew and resend at once at the new target: the lease may be short.
+  std::vector<RunRef> renew;
+  for (const auto& [key, run] : runs_) {
+    if (redirected.count(key.partition) && !leads(key.partition)) renew.push_back({key.partition, key.id, run.attempt});
+  }
+  for (auto& [key, p] : pending_results_) {
+    if (!redirected.count(key.partition)) continue;
+    if (!leads(key.partition)) renew.push_back({key.partition, key.id, p.result.attempt});
+    p.next_send_ms = now_ms_;
+  }
+  if (!renew.empty()) renew_remote(renew, /*timed=*/false);
+}
+
 void NodeState::on_peer(const StolenResultAck& m) {
-  auto it = pending_results_.find(m.id);
+  auto it = pending_results_.find(TaskKey{m.partition, m.id});
   if (it == pending_results_.end() || it->second.result.attempt != m.attempt) return;
   pending_results_.erase(it);
   count(m.accepted ? "stolen_results_committed" : "stolen_results_fenced");
@@ -149,7 +234,7 @@ void NodeState::expire_stealing_deadlines() {
       continue;
     }
     // The leader fails the attempt at the same deadline; stop the run here.
-    out_.aborts.push_back({it->first, it->second.attempt});
+    out_.aborts.push_back({it->first.id, it->second.attempt, it->first.partition});
     if (!it->second.lender_address.empty()) count("stolen_attempts_timed_out");
     it = runs_.erase(it);
   }
@@ -160,7 +245,10 @@ void NodeState::expire_stealing_deadlines() {
       it = pending_results_.erase(it);
       continue;
     }
-    if (now_ms_ >= p.next_send_ms) send_result(p);
+    if (now_ms_ >= p.next_send_ms && !deliver_result(it->first, p)) {
+      it = pending_results_.erase(it);
+      continue;
+    }
     ++it;
   }
 }
@@ -182,37 +270,36 @@ void NodeState::on_peer(const StealRequest& m) {
     size_t n = std::min<size_t>({m.want, config_.steal.batch_max, excess / 2});
     // A grant must fit in one frame: payloads count toward it.
     size_t grant_bytes = 0;
-    auto ids = ready_.take_last(n, [&](const std::string& id) {
-      const TaskRecord& r = *find(id);
+    auto keys = ready_.take_last(n, [&](const TaskKey& key) {
+      const TaskRecord& r = *replicas_.at(key.partition).table.find(key.id);
       if (!r.spec.stealable || grant_bytes + r.spec.payload.size() > limits::kMaxFrameBytes / 2) return false;
       grant_bytes += r.spec.payload.size();
       return true;
     });
-    for (const auto& id : ids) {
-      uint32_t partition = task_partition_.at(id);
-      const TaskRecord& r = *find(id);
+    for (const auto& key : keys) {
+      const TaskRecord& r = *replicas_.at(key.partition).table.find(key.id);
       // The lease is a log entry: the grant leaves once it is committed.
-      if (propose(partition, OpLease{id, r.attempt + 1, m.thief_id, now_ms_, now_ms_ + config_.lease_ttl_ms,
-                                     now_ms_ + r.spec.timeout_ms})) {
-        grant_of_task_[id] = grant_id;
+      if (propose(key.partition, OpLease{key.id, r.attempt + 1, m.thief_id, now_ms_, now_ms_ + config_.lease_ttl_ms,
+                                         now_ms_ + r.spec.timeout_ms})) {
+        grant_of_task_[key] = grant_id;
         ++grant.waiting;
       } else {
-        ready_.push(id, r.spec.priority, not_before_on_this_clock(r), now_ms_);
+        ready_.push(key, r.spec.priority, not_before_on_this_clock(r), now_ms_);
       }
     }
   }
   if (grant.waiting == 0) send_grant(grant_id);
 }
 
-void NodeState::settle_grants(const std::string& id, const TaskRecord& record) {
-  auto it = grant_of_task_.find(id);
+void NodeState::settle_grants(const TaskKey& key, const TaskRecord& record) {
+  auto it = grant_of_task_.find(key);
   if (it == grant_of_task_.end()) return;
   uint64_t grant_id = it->second;
   grant_of_task_.erase(it);
   PendingGrant& grant = grants_.at(grant_id);
   if (record.state == TaskState::kLeased && record.lease_owner != config_.node_id) {
-    grant.tasks.push_back(
-        {id, record.attempt, record.spec.handler, record.spec.payload, record.spec.timeout_ms, record.partition});
+    grant.tasks.push_back({key.id, record.attempt, record.spec.handler, record.spec.payload, record.spec.timeout_ms,
+                           record.partition});
   }
   if (--grant.waiting == 0) send_grant(grant_id);
 }
@@ -232,41 +319,72 @@ void NodeState::send_grant(uint64_t grant_id) {
   send(pending.thief_address, std::move(grant));
 }
 
+// Whoever leads the partition now renews: leases are rebuilt from the
+// table when leadership moves, so a renewal of the current attempt is
+// accepted by any leader, not only the one that lent the task.
 void NodeState::on_peer(const LeaseRenewal& m) {
+  std::map<uint32_t, PartitionLeader> hints;
   for (const auto& ref : m.running) {
-    auto lease = leases_.find(ref.id);
+    bool leading = leads(ref.partition);
+    hints.emplace(ref.partition, PartitionLeader{ref.partition, leading, leading ? "" : leader_address(ref.partition)});
+    if (!leading) continue;
+    auto lease = leases_.find(TaskKey{ref.partition, ref.id});
     if (lease == leases_.end() || lease->second.attempt != ref.attempt || lease->second.owner != m.thief_id) continue;
-    propose(lease->second.partition, OpRenew{ref.id, ref.attempt, now_ms_ + config_.lease_ttl_ms});
+    // The deadline this leader judges by moves now; the entry records it
+    // for the table and may commit a little later.
+    lease->second.deadline_ms = std::max(lease->second.deadline_ms, now_ms_ + config_.lease_ttl_ms);
+    propose(ref.partition, OpRenew{ref.id, ref.attempt, now_ms_ + config_.lease_ttl_ms});
     count("stolen_leases_renewed");
   }
+  if (m.thief_address.empty() || hints.empty()) return;
+  LeaderHints reply{config_.address, {}};
+  for (auto& [p, hint] : hints) reply.partitions.push_back(std::move(hint));
+  send(m.thief_address, std::move(reply));
 }
 
 void NodeState::on_peer(const StolenResult& m) {
-  auto where = task_partition_.find(m.id);
-  Replica* r = where == task_partition_.end() ? nullptr : led(where->second);
+  const TaskKey key{m.partition, m.id};
+  Replica* r = led(m.partition);
+  const TaskRecord* record = r == nullptr ? nullptr : r->table.find(m.id);
   if (r == nullptr) {
-    // Not the leader: say nothing, the runner tries the next candidate.
+    // Not the leader: name the one this node knows, the runner asks there.
     count("results_for_other_leader");
+    send(m.thief_address, LeaderHints{config_.address, {{m.partition, false, leader_address(m.partition)}}});
     return;
   }
-  bool accepted = false;
-  const TaskRecord& record = *r->table.find(m.id);
-  if (record.state == TaskState::kLeased && record.attempt == m.attempt && record.lease_owner == m.thief_id) {
-    if (!commit_outcome(where->second, record, m.attempt, m.ok, m.output)) {
+  if (record == nullptr) {
+    count("stale_completions_rejected");
+    send(m.thief_address, StolenResultAck{m.id, m.attempt, false, m.partition});  // purged long since
+    return;
+  }
+  if (record->state == TaskState::kLeased && record->attempt == m.attempt && record->lease_owner == m.thief_id) {
+    auto waiting = result_waits_.find(key);
+    if (waiting != result_waits_.end() && waiting->second.attempt == m.attempt) return;  // the ack follows the apply
+    if (!commit_outcome(m.partition, *record, m.attempt, m.ok, m.output)) {
       // Leadership is being handed over: no answer, the runner resends.
       count("results_deferred");
       return;
     }
-    accepted = true;
     count("stolen_results_accepted");
-  } else if (!record.attempts.empty() && record.attempts.back().attempt == m.attempt &&
-             record.attempts.back().runner == m.thief_id &&
-             record.attempts.back().outcome == (m.ok ? AttemptOutcome::kSucceeded : AttemptOutcome::kFailed)) {
-    accepted = true;  // a resend of a result already committed: the ack was lost
-  } else {
-    count("stale_completions_rejected");
+    ResultWait& wait = result_waits_[key] = m;
+    wait.output.clear();
+    return;
   }
-  send(m.thief_address, StolenResultAck{m.id, m.attempt, accepted});
+  // A resend of a result already committed (its ack was lost), or a stale one.
+  bool committed = result_committed(*record, m);
+  if (!committed) count("stale_completions_rejected");
+  send(m.thief_address, StolenResultAck{m.id, m.attempt, committed, m.partition});
+}
+
+void NodeState::acknowledge_result(const TaskKey& key, const TaskRecord& record) {
+  auto it = result_waits_.find(key);
+  if (it == result_waits_.end()) return;
+  ResultWait wait = std::move(it->second);
+  result_waits_.erase(it);
+  // The op applied may be another one ending the same attempt (a timeout):
+  // then this result is fenced.
+  bool committed = result_committed(record, wait);
+  send(wait.thief_address, StolenResultAck{key.id, wait.attempt, committed, key.partition});
 }
 
 void NodeState::note_steal(const std::string& victim, const std::string& thief, size_t tasks) {

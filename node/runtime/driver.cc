@@ -229,7 +229,7 @@ struct Node::Impl {
     if (output.size() > limits::kMaxPayloadBytes) {
       output.resize(limits::kMaxPayloadBytes);
     }
-    feed(in::TaskFinished{std::move(result.id), result.attempt, result.result.ok, std::move(output)});
+    feed(in::TaskFinished{result.partition, std::move(result.id), result.attempt, result.result.ok, std::move(output)});
   }
 
   void on_message(const std::string& peer, std::vector<std::string> frames) {
@@ -347,7 +347,7 @@ struct Node::Impl {
     for (const auto& address : pending_disconnects) counters["peer_connections_closed"] += peers.disconnect(address);
     pending_disconnects.clear();
     if (executor) {
-      for (const auto& a : pending_aborts) executor->abort(a.id, a.attempt);
+      for (const auto& a : pending_aborts) executor->abort(RunRef{a.partition, a.id, a.attempt});
       for (auto& run : pending_runs) executor->start(std::move(run));
       pending_aborts.clear();
       pending_runs.clear();
@@ -426,7 +426,7 @@ struct Node::Impl {
       if (ec) return;
       // Leases of attempts still running stay in the store; the restart
       // returns those tasks to PENDING.
-      for (const auto& [id, attempt] : executor->running()) executor->abort(id, attempt);
+      for (const auto& run : executor->running()) executor->abort(run);
       finish("grace period over");
     });
   }

@@ -23,21 +23,21 @@ void Executor::start(RunTask run) {
   {
     std::lock_guard lock(mu_);
     auto flag = std::make_shared<std::atomic<bool>>(false);
-    running_[{run.id, run.attempt}] = flag;
+    running_[RunRef{run.partition, run.id, run.attempt}] = flag;
     queue_.push_back(Job{std::move(run), flag});
   }
   cv_.notify_one();
 }
 
-void Executor::abort(const std::string& id, uint32_t attempt) {
+void Executor::abort(const RunRef& run) {
   std::lock_guard lock(mu_);
-  auto it = running_.find({id, attempt});
+  auto it = running_.find(run);
   if (it != running_.end()) it->second->store(true);
 }
 
-std::vector<std::pair<std::string, uint32_t>> Executor::running() const {
+std::vector<RunRef> Executor::running() const {
   std::lock_guard lock(mu_);
-  std::vector<std::pair<std::string, uint32_t>> out;
+  std::vector<RunRef> out;
   out.reserve(running_.size());
   for (const auto& [key, flag] : running_) out.push_back(key);
   return out;
@@ -70,9 +70,9 @@ void Executor::work() {
     auto elapsed = std::chrono::steady_clock::now() - started;
     {
       std::lock_guard lock(mu_);
-      running_.erase({job.run.id, job.run.attempt});
+      running_.erase(RunRef{job.run.partition, job.run.id, job.run.attempt});
     }
-    on_finished_(RunResult{job.run.id, job.run.attempt, std::move(result),
+    on_finished_(RunResult{job.run.partition, job.run.id, job.run.attempt, std::move(result),
                            static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count())});
   }
 }

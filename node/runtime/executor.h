@@ -22,6 +22,7 @@
 namespace mesh {
 
 struct RunResult {
+  uint32_t partition = 0;
   std::string id;
   uint32_t attempt = 0;
   HandlerResult result;
@@ -39,9 +40,9 @@ class Executor {
   void start(RunTask run);
   // Asks a running attempt to stop; its result will be reported but the
   // core will treat it as stale.
-  void abort(const std::string& id, uint32_t attempt);
+  void abort(const RunRef& run);
   // Attempts currently running, for lease renewal.
-  std::vector<std::pair<std::string, uint32_t>> running() const;
+  std::vector<RunRef> running() const;
 
  private:
   struct Job {
@@ -55,7 +56,7 @@ class Executor {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Job> queue_;
-  std::map<std::pair<std::string, uint32_t>, std::shared_ptr<std::atomic<bool>>> running_;
+  std::map<RunRef, std::shared_ptr<std::atomic<bool>>> running_;
   bool stopping_ = false;
   std::vector<std::thread> threads_;
 };

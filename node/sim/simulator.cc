@@ -4,6 +4,7 @@
 
 #include <cstdlib>
 #include <deque>
+#include <set>
 
 namespace mesh {
 
@@ -21,6 +22,7 @@ struct Simulator::SimNode {
   // The executor: `slots` runs at a time, the rest wait in order.
   std::deque<RunTask> run_queue;
   uint32_t runs_busy = 0;
+  std::set<RunRef> running;  // what the renewal timer reports
   NodeClock clock;
 };
 
@@ -39,6 +41,7 @@ size_t Simulator::add_node(NodeConfig config) {
   node->core = std::make_unique<NodeState>(node->config, *node->random);
   by_address_[node->config.address] = index;
   nodes_.push_back(std::move(node));
+  arm_renewals(index);
   return index;
 }
 
@@ -67,6 +70,7 @@ void Simulator::crash(size_t node) {
   n.wake_scheduled.reset();
   n.run_queue.clear();
   n.runs_busy = 0;
+  n.running.clear();
   ++n.generation;
   trace(1, node, now_ms_);
 }
@@ -85,6 +89,7 @@ void Simulator::restart(size_t node, bool wipe_disk) {
   trace(2, node, now_ms_);
   push(node, now_ms_, in::Recover{n.disk.groups()});
   push(node, now_ms_, in::Join{n.seeds});
+  arm_renewals(node);
 }
 
 void Simulator::partition(const std::vector<std::vector<size_t>>& groups) {
@@ -153,13 +158,21 @@ void Simulator::deliver(const Event& event) {
     if (n.wake_scheduled != event.at_ms) return;  // superseded by an earlier wake-up
     n.wake_scheduled.reset();
   }
-  if (std::holds_alternative<in::TaskFinished>(event.input)) {
+  InputEvent input = event.input;
+  if (const auto* finished = std::get_if<in::TaskFinished>(&input)) {
     --n.runs_busy;
+    n.running.erase(RunRef{finished->partition, finished->id, finished->attempt});
     start_runs(event.node);
+  }
+  if (auto* renew = std::get_if<in::RenewLeases>(&input)) {
+    // The renewal timer: it reports what runs now, as the driver's does.
+    arm_renewals(event.node);
+    if (n.running.empty()) return;
+    renew->running.assign(n.running.begin(), n.running.end());
   }
   ++stats_.events;
   trace(event.at_ms, event.node, event.input.index());
-  Effects effects = n.core->step(Input{local_time(event.node, event.at_ms), event.input});
+  Effects effects = n.core->step(Input{local_time(event.node, event.at_ms), std::move(input)});
   carry_out(event.node, std::move(effects));
 }
 
@@ -168,7 +181,11 @@ void Simulator::carry_out(size_t from, Effects effects) {
   SimNode& n = *nodes_[from];
   n.disk.persist(effects);
   for (auto& reply : effects.replies) n.replies.push_back(std::move(reply));
-  for (auto& run : effects.runs) n.run_queue.push_back(std::move(run));
+  for (auto& run : effects.runs) {
+    // Queued runs count as running, as in the driver's executor.
+    n.running.insert(RunRef{run.partition, run.id, run.attempt});
+    n.run_queue.push_back(std::move(run));
+  }
   start_runs(from);
   for (auto& message : effects.sends) send(from, std::move(message));
   if (!effects.wake_at_ms) return;
@@ -188,8 +205,13 @@ void Simulator::start_runs(size_t node) {
     // "sleep" runs for its payload's milliseconds, anything else for run_ms;
     // "fail" always fails (dead letters), anything else succeeds.
     uint64_t duration = run.handler == "sleep" ? std::strtoull(run.payload.c_str(), nullptr, 10) : run_ms;
-    push(node, now_ms_ + duration, in::TaskFinished{run.id, run.attempt, run.handler != "fail", "sim:" + run.id});
+    push(node, now_ms_ + duration,
+         in::TaskFinished{run.partition, run.id, run.attempt, run.handler != "fail", "sim:" + run.id});
   }
+}
+
+void Simulator::arm_renewals(size_t node) {
+  push(node, now_ms_ + std::max<uint64_t>(nodes_[node]->config.lease_ttl_ms / 3, 1), in::RenewLeases{});
 }
 
 void Simulator::send(size_t from, OutgoingPeerMessage message) {

@@ -13,7 +13,8 @@
 // them). Handlers are not run: each node has `slots` executor slots, and a
 // RunTask completes successfully after its payload's milliseconds for
 // "sleep", after `run_ms` otherwise (aborts are not modelled: an aborted run
-// finishes anyway and its result is stale).
+// finishes anyway and its result is stale). Like the driver, the executor
+// renews the leases of the attempts it runs every third of lease_ttl_ms.
 #pragma once
 
 #include <cstdint>
@@ -125,6 +126,7 @@ class Simulator {
   void deliver(const Event& event);
   void carry_out(size_t from, Effects effects);
   void start_runs(size_t node);
+  void arm_renewals(size_t node);
   void send(size_t from, OutgoingPeerMessage message);
   void trace(uint64_t a, uint64_t b, uint64_t c);
 

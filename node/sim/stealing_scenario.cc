@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <set>
 
+#include "node/core/partitioning.h"
 #include "node/sim/mesh_checks.h"
 #include "node/sim/scenario.h"
 
@@ -116,7 +117,114 @@ std::string stealing_chaos(uint64_t seed, SeedCounts& totals) {
   return {};
 }
 
+// See run_stealing_failover_seed.
+std::string stealing_failover(uint64_t seed, SeedCounts& totals) {
+  const size_t n = 5;
+  Simulator sim(seed, NetworkFaults{1, 10, 0, 0});
+  SimRandom chaos(derive_seed(seed, 98));
+  for (size_t i = 0; i < n; ++i) {
+    NodeConfig config = stealing_config(i, true);
+    // Runs of the leader are lost at every fault, on purpose, and again and
+    // again: no bound, or they would become dead letters.
+    config.max_lost_attempts = 0;
+    sim.add_node(config);
+  }
+  sim.join(0, {}, 0);
+  for (size_t i = 1; i < n; ++i) sim.join(i, {Simulator::address_of("n0")}, i * 20);
+  if (!sim.run_until([&] { return stealing_settled(sim); }, 30000, 50)) return "the mesh did not settle";
+  // No node may acknowledge a stolen result its own table has not applied.
+  std::string early_ack;
+  sim.effects_hook = [&](size_t node, Effects& effects) {
+    for (const auto& out : effects.sends) {
+      const auto* ack = std::get_if<StolenResultAck>(&out.message);
+      if (ack == nullptr || !ack->accepted || !early_ack.empty()) continue;
+      const TaskTable* table = sim.node(node).table(ack->partition);
+      const TaskRecord* r = table == nullptr ? nullptr : table->find(ack->id);
+      bool applied = r != nullptr && !r->attempts.empty() &&
+                     std::any_of(r->attempts.begin(), r->attempts.end(), [&](const AttemptInfo& a) {
+                       return a.attempt == ack->attempt && a.outcome != AttemptOutcome::kRunning;
+                     });
+      if (!applied) {
+        early_ack = "n" + std::to_string(node) + " acknowledged the result of " + ack->id + " attempt " +
+                    std::to_string(ack->attempt) + " before applying it";
+      }
+    }
+  };
+  std::string key = key_led_by(sim, 0, /*preferred=*/true);
+  if (key.empty()) return "n0 leads no partition";
+  uint32_t partition = partition_of(key, kStealingPartitions);
+  // Tasks of one to three lease lengths: each outlives several leader changes.
+  const uint64_t lease_ms = stealing_config(0, true).lease_ttl_ms;
+  sim.schedule(0, sim.now(), in::Submit{1, keyed(sleep_tasks("f-", 40, lease_ms + seed % (2 * lease_ms)), key)});
+  std::set<size_t> faulted;  // nodes crashed or cut off at some point: their runs may be lost
+  uint64_t chaos_end = sim.now() + 10000;
+  while (sim.now() < chaos_end) {
+    sim.run_until(sim.now() + 600 + chaos.uniform(900));
+    auto leader = leader_of(sim, partition);
+    if (!leader) continue;
+    faulted.insert(*leader);
+    if (chaos.uniform(2) == 0) {
+      sim.crash(*leader);
+      sim.run_until(sim.now() + 300 + chaos.uniform(1500));
+      sim.restart(*leader);
+    } else {
+      // Long enough for the others to elect a new leader: a leader cut off
+      // for most of a lease without losing its leadership cannot tell its
+      // thieves from runners that are gone, and may expire their leases.
+      sim.partition({{*leader}});
+      sim.run_until(sim.now() + 1500 + chaos.uniform(1500));
+      sim.heal();
+    }
+    if (!early_ack.empty()) return early_ack;
+  }
+  std::set<std::string> ids = acknowledged(sim);
+  if (ids.empty()) return "nothing was acknowledged";
+  if (!sim.run_until([&] { return stealing_settled(sim) && all_terminal(sim, ids); }, sim.now() + 120000, 50)) {
+    return "acknowledged tasks did not all finish";
+  }
+  sim.run_until(sim.now() + 2000);
+  if (!early_ack.empty()) return early_ack;
+  GuaranteeCheck check = check_task_guarantees(sim, ids);
+  if (!check.failure.empty()) return check.failure;
+  totals["replicas_compared"] += check.replicas_compared;
+  for (const auto& id : ids) {
+    const TaskRecord* r = leader_record(sim, id);
+    if (r->state != TaskState::kCompleted) return "task " + id + " ended " + state_name(r->state) + ": " + r->error;
+    for (const auto& a : r->attempts) {
+      if (a.outcome != AttemptOutcome::kLost) continue;
+      // A leader back from being cut off may still hold the runner for
+      // dead; that is its membership's verdict, not a lease running out.
+      if (a.error == "runner declared dead") {
+        ++totals["attempts_released_runner_declared_dead"];
+        continue;
+      }
+      bool runner_faulted = std::any_of(faulted.begin(), faulted.end(), [&](size_t i) {
+        return sim.node(i).config().node_id == a.runner;
+      });
+      if (!runner_faulted) {
+        return "task " + id + " attempt " + std::to_string(a.attempt) + " was lost (" + a.error + ") on " + a.runner +
+               ", which was never crashed nor cut off";
+      }
+      ++totals["attempts_lost_with_a_faulted_runner"];
+    }
+    totals["stolen_attempts"] += std::count_if(r->attempts.begin(), r->attempts.end(), [&](const AttemptInfo& a) {
+      return a.runner != sim.node(0).config().node_id;
+    });
+  }
+  totals["leader_changes"] += faulted.size();
+  add_node_counters(sim, {"tasks_stolen", "stolen_leases_renewed", "leader_hints_redirected",
+                          "lease_renewal_targets_changed", "stolen_results_committed"},
+                    totals);
+  return {};
+}
+
 }  // namespace
+
+SeedRun run_stealing_failover_seed(uint64_t seed) {
+  SeedRun run;
+  run.failure = stealing_failover(seed, run.counts);
+  return run;
+}
 
 SeedRun run_stealing_seed(uint64_t seed) {
   SeedRun run;

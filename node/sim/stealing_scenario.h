@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "node/sim/scenario.h"
 #include "node/sim/simulator.h"
 
 namespace mesh {
@@ -25,5 +26,14 @@ bool stealing_settled(const Simulator& sim);
 
 // The tasks, all with `key`.
 std::vector<TaskSpec> keyed(std::vector<TaskSpec> tasks, const std::string& key);
+
+// Leader changes under long stolen tasks: 5 nodes, tasks of several lease
+// lengths keyed to one partition, and the seed crashes or cuts off whoever
+// leads that partition, again and again, while thieves run its tasks. No
+// stolen lease may expire while its thief is alive and running the task
+// (renewals follow the partition's current leader), and no node may
+// acknowledge a stolen result before its op is applied there. Then every
+// acknowledged task must be completed exactly once.
+SeedRun run_stealing_failover_seed(uint64_t seed);
 
 }  // namespace mesh

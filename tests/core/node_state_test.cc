@@ -98,8 +98,14 @@ class Node {
   }
   Effects finish(uint64_t now_ms, const std::string& id, uint32_t attempt, bool ok = true,
                  std::string output = "out") {
-    return at(now_ms, in::TaskFinished{id, attempt, ok, std::move(output)});
+    return at(now_ms, in::TaskFinished{partition(id), id, attempt, ok, std::move(output)});
   }
+  // The partition of the task `id` on this node (its id's when unknown).
+  uint32_t partition(const std::string& id) const {
+    const TaskRecord* r = state_->find(id);
+    return r != nullptr ? r->partition : partition_of(id, config_.ring.partitions);
+  }
+  RunRef ref(const std::string& id, uint32_t attempt) const { return RunRef{partition(id), id, attempt}; }
   Effects tick(uint64_t now_ms) { return at(now_ms, in::Tick{}); }
   Effects cancel(uint64_t now_ms, std::vector<std::string> ids, RequestRef request = 1) {
     return at(now_ms, in::Cancel{request, std::move(ids)});
@@ -416,6 +422,39 @@ TEST_CASE("node: reusing an id with a different spec is a conflict") {
   CHECK_FALSE(fx.persists());
   CHECK(n.record("a").spec == make_spec("a"));
   CHECK(n.counter("submit_rejected_conflict") == 1);
+}
+
+TEST_CASE("node: an id reused under another key is another task; neither disturbs the other") {
+  Node n(make_config(2));
+  const std::string key_a = "alpha", key_b = "beta";
+  const uint32_t pa = partition_of(key_a, kPartitions), pb = partition_of(key_b, kPartitions);
+  REQUIRE(pa != pb);
+  Effects first = n.submit(0, {keyed(make_spec("x"), key_a)});
+  REQUIRE(runs(first) == "x:1");
+  // The same id under another key: stored in the other partition, run
+  // beside the first; the first keeps its lease and its run.
+  Effects second = n.submit(5, {keyed(make_spec("x"), key_b)});
+  CHECK(submit_outcome(second).code == ErrorCode::kOk);
+  CHECK_FALSE(submit_outcome(second).duplicate);
+  CHECK(aborts(second) == "");
+  REQUIRE(second.runs.size() == 1);
+  CHECK(second.runs[0].partition == pb);
+  CHECK(n.state().running() == 2);
+  CHECK(n.state().table(pa)->find("x")->state == TaskState::kLeased);
+  CHECK(n.state().table(pb)->find("x")->state == TaskState::kLeased);
+
+  // Each finish completes its own partition's task.
+  n.at(10, in::TaskFinished{pb, "x", 1, true, "from b"});
+  CHECK(n.state().table(pb)->find("x")->state == TaskState::kCompleted);
+  CHECK(n.state().table(pb)->find("x")->result == "from b");
+  CHECK(n.state().table(pa)->find("x")->state == TaskState::kLeased);
+  // Renewals name the partition too: a's lease outlives its first TTL.
+  n.at(kTtl / 2, in::RenewLeases{{RunRef{pa, "x", 1}}});
+  CHECK(n.tick(kTtl + 1).aborts.empty());
+  n.at(kTtl + 2, in::TaskFinished{pa, "x", 1, true, "from a"});
+  CHECK(n.state().table(pa)->find("x")->state == TaskState::kCompleted);
+  CHECK(n.state().table(pa)->find("x")->result == "from a");
+  CHECK(n.counter("stale_completions_rejected") == 0);
 }
 
 TEST_CASE("node: a task naming an unknown handler is rejected") {
@@ -778,10 +817,41 @@ TEST_CASE("node: a lost lease with max_attempts 1 still gets its one try") {
   CHECK(n.record("a").state == TaskState::kCompleted);
 }
 
+TEST_CASE("node: a task that loses its runner max_lost_attempts times in a row is a dead letter") {
+  NodeConfig config = make_config();
+  config.max_lost_attempts = 3;
+  Node n(config);
+  n.submit(0, {make_spec("a")});
+  // Each lease runs out unrenewed: the runner vanished with the task.
+  n.tick(kTtl);
+  n.tick(2 * kTtl);
+  REQUIRE(n.record("a").state == TaskState::kLeased);
+  CHECK(n.record("a").lost_attempts == 2);
+  Effects fx = n.tick(3 * kTtl);
+  const TaskRecord& r = n.record("a");
+  CHECK(r.state == TaskState::kFailed);
+  CHECK(r.failures == 0);  // max_attempts untouched
+  CHECK(r.lost_attempts == 3);
+  CHECK(r.error.find("lost its runner 3 times") != std::string::npos);
+  CHECK(fx.runs.empty());
+  CHECK(n.counter("tasks_dead_lettered") == 1);
+  CHECK(n.counter("tasks_dead_lettered_lost_runners") == 1);
+
+  // A retry re-queues it like any dead letter, with a fresh count.
+  Effects retried = n.at(3 * kTtl + 1, in::Retry{7, RetryRequest{{"a"}, false}});
+  CHECK(runs(retried) == "a:4");
+  CHECK(n.record("a").lost_attempts == 0);
+  // An attempt that ends otherwise resets the count too.
+  n.tick(4 * kTtl + 1);
+  CHECK(n.record("a").lost_attempts == 1);
+  n.finish(4 * kTtl + 2, "a", 5, false, "boom");
+  CHECK(n.record("a").lost_attempts == 0);
+}
+
 TEST_CASE("node: RenewLeases extends the lease so it does not expire") {
   Node n;
   n.submit(0, {make_spec("a")});
-  Effects renewed = n.at(5000, in::RenewLeases{{{"a", 1}}});
+  Effects renewed = n.at(5000, in::RenewLeases{{n.ref("a", 1)}});
   CHECK(written(renewed) == "a");
   CHECK(n.record("a").lease_deadline_ms == 5000 + kTtl);
   CHECK(wake(renewed) == std::optional<uint64_t>(5000 + kTtl));
@@ -797,7 +867,7 @@ TEST_CASE("node: RenewLeases extends the lease so it does not expire") {
 TEST_CASE("node: renewals of attempts not running here are ignored") {
   Node n;
   n.submit(0, {make_spec("a")});
-  Effects fx = n.at(5000, in::RenewLeases{{{"a", 2}, {"a", 0}, {"ghost", 1}}});
+  Effects fx = n.at(5000, in::RenewLeases{{n.ref("a", 2), n.ref("a", 0), n.ref("ghost", 1)}});
   CHECK_FALSE(fx.persists());
   CHECK(n.record("a").lease_deadline_ms == kTtl);
   CHECK(n.counter("leases_renewed") == 0);

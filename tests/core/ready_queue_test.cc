@@ -13,7 +13,7 @@ constexpr uint64_t kAging = 1000;
 // Pops everything that is ready, in order, as "a,b,c" (readable on failure).
 std::string drain(ReadyQueue& q) {
   std::string order;
-  while (auto id = q.pop()) order += (order.empty() ? "" : ",") + *id;
+  while (auto id = q.pop()) order += (order.empty() ? "" : ",") + id->id;
   return order;
 }
 
@@ -27,10 +27,10 @@ TEST_CASE("ready queue: empty queue pops nothing and has no deferred instant") {
 
 TEST_CASE("ready queue: higher priority pops first") {
   ReadyQueue q(kAging);
-  q.push("low", 0, 100, 100);
-  q.push("high", 5, 100, 100);
-  q.push("mid", 2, 100, 100);
-  q.push("negative", -3, 100, 100);
+  q.push(TaskKey{0, "low"}, 0, 100, 100);
+  q.push(TaskKey{0, "high"}, 5, 100, 100);
+  q.push(TaskKey{0, "mid"}, 2, 100, 100);
+  q.push(TaskKey{0, "negative"}, -3, 100, 100);
   CHECK(q.ready_size() == 4);
   CHECK(drain(q) == "high,mid,low,negative");
   CHECK(q.ready_size() == 0);
@@ -39,17 +39,17 @@ TEST_CASE("ready queue: higher priority pops first") {
 TEST_CASE("ready queue: equal priority and age pop in push order (FIFO)") {
   ReadyQueue q(kAging);
   // Ids deliberately not in alphabetical order, in either direction.
-  q.push("b", 1, 100, 100);
-  q.push("c", 1, 100, 100);
-  q.push("a", 1, 100, 100);
+  q.push(TaskKey{0, "b"}, 1, 100, 100);
+  q.push(TaskKey{0, "c"}, 1, 100, 100);
+  q.push(TaskKey{0, "a"}, 1, 100, 100);
   CHECK(drain(q) == "b,c,a");
 }
 
 TEST_CASE("ready queue: equal priority pops the longest-waiting task first") {
   ReadyQueue q(kAging);
-  q.push("newer", 0, 300, 300);
-  q.push("older", 0, 100, 300);
-  q.push("middle", 0, 200, 300);
+  q.push(TaskKey{0, "newer"}, 0, 300, 300);
+  q.push(TaskKey{0, "older"}, 0, 100, 300);
+  q.push(TaskKey{0, "middle"}, 0, 200, 300);
   CHECK(drain(q) == "older,middle,newer");
 }
 
@@ -59,25 +59,25 @@ TEST_CASE("ready queue: aging crossover of one priority level") {
   // after exactly one aging interval.
   SUBCASE("T one ms short of the interval: the higher priority wins") {
     ReadyQueue q(kAging);
-    q.push("old", 0, 0, 0);
-    q.push("new", 1, kAging - 1, kAging - 1);
+    q.push(TaskKey{0, "old"}, 0, 0, 0);
+    q.push(TaskKey{0, "new"}, 1, kAging - 1, kAging - 1);
     CHECK(drain(q) == "new,old");
   }
   SUBCASE("T equal to the interval: a tie, broken by push order") {
     ReadyQueue q(kAging);
-    q.push("old", 0, 0, 0);
-    q.push("new", 1, kAging, kAging);
+    q.push(TaskKey{0, "old"}, 0, 0, 0);
+    q.push(TaskKey{0, "new"}, 1, kAging, kAging);
     CHECK(drain(q) == "old,new");
   }
   SUBCASE("T one ms past the interval: the aged task wins") {
     ReadyQueue q(kAging);
-    q.push("old", 0, 0, 0);
-    q.push("new", 1, kAging + 1, kAging + 1);
+    q.push(TaskKey{0, "old"}, 0, 0, 0);
+    q.push(TaskKey{0, "new"}, 1, kAging + 1, kAging + 1);
     CHECK(drain(q) == "old,new");
     // Same result when the newer, higher-priority task is pushed first.
     ReadyQueue r(kAging);
-    r.push("new", 1, kAging + 1, kAging + 1);
-    r.push("old", 0, 0, kAging + 1);
+    r.push(TaskKey{0, "new"}, 1, kAging + 1, kAging + 1);
+    r.push(TaskKey{0, "old"}, 0, 0, kAging + 1);
     CHECK(drain(r) == "old,new");
   }
 }
@@ -86,28 +86,28 @@ TEST_CASE("ready queue: aging crossover of several priority levels") {
   // Three levels need three aging intervals.
   SUBCASE("before") {
     ReadyQueue q(kAging);
-    q.push("old", 0, 0, 0);
-    q.push("new", 3, 3 * kAging - 1, 3 * kAging - 1);
-    CHECK(q.pop() == std::optional<std::string>("new"));
+    q.push(TaskKey{0, "old"}, 0, 0, 0);
+    q.push(TaskKey{0, "new"}, 3, 3 * kAging - 1, 3 * kAging - 1);
+    CHECK(q.pop() == std::optional<TaskKey>(TaskKey{0, "new"}));
   }
   SUBCASE("after") {
     ReadyQueue q(kAging);
-    q.push("old", 0, 0, 0);
-    q.push("new", 3, 3 * kAging + 1, 3 * kAging + 1);
-    CHECK(q.pop() == std::optional<std::string>("old"));
+    q.push(TaskKey{0, "old"}, 0, 0, 0);
+    q.push(TaskKey{0, "new"}, 3, 3 * kAging + 1, 3 * kAging + 1);
+    CHECK(q.pop() == std::optional<TaskKey>(TaskKey{0, "old"}));
   }
 }
 
 TEST_CASE("ready queue: a tie pushed in the other order is still FIFO") {
   ReadyQueue q(kAging);
-  q.push("new", 1, kAging, kAging);
-  q.push("old", 0, 0, kAging);
+  q.push(TaskKey{0, "new"}, 1, kAging, kAging);
+  q.push(TaskKey{0, "old"}, 0, 0, kAging);
   CHECK(drain(q) == "new,old");
 }
 
 TEST_CASE("ready queue: a deferred task is not ready before its instant") {
   ReadyQueue q(kAging);
-  q.push("t", 0, 500, 100);
+  q.push(TaskKey{0, "t"}, 0, 500, 100);
   CHECK(q.deferred_size() == 1);
   CHECK(q.ready_size() == 0);
   CHECK(q.next_ready_at() == std::optional<uint64_t>(500));
@@ -121,21 +121,21 @@ TEST_CASE("ready queue: a deferred task is not ready before its instant") {
   CHECK(q.deferred_size() == 0);
   CHECK(q.ready_size() == 1);
   CHECK_FALSE(q.next_ready_at().has_value());
-  CHECK(q.pop() == std::optional<std::string>("t"));
+  CHECK(q.pop() == std::optional<TaskKey>(TaskKey{0, "t"}));
 }
 
 TEST_CASE("ready queue: push with ready_at equal to now is ready at once") {
   ReadyQueue q(kAging);
-  q.push("t", 0, 100, 100);
+  q.push(TaskKey{0, "t"}, 0, 100, 100);
   CHECK(q.deferred_size() == 0);
-  CHECK(q.pop() == std::optional<std::string>("t"));
+  CHECK(q.pop() == std::optional<TaskKey>(TaskKey{0, "t"}));
 }
 
 TEST_CASE("ready queue: promote moves only the due tasks, earliest first") {
   ReadyQueue q(kAging);
-  q.push("c", 0, 300, 0);
-  q.push("a", 0, 100, 0);
-  q.push("b", 0, 200, 0);
+  q.push(TaskKey{0, "c"}, 0, 300, 0);
+  q.push(TaskKey{0, "a"}, 0, 100, 0);
+  q.push(TaskKey{0, "b"}, 0, 200, 0);
   CHECK(q.next_ready_at() == std::optional<uint64_t>(100));
 
   q.promote(250);
@@ -145,7 +145,7 @@ TEST_CASE("ready queue: promote moves only the due tasks, earliest first") {
   CHECK(drain(q) == "a,b");
 
   q.promote(10000);
-  CHECK(q.pop() == std::optional<std::string>("c"));
+  CHECK(q.pop() == std::optional<TaskKey>(TaskKey{0, "c"}));
   CHECK_FALSE(q.next_ready_at().has_value());
 }
 
@@ -155,15 +155,15 @@ TEST_CASE("ready queue: a promoted task ages from its ready instant, not from pr
   // wins iff R > 3000.
   SUBCASE("rival ready before the crossover") {
     ReadyQueue q(kAging);
-    q.push("late", 0, 2000, 0);
-    q.push("rival", 1, 2999, 2999);
+    q.push(TaskKey{0, "late"}, 0, 2000, 0);
+    q.push(TaskKey{0, "rival"}, 1, 2999, 2999);
     q.promote(5000);
     CHECK(drain(q) == "rival,late");
   }
   SUBCASE("rival ready after the crossover") {
     ReadyQueue q(kAging);
-    q.push("late", 0, 2000, 0);
-    q.push("rival", 1, 3001, 3001);
+    q.push(TaskKey{0, "late"}, 0, 2000, 0);
+    q.push(TaskKey{0, "rival"}, 1, 3001, 3001);
     q.promote(5000);
     CHECK(drain(q) == "late,rival");
   }
@@ -171,30 +171,30 @@ TEST_CASE("ready queue: a promoted task ages from its ready instant, not from pr
 
 TEST_CASE("ready queue: remove") {
   ReadyQueue q(kAging);
-  q.push("ready", 0, 0, 0);
-  q.push("deferred", 0, 1000, 0);
+  q.push(TaskKey{0, "ready"}, 0, 0, 0);
+  q.push(TaskKey{0, "deferred"}, 0, 1000, 0);
 
   SUBCASE("a ready task") {
-    q.remove("ready");
+    q.remove(TaskKey{0, "ready"});
     CHECK(q.ready_size() == 0);
     CHECK(q.deferred_size() == 1);
     CHECK_FALSE(q.pop().has_value());
   }
   SUBCASE("a deferred task") {
-    q.remove("deferred");
+    q.remove(TaskKey{0, "deferred"});
     CHECK(q.deferred_size() == 0);
     CHECK_FALSE(q.next_ready_at().has_value());
     q.promote(5000);
     CHECK(drain(q) == "ready");
   }
   SUBCASE("an unknown id is a no-op") {
-    q.remove("nope");
+    q.remove(TaskKey{0, "nope"});
     CHECK(q.ready_size() == 1);
     CHECK(q.deferred_size() == 1);
   }
   SUBCASE("twice is a no-op") {
-    q.remove("ready");
-    q.remove("ready");
+    q.remove(TaskKey{0, "ready"});
+    q.remove(TaskKey{0, "ready"});
     CHECK(q.ready_size() == 0);
     CHECK(q.deferred_size() == 1);
   }
@@ -203,22 +203,22 @@ TEST_CASE("ready queue: remove") {
 TEST_CASE("ready queue: pushing a known id replaces its entry") {
   ReadyQueue q(kAging);
   SUBCASE("ready -> deferred") {
-    q.push("t", 0, 0, 0);
-    q.push("t", 0, 900, 100);
+    q.push(TaskKey{0, "t"}, 0, 0, 0);
+    q.push(TaskKey{0, "t"}, 0, 900, 100);
     CHECK(q.ready_size() == 0);
     CHECK(q.deferred_size() == 1);
     CHECK(q.next_ready_at() == std::optional<uint64_t>(900));
   }
   SUBCASE("deferred -> ready") {
-    q.push("t", 0, 900, 100);
-    q.push("t", 0, 100, 100);
+    q.push(TaskKey{0, "t"}, 0, 900, 100);
+    q.push(TaskKey{0, "t"}, 0, 100, 100);
     CHECK(q.ready_size() == 1);
     CHECK(q.deferred_size() == 0);
   }
   SUBCASE("new priority takes effect") {
-    q.push("a", 1, 0, 0);
-    q.push("b", 0, 0, 0);
-    q.push("b", 5, 0, 0);
+    q.push(TaskKey{0, "a"}, 1, 0, 0);
+    q.push(TaskKey{0, "b"}, 0, 0, 0);
+    q.push(TaskKey{0, "b"}, 5, 0, 0);
     CHECK(q.ready_size() == 2);
     CHECK(drain(q) == "b,a");
   }
@@ -226,12 +226,12 @@ TEST_CASE("ready queue: pushing a known id replaces its entry") {
 
 TEST_CASE("ready queue: pop removes the task for good") {
   ReadyQueue q(kAging);
-  q.push("t", 0, 0, 0);
-  CHECK(q.pop() == std::optional<std::string>("t"));
-  q.remove("t");  // must not touch anything
+  q.push(TaskKey{0, "t"}, 0, 0, 0);
+  CHECK(q.pop() == std::optional<TaskKey>(TaskKey{0, "t"}));
+  q.remove(TaskKey{0, "t"});  // must not touch anything
   CHECK_FALSE(q.pop().has_value());
-  q.push("t", 0, 0, 0);  // and it can come back
-  CHECK(q.pop() == std::optional<std::string>("t"));
+  q.push(TaskKey{0, "t"}, 0, 0, 0);  // and it can come back
+  CHECK(q.pop() == std::optional<TaskKey>(TaskKey{0, "t"}));
 }
 
 }  // namespace

@@ -154,7 +154,7 @@ void load(Node& victim, size_t n) {
 
 // The victim's own run of t0 stays alive while the tests move time past a lease.
 void renew_own(Node& victim, uint64_t now) {
-  victim.at(now, in::RenewLeases{{{"t0", 1}}});
+  victim.at(now, in::RenewLeases{{RunRef{key_partition(), "t0", 1}}});
   REQUIRE(victim.record("t0").state == TaskState::kLeased);
   REQUIRE(victim.record("t0").lease_owner == "victim");
 }
@@ -291,7 +291,7 @@ TEST_CASE("stealing: tasks marked not stealable stay home, and a grant fits in o
   CHECK(persisted<OpLease>(pinned).empty());
   for (int i = 0; i < 6; ++i) CHECK(v2.record("pin-" + std::to_string(i)).state == TaskState::kPending);
   // They are still queued at home: the victim runs them as its slot frees.
-  Effects next = v2.at(3, in::TaskFinished{"run-now", 1, true, "ok"});
+  Effects next = v2.at(3, in::TaskFinished{key_partition(), "run-now", 1, true, "ok"});
   REQUIRE(next.runs.size() == 1);
   CHECK(next.runs[0].id == "pin-0");
 
@@ -326,7 +326,7 @@ TEST_CASE("stealing: the owner commits the current attempt once and fences every
   const RunTask stolen = grant.tasks[0];
 
   SUBCASE("a result from another node than the lease holder is rejected") {
-    Effects fx = victim.peer(20, StolenResult{"other", "sim://other", stolen.id, stolen.attempt, true, "x"});
+    Effects fx = victim.peer(20, StolenResult{"other", "sim://other", stolen.id, stolen.attempt, true, "x", key_partition()});
     auto acks = sent<StolenResultAck>(fx);
     REQUIRE(acks.size() == 1);
     CHECK(sent_to<StolenResultAck>(fx) == std::vector<std::string>{"sim://other"});
@@ -340,14 +340,14 @@ TEST_CASE("stealing: the owner commits the current attempt once and fences every
   }
   SUBCASE("a result of another attempt is rejected") {
     auto acks =
-        sent<StolenResultAck>(victim.peer(20, StolenResult{"thief", kThief, stolen.id, stolen.attempt + 1, true, "x"}));
+        sent<StolenResultAck>(victim.peer(20, StolenResult{"thief", kThief, stolen.id, stolen.attempt + 1, true, "x", key_partition()}));
     REQUIRE(acks.size() == 1);
     CHECK_FALSE(acks[0].accepted);
     CHECK(victim.record(stolen.id).state == TaskState::kLeased);
     CHECK(victim.counter("stale_completions_rejected") == 1);
   }
   SUBCASE("the right result commits; its resend is acknowledged without a second commit") {
-    Effects fx = victim.peer(20, StolenResult{"thief", kThief, stolen.id, stolen.attempt, true, "done"});
+    Effects fx = victim.peer(20, StolenResult{"thief", kThief, stolen.id, stolen.attempt, true, "done", key_partition()});
     auto first = sent<StolenResultAck>(fx);
     REQUIRE(first.size() == 1);
     CHECK(first[0].accepted);
@@ -361,7 +361,7 @@ TEST_CASE("stealing: the owner commits the current attempt once and fences every
     CHECK(r.result == "done");
     CHECK(victim.counter("stolen_results_accepted") == 1);
 
-    Effects again = victim.peer(30, StolenResult{"thief", kThief, stolen.id, stolen.attempt, true, "done"});
+    Effects again = victim.peer(30, StolenResult{"thief", kThief, stolen.id, stolen.attempt, true, "done", key_partition()});
     REQUIRE(sent<StolenResultAck>(again).size() == 1);
     CHECK(sent<StolenResultAck>(again)[0].accepted);
     CHECK(persisted<OpComplete>(again).empty());
@@ -372,7 +372,7 @@ TEST_CASE("stealing: the owner commits the current attempt once and fences every
 
     // A "resend" that contradicts the committed outcome is no resend.
     auto contradicting =
-        sent<StolenResultAck>(victim.peer(40, StolenResult{"thief", kThief, stolen.id, stolen.attempt, false, "boom"}));
+        sent<StolenResultAck>(victim.peer(40, StolenResult{"thief", kThief, stolen.id, stolen.attempt, false, "boom", key_partition()}));
     REQUIRE(contradicting.size() == 1);
     CHECK_FALSE(contradicting[0].accepted);
     CHECK(victim.record(stolen.id).state == TaskState::kCompleted);
@@ -380,16 +380,16 @@ TEST_CASE("stealing: the owner commits the current attempt once and fences every
   }
   SUBCASE("renewals from the owner keep the lease alive; nobody else's do") {
     renew_own(victim, kTtl / 2);
-    Effects fx = victim.peer(kTtl / 2, LeaseRenewal{"thief", {{stolen.id, stolen.attempt}}});
+    Effects fx = victim.peer(kTtl / 2, LeaseRenewal{"thief", {{stolen.id, stolen.attempt, key_partition()}}, kThief});
     auto renews = persisted<OpRenew>(fx);
     REQUIRE(renews.size() == 1);
     CHECK(renews[0].lease_deadline_ms == kTtl / 2 + kTtl);
     CHECK(victim.counter("stolen_leases_renewed") == 1);
     // Not the owner, not the attempt: ignored.
     const RunTask& other = grant.tasks[1];
-    Effects ignored = victim.peer(kTtl / 2, LeaseRenewal{"other", {{other.id, other.attempt}}});
+    Effects ignored = victim.peer(kTtl / 2, LeaseRenewal{"other", {{other.id, other.attempt, key_partition()}}, kThief});
     CHECK(persisted<OpRenew>(ignored).empty());
-    ignored = victim.peer(kTtl / 2, LeaseRenewal{"thief", {{other.id, other.attempt + 1}}});
+    ignored = victim.peer(kTtl / 2, LeaseRenewal{"thief", {{other.id, other.attempt + 1, key_partition()}}, kThief});
     CHECK(persisted<OpRenew>(ignored).empty());
     CHECK(victim.counter("stolen_leases_renewed") == 1);
 
@@ -402,7 +402,7 @@ TEST_CASE("stealing: the owner commits the current attempt once and fences every
   SUBCASE("a failed stolen attempt goes back with backoff and a bounded error") {
     std::string long_error(limits::kMaxErrorBytes * 3, 'e');
     auto acks =
-        sent<StolenResultAck>(victim.peer(20, StolenResult{"thief", kThief, stolen.id, stolen.attempt, false, long_error}));
+        sent<StolenResultAck>(victim.peer(20, StolenResult{"thief", kThief, stolen.id, stolen.attempt, false, long_error, key_partition()}));
     REQUIRE(acks.size() == 1);
     CHECK(acks[0].accepted);
     const TaskRecord& r = victim.record(stolen.id);
@@ -419,7 +419,7 @@ TEST_CASE("stealing: a node that does not lead the task's partition ignores a St
   SUBCASE("a node that hosts no partition group") {
     Node bystander("bystander");
     join_thief(bystander);
-    Effects fx = bystander.peer(10, StolenResult{"thief", kThief, "t1", 1, true, "done"});
+    Effects fx = bystander.peer(10, StolenResult{"thief", kThief, "t1", 1, true, "done", key_partition()});
     CHECK(sent<StolenResultAck>(fx).empty());
     CHECK(bystander.counter("results_for_other_leader") == 1);
     CHECK(bystander.counter("stale_completions_rejected") == 0);
@@ -437,7 +437,7 @@ TEST_CASE("stealing: a node that does not lead the task's partition ignores a St
     REQUIRE_FALSE(victim.state.leads(stolen.partition));
     CHECK(victim.state.leads(stolen.partition == 0 ? 1 : 0));  // the other partitions are still its own
 
-    Effects fx = victim.peer(21, StolenResult{"thief", kThief, stolen.id, stolen.attempt, true, "done"});
+    Effects fx = victim.peer(21, StolenResult{"thief", kThief, stolen.id, stolen.attempt, true, "done", key_partition()});
     CHECK(sent<StolenResultAck>(fx).empty());  // silence: the thief tries its next candidate
     CHECK(persisted<OpComplete>(fx).empty());
     CHECK(victim.counter("results_for_other_leader") == 1);
@@ -479,7 +479,7 @@ TEST_CASE("stealing: a lease the thief stops renewing expires to PENDING, its la
   CHECK(victim.counter("stolen_leases_expired") == 2);
 
   // The thief finishes after all and reports; the victim fences it.
-  Effects done = thief.at(10 + kTtl + 50, in::TaskFinished{stolen.id, stolen.attempt, true, "late"});
+  Effects done = thief.at(10 + kTtl + 50, in::TaskFinished{stolen.partition, stolen.id, stolen.attempt, true, "late"});
   auto results = sent<StolenResult>(done);
   REQUIRE(results.size() == 1);
   CHECK(sent_to<StolenResult>(done) == std::vector<std::string>{kVictim});
@@ -506,7 +506,7 @@ TEST_CASE("stealing: a lease the thief stops renewing expires to PENDING, its la
   REQUIRE(relent.id == stolen.id);  // released last, so at the back of the queue
   CHECK(relent.attempt == stolen.attempt + 1);
   auto old = sent<StolenResultAck>(
-      victim.peer(10 + kTtl + 110, StolenResult{"thief", kThief, stolen.id, stolen.attempt, true, "late"}));
+      victim.peer(10 + kTtl + 110, StolenResult{"thief", kThief, stolen.id, stolen.attempt, true, "late", key_partition()}));
   REQUIRE(old.size() == 1);
   CHECK_FALSE(old[0].accepted);
   CHECK(victim.record(stolen.id).state == TaskState::kLeased);
@@ -535,7 +535,7 @@ void check_released_for_death(Node& victim, const Effects& fx, const StealGrant&
   CHECK(victim.counter("stolen_leases_expired") == grant.tasks.size());
   uint64_t renewed = victim.counter("stolen_leases_renewed");
   const RunTask& stolen = grant.tasks[0];
-  Effects renew = victim.peer(now + 1, LeaseRenewal{"thief", {{stolen.id, stolen.attempt}}});
+  Effects renew = victim.peer(now + 1, LeaseRenewal{"thief", {{stolen.id, stolen.attempt, key_partition()}}, kThief});
   CHECK(persisted<OpRenew>(renew).empty());
   CHECK(victim.counter("stolen_leases_renewed") == renewed);
 }
@@ -550,8 +550,8 @@ TEST_CASE("stealing: the victim releases the leases of a runner its membership d
   REQUIRE(grant.tasks.size() == 2);
   renew_own(victim, 400);
   std::vector<AttemptRef> running;
-  for (const auto& t : grant.tasks) running.push_back({t.id, t.attempt});
-  victim.peer(400, LeaseRenewal{"thief", running});
+  for (const auto& t : grant.tasks) running.push_back({t.id, t.attempt, t.partition});
+  victim.peer(400, LeaseRenewal{"thief", running, kThief});
   REQUIRE(victim.counter("stolen_leases_renewed") == 2);
   victim.at(450, in::Tick{});
   uint64_t now = 500;
@@ -598,7 +598,7 @@ TEST_CASE("stealing: the thief runs a grant, renews it, and reports each result 
   CHECK(thief.counter("tasks_stolen") == 1);
 
   // Renewals go to the lender (the thief knows no leader of the partition).
-  Effects renew = thief.at(10, in::RenewLeases{{{"s1", 3}, {"s1", 2}, {"unknown", 1}}});
+  Effects renew = thief.at(10, in::RenewLeases{{{part, "s1", 3}, {part, "s1", 2}, {part, "unknown", 1}}});
   auto renewals = sent<LeaseRenewal>(renew);
   REQUIRE(renewals.size() == 1);
   CHECK(sent_to<LeaseRenewal>(renew) == std::vector<std::string>{kVictim});
@@ -608,11 +608,11 @@ TEST_CASE("stealing: the thief runs a grant, renews it, and reports each result 
   CHECK(renewals[0].running[0].attempt == 3);
 
   // A finish of another attempt is not this run's.
-  CHECK(sent<StolenResult>(thief.at(15, in::TaskFinished{"s1", 2, true, "old"})).empty());
+  CHECK(sent<StolenResult>(thief.at(15, in::TaskFinished{part, "s1", 2, true, "old"})).empty());
   CHECK(thief.counter("stale_completions_rejected") == 1);
   CHECK(thief.state.running() == 1);
 
-  Effects done = thief.at(20, in::TaskFinished{"s1", 3, true, "ok"});
+  Effects done = thief.at(20, in::TaskFinished{part, "s1", 3, true, "ok"});
   auto results = sent<StolenResult>(done);
   REQUIRE(results.size() == 1);
   CHECK(results[0].thief_id == "thief");
@@ -632,9 +632,9 @@ TEST_CASE("stealing: the thief runs a grant, renews it, and reports each result 
   CHECK(sent_to<StolenResult>(retry) == std::vector<std::string>{kVictim});
   CHECK(thief.counter("stolen_results_resent") == 1);
   // An ack of another attempt is not this result's.
-  thief.peer(225, StolenResultAck{"s1", 2, true});
+  thief.peer(225, StolenResultAck{"s1", 2, true, part});
   CHECK(thief.counter("stolen_results_committed") == 0);
-  thief.peer(230, StolenResultAck{"s1", 3, true});
+  thief.peer(230, StolenResultAck{"s1", 3, true, part});
   CHECK(thief.counter("stolen_results_committed") == 1);
   CHECK(sent<StolenResult>(thief.at(20 + 600, in::Tick{})).empty());
   CHECK(thief.counter("stolen_results_resent") == 1);
@@ -649,7 +649,7 @@ TEST_CASE("stealing: the thief resends to its lender, then the partition's other
                      {MemberUpdate{"peer-b", "sim://peer-b", 0, MemberState::kAlive, {}, "peer-b#0"}}});
   const uint32_t part = 9;
   thief.peer(5, StealGrant{"victim", kVictim, {{"s1", 1, "sleep", "10", 60000, part}}});
-  std::vector<std::string> targets = sent_to<StolenResult>(thief.at(20, in::TaskFinished{"s1", 1, true, "ok"}));
+  std::vector<std::string> targets = sent_to<StolenResult>(thief.at(20, in::TaskFinished{part, "s1", 1, true, "ok"}));
   for (uint64_t i = 1; i <= 3; ++i) {
     auto to = sent_to<StolenResult>(thief.at(20 + i * kRetry, in::Tick{}));
     targets.insert(targets.end(), to.begin(), to.end());
@@ -662,7 +662,7 @@ TEST_CASE("stealing: the thief gives up on a result nobody acknowledges") {
   Node thief("thief", 1);
   join_thief(thief);
   thief.peer(5, StealGrant{"victim", kVictim, {{"s1", 1, "sleep", "10", 60000, 3}}});
-  size_t sends = sent<StolenResult>(thief.at(20, in::TaskFinished{"s1", 1, false, "err"})).size();
+  size_t sends = sent<StolenResult>(thief.at(20, in::TaskFinished{3, "s1", 1, false, "err"})).size();
   uint64_t now = 20;
   for (; now < 20 + 3 * kTtl + 2 * kRetry; now += kRetry / 2) {
     sends += sent<StolenResult>(thief.at(now, in::Tick{})).size();
@@ -689,8 +689,8 @@ TEST_CASE("stealing: a steal end to end, between a victim and a thief") {
 
   // The thief renews past the first lease deadline.
   renew_own(victim, 500);
-  std::vector<std::pair<std::string, uint32_t>> running;
-  for (const auto& t : grant.tasks) running.emplace_back(t.id, t.attempt);
+  std::vector<RunRef> running;
+  for (const auto& t : grant.tasks) running.push_back({t.partition, t.id, t.attempt});
   for (const auto& m : sent<LeaseRenewal>(thief.at(600, in::RenewLeases{running}))) victim.peer(601, m);
   CHECK(victim.counter("stolen_leases_renewed") == 3);
   victim.at(10 + kTtl, in::Tick{});
@@ -699,7 +699,7 @@ TEST_CASE("stealing: a steal end to end, between a victim and a thief") {
   // Each outcome travels to the victim and its ack back.
   for (const auto& t : grant.tasks) {
     bool ok = t.id != grant.tasks.back().id;
-    auto results = sent<StolenResult>(thief.at(1100, in::TaskFinished{t.id, t.attempt, ok, ok ? "r-" + t.id : "bad"}));
+    auto results = sent<StolenResult>(thief.at(1100, in::TaskFinished{t.partition, t.id, t.attempt, ok, ok ? "r-" + t.id : "bad"}));
     REQUIRE(results.size() == 1);
     auto acks = sent<StolenResultAck>(victim.peer(1101, results[0]));
     REQUIRE(acks.size() == 1);

@@ -147,9 +147,10 @@ std::vector<Seed> seeds() {
   peer(Sync{"node-a", "tcp://h:1", false, updates});
   peer(StealRequest{"node-b", "tcp://h:2", 3});
   peer(StealGrant{"node-a", "tcp://h:1", {{"t1", 1, "sleep", "5", 100, 3}}});
-  peer(LeaseRenewal{"node-b", {{"t1", 1}}});
-  peer(StolenResult{"node-b", "tcp://h:2", "t1", 1, false, "boom"});
-  peer(StolenResultAck{"t1", 1, true});
+  peer(LeaseRenewal{"node-b", {{"t1", 1, 3}}, "tcp://h:2"});
+  peer(StolenResult{"node-b", "tcp://h:2", "t1", 1, false, "boom", 3});
+  peer(StolenResultAck{"t1", 1, true, 3});
+  peer(LeaderHints{"tcp://h:1", {{3, false, "tcp://h:3"}, {4, true, ""}}});
   peer(RaftBatch{"node-a",
                  {Heartbeat{1, 2, "node-a", "node-b", 5, 1},
                   AppendRequest{1, 2, "node-a", "node-b", 4, 1, 3, {LogEntry{5, 2, EntryType::kNormal, "op", {}}}},

@@ -158,9 +158,10 @@ std::vector<PeerMessage> sample_peer_messages() {
       StealGrant{"n1", "tcp://10.0.0.1:7700",
                  {{"t1", 2, "sleep", std::string("5\x00", 2), 1000, 12}, {"t2", 1, "noop", "", 5, 0}}},
       StealGrant{"n1", "tcp://10.0.0.1:7700", {}},
-      LeaseRenewal{"n2", {{"t1", 2}, {"t2", 1}}},
-      StolenResult{"n2", "tcp://10.0.0.2:7700", "t1", 2, true, std::string("out\x00", 4)},
-      StolenResultAck{"t1", 2, false},
+      LeaseRenewal{"n2", {{"t1", 2, 12}, {"t2", 1, 0}}, "tcp://10.0.0.2:7700"},
+      StolenResult{"n2", "tcp://10.0.0.2:7700", "t1", 2, true, std::string("out\x00", 4), 12},
+      StolenResultAck{"t1", 2, false, 12},
+      LeaderHints{"tcp://10.0.0.1:7700", {{12, false, "tcp://10.0.0.3:7700"}, {3, true, ""}}},
       RaftBatch{"n1",
                 {VoteRequest{7, 3, "n1", "n2", 10, 2, true, false},
                  VoteResponse{7, 3, "n2", "n1", true, true},
@@ -338,7 +339,11 @@ std::vector<Sample> all_samples() {
 // Trailing fields the struct at `path` of a sample may lack because they were
 // appended later: an older node's shorter array still decodes.
 uint32_t appended_fields(const std::string& sample, const Path& path) {
-  return sample == "partitions_reply" && path.empty() ? 1 : 0;  // groups
+  if (sample == "partitions_reply" && path.empty()) return 1;  // groups
+  bool record = (sample == "record" && path.empty()) ||
+                ((sample == "get_reply" || sample == "list_reply") && path == Path{0, 0}) ||
+                (sample == "wait_reply" && path == Path{1, 0});
+  return record ? 1 : 0;  // TaskRecord.lost_attempts
 }
 
 // Rebuilds `o`, calling `edit` in place of the node at `path` (array

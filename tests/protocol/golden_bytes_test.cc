@@ -39,8 +39,8 @@ const std::string kAttemptInfo =  // AttemptInfo, 6 fields
     "cc c8"      // ended_ms 200
     "01"         // outcome succeeded
     "a0";        // error ""
-const std::string kTaskRecord =  // TaskRecord, 14 fields
-    "9e" + kTaskSpec +  // spec
+const std::string kTaskRecord =  // TaskRecord, 15 fields
+    "9f" + kTaskSpec +  // spec
     "05"                // partition 5
     "02"                // state COMPLETED
     "01"                // attempt 1
@@ -53,7 +53,8 @@ const std::string kTaskRecord =  // TaskRecord, 14 fields
     "cc c8"             // finished_ms 200
     "c4 02 6f 6b"       // result bin "ok"
     "a0"                // error ""
-    "91" + kAttemptInfo;  // attempts: one
+    "91" + kAttemptInfo +  // attempts: one
+    "00";                  // lost_attempts 0
 const std::string kSubmitOutcome =  // SubmitOutcome, 5 fields
     "95"
     "a2 74 31"   // id "t1"
@@ -234,22 +235,30 @@ const std::vector<Golden>& goldens() {
        "cd 13 88"  //   timeout_ms 5000
        "05"},      //   partition 5
       {"lease_renewal", Layout::kPeer, 112,
-       "92"
-       "a2 6e 32"           // thief_id "n2"
-       "91 92 a2 74 31 01"},  // running: t1 attempt 1
-      {"stolen_result", Layout::kPeer, 113,
-       "96"
-       "a2 6e 32"      // thief_id "n2"
-       "a1 62"         // thief_address "b"
-       "a2 74 31"      // id "t1"
-       "01"            // attempt 1
-       "c3"            // ok true
-       "c4 02 6f 6b"},  // output bin "ok"
-      {"stolen_result_ack", Layout::kPeer, 114,
        "93"
+       "a2 6e 32"              // thief_id "n2"
+       "91 93 a2 74 31 01 05"  // running: t1 attempt 1 of partition 5
+       "a1 62"},               // thief_address "b"
+      {"stolen_result", Layout::kPeer, 113,
+       "97"
+       "a2 6e 32"     // thief_id "n2"
+       "a1 62"        // thief_address "b"
+       "a2 74 31"     // id "t1"
+       "01"           // attempt 1
+       "c3"           // ok true
+       "c4 02 6f 6b"  // output bin "ok"
+       "05"},         // partition 5
+      {"stolen_result_ack", Layout::kPeer, 114,
+       "94"
        "a2 74 31"  // id "t1"
        "01"        // attempt 1
-       "c3"},      // accepted true
+       "c3"        // accepted true
+       "05"},      // partition 5
+      {"leader_hints", Layout::kPeer, 115,
+       "92"
+       "a1 61"                 // from_address "a"
+       "92 93 05 c2 a1 63"     // partitions: 5, not led here, leader "c"
+       "93 06 c3 a0"},         //             6, led here
       {"raft_batch VoteRequest", Layout::kPeer, 120,
        raft_batch(raft_header("99 01", kReplicaN1, kReplicaN2) +
                   "07"    // last_index 7
@@ -347,11 +356,12 @@ const std::vector<Golden>& goldens() {
        "cc c8"      // at_ms 200
        "cd 01 2c"},  // retry_at_ms 300
       {"OpRelease", Layout::kOp, 0,
-       "95 06"
+       "96 06"
        "a2 74 31"  // id "t1"
        "01"        // attempt 1
        "a1 78"     // reason "x"
-       "cc c8"},   // at_ms 200
+       "cc c8"     // at_ms 200
+       "05"},      // max_lost_attempts 5
       {"OpCancel", Layout::kOp, 0,
        "93 07"
        "a2 74 31"  // id "t1"
