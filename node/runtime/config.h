@@ -32,6 +32,7 @@ struct NodeOptions {
   uint64_t storage_reserve_bytes = 64ull << 20;  // below this much free space the node is read-only
   uint64_t max_unfinished = 100000;
   uint64_t lease_ttl_ms = 10000;
+  uint64_t max_lost_attempts = 5;  // lost runners in a row that make a task a dead letter; 0: no bound
   uint64_t aging_interval_ms = 1000;
   uint64_t retention_ms = 3600ull * 1000;                   // COMPLETED and CANCELLED records kept this long
   uint64_t dead_letter_retention_ms = 7ull * 24 * 3600 * 1000;  // FAILED records kept this long

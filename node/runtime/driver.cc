@@ -155,6 +155,7 @@ struct Node::Impl {
     config.slots = options.slots;
     config.max_unfinished = options.max_unfinished;
     config.lease_ttl_ms = options.lease_ttl_ms;
+    config.max_lost_attempts = static_cast<uint32_t>(options.max_lost_attempts);
     config.aging_interval_ms = options.aging_interval_ms;
     config.retention.finished_ms = options.retention_ms;
     config.retention.dead_letter_ms = options.dead_letter_retention_ms;

@@ -32,8 +32,8 @@ int run_meshd(int argc, char** argv, HandlerRegistry handlers) {
       placement;
   std::optional<std::vector<std::string>> seeds;
   std::optional<uint32_t> slots;
-  std::optional<uint64_t> max_unfinished, lease_ttl_ms, drain_grace_ms, retention_ms, dead_letter_retention_ms,
-      reap_after_ms;
+  std::optional<uint64_t> max_unfinished, lease_ttl_ms, max_lost_attempts, drain_grace_ms, retention_ms,
+      dead_letter_retention_ms, reap_after_ms;
   app.add_option("--config", config_path, "TOML config file (flags override it)");
   app.add_option("--node-id", node_id, "unique id of this node");
   app.add_option("--listen", listen, "client endpoint, e.g. tcp://0.0.0.0:7700 (port 0 picks one)");
@@ -45,6 +45,8 @@ int run_meshd(int argc, char** argv, HandlerRegistry handlers) {
   app.add_option("--slots", slots, "executor slots (tasks run at once)");
   app.add_option("--max-unfinished", max_unfinished, "queue bound: unfinished tasks before submits are refused");
   app.add_option("--lease-ttl-ms", lease_ttl_ms, "lease length; runners renew at a third of it");
+  app.add_option("--max-lost-attempts", max_lost_attempts,
+                 "a task whose runner is lost this many attempts in a row becomes a dead letter (0: never)");
   app.add_option("--retention-ms", retention_ms, "how long finished and cancelled tasks are kept (default 1 h)");
   app.add_option("--dead-letter-retention-ms", dead_letter_retention_ms,
                  "how long failed tasks (dead letters) are kept (default 7 days)");
@@ -81,6 +83,7 @@ int run_meshd(int argc, char** argv, HandlerRegistry handlers) {
   override_with(slots, options.slots);
   override_with(max_unfinished, options.max_unfinished);
   override_with(lease_ttl_ms, options.lease_ttl_ms);
+  override_with(max_lost_attempts, options.max_lost_attempts);
   override_with(drain_grace_ms, options.drain_grace_ms);
   override_with(retention_ms, options.retention_ms);
   override_with(dead_letter_retention_ms, options.dead_letter_retention_ms);
