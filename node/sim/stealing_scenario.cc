@@ -134,9 +134,11 @@ std::string stealing_failover(uint64_t seed, SeedCounts& totals) {
   if (!sim.run_until([&] { return stealing_settled(sim); }, 30000, 50)) return "the mesh did not settle";
   // No node may acknowledge a stolen result its own table has not applied.
   std::string early_ack;
-  std::set<std::pair<std::string, uint32_t>> ran;  // (task id, attempt) some runner started
+  std::set<std::pair<std::string, uint32_t>> ran;      // (task id, attempt) some runner started
+  std::set<std::pair<std::string, uint32_t>> stopped;  // ... and its runner stopped (its own timeout)
   sim.effects_hook = [&](size_t node, Effects& effects) {
     for (const auto& run : effects.runs) ran.emplace(run.id, run.attempt);
+    for (const auto& abort : effects.aborts) stopped.emplace(abort.id, abort.attempt);
     for (const auto& out : effects.sends) {
       const auto* ack = std::get_if<StolenResultAck>(&out.message);
       if (ack == nullptr || !ack->accepted || !early_ack.empty()) continue;
@@ -203,9 +205,10 @@ std::string stealing_failover(uint64_t seed, SeedCounts& totals) {
       bool runner_faulted = std::any_of(faulted.begin(), faulted.end(), [&](size_t i) {
         return sim.node(i).config().node_id == a.runner;
       });
-      // A lease whose grant was lost with its lender never ran: expiring it is right.
-      if (!ran.count({id, a.attempt})) {
-        ++totals["attempts_lost_never_started"];
+      // A lease whose grant was lost with its lender never ran, and a run
+      // its runner gave up on runs no more: expiring those is right.
+      if (!ran.count({id, a.attempt}) || stopped.count({id, a.attempt})) {
+        ++totals["attempts_lost_not_running"];
         continue;
       }
       if (!runner_faulted) {

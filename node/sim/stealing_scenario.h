@@ -31,7 +31,9 @@ std::vector<TaskSpec> keyed(std::vector<TaskSpec> tasks, const std::string& key)
 // lengths keyed to one partition, and the seed crashes or cuts off whoever
 // leads that partition, again and again, while thieves run its tasks. No
 // stolen lease may expire while its thief is alive and running the task
-// (renewals follow the partition's current leader), and no node may
+// (renewals follow the partition's current leader; a grant that never
+// arrived, a run its runner timed out itself and a release because a
+// leader's membership held the runner dead are told apart), and no node may
 // acknowledge a stolen result before its op is applied there. Then every
 // acknowledged task must be completed exactly once.
 SeedRun run_stealing_failover_seed(uint64_t seed);
