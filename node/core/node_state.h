@@ -235,6 +235,10 @@ class NodeState {
     uint32_t misses = 0;    // unanswered renewals: picks the next route candidate
     bool awaiting = false;  // a renewal was sent there and not answered yet
     bool followed = false;  // a redirect was followed at once since the last timed renewal
+    // The last target that left a renewal or a result unanswered: neither
+    // picked nor believed when a hint names it, until it answers again
+    // (nodes that have not heard of a new leader still name the old one).
+    std::string silent;
   };
   // A StolenResult whose op this leader proposed: acknowledged once applied
   // (kept without its output).

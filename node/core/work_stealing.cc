@@ -83,7 +83,7 @@ void NodeState::on_peer(const StealGrant& m) {
   for (const auto& t : m.tasks) {
     runs_[TaskKey{t.partition, t.id}] = Run{t.partition, t.attempt, now_ms_ + t.timeout_ms, m.victim_address};
     // The lender led the partition when it granted: renewals start there.
-    leader_guesses_[t.partition] = LeaderGuess{m.victim_address, m.victim_address, 0, false, false};
+    leader_guesses_[t.partition] = LeaderGuess{m.victim_address, m.victim_address, 0, false, false, {}};
     out_.runs.push_back(t);
   }
   count("tasks_stolen", m.tasks.size());
@@ -126,6 +126,7 @@ bool NodeState::deliver_result(const TaskKey& key, PendingResult& p) {
   LeaderGuess& g = leader_guesses_[key.partition];
   if (p.sends > 0 && g.address == p.sent_to) {
     // Neither acknowledged nor redirected: try the next candidate.
+    g.silent = g.address;
     g.address.clear();
     ++g.misses;
   }
@@ -150,6 +151,7 @@ std::string NodeState::leader_guess(uint32_t partition) {
     if (!g.lender.empty() && std::find(candidates.begin(), candidates.end(), g.lender) == candidates.end()) {
       candidates.insert(candidates.begin(), g.lender);
     }
+    if (candidates.size() > 1) std::erase(candidates, g.silent);
     if (!candidates.empty()) g.address = candidates[g.misses % candidates.size()];
   }
   return g.address;
@@ -165,6 +167,7 @@ void NodeState::renew_remote(const std::vector<RunRef>& running, bool timed) {
     g.followed = false;
     if (g.awaiting) {
       // The last renewal went unanswered: that target may be gone.
+      g.silent = g.address;
       g.address.clear();
       ++g.misses;
       count("lease_renewal_targets_changed");
@@ -190,11 +193,12 @@ void NodeState::on_peer(const LeaderHints& m) {
     if (hint.leads) {
       g.address = m.from_address;
       g.misses = 0;
+      if (g.silent == m.from_address) g.silent.clear();
       continue;
     }
     count("leader_hints_redirected");
     bool named = !hint.leader_address.empty() && hint.leader_address != config_.address &&
-                 hint.leader_address != m.from_address;
+                 hint.leader_address != m.from_address && hint.leader_address != g.silent;
     if (named) {
       g.address = hint.leader_address;
     } else {

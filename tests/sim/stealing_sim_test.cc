@@ -102,7 +102,8 @@ TEST_CASE("sim stealing: thief and victim crashes lose nothing and commit nothin
 
 // Seeds: MESH_STEALING_FAILOVER_SEED / MESH_STEALING_FAILOVER_SEEDS.
 TEST_CASE("sim stealing failover: leases and results of stolen tasks follow the partition's leader") {
-  SeedPlan plan = seed_plan("stealing_failover", "sim stealing failover*", 100, {1, 2, 3}, /*in_mesh_sim=*/false);
+  SeedPlan plan = seed_plan("stealing_failover", "sim stealing failover*", 100, {1, 2, 3, 740420221},
+                            /*in_mesh_sim=*/false);
   SeedCounts totals = run_seed_plan(plan, run_stealing_failover_seed);
   MESSAGE(plan.seeds().size() << " stealing failover seeds, no live thief's lease expired, no result acknowledged "
                               << "before it was applied: " << describe_counts(totals));
