@@ -121,10 +121,11 @@ void pack_body(Packer& p, const LeaderHints& m) {
   pack_str(p, m.from_address);
   p.pack_array(static_cast<uint32_t>(m.partitions.size()));
   for (const auto& l : m.partitions) {
-    p.pack_array(3);
+    p.pack_array(4);
     p.pack(l.partition);
     p.pack(l.leads);
     pack_str(p, l.leader_address);
+    p.pack(l.term);
   }
 }
 
@@ -521,11 +522,12 @@ PeerMessage read_peer(MessageKind kind, const msgpack::object& o) {
       m.from_address = f.bytes(limits::kMaxAddressBytes);
       const auto& partitions = f.array(limits::kMaxBatchTasks);
       for (uint32_t i = 0; i < partitions.via.array.size; ++i) {
-        Fields g(partitions.via.array.ptr[i], 3, "partition_leader");
+        Fields g(partitions.via.array.ptr[i], 4, "partition_leader");
         PartitionLeader l;
         l.partition = g.unsigned_as<uint32_t>(UINT32_MAX);
         l.leads = g.boolean();
         l.leader_address = g.bytes(limits::kMaxAddressBytes);
+        l.term = g.u64();
         m.partitions.push_back(std::move(l));
       }
       return m;

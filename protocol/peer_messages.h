@@ -139,6 +139,7 @@ struct PartitionLeader {
   uint32_t partition = 0;
   bool leads = false;
   std::string leader_address;
+  uint64_t term = 0;  // the sender's Raft term of the partition: a newer one outranks a silence
 };
 
 // The answer to a LeaseRenewal, and to a StolenResult sent to a node that

@@ -224,21 +224,30 @@ class NodeState {
     uint64_t give_up_ms = 0;
     uint32_t sends = 0;
     uint64_t proposed_in_term = 0;  // proposed here in this term (0: not); the leader of a term keeps its entries
-    std::string sent_to;            // the target of the last send
   };
   // Where this node sends the renewals and outcomes of a partition it does
   // not lead: its lender at first, then whoever LeaderHints name; a target
-  // that leaves a renewal unanswered gives way to the next candidate.
+  // that leaves a renewal or a result unanswered for a resend period gives
+  // way to the next candidate.
   struct LeaderGuess {
     std::string address;
-    std::string lender;     // the last lender: a candidate still when nothing else is known
-    uint32_t misses = 0;    // unanswered renewals: picks the next route candidate
-    bool awaiting = false;  // a renewal was sent there and not answered yet
+    std::string lender;   // the last lender: a candidate still when nothing else is known
+    uint32_t misses = 0;  // unanswered targets: picks the next route candidate
+    // When the oldest renewal or result sent to `address` and not answered
+    // since left. A leader answers a renewal at once, but a result only once
+    // it is applied, which can take longer than a resend period: any answer
+    // (a hint, an ack) shows the target is there.
+    std::optional<uint64_t> unanswered_since_ms;
     bool followed = false;  // a redirect was followed at once since the last timed renewal
+    uint64_t term = 0;  // the newest Raft term of the partition any hint carried
     // The last target that left a renewal or a result unanswered: neither
-    // picked nor believed when a hint names it, until it answers again
-    // (nodes that have not heard of a new leader still name the old one).
+    // picked nor believed when a hint names it (nodes that have not heard of
+    // a new leader still name the old one), until it answers again, a hint
+    // names it in a term newer than silent_term (it was elected again), or
+    // silent_until_ms passes (a leader that was only slow).
     std::string silent;
+    uint64_t silent_term = 0;
+    uint64_t silent_until_ms = 0;
   };
   // A StolenResult whose op this leader proposed: acknowledged once applied
   // (kept without its output).
@@ -463,6 +472,8 @@ class NodeState {
   void on_peer(const StealRequest& m);
   void on_peer(const StealGrant& m);
   void on_peer(const LeaseRenewal& m);
+  // This node's answer about `partition` to a runner: leads it, or names the leader it knows.
+  PartitionLeader leader_hint(uint32_t partition) const;
   void on_peer(const StolenResult& m);
   void on_peer(const StolenResultAck& m);
   void maybe_steal();
@@ -482,6 +493,11 @@ class NodeState {
   // moves on to the next candidate); else following a redirect.
   void renew_remote(const std::vector<RunRef>& running, bool timed);
   std::string leader_guess(uint32_t partition);
+  // The silence bookkeeping of a partition's leader guess: a target left
+  // unanswered for a resend period gives way (true when it did).
+  bool give_up_on_silent_target(uint32_t partition);
+  void note_unanswered(uint32_t partition);
+  void note_answered(uint32_t partition, const std::string& from_address);
   // The led partition holding `id` (the first, when the id is reused under
   // another key); nullopt when none of the led ones does.
   std::optional<uint32_t> led_partition_of(const std::string& id) const;

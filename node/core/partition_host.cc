@@ -2,6 +2,7 @@
 // machines, applying committed task ops, snapshots, and reconciling each
 // led group's replica set with the ring (the rules are in node_state.h).
 #include <algorithm>
+#include <set>
 #include <utility>
 
 #include "node/core/node_state.h"
@@ -326,6 +327,10 @@ void NodeState::lead_start(uint32_t partition, Replica& r) {
   r.leading = true;
   reconcile_pending_ = true;
   count("leaderships_gained");
+  // Where runs here sent renewals while another node led is history now;
+  // once this node is deposed, the search for the leader starts afresh.
+  leader_guesses_.erase(partition);
+  std::set<std::string> runners;
   for (const auto& [id, record] : r.table.records()) {
     if (record.state == TaskState::kPending) {
       ready_.push(TaskKey{partition, id}, record.spec.priority, not_before_on_this_clock(record), now_ms_);
@@ -333,13 +338,22 @@ void NodeState::lead_start(uint32_t partition, Replica& r) {
       // Its deadlines were set on another clock (or before a restart): the
       // runner gets a full lease and the attempt its full timeout from now.
       leases_[TaskKey{partition, id}] = lease_on_this_clock(partition, record, nullptr, false);
+      if (record.lease_owner != config_.node_id) runners.insert(record.lease_owner);
     }
   }
+  // Runners elsewhere hear of the new leader at once rather than search for
+  // it while their leases run.
+  for (const auto& runner : runners) {
+    auto member = membership_.find(runner);
+    if (member && !member->address.empty()) send(member->address, LeaderHints{config_.address, {leader_hint(partition)}});
+  }
+  if (!runners.empty()) count("leader_announcements", runners.size());
 }
 
 void NodeState::lead_end(uint32_t partition, Replica& r) {
   r.leading = false;
   count("leaderships_lost");
+  leader_guesses_.erase(partition);
   for (const auto& [id, record] : r.table.records()) {
     const TaskKey key{partition, id};
     ready_.remove(key);

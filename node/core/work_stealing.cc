@@ -83,7 +83,8 @@ void NodeState::on_peer(const StealGrant& m) {
   for (const auto& t : m.tasks) {
     runs_[TaskKey{t.partition, t.id}] = Run{t.partition, t.attempt, now_ms_ + t.timeout_ms, m.victim_address};
     // The lender led the partition when it granted: renewals start there.
-    leader_guesses_[t.partition] = LeaderGuess{m.victim_address, m.victim_address, 0, false, false, {}};
+    LeaderGuess& guess = leader_guesses_[t.partition] = LeaderGuess{};
+    guess.address = guess.lender = m.victim_address;
     out_.runs.push_back(t);
   }
   count("tasks_stolen", m.tasks.size());
@@ -92,14 +93,19 @@ void NodeState::on_peer(const StealGrant& m) {
 
 // --- outcomes and renewals of attempts run here ----------------------------------------
 
+// How many lease lengths an unacknowledged outcome is kept and resent.
+constexpr uint64_t kResultLeaseLengths = 20;
+
 void NodeState::report_outcome(const TaskKey& key, const Run& run, bool ok, std::string output) {
   if (!run.lender_address.empty()) count("stolen_attempts_finished");
-  // Kept until its op is applied. Past a few lease lengths the leader has
-  // long expired the lease and re-run the task, so it is given up then.
+  // Kept (and its lease renewed) until a leader acknowledges or fences it: a
+  // partition may stay leaderless for a while, and every new leader renews
+  // the lease from the start. kResultLeaseLengths bounds the memory of a
+  // result whose partition never comes back.
   PendingResult& p = pending_results_[key];
   p = PendingResult{StolenResult{config_.node_id, config_.address, key.id, run.attempt, ok, std::move(output),
                                  key.partition},
-                    now_ms_, now_ms_ + 3 * config_.lease_ttl_ms, 0, 0, {}};
+                    now_ms_, now_ms_ + kResultLeaseLengths * config_.lease_ttl_ms, 0, 0};
   if (!deliver_result(key, p)) pending_results_.erase(key);
 }
 
@@ -123,16 +129,12 @@ bool NodeState::deliver_result(const TaskKey& key, PendingResult& p) {
   // The partition is led elsewhere (a stolen task, or leadership moved while
   // it ran): its leader commits the outcome.
   p.proposed_in_term = 0;
-  LeaderGuess& g = leader_guesses_[key.partition];
-  if (p.sends > 0 && g.address == p.sent_to) {
-    // Neither acknowledged nor redirected: try the next candidate.
-    g.silent = g.address;
-    g.address.clear();
-    ++g.misses;
-  }
+  give_up_on_silent_target(key.partition);
   std::string target = leader_guess(key.partition);
-  p.sent_to = target;
-  if (!target.empty()) send(target, p.result);
+  if (!target.empty()) {
+    send(target, p.result);
+    note_unanswered(key.partition);
+  }
   if (p.sends > 0) count("stolen_results_resent");
   ++p.sends;
   return true;
@@ -144,6 +146,32 @@ void NodeState::settle_result(const TaskKey& key, uint32_t attempt) {
   pending_results_.erase(it);
 }
 
+bool NodeState::give_up_on_silent_target(uint32_t partition) {
+  LeaderGuess& g = leader_guesses_[partition];
+  if (!g.unanswered_since_ms || now_ms_ - *g.unanswered_since_ms < config_.steal.result_retry_ms) return false;
+  // Neither acknowledged nor redirected for a resend period: that target may
+  // be gone; the next candidate is tried.
+  g.silent = g.address;
+  g.silent_term = g.term;
+  g.silent_until_ms = now_ms_ + config_.lease_ttl_ms / 2;
+  g.address.clear();
+  g.unanswered_since_ms.reset();
+  ++g.misses;
+  count("lease_renewal_targets_changed");
+  return true;
+}
+
+void NodeState::note_unanswered(uint32_t partition) {
+  LeaderGuess& g = leader_guesses_[partition];
+  if (!g.unanswered_since_ms) g.unanswered_since_ms = now_ms_;
+}
+
+void NodeState::note_answered(uint32_t partition, const std::string& from_address) {
+  LeaderGuess& g = leader_guesses_[partition];
+  g.unanswered_since_ms.reset();
+  if (g.silent == from_address) g.silent.clear();
+}
+
 std::string NodeState::leader_guess(uint32_t partition) {
   LeaderGuess& g = leader_guesses_[partition];
   if (g.address.empty()) {
@@ -151,7 +179,7 @@ std::string NodeState::leader_guess(uint32_t partition) {
     if (!g.lender.empty() && std::find(candidates.begin(), candidates.end(), g.lender) == candidates.end()) {
       candidates.insert(candidates.begin(), g.lender);
     }
-    if (candidates.size() > 1) std::erase(candidates, g.silent);
+    if (candidates.size() > 1 && now_ms_ < g.silent_until_ms) std::erase(candidates, g.silent);
     if (!candidates.empty()) g.address = candidates[g.misses % candidates.size()];
   }
   return g.address;
@@ -162,21 +190,14 @@ void NodeState::renew_remote(const std::vector<RunRef>& running, bool timed) {
   std::set<uint32_t> partitions;
   for (const auto& ref : running) partitions.insert(ref.partition);
   for (uint32_t p : partitions) {
-    LeaderGuess& g = leader_guesses_[p];
     if (!timed) continue;
-    g.followed = false;
-    if (g.awaiting) {
-      // The last renewal went unanswered: that target may be gone.
-      g.silent = g.address;
-      g.address.clear();
-      ++g.misses;
-      count("lease_renewal_targets_changed");
-    }
+    leader_guesses_[p].followed = false;
+    give_up_on_silent_target(p);
   }
   for (const auto& ref : running) {
     std::string target = leader_guess(ref.partition);
     if (target.empty()) continue;
-    leader_guesses_[ref.partition].awaiting = true;
+    note_unanswered(ref.partition);
     LeaseRenewal& renewal = by_target[target];
     renewal.thief_id = config_.node_id;
     renewal.thief_address = config_.address;
@@ -189,16 +210,25 @@ void NodeState::on_peer(const LeaderHints& m) {
   std::set<uint32_t> redirected;
   for (const auto& hint : m.partitions) {
     LeaderGuess& g = leader_guesses_[hint.partition];
-    g.awaiting = false;
-    if (hint.leads) {
+    note_answered(hint.partition, m.from_address);
+    // A sender behind on the partition's elections has a view of the leader
+    // older than one already heard: believed neither when it claims to lead
+    // nor when it names a leader.
+    bool current = hint.term >= g.term;
+    if (current) {
+      g.term = hint.term;
+    } else {
+      count("leader_hints_stale");
+    }
+    if (hint.leads && current) {
       g.address = m.from_address;
       g.misses = 0;
-      if (g.silent == m.from_address) g.silent.clear();
       continue;
     }
     count("leader_hints_redirected");
-    bool named = !hint.leader_address.empty() && hint.leader_address != config_.address &&
-                 hint.leader_address != m.from_address && hint.leader_address != g.silent;
+    bool named = current && !hint.leader_address.empty() && hint.leader_address != config_.address &&
+                 hint.leader_address != m.from_address &&
+                 (hint.leader_address != g.silent || hint.term > g.silent_term || now_ms_ >= g.silent_until_ms);
     if (named) {
       g.address = hint.leader_address;
     } else {
@@ -228,6 +258,7 @@ void NodeState::on_peer(const StolenResultAck& m) {
   auto it = pending_results_.find(TaskKey{m.partition, m.id});
   if (it == pending_results_.end() || it->second.result.attempt != m.attempt) return;
   pending_results_.erase(it);
+  leader_guesses_[m.partition].unanswered_since_ms.reset();
   count(m.accepted ? "stolen_results_committed" : "stolen_results_fenced");
 }
 
@@ -326,12 +357,18 @@ void NodeState::send_grant(uint64_t grant_id) {
 // Whoever leads the partition now renews: leases are rebuilt from the
 // table when leadership moves, so a renewal of the current attempt is
 // accepted by any leader, not only the one that lent the task.
+PartitionLeader NodeState::leader_hint(uint32_t partition) const {
+  const Replica* r = replica(partition);
+  bool leading = leads(partition);
+  return PartitionLeader{partition, leading, leading ? "" : leader_address(partition),
+                         r == nullptr ? 0 : r->raft->term()};
+}
+
 void NodeState::on_peer(const LeaseRenewal& m) {
   std::map<uint32_t, PartitionLeader> hints;
   for (const auto& ref : m.running) {
-    bool leading = leads(ref.partition);
-    hints.emplace(ref.partition, PartitionLeader{ref.partition, leading, leading ? "" : leader_address(ref.partition)});
-    if (!leading) continue;
+    hints.emplace(ref.partition, leader_hint(ref.partition));
+    if (!leads(ref.partition)) continue;
     auto lease = leases_.find(TaskKey{ref.partition, ref.id});
     if (lease == leases_.end() || lease->second.attempt != ref.attempt || lease->second.owner != m.thief_id) continue;
     // The deadline this leader judges by moves now; the entry records it
@@ -353,7 +390,7 @@ void NodeState::on_peer(const StolenResult& m) {
   if (r == nullptr) {
     // Not the leader: name the one this node knows, the runner asks there.
     count("results_for_other_leader");
-    send(m.thief_address, LeaderHints{config_.address, {{m.partition, false, leader_address(m.partition)}}});
+    send(m.thief_address, LeaderHints{config_.address, {leader_hint(m.partition)}});
     return;
   }
   if (record == nullptr) {
@@ -363,7 +400,11 @@ void NodeState::on_peer(const StolenResult& m) {
   }
   if (record->state == TaskState::kLeased && record->attempt == m.attempt && record->lease_owner == m.thief_id) {
     auto waiting = result_waits_.find(key);
-    if (waiting != result_waits_.end() && waiting->second.attempt == m.attempt) return;  // the ack follows the apply
+    if (waiting != result_waits_.end() && waiting->second.attempt == m.attempt) {
+      // The ack follows the apply; meanwhile the runner hears this leader is here.
+      send(m.thief_address, LeaderHints{config_.address, {leader_hint(m.partition)}});
+      return;
+    }
     if (!commit_outcome(m.partition, *record, m.attempt, m.ok, m.output)) {
       // Leadership is being handed over: no answer, the runner resends.
       count("results_deferred");
@@ -372,6 +413,8 @@ void NodeState::on_peer(const StolenResult& m) {
     count("stolen_results_accepted");
     ResultWait& wait = result_waits_[key] = m;
     wait.output.clear();
+    // The ack follows the apply; the runner hears at once that this leader is here.
+    send(m.thief_address, LeaderHints{config_.address, {leader_hint(m.partition)}});
     return;
   }
   // A resend of a result already committed (its ack was lost), or a stale one.

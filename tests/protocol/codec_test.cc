@@ -161,7 +161,7 @@ std::vector<PeerMessage> sample_peer_messages() {
       LeaseRenewal{"n2", {{"t1", 2, 12}, {"t2", 1, 0}}, "tcp://10.0.0.2:7700"},
       StolenResult{"n2", "tcp://10.0.0.2:7700", "t1", 2, true, std::string("out\x00", 4), 12},
       StolenResultAck{"t1", 2, false, 12},
-      LeaderHints{"tcp://10.0.0.1:7700", {{12, false, "tcp://10.0.0.3:7700"}, {3, true, ""}}},
+      LeaderHints{"tcp://10.0.0.1:7700", {{12, false, "tcp://10.0.0.3:7700", 7}, {3, true, "", 9}}},
       RaftBatch{"n1",
                 {VoteRequest{7, 3, "n1", "n2", 10, 2, true, false},
                  VoteResponse{7, 3, "n2", "n1", true, true},
