@@ -148,6 +148,10 @@ struct ReplyTo {
   uint64_t handle = 0;
 };
 
+// How many lease lengths a runner keeps (and resends) an outcome no leader
+// has acknowledged: it bounds the memory of a partition that never comes back.
+inline constexpr uint64_t kResultLeaseLengths = 20;
+
 class NodeState {
  public:
   NodeState(NodeConfig config, Random& random);

@@ -93,9 +93,6 @@ void NodeState::on_peer(const StealGrant& m) {
 
 // --- outcomes and renewals of attempts run here ----------------------------------------
 
-// How many lease lengths an unacknowledged outcome is kept and resent.
-constexpr uint64_t kResultLeaseLengths = 20;
-
 void NodeState::report_outcome(const TaskKey& key, const Run& run, bool ok, std::string output) {
   if (!run.lender_address.empty()) count("stolen_attempts_finished");
   // Kept (and its lease renewed) until a leader acknowledges or fences it: a

@@ -664,12 +664,12 @@ TEST_CASE("stealing: the thief gives up on a result nobody acknowledges") {
   thief.peer(5, StealGrant{"victim", kVictim, {{"s1", 1, "sleep", "10", 60000, 3}}});
   size_t sends = sent<StolenResult>(thief.at(20, in::TaskFinished{3, "s1", 1, false, "err"})).size();
   uint64_t now = 20;
-  for (; now < 20 + 3 * kTtl + 2 * kRetry; now += kRetry / 2) {
+  for (; now < 20 + kResultLeaseLengths * kTtl + 2 * kRetry; now += kRetry / 2) {
     sends += sent<StolenResult>(thief.at(now, in::Tick{})).size();
   }
   CHECK(thief.counter("stolen_results_abandoned") == 1);
-  CHECK(sends >= 3 * kTtl / kRetry);  // resent every retry interval until then
-  CHECK(sends <= 3 * kTtl / kRetry + 1);
+  CHECK(sends >= kResultLeaseLengths * kTtl / kRetry);  // resent every retry interval until then
+  CHECK(sends <= kResultLeaseLengths * kTtl / kRetry + 1);
   CHECK(sent<StolenResult>(thief.at(now + 10 * kRetry, in::Tick{})).empty());
 }
 

@@ -257,8 +257,8 @@ const std::vector<Golden>& goldens() {
       {"leader_hints", Layout::kPeer, 115,
        "92"
        "a1 61"                 // from_address "a"
-       "92 93 05 c2 a1 63"     // partitions: 5, not led here, leader "c"
-       "93 06 c3 a0"},         //             6, led here
+       "92 94 05 c2 a1 63 07"  // partitions: 5, not led here, leader "c", term 7
+       "94 06 c3 a0 09"},      //             6, led here, term 9
       {"raft_batch VoteRequest", Layout::kPeer, 120,
        raft_batch(raft_header("99 01", kReplicaN1, kReplicaN2) +
                   "07"    // last_index 7
