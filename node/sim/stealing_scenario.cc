@@ -55,6 +55,20 @@ std::vector<TaskSpec> keyed(std::vector<TaskSpec> tasks, const std::string& key)
 
 namespace {
 
+// Adds n stealing nodes, joins them through n0 and waits until they settle.
+// Runners are crashed on purpose, often enough that a task may lose several
+// in a row: no max_lost_attempts bound, or it would become a dead letter.
+bool start_chaos_mesh(Simulator& sim, size_t n) {
+  for (size_t i = 0; i < n; ++i) {
+    NodeConfig config = stealing_config(i, true);
+    config.max_lost_attempts = 0;
+    sim.add_node(config);
+  }
+  sim.join(0, {}, 0);
+  for (size_t i = 1; i < n; ++i) sim.join(i, {Simulator::address_of("n0")}, i * 20);
+  return sim.run_until([&] { return stealing_settled(sim); }, 30000, 50).has_value();
+}
+
 // One seeded chaos run: tasks submitted to nodes 0 and 1, random crashes and
 // restarts of any node (thieves and victims), partitions, loss and
 // duplication; then everything healed. Returns a failure text, or empty.
@@ -62,16 +76,7 @@ std::string stealing_chaos(uint64_t seed, SeedCounts& totals) {
   const size_t n = 4;
   Simulator sim(seed, NetworkFaults{1, 10, 0.02, 0.02});
   SimRandom chaos(derive_seed(seed, 99));
-  for (size_t i = 0; i < n; ++i) {
-    NodeConfig config = stealing_config(i, true);
-    // Runners are crashed on purpose, often enough that a task may lose
-    // several in a row: no bound, or it would become a dead letter.
-    config.max_lost_attempts = 0;
-    sim.add_node(config);
-  }
-  sim.join(0, {}, 0);
-  for (size_t i = 1; i < n; ++i) sim.join(i, {Simulator::address_of("n0")}, i * 20);
-  if (!sim.run_until([&] { return stealing_settled(sim); }, 30000, 50)) return "the mesh did not settle";
+  if (!start_chaos_mesh(sim, n)) return "the mesh did not settle";
   uint64_t start = sim.now();
   for (size_t owner : {0u, 1u}) {
     // All of an owner's tasks in one partition it leads: a skew for thieves to correct.
@@ -128,16 +133,7 @@ std::string stealing_failover(uint64_t seed, SeedCounts& totals) {
   const size_t n = 5;
   Simulator sim(seed, NetworkFaults{1, 10, 0, 0});
   SimRandom chaos(derive_seed(seed, 98));
-  for (size_t i = 0; i < n; ++i) {
-    NodeConfig config = stealing_config(i, true);
-    // Runs of the leader are lost at every fault, on purpose, and again and
-    // again: no bound, or they would become dead letters.
-    config.max_lost_attempts = 0;
-    sim.add_node(config);
-  }
-  sim.join(0, {}, 0);
-  for (size_t i = 1; i < n; ++i) sim.join(i, {Simulator::address_of("n0")}, i * 20);
-  if (!sim.run_until([&] { return stealing_settled(sim); }, 30000, 50)) return "the mesh did not settle";
+  if (!start_chaos_mesh(sim, n)) return "the mesh did not settle";
   // No node may acknowledge a stolen result its own table has not applied.
   std::string early_ack;
   std::set<std::pair<std::string, uint32_t>> ran;      // (task id, attempt) some runner started
