@@ -252,7 +252,7 @@ void NodeState::shed_leadership() {
     const FollowerStatus* best = nullptr;
     for (const auto& f : status.followers) {
       bool voter = std::find(status.voters.begin(), status.voters.end(), f.id) != status.voters.end();
-      if (voter && (best == nullptr || f.match_index > best->match_index)) best = &f;
+      if (voter && f.responsive && (best == nullptr || f.match_index > best->match_index)) best = &f;
     }
     if (best != nullptr && r.raft->transfer_leadership(now_ms_, best->id).ok()) count("leadership_shed_storage_full");
   }
@@ -447,10 +447,14 @@ bool NodeState::reconcile_group(uint32_t partition, Replica& r,
     return std::find(v.begin(), v.end(), x) != v.end();
   };
   RaftStatus status = r.raft->status();
-  // Nearly caught up: within what one round of appends carries.
+  // Nearly caught up (within what one round of appends carries), answering
+  // this leader, and alive in the gossip view: a replica that died after
+  // catching up must neither raise the quorum nor be handed the lead.
   auto caught_up = [&](const std::string& id) {
+    auto member = membership_.find(node_of_replica(id));
+    if (!member || member->state != MemberState::kAlive) return false;
     for (const auto& f : status.followers) {
-      if (f.id == id) return f.match_index + kTransferLagEntries >= status.last_index;
+      if (f.id == id) return f.responsive && f.match_index + kTransferLagEntries >= status.last_index;
     }
     return false;
   };

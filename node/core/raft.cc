@@ -106,6 +106,9 @@ Result<uint64_t> RaftGroup::propose_add(const std::string& id) {
   if (Status s = check_config_change(); !s.ok()) return s;
   if (id.empty()) return Status(ErrorCode::kInvalidArgument, "empty replica id");
   if (is_voter(id)) return Status(ErrorCode::kInvalidArgument, "already a voter: " + id);
+  if (is_learner(id) && !responsive(progress_.at(id))) {
+    return Status(ErrorCode::kUnavailable, "has not answered within an election timeout: " + id);
+  }
   std::vector<std::string> voters = voters_, learners = learners_;
   insert_sorted(voters, id);
   erase_id(learners, id);
@@ -140,6 +143,9 @@ Status RaftGroup::transfer_leadership(uint64_t now_ms, const std::string& to) {
   if (role_ != RaftRole::kLeader) return Status(ErrorCode::kNotLeader, leader_);
   if (to == id_) return Status::Ok();
   if (!is_voter(to)) return Status(ErrorCode::kInvalidArgument, "not a voter: " + to);
+  if (!responsive(progress_.at(to))) {
+    return Status(ErrorCode::kUnavailable, "has not answered within an election timeout: " + to);
+  }
   if (!transfer_target_.empty()) {
     if (transfer_target_ == to) return Status::Ok();
     return Status(ErrorCode::kBusy, "leadership transfer to " + transfer_target_ + " in progress");
@@ -218,7 +224,9 @@ RaftStatus RaftGroup::status() const {
   s.last_index = log_.last_index();
   s.voters = voters_;
   s.learners = learners_;
-  for (const auto& [id, pr] : progress_) s.followers.push_back(FollowerStatus{id, pr.match, pr.next, pr.state});
+  for (const auto& [id, pr] : progress_) {
+    s.followers.push_back(FollowerStatus{id, pr.match, pr.next, pr.state, responsive(pr)});
+  }
   s.transfer_target = transfer_target_;
   return s;
 }
@@ -392,6 +400,10 @@ void RaftGroup::on(const AppendRequest& m) {
   append_from_leader(m);
 }
 
+bool RaftGroup::responsive(const Progress& pr) const {
+  return pr.heard_ms && now_ms_ - *pr.heard_ms < config_.election_timeout_ms;
+}
+
 RaftGroup::Progress* RaftGroup::responding_follower(uint64_t term, const std::string& from) {
   if (term > term_) {
     become_follower(term, "");
@@ -401,6 +413,7 @@ RaftGroup::Progress* RaftGroup::responding_follower(uint64_t term, const std::st
   auto it = progress_.find(from);
   if (it == progress_.end()) return nullptr;
   it->second.recent_active = true;
+  it->second.heard_ms = now_ms_;
   return &it->second;
 }
 

@@ -185,6 +185,7 @@ struct FollowerStatus {
   uint64_t match_index = 0;
   uint64_t next_index = 0;
   ReplicationState state = ReplicationState::kProbe;
+  bool responsive = false;  // answered this leader within the last election timeout
 };
 
 // For meshctl: everything a person needs to see about one group on one replica.
@@ -231,12 +232,16 @@ class RaftGroup {
   // A learner receives the log but neither votes nor counts toward any
   // majority (commit, check-quorum, reads) until propose_add promotes it:
   // a replacement catches up without making the group wait for it.
+  // A learner that has not answered within an election timeout is not
+  // promoted (kUnavailable): a dead voter would raise the quorum.
   // propose_remove removes a voter or a learner.
   Result<uint64_t> propose_add(const std::string& id);
   Result<uint64_t> propose_add_learner(const std::string& id);
   Result<uint64_t> propose_remove(const std::string& id);
   // Hands leadership to voter `to`. kNotLeader, kInvalidArgument (not a
-  // voter), kBusy (a transfer to another replica is under way).
+  // voter), kBusy (a transfer to another replica is under way),
+  // kUnavailable (`to` has not answered within an election timeout: a dead
+  // target would only block proposals for the length of the attempt).
   Status transfer_leadership(uint64_t now_ms, const std::string& to);
   // While standing aside this replica never campaigns (nor on a TimeoutNow):
   // its host cannot write (a full disk).
@@ -283,6 +288,7 @@ class RaftGroup {
     uint64_t snapshot_sent_ms = 0;   // snapshot: when the last chunk went out
     uint64_t commit_sent = 0;    // highest commit index this follower can have learned from us
     bool recent_active = false;  // answered since the last CheckQuorum
+    std::optional<uint64_t> heard_ms;  // when it last answered this leader
     uint64_t read_seq_acked = 0;
   };
   struct PendingRead {
@@ -298,6 +304,7 @@ class RaftGroup {
   // The progress of the follower answering, if this leader should count the
   // answer (a higher term makes it step down instead); marks it active.
   Progress* responding_follower(uint64_t term, const std::string& from);
+  bool responsive(const Progress& pr) const;
   void on(const AppendResponse& m);
   void on(const Heartbeat& m);
   void on(const HeartbeatResponse& m);

@@ -742,6 +742,7 @@ TEST_CASE("raft: a learner catches up but counts toward no majority, never campa
   CHECK(c["d"].role() == RaftRole::kFollower);
   c.heal();
   elect(c, "b");
+  c.heartbeat("b");                        // the learner answers: it may be promoted
   REQUIRE(c["b"].propose_add("d").ok());  // promotion
   c.settle();
   c.heartbeat("b");
@@ -945,7 +946,7 @@ TEST_CASE("raft: leadership transfer brings the target up to date, then it wins 
 TEST_CASE("raft: a leadership transfer to an unreachable replica is abandoned after an election timeout") {
   Cluster c({"a", "b", "c"});
   c.campaign("a");
-  c.isolate("c");
+  c.isolate("c");  // it answered the election's first append, so a still counts it as responsive
   REQUIRE(c["a"].transfer_leadership(c.now, "c").ok());
   CHECK(c["a"].transfer_leadership(c.now, "b").code() == ErrorCode::kBusy);
   CHECK(c["a"].propose("x").status().code() == ErrorCode::kBusy);
@@ -954,6 +955,28 @@ TEST_CASE("raft: a leadership transfer to an unreachable replica is abandoned af
   CHECK(c["a"].propose("x").ok());
   CHECK(c["b"].transfer_leadership(c.now, "c").code() == ErrorCode::kNotLeader);
   CHECK(c["a"].transfer_leadership(c.now, "z").code() == ErrorCode::kInvalidArgument);
+}
+
+TEST_CASE("raft: leadership and votes go only to a replica that answered within an election timeout") {
+  Cluster c({"a", "b", "c"});
+  c.campaign("a");
+  c.add_empty("d");
+  REQUIRE(c["a"].propose_add_learner("d").ok());
+  c.settle();
+  c.heartbeat("a");
+  // c and d die; b keeps a in the lead.
+  c.crash("c");
+  c.crash("d");
+  c.elapse(kElectionMs);
+  REQUIRE(c["a"].role() == RaftRole::kLeader);
+  RaftStatus status = c["a"].status();
+  for (const auto& f : status.followers) CHECK(f.responsive == (f.id == "b"));
+  CHECK(c["a"].transfer_leadership(c.now, "c").code() == ErrorCode::kUnavailable);
+  CHECK(c["a"].propose_add("d").status().code() == ErrorCode::kUnavailable);
+  CHECK(c["a"].propose("writes go on").ok());  // no transfer blocks them
+  CHECK(c["a"].transfer_leadership(c.now, "b").ok());
+  c.settle();
+  CHECK(c.leaders() == std::vector<std::string>{"b"});
 }
 
 // ---------------------------------------------------------------------------------
