@@ -85,17 +85,19 @@ void pack_body(Packer& p, const StealGrant& m) {
     p.pack(t.partition);
   }
 }
-// The partition (and the renewal's thief address) are appended fields:
-// absent from older peers, read as partition 0 and no address.
+// The partition, the time run (and the renewal's thief address) are appended
+// fields: absent from older peers, read as partition 0, not run yet and no
+// address.
 void pack_body(Packer& p, const LeaseRenewal& m) {
   p.pack_array(3);
   pack_str(p, m.thief_id);
   p.pack_array(static_cast<uint32_t>(m.running.size()));
   for (const auto& r : m.running) {
-    p.pack_array(3);
+    p.pack_array(4);
     pack_str(p, r.id);
     p.pack(r.attempt);
     p.pack(r.partition);
+    p.pack(r.ran_ms);
   }
   pack_str(p, m.thief_address);
 }
@@ -482,6 +484,7 @@ PeerMessage read_peer(MessageKind kind, const msgpack::object& o) {
         r.id = g.bytes(limits::kMaxIdBytes);
         r.attempt = g.unsigned_as<uint32_t>(UINT32_MAX);
         if (g.has_more()) r.partition = g.unsigned_as<uint32_t>(UINT32_MAX);
+        if (g.has_more()) r.ran_ms = g.u64();
         m.running.push_back(std::move(r));
       }
       if (f.has_more()) m.thief_address = f.bytes(limits::kMaxAddressBytes);

@@ -100,6 +100,9 @@ struct AttemptRef {
   std::string id;
   uint32_t attempt = 0;
   uint32_t partition = 0;
+  // How long the runner has run it (0: granted, waiting for a slot): the
+  // leader times the attempt out from its start, a duration on its own clock.
+  uint64_t ran_ms = 0;
 };
 
 // The runner is still running these attempts (or holds their outcome, not

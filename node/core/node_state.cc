@@ -40,6 +40,7 @@ Effects NodeState::step(const Input& input) {
   for (int round = 0; round < 4; ++round) {
     drain_groups();
     expire_deadlines();
+    start_waiting_runs();
     dispatch();
     maybe_steal();
     bool more = std::any_of(replicas_.begin(), replicas_.end(), [](const auto& p) { return p.second.raft->has_ready(); });
@@ -113,7 +114,13 @@ bool NodeState::fail_attempt(uint32_t partition, const TaskRecord& r, uint32_t a
 
 void NodeState::on(const in::RenewLeases& e) {
   std::vector<RunRef> remote;
-  for (const auto& ref : e.running) {
+  // The executor names what it runs; granted attempts waiting for a slot
+  // need their leases all the same.
+  std::vector<RunRef> held = e.running;
+  for (const auto& [key, run] : runs_) {
+    if (run.waiting) held.push_back(RunRef{key.partition, key.id, run.attempt});
+  }
+  for (const auto& ref : held) {
     TaskKey key{ref.partition, ref.id};
     auto run = runs_.find(key);
     if (run == runs_.end() || run->second.attempt != ref.attempt) continue;
@@ -126,6 +133,7 @@ void NodeState::on(const in::RenewLeases& e) {
       continue;
     }
     lease->second.deadline_ms = std::max(lease->second.deadline_ms, now_ms_ + config_.lease_ttl_ms);
+    rearm_timeout(lease->second, key, ran_ms(key));
     propose(ref.partition, OpRenew{ref.id, ref.attempt, now_ms_ + config_.lease_ttl_ms});
     count("leases_renewed");
   }
@@ -206,7 +214,7 @@ void NodeState::on_applied(uint32_t partition, Replica& r, const TaskOp& op, con
         } else if constexpr (std::is_same_v<T, OpLease>) {
           bool own = o.owner == config_.node_id && leasing_.erase(key) > 0;
           if (own && status.ok()) {
-            runs_[key] = Run{partition, o.attempt, o.timeout_at_ms, {}};
+            runs_[key] = Run{partition, o.attempt, o.timeout_at_ms, {}, now_ms_, {}};
             out_.runs.push_back({id, o.attempt, record->spec.handler, record->spec.payload, record->spec.timeout_ms,
                                  partition});
             count("attempts_started");
@@ -367,7 +375,9 @@ std::optional<uint64_t> NodeState::next_wake() const {
   for (const auto& [id, lease] : leases_) {
     if (!lease.ending) earliest(std::max(std::min(lease.timeout_at_ms, lease.deadline_ms), lease.retry_at_ms));
   }
-  for (const auto& [id, run] : runs_) earliest(run.timeout_at_ms);
+  for (const auto& [id, run] : runs_) {
+    if (!run.waiting) earliest(run.timeout_at_ms);
+  }
   for (const auto& [id, p] : pending_results_) earliest(p.next_send_ms);
   for (const auto& [id, route] : routes_) earliest(route.resend_at_ms);
   for (const auto& [id, f] : fanouts_) earliest(f.round_deadline_ms);

@@ -169,7 +169,8 @@ class NodeState {
   // stays until the ring has moved those groups on.
   bool holds_a_majority_together() const;
   // Attempts this node runs (for its own partitions or stolen).
-  size_t running() const { return runs_.size(); }
+  // Attempts in the executor's slots (granted ones waiting for a slot excluded).
+  size_t running() const;
   // Unfinished tasks on the partitions this node leads.
   size_t unfinished() const;
   // The record of a task on this node's replica of its partition (any role),
@@ -211,12 +212,16 @@ class NodeState {
     bool ending = false;     // a release or failure is proposed
     uint64_t retry_at_ms = 0;  // the group refused the proposal (a hand-over): not before then
   };
-  // An attempt this node runs.
+  // An attempt this node runs, or holds until a slot frees: a grant may
+  // bring more tasks than there are free slots, and an attempt's timeout
+  // starts when it runs, not when it is granted.
   struct Run {
     uint32_t partition = 0;
     uint32_t attempt = 0;
-    uint64_t timeout_at_ms = 0;
+    uint64_t timeout_at_ms = 0;  // 0 while waiting
     std::string lender_address;  // the victim, for a stolen task; empty for its own
+    uint64_t started_ms = 0;
+    std::optional<RunTask> waiting;  // granted, not started yet
   };
   // An outcome of an attempt run here, kept until its op is applied: this
   // node sees it applied on its own replica, or the leader acknowledges it
@@ -507,6 +512,14 @@ class NodeState {
   std::optional<uint32_t> led_partition_of(const std::string& id) const;
   void unindex_task(const std::string& id, uint32_t partition);
   void expire_stealing_deadlines();
+  // Hands granted attempts waiting here to free slots; their timeouts start now.
+  void start_waiting_runs();
+  // How long this node has run an attempt (0: waiting, or not running here).
+  uint64_t ran_ms(const TaskKey& key) const;
+  // A renewal says how long the runner has run the attempt: the timeout of a
+  // lease this node judges is `timeout_ms` after the run started, never
+  // earlier than it was.
+  void rearm_timeout(Lease& lease, const TaskKey& key, uint64_t ran_ms);
   void note_steal(const std::string& victim, const std::string& thief, size_t tasks);
   void send(const std::string& address, PeerMessage message);
 

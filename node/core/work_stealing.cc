@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <set>
 
+#include "node/core/clock_math.h"
 #include "node/core/node_state.h"
 #include "protocol/limits.h"
 
@@ -81,12 +82,12 @@ void NodeState::on_peer(const StealGrant& m) {
     return;
   }
   for (const auto& t : m.tasks) {
-    runs_[TaskKey{t.partition, t.id}] = Run{t.partition, t.attempt, now_ms_ + t.timeout_ms, m.victim_address};
+    runs_[TaskKey{t.partition, t.id}] = Run{t.partition, t.attempt, 0, m.victim_address, 0, t};
     // The lender led the partition when it granted: renewals start there.
     LeaderGuess& guess = leader_guesses_[t.partition] = LeaderGuess{};
     guess.address = guess.lender = m.victim_address;
-    out_.runs.push_back(t);
   }
+  start_waiting_runs();
   count("tasks_stolen", m.tasks.size());
   note_steal(m.victim_id, config_.node_id, m.tasks.size());
 }
@@ -198,7 +199,7 @@ void NodeState::renew_remote(const std::vector<RunRef>& running, bool timed) {
     LeaseRenewal& renewal = by_target[target];
     renewal.thief_id = config_.node_id;
     renewal.thief_address = config_.address;
-    renewal.running.push_back({ref.id, ref.attempt, ref.partition});
+    renewal.running.push_back({ref.id, ref.attempt, ref.partition, ran_ms(TaskKey{ref.partition, ref.id})});
   }
   for (auto& [target, renewal] : by_target) send(target, std::move(renewal));
 }
@@ -259,9 +260,39 @@ void NodeState::on_peer(const StolenResultAck& m) {
   count(m.accepted ? "stolen_results_committed" : "stolen_results_fenced");
 }
 
+size_t NodeState::running() const {
+  return std::count_if(runs_.begin(), runs_.end(), [](const auto& run) { return !run.second.waiting; });
+}
+
+void NodeState::start_waiting_runs() {
+  size_t busy = running();
+  for (auto& [key, run] : runs_) {
+    if (busy >= config_.slots) return;
+    if (!run.waiting) continue;
+    run.started_ms = now_ms_;
+    run.timeout_at_ms = saturating_add(now_ms_, run.waiting->timeout_ms);
+    out_.runs.push_back(std::move(*run.waiting));
+    run.waiting.reset();
+    ++busy;
+  }
+}
+
+uint64_t NodeState::ran_ms(const TaskKey& key) const {
+  auto run = runs_.find(key);
+  if (run == runs_.end() || run->second.waiting) return 0;
+  return now_ms_ - std::min(now_ms_, run->second.started_ms);
+}
+
+void NodeState::rearm_timeout(Lease& lease, const TaskKey& key, uint64_t ran_ms) {
+  const TaskRecord* record = replicas_.at(key.partition).table.find(key.id);
+  if (record == nullptr) return;
+  uint64_t left = record->spec.timeout_ms - std::min(record->spec.timeout_ms, ran_ms);
+  lease.timeout_at_ms = std::max(lease.timeout_at_ms, saturating_add(now_ms_, left));
+}
+
 void NodeState::expire_stealing_deadlines() {
   for (auto it = runs_.begin(); it != runs_.end();) {
-    if (now_ms_ < it->second.timeout_at_ms) {
+    if (it->second.waiting || now_ms_ < it->second.timeout_at_ms) {
       ++it;
       continue;
     }
@@ -371,6 +402,7 @@ void NodeState::on_peer(const LeaseRenewal& m) {
     // The deadline this leader judges by moves now; the entry records it
     // for the table and may commit a little later.
     lease->second.deadline_ms = std::max(lease->second.deadline_ms, now_ms_ + config_.lease_ttl_ms);
+    rearm_timeout(lease->second, lease->first, ref.ran_ms);
     propose(ref.partition, OpRenew{ref.id, ref.attempt, now_ms_ + config_.lease_ttl_ms});
     count("stolen_leases_renewed");
   }

@@ -640,6 +640,51 @@ TEST_CASE("stealing: the thief runs a grant, renews it, and reports each result 
   CHECK(thief.counter("stolen_results_resent") == 1);
 }
 
+TEST_CASE("stealing: a stolen task waits for a free slot, and its timeout starts when it runs") {
+  Node thief("thief", 1);
+  join_thief(thief);
+  const uint32_t part = 5;
+  Effects fx = thief.peer(5, StealGrant{"victim", kVictim, {{"s1", 1, "sleep", "10", 1000, part},
+                                                           {"s2", 1, "sleep", "10", 1000, part}}});
+  REQUIRE(ids_of(fx.runs) == std::vector<std::string>{"s1"});  // one slot: the other waits here
+  CHECK(thief.state.running() == 1);
+  // The waiting attempt is renewed too, and says it has not run yet.
+  auto renewals = sent<LeaseRenewal>(thief.at(500, in::RenewLeases{{{part, "s1", 1}}}));
+  REQUIRE(renewals.size() == 1);
+  REQUIRE(renewals[0].running.size() == 2);
+  for (const auto& ref : renewals[0].running) CHECK(ref.ran_ms == (ref.id == "s1" ? 495 : 0));
+  // s1 ends at 900: s2 starts then, with its whole timeout ahead.
+  Effects done = thief.at(900, in::TaskFinished{part, "s1", 1, true, "ok"});
+  REQUIRE(ids_of(done.runs) == std::vector<std::string>{"s2"});
+  CHECK(thief.at(1100, in::Tick{}).aborts.empty());  // 1,095 ms after the grant, 200 ms into its run
+  Effects late = thief.at(1900, in::Tick{});
+  REQUIRE(late.aborts.size() == 1);
+  CHECK(late.aborts[0].id == "s2");
+  CHECK(thief.counter("stolen_attempts_timed_out") == 1);
+}
+
+TEST_CASE("stealing: the leader times out a stolen attempt from when its runner started it") {
+  Node victim("victim", 1);
+  load(victim, 6);
+  renew_own(victim, 2);
+  StealGrant grant = steal(victim, 3, 2);
+  REQUIRE(grant.tasks.size() == 2);
+  const TaskSpec spec = sleep_task("x");
+  const uint64_t timeout = spec.timeout_ms;
+  const uint32_t part = key_partition();
+  // The runner keeps renewing: the first attempt runs from the start, the
+  // second waits for its slot until `timeout` has passed, then runs.
+  uint64_t now = 3;
+  for (; now < timeout + 500; now += kTtl / 3) {
+    victim.peer(now, LeaseRenewal{"thief", {{grant.tasks[0].id, grant.tasks[0].attempt, part, now - 3},
+                                            {grant.tasks[1].id, grant.tasks[1].attempt, part, 0}}, kThief});
+  }
+  CHECK(victim.record(grant.tasks[1].id).state == TaskState::kLeased);  // waited longer than its timeout: still leased
+  const TaskRecord& first = victim.record(grant.tasks[0].id);
+  CHECK(first.state != TaskState::kLeased);  // ran past its timeout: failed
+  CHECK(first.attempts.back().outcome == AttemptOutcome::kTimedOut);
+}
+
 TEST_CASE("stealing: the thief resends to its lender, then the partition's other candidates in turn") {
   Node thief("thief", 2);
   join_thief(thief);

@@ -158,7 +158,7 @@ std::vector<PeerMessage> sample_peer_messages() {
       StealGrant{"n1", "tcp://10.0.0.1:7700",
                  {{"t1", 2, "sleep", std::string("5\x00", 2), 1000, 12}, {"t2", 1, "noop", "", 5, 0}}},
       StealGrant{"n1", "tcp://10.0.0.1:7700", {}},
-      LeaseRenewal{"n2", {{"t1", 2, 12}, {"t2", 1, 0}}, "tcp://10.0.0.2:7700"},
+      LeaseRenewal{"n2", {{"t1", 2, 12, 4500}, {"t2", 1, 0, 0}}, "tcp://10.0.0.2:7700"},
       StolenResult{"n2", "tcp://10.0.0.2:7700", "t1", 2, true, std::string("out\x00", 4), 12},
       StolenResultAck{"t1", 2, false, 12},
       LeaderHints{"tcp://10.0.0.1:7700", {{12, false, "tcp://10.0.0.3:7700", 7}, {3, true, "", 9}}},

@@ -237,7 +237,8 @@ const std::vector<Golden>& goldens() {
       {"lease_renewal", Layout::kPeer, 112,
        "93"
        "a2 6e 32"              // thief_id "n2"
-       "91 93 a2 74 31 01 05"  // running: t1 attempt 1 of partition 5
+       "91 94 a2 74 31 01 05"  // running: t1 attempt 1 of partition 5,
+       "cd 01 f4"              //   run for 500 ms
        "a1 62"},               // thief_address "b"
       {"stolen_result", Layout::kPeer, 113,
        "97"
