@@ -19,20 +19,7 @@ TEST_CASE("four meshd: tasks piled on one node are stolen by the idle ones") {
   REQUIRE(wait_until([&] { return alive_members(*client) == n; }));
   // Leadership settles on the ring's preferred replicas, so the partition's
   // leader does not change hands while the test runs.
-  REQUIRE(wait_until([&] {
-    size_t led_as_preferred = 0;
-    uint32_t partitions = 0;
-    for (const auto& node : nodes) {
-      auto reply = node->client()->call(PartitionsRequest{});
-      if (!reply.ok()) return false;
-      const auto& view = std::get<PartitionsReply>(reply.value());
-      partitions = view.partitions;
-      for (const auto& g : view.groups) {
-        led_as_preferred += g.role == "leader" && view.table.at(g.partition).replicas.front() == view.node_id;
-      }
-    }
-    return partitions > 0 && led_as_preferred == partitions;
-  }));
+  REQUIRE(wait_until([&] { return led_as_preferred(nodes); }));
 
   std::vector<TaskSpec> tasks;
   std::vector<std::string> ids;

@@ -121,6 +121,23 @@ inline size_t alive_members(MeshClient& client) {
   return alive;
 }
 
+// Every partition is led by the first replica the ring names for it, as
+// seen from every node: leadership has settled and stays put.
+inline bool led_as_preferred(const std::vector<std::unique_ptr<TestNode>>& nodes) {
+  size_t led = 0;
+  uint32_t partitions = 0;
+  for (const auto& node : nodes) {
+    auto reply = node->client()->call(PartitionsRequest{});
+    if (!reply.ok()) return false;
+    const auto& view = std::get<PartitionsReply>(reply.value());
+    partitions = view.partitions;
+    for (const auto& g : view.groups) {
+      led += g.role == "leader" && view.table.at(g.partition).replicas.front() == view.node_id;
+    }
+  }
+  return partitions > 0 && led == partitions;
+}
+
 // Exec tasks that run until the test opens the gate: the test, not the
 // machine's speed, decides whether a task is still running at a kill or a
 // SIGTERM. Each task marks that it started; a closed gate holds it.
