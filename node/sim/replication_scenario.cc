@@ -1,6 +1,7 @@
 #include "node/sim/replication_scenario.h"
 
 #include "node/core/partitioning.h"
+#include "node/sim/read_checker.h"
 #include "node/sim/scenario.h"
 
 namespace mesh {
@@ -51,7 +52,9 @@ namespace {
 // One seeded run: 5 nodes, R = 3; clients submit batches to random live
 // nodes while the seed crashes and restarts nodes (at most two down, a few
 // restarts with a wiped disk), cuts the network and drops, duplicates and
-// reorders messages; then all faults are lifted and guarantees 1-4 checked.
+// reorders messages; clients read acknowledged tasks through random live
+// nodes all along (ReadChecker: never missing, never backwards); then all
+// faults are lifted and guarantees 1-4 checked.
 std::string replication_chaos(uint64_t seed, SeedCounts& totals) {
   const size_t n = 5;
   ReplicatedMesh mesh(seed, n, NetworkFaults{1, 15, 0.03, 0.03});
@@ -59,12 +62,15 @@ std::string replication_chaos(uint64_t seed, SeedCounts& totals) {
   SimRandom chaos(derive_seed(seed, 77));
   if (!sim.run_until([&] { return mesh.settled(); }, 20000, 50)) return "the mesh did not settle after joining";
   ResultWatch watch;
+  ReadChecker reads(1'000'000);
   bool repaired = true;
   uint64_t chaos_end = sim.now() + 6000;
   int batch_no = 0;
   while (sim.now() < chaos_end) {
     sim.run_until(sim.now() + 50 + chaos.uniform(300));
     if (std::string bad = watch.observe(sim); !bad.empty()) return bad;
+    if (std::string bad = reads.observe(sim); !bad.empty()) return bad;
+    if (size_t via = chaos.uniform(n); sim.alive(via)) reads.read_some(sim, via, acknowledged(sim), chaos);
     size_t target = chaos.uniform(n);
     if (sim.alive(target)) {
       sim.schedule(target, sim.now(), in::Submit{static_cast<RequestRef>(++batch_no),
@@ -142,11 +148,16 @@ std::string replication_chaos(uint64_t seed, SeedCounts& totals) {
     }
     return "the mesh did not settle after the faults were lifted" + unsettled_partitions(sim);
   }
-  // Let followers catch up before comparing replicas (and leadership settle
-  // on the ring's preferred replicas).
+  // Reads through every node once all is quiet (a seed whose chaos let no
+  // submit through read nothing before). Let followers catch up before
+  // comparing replicas (and leadership settle on the ring's preferred replicas).
+  for (size_t i = 0; i < n; ++i) reads.read_some(sim, i, ids, chaos);
   sim.run_until(sim.now() + 2000);
   sim.run_until([&] { return mesh.settled(); }, sim.now() + 10000, 10);
   if (std::string bad = watch.observe(sim); !bad.empty()) return bad;
+  if (std::string bad = reads.observe(sim); !bad.empty()) return bad;
+  if (reads.reads_answered() == 0) return "no read was answered: the read check checked nothing";
+  totals["reads_checked"] += reads.reads_answered();
   GuaranteeCheck check = check_task_guarantees(sim, ids);
   if (!check.failure.empty()) return check.failure;
   totals["acknowledged"] += ids.size();
