@@ -23,6 +23,7 @@
 #include "node/runtime/service_notify.h"
 #include "node/runtime/web_api.h"
 #include "node/runtime/peer_transport.h"
+#include "node/runtime/turn_output.h"
 #include "node/runtime/zmq_server.h"
 #include "protocol/codec.h"
 #include "protocol/limits.h"
@@ -36,17 +37,6 @@ namespace {
 
 // A Wait may hold its reply at most this long; clients re-ask for longer.
 constexpr uint64_t kMaxWaitMs = 10 * 60 * 1000;
-
-struct Outgoing {
-  std::string peer;
-  uint64_t request_id;
-  Reply reply;
-};
-
-struct PendingRequest {
-  std::string peer;
-  uint64_t request_id;
-};
 
 uint64_t rss_bytes() {
   std::ifstream statm("/proc/self/statm");
@@ -121,6 +111,8 @@ struct Node::Impl {
     }
 
     replica_id = options.node_id + "#" + disk_id.value();
+    output = std::make_unique<TurnOutput>(*store, peers, options.node_id);
+    output->attach(server.get(), nullptr);
     core = std::make_unique<NodeState>(node_config(), random);
     size_t recovered = groups.value().size();
     feed(in::Recover{std::move(groups).value()});
@@ -130,6 +122,7 @@ struct Node::Impl {
     executor = std::make_unique<Executor>(handlers, options.slots, [this](RunResult result) {
       asio::post(io, [this, r = std::move(result)]() mutable { on_finished(std::move(r)); });
     });
+    output->attach(server.get(), executor.get());
 
     if (Status s = write_file_atomically(options.data_dir + "/meshd.endpoint", options.advertise); !s.ok()) {
       return s;
@@ -197,25 +190,13 @@ struct Node::Impl {
 
   void feed(InputEvent event) {
     Effects effects = core->step(Input{clock.now_ms(), std::move(event)});
-    // A compaction covers entries this very step may have appended: after them.
-    for (const auto& w : effects.raft_writes) add_raft_ready(w.group, w.ready, pending_batch);
-    for (const auto& c : effects.compactions) add_raft_compaction(c.group, c.snapshot, pending_batch);
+    output->add(effects);
     for (auto& record : effects.finished) pending_finished.push_back(std::move(record));
     for (const auto& h : effects.halts) {
       spdlog::error("event=partition_halted partition={} index={} reason=\"{}\" action=\"not serving this partition "
                     "until restarted; the other replicas serve it\"",
                     h.group, h.index, h.reason);
     }
-    for (auto& addressed : effects.replies) {
-      auto it = pending_requests.find(addressed.request);
-      if (it == pending_requests.end()) continue;
-      outgoing.push_back({it->second.peer, it->second.request_id, std::move(addressed.reply)});
-      pending_requests.erase(it);
-    }
-    for (auto& abort : effects.aborts) pending_aborts.push_back(std::move(abort));
-    for (auto& run : effects.runs) pending_runs.push_back(std::move(run));
-    for (auto& send : effects.sends) pending_sends.push_back(std::move(send));
-    for (auto& address : effects.disconnects) pending_disconnects.push_back(std::move(address));
     wake_at = effects.wake_at_ms;
     schedule_flush();
   }
@@ -226,11 +207,12 @@ struct Node::Impl {
       spdlog::debug("event=attempt_failed task={} attempt={} error=\"{}\"", result.id, result.attempt,
                     result.result.output);
     }
-    std::string output = std::move(result.result.output);
-    if (output.size() > limits::kMaxPayloadBytes) {
-      output.resize(limits::kMaxPayloadBytes);
+    std::string handler_output = std::move(result.result.output);
+    if (handler_output.size() > limits::kMaxPayloadBytes) {
+      handler_output.resize(limits::kMaxPayloadBytes);
     }
-    feed(in::TaskFinished{result.partition, std::move(result.id), result.attempt, result.result.ok, std::move(output)});
+    feed(in::TaskFinished{result.partition, std::move(result.id), result.attempt, result.result.ok,
+                          std::move(handler_output)});
   }
 
   void on_message(const std::string& peer, std::vector<std::string> frames) {
@@ -262,7 +244,7 @@ struct Node::Impl {
 
   RequestRef remember(const std::string& peer, uint64_t request_id) {
     RequestRef ref = next_ref++;
-    pending_requests[ref] = {peer, request_id};
+    output->expect_reply(ref, {peer, request_id});
     return ref;
   }
 
@@ -290,7 +272,7 @@ struct Node::Impl {
   }
 
   void answer(const std::string& peer, uint64_t id, Reply reply) {
-    outgoing.push_back({peer, id, std::move(reply)});
+    output->reply_now({peer, id}, std::move(reply));
     schedule_flush();
   }
 
@@ -311,22 +293,13 @@ struct Node::Impl {
   void flush() {
     flush_posted = false;
     if (exit_code != 0) return;
-    if (!pending_batch.empty()) {
-      auto started = std::chrono::steady_clock::now();
-      Status s = store->write(pending_batch, /*sync=*/true);
-      sync_us.record(static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
-                                               std::chrono::steady_clock::now() - started)
-                                               .count()));
-      batch_records.record(pending_batch.ops().size());
-      pending_batch = WriteBatch{};
-      if (!s.ok()) {
-        // Memory is ahead of disk now: answering would acknowledge what a
-        // crash could lose. Stop; a restart recovers from the store.
-        spdlog::critical("event=store_write_failed reason=\"{}\" action=exit", s.message());
-        exit_code = 1;
-        io.stop();
-        return;
-      }
+    if (Status s = output->flush(); !s.ok()) {
+      // Memory is ahead of disk now: answering would acknowledge what a
+      // crash could lose. Stop; a restart recovers from the store.
+      spdlog::critical("event=store_write_failed reason=\"{}\" action=exit", s.message());
+      exit_code = 1;
+      io.stop();
+      return;
     }
     for (const auto& r : pending_finished) {
       task_latency_ms.record(elapsed_ms(r.finished_ms, r.submitted_ms));
@@ -335,40 +308,9 @@ struct Node::Impl {
       }
     }
     pending_finished.clear();
-    if (server) {
-      for (const auto& o : outgoing) send_reply(o);
-      outgoing.clear();
-    }
-    for (const auto& send : pending_sends) {
-      Envelope env{kProtocolVersion, static_cast<uint16_t>(peer_kind(send.message)), 0, options.node_id};
-      if (!peers.send(send.to_address, encode_envelope(env), encode_peer(send.message))) ++counters["peer_sends_dropped"];
-    }
-    pending_sends.clear();
-    // After the sends: a send gathered earlier in this turn must not dial a released address again.
-    for (const auto& address : pending_disconnects) counters["peer_connections_closed"] += peers.disconnect(address);
-    pending_disconnects.clear();
-    if (executor) {
-      for (const auto& a : pending_aborts) executor->abort(RunRef{a.partition, a.id, a.attempt});
-      for (auto& run : pending_runs) executor->start(std::move(run));
-      pending_aborts.clear();
-      pending_runs.clear();
-    }
     arm_wake();
     // Past the grace period the timer stops the node whatever still depends on it.
     if (draining && core->running() == 0 && !core->holds_a_majority_together()) finish("drained");
-  }
-
-  void send_reply(const Outgoing& o) {
-    uint16_t kind = static_cast<uint16_t>(reply_kind(o.reply));
-    std::string body = encode_reply(o.reply);
-    if (body.size() > limits::kMaxFrameBytes) {
-      // The client would drop the frame and see no answer at all.
-      ++counters["replies_too_large"];
-      kind = static_cast<uint16_t>(MessageKind::kErrorReply);
-      body = encode_reply(ErrorReply{ErrorCode::kTooLarge, "reply of " + std::to_string(body.size()) +
-                                                               " bytes is over the frame limit: ask for fewer tasks"});
-    }
-    server->send(o.peer, encode_envelope(Envelope{kProtocolVersion, kind, o.request_id, options.node_id}), body);
   }
 
   void arm_wake() {
@@ -451,6 +393,7 @@ struct Node::Impl {
     s.node_id = options.node_id;
     s.counters = core->counters();
     for (const auto& [name, value] : counters) s.counters[name] += value;
+    for (const auto& [name, value] : output->counters()) s.counters[name] += value;
     s.gauges = core->gauges();
     s.gauges["peer_connections"] = static_cast<int64_t>(peers.peers());
     s.gauges["members_known"] = static_cast<int64_t>(core->membership().members().size());
@@ -459,8 +402,8 @@ struct Node::Impl {
     s.gauges["uptime_ms"] = static_cast<int64_t>(clock.now_ms() - started_ms);
     s.histograms["task_latency_ms"] = task_latency_ms.summary();
     s.histograms["run_ms"] = run_ms.summary();
-    s.histograms["store_sync_us"] = sync_us.summary();
-    s.histograms["store_batch_writes"] = batch_records.summary();
+    s.histograms["store_sync_us"] = output->sync_us().summary();
+    s.histograms["store_batch_writes"] = output->batch_writes().summary();
     return s;
   }
 
@@ -491,8 +434,8 @@ struct Node::Impl {
     view.stats = stats();
     view.histograms = {{"task_latency_ms", &task_latency_ms},
                        {"run_ms", &run_ms},
-                       {"store_sync_us", &sync_us},
-                       {"store_batch_writes", &batch_records}};
+                       {"store_sync_us", &output->sync_us()},
+                       {"store_batch_writes", &output->batch_writes()}};
     view.members = core->members_view().members;
     view.groups = core->partitions_view().groups;
     return view;
@@ -517,25 +460,17 @@ struct Node::Impl {
   asio::steady_timer grace_timer;
   asio::signal_set signals;
 
-  // Effects gathered this turn, flushed together.
-  WriteBatch pending_batch;
+  // Effects gathered this turn, carried out together.
+  std::unique_ptr<TurnOutput> output;
   std::vector<TaskRecord> pending_finished;
-  std::vector<Outgoing> outgoing;
-  std::vector<AbortRun> pending_aborts;
-  std::vector<RunTask> pending_runs;
-  std::vector<OutgoingPeerMessage> pending_sends;
-  std::vector<std::string> pending_disconnects;
   std::optional<uint64_t> wake_at;
   std::optional<uint64_t> armed_wake_at;
   bool flush_posted = false;
 
-  std::map<RequestRef, PendingRequest> pending_requests;
   RequestRef next_ref = 1;
   std::map<std::string, uint64_t> counters;
   Histogram task_latency_ms;
   Histogram run_ms;
-  Histogram sync_us;
-  Histogram batch_records;
   uint64_t started_ms = clock.now_ms();
   bool draining = false;
   bool finished = false;

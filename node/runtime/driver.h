@@ -3,9 +3,10 @@
 // the executor, and every input is fed to NodeState::step.
 //
 // Group commit: effects of all inputs handled in one loop turn are gathered,
-// then flushed together: one synced RocksDB write of every changed record,
-// then the replies, then aborts and new runs. A reply never leaves before the
-// state it acknowledges is on disk. If the store refuses a write the node
+// then flushed together (node/runtime/turn_output.h): one synced RocksDB
+// write of every changed record, then the replies, the peer messages, aborts
+// and new runs. A reply never leaves before the state it acknowledges is on
+// disk. If the store refuses a write the node
 // stops at once (exit 1) rather than answer from state it could not persist.
 #pragma once
 

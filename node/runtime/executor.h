@@ -19,6 +19,8 @@
 #include "node/core/effects.h"
 #include "node/runtime/handler.h"
 
+#include "node/runtime/outlets.h"
+
 namespace mesh {
 
 struct RunResult {
@@ -29,18 +31,18 @@ struct RunResult {
   uint64_t run_ms = 0;  // wall time the handler took
 };
 
-class Executor {
+class Executor final : public RunOutlet {
  public:
   using OnFinished = std::function<void(RunResult)>;
 
   Executor(const HandlerRegistry& handlers, uint32_t threads, OnFinished on_finished);
   // Cancels whatever still runs and joins every thread.
-  ~Executor();
+  ~Executor() override;
 
-  void start(RunTask run);
+  void start(RunTask run) override;
   // Asks a running attempt to stop; its result will be reported but the
   // core will treat it as stale.
-  void abort(const RunRef& run);
+  void abort(const RunRef& run) override;
   // Attempts currently running, for lease renewal.
   std::vector<RunRef> running() const;
 

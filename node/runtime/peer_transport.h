@@ -8,18 +8,20 @@
 #include <memory>
 #include <string>
 
+#include "node/runtime/outlets.h"
+
 namespace mesh {
 
-class PeerTransport {
+class PeerTransport final : public PeerOutlet {
  public:
   PeerTransport();
-  ~PeerTransport();
+  ~PeerTransport() override;
 
   // Returns false when the message was dropped (peer unreachable or slow).
-  bool send(const std::string& address, const std::string& envelope, const std::string& body);
+  bool send(const std::string& address, const std::string& envelope, const std::string& body) override;
   // Closes the connection to `address`, dropping what is still queued for
   // it; false when there was none.
-  bool disconnect(const std::string& address);
+  bool disconnect(const std::string& address) override;
   size_t peers() const;
 
  private:

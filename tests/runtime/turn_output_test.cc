@@ -1,0 +1,153 @@
+// The order in which a loop turn's output leaves the node: nothing a synced
+// write may be needed for (a reply, a vote, an append acknowledgement, a
+// grant) leaves before that write returns, and nothing at all leaves once a
+// write has failed. Checked with a recording store and recording outlets.
+#include "node/runtime/turn_output.h"
+
+#include <doctest/doctest.h>
+
+#include <string>
+#include <vector>
+
+namespace mesh {
+namespace {
+
+using Log = std::vector<std::string>;
+
+class RecordingStore final : public Storage {
+ public:
+  explicit RecordingStore(Log& log) : log_(log) {}
+  Status write(const WriteBatch& batch, bool sync) override {
+    log_.push_back("write " + std::to_string(batch.ops().size()) + (sync ? " synced" : " unsynced"));
+    return fail ? Status(ErrorCode::kStorageError, "disk gone") : Status::Ok();
+  }
+  Status scan(std::string_view, const std::function<void(std::string_view, std::string_view)>&) override {
+    return Status::Ok();
+  }
+  bool fail = false;
+
+ private:
+  Log& log_;
+};
+
+class RecordingPeers final : public PeerOutlet {
+ public:
+  explicit RecordingPeers(Log& log) : log_(log) {}
+  bool send(const std::string& address, const std::string&, const std::string&) override {
+    log_.push_back("send " + address);
+    return true;
+  }
+  bool disconnect(const std::string& address) override {
+    log_.push_back("disconnect " + address);
+    return true;
+  }
+
+ private:
+  Log& log_;
+};
+
+class RecordingReplies final : public ReplyOutlet {
+ public:
+  explicit RecordingReplies(Log& log) : log_(log) {}
+  void send(const std::string& client, const std::string&, const std::string&) override {
+    log_.push_back("reply " + client);
+  }
+
+ private:
+  Log& log_;
+};
+
+class RecordingRuns final : public RunOutlet {
+ public:
+  explicit RecordingRuns(Log& log) : log_(log) {}
+  void start(RunTask run) override { log_.push_back("start " + run.id); }
+  void abort(const RunRef& run) override { log_.push_back("abort " + run.id); }
+
+ private:
+  Log& log_;
+};
+
+struct Fixture {
+  Log log;
+  RecordingStore store{log};
+  RecordingPeers peers{log};
+  RecordingReplies replies{log};
+  RecordingRuns runs{log};
+  TurnOutput output{store, peers, "n1"};
+  Fixture() { output.attach(&replies, &runs); }
+};
+
+// One step's worth of everything: a log entry and hard state to persist, a
+// reply, a Raft message (here an append acknowledgement's stand-in, a
+// vote), a released address, an abort and a new run.
+Effects one_step(RequestRef request) {
+  Effects fx;
+  Ready ready;
+  ready.entries.push_back(LogEntry{7, 2, EntryType::kNormal, "op", {}, {}});
+  ready.hard_state = HardState{2, "n1#a", 6};
+  fx.raft_writes.push_back(RaftWrite{3, std::move(ready)});
+  fx.replies.push_back(AddressedReply{request, SubmitReply{}});
+  fx.sends.push_back(OutgoingPeerMessage{"tcp://b", Ping{1, "n1", "tcp://a", "n2", {}}});
+  fx.disconnects.push_back("tcp://gone");
+  fx.aborts.push_back(AbortRun{"old", 1, 3});
+  fx.runs.push_back(RunTask{"new", 1, "sleep", "1", 1000, 3});
+  return fx;
+}
+
+TEST_CASE("turn output: the synced write first, then replies, messages, disconnects, aborts and runs") {
+  Fixture f;
+  f.output.expect_reply(5, {"client-1", 42});
+  Effects fx = one_step(5);
+  f.output.add(fx);
+  CHECK(f.log.empty());  // gathering sends nothing
+  REQUIRE(f.output.flush().ok());
+  CHECK(f.log == Log{"write 2 synced", "reply client-1", "send tcp://b", "disconnect tcp://gone", "abort old",
+                     "start new"});
+  CHECK(f.output.sync_us().count() == 1);
+}
+
+TEST_CASE("turn output: a failed write lets nothing of the turn leave, then or later") {
+  Fixture f;
+  f.store.fail = true;
+  f.output.expect_reply(5, {"client-1", 42});
+  Effects fx = one_step(5);
+  f.output.add(fx);
+  Status s = f.output.flush();
+  CHECK(s.code() == ErrorCode::kStorageError);
+  CHECK(f.log == Log{"write 2 synced"});
+  f.store.fail = false;
+  CHECK_FALSE(f.output.flush().ok());
+  CHECK(f.log == Log{"write 2 synced"});
+}
+
+TEST_CASE("turn output: a turn with nothing to persist writes nothing; a reply to nobody known is dropped") {
+  Fixture f;
+  Effects fx;
+  fx.replies.push_back(AddressedReply{9, SubmitReply{}});  // not expected: the client's request predates a restart
+  fx.sends.push_back(OutgoingPeerMessage{"tcp://b", Ping{1, "n1", "tcp://a", "n2", {}}});
+  f.output.add(fx);
+  f.output.reply_now({"client-2", 1}, ErrorReply{ErrorCode::kMalformed, "bad"});
+  REQUIRE(f.output.flush().ok());
+  CHECK(f.log == Log{"reply client-2", "send tcp://b"});
+}
+
+TEST_CASE("turn output: runs wait for the executor, and replies for the socket, until attached") {
+  Log log;
+  RecordingStore store{log};
+  RecordingPeers peers{log};
+  RecordingReplies replies{log};
+  RecordingRuns runs{log};
+  TurnOutput output{store, peers, "n1"};
+  output.expect_reply(5, {"client-1", 42});
+  Effects fx = one_step(5);
+  output.add(fx);
+  REQUIRE(output.flush().ok());
+  CHECK(log == Log{"write 2 synced", "send tcp://b", "disconnect tcp://gone"});
+  output.attach(&replies, &runs);
+  REQUIRE(output.flush().ok());
+  CHECK(log == Log{"write 2 synced", "send tcp://b", "disconnect tcp://gone", "reply client-1", "abort old",
+                   "start new"});
+}
+
+}  // namespace
+}  // namespace mesh
