@@ -24,6 +24,10 @@ class [[nodiscard]] Status {
   std::string message_;
 };
 
+// Reading the value of a failed Result is a bug: it says so and aborts
+// (every build type) instead of reading an empty optional.
+[[noreturn]] void abort_on_missing_value(const Status& status);
+
 template <typename T>
 class [[nodiscard]] Result {
  public:
@@ -32,9 +36,18 @@ class [[nodiscard]] Result {
 
   bool ok() const { return value_.has_value(); }
   const Status& status() const { return status_; }
-  T& value() & { return *value_; }
-  const T& value() const& { return *value_; }
-  T&& value() && { return std::move(*value_); }
+  T& value() & {
+    if (!value_) abort_on_missing_value(status_);
+    return *value_;
+  }
+  const T& value() const& {
+    if (!value_) abort_on_missing_value(status_);
+    return *value_;
+  }
+  T&& value() && {
+    if (!value_) abort_on_missing_value(status_);
+    return std::move(*value_);
+  }
 
  private:
   std::optional<T> value_;

@@ -5,22 +5,6 @@
 
 namespace mesh {
 
-const std::string& op_task_id(const TaskOp& op) {
-  static const std::string kNone;
-  return std::visit(
-      [](const auto& o) -> const std::string& {
-        using T = std::decay_t<decltype(o)>;
-        if constexpr (std::is_same_v<T, OpSubmit>) {
-          return o.spec.id;
-        } else if constexpr (std::is_same_v<T, OpPurge>) {
-          return kNone;
-        } else {
-          return o.id;
-        }
-      },
-      op);
-}
-
 std::string error_text_of_lost(uint32_t lost_attempts, const std::string& reason) {
   std::string text = "lost its runner " + std::to_string(lost_attempts) + " times in a row (max_lost_attempts); last: " + reason;
   if (text.size() > limits::kMaxErrorBytes) text.resize(limits::kMaxErrorBytes);

@@ -3,11 +3,8 @@
 // as a livelock (MESH_ASSERT aborts) rather than hang. The abort happens in a
 // forked child, so the test can watch it.
 #include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
-#include <string>
-
+#include "tests/run_in_child.h"
 #include "tests/sim/sim_harness.h"
 
 namespace mesh::test {
@@ -24,36 +21,6 @@ void run_one_node(bool wake_now_forever) {
   if (wake_now_forever) sim.effects_hook = [&sim](size_t, Effects& effects) { effects.wake_at_ms = sim.now(); };
   sim.join(0, {}, 0);
   sim.run_until(1000);
-}
-
-struct ChildEnd {
-  int status = 0;
-  std::string stderr_text;
-};
-
-// Runs `body` in a child process and returns how it ended and what it wrote
-// to stderr. A child still running after a minute is killed by SIGALRM: a
-// safety net so that a broken guard fails the test instead of hanging it.
-template <typename Body>
-ChildEnd run_in_child(Body body) {
-  int err[2];
-  REQUIRE(pipe(err) == 0);
-  pid_t child = fork();
-  REQUIRE(child >= 0);
-  if (child == 0) {
-    close(err[0]);
-    dup2(err[1], STDERR_FILENO);
-    alarm(60);
-    body();
-    _exit(0);
-  }
-  close(err[1]);
-  ChildEnd end;
-  char buffer[4096];
-  for (ssize_t got; (got = read(err[0], buffer, sizeof buffer)) > 0;) end.stderr_text.append(buffer, static_cast<size_t>(got));
-  close(err[0]);
-  REQUIRE(waitpid(child, &end.status, 0) == child);
-  return end;
 }
 
 TEST_CASE("sim: a core asking to be woken at the same instant forever fails the run as a livelock") {
