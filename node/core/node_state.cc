@@ -129,9 +129,7 @@ void NodeState::on(const in::RenewLeases& e) {
       continue;
     }
     auto lease = leases_.find(key);
-    if (lease == leases_.end() || lease->second.attempt != ref.attempt || lease->second.owner != config_.node_id) {
-      continue;
-    }
+    if (lease == leases_.end() || !lease->second.held_by(ref.attempt, config_.node_id)) continue;
     lease->second.deadline_ms = std::max(lease->second.deadline_ms, now_ms_ + config_.lease_ttl_ms);
     rearm_timeout(lease->second, key, ran_ms(key));
     propose(ref.partition, OpRenew{ref.id, ref.attempt, now_ms_ + config_.lease_ttl_ms});
@@ -275,9 +273,8 @@ void NodeState::reindex(uint32_t partition, const TaskRecord& r, bool renewed) {
     leases_.erase(it);
   }
   // An own run whose lease ended (expired, timed out, cancelled) is stopped.
-  bool runs_here = r.state == TaskState::kLeased && r.lease_owner == config_.node_id;
   if (auto run = runs_.find(id); run != runs_.end() && run->second.lender_address.empty() &&
-                                 (!runs_here || run->second.attempt != r.attempt)) {
+                                 !is_current_lease(r, run->second.attempt, config_.node_id)) {
     out_.aborts.push_back({id.id, run->second.attempt, partition});
     runs_.erase(run);
   }

@@ -211,6 +211,10 @@ class NodeState {
     uint64_t timeout_at_ms = 0;
     bool ending = false;     // a release or failure is proposed
     uint64_t retry_at_ms = 0;  // the group refused the proposal (a hand-over): not before then
+    // This leader's view of is_current_lease (node/core/task_table.h).
+    bool held_by(uint32_t of_attempt, const std::string& runner) const {
+      return attempt == of_attempt && owner == runner;
+    }
   };
   // An attempt this node runs, or holds until a slot frees: a grant may
   // bring more tasks than there are free slots, and an attempt's timeout

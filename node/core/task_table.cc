@@ -101,7 +101,7 @@ Result<TaskRecord*> TaskTable::leased(const std::string& id, uint32_t attempt) {
   auto it = records_.find(id);
   if (it == records_.end()) return Status(ErrorCode::kNotFound, "no task " + id);
   TaskRecord& r = it->second;
-  if (r.state != TaskState::kLeased || r.attempt != attempt) {
+  if (!is_current_lease(r, attempt)) {
     return Status(ErrorCode::kStaleAttempt,
                   "task " + id + " attempt " + std::to_string(attempt) + " is not the current lease");
   }

@@ -38,6 +38,18 @@ namespace mesh {
 // The error a dead letter made by max_lost_attempts carries.
 std::string error_text_of_lost(uint32_t lost_attempts, const std::string& reason);
 
+// The fencing rule, in one place: `attempt` is the current lease of `r`.
+// Attempt numbers are never reused (each lease takes record.attempt + 1), so
+// at apply time the attempt alone fences a stale outcome; before proposing,
+// a node also checks who holds the lease (`owner`), so it never proposes an
+// outcome on another runner's behalf.
+inline bool is_current_lease(const TaskRecord& r, uint32_t attempt) {
+  return r.state == TaskState::kLeased && r.attempt == attempt;
+}
+inline bool is_current_lease(const TaskRecord& r, uint32_t attempt, const std::string& owner) {
+  return is_current_lease(r, attempt) && r.lease_owner == owner;
+}
+
 class TaskTable {
  public:
   // Applies one operation. On error nothing changed; kStaleAttempt means the

@@ -113,8 +113,7 @@ bool NodeState::deliver_result(const TaskKey& key, PendingResult& p) {
     // A leader keeps the entries of its term: one proposal is enough.
     if (p.proposed_in_term == r->raft->term()) return true;
     const TaskRecord* record = r->table.find(key.id);
-    if (record == nullptr || record->state != TaskState::kLeased || record->attempt != p.result.attempt ||
-        record->lease_owner != config_.node_id) {
+    if (record == nullptr || !is_current_lease(*record, p.result.attempt, config_.node_id)) {
       if (record == nullptr || !result_committed(*record, p.result)) count("stale_completions_rejected");
       return false;
     }
@@ -398,7 +397,7 @@ void NodeState::on_peer(const LeaseRenewal& m) {
     hints.emplace(ref.partition, leader_hint(ref.partition));
     if (!leads(ref.partition)) continue;
     auto lease = leases_.find(TaskKey{ref.partition, ref.id});
-    if (lease == leases_.end() || lease->second.attempt != ref.attempt || lease->second.owner != m.thief_id) continue;
+    if (lease == leases_.end() || !lease->second.held_by(ref.attempt, m.thief_id)) continue;
     // The deadline this leader judges by moves now; the entry records it
     // for the table and may commit a little later.
     lease->second.deadline_ms = std::max(lease->second.deadline_ms, now_ms_ + config_.lease_ttl_ms);
@@ -427,7 +426,7 @@ void NodeState::on_peer(const StolenResult& m) {
     send(m.thief_address, StolenResultAck{m.id, m.attempt, false, m.partition});  // purged long since
     return;
   }
-  if (record->state == TaskState::kLeased && record->attempt == m.attempt && record->lease_owner == m.thief_id) {
+  if (is_current_lease(*record, m.attempt, m.thief_id)) {
     auto waiting = result_waits_.find(key);
     if (waiting != result_waits_.end() && waiting->second.attempt == m.attempt) {
       // The ack follows the apply; meanwhile the runner hears this leader is here.
