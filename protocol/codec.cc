@@ -613,11 +613,12 @@ using namespace codec_detail;
 
 std::string encode_envelope(const Envelope& e) {
   return encode_with([&](Packer& p) {
-    p.pack_array(4);
+    p.pack_array(e.mesh.empty() ? 4 : 5);
     p.pack(e.version);
     p.pack(e.kind);
     p.pack(e.request_id);
     pack_str(p, e.sender);
+    if (!e.mesh.empty()) pack_str(p, e.mesh);
   });
 }
 
@@ -630,6 +631,7 @@ Result<Envelope> decode_envelope(std::string_view bytes) {
     e.kind = f.unsigned_as<uint16_t>(UINT16_MAX);
     e.request_id = f.u64();
     e.sender = f.bytes(limits::kMaxNameBytes);
+    if (f.has_more()) e.mesh = f.bytes(limits::kMaxNameBytes);  // appended
     return e;
   });
 }

@@ -38,7 +38,7 @@ sh_path=$(type -P sh)
 printf '[handlers.exec]\nallow = ["%s"]\nenv = ["PATH"]\n' "$sh_path" >"$data/exec.toml"
 
 echo "== starting a three-node mesh (data in $data)"
-start_node node-1 --metrics-listen 127.0.0.1:0
+start_node node-1 --new-mesh --metrics-listen 127.0.0.1:0
 n1=$endpoint
 start_node node-2 --seeds "${n1#tcp://}"
 n2=$endpoint

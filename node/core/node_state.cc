@@ -87,6 +87,8 @@ void NodeState::on(const in::TaskFinished& e) {
   }
   Run run = it->second;
   runs_.erase(it);
+  uint64_t slot_us = 1000 * (now_ms_ - std::min(now_ms_, run.started_ms));
+  average_slot_us_ = average_slot_us_ == 0 ? slot_us : (average_slot_us_ * 7 + slot_us) / 8;
   report_outcome(key, run, e.ok, e.output);
 }
 
@@ -163,6 +165,10 @@ void NodeState::on(const in::StorageSpace& e) {
 void NodeState::on(const in::Drain&) {
   if (!draining_) membership_.leave(now_ms_);
   draining_ = true;
+  // Attempts waiting here for a slot never start: dropped, their leases
+  // lapse (at once for own partitions, see expire_deadlines) and the tasks
+  // run elsewhere.
+  std::erase_if(runs_, [](const auto& run) { return run.second.waiting.has_value(); });
 }
 
 void NodeState::on(const in::Join& e) {
@@ -212,9 +218,10 @@ void NodeState::on_applied(uint32_t partition, Replica& r, const TaskOp& op, con
         } else if constexpr (std::is_same_v<T, OpLease>) {
           bool own = o.owner == config_.node_id && leasing_.erase(key) > 0;
           if (own && status.ok()) {
-            runs_[key] = Run{partition, o.attempt, o.timeout_at_ms, {}, now_ms_, {}};
-            out_.runs.push_back({id, o.attempt, record->spec.handler, record->spec.payload, record->spec.timeout_ms,
-                                 partition});
+            // It starts once a slot is free (start_waiting_runs): maybe at once.
+            runs_[key] = Run{partition, o.attempt, 0, {}, 0,
+                             RunTask{id, o.attempt, record->spec.handler, record->spec.payload,
+                                     record->spec.timeout_ms, partition}};
             count("attempts_started");
           }
           if (grant_of_task_.count(key)) settle_grants(key, *record);
@@ -304,7 +311,7 @@ void NodeState::expire_deadlines() {
     // An own attempt whose outcome waits to be delivered is not gone.
     bool runner_gone = lease.owner == config_.node_id && !runs_.count(id) && !leasing_.count(id) &&
                        !pending_results_.count(id);
-    if (now_ms_ >= lease.timeout_at_ms || now_ms_ >= lease.deadline_ms || runner_dead || runner_gone) {
+    if (timed_out(id, lease) || now_ms_ >= lease.deadline_ms || runner_dead || runner_gone) {
       due.push_back(id);
     }
   }
@@ -314,13 +321,13 @@ void NodeState::expire_deadlines() {
     bool ours = lease.owner == config_.node_id;
     // Which of the three: an expiry, and a death this node's membership
     // declared, are told apart in the attempt's error.
-    std::string reason = ours ? "lease expired"
+    std::string reason = ours ? (draining_ ? "given back unstarted: node draining" : "lease expired")
                          : now_ms_ >= lease.deadline_ms ? "lease expired: runner lost"
                                                         : "runner declared dead";
     // A proposal the group refuses (a leadership hand-over) is tried again
     // a heartbeat later: the lease stays due.
     bool proposed = false;
-    if (now_ms_ >= lease.timeout_at_ms) {
+    if (timed_out(id, lease)) {
       proposed = fail_attempt(lease.partition, r, lease.attempt, AttemptOutcome::kTimedOut,
                               "timed out after " + std::to_string(r.spec.timeout_ms) + " ms");
     } else if (propose(lease.partition,
@@ -370,7 +377,10 @@ std::optional<uint64_t> NodeState::next_wake() const {
     if (r.raft->has_ready()) earliest(now_ms_);
   }
   for (const auto& [id, lease] : leases_) {
-    if (!lease.ending) earliest(std::max(std::min(lease.timeout_at_ms, lease.deadline_ms), lease.retry_at_ms));
+    if (lease.ending) continue;
+    // The timeout of an attempt waiting here for a slot has not started.
+    uint64_t timeout_at_ms = waits_for_slot(id) ? UINT64_MAX : lease.timeout_at_ms;
+    earliest(std::max(std::min(timeout_at_ms, lease.deadline_ms), lease.retry_at_ms));
   }
   for (const auto& [id, run] : runs_) {
     if (!run.waiting) earliest(run.timeout_at_ms);

@@ -37,9 +37,11 @@
 // submit is split by partition and each part goes to that partition's
 // leader (RouteSubmit), retried at the next candidate when the answer is
 // kNotLeader or does not come, until the route deadline; the client gets
-// one answer once every part is committed. Get, wait, cancel and list go to
-// every live node (Fanout); each answers for the partitions it leads and the
-// origin merges, asking again while some partition has no leader.
+// one answer once every part is committed. Get, wait and cancel first ask
+// the leaders of their ids' own partitions; list, and what that does not
+// find (tasks under keys), go to every live node (Fanout). Each answers for
+// the partitions it leads and the origin merges, asking again while some
+// partition has no leader.
 //
 // Work stealing (DESIGN §5, node/core/work_stealing.cc): a node with free
 // slots and nothing runnable picks a victim from its gossiped load view and
@@ -125,6 +127,11 @@ struct NodeConfig {
   // this many attempts in a row becomes a dead letter: it is likely what
   // kills its runners. 0: no bound.
   uint32_t max_lost_attempts = 5;
+  // Own attempts leased beyond the free slots, at most: a lease costs a
+  // replicated round, so a slot that frees should find its next attempt
+  // leased already. How many are leased ahead follows the measured run time
+  // (NodeState::lease_ahead); leased attempts cannot be stolen, hence a cap.
+  uint32_t lease_ahead_max = 64;
   uint64_t aging_interval_ms = 1000;
   std::set<std::string> handlers;  // names a submitted task may use
   ExecPolicy exec;                 // what an "exec" task may run; empty: exec refused
@@ -299,6 +306,7 @@ class NodeState {
     uint64_t round_deadline_ms = 0;
     std::set<std::string> awaiting;  // node ids not yet answered this round
     bool between_rounds = false;     // the next round starts at round_deadline_ms
+    bool targeted = false;           // this round asks only the leaders of the ids' own partitions
     std::set<uint32_t> covered;      // this round
     std::map<std::string, TaskRecord> found;        // get, wait: records seen
     std::map<std::string, CancelOutcome> settled;   // cancel: outcomes decided
@@ -478,6 +486,14 @@ class NodeState {
   void finish_fanout(uint64_t fanout_id, Reply reply);
   void on_fanout_answer(const FanoutReply& reply);
   void finish_fanout_round(uint64_t fanout_id);
+  // The addresses that lead (or, leader unknown, replicate) the partitions
+  // of the ids a get, wait, cancel or retry names, taken as task ids
+  // without a key (none beyond this node when it leads them all); nullopt
+  // when the query names no ids, or is a list.
+  std::optional<std::set<std::string>> targeted_addresses(const Request& query) const;
+  // Whether every id the query names is found (get, wait) or settled
+  // (cancel, retry): no other partition can change the answer.
+  bool named_ids_resolved(const FanoutState& f) const;
   void expire_routes();
   std::vector<std::string> route_candidates(uint32_t partition) const;
 
@@ -516,8 +532,18 @@ class NodeState {
   std::optional<uint32_t> led_partition_of(const std::string& id) const;
   void unindex_task(const std::string& id, uint32_t partition);
   void expire_stealing_deadlines();
-  // Hands granted attempts waiting here to free slots; their timeouts start now.
+  // Hands attempts waiting here (granted, or leased ahead) to free slots;
+  // their timeouts start now.
   void start_waiting_runs();
+  // How many own attempts to lease beyond the free slots: enough to cover a
+  // replicated round at the measured run time (one per slot until a run is
+  // measured, and at least that), at most lease_ahead_max.
+  size_t lease_ahead() const;
+  // Whether the attempt of `key` waits here for a slot: its timeout has not started.
+  bool waits_for_slot(const TaskKey& key) const;
+  bool timed_out(const TaskKey& key, const Lease& lease) const {
+    return now_ms_ >= lease.timeout_at_ms && !waits_for_slot(key);
+  }
   // How long this node has run an attempt (0: waiting, or not running here).
   uint64_t ran_ms(const TaskKey& key) const;
   // A renewal says how long the runner has run the attempt: the timeout of a
@@ -580,6 +606,7 @@ class NodeState {
   uint64_t live_version_seen_ms_ = 0;
   bool reconcile_pending_ = true;
   uint64_t average_run_ms_ = 0;  // moving average of successful attempts, for the backlog estimate
+  uint64_t average_slot_us_ = 0;  // moving average of an own run in an executor slot, for lease_ahead
   mutable std::optional<PartitionTable> table_cache_;
   mutable uint64_t table_cache_version_ = 0;
   bool node_dead(const std::string& node_id) const;

@@ -18,9 +18,13 @@ std::optional<Placement> parse_placement(std::string_view name) {
 
 std::map<std::string, NodeState::Room> NodeState::placement_room() const {
   std::map<std::string, Room> room;
-  size_t busy = running() + leasing_.size();
-  room[config_.node_id] = Room{busy < config_.slots ? static_cast<uint32_t>(config_.slots - busy) : 0u,
-                               config_.slots, config_.address};
+  // Under key placement this node runs what it leads, and leases ahead of
+  // its free slots; other policies compare free slots across members, so
+  // they do not count leases ahead as room.
+  size_t busy = runs_.size() + leasing_.size();
+  size_t capacity = config_.slots + (config_.placement == Placement::kKey ? lease_ahead() : 0);
+  room[config_.node_id] = Room{busy < capacity ? static_cast<uint32_t>(capacity - busy) : 0u, config_.slots,
+                               config_.address};
   if (config_.placement == Placement::kKey) return room;
   // A member's gossiped free slots may predate what this node has placed
   // there: count this node's runs still out on it against them. (Runs that

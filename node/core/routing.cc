@@ -1,7 +1,8 @@
 // NodeState's routing of client requests (the rules are in node_state.h):
-// submits go to the leader of each partition they touch, reads, waits and
-// cancels by id go to every live node; the origin gathers the answers and
-// replies to its client once.
+// submits go to the leader of each partition they touch; reads, waits and
+// cancels by id go to the leaders of their ids' partitions first, then to
+// every live node; the origin gathers the answers and replies to its client
+// once.
 #include <algorithm>
 
 #include "node/core/node_state.h"
@@ -246,10 +247,19 @@ void NodeState::send_fanout_round(uint64_t fanout_id, FanoutState& f) {
   auto live = membership_.members_where([](MemberState s, const LoadDigest&) {
     return s == MemberState::kAlive || s == MemberState::kSuspect;
   });
-  for (const auto& m : live) f.awaiting.insert(m.id);
+  // The first round asks only the leaders of the ids' own partitions: a task
+  // without a key is there, found with O(1) messages whatever the mesh's
+  // size. What it does not find (a task submitted under a key) widens the
+  // next round to every live node.
+  auto targets = f.round == 1 ? targeted_addresses(query) : std::nullopt;
+  f.targeted = targets && std::all_of(targets->begin(), targets->end(), [&](const std::string& address) {
+    return std::any_of(live.begin(), live.end(), [&](const auto& m) { return m.address == address; });
+  });
   f.awaiting.insert(config_.node_id);
   for (const auto& m : live) {
-    if (m.id != config_.node_id) send(m.address, Fanout{fanout_id, config_.address, query});
+    if (m.id == config_.node_id || (f.targeted && !targets->count(m.address))) continue;
+    f.awaiting.insert(m.id);
+    send(m.address, Fanout{fanout_id, config_.address, query});
   }
   // Served last: its answer may end the round and erase `f`.
   serve_fanout(ReplyTo{{}, fanout_id}, query);
@@ -315,13 +325,80 @@ void NodeState::on_fanout_answer(const FanoutReply& reply) {
         }
       },
       reply.reply);
-  if (f.awaiting.empty()) finish_fanout_round(reply.fanout_id);
+  // Once every named id is answered for, a silent member cannot change the
+  // answer: the round ends without waiting for it.
+  if (f.awaiting.empty() || named_ids_resolved(f)) finish_fanout_round(reply.fanout_id);
+}
+
+std::optional<std::set<std::string>> NodeState::targeted_addresses(const Request& query) const {
+  const std::vector<std::string>* ids = std::visit(
+      [](const auto& q) -> const std::vector<std::string>* {
+        using T = std::decay_t<decltype(q)>;
+        if constexpr (std::is_same_v<T, GetRequest> || std::is_same_v<T, CancelRequest>) {
+          return &q.ids;
+        } else if constexpr (std::is_same_v<T, WaitRequest>) {
+          return q.all ? nullptr : &q.ids;
+        } else if constexpr (std::is_same_v<T, RetryRequest>) {
+          return q.all_failed ? nullptr : &q.ids;
+        } else {
+          return nullptr;
+        }
+      },
+      query);
+  if (ids == nullptr || ids->empty()) return std::nullopt;
+  std::set<std::string> addresses;
+  const PartitionTable& table = partition_table();
+  for (const auto& id : *ids) {
+    uint32_t partition = partition_of(id, config_.ring.partitions);
+    if (leads(partition)) continue;  // served here, as every round is
+    if (std::string leader = leader_address(partition); !leader.empty()) {
+      addresses.insert(leader);
+    } else if (partition < table.partitions()) {
+      for (const auto& node : table.replicas(partition)) {
+        if (std::string address = address_of_replica(node); !address.empty()) addresses.insert(address);
+      }
+    }
+  }
+  addresses.erase(config_.address);
+  return addresses;
+}
+
+bool NodeState::named_ids_resolved(const FanoutState& f) const {
+  auto all_in = [](const std::vector<std::string>& ids, const auto& seen) {
+    return !ids.empty() && std::all_of(ids.begin(), ids.end(), [&](const std::string& id) { return seen.count(id) > 0; });
+  };
+  return std::visit(
+      [&](const auto& q) {
+        using T = std::decay_t<decltype(q)>;
+        if constexpr (std::is_same_v<T, GetRequest>) {
+          return all_in(q.ids, f.found);
+        } else if constexpr (std::is_same_v<T, WaitRequest>) {
+          return !q.all && all_in(q.ids, f.found);
+        } else if constexpr (std::is_same_v<T, CancelRequest>) {
+          return all_in(q.ids, f.settled);
+        } else if constexpr (std::is_same_v<T, RetryRequest>) {
+          return !q.all_failed && all_in(q.ids, f.settled);
+        } else {
+          return false;
+        }
+      },
+      f.query);
 }
 
 void NodeState::finish_fanout_round(uint64_t fanout_id) {
   FanoutState& f = fanouts_.at(fanout_id);
-  bool covered = f.covered.size() >= config_.ring.partitions;
+  // Every id answered for counts as covered: the partitions not heard from
+  // hold none of them.
+  bool covered = f.covered.size() >= config_.ring.partitions || named_ids_resolved(f);
   bool time_left = now_ms_ < f.deadline_ms;
+  if (f.targeted && !covered && time_left) {
+    // Some id is not in its own partition (submitted under a key): ask
+    // everyone, at once.
+    f.between_rounds = true;
+    f.round_deadline_ms = now_ms_;
+    count("fanout_rounds_widened");
+    return;
+  }
   auto again = [&] {
     f.between_rounds = true;
     f.round_deadline_ms = now_ms_ + kRetryPauseMs;

@@ -264,16 +264,34 @@ size_t NodeState::running() const {
 }
 
 void NodeState::start_waiting_runs() {
+  if (draining_) return;
   size_t busy = running();
   for (auto& [key, run] : runs_) {
     if (busy >= config_.slots) return;
     if (!run.waiting) continue;
     run.started_ms = now_ms_;
     run.timeout_at_ms = saturating_add(now_ms_, run.waiting->timeout_ms);
+    // An own lease times out from the start of its run, as a thief's does.
+    if (auto lease = leases_.find(key); lease != leases_.end() && lease->second.held_by(run.attempt, config_.node_id)) {
+      lease->second.timeout_at_ms = run.timeout_at_ms;
+    }
     out_.runs.push_back(std::move(*run.waiting));
     run.waiting.reset();
     ++busy;
   }
+}
+
+bool NodeState::waits_for_slot(const TaskKey& key) const {
+  auto run = runs_.find(key);
+  return run != runs_.end() && run->second.waiting.has_value();
+}
+
+size_t NodeState::lease_ahead() const {
+  constexpr uint64_t kLeaseRoundUs = 10'000;
+  // Until a run is measured, runs are taken to be long: leasing the whole
+  // allowance to a node would keep long tasks from thieves.
+  uint64_t per_slot = average_slot_us_ == 0 ? 1 : std::max<uint64_t>(1, kLeaseRoundUs / average_slot_us_);
+  return static_cast<size_t>(std::min<uint64_t>(config_.lease_ahead_max, config_.slots * per_slot));
 }
 
 uint64_t NodeState::ran_ms(const TaskKey& key) const {

@@ -127,6 +127,12 @@ Result<std::string> load_or_create_disk_id(Storage& storage, uint64_t fresh) {
   return std::string(buf);
 }
 
+Result<std::string> load_mesh_id(Storage& storage) { return read_meta(storage, "meta/mesh_id"); }
+
+Status store_mesh_id(Storage& storage, const std::string& mesh_id) {
+  return write_meta(storage, "meta/mesh_id", mesh_id);
+}
+
 Result<std::string> bind_node_id(Storage& storage, const std::string& wanted, const std::string& fallback) {
   const std::string key = "meta/node_id";
   auto found = read_meta(storage, key);

@@ -32,6 +32,11 @@ Result<std::string> load_or_create_disk_id(Storage& storage, uint64_t fresh);
 // one when `wanted` is empty or equal to it, else kInvalidArgument; a new
 // disk takes `wanted`, or `fallback` when none is wanted.
 Result<std::string> bind_node_id(Storage& storage, const std::string& wanted, const std::string& fallback);
+// The id of the mesh this disk belongs to, kept under "meta/mesh_id":
+// empty until the node founds a mesh or first hears from one.
+Result<std::string> load_mesh_id(Storage& storage);
+// Records the mesh id, synced: from then on the node talks to that mesh only.
+Status store_mesh_id(Storage& storage, const std::string& mesh_id);
 // Reads a group's disk back; a group never written reads as an empty disk.
 // Sets applied_index to the snapshot index: the host re-applies the rest.
 Result<RaftDisk> load_raft_disk(Storage& storage, uint32_t group);

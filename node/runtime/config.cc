@@ -46,6 +46,7 @@ const std::map<std::string, Setter>& settings() {
       {"tasks.max_unfinished", set<int64_t>(&NodeOptions::max_unfinished)},
       {"tasks.lease_ttl_ms", set<int64_t>(&NodeOptions::lease_ttl_ms)},
       {"tasks.max_lost_attempts", set<int64_t>(&NodeOptions::max_lost_attempts)},
+      {"tasks.lease_ahead_max", set<int64_t>(&NodeOptions::lease_ahead_max)},
       {"tasks.aging_interval_ms", set<int64_t>(&NodeOptions::aging_interval_ms)},
       {"tasks.retention_ms", set<int64_t>(&NodeOptions::retention_ms)},
       {"tasks.dead_letter_retention_ms", set<int64_t>(&NodeOptions::dead_letter_retention_ms)},
@@ -201,9 +202,11 @@ Status validate(const NodeOptions& o, bool as_root) {
       return invalid("seed must be host:port, got '" + seed + "'");
     }
   }
+  if (o.new_mesh && !o.seeds.empty()) return invalid("--new-mesh founds a mesh: it takes no --seeds");
   if (o.max_unfinished < 1) return invalid("max_unfinished must be at least 1");
   if (o.lease_ttl_ms < 100) return invalid("lease_ttl_ms must be at least 100");
   if (o.max_lost_attempts > UINT32_MAX) return invalid("max_lost_attempts must be at most 4294967295");
+  if (o.lease_ahead_max > 4096) return invalid("lease_ahead_max must be at most 4096");
   if (o.aging_interval_ms < 1) return invalid("aging_interval_ms must be at least 1");
   // A record must outlive the answer to the submit that made it.
   if (o.retention_ms < 1000) return invalid("retention_ms must be at least 1000");

@@ -21,6 +21,7 @@ struct NodeOptions {
   std::string listen = "tcp://127.0.0.1:7700";  // port 0 picks a free port
   std::string advertise;  // endpoint peers and clients use; empty: the bound endpoint
   std::vector<std::string> seeds;  // endpoints of nodes to join through; empty starts a mesh
+  bool new_mesh = false;           // found a new mesh on an empty data dir (a flag only, never in a file)
   std::string gossip_profile = "lan";  // "lan" (memberlist's LAN timings) or "local" (fast)
   uint64_t reap_after_ms = 30000;      // a DEAD or LEFT member is forgotten this long after it went down
   std::string data_dir = "data/node-1";
@@ -33,6 +34,7 @@ struct NodeOptions {
   uint64_t max_unfinished = 100000;
   uint64_t lease_ttl_ms = 10000;
   uint64_t max_lost_attempts = 5;  // lost runners in a row that make a task a dead letter; 0: no bound
+  uint64_t lease_ahead_max = 64;   // own attempts leased beyond the free slots, at most
   uint64_t aging_interval_ms = 1000;
   uint64_t retention_ms = 3600ull * 1000;                   // COMPLETED and CANCELLED records kept this long
   uint64_t dead_letter_retention_ms = 7ull * 24 * 3600 * 1000;  // FAILED records kept this long

@@ -8,7 +8,9 @@
 
 #include <chrono>
 #include <csignal>
+#include <cstdio>
 #include <fstream>
+#include <set>
 #include <unistd.h>
 
 #include "node/core/clock_math.h"
@@ -78,6 +80,7 @@ struct Node::Impl {
     if (!disk_id.ok()) return disk_id.status();
     auto groups = load_raft_disks(*store, options.partitions);
     if (!groups.ok()) return groups.status();
+    if (Status s = resolve_mesh_id(groups.value().empty()); !s.ok()) return s;
 
     try {
       server = std::make_unique<ZmqServer>(
@@ -112,6 +115,7 @@ struct Node::Impl {
 
     replica_id = options.node_id + "#" + disk_id.value();
     output = std::make_unique<TurnOutput>(*store, peers, options.node_id);
+    output->set_mesh_id(mesh_id);
     output->attach(server.get(), nullptr);
     core = std::make_unique<NodeState>(node_config(), random);
     size_t recovered = groups.value().size();
@@ -133,11 +137,63 @@ struct Node::Impl {
       }
     }
     spdlog::info(
-        "event=started node={} replica={} listen={} advertise={} seeds={} metrics={} data_dir={} slots={} "
+        "event=started node={} replica={} mesh={} listen={} advertise={} seeds={} metrics={} data_dir={} slots={} "
         "partitions_recovered={}",
-        options.node_id, replica_id, server->bound_endpoint(), options.advertise, options.seeds.size(),
+        options.node_id, replica_id, mesh_id.empty() ? "unknown" : mesh_id, server->bound_endpoint(),
+        options.advertise, options.seeds.size(),
         http ? http->bound_address() : "off", options.data_dir, options.slots, recovered);
     return Status::Ok();
+  }
+
+  // The mesh this node belongs to: the stored id; or, on an empty data dir
+  // without seeds, a new mesh, but only when told so (--new-mesh), so that a
+  // founder restarted on a wiped disk does not quietly found a second mesh.
+  // A node joining through seeds learns the id from the first peer that
+  // names one (accept_mesh).
+  Status resolve_mesh_id(bool empty_disk) {
+    auto stored = load_mesh_id(*store);
+    if (!stored.ok()) return stored.status();
+    mesh_id = stored.value();
+    if (!mesh_id.empty() || !options.seeds.empty() || !empty_disk) {
+      if (options.new_mesh && !mesh_id.empty()) {
+        spdlog::info("event=new_mesh_ignored mesh={} reason=\"the data dir belongs to a mesh already\"", mesh_id);
+      }
+      return Status::Ok();
+    }
+    if (!options.new_mesh) {
+      return Status(ErrorCode::kInvalidArgument,
+                    "no --seeds and an empty data dir: start with --new-mesh to found a new mesh, or with --seeds "
+                    "to join one");
+    }
+    char id[17];
+    std::snprintf(id, sizeof id, "%016llx", static_cast<unsigned long long>(random.next_u64()));
+    if (Status s = store_mesh_id(*store, id); !s.ok()) return s;
+    mesh_id = id;
+    spdlog::info("event=mesh_founded mesh={}", mesh_id);
+    return Status::Ok();
+  }
+
+  // Whether a peer message from `env` may be fed to the core: it names this
+  // node's mesh, or none (a node that has not joined yet). The first mesh a
+  // node without one hears becomes its own, stored before anything of that
+  // mesh is taken in.
+  bool accept_mesh(const Envelope& env) {
+    if (env.mesh.empty() || env.mesh == mesh_id) return true;
+    if (mesh_id.empty()) {
+      if (Status s = store_mesh_id(*store, env.mesh); !s.ok()) {
+        spdlog::error("event=store_error what=mesh_id error=\"{}\"", s.message());
+        return false;
+      }
+      mesh_id = env.mesh;
+      output->set_mesh_id(mesh_id);
+      spdlog::info("event=mesh_joined mesh={} through={}", mesh_id, env.sender);
+      return true;
+    }
+    ++counters["peer_messages_other_mesh"];
+    if (other_mesh_senders.insert(env.sender).second) {
+      spdlog::warn("event=other_mesh sender={} mesh={} ours={} action=refused", env.sender, env.mesh, mesh_id);
+    }
+    return false;
   }
 
   NodeConfig node_config() const {
@@ -149,6 +205,7 @@ struct Node::Impl {
     config.max_unfinished = options.max_unfinished;
     config.lease_ttl_ms = options.lease_ttl_ms;
     config.max_lost_attempts = static_cast<uint32_t>(options.max_lost_attempts);
+    config.lease_ahead_max = static_cast<uint32_t>(options.lease_ahead_max);
     config.aging_interval_ms = options.aging_interval_ms;
     config.retention.finished_ms = options.retention_ms;
     config.retention.dead_letter_ms = options.dead_letter_retention_ms;
@@ -232,6 +289,7 @@ struct Node::Impl {
                                                                std::to_string(env.version)));
     }
     if (is_peer_kind(env.kind)) {
+      if (!accept_mesh(env)) return;
       auto message = decode_peer(env.kind, frames[1]);
       if (!message.ok()) return reject(peer, env.request_id, message.status());
       ++counters["peer_messages_received"];
@@ -448,6 +506,8 @@ struct Node::Impl {
   OsRandom random;
   std::unique_ptr<RocksStore> store;
   std::string replica_id;
+  std::string mesh_id;                        // empty until founded or heard from a peer
+  std::set<std::string> other_mesh_senders;  // logged once each
   std::unique_ptr<NodeState> core;
   std::unique_ptr<ZmqServer> server;
   std::unique_ptr<HttpMetrics> http;

@@ -32,7 +32,7 @@ int run_meshd(int argc, char** argv, HandlerRegistry handlers) {
       placement;
   std::optional<std::vector<std::string>> seeds;
   std::optional<uint32_t> slots;
-  std::optional<uint64_t> max_unfinished, lease_ttl_ms, max_lost_attempts, drain_grace_ms, retention_ms,
+  std::optional<uint64_t> max_unfinished, lease_ttl_ms, max_lost_attempts, lease_ahead_max, drain_grace_ms, retention_ms,
       dead_letter_retention_ms, reap_after_ms;
   app.add_option("--config", config_path, "TOML config file (flags override it)");
   app.add_option("--node-id", node_id, "unique id of this node");
@@ -47,6 +47,8 @@ int run_meshd(int argc, char** argv, HandlerRegistry handlers) {
   app.add_option("--lease-ttl-ms", lease_ttl_ms, "lease length; runners renew at a third of it");
   app.add_option("--max-lost-attempts", max_lost_attempts,
                  "a task whose runner is lost this many attempts in a row becomes a dead letter (0: never)");
+  app.add_option("--lease-ahead-max", lease_ahead_max,
+                 "own attempts leased beyond the free slots, at most (0: one lease per free slot)");
   app.add_option("--retention-ms", retention_ms, "how long finished and cancelled tasks are kept (default 1 h)");
   app.add_option("--dead-letter-retention-ms", dead_letter_retention_ms,
                  "how long failed tasks (dead letters) are kept (default 7 days)");
@@ -54,6 +56,10 @@ int run_meshd(int argc, char** argv, HandlerRegistry handlers) {
   app.add_option("--metrics-listen", metrics_listen, "host:port for Prometheus metrics over HTTP");
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error");
   app.add_option("--placement", placement, "where a task first runs: key, round_robin, least_loaded, weighted");
+  bool new_mesh = false;
+  app.add_flag("--new-mesh", new_mesh,
+               "found a new mesh when the data dir is empty and there are no seeds (ignored by a data dir that "
+               "belongs to a mesh already)");
   bool no_steal = false;
   app.add_flag("--no-steal", no_steal, "switch work stealing off (for comparison)");
   try {
@@ -84,10 +90,12 @@ int run_meshd(int argc, char** argv, HandlerRegistry handlers) {
   override_with(max_unfinished, options.max_unfinished);
   override_with(lease_ttl_ms, options.lease_ttl_ms);
   override_with(max_lost_attempts, options.max_lost_attempts);
+  override_with(lease_ahead_max, options.lease_ahead_max);
   override_with(drain_grace_ms, options.drain_grace_ms);
   override_with(retention_ms, options.retention_ms);
   override_with(dead_letter_retention_ms, options.dead_letter_retention_ms);
   if (no_steal) options.steal = false;
+  options.new_mesh = new_mesh;
   if (Status s = validate(options); !s.ok()) {
     std::fprintf(stderr, "meshd: bad config: %s\n", s.message().c_str());
     return kExitBadConfig;

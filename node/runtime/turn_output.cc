@@ -55,7 +55,7 @@ Status TurnOutput::flush() {
     outgoing_.clear();
   }
   for (const auto& send : sends_) {
-    Envelope env{kProtocolVersion, static_cast<uint16_t>(peer_kind(send.message)), 0, node_id_};
+    Envelope env{kProtocolVersion, static_cast<uint16_t>(peer_kind(send.message)), 0, node_id_, mesh_id_};
     if (!peers_.send(send.to_address, encode_envelope(env), encode_peer(send.message))) {
       ++counters_["peer_sends_dropped"];
     }

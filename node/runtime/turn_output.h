@@ -37,6 +37,9 @@ class TurnOutput {
   // are dropped and runs wait.
   void attach(ReplyOutlet* replies, RunOutlet* runs);
 
+  // The mesh id every peer message carries from now on.
+  void set_mesh_id(std::string mesh_id) { mesh_id_ = std::move(mesh_id); }
+
   // Remembers where the answer to `request` goes.
   void expect_reply(RequestRef request, Client client) { clients_[request] = std::move(client); }
   // Answers a request the core never saw (refused at the door).
@@ -65,6 +68,7 @@ class TurnOutput {
   ReplyOutlet* replies_ = nullptr;
   RunOutlet* runs_ = nullptr;
   std::string node_id_;
+  std::string mesh_id_;
 
   std::map<RequestRef, Client> clients_;
   WriteBatch batch_;

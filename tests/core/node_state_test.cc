@@ -38,6 +38,9 @@ NodeConfig make_config(uint32_t slots = 2) {
   NodeConfig config;
   config.node_id = "node-1";
   config.slots = slots;
+  // Dispatch one lease per free slot, so each test sees exactly which task
+  // runs; leasing ahead has tests of its own.
+  config.lease_ahead_max = 0;
   config.lease_ttl_ms = kTtl;
   config.aging_interval_ms = kAging;
   config.handlers = {"echo", "work"};
@@ -305,6 +308,84 @@ TEST_CASE("node: submit stores tasks and leases as many as there are slots") {
   CHECK(runs(done) == "c:1");
   CHECK(written(done) == "a,c");
   CHECK(ids_of(done.finished) == "a");
+}
+
+TEST_CASE("node: attempts leased ahead of the slots start as slots free, and time out from their start") {
+  NodeConfig config = make_config(2);
+  config.lease_ahead_max = 3;
+  Node n(config);
+  std::vector<TaskSpec> specs;
+  for (const char* id : {"a", "b", "c", "d", "e", "f", "g"}) {
+    TaskSpec spec = keyed(make_spec(id));
+    // Both slots stay busy with long runs while the short ones wait.
+    if (spec.id > "b") spec.timeout_ms = 500;
+    specs.push_back(spec);
+  }
+  Effects fx = n.submit(0, specs);
+  // No run measured yet: one attempt per slot is leased ahead.
+  CHECK(runs(fx) == "a:1,b:1");
+  for (const char* id : {"a", "b", "c", "d"}) CHECK(n.record(id).state == TaskState::kLeased);
+  CHECK(n.record("e").state == TaskState::kPending);
+  CHECK(n.state().running() == 2);
+  CHECK(n.counter("attempts_started") == 4);
+
+  // Waiting past their own timeouts does not time them out, nor wake the
+  // node early; their leases are kept by renewals like those of runs.
+  Effects waited = n.tick(1000);
+  CHECK(waited.aborts.empty());
+  CHECK(waited.runs.empty());
+  CHECK_FALSE(waited.persists());
+  REQUIRE(wake(waited).has_value());
+  CHECK(*wake(waited) > 1000);
+  n.at(1000, in::RenewLeases{{n.ref("a", 1), n.ref("b", 1)}});
+  CHECK(n.record("d").lease_deadline_ms == 1000 + kTtl);
+
+  // A freed slot takes a leased attempt within the step, and the next one
+  // is leased ahead.
+  Effects freed = n.finish(1000, "a", 1);
+  CHECK(runs(freed) == "c:1");
+  CHECK(written(freed) == "a,e");
+  CHECK(n.tick(1499).aborts.empty());
+  Effects timed_out = n.tick(1500);
+  CHECK(aborts(timed_out) == "c:1");
+  CHECK(runs(timed_out) == "d:1");
+  CHECK(n.record("c").attempts[0].outcome == AttemptOutcome::kTimedOut);
+}
+
+TEST_CASE("node: a draining node starts none of the attempts leased ahead; they go back to the queue") {
+  NodeConfig config = make_config(1);
+  config.lease_ahead_max = 1;
+  Node n(config);
+  n.submit(0, {keyed(make_spec("a")), keyed(make_spec("b"))});
+  CHECK(n.record("b").state == TaskState::kLeased);
+  n.at(10, in::Drain{});
+  CHECK(n.record("b").state == TaskState::kPending);
+  CHECK(n.record("b").attempts.back().outcome == AttemptOutcome::kLost);
+  CHECK(n.record("b").attempts.back().error == "given back unstarted: node draining");
+  Effects done = n.finish(20, "a", 1);
+  CHECK(done.runs.empty());
+  CHECK(n.record("a").state == TaskState::kCompleted);
+}
+
+TEST_CASE("node: how many attempts are leased ahead follows the measured run time") {
+  NodeConfig config = make_config(2);
+  config.lease_ahead_max = 8;
+  Node n(config);
+  n.submit(0, {keyed(make_spec("x")), keyed(make_spec("y")), keyed(make_spec("z1")), keyed(make_spec("z2")),
+               keyed(make_spec("z3")), keyed(make_spec("z4"))});
+  CHECK(n.record("z2").state == TaskState::kLeased);
+  CHECK(n.record("z3").state == TaskState::kPending);
+  // A run of 1 ms: 10 ms of runs is ten per slot, capped at lease_ahead_max.
+  Effects fast = n.finish(1, "x", 1);
+  CHECK(runs(fast) == "z1:1");
+  CHECK(n.record("z4").state == TaskState::kLeased);
+  std::vector<TaskSpec> specs;
+  for (int i = 0; i < 10; ++i) specs.push_back(keyed(make_spec("t" + std::to_string(i))));
+  n.submit(1, specs);
+  // y and z1 run; z2..z4 and t0..t4 wait: eight beyond the two slots.
+  CHECK(n.record("t4").state == TaskState::kLeased);
+  CHECK(n.record("t5").state == TaskState::kPending);
+  CHECK(n.state().running() == 2);
 }
 
 TEST_CASE("node: a step persists the ops of exactly the tasks it changed") {

@@ -37,6 +37,7 @@ NodeConfig config_for(const std::string& id, uint32_t slots, uint32_t batch_max)
   config.node_id = id;
   config.address = "sim://" + id;
   config.slots = slots;
+  config.lease_ahead_max = 0;  // a loaded victim keeps only what its slots run: the rest is there to lend
   config.lease_ttl_ms = kTtl;
   config.handlers = {"sleep"};
   config.steal.result_retry_ms = kRetry;

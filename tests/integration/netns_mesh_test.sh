@@ -55,7 +55,7 @@ done
 echo_path=$(type -P echo)
 printf '[handlers.exec]\nallow = ["%s"]\n' "$echo_path" >"$work/exec.toml"
 for i in 1 2 3; do
-  seeds=()
+  seeds=(--new-mesh)
   [ "$i" -gt 1 ] && seeds=(--seeds 10.77.0.1:7700)
   ip netns exec "${tag}h$i" "$meshd" --node-id "h$i" --listen "tcp://10.77.0.$i:7700" --gossip-profile local \
     --data-dir "$work/h$i" --slots 2 --config "$work/exec.toml" "${seeds[@]}" >"$work/h$i.log" 2>&1 &

@@ -36,7 +36,7 @@ PKG_CONFIG_PATH="$work/prefix/lib/pkgconfig" c++ -std=c++20 "$source_dir/tests/p
   -o "$work/consumer-pc" $(PKG_CONFIG_PATH="$work/prefix/lib/pkgconfig" pkg-config --cflags --libs meshwork-client)
 
 echo "== both submit to the installed meshd"
-"$work/prefix/bin/meshd" --node-id package-test --listen tcp://127.0.0.1:0 --data-dir "$work/data" \
+"$work/prefix/bin/meshd" --node-id package-test --new-mesh --listen tcp://127.0.0.1:0 --data-dir "$work/data" \
   > "$work/meshd.log" 2>&1 &
 meshd_pid=$!
 for _ in $(seq 600); do [ -s "$work/data/meshd.endpoint" ] && break; sleep 0.1; done

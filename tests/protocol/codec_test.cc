@@ -182,7 +182,10 @@ std::vector<PeerMessage> sample_peer_messages() {
   return out;
 }
 
-Envelope sample_envelope() { return Envelope{kProtocolVersion, 12, 0x0123456789abcdefull, "client-7"}; }
+// Every field set, the appended mesh id too: an extra field then comes after all known ones.
+Envelope sample_envelope() {
+  return Envelope{kProtocolVersion, 12, 0x0123456789abcdefull, "client-7", "00c0ffee00c0ffee"};
+}
 
 // --- helpers ----------------------------------------------------------------
 
@@ -340,6 +343,7 @@ std::vector<Sample> all_samples() {
 // appended later: an older node's shorter array still decodes.
 uint32_t appended_fields(const std::string& sample, const Path& path) {
   if (sample == "partitions_reply" && path.empty()) return 1;  // groups
+  if (sample == "envelope" && path.empty()) return 1;          // mesh
   bool record = (sample == "record" && path.empty()) ||
                 ((sample == "get_reply" || sample == "list_reply") && path == Path{0, 0}) ||
                 (sample == "wait_reply" && path == Path{1, 0});
@@ -619,7 +623,8 @@ TEST_CASE("codec: every reply kind round trips") {
 TEST_CASE("codec: envelope round trips") {
   for (const Envelope& e : {sample_envelope(), Envelope{},
                             Envelope{65535, 65535, std::numeric_limits<uint64_t>::max(),
-                                     std::string(limits::kMaxNameBytes, 's')}}) {
+                                     std::string(limits::kMaxNameBytes, 's'), std::string(limits::kMaxNameBytes, 'm')},
+                            Envelope{1, 100, 0, "n1", "0123456789abcdef"}}) {
     std::string bytes = encode_envelope(e);
     auto d = decode_envelope(bytes);
     REQUIRE(d.ok());
@@ -627,6 +632,7 @@ TEST_CASE("codec: envelope round trips") {
     CHECK(d.value().kind == e.kind);  // kept raw, even when unknown
     CHECK(d.value().request_id == e.request_id);
     CHECK(d.value().sender == e.sender);
+    CHECK(d.value().mesh == e.mesh);
     CHECK(encode_envelope(d.value()) == bytes);
   }
 }

@@ -105,6 +105,8 @@ const std::vector<Golden>& goldens() {
   static const std::vector<Golden> all = {
       // §3: version 1, kind 10, request_id 7, sender "meshctl".
       {"envelope", Layout::kEnvelope, 0, "94 01 0a 07 a7 6d 65 73 68 63 74 6c"},
+      // A node's: request_id 0, sender "n1", mesh "m1".
+      {"peer_envelope", Layout::kEnvelope, 0, "95 01 64 00 a2 6e 31 a2 6d 31"},
       // §5, client messages.
       {"error_reply", Layout::kReply, 1, "92 08 a1 78"},  // code kNotFound, message "x"
       {"submit", Layout::kRequest, 10, "91 91" + kTaskSpec},  // tasks: one

@@ -44,6 +44,8 @@ class Mesh:
                 "--gossip-profile", "local"]
         if self.endpoints:
             args += ["--seeds", self.endpoints[0]]
+        else:
+            args += ["--new-mesh"]
         with open(os.path.join(self.dir, f"n{i + 1}.log"), "w") as log:
             self.processes.append(subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT))
         endpoint_file = os.path.join(data_dir, "meshd.endpoint")

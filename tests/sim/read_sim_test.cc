@@ -51,5 +51,64 @@ TEST_CASE("sim reads: a leader that was deposed behind a partition never answers
   CHECK(windows > 0);
 }
 
+// Read messages (Fanout and FanoutReply) a mesh sends while `request` is
+// answered at `origin`; REQUIREs the answer.
+size_t read_messages(Simulator& sim, size_t origin, RequestRef request, InputEvent query) {
+  size_t sent = 0;
+  sim.effects_hook = [&](size_t, Effects& fx) {
+    for (const auto& s : fx.sends) {
+      sent += std::holds_alternative<Fanout>(s.message) || std::holds_alternative<FanoutReply>(s.message);
+    }
+  };
+  sim.schedule(origin, sim.now(), std::move(query));
+  REQUIRE(sim.run_until([&] { return reply_to(sim, origin, request) != nullptr; }, sim.now() + 30000, 1));
+  // Late answers of the replicas that did not lead count too.
+  sim.run_until(sim.now() + 200);
+  sim.effects_hook = nullptr;
+  return sent;
+}
+
+TEST_CASE("sim reads: a get or wait by id costs O(1) messages in a 100-node mesh; a keyed task is found too") {
+  constexpr size_t kNodes = 100;
+  ReplicatedMesh mesh(41, kNodes);
+  Simulator& sim = mesh.sim;
+  REQUIRE_MESSAGE(sim.run_until([&] { return mesh.settled(); }, 60000, 50), unsettled_partitions(sim));
+  std::vector<TaskSpec> tasks = sleep_batch("solo-", 1, 5);
+  std::vector<TaskSpec> keyed = sleep_batch("keyed-", 1, 5);
+  keyed[0].key = "a-key";
+  sim.schedule(5, sim.now(), in::Submit{1, tasks});
+  sim.schedule(6, sim.now(), in::Submit{2, keyed});
+  REQUIRE(sim.run_until([&] { return acknowledged(sim).size() == 2; }, sim.now() + 30000, 1));
+
+  // The origin hosts no replica of the task's partition: it asks that
+  // partition's replicas (the leader, when it knows it), never the mesh.
+  size_t origin = 0;
+  uint32_t partition = partition_of("solo-0", kReplicatedPartitions);
+  while (sim.node(origin).group(partition) != nullptr) ++origin;
+  size_t waited = read_messages(sim, origin, 11, in::Wait{11, WaitRequest{{"solo-0"}, false, 30000}});
+  const auto* wait = std::get_if<WaitReply>(reply_to(sim, origin, 11));
+  REQUIRE(wait != nullptr);
+  REQUIRE(wait->records.size() == 1);
+  CHECK(wait->records[0].state == TaskState::kCompleted);
+  size_t got = read_messages(sim, origin, 12, in::Get{12, GetRequest{{"solo-0"}}});
+  const auto* get = std::get_if<GetReply>(reply_to(sim, origin, 12));
+  REQUIRE(get != nullptr);
+  CHECK(get->missing.empty());
+  MESSAGE("read messages in a " << kNodes << "-node mesh: wait " << waited << ", get " << got
+                                << " (asking every member: " << 2 * (kNodes - 1) << ")");
+  CHECK(waited <= 6);  // at most the partition's three replicas, asked and answering
+  CHECK(got <= 6);
+
+  // A task under a key is not in its id's partition: the read widens to
+  // every member and still finds it; an unknown id is answered as missing.
+  size_t widened = read_messages(sim, origin, 13, in::Get{13, GetRequest{{"keyed-0", "nowhere"}}});
+  const auto* both = std::get_if<GetReply>(reply_to(sim, origin, 13));
+  REQUIRE(both != nullptr);
+  REQUIRE(both->records.size() == 1);
+  CHECK(both->records[0].spec.id == "keyed-0");
+  CHECK(both->missing == std::vector<std::string>{"nowhere"});
+  CHECK(widened > 6);
+}
+
 }  // namespace
 }  // namespace mesh::test

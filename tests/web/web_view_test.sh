@@ -31,7 +31,7 @@ seeds=
 for i in 1 2 3; do
   args=(--node-id "web-$i" --listen tcp://127.0.0.1:0 --data-dir "$work/n$i" --gossip-profile local)
   [ "$i" = 1 ] && args+=(--metrics-listen 127.0.0.1:0)
-  [ -n "$seeds" ] && args+=(--seeds "$seeds")
+  if [ -n "$seeds" ]; then args+=(--seeds "$seeds"); else args+=(--new-mesh); fi
   "$meshd" "${args[@]}" > "$work/n$i.log" 2>&1 &
   pids+=($!)
   wait_for "node $i binding" test -s "$work/n$i/meshd.endpoint"

@@ -108,6 +108,9 @@ Status LocalNode::start(uint64_t timeout_ms) {
   if (!has_flag(extra_args_, "--listen")) {
     args.insert(args.end(), {"--listen", "tcp://127.0.0.1:0"});
   }
+  // A node started without seeds founds a mesh (a restart on its own data
+  // dir keeps the mesh it has). --new-mesh=false opts out.
+  if (!has_flag(extra_args_, "--seeds") && !has_flag(extra_args_, "--new-mesh")) args.push_back("--new-mesh");
   args.insert(args.end(), extra_args_.begin(), extra_args_.end());
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());

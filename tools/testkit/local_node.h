@@ -23,7 +23,8 @@ class LocalNode {
   LocalNode& operator=(const LocalNode&) = delete;
 
   // Starts meshd (listening on a free loopback port unless extra_args says
-  // otherwise) and waits until it serves. On failure the message includes
+  // otherwise; founding a mesh with --new-mesh when extra_args names no
+  // seeds) and waits until it serves. On failure the message includes
   // the end of its log.
   Status start(uint64_t timeout_ms = 60000);
   const std::string& endpoint() const { return endpoint_; }
