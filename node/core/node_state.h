@@ -105,6 +105,8 @@ struct ReplicationConfig {
   uint64_t reconcile_interval_ms = 200;   // how often leaders compare their group with the ring
   uint64_t route_timeout_ms = 1000;       // a routed request not answered by then goes to the next candidate
   uint64_t request_deadline_ms = 15000;   // a client request not served by then gets kUnavailable
+  size_t snapshot_chunk_bytes = 1u << 20;  // snapshot data per InstallSnapshot (RaftConfig)
+  size_t max_append_bytes = 4u << 20;      // entry data per append (RaftConfig)
 };
 
 // How long finished records stay, and how their removal is paced

@@ -29,6 +29,8 @@ NodeState::Replica& NodeState::host(uint32_t partition, RaftDisk disk) {
   rc.group = partition;
   rc.election_timeout_ms = config_.replication.election_timeout_ms;
   rc.heartbeat_interval_ms = config_.replication.heartbeat_interval_ms;
+  rc.snapshot_chunk_bytes = config_.replication.snapshot_chunk_bytes;
+  rc.max_append_bytes = config_.replication.max_append_bytes;
   Replica& r = replicas_[partition];
   uint64_t snapshot_index = disk.snapshot.meta.index;
   bool has_snapshot = snapshot_index > 0 || !disk.snapshot.data.empty();

@@ -7,6 +7,8 @@
 
 #include "node/core/node_state.h"
 #include "node/core/partitioning.h"
+#include "protocol/codec.h"
+#include "protocol/limits.h"
 
 namespace mesh {
 
@@ -14,6 +16,25 @@ namespace {
 // Pause before asking again when a round found a partition without a leader:
 // an election takes about an election timeout, so spinning gains nothing.
 constexpr uint64_t kRetryPauseMs = 50;
+
+// The payloads and results a read's answer carries: most of its size.
+size_t payload_bytes(const Reply& reply) {
+  const std::vector<TaskRecord>* records = std::visit(
+      [](const auto& r) -> const std::vector<TaskRecord>* {
+        using T = std::decay_t<decltype(r)>;
+        if constexpr (std::is_same_v<T, GetReply> || std::is_same_v<T, WaitReply> || std::is_same_v<T, ListReply>) {
+          return &r.records;
+        } else {
+          return nullptr;
+        }
+      },
+      reply);
+  size_t bytes = 0;
+  if (records != nullptr) {
+    for (const auto& r : *records) bytes += r.spec.payload.size() + r.result.size();
+  }
+  return bytes;
+}
 }  // namespace
 
 // --- submits -------------------------------------------------------------------------
@@ -293,6 +314,15 @@ void NodeState::answer(const ReplyTo& to, FanoutReply reply) { hold_until_confir
 void NodeState::deliver(const ReplyTo& to, FanoutReply reply) {
   reply.fanout_id = to.handle;
   if (to.origin_address.empty()) return on_fanout_answer(reply);
+  // An answer over a frame would be dropped by the wire, and the origin
+  // would wait out its deadline: it gets a clear refusal instead. Measured
+  // exactly only when its payloads and results make it plausible.
+  if (size_t bytes = payload_bytes(reply.reply) > limits::kMaxFrameBytes / 2 ? encode_peer(reply).size() : 0;
+      bytes > limits::kMaxFrameBytes) {
+    count("fanout_replies_too_large");
+    reply.reply = ErrorReply{ErrorCode::kTooLarge, "the answer of " + config_.node_id + " is " + std::to_string(bytes) +
+                                                       " bytes, over the frame limit: ask for fewer tasks at a time"};
+  }
   send(to.origin_address, std::move(reply));
 }
 
@@ -303,6 +333,9 @@ void NodeState::on_fanout_answer(const FanoutReply& reply) {
   if (it == fanouts_.end() || it->second.between_rounds) return;  // an earlier round's answer
   FanoutState& f = it->second;
   if (!f.awaiting.erase(reply.from_id)) return;
+  if (const auto* refused = std::get_if<ErrorReply>(&reply.reply); refused && refused->code == ErrorCode::kTooLarge) {
+    return finish_fanout(reply.fanout_id, *refused);
+  }
   f.covered.insert(reply.covered.begin(), reply.covered.end());
   std::visit(
       [&](const auto& r) {

@@ -120,6 +120,8 @@ constexpr MetricFamily kFamilies[] = {
     {T::kCounter, "routes_retried", "routes_retried_total", "Routed submits sent to another candidate."},
     {T::kCounter, "routes_abandoned", "routes_abandoned_total",
      "Routed submits answered unavailable at their deadline."},
+    {T::kCounter, "fanout_replies_too_large", "fanout_replies_too_large_total",
+     "Answers to another node's read that were over the frame limit, refused as too large instead."},
     {T::kCounter, "fanout_rounds_widened", "fanout_rounds_widened_total",
      "Reads by id asked every node after the leaders of the ids' own partitions did not find them all."},
     {T::kCounter, "fanout_rounds_retried", "fanout_rounds_retried_total",

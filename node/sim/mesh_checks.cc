@@ -104,6 +104,12 @@ std::string ResultWatch::observe(const Simulator& sim) {
 
 GuaranteeCheck check_task_guarantees(const Simulator& sim, const std::set<std::string>& ids) {
   GuaranteeCheck check;
+  // Every message went through the codec: one it could not carry was lost
+  // on a real wire.
+  if (!sim.wire_failure().empty()) {
+    check.failure = sim.wire_failure();
+    return check;
+  }
   for (const auto& id : ids) {
     const TaskRecord* r = leader_record(sim, id);
     if (r == nullptr) {

@@ -13,6 +13,9 @@ NodeConfig replicated_config(size_t i) {
   config.ring.replicas = 3;
   config.lease_ttl_ms = 1000;
   config.replication.snapshot_every = 64;  // small, so that snapshots and catch-up happen
+  // Tiny, so that every snapshot streams in many chunks and appends split.
+  config.replication.snapshot_chunk_bytes = 64;
+  config.replication.max_append_bytes = 512;
   config.replication.request_deadline_ms = 5000;
   return config;
 }

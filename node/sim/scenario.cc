@@ -106,6 +106,7 @@ ScenarioReport run_membership_scenario(const ScenarioOptions& o) {
   }
   report.converged = true;
   report.heal_converged_ms = *settled - healed_at;
+  report.failure = sim.wire_failure();
   return report;
 }
 

@@ -1,6 +1,8 @@
 #include "node/sim/simulator.h"
 
 #include "node/core/assert.h"
+#include "protocol/codec.h"
+#include "protocol/limits.h"
 
 #include <cstdlib>
 #include <deque>
@@ -216,6 +218,20 @@ void Simulator::arm_renewals(size_t node) {
 
 void Simulator::send(size_t from, OutgoingPeerMessage message) {
   ++stats_.messages_sent;
+  // Through the codec, as the driver sends and receives.
+  uint16_t kind = static_cast<uint16_t>(peer_kind(message.message));
+  std::string body = encode_peer(message.message);
+  stats_.bytes_sent += body.size();
+  auto decoded = body.size() > limits::kMaxFrameBytes ? Result<PeerMessage>(Status(ErrorCode::kTooLarge, "over the frame limit"))
+                                                       : decode_peer(kind, body);
+  if (!decoded.ok()) {
+    if (wire_failure_.empty()) {
+      wire_failure_ = "n" + std::to_string(from) + " sent a message of kind " + std::to_string(kind) + " (" +
+                      std::to_string(body.size()) + " bytes) the codec cannot carry: " + decoded.status().message();
+    }
+    ++stats_.messages_dropped;
+    return;
+  }
   auto it = by_address_.find(message.to_address);
   if (it == by_address_.end()) {
     ++stats_.messages_dropped;
@@ -234,7 +250,7 @@ void Simulator::send(size_t from, OutgoingPeerMessage message) {
     uint64_t latency = faults_.min_latency_ms +
                        network_random_.uniform(faults_.max_latency_ms - faults_.min_latency_ms + 1);
     ++stats_.messages_delivered;
-    push(to, now_ms_ + latency, in::FromPeer{message.message});
+    push(to, now_ms_ + latency, in::FromPeer{decoded.value()});
   }
 }
 

@@ -4,6 +4,11 @@
 // one seed. The same seed therefore replays the same run exactly, and
 // trace_hash() proves it.
 //
+// Every message goes through the real codec: encoded to bytes, refused when
+// over the frame limit a ZeroMQ socket enforces, decoded, and the decoded
+// message is what arrives. A message the codec cannot carry is a bug of the
+// core, reported by wire_failure() (and dropped, as the wire would).
+//
 // Faults: message loss, duplication and reordering (random latency), network
 // partitions between groups of nodes, node crash and restart (with its disk,
 // or with a wiped one). A crashed node loses everything but its disk (the
@@ -53,6 +58,7 @@ struct SimStats {
   uint64_t messages_sent = 0;
   uint64_t messages_dropped = 0;
   uint64_t messages_delivered = 0;
+  uint64_t bytes_sent = 0;  // encoded message bodies
 };
 
 class Simulator {
@@ -97,6 +103,9 @@ class Simulator {
   const std::vector<AddressedReply>& replies(size_t node) const;
   uint64_t trace_hash() const { return trace_hash_; }
   const SimStats& stats() const { return stats_; }
+  // The first message the codec could not carry (over the frame limit, or
+  // not decoding back); empty when every message went through.
+  const std::string& wire_failure() const { return wire_failure_; }
 
   uint64_t run_ms = 1;  // simulated duration of every task run
   // More events in a row at one instant than this is a livelock: the run aborts.
@@ -138,6 +147,7 @@ class Simulator {
   uint64_t same_instant_events_ = 0;  // events in a row at now_ms_
   uint64_t trace_hash_ = 0xcbf29ce484222325ULL;
   SimStats stats_;
+  std::string wire_failure_;
   std::priority_queue<Event, std::vector<Event>, Later> events_;
   std::vector<std::unique_ptr<SimNode>> nodes_;
   std::map<std::string, size_t> by_address_;

@@ -4,6 +4,7 @@
 // leader in that window must never miss such a write.
 #include "node/core/partitioning.h"
 #include "node/sim/replication_scenario.h"
+#include "protocol/limits.h"
 #include "tests/sim/sim_harness.h"
 
 namespace mesh::test {
@@ -108,6 +109,43 @@ TEST_CASE("sim reads: a get or wait by id costs O(1) messages in a 100-node mesh
   CHECK(both->records[0].spec.id == "keyed-0");
   CHECK(both->missing == std::vector<std::string>{"nowhere"});
   CHECK(widened > 6);
+}
+
+TEST_CASE("sim reads: a get whose records are larger than a frame is refused as too large, never lost on the wire") {
+  ReplicatedMesh mesh(43, 3);
+  Simulator& sim = mesh.sim;
+  REQUIRE(sim.run_until([&] { return mesh.settled(); }, 20000, 50));
+  size_t leader = *leader_of(sim, 0);
+  std::string key = key_led_by(sim, leader);
+  REQUIRE(!key.empty());
+  // 18 tasks of 1 MiB payload under one key: their records together are
+  // over a frame, each one alone well within.
+  std::vector<std::string> ids;
+  for (int batch = 0; batch < 2; ++batch) {
+    std::vector<TaskSpec> tasks = sleep_batch("big" + std::to_string(batch) + "-", 9, 1);
+    for (auto& t : tasks) {
+      t.key = key;
+      t.payload = "1" + std::string(limits::kMaxPayloadBytes - 1, ' ');
+      ids.push_back(t.id);
+    }
+    sim.schedule(leader, sim.now(), in::Submit{static_cast<RequestRef>(20 + batch), tasks});
+  }
+  REQUIRE(sim.run_until([&] { return acknowledged(sim).size() == ids.size(); }, sim.now() + 30000, 1));
+  size_t origin = (leader + 1) % 3;
+  sim.schedule(origin, sim.now(), in::Get{30, GetRequest{ids}});
+  REQUIRE(sim.run_until([&] { return reply_to(sim, origin, 30) != nullptr; }, sim.now() + 60000, 1));
+  INFO(sim.wire_failure());
+  CHECK(sim.wire_failure().empty());
+  const auto* refused = std::get_if<ErrorReply>(reply_to(sim, origin, 30));
+  REQUIRE(refused != nullptr);
+  CHECK(refused->code == ErrorCode::kTooLarge);
+  // Half the ids fit: they are answered.
+  std::vector<std::string> half(ids.begin(), ids.begin() + 9);
+  sim.schedule(origin, sim.now(), in::Get{31, GetRequest{half}});
+  REQUIRE(sim.run_until([&] { return reply_to(sim, origin, 31) != nullptr; }, sim.now() + 60000, 1));
+  const auto* got = std::get_if<GetReply>(reply_to(sim, origin, 31));
+  REQUIRE(got != nullptr);
+  CHECK(got->records.size() == 9);
 }
 
 }  // namespace
