@@ -63,6 +63,7 @@ std::string replication_chaos(uint64_t seed, SeedCounts& totals) {
   ReplicatedMesh mesh(seed, n, NetworkFaults{1, 15, 0.03, 0.03});
   Simulator& sim = mesh.sim;
   SimRandom chaos(derive_seed(seed, 77));
+  totals["seeds_with_skewed_clocks"] += skew_clocks_on_odd_seeds(sim, seed);
   if (!sim.run_until([&] { return mesh.settled(); }, 20000, 50)) return "the mesh did not settle after joining";
   ResultWatch watch;
   ReadChecker reads(1'000'000);

@@ -47,6 +47,7 @@ ScenarioReport run_membership_scenario(const ScenarioOptions& o) {
     config.ring.partitions = 8;
     sim.add_node(std::move(config));
   }
+  report.skewed_clocks = skew_clocks_on_odd_seeds(sim, o.seed);
   sim.join(0, {}, 0);
   for (size_t i = 1; i < o.nodes; ++i) sim.join(i, {Simulator::address_of("n0")}, i * stagger_ms);
   uint64_t last_join = (o.nodes - 1) * stagger_ms;
@@ -119,11 +120,12 @@ SeedRun run_membership_seed(uint64_t seed) {
   run.counts["crashes"] = report.crashes;
   run.counts["partitions"] = report.partitions;
   run.counts["converged"] = report.converged;
+  run.counts["seeds_with_skewed_clocks"] = report.skewed_clocks;
   return run;
 }
 
 std::optional<SimFamily> parse_sim_family(std::string_view name) {
-  for (SimFamily f : {SimFamily::kMembership, SimFamily::kReplication, SimFamily::kStealing}) {
+  for (SimFamily f : {SimFamily::kMembership, SimFamily::kReplication, SimFamily::kStealing, SimFamily::kStealingFailover}) {
     if (name == sim_family_name(f)) return f;
   }
   return std::nullopt;
@@ -137,6 +139,8 @@ const char* sim_family_name(SimFamily family) {
       return "replication";
     case SimFamily::kStealing:
       return "stealing";
+    case SimFamily::kStealingFailover:
+      return "stealing_failover";
   }
   return "?";
 }
@@ -149,6 +153,8 @@ SeedRun run_family_seed(SimFamily family, uint64_t seed) {
       return run_replication_seed(seed);
     case SimFamily::kStealing:
       return run_stealing_seed(seed);
+    case SimFamily::kStealingFailover:
+      return run_stealing_failover_seed(seed);
   }
   return {"unknown family", {}};
 }

@@ -29,6 +29,7 @@ struct ScenarioOptions {
 };
 
 struct ScenarioReport {
+  bool skewed_clocks = false;  // skew_clocks_on_odd_seeds
   bool converged = false;
   uint64_t join_converged_ms = 0;   // after the last join
   uint64_t heal_converged_ms = 0;   // after the last fault was lifted
@@ -47,7 +48,7 @@ bool membership_converged(const Simulator& sim);
 // A node config for the simulator (fast gossip profile).
 NodeConfig sim_node_config(size_t index);
 
-enum class SimFamily { kMembership, kReplication, kStealing };
+enum class SimFamily { kMembership, kReplication, kStealing, kStealingFailover };
 
 // "membership", "replication", "stealing"; nullopt for any other name.
 std::optional<SimFamily> parse_sim_family(std::string_view name);
@@ -65,6 +66,7 @@ struct SeedRun {
 SeedRun run_membership_seed(uint64_t seed);   // run_membership_scenario with the default options
 SeedRun run_replication_seed(uint64_t seed);  // replication_scenario.cc
 SeedRun run_stealing_seed(uint64_t seed);     // stealing_scenario.cc
+SeedRun run_stealing_failover_seed(uint64_t seed);  // stealing_scenario.cc
 SeedRun run_family_seed(SimFamily family, uint64_t seed);
 
 }  // namespace mesh

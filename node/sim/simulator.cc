@@ -108,6 +108,16 @@ void Simulator::heal() { partition({}); }
 
 void Simulator::set_clock(size_t node, NodeClock clock) { nodes_.at(node)->clock = clock; }
 
+bool skew_clocks_on_odd_seeds(Simulator& sim, uint64_t seed) {
+  if (seed % 2 == 0) return false;
+  SimRandom clocks(derive_seed(seed, 5));
+  for (size_t i = 0; i < sim.size(); ++i) {
+    sim.set_clock(i, NodeClock{static_cast<int64_t>(clocks.uniform(20001)),
+                               static_cast<int64_t>(clocks.uniform(20001)) - 10000});
+  }
+  return true;
+}
+
 uint64_t Simulator::local_time(size_t node, uint64_t t_ms) const {
   const NodeClock& c = nodes_.at(node)->clock;
   int64_t t = static_cast<int64_t>(t_ms);

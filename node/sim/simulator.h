@@ -53,6 +53,13 @@ struct NodeClock {
   int64_t drift_ppm = 0;  // +-10000 is +-1%
 };
 
+// For the seeded families: on odd seeds, each node's clock starts up to 20 s
+// apart from the others' and runs up to 1% fast or slow (drawn from a stream
+// of its own, so the rest of the seed's schedule is unchanged). Returns
+// whether it skewed them.
+class Simulator;
+bool skew_clocks_on_odd_seeds(Simulator& sim, uint64_t seed);
+
 struct SimStats {
   uint64_t events = 0;
   uint64_t messages_sent = 0;

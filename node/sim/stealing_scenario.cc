@@ -58,12 +58,13 @@ namespace {
 // Adds n stealing nodes, joins them through n0 and waits until they settle.
 // Runners are crashed on purpose, often enough that a task may lose several
 // in a row: no max_lost_attempts bound, or it would become a dead letter.
-bool start_chaos_mesh(Simulator& sim, size_t n) {
+bool start_chaos_mesh(Simulator& sim, size_t n, uint64_t seed, SeedCounts& totals) {
   for (size_t i = 0; i < n; ++i) {
     NodeConfig config = stealing_config(i, true);
     config.max_lost_attempts = 0;
     sim.add_node(config);
   }
+  totals["seeds_with_skewed_clocks"] += skew_clocks_on_odd_seeds(sim, seed);
   sim.join(0, {}, 0);
   for (size_t i = 1; i < n; ++i) sim.join(i, {Simulator::address_of("n0")}, i * 20);
   return sim.run_until([&] { return stealing_settled(sim); }, 30000, 50).has_value();
@@ -76,7 +77,7 @@ std::string stealing_chaos(uint64_t seed, SeedCounts& totals) {
   const size_t n = 4;
   Simulator sim(seed, NetworkFaults{1, 10, 0.02, 0.02});
   SimRandom chaos(derive_seed(seed, 99));
-  if (!start_chaos_mesh(sim, n)) return "the mesh did not settle";
+  if (!start_chaos_mesh(sim, n, seed, totals)) return "the mesh did not settle";
   uint64_t start = sim.now();
   for (size_t owner : {0u, 1u}) {
     // All of an owner's tasks in one partition it leads: a skew for thieves to correct.
@@ -133,7 +134,7 @@ std::string stealing_failover(uint64_t seed, SeedCounts& totals) {
   const size_t n = 5;
   Simulator sim(seed, NetworkFaults{1, 10, 0, 0});
   SimRandom chaos(derive_seed(seed, 98));
-  if (!start_chaos_mesh(sim, n)) return "the mesh did not settle";
+  if (!start_chaos_mesh(sim, n, seed, totals)) return "the mesh did not settle";
   // No node may acknowledge a stolen result its own table has not applied.
   std::string early_ack;
   std::set<std::pair<std::string, uint32_t>> ran;      // (task id, attempt) some runner started

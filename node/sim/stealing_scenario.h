@@ -36,6 +36,6 @@ std::vector<TaskSpec> keyed(std::vector<TaskSpec> tasks, const std::string& key)
 // leader's membership held the runner dead are told apart), and no node may
 // acknowledge a stolen result before its op is applied there. Then every
 // acknowledged task must be completed exactly once.
-SeedRun run_stealing_failover_seed(uint64_t seed);
+// (run_stealing_failover_seed, declared in scenario.h.)
 
 }  // namespace mesh

@@ -171,7 +171,7 @@ namespace {
 // every fault lifted; the mesh must come back to one view. Seeds as
 // seed_plan.h describes: MESH_MEMBERSHIP_SEED / MESH_MEMBERSHIP_SEEDS.
 TEST_CASE("sim: seeded chaos schedules always converge once faults are lifted") {
-  SeedPlan plan = seed_plan("membership", "sim: seeded chaos*", 500, {1, 2, 3}, /*in_mesh_sim=*/true);
+  SeedPlan plan = seed_plan("membership", "sim: seeded chaos*", 1000, {1, 2, 3}, /*in_mesh_sim=*/true);
   SeedCounts totals = run_seed_plan(plan, run_membership_seed);
   MESSAGE(plan.seeds().size() << " chaos seeds converged: " << describe_counts(totals));
   CHECK(totals["converged"] == plan.seeds().size());
