@@ -80,14 +80,16 @@ void pack_body(Packer& p, const SubmitRequest& m) {
   for (const auto& t : m.tasks) pack(p, t);
 }
 void pack_body(Packer& p, const GetRequest& m) {
-  p.pack_array(1);
+  p.pack_array(m.keys.empty() ? 1 : 2);
   pack_str_list(p, m.ids);
+  if (!m.keys.empty()) pack_str_list(p, m.keys);
 }
 void pack_body(Packer& p, const WaitRequest& m) {
-  p.pack_array(3);
+  p.pack_array(m.keys.empty() ? 3 : 4);
   pack_str_list(p, m.ids);
   p.pack(m.all);
   p.pack(m.timeout_ms);
+  if (!m.keys.empty()) pack_str_list(p, m.keys);
 }
 void pack_body(Packer& p, const CancelRequest& m) {
   p.pack_array(1);
@@ -384,6 +386,16 @@ std::map<std::string, uint64_t> read_counters(Fields& f, const char* what) {
   return out;
 }
 
+// A read's keys: none, or one per id.
+std::vector<std::string> read_keys(Fields& f, size_t ids, const char* what) {
+  std::vector<std::string> keys = f.string_list(limits::kMaxBatchTasks, limits::kMaxIdBytes);
+  if (!keys.empty() && keys.size() != ids) {
+    fail(ErrorCode::kMalformed, std::string(what) + ": " + std::to_string(keys.size()) + " keys for " +
+                                    std::to_string(ids) + " ids (none, or one per id)");
+  }
+  return keys;
+}
+
 Request read_request(MessageKind kind, const msgpack::object& o) {
   switch (kind) {
     case MessageKind::kSubmitRequest: {
@@ -396,7 +408,10 @@ Request read_request(MessageKind kind, const msgpack::object& o) {
     }
     case MessageKind::kGetRequest: {
       Fields f(o, 1, "get");
-      return GetRequest{f.string_list(limits::kMaxBatchTasks, limits::kMaxIdBytes)};
+      GetRequest m;
+      m.ids = f.string_list(limits::kMaxBatchTasks, limits::kMaxIdBytes);
+      if (f.has_more()) m.keys = read_keys(f, m.ids.size(), "get");  // appended
+      return m;
     }
     case MessageKind::kWaitRequest: {
       Fields f(o, 3, "wait");
@@ -404,6 +419,7 @@ Request read_request(MessageKind kind, const msgpack::object& o) {
       m.ids = f.string_list(limits::kMaxBatchTasks, limits::kMaxIdBytes);
       m.all = f.boolean();
       m.timeout_ms = f.u64();
+      if (f.has_more()) m.keys = read_keys(f, m.ids.size(), "wait");  // appended
       return m;
     }
     case MessageKind::kCancelRequest: {

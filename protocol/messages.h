@@ -113,6 +113,9 @@ struct SubmitReply {
 
 struct GetRequest {
   std::vector<std::string> ids;
+  // Appended: the key each id was submitted under ("" for none), or empty
+  // when unknown; a node then asks only the partitions of these keys.
+  std::vector<std::string> keys = {};
 };
 struct GetReply {
   std::vector<TaskRecord> records;   // for the ids that exist, in request order
@@ -123,6 +126,7 @@ struct WaitRequest {
   std::vector<std::string> ids;  // ignored when all = true
   bool all = false;              // until no task on the node is unfinished
   uint64_t timeout_ms = 30000;
+  std::vector<std::string> keys = {};  // appended: as GetRequest::keys
 };
 struct WaitReply {
   bool timed_out = false;

@@ -489,8 +489,8 @@ class NodeState {
   void on_fanout_answer(const FanoutReply& reply);
   void finish_fanout_round(uint64_t fanout_id);
   // The addresses that lead (or, leader unknown, replicate) the partitions
-  // of the ids a get, wait, cancel or retry names, taken as task ids
-  // without a key (none beyond this node when it leads them all); nullopt
+  // of the ids a get, wait, cancel or retry names: of the keys a get or wait
+  // gives, else of the ids themselves (tasks submitted without a key) (none beyond this node when it leads them all); nullopt
   // when the query names no ids, or is a list.
   std::optional<std::set<std::string>> targeted_addresses(const Request& query) const;
   // Whether every id the query names is found (get, wait) or settled

@@ -229,8 +229,10 @@ Request NodeState::fanout_query(const FanoutState& f) const {
         using T = std::decay_t<decltype(q)>;
         if constexpr (std::is_same_v<T, GetRequest>) {
           GetRequest open;
-          for (const auto& id : q.ids) {
-            if (!f.found.count(id)) open.ids.push_back(id);
+          for (size_t i = 0; i < q.ids.size(); ++i) {
+            if (f.found.count(q.ids[i])) continue;
+            open.ids.push_back(q.ids[i]);
+            if (!q.keys.empty()) open.keys.push_back(q.keys[i]);
           }
           return open;
         } else if constexpr (std::is_same_v<T, CancelRequest> || std::is_same_v<T, RetryRequest>) {
@@ -364,25 +366,32 @@ void NodeState::on_fanout_answer(const FanoutReply& reply) {
 }
 
 std::optional<std::set<std::string>> NodeState::targeted_addresses(const Request& query) const {
-  const std::vector<std::string>* ids = std::visit(
-      [](const auto& q) -> const std::vector<std::string>* {
+  // The ids, and the keys they were submitted under when the request says.
+  using Named = std::pair<const std::vector<std::string>*, const std::vector<std::string>*>;
+  Named named = std::visit(
+      [](const auto& q) -> Named {
         using T = std::decay_t<decltype(q)>;
-        if constexpr (std::is_same_v<T, GetRequest> || std::is_same_v<T, CancelRequest>) {
-          return &q.ids;
+        if constexpr (std::is_same_v<T, GetRequest>) {
+          return {&q.ids, &q.keys};
+        } else if constexpr (std::is_same_v<T, CancelRequest>) {
+          return {&q.ids, nullptr};
         } else if constexpr (std::is_same_v<T, WaitRequest>) {
-          return q.all ? nullptr : &q.ids;
+          return {q.all ? nullptr : &q.ids, &q.keys};
         } else if constexpr (std::is_same_v<T, RetryRequest>) {
-          return q.all_failed ? nullptr : &q.ids;
+          return {q.all_failed ? nullptr : &q.ids, nullptr};
         } else {
-          return nullptr;
+          return {nullptr, nullptr};
         }
       },
       query);
+  const auto* ids = named.first;
   if (ids == nullptr || ids->empty()) return std::nullopt;
+  const auto* keys = named.second != nullptr && named.second->size() == ids->size() ? named.second : nullptr;
   std::set<std::string> addresses;
   const PartitionTable& table = partition_table();
-  for (const auto& id : *ids) {
-    uint32_t partition = partition_of(id, config_.ring.partitions);
+  for (size_t i = 0; i < ids->size(); ++i) {
+    const std::string& key = keys != nullptr && !(*keys)[i].empty() ? (*keys)[i] : (*ids)[i];
+    uint32_t partition = partition_of(key, config_.ring.partitions);
     if (leads(partition)) continue;  // served here, as every round is
     if (std::string leader = leader_address(partition); !leader.empty()) {
       addresses.insert(leader);

@@ -88,8 +88,8 @@ std::vector<Request> sample_requests() {
   defaults.handler = "noop";
   return {
       SubmitRequest{{sample_spec("a"), defaults}},
-      GetRequest{{"a", "b", ""}},
-      WaitRequest{{"a", "c"}, true, 45000},
+      GetRequest{{"a", "b", ""}, {"key-a", "", ""}},
+      WaitRequest{{"a", "c"}, true, 45000, {"", "key-c"}},
       CancelRequest{{"x", "y"}},
       ListRequest{false, TaskState::kCompleted, limits::kMaxListLimit, "after-this"},
       StatsRequest{},
@@ -344,6 +344,7 @@ std::vector<Sample> all_samples() {
 uint32_t appended_fields(const std::string& sample, const Path& path) {
   if (sample == "partitions_reply" && path.empty()) return 1;  // groups
   if (sample == "envelope" && path.empty()) return 1;          // mesh
+  if ((sample == "get" || sample == "wait") && path.empty()) return 1;  // keys
   bool record = (sample == "record" && path.empty()) ||
                 ((sample == "get_reply" || sample == "list_reply") && path == Path{0, 0}) ||
                 (sample == "wait_reply" && path == Path{1, 0});
@@ -516,12 +517,18 @@ TEST_CASE("codec: every request kind round trips") {
     CHECK(m.tasks[0].payload.size() == 11);
   }
   CHECK(std::get<GetRequest>(decoded(reqs[1])).ids == std::get<GetRequest>(reqs[1]).ids);
+  CHECK(std::get<GetRequest>(decoded(reqs[1])).keys == std::vector<std::string>{"key-a", "", ""});
   {
     auto m = std::get<WaitRequest>(decoded(reqs[2]));
     CHECK(m.ids == std::vector<std::string>{"a", "c"});
     CHECK(m.all);
     CHECK(m.timeout_ms == 45000);
+    CHECK(m.keys == std::vector<std::string>{"", "key-c"});
   }
+  // Keys are none, or one per id.
+  std::string uneven = encode_request(GetRequest{{"a", "b"}, {"k"}});
+  CHECK(decode_request(static_cast<uint16_t>(MessageKind::kGetRequest), uneven).status().code() ==
+        ErrorCode::kMalformed);
   CHECK(std::get<CancelRequest>(decoded(reqs[3])).ids == std::vector<std::string>{"x", "y"});
   {
     auto m = std::get<RetryRequest>(decoded(reqs[9]));
@@ -824,12 +831,13 @@ TEST_CASE("codec: extra appended fields are accepted (forward compatibility)") {
       }
     }
   }
-  // Written by hand: a get request from a newer peer with a second field.
+  // Written by hand: a get request from a newer peer with a third field.
   std::string body = build([](Packer& p) {
-    p.pack_array(2);
+    p.pack_array(3);
     p.pack_array(2);
     pack_str(p, "a");
     pack_str(p, "b");
+    p.pack_array(0);  // keys: none
     p.pack(uint64_t{99});
   });
   auto d = decode_request(static_cast<uint16_t>(MessageKind::kGetRequest), body);
@@ -1522,7 +1530,7 @@ TEST_CASE("codec: deeply nested input is rejected without a crash") {
   }
   // The limit is 8 nested containers, the body's own array included.
   auto get_with_nested_extra = [](int extra_depth) {
-    std::string body = "\x92\x91\xa1x";  // [["x"], <extra>]
+    std::string body = "\x93\x91\xa1x\x90";  // [["x"], [], <extra>]
     for (int i = 0; i < extra_depth; ++i) body += '\x91';
     return body + '\x01';
   };

@@ -112,6 +112,7 @@ const std::vector<Golden>& goldens() {
       {"submit", Layout::kRequest, 10, "91 91" + kTaskSpec},  // tasks: one
       {"submit_reply", Layout::kReply, 11, "91 91" + kSubmitOutcome},  // outcomes: one
       {"get", Layout::kRequest, 12, "91 91 a2 74 31"},  // ids ["t1"]
+      {"get_keyed", Layout::kRequest, 12, "92 91 a2 74 31 91 a1 6b"},  // ids ["t1"], keys ["k"]
       {"get_reply", Layout::kReply, 13, "92 91" + kTaskRecord + "91 a2 74 32"},  // records, missing ["t2"]
       {"wait", Layout::kRequest, 14,
        "93"

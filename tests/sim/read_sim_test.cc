@@ -100,8 +100,16 @@ TEST_CASE("sim reads: a get or wait by id costs O(1) messages in a 100-node mesh
   CHECK(waited <= 6);  // at most the partition's three replicas, asked and answering
   CHECK(got <= 6);
 
-  // A task under a key is not in its id's partition: the read widens to
-  // every member and still finds it; an unknown id is answered as missing.
+  // With the key it was submitted under, a keyed task is read as cheaply.
+  size_t keyed_get = read_messages(sim, origin, 14, in::Get{14, GetRequest{{"keyed-0"}, {"a-key"}}});
+  const auto* by_key = std::get_if<GetReply>(reply_to(sim, origin, 14));
+  REQUIRE(by_key != nullptr);
+  CHECK(by_key->records.size() == 1);
+  CHECK(keyed_get <= 6);
+
+  // Without its key, a task under a key is not in its id's partition: the
+  // read widens to every member and still finds it; an unknown id is
+  // answered as missing.
   size_t widened = read_messages(sim, origin, 13, in::Get{13, GetRequest{{"keyed-0", "nowhere"}}});
   const auto* both = std::get_if<GetReply>(reply_to(sim, origin, 13));
   REQUIRE(both != nullptr);

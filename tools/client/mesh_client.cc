@@ -145,8 +145,8 @@ Result<Reply> MeshClient::call(const Request& request, uint64_t timeout_ms) {
 Result<SubmitReply> MeshClient::submit(std::vector<TaskSpec> tasks) {
   return expect<SubmitReply>(call(SubmitRequest{std::move(tasks)}));
 }
-Result<GetReply> MeshClient::get(std::vector<std::string> ids) {
-  return expect<GetReply>(call(GetRequest{std::move(ids)}));
+Result<GetReply> MeshClient::get(std::vector<std::string> ids, std::vector<std::string> keys) {
+  return expect<GetReply>(call(GetRequest{std::move(ids), std::move(keys)}));
 }
 Result<WaitReply> MeshClient::wait(WaitRequest request) {
   uint64_t timeout = request.timeout_ms + impl_->options.timeout_ms;

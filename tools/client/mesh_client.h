@@ -37,7 +37,9 @@ class MeshClient {
   Result<Reply> call(const Request& request, uint64_t timeout_ms = 0);
 
   Result<SubmitReply> submit(std::vector<TaskSpec> tasks);
-  Result<GetReply> get(std::vector<std::string> ids);
+  // `keys`: the key each id was submitted under ("" none), or empty; with
+  // them a node asks only those partitions.
+  Result<GetReply> get(std::vector<std::string> ids, std::vector<std::string> keys = {});
   // Waits up to request.timeout_ms on the node, plus the client timeout.
   Result<WaitReply> wait(WaitRequest request);
   Result<CancelReply> cancel(std::vector<std::string> ids);

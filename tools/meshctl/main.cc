@@ -64,11 +64,16 @@ std::vector<std::vector<T>> chunks(const std::vector<T>& items, size_t size) {
 }
 
 // Waits until every id is terminal or the deadline passes; returns records.
-Result<WaitReply> wait_for(MeshClient& client, const std::vector<std::string>& ids, bool all, uint64_t timeout_ms) {
+// `keys`: one per id ("" none), or empty.
+Result<WaitReply> wait_for(MeshClient& client, const std::vector<std::string>& ids, const std::vector<std::string>& keys,
+                           bool all, uint64_t timeout_ms) {
   WaitReply total;
   if (all) return client.wait(WaitRequest{{}, true, timeout_ms});
-  for (const auto& part : chunks(ids, limits::kMaxBatchTasks)) {
-    auto reply = client.wait(WaitRequest{part, false, timeout_ms});
+  auto key_parts = chunks(keys, limits::kMaxBatchTasks);
+  auto id_parts = chunks(ids, limits::kMaxBatchTasks);
+  for (size_t i = 0; i < id_parts.size(); ++i) {
+    std::vector<std::string> part_keys = i < key_parts.size() ? key_parts[i] : std::vector<std::string>{};
+    auto reply = client.wait(WaitRequest{id_parts[i], false, timeout_ms, std::move(part_keys)});
     if (!reply.ok()) return reply.status();
     total.timed_out = total.timed_out || reply.value().timed_out;
     for (auto& r : reply.value().records) total.records.push_back(std::move(r));
@@ -146,13 +151,16 @@ int do_submit(MeshClient& client, const SubmitArgs& a, const Globals& g) {
       tasks.push_back(std::move(t));
     }
   }
-  std::vector<std::string> accepted;
+  std::vector<std::string> accepted, accepted_keys;
   std::vector<SubmitOutcome> outcomes;
   for (auto& part : chunks(tasks, 1000)) {
     auto reply = client.submit(std::move(part));
     if (!reply.ok()) return report(reply.status());
     for (auto& o : reply.value().outcomes) {
-      if (o.code == ErrorCode::kOk) accepted.push_back(o.id);
+      if (o.code == ErrorCode::kOk) {
+        accepted.push_back(o.id);
+        accepted_keys.push_back(tasks[outcomes.size()].key);  // outcomes come in task order
+      }
       outcomes.push_back(std::move(o));
     }
   }
@@ -176,7 +184,7 @@ int do_submit(MeshClient& client, const SubmitArgs& a, const Globals& g) {
               << " rejected\n";
   }
   if (a.wait && !accepted.empty()) {
-    auto reply = wait_for(client, accepted, false, a.wait_timeout_ms);
+    auto reply = wait_for(client, accepted, accepted_keys, false, a.wait_timeout_ms);
     if (!reply.ok()) return report(reply.status());
     int code = print_wait(reply.value(), g, false);
     if (code != kExitOk) return code;
@@ -184,8 +192,9 @@ int do_submit(MeshClient& client, const SubmitArgs& a, const Globals& g) {
   return rejected ? kExitRefused : kExitOk;
 }
 
-int do_get(MeshClient& client, const std::vector<std::string>& ids, const Globals& g) {
-  auto reply = client.get(ids);
+int do_get(MeshClient& client, const std::vector<std::string>& ids, const std::vector<std::string>& keys,
+           const Globals& g) {
+  auto reply = client.get(ids, keys);
   if (!reply.ok()) return report(reply.status());
   if (g.json) {
     nlohmann::json out = {{"tasks", nlohmann::json::array()}, {"missing", reply.value().missing}};
@@ -398,8 +407,10 @@ int run(int argc, char** argv) {
   submit_cmd->add_option("--wait-timeout-ms", submit.wait_timeout_ms, "how long --wait waits");
 
   std::vector<std::string> ids;
+  std::string read_key;
   auto* get_cmd = app.add_subcommand("get", "show tasks");
   get_cmd->add_option("ids", ids, "task ids")->required();
+  get_cmd->add_option("--key", read_key, "the key the tasks were submitted under: only its partition is asked");
 
   bool wait_all = false;
   uint64_t wait_timeout_ms = 60000;
@@ -407,6 +418,7 @@ int run(int argc, char** argv) {
   wait_cmd->add_option("ids", ids, "task ids");
   wait_cmd->add_flag("--all", wait_all, "until no task on the node is unfinished");
   wait_cmd->add_option("--wait-timeout-ms", wait_timeout_ms, "give up after this long");
+  wait_cmd->add_option("--key", read_key, "the key the tasks were submitted under: only its partition is asked");
 
   auto* cancel_cmd = app.add_subcommand("cancel", "cancel tasks");
   cancel_cmd->add_option("ids", ids, "task ids")->required();
@@ -444,13 +456,14 @@ int run(int argc, char** argv) {
 
   MeshClient client(split(g.addresses, ','), ClientOptions{g.timeout_ms, "meshctl"});
   if (*submit_cmd) return do_submit(client, submit, g);
-  if (*get_cmd) return do_get(client, ids, g);
+  std::vector<std::string> read_keys(read_key.empty() ? 0 : ids.size(), read_key);
+  if (*get_cmd) return do_get(client, ids, read_keys, g);
   if (*wait_cmd) {
     if (ids.empty() && !wait_all) {
       std::cerr << "meshctl: wait needs task ids or --all\n";
       return kExitUsage;
     }
-    auto reply = wait_for(client, ids, wait_all, wait_timeout_ms);
+    auto reply = wait_for(client, ids, read_keys, wait_all, wait_timeout_ms);
     if (!reply.ok()) return report(reply.status());
     return print_wait(reply.value(), g, wait_all);
   }
