@@ -360,9 +360,11 @@ void NodeState::on_fanout_answer(const FanoutReply& reply) {
         }
       },
       reply.reply);
-  // Once every named id is answered for, a silent member cannot change the
-  // answer: the round ends without waiting for it.
-  if (f.awaiting.empty() || named_ids_resolved(f)) finish_fanout_round(reply.fanout_id);
+  // Once every named id is answered for, or every partition, a silent
+  // member cannot change the answer: the round ends without waiting for it.
+  if (f.awaiting.empty() || named_ids_resolved(f) || f.covered.size() >= config_.ring.partitions) {
+    finish_fanout_round(reply.fanout_id);
+  }
 }
 
 std::optional<std::set<std::string>> NodeState::targeted_addresses(const Request& query) const {

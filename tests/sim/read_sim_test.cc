@@ -119,6 +119,42 @@ TEST_CASE("sim reads: a get or wait by id costs O(1) messages in a 100-node mesh
   CHECK(widened > 6);
 }
 
+TEST_CASE("sim reads: a member that falls silent does not hold up a list once every partition has answered") {
+  // A mesh where one member leads no partition: cutting it off leaves every
+  // partition led and reachable, while the others still count it live.
+  for (uint64_t seed = 51; seed < 71; ++seed) {
+    ReplicatedMesh mesh(seed, 5);
+    Simulator& sim = mesh.sim;
+    REQUIRE(sim.run_until([&] { return mesh.settled(); }, 20000, 50));
+    std::optional<size_t> idle;
+    for (size_t i = 0; i < 5 && !idle; ++i) {
+      bool leads_any = false;
+      for (uint32_t p = 0; p < kReplicatedPartitions; ++p) leads_any = leads_any || sim.node(i).leads(p);
+      if (!leads_any) idle = i;
+    }
+    if (!idle) continue;
+    size_t origin = (*idle + 1) % 5;
+    sim.partition({{*idle}});
+    uint64_t asked = sim.now();
+    sim.schedule(origin, asked, in::List{21, ListRequest{}});
+    REQUIRE(sim.run_until([&] { return reply_to(sim, origin, 21) != nullptr; }, asked + 30000, 1));
+    uint64_t took = sim.now() - asked;
+    bool still_live = false;
+    for (const auto& m : sim.node(origin).membership().members()) {
+      if (m.id == sim.node(*idle).config().node_id) {
+        still_live = m.state == MemberState::kAlive || m.state == MemberState::kSuspect;
+      }
+    }
+    REQUIRE_MESSAGE(still_live, "the silent member was already declared dead: nothing was tested");
+    CHECK(std::holds_alternative<ListReply>(*reply_to(sim, origin, 21)));
+    MESSAGE("seed " << seed << ": list answered " << took << " ms after the silent member was cut off");
+    // Well within the 1 s a round waits for a member that does not answer.
+    CHECK(took < 200);
+    return;
+  }
+  FAIL("no seed gave a member that leads no partition");
+}
+
 TEST_CASE("sim reads: a get whose records are larger than a frame is refused as too large, never lost on the wire") {
   ReplicatedMesh mesh(43, 3);
   Simulator& sim = mesh.sim;
