@@ -14,9 +14,18 @@ namespace {
 
 using Log = std::vector<std::string>;
 
-class RecordingStore final : public Storage {
+// What every recording fake shares: the log it writes each call to.
+class Recorder {
  public:
-  explicit RecordingStore(Log& log) : log_(log) {}
+  explicit Recorder(Log& log) : log_(log) {}
+
+ protected:
+  Log& log_;
+};
+
+class RecordingStore final : public Storage, Recorder {
+ public:
+  using Recorder::Recorder;
   Status write(const WriteBatch& batch, bool sync) override {
     log_.push_back("write " + std::to_string(batch.ops().size()) + (sync ? " synced" : " unsynced"));
     return fail ? Status(ErrorCode::kStorageError, "disk gone") : Status::Ok();
@@ -25,14 +34,11 @@ class RecordingStore final : public Storage {
     return Status::Ok();
   }
   bool fail = false;
-
- private:
-  Log& log_;
 };
 
-class RecordingPeers final : public PeerOutlet {
+class RecordingPeers final : public PeerOutlet, Recorder {
  public:
-  explicit RecordingPeers(Log& log) : log_(log) {}
+  using Recorder::Recorder;
   bool send(const std::string& address, const std::string&, const std::string&) override {
     log_.push_back("send " + address);
     return true;
@@ -41,30 +47,21 @@ class RecordingPeers final : public PeerOutlet {
     log_.push_back("disconnect " + address);
     return true;
   }
-
- private:
-  Log& log_;
 };
 
-class RecordingReplies final : public ReplyOutlet {
+class RecordingReplies final : public ReplyOutlet, Recorder {
  public:
-  explicit RecordingReplies(Log& log) : log_(log) {}
+  using Recorder::Recorder;
   void send(const std::string& client, const std::string&, const std::string&) override {
     log_.push_back("reply " + client);
   }
-
- private:
-  Log& log_;
 };
 
-class RecordingRuns final : public RunOutlet {
+class RecordingRuns final : public RunOutlet, Recorder {
  public:
-  explicit RecordingRuns(Log& log) : log_(log) {}
+  using Recorder::Recorder;
   void start(RunTask run) override { log_.push_back("start " + run.id); }
   void abort(const RunRef& run) override { log_.push_back("abort " + run.id); }
-
- private:
-  Log& log_;
 };
 
 struct Fixture {
