@@ -1,30 +1,23 @@
 #include "node/sim/sim_disk.h"
 
-#include <algorithm>
+#include "node/core/assert.h"
+#include "node/io/raft_store.h"
 
 namespace mesh {
 
 void SimDisk::persist(const Effects& effects) {
-  for (const auto& w : effects.raft_writes) {
-    RaftDisk& disk = groups_[w.group];
-    const Ready& ready = w.ready;
-    if (ready.snapshot) {
-      disk.snapshot = *ready.snapshot;
-      disk.entries.clear();
-      disk.applied_index = ready.snapshot->meta.index;
-    }
-    if (ready.truncate_from) {
-      std::erase_if(disk.entries, [&](const LogEntry& e) { return e.index >= *ready.truncate_from; });
-    }
-    for (const auto& entry : ready.entries) disk.entries.push_back(entry);
-    if (ready.hard_state) disk.hard_state = *ready.hard_state;
-  }
-  for (const auto& c : effects.compactions) {
-    RaftDisk& disk = groups_[c.group];
-    std::erase_if(disk.entries, [&](const LogEntry& e) { return e.index <= c.snapshot.meta.index; });
-    disk.snapshot = c.snapshot;
-    disk.applied_index = c.snapshot.meta.index;
-  }
+  WriteBatch batch;
+  for (const auto& w : effects.raft_writes) add_raft_ready(w.group, w.ready, batch);
+  for (const auto& c : effects.compactions) add_raft_compaction(c.group, c.snapshot, batch);
+  if (batch.empty()) return;
+  Status written = storage_.write(batch, /*sync=*/true);
+  MESH_ASSERT(written.ok(), written.message().c_str());
+}
+
+std::map<uint32_t, RaftDisk> SimDisk::groups(uint32_t partitions) {
+  auto loaded = load_raft_disks(storage_, partitions);
+  MESH_ASSERT(loaded.ok(), loaded.status().message().c_str());
+  return std::move(loaded).value();
 }
 
 }  // namespace mesh

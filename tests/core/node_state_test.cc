@@ -132,7 +132,7 @@ class Node {
   // Returns the effects of the join step.
   Effects restart(uint64_t now_ms) {
     state_ = std::make_unique<NodeState>(config_, random_);
-    Effects recovered = at(now_ms, in::Recover{disk_.groups()});
+    Effects recovered = at(now_ms, in::Recover{disk_.groups(config_.ring.partitions)});
     CHECK(recovered.replies.empty());
     CHECK(recovered.runs.empty());
     return rejoin(now_ms);
@@ -145,7 +145,7 @@ class Node {
   // The join step alone, after a recovery.
   Effects recover_only(uint64_t now_ms) {
     state_ = std::make_unique<NodeState>(config_, random_);
-    return at(now_ms, in::Recover{disk_.groups()});
+    return at(now_ms, in::Recover{disk_.groups(config_.ring.partitions)});
   }
   Effects rejoin(uint64_t now_ms) {
     Effects joined = at(now_ms, in::Join{});
@@ -171,7 +171,7 @@ class Node {
     return it == state_->counters().end() ? 0 : it->second;
   }
   NodeState& state() { return *state_; }
-  const SimDisk& disk() const { return disk_; }
+  SimDisk& disk() { return disk_; }
 
  private:
   NodeConfig config_;
@@ -1182,7 +1182,7 @@ TEST_CASE("node: what a replica cannot read back halts its partition; it never s
   n.finish(1, "a", 1, true, "result-a");
   n.submit(2, {make_spec("elsewhere")});
   REQUIRE(partition_of("elsewhere", kPartitions) != p);
-  auto groups = n.disk().groups();
+  auto groups = n.disk().groups(kPartitions);
   RaftDisk& disk = groups.at(p);
   REQUIRE(disk.snapshot.meta.index > 0);
   uint64_t bad_index = 0;
@@ -1250,7 +1250,7 @@ TEST_CASE("node: a step's raft writes and compactions persist into a consistent 
   config.replication.snapshot_every = 3;
   Node n(config);
   auto consistent = [&]() {
-    for (const auto& [p, disk] : n.disk().groups()) {
+    for (const auto& [p, disk] : n.disk().groups(kPartitions)) {
       uint64_t expected = disk.snapshot.meta.index + 1;
       for (const auto& entry : disk.entries) {
         if (entry.index != expected++) {
@@ -1264,7 +1264,7 @@ TEST_CASE("node: a step's raft writes and compactions persist into a consistent 
   n.submit(0, {keyed(make_spec("a")), keyed(make_spec("b"))});
   n.finish(1, "a", 1, true, "result-a");
   CHECK(n.counter("snapshots_taken") > 0);
-  CHECK(n.disk().groups().at(partition_of("fifo", kPartitions)).snapshot.meta.index > 0);
+  CHECK(n.disk().groups(kPartitions).at(partition_of("fifo", kPartitions)).snapshot.meta.index > 0);
   // Restarting from an inconsistent disk aborts the process: stop here.
   REQUIRE(consistent());
   n.restart(10);
@@ -1739,7 +1739,7 @@ TEST_CASE("node: recovering an unchanged disk writes nothing") {
   // unchanged hard state as changed and rewrites it.
   Node n(make_config(1));
   n.submit(0, {make_spec("a")});
-  const auto disk = n.disk().groups();
+  const auto disk = n.disk().groups(kPartitions);
   Effects fx = n.recover_only(100);
   CHECK_FALSE(fx.persists());
   size_t rewrites = 0;  // hard states written unchanged
