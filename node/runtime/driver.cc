@@ -409,8 +409,9 @@ struct Node::Impl {
     renew_timer.expires_after(milliseconds(std::max<uint64_t>(options.lease_ttl_ms / 3, 1)));
     renew_timer.async_wait([this](boost::system::error_code ec) {
       if (ec) return;
-      auto running = executor->running();
-      if (!running.empty()) feed(in::RenewLeases{std::move(running)});
+      // Fed even when nothing runs: attempts waiting for a slot, and results
+      // not yet committed, keep their leases through it as well.
+      feed(in::RenewLeases{executor->running()});
       arm_renewals();
     });
   }

@@ -178,9 +178,10 @@ void Simulator::deliver(const Event& event) {
     start_runs(event.node);
   }
   if (auto* renew = std::get_if<in::RenewLeases>(&input)) {
-    // The renewal timer: it reports what runs now, as the driver's does.
+    // The renewal timer: it reports what runs now, as the driver's does, and
+    // fires when nothing runs too (waiting attempts and results not yet
+    // committed need their leases).
     arm_renewals(event.node);
-    if (n.running.empty()) return;
     renew->running.assign(n.running.begin(), n.running.end());
   }
   ++stats_.events;
