@@ -71,7 +71,10 @@ struct Fixture {
   RecordingReplies replies{log};
   RecordingRuns runs{log};
   TurnOutput output{store, peers, "n1"};
-  Fixture() { output.attach(&replies, &runs); }
+  // Unattached: as a node is before it serves (no socket, no executor yet).
+  explicit Fixture(bool attached = true) {
+    if (attached) output.attach(&replies, &runs);
+  }
 };
 
 // One step's worth of everything: a log entry and hard state to persist, a
@@ -129,21 +132,16 @@ TEST_CASE("turn output: a turn with nothing to persist writes nothing; a reply t
 }
 
 TEST_CASE("turn output: runs wait for the executor, and replies for the socket, until attached") {
-  Log log;
-  RecordingStore store{log};
-  RecordingPeers peers{log};
-  RecordingReplies replies{log};
-  RecordingRuns runs{log};
-  TurnOutput output{store, peers, "n1"};
-  output.expect_reply(5, {"client-1", 42});
+  Fixture f(/*attached=*/false);
+  f.output.expect_reply(5, {"client-1", 42});
   Effects fx = one_step(5);
-  output.add(fx);
-  REQUIRE(output.flush().ok());
-  CHECK(log == Log{"write 2 synced", "send tcp://b", "disconnect tcp://gone"});
-  output.attach(&replies, &runs);
-  REQUIRE(output.flush().ok());
-  CHECK(log == Log{"write 2 synced", "send tcp://b", "disconnect tcp://gone", "reply client-1", "abort old",
-                   "start new"});
+  f.output.add(fx);
+  REQUIRE(f.output.flush().ok());
+  CHECK(f.log == Log{"write 2 synced", "send tcp://b", "disconnect tcp://gone"});
+  f.output.attach(&f.replies, &f.runs);
+  REQUIRE(f.output.flush().ok());
+  CHECK(f.log == Log{"write 2 synced", "send tcp://b", "disconnect tcp://gone", "reply client-1", "abort old",
+                     "start new"});
 }
 
 }  // namespace
