@@ -305,15 +305,24 @@ void NodeState::reindex(uint32_t partition, const TaskRecord& r, bool renewed) {
 
 void NodeState::expire_deadlines() {
   std::vector<TaskKey> due;
-  for (const auto& [id, lease] : leases_) {
+  for (auto& [id, lease] : leases_) {
     if (lease.ending || now_ms_ < lease.retry_at_ms) continue;
-    bool runner_dead = lease.owner != config_.node_id && node_dead(lease.owner);
+    bool ours = lease.owner == config_.node_id;
+    bool runner_dead = !ours && node_dead(lease.owner);
     // An own attempt whose outcome waits to be delivered is not gone.
-    bool runner_gone = lease.owner == config_.node_id && !runs_.count(id) && !leasing_.count(id) &&
-                       !pending_results_.count(id);
-    if (timed_out(id, lease) || now_ms_ >= lease.deadline_ms || runner_dead || runner_gone) {
-      due.push_back(id);
+    bool runner_gone = ours && !runs_.count(id) && !leasing_.count(id) && !pending_results_.count(id);
+    bool expired = now_ms_ >= lease.deadline_ms;
+    // Another runner's silence means it is gone only if this leader heard a
+    // majority of its group after the deadline: a leader cut off from
+    // everyone hears no renewals either, and its release could still commit
+    // once it is back. It checks again a heartbeat later (it steps down first
+    // if it stays cut off).
+    if (expired && !ours && !runner_dead && !timed_out(id, lease) &&
+        !replicas_.at(lease.partition).raft->heard_from_quorum_since(lease.deadline_ms)) {
+      lease.retry_at_ms = now_ms_ + config_.replication.heartbeat_interval_ms;
+      continue;
     }
+    if (timed_out(id, lease) || expired || runner_dead || runner_gone) due.push_back(id);
   }
   for (const auto& id : due) {
     Lease& lease = leases_.at(id);

@@ -404,6 +404,15 @@ bool RaftGroup::responsive(const Progress& pr) const {
   return pr.heard_ms && now_ms_ - *pr.heard_ms < config_.election_timeout_ms;
 }
 
+bool RaftGroup::heard_from_quorum_since(uint64_t since_ms) const {
+  if (role_ != RaftRole::kLeader) return false;
+  size_t heard = is_voter(id_) ? 1 : 0;
+  for (const auto& [id, pr] : progress_) {
+    heard += is_voter(id) && pr.heard_ms && *pr.heard_ms >= since_ms ? 1 : 0;
+  }
+  return heard >= quorum();
+}
+
 RaftGroup::Progress* RaftGroup::responding_follower(uint64_t term, const std::string& from) {
   if (term > term_) {
     become_follower(term, "");

@@ -270,6 +270,10 @@ class RaftGroup {
   // Leads, and an entry of its own term has committed: its applied state
   // holds every entry committed before it led.
   bool leads_current_term() const { return role_ == RaftRole::kLeader && committed_in_current_term(); }
+  // Leads, and a majority of the voters (itself included) answered it at or
+  // after `since_ms`: it was not cut off at that instant. A leader that heard
+  // nobody cannot tell a silent runner from its own isolation.
+  bool heard_from_quorum_since(uint64_t since_ms) const;
   const std::vector<std::string>& voters() const { return voters_; }
   const std::vector<std::string>& learners() const { return learners_; }
   const RaftLog& log() const { return log_; }

@@ -382,6 +382,20 @@ TEST_CASE("raft: check-quorum: a leader that hears from no majority steps down")
   CHECK(leaders[0] != "a");
 }
 
+TEST_CASE("raft: a leader knows whether a majority answered it since an instant") {
+  Cluster c({"a", "b", "c"});
+  c.campaign("a");
+  c.heartbeat("a");
+  uint64_t answered = c.now;
+  CHECK(c["a"].heard_from_quorum_since(answered));
+  CHECK_FALSE(c["b"].heard_from_quorum_since(0));  // followers never claim it
+  c.isolate("a");
+  c.heartbeat("a");
+  CHECK(c["a"].role() == RaftRole::kLeader);
+  CHECK(c["a"].heard_from_quorum_since(answered));
+  CHECK_FALSE(c["a"].heard_from_quorum_since(answered + 1));  // nobody answered since
+}
+
 TEST_CASE("raft: leader stickiness: a replica that hears from a leader ignores higher-term vote requests") {
   Cluster c({"a", "b", "c"});
   c.campaign("a");
