@@ -13,10 +13,12 @@ install(FILES configs/multi-host.toml DESTINATION ${CMAKE_INSTALL_DATADIR}/meshw
 
 set_target_properties(mesh_client PROPERTIES EXPORT_NAME client)
 set_target_properties(mesh_protocol PROPERTIES EXPORT_NAME protocol)
+set_target_properties(mesh_keys PROPERTIES EXPORT_NAME keys)
 target_include_directories(mesh_client PUBLIC $<BUILD_INTERFACE:${CMAKE_SOURCE_DIR}>
                                               $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}/meshwork>)
-install(TARGETS mesh_client mesh_protocol EXPORT meshworkTargets ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR})
+install(TARGETS mesh_client mesh_keys mesh_protocol EXPORT meshworkTargets ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR})
 install(FILES tools/client/mesh_client.h DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/meshwork/tools/client)
+install(FILES node/runtime/curve_keys.h DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/meshwork/node/runtime)
 install(DIRECTORY protocol/ DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/meshwork/protocol FILES_MATCHING PATTERN "*.h")
 install(EXPORT meshworkTargets NAMESPACE meshwork:: DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/meshwork)
 configure_package_config_file(cmake/meshworkConfig.cmake.in ${CMAKE_BINARY_DIR}/meshworkConfig.cmake

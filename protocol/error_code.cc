@@ -23,6 +23,7 @@ std::string_view error_name(ErrorCode code) {
     case ErrorCode::kBusy: return "busy";
     case ErrorCode::kHandlerNotAllowed: return "handler_not_allowed";
     case ErrorCode::kStorageFull: return "storage_full";
+    case ErrorCode::kForbidden: return "forbidden";
   }
   return "unknown_error";
 }

@@ -197,4 +197,9 @@ using PeerMessage = std::variant<Ping, PingReq, Ack, Sync, StealRequest, StealGr
                                  StolenResultAck, RaftBatch, RouteSubmit, RouteSubmitReply, Fanout, FanoutReply,
                                  LeaderHints>;
 
+// The node ids a message says it comes from (its sender fields; a Raft
+// message's replica "<node>#<disk>" counts as <node>). An authenticated
+// sender must be every one of them (node/runtime/driver.cc).
+std::vector<std::string> claimed_node_ids(const PeerMessage& message);
+
 }  // namespace mesh

@@ -7,7 +7,7 @@
 #   node/io/       storage over RocksDB: may add node/core/ and node/io/
 #   node/sim/      the simulator: may add node/io/ and tools/testkit/, never node/runtime/
 #   node/runtime/  the driver: anything but node/sim/ and tools/
-#   tools/client/  the client library: protocol/ and the shared ZeroMQ options only
+#   tools/client/  the client library: protocol/, the shared ZeroMQ options and CURVE key files only
 # Prints every breach and exits 1 if there is one.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -40,7 +40,7 @@ check node/core "protocol/ node/env/ node/core/" "$no_io"
 check node/io "protocol/ node/env/ node/core/ node/io/" ""
 check node/sim "protocol/ node/env/ node/core/ node/io/ node/sim/ tools/testkit/" '^<(thread|zmq|boost/|asio|rocksdb/|spdlog/)'
 check node/runtime "protocol/ node/env/ node/core/ node/io/ node/runtime/" ""
-check tools/client "protocol/ tools/client/ node/runtime/zmq_options.h" ""
+check tools/client "protocol/ tools/client/ node/runtime/zmq_options.h node/runtime/curve_keys.h" ""
 
 if ((breaches > 0)); then
   echo "$breaches layering breaches"

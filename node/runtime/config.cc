@@ -59,6 +59,7 @@ const std::map<std::string, Setter>& settings() {
       {"runtime.exec_max_output_bytes", set<int64_t>(&NodeOptions::exec_max_output_bytes)},
       {"runtime.metrics_listen", set<std::string>(&NodeOptions::metrics_listen)},
       {"runtime.log_level", set<std::string>(&NodeOptions::log_level)},
+      {"security.keys_dir", set<std::string>(&NodeOptions::keys_dir)},
       {"handlers.exec.allow", set_string_list(&NodeOptions::exec_allow)},
       {"handlers.exec.env", set_string_list(&NodeOptions::exec_env)},
       {"handlers.exec.workdir", set<std::string>(&NodeOptions::exec_workdir)},
@@ -168,6 +169,14 @@ std::string to_endpoint(const std::string& address) {
   return address.find("://") == std::string::npos ? "tcp://" + address : address;
 }
 
+bool is_loopback_endpoint(const std::string& endpoint) {
+  if (endpoint.rfind("ipc://", 0) == 0) return true;
+  for (const char* prefix : {"tcp://127.", "tcp://localhost:", "tcp://[::1]:"}) {
+    if (endpoint.rfind(prefix, 0) == 0) return true;
+  }
+  return false;
+}
+
 Status validate(const NodeOptions& o) { return validate(o, geteuid() == 0); }
 
 Status validate(const NodeOptions& o, bool as_root) {
@@ -176,6 +185,11 @@ Status validate(const NodeOptions& o, bool as_root) {
   }
   if (o.listen.rfind("tcp://", 0) != 0 && o.listen.rfind("ipc://", 0) != 0) {
     return invalid("listen must be a tcp:// or ipc:// endpoint, got '" + o.listen + "'");
+  }
+  if (o.keys_dir.empty() && !o.insecure && !is_loopback_endpoint(o.listen)) {
+    return invalid("listening on " + o.listen +
+                   " in plaintext: give a keys directory (--keys, [security] keys_dir; meshctl keygen makes one), "
+                   "or --insecure to accept anyone who reaches the port");
   }
   if (o.data_dir.empty()) return invalid("data_dir must not be empty");
   if (o.slots < 1 || o.slots > 1024) return invalid("executor slots must be 1..1024");

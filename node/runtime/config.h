@@ -46,6 +46,10 @@ struct NodeOptions {
   uint64_t steal_threshold = 2;
   uint64_t steal_interval_ms = 50;
   std::string metrics_listen;  // "host:port" for Prometheus text over HTTP; empty = off
+  // [security]: the keys directory (node/runtime/curve_keys.h); empty: plaintext,
+  // refused on an address other than loopback unless `insecure` (a flag only).
+  std::string keys_dir;
+  bool insecure = false;
   std::string log_level = "info";
   // [handlers.exec]: what exec tasks may run, and how (node/core/exec_policy.h).
   // No allowed program: exec is off.
@@ -62,6 +66,8 @@ struct NodeOptions {
 
 // Reads `path` over `options`. Unknown keys, wrong types and syntax errors
 // are errors (kInvalidArgument) that name the key or line.
+// Whether only this host can reach `endpoint` (ipc://, 127.0.0.0/8, ::1, localhost).
+bool is_loopback_endpoint(const std::string& endpoint);
 Status load_config_file(const std::string& path, NodeOptions& options);
 Status validate(const NodeOptions& options);
 // `as_root`: whether meshd runs as root, which exec's user and group need.

@@ -6,6 +6,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <spdlog/spdlog.h>
 
+#include <atomic>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
@@ -18,6 +19,8 @@
 #include "node/io/raft_store.h"
 #include "node/io/rocks_store.h"
 #include "node/io/system_env.h"
+#include "node/runtime/config.h"
+#include "node/runtime/curve_keys.h"
 #include "node/runtime/executor.h"
 #include "node/runtime/http_metrics.h"
 #include "node/runtime/metrics.h"
@@ -81,12 +84,23 @@ struct Node::Impl {
     auto groups = load_raft_disks(*store, options.partitions);
     if (!groups.ok()) return groups.status();
     if (Status s = resolve_mesh_id(groups.value().empty()); !s.ok()) return s;
+    if (!options.keys_dir.empty()) {
+      auto loaded = load_mesh_keys(options.keys_dir, options.node_id);
+      if (!loaded.ok()) return loaded.status();
+      keys = std::move(loaded).value();
+      peers = std::make_unique<PeerTransport>(
+          CurveClientKeys{keys->mesh.public_key, keys->node.public_key, keys->node.secret_key});
+    } else {
+      peers = std::make_unique<PeerTransport>();
+    }
 
     try {
       server = std::make_unique<ZmqServer>(
-          io, options.listen, [this](const std::string& peer, std::vector<std::string> frames) {
-            on_message(peer, std::move(frames));
-          });
+          io, options.listen,
+          [this](const std::string& peer, const std::string& user_id, std::vector<std::string> frames) {
+            on_message(peer, user_id, std::move(frames));
+          },
+          server_security());
       if (!options.metrics_listen.empty()) {
         http = std::make_unique<HttpMetrics>(io, options.metrics_listen,
                                              [this](const std::string& path) { return http_answer(path); });
@@ -112,9 +126,15 @@ struct Node::Impl {
       return Status(ErrorCode::kInvalidArgument, "node id '" + options.node_id + "' is over " +
                                                      std::to_string(kMaxNodeIdBytes) + " bytes: set --node-id");
     }
+    // The others know this node's key under one id: it must be this one.
+    if (keys && keys->node_ids_by_key.at(keys->node.public_key) != options.node_id) {
+      return Status(ErrorCode::kInvalidArgument, "this node's key is listed as nodes/" +
+                                                     keys->node_ids_by_key.at(keys->node.public_key) +
+                                                     ".pub, but this node's id is " + options.node_id);
+    }
 
     replica_id = options.node_id + "#" + disk_id.value();
-    output = std::make_unique<TurnOutput>(*store, peers, options.node_id);
+    output = std::make_unique<TurnOutput>(*store, *peers, options.node_id);
     output->set_mesh_id(mesh_id);
     output->attach(server.get(), nullptr);
     core = std::make_unique<NodeState>(node_config(), random);
@@ -143,6 +163,58 @@ struct Node::Impl {
         options.advertise, options.seeds.size(),
         http ? http->bound_address() : "off", options.data_dir, options.slots, recovered);
     return Status::Ok();
+  }
+
+  // Who may connect: with keys, the allow-listed ones over CURVE; on loopback
+  // without keys, anyone, as before; elsewhere without keys (--insecure),
+  // anyone, but each new connection is logged as plaintext.
+  std::optional<ServerSecurity> server_security() {
+    if (keys) {
+      return ServerSecurity{keys->mesh.secret_key,
+                            [this](const std::string& key, const std::string& address) -> std::optional<std::string> {
+                              if (auto who = keys->principal_of(key)) return who->user_id();
+                              ++connections_refused;
+                              if (refused_keys.insert(key).second) {
+                                spdlog::warn("event=connection_refused address={} key={} reason=\"key not "
+                                             "allow-listed\"",
+                                             address, key);
+                              }
+                              return std::nullopt;
+                            }};
+    }
+    if (is_loopback_endpoint(options.listen)) return std::nullopt;
+    spdlog::warn("event=insecure listen={} reason=\"no keys: plaintext, and anyone who reaches the port may submit "
+                 "tasks and send peer messages\"",
+                 options.listen);
+    return ServerSecurity{"", [this](const std::string&, const std::string& address) -> std::optional<std::string> {
+                            ++plaintext_connections;
+                            spdlog::warn("event=plaintext_connection address={}", address);
+                            return std::string();
+                          }};
+  }
+
+  // With keys, a peer message must come from the node it claims to be: the
+  // envelope's sender and every sender field are the connection's node id.
+  bool sent_by_claimed_node(const Principal& who, const Envelope& env, const PeerMessage& message) {
+    if (!keys) return true;
+    bool matches = who.is_node && env.sender == who.name;
+    for (const auto& id : claimed_node_ids(message)) matches = matches && id == who.name;
+    if (matches) return true;
+    ++counters["peer_messages_forged"];
+    if (forged_senders.insert(who.user_id() + " as " + env.sender).second) {
+      spdlog::warn("event=forged_peer_message connection=\"{}\" claims={} action=refused", who.user_id(), env.sender);
+    }
+    return false;
+  }
+
+  // With keys, what a client may ask depends on its role; nodes may ask anything.
+  Status allowed_request(const Principal& who, const Request& request) const {
+    if (!keys || who.is_node || who.role == ClientRole::kAdmin) return Status::Ok();
+    bool writes = std::holds_alternative<SubmitRequest>(request) || std::holds_alternative<CancelRequest>(request) ||
+                  std::holds_alternative<RetryRequest>(request);
+    if (!writes || who.role == ClientRole::kSubmit) return Status::Ok();
+    return Status(ErrorCode::kForbidden, "client '" + who.name + "' has role " + client_role_name(who.role) +
+                                             "; submit, cancel and retry need role submit or admin");
   }
 
   // The mesh this node belongs to: the stored id; or, on an empty data dir
@@ -272,7 +344,7 @@ struct Node::Impl {
                           std::move(handler_output)});
   }
 
-  void on_message(const std::string& peer, std::vector<std::string> frames) {
+  void on_message(const std::string& peer, const std::string& user_id, std::vector<std::string> frames) {
     ++counters["requests_received"];
     if (frames.size() != 2) {
       return reject(peer, 0, Status(ErrorCode::kMalformed, "expected 2 frames (envelope, body), got " +
@@ -288,15 +360,20 @@ struct Node::Impl {
                                                                std::to_string(kProtocolVersion) + ", got " +
                                                                std::to_string(env.version)));
     }
+    Principal who = Principal::from_user_id(user_id);
     if (is_peer_kind(env.kind)) {
-      if (!accept_mesh(env)) return;
       auto message = decode_peer(env.kind, frames[1]);
       if (!message.ok()) return reject(peer, env.request_id, message.status());
+      if (!sent_by_claimed_node(who, env, message.value())) {
+        return reject(peer, env.request_id, Status(ErrorCode::kForbidden, "peer message from another node's key"));
+      }
+      if (!accept_mesh(env)) return;
       ++counters["peer_messages_received"];
       return feed(in::FromPeer{std::move(message).value()});
     }
     auto request = decode_request(env.kind, frames[1]);
     if (!request.ok()) return reject(peer, env.request_id, request.status());
+    if (Status s = allowed_request(who, request.value()); !s.ok()) return reject(peer, env.request_id, s);
     std::visit([&](auto& r) { handle(peer, env.request_id, std::move(r)); }, request.value());
   }
 
@@ -454,7 +531,9 @@ struct Node::Impl {
     for (const auto& [name, value] : counters) s.counters[name] += value;
     for (const auto& [name, value] : output->counters()) s.counters[name] += value;
     s.gauges = core->gauges();
-    s.gauges["peer_connections"] = static_cast<int64_t>(peers.peers());
+    s.gauges["peer_connections"] = static_cast<int64_t>(peers->peers());
+    s.counters["connections_refused"] = connections_refused;
+    s.counters["plaintext_connections"] = plaintext_connections;
     s.gauges["members_known"] = static_cast<int64_t>(core->membership().members().size());
     s.counters["members_reaped"] = core->membership().reaped_total();
     s.gauges["rss_bytes"] = static_cast<int64_t>(rss_bytes());
@@ -513,7 +592,13 @@ struct Node::Impl {
   std::unique_ptr<ZmqServer> server;
   std::unique_ptr<HttpMetrics> http;
   std::unique_ptr<Executor> executor;
-  PeerTransport peers;
+  std::optional<MeshKeys> keys;  // --keys: CURVE and allow-lists
+  std::unique_ptr<PeerTransport> peers;
+  // Written by the ZAP thread (ZmqServer), read by stats().
+  std::atomic<uint64_t> connections_refused{0};
+  std::atomic<uint64_t> plaintext_connections{0};
+  std::set<std::string> refused_keys;    // logged once each; the ZAP thread's own
+  std::set<std::string> forged_senders;  // logged once each
   asio::steady_timer wake_timer;
   asio::steady_timer renew_timer;
   asio::steady_timer space_timer;

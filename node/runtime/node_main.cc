@@ -29,7 +29,7 @@ int run_meshd(int argc, char** argv, HandlerRegistry handlers) {
   app.set_version_flag("--version", "meshd " MESH_VERSION);
   std::string config_path;
   std::optional<std::string> node_id, listen, advertise, data_dir, metrics_listen, log_level, gossip_profile,
-      placement;
+      placement, keys_dir;
   std::optional<std::vector<std::string>> seeds;
   std::optional<uint32_t> slots;
   std::optional<uint64_t> max_unfinished, lease_ttl_ms, max_lost_attempts, lease_ahead_max, drain_grace_ms, retention_ms,
@@ -60,6 +60,10 @@ int run_meshd(int argc, char** argv, HandlerRegistry handlers) {
   app.add_flag("--new-mesh", new_mesh,
                "found a new mesh when the data dir is empty and there are no seeds (ignored by a data dir that "
                "belongs to a mesh already)");
+  app.add_option("--keys", keys_dir,
+                 "keys directory: CURVE on every connection, only allow-listed nodes and clients (meshctl keygen)");
+  bool insecure = false;
+  app.add_flag("--insecure", insecure, "plaintext on an address other than loopback: anyone who reaches it is in");
   bool no_steal = false;
   app.add_flag("--no-steal", no_steal, "switch work stealing off (for comparison)");
   try {
@@ -86,6 +90,8 @@ int run_meshd(int argc, char** argv, HandlerRegistry handlers) {
   override_with(metrics_listen, options.metrics_listen);
   override_with(log_level, options.log_level);
   override_with(placement, options.placement);
+  override_with(keys_dir, options.keys_dir);
+  options.insecure = insecure;
   override_with(slots, options.slots);
   override_with(max_unfinished, options.max_unfinished);
   override_with(lease_ttl_ms, options.lease_ttl_ms);

@@ -20,6 +20,7 @@ constexpr int kReconnectMaxMs = 1000;
 
 struct PeerTransport::Impl {
   zmq::context_t context{1};
+  std::optional<CurveClientKeys> curve;
   std::map<std::string, zmq::socket_t> sockets;
 
   zmq::socket_t& socket_for(const std::string& address) {
@@ -28,12 +29,15 @@ struct PeerTransport::Impl {
     zmq::socket_t socket(context, zmq::socket_type::dealer);
     apply_common_options(socket, kPeerSendQueue);
     socket.set(zmq::sockopt::reconnect_ivl_max, kReconnectMaxMs);
+    if (curve) apply_curve_client(socket, *curve);
     socket.connect(address);
     return sockets.emplace(address, std::move(socket)).first->second;
   }
 };
 
-PeerTransport::PeerTransport() : impl_(std::make_unique<Impl>()) {}
+PeerTransport::PeerTransport(std::optional<CurveClientKeys> curve) : impl_(std::make_unique<Impl>()) {
+  impl_->curve = std::move(curve);
+}
 
 PeerTransport::~PeerTransport() = default;
 

@@ -6,15 +6,18 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "node/runtime/outlets.h"
+#include "node/runtime/zmq_options.h"
 
 namespace mesh {
 
 class PeerTransport final : public PeerOutlet {
  public:
-  PeerTransport();
+  // With `curve`, every connection is CURVE-encrypted and proves this node's key.
+  explicit PeerTransport(std::optional<CurveClientKeys> curve = std::nullopt);
   ~PeerTransport() override;
 
   // Returns false when the message was dropped (peer unreachable or slow).

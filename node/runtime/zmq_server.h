@@ -6,6 +6,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -17,13 +18,26 @@ class io_context;
 
 namespace mesh {
 
+// Who may connect. With it, a ZAP handler (on a thread of its own, RFC 27)
+// asks `authenticate` about every new connection before it carries a message.
+struct ServerSecurity {
+  std::string curve_secret_key;  // Z85; empty: plaintext (NULL mechanism)
+  // Returns the connection's user id (Principal::user_id), or none to refuse.
+  // `public_key` is the client's Z85 key (empty on plaintext); `address` its IP.
+  // Called on the ZAP thread: it must only read shared state.
+  std::function<std::optional<std::string>(const std::string& public_key, const std::string& address)> authenticate;
+};
+
 class ZmqServer final : public ReplyOutlet {
  public:
-  using OnMessage = std::function<void(const std::string& peer, std::vector<std::string> frames)>;
+  // `user_id`: what ZAP said the sender is ("" without security).
+  using OnMessage =
+      std::function<void(const std::string& peer, const std::string& user_id, std::vector<std::string> frames)>;
 
   // Binds `endpoint` (tcp://host:0 picks a free port). Throws
   // std::runtime_error with ZeroMQ's message when binding fails.
-  ZmqServer(boost::asio::io_context& io, const std::string& endpoint, OnMessage on_message);
+  ZmqServer(boost::asio::io_context& io, const std::string& endpoint, OnMessage on_message,
+            std::optional<ServerSecurity> security = std::nullopt);
   ~ZmqServer() override;
 
   // The endpoint actually bound, with the chosen port.

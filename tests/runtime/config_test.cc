@@ -52,6 +52,23 @@ TEST_CASE("config: values are checked") {
   CHECK(to_endpoint("tcp://h:1") == "tcp://h:1");
 }
 
+TEST_CASE("config: plaintext beyond loopback needs --insecure") {
+  NodeOptions o;
+  CHECK(is_loopback_endpoint("tcp://127.0.0.1:7700"));
+  CHECK(is_loopback_endpoint("tcp://localhost:7700"));
+  CHECK(is_loopback_endpoint("tcp://[::1]:7700"));
+  CHECK(is_loopback_endpoint("ipc:///tmp/meshd.sock"));
+  CHECK_FALSE(is_loopback_endpoint("tcp://0.0.0.0:7700"));
+  CHECK_FALSE(is_loopback_endpoint("tcp://10.0.0.1:7700"));
+  o.listen = "tcp://0.0.0.0:7700";
+  CHECK(validate(o).message().find("--insecure") != std::string::npos);
+  o.insecure = true;
+  CHECK(validate(o).ok());
+  o.insecure = false;
+  o.keys_dir = "/etc/meshwork/keys";
+  CHECK(validate(o).ok());
+}
+
 TEST_CASE("config: seeds as a TOML array") {
   TempDir dir("meshwork-config-");
   REQUIRE(!dir.path().empty());

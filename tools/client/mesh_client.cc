@@ -15,9 +15,10 @@ namespace {
 
 constexpr int kQueueMessages = 100000;  // pipelined requests in flight
 
-Status unavailable(const std::string& endpoint, uint64_t timeout_ms) {
-  return Status(ErrorCode::kUnavailable,
-                "no reply from " + endpoint + " within " + std::to_string(timeout_ms) + " ms (is meshd running?)");
+Status unavailable(const std::string& endpoint, uint64_t timeout_ms, bool with_keys) {
+  return Status(ErrorCode::kUnavailable, "no reply from " + endpoint + " within " + std::to_string(timeout_ms) +
+                                             (with_keys ? " ms (is meshd running? is this client's key allow-listed?)"
+                                                        : " ms (is meshd running?)"));
 }
 
 template <typename T>
@@ -38,6 +39,7 @@ struct MeshClient::Impl {
   void connect() {
     socket = std::make_unique<zmq::socket_t>(context, zmq::socket_type::dealer);
     apply_common_options(*socket, kQueueMessages);
+    if (options.curve) apply_curve_client(*socket, *options.curve);
     socket->connect(endpoints[current]);
   }
 
@@ -51,7 +53,13 @@ struct MeshClient::Impl {
     for (size_t i = 0; i < frames.size(); ++i) {
       auto flags = i + 1 < frames.size() ? zmq::send_flags::sndmore : zmq::send_flags::none;
       if (!socket->send(zmq::buffer(frames[i]), flags | zmq::send_flags::dontwait)) {
-        return Status(ErrorCode::kOverloaded, "client send queue full");
+        // A DEALER refuses to queue while it has no connection, and a
+        // handshake the node refused (keys) leaves it none.
+        return Status(ErrorCode::kUnavailable,
+                      "cannot send to " + endpoints[current] +
+                          (options.curve ? ": no connection (is meshd running? is this client's key allow-listed?)"
+                                         : ": no connection or a full queue (is meshd running? a mesh with keys "
+                                           "needs --client-key and --mesh-key)"));
       }
     }
     return Status::Ok();
@@ -60,7 +68,7 @@ struct MeshClient::Impl {
   Result<std::vector<std::string>> receive_frames(uint64_t timeout_ms) {
     zmq::pollitem_t item{static_cast<void*>(*socket), 0, ZMQ_POLLIN, 0};
     if (zmq::poll(&item, 1, std::chrono::milliseconds(timeout_ms)) == 0) {
-      return unavailable(endpoints[current], timeout_ms);
+      return unavailable(endpoints[current], timeout_ms, options.curve.has_value());
     }
     std::vector<std::string> frames;
     bool more = true;
@@ -114,7 +122,7 @@ struct MeshClient::Impl {
       auto reply = receive(left);
       if (!reply.ok()) {
         if (reply.status().code() == ErrorCode::kUnavailable) {
-          Status s = unavailable(endpoints[current], timeout_ms);
+          Status s = unavailable(endpoints[current], timeout_ms, options.curve.has_value());
           if (endpoints.size() > 1) fail_over();
           return s;
         }

@@ -10,10 +10,12 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "node/runtime/curve_keys.h"
 #include "protocol/messages.h"
 #include "protocol/result.h"
 
@@ -22,6 +24,8 @@ namespace mesh {
 struct ClientOptions {
   uint64_t timeout_ms = 10000;
   std::string client_id = "meshctl";
+  // A mesh with keys: this client's key pair and the mesh's public key.
+  std::optional<CurveClientKeys> curve = std::nullopt;
 };
 
 class MeshClient {

@@ -102,6 +102,8 @@ struct Options {
   uint32_t rounds = 5;
   std::string handler = "noop";
   std::string payload;
+  bool curve = false;          // spawned meshes use keys: CURVE on every connection
+  bool compare_curve = false;  // throughput: plaintext, then CURVE, in one run
 };
 
 // Timings of the spawned meshes' Raft groups: gossip profile "local" (see
@@ -198,6 +200,26 @@ class LocalMesh {
       nodes_.push_back(Node{"bench-" + std::to_string(i + 1), dir_ + "/n" + std::to_string(i + 1), {}, {}, {}});
     }
   }
+
+  // Keys for every node and an admin client, when the mesh runs with CURVE.
+  Status make_keys() {
+    if (!o_.curve) return Status::Ok();
+    std::string keys = dir_ + "/keys";
+    if (Status s = keygen_mesh(keys); !s.ok()) return s;
+    for (const auto& n : nodes_) {
+      if (Status s = keygen_node(keys, n.id); !s.ok()) return s;
+    }
+    if (Status s = keygen_client(keys, "meshbench", ClientRole::kAdmin); !s.ok()) return s;
+    auto client = read_client_keys(keys + "/meshbench.key", keys + "/mesh.pub");
+    if (!client.ok()) return client.status();
+    curve_ = client.value();
+    extra_args_.insert(extra_args_.end(), {"--keys", keys});
+    return Status::Ok();
+  }
+
+  ClientOptions client_options(uint64_t timeout_ms, const std::string& name = "meshbench") const {
+    return ClientOptions{timeout_ms, name, curve_};
+  }
   ~LocalMesh() {
     for (auto& n : nodes_) {
       if (n.process) n.process->signal(SIGTERM);
@@ -211,6 +233,7 @@ class LocalMesh {
 
   // Starts every node and waits until the mesh is ready.
   Status start() {
+    if (Status s = make_keys(); !s.ok()) return s;
     for (size_t i = 0; i < size(); ++i) {
       if (Status s = start(i, i == 0 ? std::vector<std::string>{} : std::vector<std::string>{endpoint(0)}); !s.ok()) {
         return s;
@@ -316,7 +339,7 @@ class LocalMesh {
     n.process = std::make_unique<LocalNode>(o_.meshd, n.dir, args);
     if (Status s = n.process->start(); !s.ok()) return Status(s.code(), n.id + ": " + s.message());
     n.endpoint = n.process->endpoint();
-    n.admin = std::make_unique<MeshClient>(std::vector<std::string>{n.endpoint}, ClientOptions{1000, "meshbench"});
+    n.admin = std::make_unique<MeshClient>(std::vector<std::string>{n.endpoint}, client_options(1000));
     return Status::Ok();
   }
 
@@ -329,6 +352,7 @@ class LocalMesh {
   const Options& o_;
   std::vector<std::string> extra_args_;
   std::string dir_;
+  std::optional<CurveClientKeys> curve_;
   std::vector<Node> nodes_;
 };
 
@@ -495,9 +519,26 @@ int throughput(const std::vector<MeshClient*>& clients, const Options& o) {
   return results.completed == o.tasks ? 0 : 1;
 }
 
+int throughput_workload(const Options& o);
+
+// The same throughput run on a plaintext mesh, then on a mesh with keys.
+int compare_curve(const Options& o) {
+  Options plain = o;
+  plain.curve = false;
+  plain.compare_curve = false;
+  Options curve = plain;
+  curve.curve = true;
+  std::printf("== plaintext ==\n");
+  int plain_code = throughput_workload(plain);
+  std::printf("== CURVE (keys, allow-lists, encryption) ==\n");
+  int curve_code = throughput_workload(curve);
+  return plain_code != 0 ? plain_code : curve_code;
+}
+
 int throughput_workload(const Options& o) {
+  if (o.compare_curve) return compare_curve(o);
   if (!o.spawn) {
-    MeshClient client({o.addr.empty() ? "tcp://127.0.0.1:7700" : o.addr}, ClientOptions{60000, "meshbench"});
+    MeshClient client({o.addr.empty() ? "tcp://127.0.0.1:7700" : o.addr}, ClientOptions{60000, "meshbench", {}});
     return throughput({&client}, o);
   }
   LocalMesh mesh(o, {});
@@ -506,7 +547,7 @@ int throughput_workload(const Options& o) {
   std::vector<MeshClient*> clients;
   for (size_t i = 0; i < mesh.size(); ++i) {
     owned.push_back(
-        std::make_unique<MeshClient>(std::vector<std::string>{mesh.endpoint(i)}, ClientOptions{60000, "meshbench"}));
+        std::make_unique<MeshClient>(std::vector<std::string>{mesh.endpoint(i)}, mesh.client_options(60000)));
     clients.push_back(owned.back().get());
   }
   return throughput(clients, o);
@@ -534,7 +575,7 @@ std::vector<uint64_t> durations(const Options& o) {
 Result<SkewResult> run_skew_once(const Options& o, bool steal, const std::vector<uint64_t>& work) {
   LocalMesh mesh(o, steal ? std::vector<std::string>{} : std::vector<std::string>{"--no-steal"});
   if (Status s = mesh.start(); !s.ok()) return s;
-  MeshClient client({mesh.endpoint(0)}, ClientOptions{60000, "meshbench"});
+  MeshClient client({mesh.endpoint(0)}, mesh.client_options(60000));
   std::vector<std::string> ids;
   std::vector<TaskSpec> batch;
   for (size_t i = 0; i < work.size(); ++i) {
@@ -606,8 +647,11 @@ class WriteProbe {
     bool timed_out = false;
   };
 
-  WriteProbe(std::string endpoint, std::string key, std::string id_prefix)
-      : endpoint_(std::move(endpoint)), key_(std::move(key)), prefix_(std::move(id_prefix)) {
+  WriteProbe(std::string endpoint, ClientOptions options, std::string key, std::string id_prefix)
+      : endpoint_(std::move(endpoint)),
+        options_(std::move(options)),
+        key_(std::move(key)),
+        prefix_(std::move(id_prefix)) {
     thread_ = std::thread([this] { loop(); });
   }
   ~WriteProbe() {
@@ -636,7 +680,7 @@ class WriteProbe {
 
  private:
   void loop() {
-    MeshClient client({endpoint_}, ClientOptions{kProbeTimeoutMs, "meshbench-probe"});
+    MeshClient client({endpoint_}, options_);
     std::map<uint64_t, Clock::time_point> in_flight;  // request id -> sent
     uint64_t seq = 0;
     auto next_send = Clock::now();
@@ -682,7 +726,9 @@ class WriteProbe {
     cv_.notify_all();
   }
 
-  std::string endpoint_, key_, prefix_;
+  std::string endpoint_;
+  ClientOptions options_;
+  std::string key_, prefix_;
   std::mutex mu_;
   std::condition_variable cv_;
   std::vector<Submit> history_;
@@ -808,7 +854,7 @@ Result<Round> failover_round(LocalMesh& mesh, uint32_t number) {
   // restarted node receives in one frame).
   r.partition = led[(number - 1) % led.size()];
   {
-    WriteProbe probe(mesh.endpoint(entry), key_in_partition(r.partition, before.partitions),
+    WriteProbe probe(mesh.endpoint(entry), mesh.client_options(kProbeTimeoutMs, "meshbench-probe"), key_in_partition(r.partition, before.partitions),
                      "failover-" + std::to_string(getpid()) + "-" + std::to_string(number) + "-");
     if (Status s = observe_kill(mesh, victim, probe, r); !s.ok()) return s;
   }
@@ -896,8 +942,10 @@ int run(int argc, char** argv) {
   app.add_option("--rounds", o.rounds, "failover: kills")->check(CLI::Range(1u, 1000u));
   app.add_option("--handler", o.handler, "handler of every task");
   app.add_option("--payload", o.payload, "payload of every task");
+  app.add_flag("--curve", o.curve, "spawned meshes run with keys: CURVE on every connection");
+  app.add_flag("--compare-curve", o.compare_curve, "throughput: a plaintext mesh, then one with keys, same run");
   CLI11_PARSE(app, argc, argv);
-  o.spawn = spawn->count() > 0 || o.workload != "throughput";
+  o.spawn = spawn->count() > 0 || o.workload != "throughput" || o.curve || o.compare_curve;
   if (o.meshd.empty()) o.meshd = default_meshd;
   if (o.nodes == 0) o.nodes = o.workload == "skew" ? 4 : o.workload == "failover" ? 3 : 1;
   if (o.workload == "skew") return skew(o);

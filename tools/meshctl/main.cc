@@ -37,6 +37,11 @@ struct Globals {
   std::string addresses;
   bool json = false;
   uint64_t timeout_ms = 10000;
+  std::string client_key_file;  // a mesh with keys: this client's key pair
+  std::string mesh_key_file;    // ... and the mesh's public key
+  std::optional<CurveClientKeys> curve;
+
+  ClientOptions client_options(uint64_t timeout) const { return ClientOptions{timeout, "meshctl", curve}; }
 };
 
 std::vector<std::string> split(const std::string& text, char sep) {
@@ -327,7 +332,8 @@ int do_top(MeshClient& client, const Globals& g, uint64_t interval_ms, uint64_t 
 
 // Asks the node for its members and its partitions, then every other ALIVE
 // member, all at once, for theirs: one timeout bounds the wait for them all.
-Result<PartitionReplies> gather_partitions(MeshClient& client, uint64_t timeout_ms) {
+Result<PartitionReplies> gather_partitions(MeshClient& client, const Globals& g) {
+  const uint64_t timeout_ms = g.timeout_ms;
   auto members = client.call(MembersRequest{});
   if (!members.ok()) return members.status();
   auto asked = client.call(PartitionsRequest{});
@@ -340,7 +346,7 @@ Result<PartitionReplies> gather_partitions(MeshClient& client, uint64_t timeout_
   std::vector<std::pair<std::string, std::unique_ptr<MeshClient>>> peers;
   for (const auto& m : members_reply->members) {
     if (m.state != MemberState::kAlive || m.id == asked_reply->node_id) continue;
-    auto peer = std::make_unique<MeshClient>(std::vector<std::string>{m.address}, ClientOptions{timeout_ms, "meshctl"});
+    auto peer = std::make_unique<MeshClient>(std::vector<std::string>{m.address}, g.client_options(timeout_ms));
     if (peer->send(PartitionsRequest{}).ok()) {
       peers.emplace_back(m.id, std::move(peer));
     } else {
@@ -361,7 +367,7 @@ Result<PartitionReplies> gather_partitions(MeshClient& client, uint64_t timeout_
 }
 
 int do_partitions(MeshClient& client, const Globals& g) {
-  auto replies = gather_partitions(client, g.timeout_ms);
+  auto replies = gather_partitions(client, g);
   if (!replies.ok()) return report(replies.status());
   MeshPartitions mesh = merge_partitions(replies.value());
   std::cout << (g.json ? to_json(mesh).dump() + "\n" : partitions_text(mesh));
@@ -378,6 +384,42 @@ int show(MeshClient& client, const Globals& g, std::string (*text)(const Reply&)
   return kExitOk;
 }
 
+struct KeygenArgs {
+  std::string dir;
+  bool mesh = false;
+  std::vector<std::string> nodes;
+  std::vector<std::string> clients;  // NAME:ROLE
+};
+
+int do_keygen(const KeygenArgs& args) {
+  if (!args.mesh && args.nodes.empty() && args.clients.empty()) {
+    std::cerr << "meshctl: keygen needs --mesh, --node or --client\n";
+    return kExitUsage;
+  }
+  for (const auto& entry : args.clients) {
+    size_t colon = entry.rfind(':');
+    if (colon == std::string::npos || !parse_client_role(entry.substr(colon + 1))) {
+      std::cerr << "meshctl: --client wants NAME:ROLE with ROLE read, submit or admin, got '" << entry << "'\n";
+      return kExitUsage;
+    }
+  }
+  if (args.mesh) {
+    if (Status s = keygen_mesh(args.dir); !s.ok()) return report(s);
+  }
+  for (const auto& id : args.nodes) {
+    if (Status s = keygen_node(args.dir, id); !s.ok()) return report(s);
+  }
+  for (const auto& entry : args.clients) {
+    size_t colon = entry.rfind(':');
+    if (Status s = keygen_client(args.dir, entry.substr(0, colon), *parse_client_role(entry.substr(colon + 1)));
+        !s.ok()) {
+      return report(s);
+    }
+  }
+  std::cout << "keys written to " << args.dir << "\n";
+  return kExitOk;
+}
+
 int run(int argc, char** argv) {
   CLI::App app{"meshctl: submit, follow and inspect tasks on a meshwork node"};
   app.set_version_flag("--version", "meshctl " MESH_VERSION);
@@ -388,6 +430,22 @@ int run(int argc, char** argv) {
   app.add_option("-a,--addr", g.addresses, "node endpoints, comma-separated (default $MESH_ADDR or tcp://127.0.0.1:7700)");
   app.add_flag("--json", g.json, "print JSON");
   app.add_option("--timeout-ms", g.timeout_ms, "how long to wait for a node's reply");
+  const char* env_client_key = std::getenv("MESH_CLIENT_KEY");
+  const char* env_mesh_key = std::getenv("MESH_MESH_KEY");
+  g.client_key_file = env_client_key ? env_client_key : "";
+  g.mesh_key_file = env_mesh_key ? env_mesh_key : "";
+  app.add_option("--client-key", g.client_key_file,
+                 "a mesh with keys: this client's key pair file (default $MESH_CLIENT_KEY)");
+  app.add_option("--mesh-key", g.mesh_key_file, "a mesh with keys: the mesh's public key, mesh.pub (default $MESH_MESH_KEY)");
+
+  auto* keygen_cmd = app.add_subcommand("keygen", "write CURVE key pairs and allow-list entries (docs/SECURITY.md)");
+  KeygenArgs keygen;
+  keygen_cmd->add_option("--dir", keygen.dir, "the keys directory")->required();
+  keygen_cmd->add_flag("--mesh", keygen.mesh, "the mesh's server key pair: mesh.key, mesh.pub");
+  keygen_cmd->add_option("--node", keygen.nodes, "a node's key pair: <id>.key, nodes/<id>.pub (repeatable)");
+  keygen_cmd->add_option("--client", keygen.clients,
+                         "a client's key pair with a role (read, submit, admin): NAME:ROLE gives <name>.key and "
+                         "clients/<name>.pub (repeatable)");
 
   SubmitArgs submit;
   auto* submit_cmd = app.add_subcommand("submit", "submit one task, --count copies, or JSON lines from --file");
@@ -454,7 +512,16 @@ int run(int argc, char** argv) {
     return code == 0 ? kExitOk : kExitUsage;
   }
 
-  MeshClient client(split(g.addresses, ','), ClientOptions{g.timeout_ms, "meshctl"});
+  if (*keygen_cmd) return do_keygen(keygen);
+  if (!g.client_key_file.empty() || !g.mesh_key_file.empty()) {
+    auto keys = read_client_keys(g.client_key_file, g.mesh_key_file);
+    if (!keys.ok()) {
+      std::cerr << "meshctl: " << keys.status().message() << " (--client-key and --mesh-key go together)\n";
+      return kExitUsage;
+    }
+    g.curve = keys.value();
+  }
+  MeshClient client(split(g.addresses, ','), g.client_options(g.timeout_ms));
   if (*submit_cmd) return do_submit(client, submit, g);
   std::vector<std::string> read_keys(read_key.empty() ? 0 : ids.size(), read_key);
   if (*get_cmd) return do_get(client, ids, read_keys, g);
