@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Three meshd "hosts", each in its own network namespace with its own IP on a
-# private bridge: they join through a seed address, agree on the ring, serve a
-# client from another host, and detect a SIGKILL. Needs root and iproute2;
+# private bridge, with keys (CURVE): they join through a seed address, agree
+# on the ring, serve a client from another host, refuse a client without
+# keys, and detect a SIGKILL. Needs root and iproute2;
 # without them the test reports itself skipped (exit 77).
 set -euo pipefail
 meshd=$1
@@ -54,11 +55,19 @@ done
 # Exec is off unless configured: the hosts may run echo.
 echo_path=$(type -P echo)
 printf '[handlers.exec]\nallow = ["%s"]\n' "$echo_path" >"$work/exec.toml"
+# Keys for the three hosts and one admin client; plaintext on a host's
+# address is refused without --insecure.
+"$meshctl" keygen --dir "$work/keys" --mesh --node h1 --node h2 --node h3 --client ops:admin >/dev/null
+export MESH_CLIENT_KEY="$work/keys/ops.key" MESH_MESH_KEY="$work/keys/mesh.pub"
+code=0
+ip netns exec "${tag}h1" "$meshd" --node-id plain --listen tcp://10.77.0.1:7700 --data-dir "$work/plain" \
+  --new-mesh >"$work/plain.log" 2>&1 || code=$?
+[ "$code" -eq 2 ] && grep -q -- "--insecure" "$work/plain.log" || fail "plaintext on 10.77.0.1 was not refused ($code)"
 for i in 1 2 3; do
   seeds=(--new-mesh)
   [ "$i" -gt 1 ] && seeds=(--seeds 10.77.0.1:7700)
   ip netns exec "${tag}h$i" "$meshd" --node-id "h$i" --listen "tcp://10.77.0.$i:7700" --gossip-profile local \
-    --data-dir "$work/h$i" --slots 2 --config "$work/exec.toml" "${seeds[@]}" >"$work/h$i.log" 2>&1 &
+    --data-dir "$work/h$i" --slots 2 --config "$work/exec.toml" --keys "$work/keys" "${seeds[@]}" >"$work/h$i.log" 2>&1 &
   pids+=($!)
 done
 
@@ -78,6 +87,21 @@ out=$(ip netns exec "${tag}h3" "$meshctl" -a tcp://10.77.0.1:7700 submit --handl
   --payload "{\"argv\":[\"$echo_path\",\"across hosts\"]}" --id cross --wait) || fail "cross-host submit: $out"
 echo "$out" | grep -q "across hosts" || fail "unexpected result: $out"
 echo "cross-host task: $(echo "$out" | head -1)"
+
+# A client without keys, and one whose key no node lists, get no answer
+# (exit 3); the node counts the refused key.
+"$meshctl" keygen --dir "$work/other" --client eve:admin >/dev/null
+code=0
+MESH_CLIENT_KEY= MESH_MESH_KEY= ip netns exec "${tag}h3" "$meshctl" -a tcp://10.77.0.1:7700 --timeout-ms 1500 \
+  members >/dev/null 2>&1 || code=$?
+[ "$code" -eq 3 ] || fail "a client without keys was answered (exit $code)"
+code=0
+MESH_CLIENT_KEY="$work/other/eve.key" ip netns exec "${tag}h3" "$meshctl" -a tcp://10.77.0.1:7700 \
+  --timeout-ms 1500 members >/dev/null 2>&1 || code=$?
+[ "$code" -eq 3 ] || fail "a client with an unlisted key was answered (exit $code)"
+refused=$(ip netns exec "${tag}h1" "$meshctl" -a tcp://10.77.0.1:7700 --json stats | grep -o '"connections_refused":[0-9]*')
+[ "${refused#*:}" -ge 1 ] || fail "h1 counted no refused connection: '$refused'"
+echo "clients without keys or with an unlisted key are refused ($refused)"
 
 kill -KILL "${pids[2]}"
 dead_on() { ip netns exec "${tag}h$1" "$meshctl" -a "tcp://10.77.0.$1:7700" members | grep -q '^h3 .* dead '; }
