@@ -1,10 +1,11 @@
-// meshd and a store it cannot trust: an undecodable Raft log entry stops the
-// start-up (it never serves a partition with part of its log missing), and a
-// synced write that fails makes it exit 1 rather than answer for data the
-// disk does not hold.
+// meshd and a store it cannot trust: an undecodable Raft log entry, or a
+// store file whose checksums fail, stops the start-up (it never serves a
+// partition with part of its log missing), and a synced write that fails
+// makes it exit 1 rather than answer for data the disk does not hold.
 #include <signal.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <fstream>
 #include <optional>
 
@@ -56,6 +57,50 @@ TEST_CASE("an undecodable Raft log entry stops the start-up with a message") {
   CHECK(e.code != -1);  // exited by itself, not killed by the timeout
   CHECK(e.output.find("cannot start") != std::string::npos);
   CHECK(e.output.find("raft group") != std::string::npos);
+}
+
+// Flips bytes in the middle of the largest write-ahead log file of the store.
+std::string corrupt_write_ahead_log(const std::string& store_dir) {
+  std::string largest;
+  uintmax_t largest_size = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(store_dir)) {
+    if (entry.path().extension() == ".log" && entry.file_size() > largest_size) {
+      largest = entry.path().string();
+      largest_size = entry.file_size();
+    }
+  }
+  REQUIRE_MESSAGE(largest_size > 4096, "no write-ahead log of some size in " << store_dir);
+  std::fstream file(largest, std::ios::in | std::ios::out | std::ios::binary);
+  file.seekp(static_cast<std::streamoff>(largest_size / 2));
+  file.write("\xde\xad\xbe\xef\xde\xad\xbe\xef", 8);
+  REQUIRE(file.good());
+  return largest;
+}
+
+TEST_CASE("a store file whose checksum fails stops the start-up with a message naming the store") {
+  TempDir temp("meshwal-");
+  REQUIRE(!temp.path().empty());
+  const std::string data_dir = temp / "node";
+  {
+    TestNode node({"--node-id", "w1"}, data_dir);
+    node.start();
+    auto client = node.client();
+    std::vector<TaskSpec> tasks;
+    for (int i = 0; i < 200; ++i) tasks.push_back(task("w-" + std::to_string(i), "noop", std::string(100, 'x')));
+    REQUIRE(client->submit(tasks).ok());
+    // Killed: what it wrote is only in the write-ahead log.
+    node.process().signal(SIGKILL);
+    node.process().wait_exit(kDeadlineMs);
+  }
+  const std::string file = corrupt_write_ahead_log(data_dir + "/node/store");
+  INFO("corrupted " << file);
+
+  Exit e = run_command(std::string(MESHD_PATH) + " --node-id w1 --listen tcp://127.0.0.1:0 --data-dir " + data_dir +
+                       "/node");
+  INFO("meshd said: " << e.output);
+  CHECK(e.code == 3);
+  CHECK(e.output.find("cannot open store in") != std::string::npos);
+  CHECK(e.output.find("Corruption") != std::string::npos);
 }
 
 TEST_CASE("a failed synced write makes meshd exit 1") {
