@@ -60,6 +60,8 @@ const std::map<std::string, Setter>& settings() {
       {"runtime.metrics_listen", set<std::string>(&NodeOptions::metrics_listen)},
       {"runtime.log_level", set<std::string>(&NodeOptions::log_level)},
       {"security.keys_dir", set<std::string>(&NodeOptions::keys_dir)},
+      {"limits.requests_per_connection", set<int64_t>(&NodeOptions::requests_per_connection)},
+      {"limits.waits_per_connection", set<int64_t>(&NodeOptions::waits_per_connection)},
       {"handlers.exec.allow", set_string_list(&NodeOptions::exec_allow)},
       {"handlers.exec.env", set_string_list(&NodeOptions::exec_env)},
       {"handlers.exec.workdir", set<std::string>(&NodeOptions::exec_workdir)},
@@ -192,6 +194,11 @@ Status validate(const NodeOptions& o, bool as_root) {
                    "or --insecure to accept anyone who reaches the port");
   }
   if (o.data_dir.empty()) return invalid("data_dir must not be empty");
+  if (o.requests_per_connection < 1 || o.waits_per_connection < 1 ||
+      o.waits_per_connection > o.requests_per_connection) {
+    return invalid("limits: requests_per_connection and waits_per_connection must be at least 1, and waits at most "
+                   "requests");
+  }
   if (o.slots < 1 || o.slots > 1024) return invalid("executor slots must be 1..1024");
   if (o.partitions < 1 || o.partitions > 65536) return invalid("partitions must be 1..65536");
   if (o.replicas < 1 || o.replicas > 7) return invalid("replicas must be 1..7");

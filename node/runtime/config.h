@@ -46,6 +46,8 @@ struct NodeOptions {
   uint64_t steal_threshold = 2;
   uint64_t steal_interval_ms = 50;
   std::string metrics_listen;  // "host:port" for Prometheus text over HTTP; empty = off
+  uint32_t requests_per_connection = 1000;  // [limits]: a client connection's requests in flight
+  uint32_t waits_per_connection = 100;      // ... and `wait` requests held among them
   // [security]: the keys directory (node/runtime/curve_keys.h); empty: plaintext,
   // refused on an address other than loopback unless `insecure` (a flag only).
   std::string keys_dir;

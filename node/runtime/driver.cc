@@ -20,6 +20,7 @@
 #include "node/io/rocks_store.h"
 #include "node/io/system_env.h"
 #include "node/runtime/config.h"
+#include "node/runtime/connection_limits.h"
 #include "node/runtime/curve_keys.h"
 #include "node/runtime/executor.h"
 #include "node/runtime/http_metrics.h"
@@ -136,6 +137,7 @@ struct Node::Impl {
     replica_id = options.node_id + "#" + disk_id.value();
     output = std::make_unique<TurnOutput>(*store, *peers, options.node_id);
     output->set_mesh_id(mesh_id);
+    output->on_answered([this](const TurnOutput::Client& c) { connection_limits.answered(c.peer, c.wait); });
     output->attach(server.get(), nullptr);
     core = std::make_unique<NodeState>(node_config(), random);
     size_t recovered = groups.value().size();
@@ -374,12 +376,36 @@ struct Node::Impl {
     auto request = decode_request(env.kind, frames[1]);
     if (!request.ok()) return reject(peer, env.request_id, request.status());
     if (Status s = allowed_request(who, request.value()); !s.ok()) return reject(peer, env.request_id, s);
+    if (answered_by_core(request.value())) {
+      if (Status s = connection_limits.admit(peer, std::holds_alternative<WaitRequest>(request.value())); !s.ok()) {
+        return refuse_over_limit(peer, env.request_id, s);
+      }
+    }
     std::visit([&](auto& r) { handle(peer, env.request_id, std::move(r)); }, request.value());
   }
 
-  RequestRef remember(const std::string& peer, uint64_t request_id) {
+  // The requests the core answers later (the rest are answered at once):
+  // the ones a connection's limits count.
+  static bool answered_by_core(const Request& request) {
+    return std::holds_alternative<SubmitRequest>(request) || std::holds_alternative<WaitRequest>(request) ||
+           std::holds_alternative<CancelRequest>(request) || std::holds_alternative<RetryRequest>(request) ||
+           std::holds_alternative<GetRequest>(request) || std::holds_alternative<ListRequest>(request);
+  }
+
+  // A flooding connection is told `overloaded` at once; logged at its first
+  // refusal and every 1000th after, so the flood does not become a log flood.
+  void refuse_over_limit(const std::string& peer, uint64_t id, const Status& status) {
+    uint64_t refused = ++counters["requests_rejected_" + std::string(error_name(status.code()))];
+    uint64_t over = ++counters["requests_over_connection_limit"];
+    if (over == 1 || over % 1000 == 0) {
+      spdlog::warn("event=connection_over_limit refused_total={} reason=\"{}\"", refused, status.message());
+    }
+    answer(peer, id, ErrorReply{status.code(), status.message()});
+  }
+
+  RequestRef remember(const std::string& peer, uint64_t request_id, bool wait = false) {
     RequestRef ref = next_ref++;
-    output->expect_reply(ref, {peer, request_id});
+    output->expect_reply(ref, {peer, request_id, wait});
     return ref;
   }
 
@@ -388,7 +414,7 @@ struct Node::Impl {
   }
   void handle(const std::string& peer, uint64_t id, WaitRequest r) {
     r.timeout_ms = std::min(r.timeout_ms, kMaxWaitMs);
-    feed(in::Wait{remember(peer, id), std::move(r)});
+    feed(in::Wait{remember(peer, id, /*wait=*/true), std::move(r)});
   }
   void handle(const std::string& peer, uint64_t id, CancelRequest r) {
     feed(in::Cancel{remember(peer, id), std::move(r.ids)});
@@ -594,6 +620,7 @@ struct Node::Impl {
   std::unique_ptr<Executor> executor;
   std::optional<MeshKeys> keys;  // --keys: CURVE and allow-lists
   std::unique_ptr<PeerTransport> peers;
+  ConnectionLimits connection_limits{ConnectionLimitConfig{options.requests_per_connection, options.waits_per_connection}};
   // Written by the ZAP thread (ZmqServer), read by stats().
   std::atomic<uint64_t> connections_refused{0};
   std::atomic<uint64_t> plaintext_connections{0};

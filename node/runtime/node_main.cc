@@ -31,7 +31,7 @@ int run_meshd(int argc, char** argv, HandlerRegistry handlers) {
   std::optional<std::string> node_id, listen, advertise, data_dir, metrics_listen, log_level, gossip_profile,
       placement, keys_dir;
   std::optional<std::vector<std::string>> seeds;
-  std::optional<uint32_t> slots;
+  std::optional<uint32_t> slots, requests_per_connection, waits_per_connection;
   std::optional<uint64_t> max_unfinished, lease_ttl_ms, max_lost_attempts, lease_ahead_max, drain_grace_ms, retention_ms,
       dead_letter_retention_ms, reap_after_ms;
   app.add_option("--config", config_path, "TOML config file (flags override it)");
@@ -62,6 +62,10 @@ int run_meshd(int argc, char** argv, HandlerRegistry handlers) {
                "belongs to a mesh already)");
   app.add_option("--keys", keys_dir,
                  "keys directory: CURVE on every connection, only allow-listed nodes and clients (meshctl keygen)");
+  app.add_option("--requests-per-connection", requests_per_connection,
+                 "a client connection's requests in flight, at most (default 1000)");
+  app.add_option("--waits-per-connection", waits_per_connection,
+                 "a client connection's wait requests held, at most (default 100)");
   bool insecure = false;
   app.add_flag("--insecure", insecure, "plaintext on an address other than loopback: anyone who reaches it is in");
   bool no_steal = false;
@@ -91,6 +95,8 @@ int run_meshd(int argc, char** argv, HandlerRegistry handlers) {
   override_with(log_level, options.log_level);
   override_with(placement, options.placement);
   override_with(keys_dir, options.keys_dir);
+  override_with(requests_per_connection, options.requests_per_connection);
+  override_with(waits_per_connection, options.waits_per_connection);
   options.insecure = insecure;
   override_with(slots, options.slots);
   override_with(max_unfinished, options.max_unfinished);

@@ -129,6 +129,8 @@ constexpr MetricFamily kFamilies[] = {
     // The driver.
     {T::kCounter, "requests_received", "requests_received_total", "Client requests received."},
     {T::kCounter, "requests_rejected_", "requests_rejected_total", "Client requests refused, by error code.", "code"},
+    {T::kCounter, "requests_over_connection_limit", "requests_over_connection_limit_total",
+     "Client requests refused overloaded because their connection held as many requests or waits as it may."},
     {T::kCounter, "peer_messages_received", "peer_messages_received_total", "Node-to-node messages received."},
     {T::kCounter, "peer_messages_other_mesh", "peer_messages_other_mesh_total",
      "Node-to-node messages refused because they came from another mesh."},

@@ -27,6 +27,7 @@ void TurnOutput::add(Effects& effects) {
   for (auto& addressed : effects.replies) {
     auto it = clients_.find(addressed.request);
     if (it == clients_.end()) continue;
+    if (answered_) answered_(it->second);
     outgoing_.push_back({std::move(it->second), std::move(addressed.reply)});
     clients_.erase(it);
   }

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -29,6 +30,7 @@ class TurnOutput {
   struct Client {
     std::string peer;
     uint64_t request_id = 0;
+    bool wait = false;  // a `wait` request (ConnectionLimits counts them apart)
   };
 
   TurnOutput(Storage& store, PeerOutlet& peers, std::string node_id);
@@ -40,6 +42,8 @@ class TurnOutput {
   // The mesh id every peer message carries from now on.
   void set_mesh_id(std::string mesh_id) { mesh_id_ = std::move(mesh_id); }
 
+  // Told of every answer to a request given to expect_reply, as it is queued.
+  void on_answered(std::function<void(const Client&)> answered) { answered_ = std::move(answered); }
   // Remembers where the answer to `request` goes.
   void expect_reply(RequestRef request, Client client) { clients_[request] = std::move(client); }
   // Answers a request the core never saw (refused at the door).
@@ -71,6 +75,7 @@ class TurnOutput {
   std::string mesh_id_;
 
   std::map<RequestRef, Client> clients_;
+  std::function<void(const Client&)> answered_;
   WriteBatch batch_;
   std::vector<Outgoing> outgoing_;
   std::vector<OutgoingPeerMessage> sends_;
