@@ -24,7 +24,7 @@ start_node() {
   local name=$1
   shift
   "$bin/meshd" --node-id "$name" --data-dir "$data/$name" --listen tcp://127.0.0.1:0 --gossip-profile local \
-    --slots 2 --config "$data/exec.toml" "$@" >"$data/$name.log" 2>&1 &
+    --slots 2 --config "$data/exec.toml" --keys "$data/keys" "$@" >"$data/$name.log" 2>&1 &
   pids+=($!)
   for _ in $(seq 1 500); do
     [ -s "$data/$name/meshd.endpoint" ] && break
@@ -37,7 +37,13 @@ start_node() {
 sh_path=$(type -P sh)
 printf '[handlers.exec]\nallow = ["%s"]\nenv = ["PATH"]\n' "$sh_path" >"$data/exec.toml"
 
-echo "== starting a three-node mesh (data in $data)"
+# Keys (docs/SECURITY.md): every connection is CURVE, and only these three
+# nodes and the demo's admin client get in; meshctl and meshbench find the
+# client's keys in the environment.
+"$bin/meshctl" keygen --dir "$data/keys" --mesh --node node-1 --node node-2 --node node-3 --client demo:admin >/dev/null
+export MESH_CLIENT_KEY="$data/keys/demo.key" MESH_MESH_KEY="$data/keys/mesh.pub"
+
+echo "== starting a three-node mesh with keys (data and keys in $data)"
 start_node node-1 --new-mesh --metrics-listen 127.0.0.1:0
 n1=$endpoint
 start_node node-2 --seeds "${n1#tcp://}"

@@ -103,6 +103,8 @@ struct Options {
   std::string handler = "noop";
   std::string payload;
   bool curve = false;          // spawned meshes use keys: CURVE on every connection
+  std::string client_key_file;  // --addr on a mesh with keys: this client's key pair
+  std::string mesh_key_file;    // ... and the mesh's public key
   bool compare_curve = false;  // throughput: plaintext, then CURVE, in one run
 };
 
@@ -538,7 +540,13 @@ int compare_curve(const Options& o) {
 int throughput_workload(const Options& o) {
   if (o.compare_curve) return compare_curve(o);
   if (!o.spawn) {
-    MeshClient client({o.addr.empty() ? "tcp://127.0.0.1:7700" : o.addr}, ClientOptions{60000, "meshbench", {}});
+    ClientOptions options{60000, "meshbench"};
+    if (!o.client_key_file.empty() || !o.mesh_key_file.empty()) {
+      auto keys = read_client_keys(o.client_key_file, o.mesh_key_file);
+      if (!keys.ok()) return fail(keys.status().message());
+      options.curve = keys.value();
+    }
+    MeshClient client({o.addr.empty() ? "tcp://127.0.0.1:7700" : o.addr}, options);
     return throughput({&client}, o);
   }
   LocalMesh mesh(o, {});
@@ -942,6 +950,12 @@ int run(int argc, char** argv) {
   app.add_option("--rounds", o.rounds, "failover: kills")->check(CLI::Range(1u, 1000u));
   app.add_option("--handler", o.handler, "handler of every task");
   app.add_option("--payload", o.payload, "payload of every task");
+  const char* env_client_key = std::getenv("MESH_CLIENT_KEY");
+  const char* env_mesh_key = std::getenv("MESH_MESH_KEY");
+  o.client_key_file = env_client_key ? env_client_key : "";
+  o.mesh_key_file = env_mesh_key ? env_mesh_key : "";
+  app.add_option("--client-key", o.client_key_file, "--addr on a mesh with keys: this client's key pair (default $MESH_CLIENT_KEY)");
+  app.add_option("--mesh-key", o.mesh_key_file, "--addr on a mesh with keys: the mesh's mesh.pub (default $MESH_MESH_KEY)");
   app.add_flag("--curve", o.curve, "spawned meshes run with keys: CURVE on every connection");
   app.add_flag("--compare-curve", o.compare_curve, "throughput: a plaintext mesh, then one with keys, same run");
   CLI11_PARSE(app, argc, argv);
