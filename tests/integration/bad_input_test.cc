@@ -3,6 +3,8 @@
 #include <zmq.hpp>
 
 #include <cstring>
+#include <fstream>
+#include <random>
 
 #include "protocol/codec.h"
 #include "tests/integration/test_node.h"
@@ -181,6 +183,71 @@ TEST_CASE("a reply that would exceed the frame limit is answered with too_large"
   auto one = client->get({"big-3"});
   REQUIRE(one.ok());
   CHECK(one.value().records.at(0).result.size() == 1000000);
+}
+
+}  // namespace
+}  // namespace mesh::test
+
+namespace mesh::test {
+namespace {
+
+int64_t rss_bytes(MeshClient& client) {
+  auto stats = client.stats();
+  REQUIRE_MESSAGE(stats.ok(), stats.status().message());
+  return stats.value().gauges.at("rss_bytes");
+}
+
+// One round of garbage on both endpoints: random frames on the node's port,
+// each answered with an error reply; random bytes on the metrics port.
+void garbage_round(MeshClient& raw, const std::string& http_address, uint64_t seed) {
+  std::mt19937_64 random(seed);
+  constexpr int kFrames = 2000;
+  for (int i = 0; i < kFrames; ++i) {
+    std::vector<std::string> frames(1 + random() % 3);
+    for (auto& frame : frames) {
+      frame.resize(random() % 2048);
+      for (auto& c : frame) c = static_cast<char>(random());
+    }
+    REQUIRE(raw.send_frames(frames).ok());
+  }
+  for (int i = 0; i < kFrames; ++i) {
+    auto reply = raw.receive_frames(kDeadlineMs);
+    REQUIRE_MESSAGE(reply.ok(), "garbage frame " << i << " got no answer: " << reply.status().message());
+  }
+  for (int i = 0; i < 100; ++i) {
+    std::string junk(random() % 16384, '\0');
+    for (auto& c : junk) c = static_cast<char>(random());
+    (void)tcp_exchange(http_address, junk);
+  }
+}
+
+TEST_CASE("a garbage flood on both endpoints leaves the node serving with flat memory") {
+  TestNode node({"--metrics-listen", "127.0.0.1:0", "--node-id", "g1"});
+  node.start();
+  auto client = node.client();
+  REQUIRE(client->submit({task("before-flood", "noop", "kept")}).ok());
+  REQUIRE(client->wait(WaitRequest{{"before-flood"}, false, 60000}).ok());
+  std::string http_address;
+  std::ifstream(node.process().data_dir() + "/metrics.endpoint") >> http_address;
+  REQUIRE(!http_address.empty());
+
+  // The first round grows what steady state needs (buffers, log); the next
+  // three, as large, must not grow it further.
+  auto raw = node.client();
+  garbage_round(*raw, http_address, 1);
+  int64_t after_first = rss_bytes(*client);
+  for (uint64_t round = 2; round <= 4; ++round) garbage_round(*raw, http_address, round);
+  int64_t after_last = rss_bytes(*client);
+  MESSAGE("rss after the first round " << after_first / 1024 << " KiB, after four " << after_last / 1024 << " KiB");
+  CHECK(after_last - after_first < 8 * 1024 * 1024);
+
+  auto kept = client->get({"before-flood"});
+  REQUIRE(kept.ok());
+  REQUIRE(kept.value().records.size() == 1);
+  CHECK(kept.value().records[0].result == "kept");
+  REQUIRE(client->submit({task("after-flood", "noop")}).ok());
+  CHECK(client->wait(WaitRequest{{"after-flood"}, false, 60000}).ok());
+  CHECK(http_get(http_address, "/healthz").find("200 OK") != std::string::npos);
 }
 
 }  // namespace

@@ -162,25 +162,6 @@ TEST_CASE("every placement policy is accepted and runs tasks") {
   }
 }
 
-std::string http_get(const std::string& host_port, const std::string& path) {
-  auto colon = host_port.rfind(':');
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(std::stoi(host_port.substr(colon + 1))));
-  ::inet_pton(AF_INET, host_port.substr(0, colon).c_str(), &addr.sin_addr);
-  std::string response;
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
-    std::string request = "GET " + path + " HTTP/1.0\r\n\r\n";
-    (void)!::write(fd, request.data(), request.size());
-    char buf[4096];
-    ssize_t n;
-    while ((n = ::read(fd, buf, sizeof buf)) > 0) response.append(buf, static_cast<size_t>(n));
-  }
-  ::close(fd);
-  return response;
-}
-
 TEST_CASE("Prometheus metrics over HTTP") {
   TestNode node({"--metrics-listen", "127.0.0.1:0", "--node-id", "node-1"});
   node.start();

@@ -5,7 +5,11 @@
 
 #include <doctest/doctest.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -66,6 +70,30 @@ class TestNode {
   std::string dir_;
   std::unique_ptr<LocalNode> node_;
 };
+
+// Writes `request` to host:port over plain TCP and returns all it answers.
+inline std::string tcp_exchange(const std::string& host_port, const std::string& request) {
+  auto colon = host_port.rfind(':');
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(std::stoi(host_port.substr(colon + 1))));
+  ::inet_pton(AF_INET, host_port.substr(0, colon).c_str(), &addr.sin_addr);
+  std::string response;
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
+    (void)!::write(fd, request.data(), request.size());
+    ::shutdown(fd, SHUT_WR);
+    char buf[4096];
+    ssize_t n;
+    while ((n = ::read(fd, buf, sizeof buf)) > 0) response.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  return response;
+}
+
+inline std::string http_get(const std::string& host_port, const std::string& path) {
+  return tcp_exchange(host_port, "GET " + path + " HTTP/1.0\r\n\r\n");
+}
 
 // Polls `condition` every 20 ms until it holds or the deadline passes.
 inline bool wait_until(const std::function<bool()>& condition, uint64_t deadline_ms = kDeadlineMs) {
