@@ -38,6 +38,7 @@ TEST_CASE("bad configuration is refused at start with a clear message") {
     check_refused("--config " + write_file(dir, "bad.toml", toml) + data, 2, message);
   };
   SUBCASE("zero slots") { check_refused("--slots 0" + data, 2, "slots must be"); }
+  SUBCASE("plaintext beyond loopback") { check_refused("--listen tcp://0.0.0.0:0" + data, 2, "--insecure"); }
   SUBCASE("not a number") { check_refused("--slots many" + data, 2, "--slots"); }
   SUBCASE("unknown flag") { check_refused("--slotz 3" + data, 2, "slotz"); }
   SUBCASE("unknown config key") {

@@ -2,6 +2,7 @@
 // allow-listed nodes and clients get in, a client's role bounds what it may
 // ask, and a node cannot speak under another node's id.
 #include <filesystem>
+#include <regex>
 
 #include "node/runtime/curve_keys.h"
 #include "protocol/codec.h"
@@ -130,6 +131,25 @@ TEST_CASE("keys: a peer message under another node's id is refused") {
   auto members = alice->call(MembersRequest{});
   REQUIRE(members.ok());
   for (const auto& m : std::get<MembersReply>(members.value()).members) CHECK(m.id != "s2");
+}
+
+TEST_CASE("--insecure: plaintext on all interfaces is logged at start and for every connection") {
+  // Advertised elsewhere: the test reaches it on the port the log names.
+  TestNode node({"--node-id", "p1", "--listen", "tcp://0.0.0.0:0", "--advertise", "tcp://127.0.0.1:1", "--insecure"});
+  node.start();
+  std::smatch bound;
+  std::string log = node.log();
+  REQUIRE_MESSAGE(std::regex_search(log, bound, std::regex("event=started[^\\n]* listen=tcp://0\\.0\\.0\\.0:([0-9]+)")), log);
+  CHECK(log.find("event=insecure") != std::string::npos);
+  for (int i = 0; i < 2; ++i) {
+    MeshClient client({"tcp://127.0.0.1:" + bound[1].str()}, ClientOptions{30000, "test"});
+    REQUIRE(client.stats().ok());
+  }
+  MeshClient client({"tcp://127.0.0.1:" + bound[1].str()}, ClientOptions{30000, "test"});
+  auto stats = client.stats();
+  REQUIRE(stats.ok());
+  CHECK(stats.value().counters["plaintext_connections"] == 3);
+  REQUIRE(wait_until([&] { return node.log().find("event=plaintext_connection address=127.0.0.1") != std::string::npos; }));
 }
 
 }  // namespace
