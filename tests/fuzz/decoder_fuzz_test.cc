@@ -1,8 +1,10 @@
 // Deterministic mutation fuzzing of every wire decoder, run as an ordinary
 // doctest case. Starts from valid encodings of every message kind (client
-// and node-to-node), the envelope, task ops and a task record, stacks random
-// mutations on them and feeds the result to decode_envelope, decode_op,
-// decode_record, decode_request, decode_reply and decode_peer.
+// and node-to-node), the envelope, task ops, a task record and what the store
+// holds (log entries, hard state, snapshot metadata and snapshots), stacks
+// random mutations on them and feeds the result to decode_envelope,
+// decode_op, decode_record, decode_request, decode_reply, decode_peer and the
+// store's decoders.
 //
 // Checked for every input:
 //   - no exception escapes a decoder (and no crash: the sanitizer build runs
@@ -104,7 +106,8 @@ TaskRecord record(const std::string& id) {
 
 struct Seed {
   std::string bytes;
-  uint16_t kind;  // native message kind; 0 for the envelope and the record
+  uint16_t kind;         // native message kind; 0 for the envelope, ops, records and stored state
+  bool stored = false;  // a log entry, hard state, snapshot meta or snapshot (counted apart)
 };
 
 std::vector<Seed> seeds() {
@@ -176,6 +179,12 @@ std::vector<Seed> seeds() {
   out.push_back({encode_envelope(Envelope{kProtocolVersion, 13, 0, ""}), 0});
   out.push_back({encode_record(record("r1")), 0});
   out.push_back({encode_record(TaskRecord{}), 0});
+  out.push_back({encode_log_entry(LogEntry{7, 3, EntryType::kNormal, encode_op(OpSubmit{spec("op-2", 1), 5, 77}), {}}), 0,
+                 true});
+  out.push_back({encode_log_entry(LogEntry{8, 3, EntryType::kConfig, "", {"a#1", "b#2"}, {"c#3"}}), 0, true});
+  out.push_back({encode_hard_state(HardState{4, "a#1", 9}), 0, true});
+  out.push_back({encode_snapshot_meta(SnapshotMeta{9, 4, {"a#1", "b#2"}, {}}), 0, true});
+  out.push_back({encode_snapshot({record("s1"), record("s2")}), 0, true});
   return out;
 }
 
@@ -303,6 +312,7 @@ struct Stats {
   uint64_t decodes = 0;
   uint64_t accepted = 0;
   uint64_t failures = 0;
+  uint64_t stored_accepted = 0;  // by the store's decoders
 };
 
 // What went wrong with one decoder on one input; empty when all is well.
@@ -318,12 +328,37 @@ std::string check_result(const Result<T>& r, Redecode&& redecode, Encode&& encod
   return "";
 }
 
+// The store's decoders; their acceptances count in `stored`.
+std::string check_stored(std::string_view in, Stats& stored) {
+  std::string problem;
+  auto note = [&](const std::string& what, const std::string& p) {
+    if (!p.empty() && problem.empty()) problem = what + ": " + p;
+  };
+  note("decode_log_entry", check_result(
+                               decode_log_entry(in), [](std::string_view b) { return decode_log_entry(b); },
+                               [](const LogEntry& e) { return encode_log_entry(e); }, stored));
+  note("decode_hard_state", check_result(
+                                decode_hard_state(in), [](std::string_view b) { return decode_hard_state(b); },
+                                [](const HardState& h) { return encode_hard_state(h); }, stored));
+  note("decode_snapshot_meta",
+       check_result(
+           decode_snapshot_meta(in), [](std::string_view b) { return decode_snapshot_meta(b); },
+           [](const SnapshotMeta& m) { return encode_snapshot_meta(m); }, stored));
+  note("decode_snapshot", check_result(
+                              decode_snapshot(in), [](std::string_view b) { return decode_snapshot(b); },
+                              [](const std::vector<TaskRecord>& r) { return encode_snapshot(r); }, stored));
+  return problem;
+}
+
 std::string check_all(std::string_view in, uint16_t native_kind, uint16_t extra_kind, Stats& stats) {
   std::string problem;
   auto note = [&](const std::string& what, const std::string& p) {
     if (!p.empty() && problem.empty()) problem = what + ": " + p;
   };
   try {
+    Stats stored;
+    note("stored state", check_stored(in, stored));
+    stats.stored_accepted += stored.accepted;
     note("decode_envelope", check_result(
                                 decode_envelope(in), [](std::string_view b) { return decode_envelope(b); },
                                 [](const Envelope& e) { return encode_envelope(e); }, stats));
@@ -374,8 +409,14 @@ TEST_CASE("decoder fuzz: valid seeds decode") {
   }
   // Every request and reply seed decodes under its own kind.
   uint64_t expected_ok = 0;
-  for (const Seed& s : seeds()) expected_ok += s.kind != 0 ? 2 : 1;
+  uint64_t stored_seeds = 0;
+  for (const Seed& s : seeds()) {
+    expected_ok += s.stored ? 0 : s.kind != 0 ? 2 : 1;
+    stored_seeds += s.stored;
+  }
   CHECK(stats.accepted == expected_ok);
+  // Each stored seed decodes under its own decoder (and maybe another's).
+  CHECK(stats.stored_accepted >= stored_seeds);
 }
 
 TEST_CASE("decoder fuzz: mutated frames never crash and fail cleanly") {
