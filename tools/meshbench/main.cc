@@ -106,6 +106,9 @@ struct Options {
   std::string client_key_file;  // --addr on a mesh with keys: this client's key pair
   std::string mesh_key_file;    // ... and the mesh's public key
   bool compare_curve = false;  // throughput: plaintext, then CURVE, in one run
+  uint32_t soak_minutes = 0;    // soak: how long
+  uint32_t rate = 300;          // soak: tasks submitted per second
+  uint64_t report_s = 60;       // soak: seconds between two reports
 };
 
 // Timings of the spawned meshes' Raft groups: gossip profile "local" (see
@@ -247,6 +250,7 @@ class LocalMesh {
   size_t size() const { return nodes_.size(); }
   const std::string& endpoint(size_t i) const { return nodes_[i].endpoint; }
   const std::string& id(size_t i) const { return nodes_[i].id; }
+  const std::string& dir(size_t i) const { return nodes_[i].dir; }
   bool running(size_t i) const { return nodes_[i].process && nodes_[i].process->running(); }
 
   void kill(size_t i) {
@@ -927,14 +931,93 @@ int failover(const Options& o) {
 }
 
 // ---------------------------------------------------------------------------------------
+// soak
+
+uint64_t directory_bytes(const std::string& dir) {
+  uint64_t total = 0;
+  std::error_code ec;
+  for (auto it = std::filesystem::recursive_directory_iterator(dir, ec);
+       !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
+    if (it->is_regular_file(ec)) total += it->file_size(ec);
+  }
+  return total;
+}
+
+// Steady load for a while on a spawned mesh whose finished tasks are kept a
+// minute: memory and disk must level off once the first minutes' tasks are
+// forgotten. Prints each node's RSS, data-dir size and records every report.
+int soak(const Options& o) {
+  LocalMesh mesh(o, {"--retention-ms", "60000", "--dead-letter-retention-ms", "60000"});
+  if (Status s = mesh.start(); !s.ok()) return fail(s.message());
+  std::vector<std::unique_ptr<MeshClient>> clients;
+  for (size_t i = 0; i < mesh.size(); ++i) {
+    clients.push_back(std::make_unique<MeshClient>(std::vector<std::string>{mesh.endpoint(i)}, mesh.client_options(60000)));
+  }
+  std::printf("workload            soak, %u tasks/s of %s for %u min, nodes=%zu, retention 60 s\n", o.rate,
+              o.handler.c_str(), o.soak_minutes, mesh.size());
+  std::printf("%8s %10s %10s  %-30s %-30s %s\n", "minute", "submitted", "refused", "rss MiB per node",
+              "data dir MiB per node", "records led per node");
+  const auto start = Clock::now();
+  const auto end = start + std::chrono::minutes(o.soak_minutes);
+  auto next_report = start + std::chrono::seconds(o.report_s);
+  constexpr auto kTick = std::chrono::milliseconds(100);
+  uint64_t submitted = 0, refused = 0, n = 0;
+  for (auto tick = start; tick < end; tick += kTick) {
+    std::this_thread::sleep_until(tick);
+    std::vector<TaskSpec> batch;
+    for (uint32_t i = 0; i < std::max<uint32_t>(1, o.rate / 10); ++i) {
+      TaskSpec t;
+      t.id = "soak-" + std::to_string(getpid()) + "-" + std::to_string(n++);
+      t.handler = o.handler;
+      t.payload = o.payload;
+      batch.push_back(std::move(t));
+    }
+    auto reply = clients[n % clients.size()]->submit(batch);
+    if (reply.ok()) {
+      for (const auto& outcome : reply.value().outcomes) (outcome.code == ErrorCode::kOk ? submitted : refused) += 1;
+    } else {
+      refused += batch.size();
+    }
+    if (Clock::now() < next_report) continue;
+    next_report += std::chrono::seconds(o.report_s);
+    std::string rss, disk, records;
+    for (size_t i = 0; i < clients.size(); ++i) {
+      auto stats = clients[i]->stats();
+      int64_t node_records = 0;
+      if (stats.ok()) {
+        for (const auto& [name, value] : stats.value().gauges) {
+          if (name.rfind("tasks_", 0) == 0 && name != "tasks_ready" && name != "tasks_in_backoff" &&
+              name != "tasks_borrowed") {
+            node_records += value;
+          }
+        }
+      }
+      char cell[32];
+      std::snprintf(cell, sizeof cell, "%s%.1f", i ? " / " : "", stats.ok() ? stats.value().gauges["rss_bytes"] / 1048576.0 : 0.0);
+      rss += cell;
+      std::snprintf(cell, sizeof cell, "%s%.1f", i ? " / " : "", directory_bytes(mesh.dir(i)) / 1048576.0);
+      disk += cell;
+      records += (i ? " / " : "") + std::to_string(node_records);
+    }
+    double minute = std::chrono::duration<double>(Clock::now() - start).count() / 60.0;
+    std::printf("%8.1f %10llu %10llu  %-30s %-30s %s\n", minute, static_cast<unsigned long long>(submitted),
+                static_cast<unsigned long long>(refused), rss.c_str(), disk.c_str(), records.c_str());
+    std::fflush(stdout);
+  }
+  return refused == 0 ? 0 : 1;
+}
 
 int run(int argc, char** argv) {
   CLI::App app{"meshbench: throughput, latency and failover figures for a meshwork node or mesh"};
   app.set_version_flag("--version", "meshbench " MESH_VERSION);
   Options o;
   std::string default_meshd = (std::filesystem::path(argv[0]).parent_path() / "meshd").string();
-  app.add_option("--workload", o.workload, "throughput, skew or failover")
-      ->check(CLI::IsMember({"throughput", "skew", "failover"}));
+  app.add_option("--workload", o.workload, "throughput, skew, failover or soak")
+      ->check(CLI::IsMember({"throughput", "skew", "failover", "soak"}));
+  app.add_option("--soak", o.soak_minutes, "soak: steady load for this many minutes, reporting memory and disk")
+      ->check(CLI::Range(1u, 100000u));
+  app.add_option("--rate", o.rate, "soak: tasks submitted per second")->check(CLI::Range(10u, 1000000u));
+  app.add_option("--report-s", o.report_s, "soak: seconds between reports (default 60)")->check(CLI::Range(1u, 3600u));
   app.add_option("-a,--addr", o.addr, "node endpoint (or use --spawn)");
   app.add_option("--nodes", o.nodes, "nodes in a spawned mesh (throughput 1, skew 4, failover 3)")
       ->check(CLI::Range(1, 32));
@@ -959,9 +1042,14 @@ int run(int argc, char** argv) {
   app.add_flag("--curve", o.curve, "spawned meshes run with keys: CURVE on every connection");
   app.add_flag("--compare-curve", o.compare_curve, "throughput: a plaintext mesh, then one with keys, same run");
   CLI11_PARSE(app, argc, argv);
+  if (o.soak_minutes > 0) o.workload = "soak";
   o.spawn = spawn->count() > 0 || o.workload != "throughput" || o.curve || o.compare_curve;
   if (o.meshd.empty()) o.meshd = default_meshd;
-  if (o.nodes == 0) o.nodes = o.workload == "skew" ? 4 : o.workload == "failover" ? 3 : 1;
+  if (o.nodes == 0) o.nodes = o.workload == "skew" ? 4 : o.workload == "throughput" ? 1 : 3;
+  if (o.workload == "soak") {
+    if (o.soak_minutes == 0) o.soak_minutes = 30;
+    return soak(o);
+  }
   if (o.workload == "skew") return skew(o);
   if (o.workload == "failover") return failover(o);
   return throughput_workload(o);
