@@ -176,7 +176,8 @@ struct Node::Impl {
                             [this](const std::string& key, const std::string& address) -> std::optional<std::string> {
                               if (auto who = keys->principal_of(key)) return who->user_id();
                               ++connections_refused;
-                              if (refused_keys.insert(key).second) {
+                              // Bounded: an attacker may bring a new key every time.
+                              if (refused_keys.size() < kMaxLoggedRefusedKeys && refused_keys.insert(key).second) {
                                 spdlog::warn("event=connection_refused address={} key={} reason=\"key not "
                                              "allow-listed\"",
                                              address, key);
@@ -624,7 +625,8 @@ struct Node::Impl {
   // Written by the ZAP thread (ZmqServer), read by stats().
   std::atomic<uint64_t> connections_refused{0};
   std::atomic<uint64_t> plaintext_connections{0};
-  std::set<std::string> refused_keys;    // logged once each; the ZAP thread's own
+  static constexpr size_t kMaxLoggedRefusedKeys = 1000;
+  std::set<std::string> refused_keys;    // logged once each, the first 1000; the ZAP thread's own
   std::set<std::string> forged_senders;  // logged once each
   asio::steady_timer wake_timer;
   asio::steady_timer renew_timer;
