@@ -74,10 +74,13 @@ void pack(Packer& p, const SubmitOutcome& o) {
   p.pack(static_cast<uint8_t>(o.state));
 }
 
+// An atomic submit appends [atomic, txn]; a plain one keeps its old bytes.
 void pack_body(Packer& p, const SubmitRequest& m) {
-  p.pack_array(1);
-  p.pack_array(static_cast<uint32_t>(m.tasks.size()));
-  for (const auto& t : m.tasks) pack(p, t);
+  p.pack_array(m.atomic ? 3 : 1);
+  pack_specs(p, m.tasks);
+  if (!m.atomic) return;
+  p.pack(m.atomic);
+  pack_str(p, m.txn);
 }
 void pack_body(Packer& p, const GetRequest& m) {
   p.pack_array(m.keys.empty() ? 1 : 2);
@@ -115,9 +118,9 @@ void pack_body(Packer& p, const ErrorReply& m) {
   pack_str(p, m.message);
 }
 void pack_body(Packer& p, const SubmitReply& m) {
-  p.pack_array(1);
-  p.pack_array(static_cast<uint32_t>(m.outcomes.size()));
-  for (const auto& o : m.outcomes) pack(p, o);
+  p.pack_array(m.txn.empty() ? 1 : 2);
+  pack_outcomes(p, m.outcomes);
+  if (!m.txn.empty()) pack_str(p, m.txn);  // appended: an atomic submit's transaction
 }
 void pack_body(Packer& p, const GetReply& m) {
   p.pack_array(2);
@@ -276,6 +279,31 @@ TaskSpec read_spec(const msgpack::object& o) {
   return t;
 }
 
+std::vector<TaskSpec> read_specs(const msgpack::object& array) {
+  std::vector<TaskSpec> specs;
+  specs.reserve(array.via.array.size);
+  for (uint32_t i = 0; i < array.via.array.size; ++i) specs.push_back(read_spec(array.via.array.ptr[i]));
+  return specs;
+}
+
+void pack_specs(Packer& p, const std::vector<TaskSpec>& specs) {
+  p.pack_array(static_cast<uint32_t>(specs.size()));
+  for (const auto& t : specs) pack(p, t);
+}
+
+void pack_partitions(Packer& p, const std::vector<uint32_t>& partitions) {
+  p.pack_array(static_cast<uint32_t>(partitions.size()));
+  for (uint32_t partition : partitions) p.pack(partition);
+}
+
+std::vector<uint32_t> read_partitions(const msgpack::object& array) {
+  Fields items(array, 0, "partitions");
+  std::vector<uint32_t> partitions;
+  partitions.reserve(array.via.array.size);
+  while (items.has_more()) partitions.push_back(items.unsigned_as<uint32_t>(UINT32_MAX));
+  return partitions;
+}
+
 SubmitOutcome read_submit_outcome(const msgpack::object& o) {
   Fields f(o, 5, "submit_outcome");
   SubmitOutcome out;
@@ -285,6 +313,18 @@ SubmitOutcome read_submit_outcome(const msgpack::object& o) {
   out.duplicate = f.boolean();
   out.state = to_state(f.unsigned_as<uint8_t>(UINT8_MAX));
   return out;
+}
+
+std::vector<SubmitOutcome> read_submit_outcomes(const msgpack::object& array) {
+  std::vector<SubmitOutcome> outcomes;
+  outcomes.reserve(array.via.array.size);
+  for (uint32_t i = 0; i < array.via.array.size; ++i) outcomes.push_back(read_submit_outcome(array.via.array.ptr[i]));
+  return outcomes;
+}
+
+void pack_outcomes(Packer& p, const std::vector<SubmitOutcome>& outcomes) {
+  p.pack_array(static_cast<uint32_t>(outcomes.size()));
+  for (const auto& o : outcomes) pack(p, o);
 }
 
 AttemptInfo read_attempt(const msgpack::object& o) {
@@ -400,10 +440,10 @@ Request read_request(MessageKind kind, const msgpack::object& o) {
   switch (kind) {
     case MessageKind::kSubmitRequest: {
       Fields f(o, 1, "submit");
-      const auto& tasks = f.array(limits::kMaxBatchTasks);
       SubmitRequest m;
-      m.tasks.reserve(tasks.via.array.size);
-      for (uint32_t i = 0; i < tasks.via.array.size; ++i) m.tasks.push_back(read_spec(tasks.via.array.ptr[i]));
+      m.tasks = read_specs(f.array(limits::kMaxBatchTasks));
+      if (f.has_more()) m.atomic = f.boolean();  // appended
+      if (f.has_more()) m.txn = f.bytes(limits::kMaxIdBytes);
       return m;
     }
     case MessageKind::kGetRequest: {
@@ -489,12 +529,9 @@ Reply read_reply(MessageKind kind, const msgpack::object& o) {
     }
     case MessageKind::kSubmitReply: {
       Fields f(o, 1, "submit_reply");
-      const auto& list = f.array(limits::kMaxBatchTasks);
       SubmitReply m;
-      m.outcomes.reserve(list.via.array.size);
-      for (uint32_t i = 0; i < list.via.array.size; ++i) {
-        m.outcomes.push_back(read_submit_outcome(list.via.array.ptr[i]));
-      }
+      m.outcomes = read_submit_outcomes(f.array(limits::kMaxBatchTasks));
+      if (f.has_more()) m.txn = f.bytes(limits::kMaxIdBytes);
       return m;
     }
     case MessageKind::kGetReply: {

@@ -44,8 +44,18 @@ Result<PeerMessage> decode_peer(uint16_t kind, std::string_view body);
 // decodes under the limits of one frame. Raft streams it in chunks.
 std::string encode_op(const TaskOp& op);
 Result<TaskOp> decode_op(std::string_view bytes);
-std::string encode_snapshot(const std::vector<TaskRecord>& records);
-Result<std::vector<TaskRecord>> decode_snapshot(std::string_view bytes);
+struct PartitionSnapshot {
+  std::vector<TaskRecord> records;
+  PreparedTxns prepared;
+  TxnDecisions decisions;
+  bool operator==(const PartitionSnapshot&) const = default;
+};
+std::string encode_snapshot(const std::vector<TaskRecord>& records, const PreparedTxns& prepared = {},
+                            const TxnDecisions& decisions = {});
+inline std::string encode_snapshot(const PartitionSnapshot& s) {
+  return encode_snapshot(s.records, s.prepared, s.decisions);
+}
+Result<PartitionSnapshot> decode_snapshot(std::string_view bytes);
 
 // A Raft replica's persistent state, as its host stores it.
 std::string encode_log_entry(const LogEntry& entry);

@@ -4,12 +4,15 @@
 #include "protocol/codec.h"
 #include "protocol/codec_detail.h"
 
+#include <functional>
+
 namespace mesh {
 namespace codec_detail {
 
 // A task op is [kind, fields...]; kind numbers are fixed like message kinds.
 enum class OpKind : uint8_t { kSubmit = 1, kLease = 2, kRenew = 3, kComplete = 4, kFail = 5, kRelease = 6, kCancel = 7,
-                             kRetry = 8, kPurge = 9 };
+                             kRetry = 8, kPurge = 9, kTxnPrepare = 10, kTxnResolve = 11, kTxnDecide = 12,
+                             kTxnForget = 13 };
 
 void pack_op(Packer& p, const OpSubmit& o) {
   p.pack_array(4);
@@ -81,6 +84,36 @@ void pack_op(Packer& p, const OpPurge& o) {
   p.pack(o.finished_before_ms);
   p.pack(o.failed_before_ms);
   p.pack(o.max_records);
+}
+
+void pack_op(Packer& p, const OpTxnPrepare& o) {
+  p.pack_array(6);
+  p.pack(static_cast<uint8_t>(OpKind::kTxnPrepare));
+  pack_str(p, o.txn);
+  p.pack(o.coordinator);
+  p.pack(o.partition);
+  pack_specs(p, o.tasks);
+  p.pack(o.at_ms);
+}
+void pack_op(Packer& p, const OpTxnResolve& o) {
+  p.pack_array(4);
+  p.pack(static_cast<uint8_t>(OpKind::kTxnResolve));
+  pack_str(p, o.txn);
+  p.pack(o.commit);
+  p.pack(o.at_ms);
+}
+void pack_op(Packer& p, const OpTxnDecide& o) {
+  p.pack_array(5);
+  p.pack(static_cast<uint8_t>(OpKind::kTxnDecide));
+  pack_str(p, o.txn);
+  p.pack(o.commit);
+  pack_partitions(p, o.participants);
+  p.pack(o.at_ms);
+}
+void pack_op(Packer& p, const OpTxnForget& o) {
+  p.pack_array(2);
+  p.pack(static_cast<uint8_t>(OpKind::kTxnForget));
+  pack_str(p, o.txn);
 }
 
 // Learners are an appended field, written only when there are any: every
@@ -187,6 +220,43 @@ TaskOp read_op(const msgpack::object& o) {
       op.max_records = f.unsigned_as<uint32_t>(limits::kMaxPurgeRecords);
       return op;
     }
+    case OpKind::kTxnPrepare: {
+      Fields f(o, 6, "op_txn_prepare");
+      f.next();
+      OpTxnPrepare op;
+      op.txn = f.bytes(limits::kMaxIdBytes);
+      op.coordinator = f.unsigned_as<uint32_t>(UINT32_MAX);
+      op.partition = f.unsigned_as<uint32_t>(UINT32_MAX);
+      op.tasks = read_specs(f.array(limits::kMaxBatchTasks));
+      op.at_ms = f.u64();
+      return op;
+    }
+    case OpKind::kTxnResolve: {
+      Fields f(o, 4, "op_txn_resolve");
+      f.next();
+      OpTxnResolve op;
+      op.txn = f.bytes(limits::kMaxIdBytes);
+      op.commit = f.boolean();
+      op.at_ms = f.u64();
+      return op;
+    }
+    case OpKind::kTxnDecide: {
+      Fields f(o, 5, "op_txn_decide");
+      f.next();
+      OpTxnDecide op;
+      op.txn = f.bytes(limits::kMaxIdBytes);
+      op.commit = f.boolean();
+      op.participants = read_partitions(f.array(limits::kMaxTxnParticipants));
+      op.at_ms = f.u64();
+      return op;
+    }
+    case OpKind::kTxnForget: {
+      Fields f(o, 2, "op_txn_forget");
+      f.next();
+      OpTxnForget op;
+      op.txn = f.bytes(limits::kMaxIdBytes);
+      return op;
+    }
   }
   fail(ErrorCode::kMalformed, "unknown op kind " + std::to_string(static_cast<int>(kind)));
 }
@@ -233,66 +303,156 @@ Result<TaskOp> decode_op(std::string_view bytes) {
   return parse<TaskOp>(bytes, [](const msgpack::object& o) { return read_op(o); });
 }
 
-// A snapshot is a header value [kSnapshotFormat, record count] followed by
-// one value per record, so it has no size limit of its own: each record
-// decodes under the limits of one frame, as it did when it was a log entry.
-// (An older snapshot is one array of records; it still decodes.)
-constexpr uint64_t kSnapshotFormat = 2;
+// A snapshot is a header value followed by one value per record, so it has
+// no size limit of its own: each record decodes under the limits of one
+// frame, as it did when it was a log entry. Format 2: [2, record count].
+// Format 3, written when transactions are in flight: [3, record count,
+// prepared count, decision count], the records, then one value per prepared
+// transaction and per decision. (An older snapshot is one array of records;
+// it still decodes.)
+namespace codec_detail {
 
-std::string encode_snapshot(const std::vector<TaskRecord>& records) {
+constexpr uint64_t kSnapshotRecordsOnly = 2;
+constexpr uint64_t kSnapshotWithTransactions = 3;
+
+void pack_prepared(Packer& p, const std::string& txn, const PreparedTxn& t) {
+  p.pack_array(5);
+  pack_str(p, txn);
+  p.pack(t.coordinator);
+  p.pack(t.partition);
+  p.pack(t.prepared_ms);
+  pack_specs(p, t.tasks);
+}
+
+void pack_decision(Packer& p, const std::string& txn, const TxnDecision& d) {
+  p.pack_array(4);
+  pack_str(p, txn);
+  p.pack(d.commit);
+  pack_partitions(p, d.participants);
+  p.pack(d.decided_ms);
+}
+
+std::pair<std::string, PreparedTxn> read_prepared(const msgpack::object& o) {
+  Fields f(o, 5, "snapshot prepared txn");
+  std::string txn = f.bytes(limits::kMaxIdBytes);
+  PreparedTxn t;
+  t.coordinator = f.unsigned_as<uint32_t>(UINT32_MAX);
+  t.partition = f.unsigned_as<uint32_t>(UINT32_MAX);
+  t.prepared_ms = f.u64();
+  t.tasks = read_specs(f.array(limits::kMaxBatchTasks));
+  return {std::move(txn), std::move(t)};
+}
+
+std::pair<std::string, TxnDecision> read_decision(const msgpack::object& o) {
+  Fields f(o, 4, "snapshot txn decision");
+  std::string txn = f.bytes(limits::kMaxIdBytes);
+  TxnDecision d;
+  d.commit = f.boolean();
+  d.participants = read_partitions(f.array(limits::kMaxTxnParticipants));
+  d.decided_ms = f.u64();
+  return {std::move(txn), std::move(d)};
+}
+
+}  // namespace codec_detail
+
+std::string encode_snapshot(const std::vector<TaskRecord>& records, const PreparedTxns& prepared,
+                            const TxnDecisions& decisions) {
+  bool with_transactions = !prepared.empty() || !decisions.empty();
   return encode_with([&](Packer& p) {
-    p.pack_array(2);
-    p.pack(kSnapshotFormat);
+    p.pack_array(with_transactions ? 4 : 2);
+    p.pack(with_transactions ? kSnapshotWithTransactions : kSnapshotRecordsOnly);
     p.pack(static_cast<uint64_t>(records.size()));
+    if (with_transactions) {
+      p.pack(static_cast<uint64_t>(prepared.size()));
+      p.pack(static_cast<uint64_t>(decisions.size()));
+    }
     for (const auto& record : records) pack(p, record);
+    for (const auto& [txn, t] : prepared) pack_prepared(p, txn, t);
+    for (const auto& [txn, d] : decisions) pack_decision(p, txn, d);
   });
 }
 
 namespace {
 
 struct SnapshotHeader {
-  bool records_follow = false;     // format 2: `count` record values follow
-  uint64_t count = 0;
+  bool values_follow = false;  // formats 2 and 3: the counted values follow
+  uint64_t records = 0;
+  uint64_t prepared = 0;
+  uint64_t decisions = 0;
   std::vector<TaskRecord> inline_records;  // the single-array format
 };
 
+bool is_count(const msgpack::object& o) { return o.type == msgpack::type::POSITIVE_INTEGER; }
+
+// Reads `count` values of the snapshot from `offset` with `read`, each
+// under the limits of one frame.
+template <typename T, typename Read>
+Status read_values(std::string_view bytes, size_t& offset, uint64_t count, const char* what, Read&& read,
+                   const std::function<void(T)>& keep) {
+  // Every value takes at least one byte: a count past the bytes left is a lie.
+  if (count > bytes.size() - offset) return Status(ErrorCode::kMalformed, std::string("snapshot: more ") + what + " declared than bytes");
+  for (uint64_t i = 0; i < count; ++i) {
+    auto value = parse_at<T>(bytes, offset, read);
+    if (!value.ok()) {
+      return Status(value.status().code(),
+                    std::string("snapshot ") + what + " " + std::to_string(i) + ": " + value.status().message());
+    }
+    keep(std::move(value).value());
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
-Result<std::vector<TaskRecord>> decode_snapshot(std::string_view bytes) {
+Result<PartitionSnapshot> decode_snapshot(std::string_view bytes) {
   size_t offset = 0;
   auto header = parse_at<SnapshotHeader>(bytes, offset, [](const msgpack::object& o) {
     if (o.type != msgpack::type::ARRAY) fail(ErrorCode::kMalformed, "snapshot: not an array");
     SnapshotHeader h;
     const auto& items = o.via.array;
-    if (items.size == 2 && items.ptr[0].type == msgpack::type::POSITIVE_INTEGER) {
-      if (items.ptr[0].via.u64 != kSnapshotFormat) fail(ErrorCode::kMalformed, "snapshot: unknown format");
-      if (items.ptr[1].type != msgpack::type::POSITIVE_INTEGER) fail(ErrorCode::kMalformed, "snapshot: bad count");
-      h.records_follow = true;
-      h.count = items.ptr[1].via.u64;
+    bool counted = (items.size == 2 || items.size == 4) && is_count(items.ptr[0]);
+    if (counted) {
+      uint64_t format = items.ptr[0].via.u64;
+      uint64_t expected_size = format == kSnapshotRecordsOnly ? 2 : format == kSnapshotWithTransactions ? 4 : 0;
+      if (items.size != expected_size) fail(ErrorCode::kMalformed, "snapshot: unknown format");
+      for (uint32_t i = 1; i < items.size; ++i) {
+        if (!is_count(items.ptr[i])) fail(ErrorCode::kMalformed, "snapshot: bad count");
+      }
+      h.values_follow = true;
+      h.records = items.ptr[1].via.u64;
+      if (items.size == 4) {
+        h.prepared = items.ptr[2].via.u64;
+        h.decisions = items.ptr[3].via.u64;
+      }
       return h;
     }
     for (uint32_t i = 0; i < items.size; ++i) h.inline_records.push_back(read_record(items.ptr[i]));
     return h;
   });
   if (!header.ok()) return header.status();
-  if (!header.value().records_follow) {
+  PartitionSnapshot snapshot;
+  if (!header.value().values_follow) {
     if (offset != bytes.size()) return Status(ErrorCode::kMalformed, "snapshot: trailing bytes");
-    return std::move(header.value().inline_records);
+    snapshot.records = std::move(header.value().inline_records);
+    return snapshot;
   }
-  // Every record takes at least one byte: a count past the bytes left is a lie.
-  uint64_t count = header.value().count;
-  if (count > bytes.size() - offset) return Status(ErrorCode::kMalformed, "snapshot: more records declared than bytes");
-  std::vector<TaskRecord> records;
-  records.reserve(count);
-  for (uint64_t i = 0; i < count; ++i) {
-    auto record = parse_at<TaskRecord>(bytes, offset, [](const msgpack::object& o) { return read_record(o); });
-    if (!record.ok()) {
-      return Status(record.status().code(), "snapshot record " + std::to_string(i) + ": " + record.status().message());
-    }
-    records.push_back(std::move(record).value());
+  if (header.value().records <= bytes.size() - offset) snapshot.records.reserve(header.value().records);
+  Status s = read_values<TaskRecord>(bytes, offset, header.value().records, "record",
+                                     [](const msgpack::object& o) { return read_record(o); },
+                                     [&](TaskRecord r) { snapshot.records.push_back(std::move(r)); });
+  if (s.ok()) {
+    s = read_values<std::pair<std::string, PreparedTxn>>(bytes, offset, header.value().prepared, "prepared txn",
+                                                         read_prepared,
+                                                         [&](auto t) { snapshot.prepared.insert(std::move(t)); });
   }
+  if (s.ok()) {
+    s = read_values<std::pair<std::string, TxnDecision>>(bytes, offset, header.value().decisions, "txn decision",
+                                                         read_decision,
+                                                         [&](auto d) { snapshot.decisions.insert(std::move(d)); });
+  }
+  if (!s.ok()) return s;
   if (offset != bytes.size()) return Status(ErrorCode::kMalformed, "snapshot: trailing bytes");
-  return records;
+  return snapshot;
 }
 
 std::string encode_log_entry(const LogEntry& entry) { return encode_with([&](Packer& p) { pack(p, entry); }); }

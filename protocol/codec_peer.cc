@@ -139,16 +139,14 @@ void pack_body(Packer& p, const RouteSubmit& m) {
   p.pack(m.route_id);
   pack_str(p, m.origin_address);
   p.pack(m.partition);
-  p.pack_array(static_cast<uint32_t>(m.tasks.size()));
-  for (const auto& t : m.tasks) pack(p, t);
+  pack_specs(p, m.tasks);
 }
 void pack_body(Packer& p, const RouteSubmitReply& m) {
   p.pack_array(4);
   p.pack(m.route_id);
   p.pack(static_cast<uint16_t>(m.code));
   pack_str(p, m.leader_address);
-  p.pack_array(static_cast<uint32_t>(m.outcomes.size()));
-  for (const auto& o : m.outcomes) pack(p, o);
+  pack_outcomes(p, m.outcomes);
 }
 void pack_body(Packer& p, const Fanout& m) {
   p.pack_array(4);
@@ -161,10 +159,42 @@ void pack_body(Packer& p, const FanoutReply& m) {
   p.pack_array(5);
   p.pack(m.fanout_id);
   pack_str(p, m.from_id);
-  p.pack_array(static_cast<uint32_t>(m.covered.size()));
-  for (uint32_t partition : m.covered) p.pack(partition);
+  pack_partitions(p, m.covered);
   p.pack(static_cast<uint16_t>(reply_kind(m.reply)));
   pack_bin(p, encode_reply(m.reply));
+}
+
+// Transactions (140-141).
+void pack_body(Packer& p, const TxnRequest& m) {
+  p.pack_array(9);
+  p.pack(static_cast<uint8_t>(m.step));
+  p.pack(m.handle);
+  pack_str(p, m.from_address);
+  pack_str(p, m.txn);
+  p.pack(m.partition);
+  p.pack(m.coordinator);
+  p.pack(m.commit);
+  pack_partitions(p, m.participants);
+  pack_specs(p, m.tasks);
+}
+void pack_body(Packer& p, const TxnReply& m) {
+  p.pack_array(8);
+  p.pack(static_cast<uint8_t>(m.step));
+  p.pack(m.handle);
+  pack_str(p, m.txn);
+  p.pack(m.partition);
+  p.pack(static_cast<uint16_t>(m.code));
+  pack_str(p, m.leader_address);
+  p.pack(m.commit);
+  pack_outcomes(p, m.outcomes);
+}
+
+TxnStep read_txn_step(Fields& f) {
+  uint8_t step = f.unsigned_as<uint8_t>(UINT8_MAX);
+  if (step < static_cast<uint8_t>(TxnStep::kPrepare) || step > static_cast<uint8_t>(TxnStep::kInquire)) {
+    fail(ErrorCode::kMalformed, "txn: unknown step " + std::to_string(step));
+  }
+  return static_cast<TxnStep>(step);
 }
 
 // A Raft message is [type, group, term, from, to, fields...]; types are fixed.
@@ -541,9 +571,7 @@ PeerMessage read_peer(MessageKind kind, const msgpack::object& o) {
       m.route_id = f.u64();
       m.origin_address = f.bytes(limits::kMaxAddressBytes);
       m.partition = f.unsigned_as<uint32_t>(UINT32_MAX);
-      const auto& tasks = f.array(limits::kMaxBatchTasks);
-      m.tasks.reserve(tasks.via.array.size);
-      for (uint32_t i = 0; i < tasks.via.array.size; ++i) m.tasks.push_back(read_spec(tasks.via.array.ptr[i]));
+      m.tasks = read_specs(f.array(limits::kMaxBatchTasks));
       return m;
     }
     case MessageKind::kRouteSubmitReply: {
@@ -552,11 +580,7 @@ PeerMessage read_peer(MessageKind kind, const msgpack::object& o) {
       m.route_id = f.u64();
       m.code = to_code(f.unsigned_as<uint16_t>(UINT16_MAX));
       m.leader_address = f.bytes(limits::kMaxAddressBytes);
-      const auto& outcomes = f.array(limits::kMaxBatchTasks);
-      m.outcomes.reserve(outcomes.via.array.size);
-      for (uint32_t i = 0; i < outcomes.via.array.size; ++i) {
-        m.outcomes.push_back(read_submit_outcome(outcomes.via.array.ptr[i]));
-      }
+      m.outcomes = read_submit_outcomes(f.array(limits::kMaxBatchTasks));
       return m;
     }
     case MessageKind::kFanout: {
@@ -578,10 +602,7 @@ PeerMessage read_peer(MessageKind kind, const msgpack::object& o) {
       FanoutReply m;
       m.fanout_id = f.u64();
       m.from_id = f.bytes(limits::kMaxNameBytes);
-      const auto& covered = f.array(kMaxCoveredPartitions);
-      Fields partitions(covered, 0, "fanout_reply covered");
-      m.covered.reserve(covered.via.array.size);
-      while (partitions.has_more()) m.covered.push_back(partitions.unsigned_as<uint32_t>(UINT32_MAX));
+      m.covered = read_partitions(f.array(kMaxCoveredPartitions));
       uint16_t reply = f.unsigned_as<uint16_t>(UINT16_MAX);
       if (!is_fanout_reply_kind(reply)) {
         fail(ErrorCode::kMalformed, "fanout_reply: reply kind " + std::to_string(reply) + " does not answer a fanout");
@@ -589,6 +610,33 @@ PeerMessage read_peer(MessageKind kind, const msgpack::object& o) {
       auto decoded = decode_reply(reply, f.bytes(limits::kMaxFrameBytes));
       if (!decoded.ok()) fail(decoded.status().code(), "fanout_reply: reply: " + decoded.status().message());
       m.reply = std::move(decoded).value();
+      return m;
+    }
+    case MessageKind::kTxnRequest: {
+      Fields f(o, 9, "txn_request");
+      TxnRequest m;
+      m.step = read_txn_step(f);
+      m.handle = f.u64();
+      m.from_address = f.bytes(limits::kMaxAddressBytes);
+      m.txn = f.bytes(limits::kMaxIdBytes);
+      m.partition = f.unsigned_as<uint32_t>(UINT32_MAX);
+      m.coordinator = f.unsigned_as<uint32_t>(UINT32_MAX);
+      m.commit = f.boolean();
+      m.participants = read_partitions(f.array(limits::kMaxTxnParticipants));
+      m.tasks = read_specs(f.array(limits::kMaxBatchTasks));
+      return m;
+    }
+    case MessageKind::kTxnReply: {
+      Fields f(o, 8, "txn_reply");
+      TxnReply m;
+      m.step = read_txn_step(f);
+      m.handle = f.u64();
+      m.txn = f.bytes(limits::kMaxIdBytes);
+      m.partition = f.unsigned_as<uint32_t>(UINT32_MAX);
+      m.code = to_code(f.unsigned_as<uint16_t>(UINT16_MAX));
+      m.leader_address = f.bytes(limits::kMaxAddressBytes);
+      m.commit = f.boolean();
+      m.outcomes = read_submit_outcomes(f.array(limits::kMaxBatchTasks));
       return m;
     }
     default:
@@ -608,7 +656,8 @@ MessageKind peer_kind(const PeerMessage& message) {
                                           MessageKind::kStolenResultAck, MessageKind::kRaftBatch,
                                           MessageKind::kRouteSubmit,  MessageKind::kRouteSubmitReply,
                                           MessageKind::kFanout,       MessageKind::kFanoutReply,
-                                          MessageKind::kLeaderHints};
+                                          MessageKind::kLeaderHints,  MessageKind::kTxnRequest,
+                                          MessageKind::kTxnReply};
   static_assert(std::size(kinds) == std::variant_size_v<PeerMessage>);
   return kinds[message.index()];
 }

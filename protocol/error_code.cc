@@ -24,6 +24,7 @@ std::string_view error_name(ErrorCode code) {
     case ErrorCode::kHandlerNotAllowed: return "handler_not_allowed";
     case ErrorCode::kStorageFull: return "storage_full";
     case ErrorCode::kForbidden: return "forbidden";
+    case ErrorCode::kAborted: return "aborted";
   }
   return "unknown_error";
 }

@@ -28,6 +28,7 @@ enum class ErrorCode : uint16_t {
   kHandlerNotAllowed = 17,  // the node's policy refuses this task (an exec command not on its allow list)
   kStorageFull = 18,        // the node's disk is nearly full: it takes no new tasks; retry later or elsewhere
   kForbidden = 19,          // the sender's key may not do this (a read-only client's submit; a forged peer id)
+  kAborted = 20,            // an atomic submit's transaction aborted: none of its tasks was stored
 };
 
 std::string_view error_name(ErrorCode code);

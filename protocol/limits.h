@@ -26,5 +26,6 @@ inline constexpr size_t kMaxRaftEntries = 4096;       // log entries in one appe
 inline constexpr size_t kRaftBatchBytes = 8u << 20;   // a node splits its Raft messages into frames of at most this
 inline constexpr size_t kMaxVoters = 16;              // replicas in one configuration
 inline constexpr uint32_t kMaxPurgeRecords = 10000;   // records one purge op may remove
+inline constexpr size_t kMaxTxnParticipants = 256;    // partitions one transaction may touch
 
 }  // namespace mesh::limits

@@ -41,6 +41,8 @@ bool is_known_kind(uint16_t kind) {
     case MessageKind::kRouteSubmitReply:
     case MessageKind::kFanout:
     case MessageKind::kFanoutReply:
+    case MessageKind::kTxnRequest:
+    case MessageKind::kTxnReply:
       return true;
   }
   return false;
@@ -84,6 +86,8 @@ std::string_view kind_name(MessageKind kind) {
     case MessageKind::kRaftBatch: return "raft_batch";
     case MessageKind::kRouteSubmit: return "route_submit";
     case MessageKind::kRouteSubmitReply: return "route_submit_reply";
+    case MessageKind::kTxnRequest: return "txn_request";
+    case MessageKind::kTxnReply: return "txn_reply";
     case MessageKind::kFanout: return "fanout";
     case MessageKind::kFanoutReply: return "fanout_reply";
   }

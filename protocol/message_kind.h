@@ -50,6 +50,8 @@ enum class MessageKind : uint16_t {
   kRouteSubmitReply = 131,
   kFanout = 132,
   kFanoutReply = 133,
+  kTxnRequest = 140,
+  kTxnReply = 141,
 };
 
 bool is_known_kind(uint16_t kind);

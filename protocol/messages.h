@@ -99,6 +99,10 @@ struct ErrorReply {
 
 struct SubmitRequest {
   std::vector<TaskSpec> tasks;
+  // Appended: all or none of the tasks are stored, through a transaction
+  // across their partitions (docs/ARCHITECTURE.md, "Transactions").
+  bool atomic = false;
+  std::string txn = {};  // its id (empty: the node makes one); a retry with the same id learns the first outcome
 };
 struct SubmitOutcome {
   std::string id;
@@ -109,6 +113,7 @@ struct SubmitOutcome {
 };
 struct SubmitReply {
   std::vector<SubmitOutcome> outcomes;
+  std::string txn = {};  // appended: the transaction of an atomic submit
 };
 
 struct GetRequest {

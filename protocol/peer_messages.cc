@@ -13,6 +13,16 @@ const char* member_state_name(MemberState s) {
   return "unknown";
 }
 
+const char* txn_step_name(TxnStep step) {
+  switch (step) {
+    case TxnStep::kPrepare: return "prepare";
+    case TxnStep::kDecide: return "decide";
+    case TxnStep::kResolve: return "resolve";
+    case TxnStep::kInquire: return "inquire";
+  }
+  return "unknown";
+}
+
 namespace {
 
 std::string node_of_replica(const std::string& replica_id) { return replica_id.substr(0, replica_id.find('#')); }

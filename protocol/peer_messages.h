@@ -193,9 +193,45 @@ struct FanoutReply {
   Reply reply;                    // the reply type of the request
 };
 
+// --- transactions across partitions (docs/ARCHITECTURE.md, "Transactions") --
+
+// The steps of a transaction, each addressed to the leader of one partition:
+//   prepare  origin -> participant: stage `tasks` (OpTxnPrepare), then vote
+//   decide   origin -> coordinator: write the decision (OpTxnDecide); answered
+//            with the decision that won, once every participant resolved it
+//   resolve  coordinator -> participant: apply or drop the intents (OpTxnResolve)
+//   inquire  participant -> coordinator: intents held too long; the
+//            coordinator aborts an undecided transaction and resolves this
+//            participant
+enum class TxnStep : uint8_t { kPrepare = 1, kDecide = 2, kResolve = 3, kInquire = 4 };
+const char* txn_step_name(TxnStep step);
+
+struct TxnRequest {
+  TxnStep step = TxnStep::kPrepare;
+  uint64_t handle = 0;  // the sender's; echoed in the reply
+  std::string from_address;
+  std::string txn;
+  uint32_t partition = 0;    // whose leader is asked
+  uint32_t coordinator = 0;  // the partition holding the decision
+  bool commit = false;       // decide, resolve: the decision
+  std::vector<uint32_t> participants;  // decide: the partitions to resolve
+  std::vector<TaskSpec> tasks;         // prepare: this partition's tasks
+};
+
+struct TxnReply {
+  TxnStep step = TxnStep::kPrepare;
+  uint64_t handle = 0;
+  std::string txn;
+  uint32_t partition = 0;
+  ErrorCode code = ErrorCode::kOk;  // kNotLeader: ask leader_address (when known)
+  std::string leader_address;
+  bool commit = false;  // prepare: the vote; decide: the decision
+  std::vector<SubmitOutcome> outcomes;  // prepare, voting no: why, per task
+};
+
 using PeerMessage = std::variant<Ping, PingReq, Ack, Sync, StealRequest, StealGrant, LeaseRenewal, StolenResult,
                                  StolenResultAck, RaftBatch, RouteSubmit, RouteSubmitReply, Fanout, FanoutReply,
-                                 LeaderHints>;
+                                 LeaderHints, TxnRequest, TxnReply>;
 
 // The node ids a message says it comes from (its sender fields; a Raft
 // message's replica "<node>#<disk>" counts as <node>). An authenticated

@@ -11,7 +11,9 @@ const std::string& op_task_id(const TaskOp& op) {
         using T = std::decay_t<decltype(o)>;
         if constexpr (std::is_same_v<T, OpSubmit>) {
           return o.spec.id;
-        } else if constexpr (std::is_same_v<T, OpPurge>) {
+        } else if constexpr (std::is_same_v<T, OpPurge> || std::is_same_v<T, OpTxnPrepare> ||
+                             std::is_same_v<T, OpTxnResolve> || std::is_same_v<T, OpTxnDecide> ||
+                             std::is_same_v<T, OpTxnForget>) {
           return kNone;
         } else {
           return o.id;

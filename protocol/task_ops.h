@@ -7,8 +7,10 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <variant>
+#include <vector>
 
 #include "protocol/messages.h"
 
@@ -103,9 +105,70 @@ struct OpPurge {
   bool operator==(const OpPurge&) const = default;
 };
 
-using TaskOp = std::variant<OpSubmit, OpLease, OpRenew, OpComplete, OpFail, OpRelease, OpCancel, OpRetry, OpPurge>;
+// --- two-phase commit across partitions (docs/ARCHITECTURE.md) ------------
 
-// The task an op changes; empty for OpPurge, which names none.
+// Participant: stages a transaction's tasks of this partition as intents.
+// Reads do not see them; their ids are locked against other submits and
+// other transactions until OpTxnResolve. Refused whole (nothing staged) when
+// one of the ids exists or is locked. Applying it again changes nothing.
+struct OpTxnPrepare {
+  std::string txn;
+  uint32_t coordinator = 0;  // the partition holding the decision
+  uint32_t partition = 0;    // this partition (the records' partition)
+  std::vector<TaskSpec> tasks;
+  uint64_t at_ms = 0;
+  bool operator==(const OpTxnPrepare&) const = default;
+};
+
+// Participant: applies the intents as submits (commit) or drops them
+// (abort). Without intents (never prepared here, or resolved already) it
+// changes nothing.
+struct OpTxnResolve {
+  std::string txn;
+  bool commit = false;
+  uint64_t at_ms = 0;
+  bool operator==(const OpTxnResolve&) const = default;
+};
+
+// Coordinator: the transaction's decision. The first one applied wins; a
+// later one, either way, changes nothing.
+struct OpTxnDecide {
+  std::string txn;
+  bool commit = false;
+  std::vector<uint32_t> participants;  // the partitions to resolve
+  uint64_t at_ms = 0;
+  bool operator==(const OpTxnDecide&) const = default;
+};
+
+// Coordinator: drops a decision every participant has resolved, once it is
+// older than any origin could still ask about.
+struct OpTxnForget {
+  std::string txn;
+  bool operator==(const OpTxnForget&) const = default;
+};
+
+// What the transaction ops leave in a partition's table (and its snapshot).
+struct PreparedTxn {  // a participant's staged intents
+  uint32_t coordinator = 0;
+  uint32_t partition = 0;
+  std::vector<TaskSpec> tasks;
+  uint64_t prepared_ms = 0;
+  bool operator==(const PreparedTxn&) const = default;
+};
+struct TxnDecision {  // a coordinator's decision, kept until forgotten
+  bool commit = false;
+  std::vector<uint32_t> participants;
+  uint64_t decided_ms = 0;
+  bool operator==(const TxnDecision&) const = default;
+};
+using PreparedTxns = std::map<std::string, PreparedTxn>;  // by transaction id
+using TxnDecisions = std::map<std::string, TxnDecision>;
+
+using TaskOp = std::variant<OpSubmit, OpLease, OpRenew, OpComplete, OpFail, OpRelease, OpCancel, OpRetry, OpPurge,
+                            OpTxnPrepare, OpTxnResolve, OpTxnDecide, OpTxnForget>;
+
+// The task an op changes; empty for OpPurge and the transaction ops, which
+// name none or many.
 const std::string& op_task_id(const TaskOp& op);
 
 }  // namespace mesh

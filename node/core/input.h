@@ -32,6 +32,8 @@ namespace in {
 struct Submit {
   RequestRef request = 0;
   std::vector<TaskSpec> tasks;
+  bool atomic = false;  // all or none, through a transaction (SubmitRequest)
+  std::string txn = {};
 };
 struct Cancel {
   RequestRef request = 0;

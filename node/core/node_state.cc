@@ -18,7 +18,9 @@ NodeState::NodeState(NodeConfig config, Random& random)
       replica_id_(config_.replica_id.empty() ? config_.node_id + "#0" : config_.replica_id),
       random_(random),
       ready_(config_.aging_interval_ms),
-      membership_(config_.membership, config_.node_id, config_.address, random_, replica_id_) {}
+      membership_(config_.membership, config_.node_id, config_.address, random_, replica_id_) {
+  start_transactions();
+}
 
 NodeState::~NodeState() = default;
 
@@ -34,6 +36,7 @@ Effects NodeState::step(const Input& input) {
     purge_expired();
   }
   expire_routes();
+  txns_->tick();
   // Applying committed entries makes tasks runnable (and leadership brings
   // leases to check), and a single-voter group commits what dispatch
   // proposes at once: go round until quiet.
@@ -61,7 +64,10 @@ Effects NodeState::step(const Input& input) {
 
 // --- client inputs -----------------------------------------------------------------
 
-void NodeState::on(const in::Submit& e) { route_submit(e.request, e.tasks); }
+void NodeState::on(const in::Submit& e) {
+  if (e.atomic) return submit_atomic(e.request, e.txn, e.tasks);
+  route_submit(e.request, e.tasks);
+}
 
 void NodeState::on(const in::Cancel& e) {
   start_fanout(e.request, CancelRequest{e.ids}, config_.replication.request_deadline_ms);
@@ -396,6 +402,7 @@ std::optional<uint64_t> NodeState::next_wake() const {
   }
   for (const auto& [id, p] : pending_results_) earliest(p.next_send_ms);
   for (const auto& [id, route] : routes_) earliest(route.resend_at_ms);
+  if (auto t = txns_->next_wake()) earliest(*t);
   for (const auto& [id, f] : fanouts_) earliest(f.round_deadline_ms);
   if (steal_in_flight_until_ms_) {
     earliest(*steal_in_flight_until_ms_);
@@ -788,6 +795,7 @@ std::map<std::string, int64_t> NodeState::gauges() const {
   g["slots_free"] = static_cast<int64_t>(config_.slots) - static_cast<int64_t>(running());
   g["partitions_hosted"] = static_cast<int64_t>(replicas_.size());
   g["partitions_led"] = static_cast<int64_t>(led);
+  g["txns_in_doubt"] = static_cast<int64_t>(txns_->in_doubt());
   g["tasks_borrowed"] = static_cast<int64_t>(std::count_if(
       runs_.begin(), runs_.end(), [](const auto& run) { return !run.second.lender_address.empty(); }));
   g["draining"] = draining_ ? 1 : 0;

@@ -74,6 +74,7 @@
 #include "node/core/ready_queue.h"
 #include "node/core/task_key.h"
 #include "node/core/task_table.h"
+#include "node/core/transactions.h"
 #include "node/env/random.h"
 
 namespace mesh {
@@ -143,6 +144,7 @@ struct NodeConfig {
   StealConfig steal;
   ReplicationConfig replication;
   RetentionConfig retention;
+  TxnConfig transactions;
   Placement placement = Placement::kKey;
 };
 
@@ -199,8 +201,10 @@ class NodeState {
   MembersReply members_view() const;
   PartitionsReply partitions_view() const;
   StealsReply steals_view() const;
+  std::vector<TxnView> transactions_view() const;
 
  private:
+  friend class NodeTxnHost;
   // One hosted partition: its Raft group and the table it replicates.
   struct Replica {
     std::unique_ptr<RaftGroup> raft;
@@ -357,6 +361,16 @@ class NodeState {
   void on(const in::StorageSpace& e);
   void on(const in::Join& e);
   void on(const in::FromPeer& e);
+
+  // --- transactions (node_transactions.cc) ---
+  void start_transactions();
+  void submit_atomic(RequestRef request, std::string txn, std::vector<TaskSpec> tasks);
+  void on_peer(const TxnRequest& m);
+  void on_peer(const TxnReply& m);
+  void apply_transaction_op(uint32_t partition, Replica& r, const TaskOp& op);
+  // Gives every task without an id one drawn from the node's random source.
+  void assign_ids(std::vector<TaskSpec>& tasks);
+  std::string random_id(const char* prefix);
 
   // --- partition hosting (partition_host.cc) ---
   Replica& host(uint32_t partition, RaftDisk disk);
@@ -612,6 +626,9 @@ class NodeState {
   mutable std::optional<PartitionTable> table_cache_;
   mutable uint64_t table_cache_version_ = 0;
   bool node_dead(const std::string& node_id) const;
+
+  std::unique_ptr<TxnHost> txn_host_;
+  std::unique_ptr<Transactions> txns_;
 
   // Per-step scratch.
   uint64_t now_ms_ = 0;

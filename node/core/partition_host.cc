@@ -44,7 +44,7 @@ NodeState::Replica& NodeState::host(uint32_t partition, RaftDisk disk) {
 void NodeState::found_mesh() {
   for (uint32_t p = 0; p < config_.ring.partitions; ++p) {
     RaftDisk disk = RaftDisk::founding({replica_id_});
-    disk.snapshot.data = encode_snapshot({});
+    disk.snapshot.data = encode_snapshot(PartitionSnapshot{});
     // The founding configuration lives at the snapshot point: persist it, or
     // a restart would find a group that knows no voters.
     out_.compactions.push_back({p, disk.snapshot});
@@ -211,22 +211,25 @@ void NodeState::apply_entry(uint32_t partition, Replica& r, const LogEntry& entr
     return halt(partition, r, entry.index, "log entry does not decode: " + op.status().message());
   }
   if (const auto* purge = std::get_if<OpPurge>(&op.value())) return apply_purge(partition, r, *purge);
+  if (op_task_id(op.value()).empty()) return apply_transaction_op(partition, r, op.value());
   Status s = r.table.apply(op.value());
   on_applied(partition, r, op.value(), s);
 }
 
 bool NodeState::install_snapshot(uint32_t partition, Replica& r, const Snapshot& snapshot) {
-  auto records = decode_snapshot(snapshot.data);
-  if (!records.ok()) {
+  auto decoded = decode_snapshot(snapshot.data);
+  if (!decoded.ok()) {
     count("snapshots_undecodable");
     return false;
   }
   for (const auto& [id, record] : r.table.records()) unindex_task(id, partition);
   r.table = TaskTable{};
-  for (auto& record : records.value()) {
+  PartitionSnapshot& content = decoded.value();
+  for (auto& record : content.records) {
     task_partition_.emplace(record.spec.id, partition);
     r.table.restore(std::move(record));
   }
+  r.table.restore_transactions(std::move(content.prepared), std::move(content.decisions));
   count("snapshots_installed");
   return true;
 }
@@ -316,7 +319,7 @@ void NodeState::maybe_compact(uint32_t partition, Replica& r) {
   std::vector<TaskRecord> records;
   records.reserve(r.table.records().size());
   for (const auto& [id, record] : r.table.records()) records.push_back(record);
-  std::string data = encode_snapshot(records);
+  std::string data = encode_snapshot(records, r.table.prepared(), r.table.decisions());
   auto meta = r.raft->compact(applied, data);
   if (!meta.ok()) return;
   out_.compactions.push_back({partition, Snapshot{meta.value(), std::move(data)}});
@@ -350,6 +353,7 @@ void NodeState::lead_start(uint32_t partition, Replica& r) {
     if (member && !member->address.empty()) send(member->address, LeaderHints{config_.address, {leader_hint(partition)}});
   }
   if (!runners.empty()) count("leader_announcements", runners.size());
+  txns_->on_lead_start(partition, r.table);
 }
 
 void NodeState::lead_end(uint32_t partition, Replica& r) {
@@ -367,6 +371,7 @@ void NodeState::lead_end(uint32_t partition, Replica& r) {
   // to the next leader, which commits or acknowledges them.
   std::erase_if(result_waits_, [&](const auto& wait) { return wait.first.partition == partition; });
   fail_submit_parts(partition);
+  txns_->on_lead_end(partition);
   // Proposals nobody waits for any more (their part was answered) no longer
   // count toward the backpressure limit.
   std::erase_if(submits_in_flight_, [&](const TaskKey& key) { return !submit_waits_.count(key); });

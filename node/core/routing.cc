@@ -46,16 +46,9 @@ void NodeState::route_submit(RequestRef request, std::vector<TaskSpec> tasks) {
   client.reply.outcomes.resize(tasks.size());
   client.deadline_ms = now_ms_ + config_.replication.request_deadline_ms;
   std::map<uint32_t, uint64_t> route_of_partition;
+  assign_ids(tasks);
   for (size_t i = 0; i < tasks.size(); ++i) {
     TaskSpec& spec = tasks[i];
-    if (spec.id.empty()) {
-      // Ids drawn from the node's random source: unique in practice, and
-      // reproducible under the simulator.
-      char buf[40];
-      std::snprintf(buf, sizeof buf, "t-%016llx%08llx", static_cast<unsigned long long>(random_.next_u64()),
-                    static_cast<unsigned long long>(random_.next_u64() & 0xffffffffu));
-      spec.id = buf;
-    }
     SubmitOutcome& outcome = client.reply.outcomes[i];
     outcome.id = spec.id;
     // Refused here already, without a round trip: the leader would refuse it
@@ -82,6 +75,21 @@ void NodeState::route_submit(RequestRef request, std::vector<TaskSpec> tasks) {
   if (client.parts_left == 0) return finish_client_submit(client_id);
   for (const auto& [partition, route_id] : route_of_partition) {
     if (auto it = routes_.find(route_id); it != routes_.end()) send_route(route_id, it->second);
+  }
+}
+
+// Ids drawn from the node's random source: unique in practice, and
+// reproducible under the simulator.
+std::string NodeState::random_id(const char* prefix) {
+  char buf[48];
+  std::snprintf(buf, sizeof buf, "%s%016llx%08llx", prefix, static_cast<unsigned long long>(random_.next_u64()),
+                static_cast<unsigned long long>(random_.next_u64() & 0xffffffffu));
+  return buf;
+}
+
+void NodeState::assign_ids(std::vector<TaskSpec>& tasks) {
+  for (auto& spec : tasks) {
+    if (spec.id.empty()) spec.id = random_id("t-");
   }
 }
 

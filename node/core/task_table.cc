@@ -11,8 +11,11 @@ std::string error_text_of_lost(uint32_t lost_attempts, const std::string& reason
   return text;
 }
 
-Status TaskTable::apply(const TaskOp& op) {
-  return std::visit([this](const auto& o) { return apply_op(o); }, op);
+Status TaskTable::apply(const TaskOp& op, std::vector<std::string>* created) {
+  created_ = created;
+  Status status = std::visit([this](const auto& o) { return apply_op(o); }, op);
+  created_ = nullptr;
+  return status;
 }
 
 void TaskTable::restore(TaskRecord record) {
@@ -108,8 +111,21 @@ Result<TaskRecord*> TaskTable::leased(const std::string& id, uint32_t attempt) {
   return &r;
 }
 
+Status TaskTable::check_new_id(const std::string& id) const {
+  if (records_.count(id)) return Status(ErrorCode::kConflict, "task " + id + " exists");
+  if (const std::string* txn = locked_by(id)) {
+    return Status(ErrorCode::kConflict, "task " + id + " is held by transaction " + *txn);
+  }
+  return Status::Ok();
+}
+
+const std::string* TaskTable::locked_by(const std::string& id) const {
+  auto it = locked_ids_.find(id);
+  return it == locked_ids_.end() ? nullptr : &it->second;
+}
+
 Status TaskTable::apply_op(const OpSubmit& op) {
-  if (records_.count(op.spec.id)) return Status(ErrorCode::kConflict, "task " + op.spec.id + " exists");
+  if (Status s = check_new_id(op.spec.id); !s.ok()) return s;
   TaskRecord r;
   r.spec = op.spec;
   r.partition = op.partition;
@@ -119,6 +135,7 @@ Status TaskTable::apply_op(const OpSubmit& op) {
   records_.emplace(op.spec.id, std::move(r));
   ++by_state_[static_cast<size_t>(TaskState::kPending)];
   ++unfinished_;
+  if (created_ != nullptr) created_->push_back(op.spec.id);
   return Status::Ok();
 }
 
@@ -224,6 +241,53 @@ Status TaskTable::apply_op(const OpRetry& op) {
 
 Status TaskTable::apply_op(const OpPurge& op) {
   purge(op);
+  return Status::Ok();
+}
+
+// --- transactions ---------------------------------------------------------------------
+
+void TaskTable::restore_transactions(PreparedTxns prepared, TxnDecisions decisions) {
+  prepared_ = std::move(prepared);
+  decisions_ = std::move(decisions);
+  locked_ids_.clear();
+  for (const auto& [txn, intents] : prepared_) {
+    for (const auto& spec : intents.tasks) locked_ids_.emplace(spec.id, txn);
+  }
+}
+
+Status TaskTable::apply_op(const OpTxnPrepare& op) {
+  if (prepared_.count(op.txn)) return Status::Ok();  // a resent prepare
+  std::set<std::string> ids;
+  for (const auto& spec : op.tasks) {
+    if (!ids.insert(spec.id).second) return Status(ErrorCode::kConflict, "task " + spec.id + " appears twice");
+    if (Status s = check_new_id(spec.id); !s.ok()) return s;
+  }
+  for (const auto& spec : op.tasks) locked_ids_.emplace(spec.id, op.txn);
+  prepared_.emplace(op.txn, PreparedTxn{op.coordinator, op.partition, op.tasks, op.at_ms});
+  return Status::Ok();
+}
+
+Status TaskTable::apply_op(const OpTxnResolve& op) {
+  auto it = prepared_.find(op.txn);
+  if (it == prepared_.end()) return Status::Ok();  // never prepared here, or resolved already
+  PreparedTxn intents = std::move(it->second);
+  prepared_.erase(it);
+  for (const auto& spec : intents.tasks) locked_ids_.erase(spec.id);
+  if (!op.commit) return Status::Ok();
+  for (auto& spec : intents.tasks) {
+    Status s = apply_op(OpSubmit{std::move(spec), intents.partition, op.at_ms});
+    MESH_ASSERT(s.ok(), "an intent's id was locked, yet it could not be stored");
+  }
+  return Status::Ok();
+}
+
+Status TaskTable::apply_op(const OpTxnDecide& op) {
+  decisions_.emplace(op.txn, TxnDecision{op.commit, op.participants, op.at_ms});  // the first one wins
+  return Status::Ok();
+}
+
+Status TaskTable::apply_op(const OpTxnForget& op) {
+  decisions_.erase(op.txn);
   return Status::Ok();
 }
 

@@ -13,6 +13,12 @@
 //   PENDING|LEASED --Cancel--> CANCELLED
 //   FAILED    --Retry--->  PENDING     failures reset, attempt numbering kept
 //   terminal  --Purge--->  (none)      finished before the op's cutoff
+//   (none)    --TxnPrepare, TxnResolve(commit)--> PENDING   through an intent
+// Transactions (docs/ARCHITECTURE.md, "Transactions"): a prepare stages its
+// tasks as intents, invisible to find() and records(), whose ids no submit
+// or other prepare may take until the resolve applies them as submits
+// (commit) or drops them (abort). A decision is kept, first one wins, until
+// forgotten.
 // Invariants: a COMPLETED or CANCELLED record never changes again, and a
 // FAILED one only through Retry; attempt numbers only grow, across retries
 // too; at most one attempt of a record has outcome kSucceeded; every
@@ -53,11 +59,15 @@ inline bool is_current_lease(const TaskRecord& r, uint32_t attempt, const std::s
 class TaskTable {
  public:
   // Applies one operation. On error nothing changed; kStaleAttempt means the
-  // op named an attempt that is not the current leased one.
-  Status apply(const TaskOp& op);
+  // op named an attempt that is not the current leased one. `created`, when
+  // given, receives the ids of the records the op made.
+  Status apply(const TaskOp& op, std::vector<std::string>* created = nullptr);
 
   // Loads a record read back from storage (recovery); replaces any in memory.
   void restore(TaskRecord record);
+
+  // Loads transaction state read back from a snapshot.
+  void restore_transactions(PreparedTxns prepared, TxnDecisions decisions);
 
   // Applies a purge and returns the ids it removed, oldest first.
   std::vector<std::string> purge(const OpPurge& op);
@@ -68,6 +78,13 @@ class TaskTable {
   const std::map<std::string, TaskRecord>& records() const { return records_; }
   size_t unfinished() const { return unfinished_; }
   size_t count_in(TaskState state) const { return by_state_[static_cast<size_t>(state)]; }
+  const PreparedTxns& prepared() const { return prepared_; }
+  const TxnDecisions& decisions() const { return decisions_; }
+  // The transaction whose intent holds `id`, or nullptr.
+  const std::string* locked_by(const std::string& id) const;
+  // Why a new task `id` cannot be stored here now (it exists, or an intent
+  // holds it); OK when it can.
+  Status check_new_id(const std::string& id) const;
 
  private:
   Status apply_op(const OpSubmit& op);
@@ -79,6 +96,10 @@ class TaskTable {
   Status apply_op(const OpCancel& op);
   Status apply_op(const OpRetry& op);
   Status apply_op(const OpPurge& op);
+  Status apply_op(const OpTxnPrepare& op);
+  Status apply_op(const OpTxnResolve& op);
+  Status apply_op(const OpTxnDecide& op);
+  Status apply_op(const OpTxnForget& op);
 
   // Finds the record whose current attempt is leased as `attempt`.
   Result<TaskRecord*> leased(const std::string& id, uint32_t attempt);
@@ -97,6 +118,10 @@ class TaskTable {
   size_t unfinished_ = 0;
   ExpiryIndex finished_;  // COMPLETED and CANCELLED
   ExpiryIndex failed_;
+  PreparedTxns prepared_;
+  std::map<std::string, std::string> locked_ids_;  // task id -> transaction holding it
+  TxnDecisions decisions_;
+  std::vector<std::string>* created_ = nullptr;    // apply's out-parameter, during one apply
 };
 
 }  // namespace mesh

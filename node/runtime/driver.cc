@@ -411,7 +411,7 @@ struct Node::Impl {
   }
 
   void handle(const std::string& peer, uint64_t id, SubmitRequest r) {
-    feed(in::Submit{remember(peer, id), std::move(r.tasks)});
+    feed(in::Submit{remember(peer, id), std::move(r.tasks), r.atomic, std::move(r.txn)});
   }
   void handle(const std::string& peer, uint64_t id, WaitRequest r) {
     r.timeout_ms = std::min(r.timeout_ms, kMaxWaitMs);

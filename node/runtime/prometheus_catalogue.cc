@@ -79,6 +79,17 @@ constexpr MetricFamily kFamilies[] = {
     {T::kCounter, "partitions_founded", "partitions_founded_total", "Partition groups created by founding the mesh."},
     {T::kCounter, "partitions_recovered", "partitions_recovered_total", "Partition groups loaded from disk at start."},
     {T::kCounter, "leaderships_gained", "leaderships_gained_total", "Partitions this node started leading."},
+    // Transactions (atomic submits).
+    {T::kCounter, "txns_started", "txns_started_total", "Atomic submits this node started as origin."},
+    {T::kCounter, "txns_committed", "txns_committed_total",
+     "Transactions decided commit on coordinator partitions this node leads."},
+    {T::kCounter, "txns_aborted", "txns_aborted_total",
+     "Transactions decided abort on coordinator partitions this node leads."},
+    {T::kCounter, "txn_prepares_refused", "txn_prepares_refused_total",
+     "Prepares this node refused as participant leader (a task exists, is held, or is not admitted)."},
+    {T::kCounter, "txn_inquiries_sent", "txn_inquiries_sent_total",
+     "Questions about intents held past prepare_timeout_ms, sent to the coordinator partition."},
+    {T::kCounter, "txn_inquiries", "txn_inquiries_total", "Inquiries this node answered as coordinator leader."},
     {T::kCounter, "leaderships_lost", "leaderships_lost_total", "Partitions this node stopped leading."},
     {T::kCounter, "leadership_transfers", "leadership_transfers_total",
      "Leadership hand-overs this node started toward the ring's preferred replica."},
@@ -149,6 +160,8 @@ constexpr MetricFamily kFamilies[] = {
     {T::kCounter, "replies_too_large", "replies_too_large_total", "Replies over the frame limit (answered with an error)."},
 
     // Gauges of the core and the driver.
+    {T::kGauge, "txns_in_doubt", "txns_in_doubt",
+     "Prepared transactions on partitions this node leads, waiting for their decision."},
     {T::kGauge, "tasks_pending", "tasks", "Tasks on partitions this node leads, by state.", "state", "pending"},
     {T::kGauge, "tasks_leased", "tasks", "Tasks on partitions this node leads, by state.", "state", "leased"},
     {T::kGauge, "tasks_completed", "tasks", "Tasks on partitions this node leads, by state.", "state", "completed"},

@@ -125,7 +125,8 @@ SeedRun run_membership_seed(uint64_t seed) {
 }
 
 std::optional<SimFamily> parse_sim_family(std::string_view name) {
-  for (SimFamily f : {SimFamily::kMembership, SimFamily::kReplication, SimFamily::kStealing, SimFamily::kStealingFailover}) {
+  for (SimFamily f : {SimFamily::kMembership, SimFamily::kReplication, SimFamily::kStealing, SimFamily::kStealingFailover,
+                     SimFamily::kTransactions}) {
     if (name == sim_family_name(f)) return f;
   }
   return std::nullopt;
@@ -141,6 +142,8 @@ const char* sim_family_name(SimFamily family) {
       return "stealing";
     case SimFamily::kStealingFailover:
       return "stealing_failover";
+    case SimFamily::kTransactions:
+      return "transactions";
   }
   return "?";
 }
@@ -155,6 +158,8 @@ SeedRun run_family_seed(SimFamily family, uint64_t seed) {
       return run_stealing_seed(seed);
     case SimFamily::kStealingFailover:
       return run_stealing_failover_seed(seed);
+    case SimFamily::kTransactions:
+      return run_transactions_seed(seed);
   }
   return {"unknown family", {}};
 }

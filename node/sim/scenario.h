@@ -48,7 +48,7 @@ bool membership_converged(const Simulator& sim);
 // A node config for the simulator (fast gossip profile).
 NodeConfig sim_node_config(size_t index);
 
-enum class SimFamily { kMembership, kReplication, kStealing, kStealingFailover };
+enum class SimFamily { kMembership, kReplication, kStealing, kStealingFailover, kTransactions };
 
 // "membership", "replication", "stealing"; nullopt for any other name.
 std::optional<SimFamily> parse_sim_family(std::string_view name);
@@ -67,6 +67,7 @@ SeedRun run_membership_seed(uint64_t seed);   // run_membership_scenario with th
 SeedRun run_replication_seed(uint64_t seed);  // replication_scenario.cc
 SeedRun run_stealing_seed(uint64_t seed);     // stealing_scenario.cc
 SeedRun run_stealing_failover_seed(uint64_t seed);  // stealing_scenario.cc
+SeedRun run_transactions_seed(uint64_t seed);       // transaction_scenario.cc
 SeedRun run_family_seed(SimFamily family, uint64_t seed);
 
 }  // namespace mesh

@@ -346,7 +346,7 @@ std::string check_stored(std::string_view in, Stats& stored) {
            [](const SnapshotMeta& m) { return encode_snapshot_meta(m); }, stored));
   note("decode_snapshot", check_result(
                               decode_snapshot(in), [](std::string_view b) { return decode_snapshot(b); },
-                              [](const std::vector<TaskRecord>& r) { return encode_snapshot(r); }, stored));
+                              [](const PartitionSnapshot& s) { return encode_snapshot(s); }, stored));
   return problem;
 }
 

@@ -87,7 +87,7 @@ std::vector<Request> sample_requests() {
   TaskSpec defaults;  // default fields, empty id (node assigns one)
   defaults.handler = "noop";
   return {
-      SubmitRequest{{sample_spec("a"), defaults}},
+      SubmitRequest{{sample_spec("a"), defaults}, true, "txn-1"},  // atomic: every appended field
       GetRequest{{"a", "b", ""}, {"key-a", "", ""}},
       WaitRequest{{"a", "c"}, true, 45000, {"", "key-c"}},
       CancelRequest{{"x", "y"}},
@@ -104,7 +104,8 @@ std::vector<Reply> sample_replies() {
   return {
       ErrorReply{ErrorCode::kOverloaded, "queue full: retry later"},
       SubmitReply{{{"a", ErrorCode::kOk, "", true, TaskState::kLeased},
-                   {"b", ErrorCode::kUnknownHandler, "unknown handler 'x'", false, TaskState::kPending}}},
+                   {"b", ErrorCode::kUnknownHandler, "unknown handler 'x'", false, TaskState::kPending}},
+                  "txn-1"},
       GetReply{{sample_record("r1"), sample_record("r2")}, {"gone"}},
       WaitReply{true, {sample_record("w1")}, {"m1", "m2"}, 42},
       CancelReply{{{"a", ErrorCode::kOk, TaskState::kCancelled},
@@ -121,7 +122,7 @@ std::vector<Reply> sample_replies() {
   };
 }
 
-// The routing messages (130-133), with every kind a Fanout may carry and
+// The routing messages (130-133, 140-141), with every kind a Fanout may carry and
 // the answers to them.
 std::vector<PeerMessage> sample_routing_messages() {
   TaskSpec defaults;
@@ -142,6 +143,11 @@ std::vector<PeerMessage> sample_routing_messages() {
       FanoutReply{9, "n3", {2, 4}, CancelReply{{{"x", ErrorCode::kOk, TaskState::kCancelled}}}},
       FanoutReply{10, "n3", {2, 4}, ListReply{{sample_record("l1")}, true}},
       FanoutReply{11, "n4", {}, ErrorReply{ErrorCode::kShuttingDown, "draining"}},
+      TxnRequest{TxnStep::kPrepare, 5, "tcp://10.0.0.1:7700", "txn-1", 17, 3, false, {}, {sample_spec("a"), defaults}},
+      TxnRequest{TxnStep::kDecide, 6, "tcp://10.0.0.1:7700", "txn-1", 3, 3, true, {3, 17, 65535}, {}},
+      TxnReply{TxnStep::kPrepare, 5, "txn-1", 17, ErrorCode::kOk, "", false,
+               {{"a", ErrorCode::kConflict, "task a exists", false, TaskState::kPending}}},
+      TxnReply{TxnStep::kResolve, 7, "txn-1", 17, ErrorCode::kNotLeader, "tcp://10.0.0.3:7700", true, {}},
   };
 }
 
@@ -286,6 +292,8 @@ std::vector<Path> reply_structs(MessageKind kind) {
 std::vector<Path> routing_structs(const PeerMessage& m) {
   if (const auto* r = std::get_if<RouteSubmit>(&m); r && !r->tasks.empty()) return {{}, {3, 0}};
   if (const auto* r = std::get_if<RouteSubmitReply>(&m); r && !r->outcomes.empty()) return {{}, {3, 0}};
+  if (const auto* r = std::get_if<TxnRequest>(&m); r && !r->tasks.empty()) return {{}, {8, 0}};
+  if (const auto* r = std::get_if<TxnReply>(&m); r && !r->outcomes.empty()) return {{}, {7, 0}};
   return {{}};
 }
 
@@ -345,6 +353,8 @@ uint32_t appended_fields(const std::string& sample, const Path& path) {
   if (sample == "partitions_reply" && path.empty()) return 1;  // groups
   if (sample == "envelope" && path.empty()) return 1;          // mesh
   if ((sample == "get" || sample == "wait") && path.empty()) return 1;  // keys
+  if (sample == "submit" && path.empty()) return 2;                    // atomic, txn
+  if (sample == "submit_reply" && path.empty()) return 1;              // txn
   bool record = (sample == "record" && path.empty()) ||
                 ((sample == "get_reply" || sample == "list_reply") && path == Path{0, 0}) ||
                 (sample == "wait_reply" && path == Path{1, 0});
@@ -1657,6 +1667,10 @@ std::vector<TaskOp> sample_ops() {
       OpCancel{"op-task", 1800},
       OpRetry{"op-task", 1900},
       OpPurge{2000, 1000, 500},
+      OpTxnPrepare{"txn-1", 3, 17, {spec}, 2100},
+      OpTxnResolve{"txn-1", true, 2200},
+      OpTxnDecide{"txn-1", false, {3, 17}, 2300},
+      OpTxnForget{"txn-1"},
   };
 }
 
@@ -1681,8 +1695,8 @@ TEST_CASE("codec: a partition snapshot round trips") {
   std::vector<TaskRecord> records = {sample_record("s1"), sample_record("s2")};
   auto decoded = decode_snapshot(encode_snapshot(records));
   REQUIRE(decoded.ok());
-  CHECK(decoded.value() == records);
-  CHECK(decode_snapshot(encode_snapshot({})).value().empty());
+  CHECK(decoded.value().records == records);
+  CHECK(decode_snapshot(encode_snapshot(PartitionSnapshot{})).value().records.empty());
   CHECK_FALSE(decode_snapshot(encode_op(sample_ops()[0])).ok());
 }
 
@@ -1705,7 +1719,7 @@ TEST_CASE("codec: a snapshot of any record count or size decodes; a record at ev
     }
     auto decoded = decode_snapshot(encode_snapshot(records));
     REQUIRE_MESSAGE(decoded.ok(), decoded.status().message());
-    CHECK(decoded.value() == records);
+    CHECK(decoded.value().records == records);
   }
   SUBCASE("40 records of 1 MiB payload and 1 MiB result, far past one frame") {
     std::vector<TaskRecord> records;
@@ -1727,7 +1741,7 @@ TEST_CASE("codec: a snapshot of any record count or size decodes; a record at ev
     CHECK(bytes.size() > 2 * limits::kMaxFrameBytes);
     auto decoded = decode_snapshot(bytes);
     REQUIRE_MESSAGE(decoded.ok(), decoded.status().message());
-    CHECK(decoded.value() == records);
+    CHECK(decoded.value().records == records);
     // Cut anywhere, it is refused: never a shorter table.
     for (size_t cut : {size_t{1}, bytes.size() / 2, bytes.size() - 1}) CHECK_FALSE(decode_snapshot(bytes.substr(0, cut)).ok());
   }
@@ -1737,7 +1751,7 @@ TEST_CASE("codec: a snapshot of any record count or size decodes; a record at ev
     std::string body = whole.substr(3);  // drop the header [2, 2]
     auto decoded = decode_snapshot("\x92" + body);
     REQUIRE_MESSAGE(decoded.ok(), decoded.status().message());
-    CHECK(decoded.value() == records);
+    CHECK(decoded.value().records == records);
   }
   SUBCASE("a count that claims more records than there are bytes") {
     std::string bytes = encode_snapshot({sample_record("one")});

@@ -111,6 +111,8 @@ const std::vector<Golden>& goldens() {
       {"error_reply", Layout::kReply, 1, "92 08 a1 78"},  // code kNotFound, message "x"
       {"submit", Layout::kRequest, 10, "91 91" + kTaskSpec},  // tasks: one
       {"submit_reply", Layout::kReply, 11, "91 91" + kSubmitOutcome},  // outcomes: one
+      {"submit_atomic", Layout::kRequest, 10, "93 91" + kTaskSpec + "c3 a2 78 31"},  // tasks, atomic true, txn "x1"
+      {"submit_reply_txn", Layout::kReply, 11, "92 91" + kSubmitOutcome + "a2 78 31"},  // outcomes, txn "x1"
       {"get", Layout::kRequest, 12, "91 91 a2 74 31"},  // ids ["t1"]
       {"get_keyed", Layout::kRequest, 12, "92 91 a2 74 31 91 a1 6b"},  // ids ["t1"], keys ["k"]
       {"get_reply", Layout::kReply, 13, "92 91" + kTaskRecord + "91 a2 74 32"},  // records, missing ["t2"]
@@ -330,6 +332,27 @@ const std::vector<Golden>& goldens() {
        "91 05"           // covered [5]
        "0d"              // kind 13 get_reply
        "c4 03 92 90 90"},  // reply: a get_reply with no records and none missing
+      {"txn_request", Layout::kPeer, 140,
+       "99"
+       "01"        // step prepare
+       "01"        // handle 1
+       "a1 61"     // from_address "a"
+       "a2 78 31"  // txn "x1"
+       "05"        // partition 5
+       "03"        // coordinator 3
+       "c2"        // commit false
+       "91 05"     // participants [5]
+       "91" + kTaskSpec},  // tasks: one
+      {"txn_reply", Layout::kPeer, 141,
+       "98"
+       "01"        // step prepare
+       "01"        // handle 1
+       "a2 78 31"  // txn "x1"
+       "05"        // partition 5
+       "00"        // code kOk
+       "a0"        // leader_address ""
+       "c3"        // commit (the vote) true
+       "90"},      // outcomes []
       // §10, task operations: [op kind, fields...].
       {"OpSubmit", Layout::kOp, 0, "94 01" + kTaskSpec + "05 cc c8"},  // spec, partition 5, at_ms 200
       {"OpLease", Layout::kOp, 0,
@@ -379,6 +402,25 @@ const std::vector<Golden>& goldens() {
        "cd 03 e8"  // finished_before_ms 1000
        "cd 01 f4"  // failed_before_ms 500
        "cd 03 e8"},  // max_records 1000
+      {"OpTxnPrepare", Layout::kOp, 0,
+       "96 0a"
+       "a2 78 31"  // txn "x1"
+       "03"        // coordinator 3
+       "05"        // partition 5
+       "91" + kTaskSpec +  // tasks: one
+       "cc c8"},   // at_ms 200
+      {"OpTxnResolve", Layout::kOp, 0,
+       "94 0b"
+       "a2 78 31"  // txn "x1"
+       "c3"        // commit true
+       "cc c8"},   // at_ms 200
+      {"OpTxnDecide", Layout::kOp, 0,
+       "95 0c"
+       "a2 78 31"  // txn "x1"
+       "c3"        // commit true
+       "92 03 05"  // participants [3, 5]
+       "cc c8"},   // at_ms 200
+      {"OpTxnForget", Layout::kOp, 0, "92 0d a2 78 31"},  // txn "x1"
       // §9, a log entry of each type.
       {"LogEntry kNormal", Layout::kLogEntry, 0,
        "95"
@@ -392,6 +434,10 @@ const std::vector<Golden>& goldens() {
       // §6 and §10, stored layouts.
       {"TaskRecord", Layout::kRecord, 0, kTaskRecord},
       {"snapshot", Layout::kSnapshot, 0, "92 02 01" + kTaskRecord},  // header [format 2, 1 record], then the record
+      {"snapshot with transactions", Layout::kSnapshot, 0,
+       "94 03 01 01 01" + kTaskRecord +  // header [format 3, 1 record, 1 prepared, 1 decision], the record
+       "95 a2 78 31 03 05 64 91" + kTaskSpec +  // prepared: txn "x1", coordinator 3, partition 5, prepared_ms 100, tasks
+       "94 a2 78 32 c3 91 05 cc c8"},  // decision: txn "x2", commit true, participants [5], decided_ms 200
   };
   return all;
 }
@@ -435,7 +481,7 @@ std::string reencode(Result<T> decoded, Encode encode, Decode kind_of, uint16_t 
 
 std::string reencode(const Golden& g, const std::string& bytes) {
   auto no_kind = [&](const auto&) { return static_cast<MessageKind>(g.kind); };
-  auto snapshot = [](const std::vector<TaskRecord>& records) { return encode_snapshot(records); };
+  auto snapshot = [](const PartitionSnapshot& s) { return encode_snapshot(s); };
   switch (g.layout) {
     case Layout::kEnvelope:
       return reencode(decode_envelope(bytes), encode_envelope, no_kind, g.kind);

@@ -50,8 +50,8 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "mesh_sim " MESH_VERSION);
   std::string family_name = "membership";
   mesh::ScenarioOptions o;
-  app.add_option("--family", family_name, "membership, replication, stealing or stealing_failover")
-      ->check(CLI::IsMember({"membership", "replication", "stealing", "stealing_failover"}));
+  app.add_option("--family", family_name, "membership, replication, stealing, stealing_failover or transactions")
+      ->check(CLI::IsMember({"membership", "replication", "stealing", "stealing_failover", "transactions"}));
   app.add_option("--seed", o.seed, "the run's seed");
   auto* nodes = app.add_option("--nodes", o.nodes, "membership: nodes in the mesh")->check(CLI::Range(2, 5000));
   auto* loss = app.add_option("--loss", o.faults.loss, "membership: message loss probability");

@@ -27,7 +27,7 @@ ERROR_NAMES = (
     "ok", "malformed", "unsupported_version", "unknown_message_type", "too_large", "unknown_handler",
     "invalid_argument", "overloaded", "not_found", "conflict", "shutting_down", "storage_error",
     "stale_attempt", "already_terminal", "unavailable", "not_leader", "busy",
-    "handler_not_allowed", "storage_full", "forbidden",
+    "handler_not_allowed", "storage_full", "forbidden", "aborted",
 )
 
 

@@ -1,0 +1,174 @@
+// Transactions: two-phase commit across partitions, over their Raft groups
+// (DESIGN §6; the rules and a diagram are in docs/ARCHITECTURE.md,
+// "Transactions"). A sans-IO component of a node: it sees its node only
+// through TxnHost.
+//
+// Three roles, any node may play each:
+//   origin       the node a client's atomic submit reached. Sends each
+//                participant partition its tasks (prepare), gathers the
+//                votes, then asks the coordinator partition to decide, and
+//                answers the client with the decision. Volatile: if it dies,
+//                the participants' inquiries abort the transaction.
+//   participant  the leader of a partition the tasks belong to. Commits an
+//                OpTxnPrepare (the intents), votes, and later commits the
+//                OpTxnResolve the coordinator sends. Intents held longer
+//                than prepare_timeout_ms make it ask the coordinator
+//                (inquire); it never aborts on its own.
+//   coordinator  the leader of the partition of hash(txn id). Commits the
+//                decision (OpTxnDecide; the first one applied wins), resends
+//                it to every participant until each has resolved it, answers
+//                the origin, and forgets it keep_decision_ms later. An inquiry
+//                about a transaction it has no decision for writes an abort
+//                (presumed abort).
+// Everything a role must not lose is in a log; a new leader resumes from its
+// table (on_lead_start).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "node/core/input.h"
+#include "node/core/task_table.h"
+#include "protocol/peer_messages.h"
+
+namespace mesh {
+
+struct TxnConfig {
+  // Origin: votes not all in by then abort the transaction. Participant:
+  // intents held this long make it ask the coordinator for the decision.
+  uint64_t prepare_timeout_ms = 5000;
+  uint64_t resend_ms = 300;  // an unanswered step goes again, to the next candidate
+  // A decision every participant resolved is kept this long, so that an
+  // origin's late decide learns the real outcome instead of starting anew.
+  // It must exceed the request deadline (the origin gives up by then).
+  uint64_t keep_decision_ms = 60000;
+};
+
+// What the component needs of its node.
+class TxnHost {
+ public:
+  virtual ~TxnHost() = default;
+  virtual uint64_t now_ms() const = 0;
+  virtual const std::string& address() const = 0;
+  virtual uint32_t partitions() const = 0;
+  // This node's table of a partition it leads and can write to; else nullptr.
+  virtual const TaskTable* led_table(uint32_t partition) const = 0;
+  virtual bool propose(uint32_t partition, const TaskOp& op) = 0;
+  // Where to ask for a partition's leader: the likeliest first, never this node.
+  virtual std::vector<std::string> candidates(uint32_t partition) const = 0;
+  virtual std::string leader_address(uint32_t partition) const = 0;
+  virtual void send(const std::string& address, PeerMessage message) = 0;
+  // Whether this node would store the task (handler, limits, backpressure).
+  virtual Status admit(const TaskSpec& spec) const = 0;
+  virtual void answer_client(RequestRef request, SubmitReply reply) = 0;
+  virtual void count(const std::string& name) = 0;
+};
+
+// One transaction as a node's inspection shows it.
+struct TxnView {
+  std::string txn;
+  std::string role;   // "origin", "participant", "coordinator"
+  std::string state;  // origin: preparing, deciding; participant: prepared; coordinator: committed, aborted
+  uint32_t partition = 0;
+  uint64_t age_ms = 0;
+};
+
+class Transactions {
+ public:
+  Transactions(TxnConfig config, TxnHost& host) : config_(config), host_(host) {}
+
+  // Origin: an atomic submit. Every task has its id.
+  void submit(RequestRef request, std::string txn, std::vector<TaskSpec> tasks);
+  void on_request(const TxnRequest& m);
+  void on_reply(const TxnReply& m);
+  // A transaction op was applied on this node's replica of `partition`
+  // (`leading`: this node leads it).
+  void on_applied(uint32_t partition, const TaskOp& op, const Status& status, bool leading);
+  void on_lead_start(uint32_t partition, const TaskTable& table);
+  void on_lead_end(uint32_t partition);
+  // Resends, inquiries, votes and decisions past their time, forgetting.
+  void tick();
+  std::optional<uint64_t> next_wake() const;
+  std::vector<TxnView> view() const;
+  // Prepared intents on partitions this node leads, waiting for a decision.
+  size_t in_doubt() const { return inquire_at_.size(); }
+
+ private:
+  using PartitionTxn = std::pair<uint32_t, std::string>;
+  // An atomic submit at its origin.
+  struct Origin {
+    RequestRef request = 0;
+    std::string txn;
+    uint32_t coordinator = 0;
+    SubmitReply reply;
+    std::map<uint32_t, std::vector<TaskSpec>> parts;  // partition -> its tasks
+    std::map<uint32_t, std::vector<size_t>> slots;    // partition -> its tasks' outcome indexes
+    std::set<uint32_t> unvoted;
+    bool refused = false;  // some participant voted no
+    bool deciding = false;
+    uint64_t started_ms = 0;
+    uint64_t votes_deadline_ms = 0;
+    uint64_t deadline_ms = 0;  // the client's answer, at the latest
+  };
+  // A step sent to a partition's leader, resent until answered.
+  struct Call {
+    TxnRequest request;  // request.handle is the call's id
+    uint64_t origin = 0;  // the Origin it serves (prepare, decide); 0 otherwise
+    std::string target;
+    uint32_t tries = 0;
+    uint64_t resend_at_ms = 0;
+  };
+  // A decision its coordinator is resolving at the participants.
+  struct Resolving {
+    bool commit = false;
+    std::set<uint32_t> unresolved;
+    std::map<uint32_t, uint64_t> calls;      // participant -> resolve call
+    std::vector<TxnRequest> decide_waits;    // origins waiting for the outcome
+    uint64_t since_ms = 0;
+    uint64_t forget_at_ms = 0;  // set once every participant resolved
+    bool forgetting = false;
+  };
+
+  // --- origin
+  void decide(uint64_t origin_id, bool commit);
+  void on_vote(Origin& o, const TxnReply& m);
+  void on_decided(uint64_t origin_id, bool commit);
+  void finish_origin(uint64_t origin_id, ErrorCode code, const std::string& message);
+  // --- participant
+  void serve_prepare(const TxnRequest& m);
+  void serve_resolve(const TxnRequest& m);
+  // --- coordinator
+  void serve_decide(const TxnRequest& m);
+  void serve_inquire(const TxnRequest& m);
+  void start_resolving(uint32_t coordinator, const std::string& txn, const TxnDecision& decision);
+  void resolve_at(uint32_t coordinator, const std::string& txn, Resolving& r, uint32_t participant);
+  void on_resolved(uint32_t coordinator, const std::string& txn, uint32_t participant);
+  void answer_decides(Resolving& r);
+  // --- calls
+  uint64_t call(TxnRequest request, uint64_t origin);
+  void send_call(uint64_t call_id);
+  void end_call(uint64_t call_id);
+  void reply(const TxnRequest& to, TxnReply reply);
+  bool refuse_unless_leading(const TxnRequest& m);
+  static void add_waiter(std::vector<TxnRequest>& waits, const TxnRequest& m);
+
+  TxnConfig config_;
+  TxnHost& host_;
+  uint64_t next_id_ = 1;
+  std::map<uint64_t, Origin> origins_;
+  std::map<uint64_t, Call> calls_;
+  std::map<PartitionTxn, std::vector<TxnRequest>> vote_waits_;     // participant: prepares proposed, not applied
+  std::map<PartitionTxn, std::vector<TxnRequest>> resolve_waits_;  // participant: resolves proposed, not applied
+  std::map<PartitionTxn, uint64_t> inquire_at_;                    // participant: intents held, ask then
+  std::map<PartitionTxn, uint64_t> inquiries_;                     // participant: inquire call in flight
+  std::map<PartitionTxn, std::vector<TxnRequest>> decide_waits_;   // coordinator: decide proposed, not applied
+  std::map<PartitionTxn, std::set<uint32_t>> inquirers_;           // coordinator: abort proposed for them
+  std::map<PartitionTxn, Resolving> resolving_;                    // coordinator: decisions on led partitions
+};
+
+}  // namespace mesh

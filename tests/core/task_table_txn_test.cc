@@ -1,0 +1,112 @@
+// The transaction ops of a partition's table: intents invisible and locked
+// until resolved, all or none applied, decisions first-wins.
+#include <doctest/doctest.h>
+
+#include "node/core/task_table.h"
+#include "protocol/codec.h"
+
+namespace mesh {
+namespace {
+
+TaskSpec spec(const std::string& id) {
+  TaskSpec s;
+  s.id = id;
+  s.handler = "noop";
+  return s;
+}
+
+OpTxnPrepare prepare(const std::string& txn, std::vector<std::string> ids) {
+  OpTxnPrepare op{txn, 3, 5, {}, 100};
+  for (const auto& id : ids) op.tasks.push_back(spec(id));
+  return op;
+}
+
+TEST_CASE("task table txn: a prepare stages intents reads do not see and locks their ids") {
+  TaskTable table;
+  REQUIRE(table.apply(prepare("x1", {"a", "b"})).ok());
+  CHECK(table.find("a") == nullptr);
+  CHECK(table.records().empty());
+  CHECK(table.unfinished() == 0);
+  REQUIRE(table.locked_by("a") != nullptr);
+  CHECK(*table.locked_by("a") == "x1");
+  // A plain submit and another transaction cannot take a locked id.
+  CHECK(table.apply(OpSubmit{spec("a"), 5, 110}).code() == ErrorCode::kConflict);
+  CHECK(table.apply(prepare("x2", {"c", "b"})).code() == ErrorCode::kConflict);
+  CHECK(table.locked_by("c") == nullptr);  // the refused prepare staged nothing
+  // The same prepare again (a resend) changes nothing.
+  CHECK(table.apply(prepare("x1", {"a", "b"})).ok());
+  CHECK(table.prepared().size() == 1);
+}
+
+TEST_CASE("task table txn: commit stores every intent as a pending task; abort drops them all") {
+  TaskTable table;
+  REQUIRE(table.apply(prepare("x1", {"a", "b"})).ok());
+  REQUIRE(table.apply(prepare("x2", {"c"})).ok());
+  std::vector<std::string> created;
+  REQUIRE(table.apply(OpTxnResolve{"x1", true, 200}, &created).ok());
+  CHECK(created == std::vector<std::string>{"a", "b"});
+  REQUIRE(table.find("a") != nullptr);
+  CHECK(table.find("a")->state == TaskState::kPending);
+  CHECK(table.find("a")->partition == 5);
+  CHECK(table.find("a")->submitted_ms == 200);
+  CHECK(table.unfinished() == 2);
+  REQUIRE(table.apply(OpTxnResolve{"x2", false, 210}).ok());
+  CHECK(table.find("c") == nullptr);
+  CHECK(table.locked_by("c") == nullptr);
+  CHECK(table.prepared().empty());
+  // A resolve of what is not prepared (resolved already, or never) changes nothing.
+  created.clear();
+  CHECK(table.apply(OpTxnResolve{"x1", true, 300}, &created).ok());
+  CHECK(created.empty());
+  CHECK(table.records().size() == 2);
+}
+
+TEST_CASE("task table txn: a prepare naming an existing task or one id twice is refused whole") {
+  TaskTable table;
+  REQUIRE(table.apply(OpSubmit{spec("old"), 5, 10}).ok());
+  CHECK(table.apply(prepare("x1", {"new", "old"})).code() == ErrorCode::kConflict);
+  CHECK(table.apply(prepare("x2", {"d", "d"})).code() == ErrorCode::kConflict);
+  CHECK(table.prepared().empty());
+  CHECK(table.locked_by("new") == nullptr);
+}
+
+TEST_CASE("task table txn: the first decision wins; forget drops it") {
+  TaskTable table;
+  REQUIRE(table.apply(OpTxnDecide{"x1", false, {2}, 50}).ok());
+  REQUIRE(table.apply(OpTxnDecide{"x1", true, {1, 2}, 60}).ok());
+  REQUIRE(table.decisions().count("x1"));
+  CHECK_FALSE(table.decisions().at("x1").commit);
+  CHECK(table.decisions().at("x1").participants == std::vector<uint32_t>{2});
+  REQUIRE(table.apply(OpTxnForget{"x1"}).ok());
+  CHECK(table.decisions().empty());
+}
+
+TEST_CASE("task table txn: intents and decisions survive a snapshot, locks included") {
+  TaskTable table;
+  REQUIRE(table.apply(OpSubmit{spec("done"), 5, 10}).ok());
+  REQUIRE(table.apply(prepare("x1", {"a", "b"})).ok());
+  REQUIRE(table.apply(OpTxnDecide{"x9", true, {1, 4}, 60}).ok());
+  std::vector<TaskRecord> records;
+  for (const auto& [id, r] : table.records()) records.push_back(r);
+  auto decoded = decode_snapshot(encode_snapshot(records, table.prepared(), table.decisions()));
+  REQUIRE_MESSAGE(decoded.ok(), decoded.status().message());
+  TaskTable restored;
+  for (auto& r : decoded.value().records) restored.restore(std::move(r));
+  restored.restore_transactions(decoded.value().prepared, decoded.value().decisions);
+  CHECK(restored.prepared() == table.prepared());
+  CHECK(restored.decisions() == table.decisions());
+  REQUIRE(restored.locked_by("b") != nullptr);
+  std::vector<std::string> created;
+  REQUIRE(restored.apply(OpTxnResolve{"x1", true, 90}, &created).ok());
+  CHECK(created.size() == 2);
+  CHECK(restored.records().size() == 3);
+}
+
+TEST_CASE("task table txn: a snapshot without transactions keeps format 2's bytes") {
+  std::vector<TaskRecord> none;
+  std::string plain = encode_snapshot(none);
+  CHECK(plain == std::string("\x92\x02\x00", 3));
+}
+
+}  // namespace
+}  // namespace mesh

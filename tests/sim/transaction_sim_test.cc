@@ -1,0 +1,119 @@
+// Transactions across partitions under the simulator: guarantee 5 (all or
+// none) beside 1-4, with coordinator and participant nodes crashing at every
+// step of the protocol, partitions, loss and duplication.
+#include "node/core/partitioning.h"
+#include "node/sim/replication_scenario.h"
+#include "tests/sim/seed_plan.h"
+#include "tests/sim/sim_harness.h"
+
+namespace mesh::test {
+namespace {
+
+std::vector<TaskSpec> job(const std::string& prefix, size_t n) {
+  std::vector<TaskSpec> tasks = sleep_batch(prefix, n, 5);
+  return tasks;
+}
+
+const SubmitReply* reply_of(const Simulator& sim, size_t node, RequestRef request) {
+  for (const auto& r : sim.replies(node)) {
+    if (r.request == request) return std::get_if<SubmitReply>(&r.reply);
+  }
+  return nullptr;
+}
+
+size_t stored(const Simulator& sim, const std::vector<TaskSpec>& tasks) {
+  size_t n = 0;
+  for (const auto& t : tasks) n += leader_record(sim, t.id) != nullptr;
+  return n;
+}
+
+// Seeds: MESH_TRANSACTIONS_SEED / MESH_TRANSACTIONS_SEEDS.
+TEST_CASE("sim transactions: seeded chaos leaves every job whole or absent, and nothing in doubt") {
+  SeedPlan plan = seed_plan("transactions", "sim transactions: seeded*", 1000, {1, 2, 3}, /*in_mesh_sim=*/true);
+  SeedCounts totals = run_seed_plan(plan, run_transactions_seed);
+  MESSAGE(plan.seeds().size() << " transaction seeds, every job all or none, none in doubt: " << describe_counts(totals));
+  CHECK(totals["jobs"] > 0);
+  if (plan.full_run()) {
+    CHECK(totals["txns_stored"] > 0);
+    CHECK(totals["txns_not_stored"] > 0);
+    CHECK(totals["coordinator_crashes"] > 0);
+    CHECK(totals["txn_inquiries"] > 0);
+  }
+}
+
+TEST_CASE("sim transactions: an atomic job over every partition is stored whole and answered once") {
+  ReplicatedMesh mesh(11, 5);
+  Simulator& sim = mesh.sim;
+  REQUIRE(sim.run_until([&] { return mesh.settled(); }, 20000, 50));
+  std::vector<TaskSpec> tasks = job("whole-", 40);
+  std::set<uint32_t> partitions;
+  for (const auto& t : tasks) partitions.insert(partition_of(t.id, kReplicatedPartitions));
+  REQUIRE(partitions.size() == kReplicatedPartitions);
+  sim.schedule(2, sim.now(), in::Submit{7, tasks, true, "job-whole"});
+  REQUIRE(sim.run_until([&] { return reply_of(sim, 2, 7) != nullptr; }, sim.now() + 10000, 10));
+  const SubmitReply* reply = reply_of(sim, 2, 7);
+  CHECK(reply->txn == "job-whole");
+  for (const auto& o : reply->outcomes) CHECK_MESSAGE(o.code == ErrorCode::kOk, o.id << ": " << o.message);
+  CHECK(stored(sim, tasks) == tasks.size());  // visible once answered
+  std::set<std::string> ids;
+  for (const auto& t : tasks) ids.insert(t.id);
+  REQUIRE(sim.run_until([&] { return mesh.settled() && all_terminal(sim, ids); }, sim.now() + 20000, 50));
+  sim.run_until(sim.now() + 1000);
+  REQUIRE(sim.run_until([&] { return mesh.settled(); }, sim.now() + 20000, 50));
+  CHECK(check_task_guarantees(sim, ids).failure == "");
+}
+
+TEST_CASE("sim transactions: one refused task aborts the whole job and says which") {
+  ReplicatedMesh mesh(12, 5);
+  Simulator& sim = mesh.sim;
+  REQUIRE(sim.run_until([&] { return mesh.settled(); }, 20000, 50));
+  sim.schedule(0, sim.now(), in::Submit{1, job("taken-", 1)});
+  REQUIRE(sim.run_until([&] { return acknowledged(sim).count("taken-0"); }, sim.now() + 10000, 10));
+  std::vector<TaskSpec> tasks = job("part-", 12);
+  tasks.back().id = "taken-0";  // exists already
+  sim.schedule(1, sim.now(), in::Submit{2, tasks, true, "job-refused"});
+  REQUIRE(sim.run_until([&] { return reply_of(sim, 1, 2) != nullptr; }, sim.now() + 10000, 10));
+  const SubmitReply* reply = reply_of(sim, 1, 2);
+  for (size_t i = 0; i + 1 < tasks.size(); ++i) CHECK(reply->outcomes[i].code == ErrorCode::kAborted);
+  CHECK(reply->outcomes.back().code == ErrorCode::kConflict);
+  sim.run_until(sim.now() + 3000);
+  CHECK(stored(sim, tasks) == 1);  // taken-0 alone, from before
+  for (uint32_t p = 0; p < kReplicatedPartitions; ++p) CHECK(sim.node(*leader_of(sim, p)).table(p)->prepared().empty());
+}
+
+TEST_CASE("sim transactions: an origin that dies after the prepares leaves nothing: the participants ask, and abort") {
+  ReplicatedMesh mesh(13, 5);
+  Simulator& sim = mesh.sim;
+  REQUIRE(sim.run_until([&] { return mesh.settled(); }, 20000, 50));
+  std::vector<TaskSpec> tasks = job("orphan-", 16);
+  // An origin that leads no partition: its crash takes no leader with it.
+  size_t origin = 0;
+  for (size_t i = 0; i < sim.size(); ++i) {
+    bool leads_none = true;
+    for (uint32_t p = 0; p < kReplicatedPartitions; ++p) leads_none = leads_none && !sim.node(i).leads(p);
+    if (leads_none) origin = i;
+  }
+  sim.schedule(origin, sim.now(), in::Submit{3, tasks, true, "job-orphan"});
+  // Crashed once some partition has prepared, before it could decide.
+  auto prepared_somewhere = [&] {
+    for (uint32_t p = 0; p < kReplicatedPartitions; ++p) {
+      if (!sim.node(*leader_of(sim, p)).table(p)->prepared().empty()) return true;
+    }
+    return false;
+  };
+  REQUIRE(sim.run_until(prepared_somewhere, sim.now() + 5000, 1));
+  sim.crash(origin);
+  uint64_t crashed_at = sim.now();
+  auto none_prepared = [&] { return !prepared_somewhere(); };
+  REQUIRE(sim.run_until(none_prepared, sim.now() + 20000, 10));
+  uint64_t inquiries = 0;
+  for (size_t i = 0; i < sim.size(); ++i) {
+    if (sim.alive(i) && sim.node(i).counters().count("txn_inquiries")) inquiries += sim.node(i).counters().at("txn_inquiries");
+  }
+  CHECK(inquiries > 0);
+  CHECK(stored(sim, tasks) == 0);
+  MESSAGE("intents released " << sim.now() - crashed_at << " ms after the origin died");
+}
+
+}  // namespace
+}  // namespace mesh::test
