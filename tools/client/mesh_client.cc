@@ -153,6 +153,9 @@ Result<Reply> MeshClient::call(const Request& request, uint64_t timeout_ms) {
 Result<SubmitReply> MeshClient::submit(std::vector<TaskSpec> tasks) {
   return expect<SubmitReply>(call(SubmitRequest{std::move(tasks)}));
 }
+Result<SubmitReply> MeshClient::submit_atomic(std::vector<TaskSpec> tasks, std::string txn) {
+  return expect<SubmitReply>(call(SubmitRequest{std::move(tasks), true, std::move(txn)}));
+}
 Result<GetReply> MeshClient::get(std::vector<std::string> ids, std::vector<std::string> keys) {
   return expect<GetReply>(call(GetRequest{std::move(ids), std::move(keys)}));
 }

@@ -41,6 +41,12 @@ class MeshClient {
   Result<Reply> call(const Request& request, uint64_t timeout_ms = 0);
 
   Result<SubmitReply> submit(std::vector<TaskSpec> tasks);
+  // All of the tasks or none, through one transaction across their
+  // partitions. Give every task an id and the transaction one (`txn`): a
+  // resend to another node is then the same transaction, and learns its
+  // outcome. Every outcome is kOk when committed; when aborted, the task that
+  // caused it carries its reason and the rest kAborted.
+  Result<SubmitReply> submit_atomic(std::vector<TaskSpec> tasks, std::string txn);
   // `keys`: the key each id was submitted under ("" none), or empty; with
   // them a node asks only those partitions.
   Result<GetReply> get(std::vector<std::string> ids, std::vector<std::string> keys = {});

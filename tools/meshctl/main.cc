@@ -120,6 +120,8 @@ struct SubmitArgs {
   TaskSpec spec;
   uint32_t count = 1;
   std::string file;
+  bool atomic = false;
+  std::string txn;
   bool wait = false;
   uint64_t wait_timeout_ms = 600000;
 };
@@ -158,8 +160,10 @@ int do_submit(MeshClient& client, const SubmitArgs& a, const Globals& g) {
   }
   std::vector<std::string> accepted, accepted_keys;
   std::vector<SubmitOutcome> outcomes;
-  for (auto& part : chunks(tasks, 1000)) {
-    auto reply = client.submit(std::move(part));
+  // An atomic submit is one transaction, one request; a plain one goes in parts.
+  std::string txn = a.atomic ? (a.txn.empty() ? random_id("x-") : a.txn) : std::string{};
+  for (auto& part : chunks(tasks, a.atomic ? tasks.size() : 1000)) {
+    auto reply = a.atomic ? client.submit_atomic(std::move(part), txn) : client.submit(std::move(part));
     if (!reply.ok()) return report(reply.status());
     for (auto& o : reply.value().outcomes) {
       if (o.code == ErrorCode::kOk) {
@@ -187,6 +191,7 @@ int do_submit(MeshClient& client, const SubmitArgs& a, const Globals& g) {
     }
     std::cout << "submitted " << outcomes.size() << " tasks: " << accepted.size() << " accepted, " << rejected
               << " rejected\n";
+    if (a.atomic) std::cout << "transaction " << txn << (rejected ? " aborted: nothing stored" : " committed") << "\n";
   }
   if (a.wait && !accepted.empty()) {
     auto reply = wait_for(client, accepted, accepted_keys, false, a.wait_timeout_ms);
@@ -461,6 +466,8 @@ int run(int argc, char** argv) {
   submit_cmd->add_flag("--no-steal{false}", submit.spec.stealable, "keep the task on its home node");
   submit_cmd->add_option("--count", submit.count, "submit this many copies")->check(CLI::Range(1u, 10000000u));
   submit_cmd->add_option("--file", submit.file, "JSON lines file of tasks ('-' for stdin)");
+  submit_cmd->add_flag("--atomic", submit.atomic, "all tasks or none, in one transaction across partitions");
+  submit_cmd->add_option("--txn", submit.txn, "the transaction's id with --atomic (generated when absent)");
   submit_cmd->add_flag("--wait", submit.wait, "wait for the tasks to finish and show them");
   submit_cmd->add_option("--wait-timeout-ms", submit.wait_timeout_ms, "how long --wait waits");
 

@@ -7,13 +7,15 @@
 
 namespace mesh::ctl {
 
-std::string random_task_id() {
+std::string random_id(const char* prefix) {
   static std::mt19937_64 engine{std::random_device{}()};
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "t-%016llx%08llx", static_cast<unsigned long long>(engine()),
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%s%016llx%08llx", prefix, static_cast<unsigned long long>(engine()),
                 static_cast<unsigned long long>(engine() & 0xffffffffu));
   return buf;
 }
+
+std::string random_task_id() { return random_id("t-"); }
 
 Result<std::vector<TaskSpec>> parse_json_lines(std::istream& in, const TaskSpec& defaults) {
   std::vector<TaskSpec> tasks;

@@ -13,6 +13,8 @@ namespace mesh::ctl {
 // A fresh random task id ("t-" and 24 hex digits): ids are chosen on the
 // client so a resent submit is recognised as the same task.
 std::string random_task_id();
+// The same with another prefix (a transaction id: "x-").
+std::string random_id(const char* prefix);
 
 // Parses one JSON object per line: {"id", "handler", "payload", "priority",
 // "max_attempts", "timeout_ms", "backoff_ms", "backoff_max_ms", "key",
