@@ -137,6 +137,18 @@ class ClientTest(unittest.TestCase):
             self.client.submit("noop", b"another spec", id="py-idempotent")
         self.assertEqual(caught.exception.name, "conflict")
 
+    def test_an_atomic_job_is_stored_whole_or_not_at_all(self):
+        specs = [{"handler": "noop", "payload": f"part-{i}".encode(), "id": f"py-atomic-{i}"} for i in range(24)]
+        futures = self.client.submit_atomic(specs)
+        self.assertEqual([f.result(timeout=60) for f in futures], [s["payload"] for s in specs])
+        refused = [{"handler": "noop", "id": f"py-refused-{i}"} for i in range(10)]
+        refused.append({"handler": "no-such-handler", "id": "py-refused-bad"})
+        with self.assertRaises(MeshError) as caught:
+            self.client.submit_atomic(refused)
+        self.assertEqual(caught.exception.name, "unknown_handler")
+        self.assertIn("py-refused-bad", str(caught.exception))
+        self.assertEqual(len(self.client.get([s["id"] for s in refused])["records"]), 0)
+
     def test_cancel(self):
         future = self.client.submit("sleep", "600000", timeout_ms=600000)
         self.assertTrue(future.cancel())

@@ -165,6 +165,23 @@ class Client:
                 raise MeshError(outcome["code"], f"task {outcome['id']}: {outcome['message']}")
         return [TaskFuture(self, o["id"]) for o in outcomes]
 
+    def submit_atomic(self, specs, txn=None):
+        """Submits tasks all or none, through one transaction across their
+        partitions; returns their TaskFutures once committed (and visible).
+        Raises MeshError when the transaction aborted, naming the task that
+        caused it. `txn` is the transaction id: a retry with the same one
+        learns the first outcome."""
+        specs = [dict(s) for s in specs]
+        for s in specs:
+            s.setdefault("id", "py-" + os.urandom(12).hex())
+        txn = txn or "x-py-" + os.urandom(12).hex()
+        outcomes = self.request(wire.SUBMIT, [[wire.task_spec(s) for s in specs], True, txn])
+        refused = [o for o in outcomes if o["code"] != 0]
+        if refused:
+            cause = next((o for o in refused if wire.error_name(o["code"]) != "aborted"), refused[0])
+            raise MeshError(cause["code"], f"transaction {txn} aborted: task {cause['id']}: {cause['message']}")
+        return [TaskFuture(self, o["id"]) for o in outcomes]
+
     def map(self, handler, payloads, timeout=None, **spec):
         """Runs `handler` on every payload; yields the results in order."""
         futures = self.submit_many([dict(spec, handler=handler, payload=p) for p in payloads])
