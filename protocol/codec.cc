@@ -239,6 +239,20 @@ void pack_body(Packer& p, const PartitionsReply& m) {
 }
 
 void pack_body(Packer& p, const StealsRequest&) { p.pack_array(0); }
+void pack_body(Packer& p, const TxnsRequest&) { p.pack_array(0); }
+void pack_body(Packer& p, const TxnsReply& m) {
+  p.pack_array(2);
+  pack_str(p, m.node_id);
+  p.pack_array(static_cast<uint32_t>(m.txns.size()));
+  for (const auto& t : m.txns) {
+    p.pack_array(5);
+    pack_str(p, t.txn);
+    pack_str(p, t.role);
+    pack_str(p, t.state);
+    p.pack(t.partition);
+    p.pack(t.age_ms);
+  }
+}
 void pack_body(Packer& p, const StealsReply& m) {
   p.pack_array(4);
   pack_str(p, m.node_id);
@@ -498,6 +512,10 @@ Request read_request(MessageKind kind, const msgpack::object& o) {
       Fields f(o, 0, "steals");
       return StealsRequest{};
     }
+    case MessageKind::kTxnsRequest: {
+      Fields f(o, 0, "txns");
+      return TxnsRequest{};
+    }
     default:
       fail(ErrorCode::kUnknownMessageType, "not a request kind: " + std::to_string(static_cast<int>(kind)));
   }
@@ -623,6 +641,23 @@ Reply read_reply(MessageKind kind, const msgpack::object& o) {
       m.counters = read_counters(f, "steals");
       return m;
     }
+    case MessageKind::kTxnsReply: {
+      Fields f(o, 2, "txns_reply");
+      TxnsReply m;
+      m.node_id = f.bytes(limits::kMaxNameBytes);
+      const auto& txns = f.array(limits::kMaxListLimit);
+      for (uint32_t i = 0; i < txns.via.array.size; ++i) {
+        Fields g(txns.via.array.ptr[i], 5, "txn_info");
+        TxnInfo t;
+        t.txn = g.bytes(limits::kMaxIdBytes);
+        t.role = g.bytes(limits::kMaxNameBytes);
+        t.state = g.bytes(limits::kMaxNameBytes);
+        t.partition = g.unsigned_as<uint32_t>(UINT32_MAX);
+        t.age_ms = g.u64();
+        m.txns.push_back(std::move(t));
+      }
+      return m;
+    }
     case MessageKind::kPartitionsReply: {
       Fields f(o, 6, "partitions_reply");
       PartitionsReply m;
@@ -694,7 +729,8 @@ MessageKind request_kind(const Request& request) {
                                           MessageKind::kWaitRequest,    MessageKind::kCancelRequest,
                                           MessageKind::kListRequest,    MessageKind::kStatsRequest,
                                           MessageKind::kMembersRequest, MessageKind::kPartitionsRequest,
-                                          MessageKind::kStealsRequest,  MessageKind::kRetryRequest};
+                                          MessageKind::kStealsRequest,  MessageKind::kRetryRequest,
+                                          MessageKind::kTxnsRequest};
   static_assert(std::size(kinds) == std::variant_size_v<Request>);
   return kinds[request.index()];
 }
@@ -705,7 +741,7 @@ MessageKind reply_kind(const Reply& reply) {
                                           MessageKind::kCancelReply, MessageKind::kListReply,
                                           MessageKind::kStatsReply,  MessageKind::kMembersReply,
                                           MessageKind::kPartitionsReply, MessageKind::kStealsReply,
-                                          MessageKind::kRetryReply};
+                                          MessageKind::kRetryReply,  MessageKind::kTxnsReply};
   static_assert(std::size(kinds) == std::variant_size_v<Reply>);
   return kinds[reply.index()];
 }

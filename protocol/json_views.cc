@@ -94,6 +94,14 @@ nlohmann::json to_json(const PartitionsReply& p) {
           {"table", table},       {"nodes", shares},            {"groups", groups}};
 }
 
+nlohmann::json to_json(const TxnsReply& m) {
+  nlohmann::json txns = nlohmann::json::array();
+  for (const auto& t : m.txns) {
+    txns.push_back({{"txn", t.txn}, {"role", t.role}, {"state", t.state}, {"partition", t.partition}, {"age_ms", t.age_ms}});
+  }
+  return {{"node_id", m.node_id}, {"txns", txns}};
+}
+
 nlohmann::json to_json(const StealsReply& m) {
   nlohmann::json recent = nlohmann::json::array();
   for (const auto& e : m.recent) {

@@ -19,5 +19,6 @@ nlohmann::json to_json(const StatsReply& stats);
 nlohmann::json to_json(const MembersReply& members);
 nlohmann::json to_json(const PartitionsReply& partitions);
 nlohmann::json to_json(const StealsReply& steals);
+nlohmann::json to_json(const TxnsReply& txns);
 
 }  // namespace mesh

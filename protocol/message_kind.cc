@@ -23,6 +23,8 @@ bool is_known_kind(uint16_t kind) {
     case MessageKind::kPartitionsReply:
     case MessageKind::kStealsRequest:
     case MessageKind::kStealsReply:
+    case MessageKind::kTxnsRequest:
+    case MessageKind::kTxnsReply:
     case MessageKind::kRetryRequest:
     case MessageKind::kRetryReply:
       return true;
@@ -71,6 +73,8 @@ std::string_view kind_name(MessageKind kind) {
     case MessageKind::kPartitionsReply: return "partitions_reply";
     case MessageKind::kStealsRequest: return "steals";
     case MessageKind::kStealsReply: return "steals_reply";
+    case MessageKind::kTxnsRequest: return "txns";
+    case MessageKind::kTxnsReply: return "txns_reply";
     case MessageKind::kRetryRequest: return "retry";
     case MessageKind::kRetryReply: return "retry_reply";
     case MessageKind::kPing: return "ping";

@@ -34,6 +34,8 @@ enum class MessageKind : uint16_t {
   kStealsReply = 27,
   kRetryRequest = 28,
   kRetryReply = 29,
+  kTxnsRequest = 30,
+  kTxnsReply = 31,
   // Node to node (no reply expected on the same request id).
   kPing = 100,
   kPingReq = 101,

@@ -262,9 +262,24 @@ struct StealsReply {
   std::map<std::string, uint64_t> counters;   // the node's steal counters
 };
 
+// Transactions as one node takes part in them (docs/ARCHITECTURE.md, "Transactions").
+struct TxnsRequest {};
+struct TxnInfo {
+  std::string txn;
+  std::string role;   // origin, participant or coordinator
+  std::string state;  // origin: preparing, deciding; participant: prepared (in doubt); coordinator: committed, aborted
+  uint32_t partition = 0;  // origin, coordinator: the coordinator partition; participant: its own
+  uint64_t age_ms = 0;     // since this node started it, prepared it, or (coordinator) saw its decision
+};
+struct TxnsReply {
+  std::string node_id;
+  std::vector<TxnInfo> txns;
+};
+
 using Request = std::variant<SubmitRequest, GetRequest, WaitRequest, CancelRequest, ListRequest,
-                             StatsRequest, MembersRequest, PartitionsRequest, StealsRequest, RetryRequest>;
+                             StatsRequest, MembersRequest, PartitionsRequest, StealsRequest, RetryRequest,
+                             TxnsRequest>;
 using Reply = std::variant<ErrorReply, SubmitReply, GetReply, WaitReply, CancelReply, ListReply, StatsReply,
-                           MembersReply, PartitionsReply, StealsReply, RetryReply>;
+                           MembersReply, PartitionsReply, StealsReply, RetryReply, TxnsReply>;
 
 }  // namespace mesh

@@ -201,7 +201,7 @@ class NodeState {
   MembersReply members_view() const;
   PartitionsReply partitions_view() const;
   StealsReply steals_view() const;
-  std::vector<TxnView> transactions_view() const;
+  TxnsReply transactions_view() const;
 
  private:
   friend class NodeTxnHost;

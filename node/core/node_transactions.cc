@@ -70,6 +70,6 @@ void NodeState::apply_transaction_op(uint32_t partition, Replica& r, const TaskO
   txns_->on_applied(partition, op, status, r.leading);
 }
 
-std::vector<TxnView> NodeState::transactions_view() const { return txns_->view(); }
+TxnsReply NodeState::transactions_view() const { return TxnsReply{config_.node_id, txns_->view()}; }
 
 }  // namespace mesh

@@ -47,6 +47,7 @@ void Transactions::submit(RequestRef request, std::string txn, std::vector<TaskS
                              " partitions; this one touches " + std::to_string(o.parts.size()));
   }
   host_.count("txns_started");
+  std::vector<TxnRequest> prepares;
   for (const auto& [partition, part] : o.parts) {
     o.unvoted.insert(partition);
     TxnRequest prepare;
@@ -55,6 +56,12 @@ void Transactions::submit(RequestRef request, std::string txn, std::vector<TaskS
     prepare.partition = partition;
     prepare.coordinator = o.coordinator;
     prepare.tasks = part;
+    prepares.push_back(std::move(prepare));
+  }
+  // A partition this node leads may answer at once, and a refusal decides:
+  // every vote is awaited before the first goes out, and none after the end.
+  for (auto& prepare : prepares) {
+    if (!origins_.count(id) || origins_.at(id).deciding) return;
     call(std::move(prepare), id);
   }
 }
@@ -183,8 +190,12 @@ void Transactions::serve_decide(const TxnRequest& m) {
     return;
   }
   if (auto w = decide_waits_.find(key); w != decide_waits_.end()) return add_waiter(w->second, m);
-  if (m.participants.size() > limits::kMaxTxnParticipants ||
-      !host_.propose(m.partition, OpTxnDecide{m.txn, m.commit, m.participants, host_.now_ms()})) {
+  bool named_right = std::all_of(m.participants.begin(), m.participants.end(),
+                                 [&](uint32_t p) { return p < host_.partitions(); });
+  if (!named_right || m.participants.size() > limits::kMaxTxnParticipants) {
+    return reply(m, TxnReply{m.step, m.handle, m.txn, m.partition, ErrorCode::kInvalidArgument, {}, false, {}});
+  }
+  if (!host_.propose(m.partition, OpTxnDecide{m.txn, m.commit, m.participants, host_.now_ms()})) {
     return reply(m, TxnReply{m.step, m.handle, m.txn, m.partition, ErrorCode::kNotLeader,
                              host_.leader_address(m.partition), false, {}});
   }
@@ -192,7 +203,7 @@ void Transactions::serve_decide(const TxnRequest& m) {
 }
 
 void Transactions::serve_inquire(const TxnRequest& m) {
-  if (m.participants.size() != 1) {
+  if (m.participants.size() != 1 || m.participants[0] >= host_.partitions()) {
     return reply(m, TxnReply{m.step, m.handle, m.txn, m.partition, ErrorCode::kInvalidArgument, {}, false, {}});
   }
   if (refuse_unless_leading(m)) return;
@@ -480,8 +491,8 @@ std::optional<uint64_t> Transactions::next_wake() const {
   return wake;
 }
 
-std::vector<TxnView> Transactions::view() const {
-  std::vector<TxnView> out;
+std::vector<TxnInfo> Transactions::view() const {
+  std::vector<TxnInfo> out;
   uint64_t now = host_.now_ms();
   for (const auto& [id, o] : origins_) {
     out.push_back({o.txn, "origin", o.deciding ? "deciding" : "preparing", o.coordinator, now - o.started_ms});

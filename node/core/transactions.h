@@ -69,15 +69,6 @@ class TxnHost {
   virtual void count(const std::string& name) = 0;
 };
 
-// One transaction as a node's inspection shows it.
-struct TxnView {
-  std::string txn;
-  std::string role;   // "origin", "participant", "coordinator"
-  std::string state;  // origin: preparing, deciding; participant: prepared; coordinator: committed, aborted
-  uint32_t partition = 0;
-  uint64_t age_ms = 0;
-};
-
 class Transactions {
  public:
   Transactions(TxnConfig config, TxnHost& host) : config_(config), host_(host) {}
@@ -94,7 +85,9 @@ class Transactions {
   // Resends, inquiries, votes and decisions past their time, forgetting.
   void tick();
   std::optional<uint64_t> next_wake() const;
-  std::vector<TxnView> view() const;
+  // What this node takes part in: origins in flight, intents in doubt on
+  // partitions it leads, decisions it keeps as coordinator.
+  std::vector<TxnInfo> view() const;
   // Prepared intents on partitions this node leads, waiting for a decision.
   size_t in_doubt() const { return inquire_at_.size(); }
 

@@ -429,6 +429,7 @@ struct Node::Impl {
   void handle(const std::string& peer, uint64_t id, StatsRequest) { answer(peer, id, stats()); }
   void handle(const std::string& peer, uint64_t id, MembersRequest) { answer(peer, id, core->members_view()); }
   void handle(const std::string& peer, uint64_t id, StealsRequest) { answer(peer, id, core->steals_view()); }
+  void handle(const std::string& peer, uint64_t id, TxnsRequest) { answer(peer, id, core->transactions_view()); }
   void handle(const std::string& peer, uint64_t id, PartitionsRequest) {
     answer(peer, id, core->partitions_view());
   }

@@ -93,8 +93,9 @@ void fuzz_one_seed(uint64_t seed, FuzzCounts& counts) {
       for (size_t k = 0, n = 1 + random.uniform(4); k < n; ++k) tasks.push_back(extreme_task(random, t + k));
       std::vector<std::string> ids;
       for (const auto& task : tasks) ids.push_back(task.id);
-      switch (random.uniform(4)) {
+      switch (random.uniform(5)) {
         case 0: sim.schedule(target, t, in::Submit{++ref, tasks}); break;
+        case 4: sim.schedule(target, t, in::Submit{++ref, tasks, true, "x" + std::to_string(random.uniform(8))}); break;
         case 1: sim.schedule(target, t, in::Cancel{++ref, ids}); break;
         case 2: sim.schedule(target, t, in::Get{++ref, GetRequest{ids}}); break;
         default: sim.schedule(target, t, in::Wait{++ref, WaitRequest{ids, random.uniform(8) == 0, 50}});

@@ -93,7 +93,7 @@ TEST_CASE("an atomic job over many partitions ends all or nothing when its coord
   MESSAGE("the job was " << outcome << "; the origin answered " << answered);
 }
 
-TEST_CASE("meshctl submit --atomic stores a JSON lines job whole, or refuses it whole and says why") {
+TEST_CASE("meshctl submit --atomic stores a JSON lines job whole, or refuses it whole and says why; txns shows it") {
   TempDir temp("meshtxnctl-");
   REQUIRE(!temp.path().empty());
   TestNode node({}, temp.path() + "/n");
@@ -111,6 +111,10 @@ TEST_CASE("meshctl submit --atomic stores a JSON lines job whole, or refuses it 
   std::vector<std::string> ids;
   for (int i = 0; i < 40; ++i) ids.push_back("j-" + std::to_string(i));
   CHECK(stored(*client, ids) == 40);
+  // The coordinator keeps the decision a while after every participant resolved it.
+  Exit txns = run_command(std::string(MESHCTL_PATH) + " --addr " + endpoint + " txns");
+  CHECK_MESSAGE(txns.code == 0, txns.output);
+  CHECK_MESSAGE(txns.output.find("job-1  coordinator  committed") != std::string::npos, txns.output);
   // One id already taken: nothing of the second job is stored.
   {
     std::ofstream out(file);

@@ -97,6 +97,7 @@ std::vector<Request> sample_requests() {
       PartitionsRequest{},
       StealsRequest{},
       RetryRequest{{"f1", "f2"}, true},
+      TxnsRequest{},
   };
 }
 
@@ -119,6 +120,7 @@ std::vector<Reply> sample_replies() {
                       {{"n1", 1, 2, 500000}, {"n2", 1, 2, 500000}}, sample_groups()},
       StealsReply{"n1", true, {{100, "n1", "n2", 4}, {250, "n3", "n1", 1}}, {{"tasks_lent", 4}, {"tasks_stolen", 1}}},
       RetryReply{{{"f1", ErrorCode::kOk, TaskState::kPending}, {"c1", ErrorCode::kConflict, TaskState::kCompleted}}},
+      TxnsReply{"n1", {{"x-1", "participant", "prepared", 17, 5200}, {"x-2", "coordinator", "committed", 3, 40}}},
   };
 }
 
@@ -280,6 +282,7 @@ std::vector<Path> reply_structs(MessageKind kind) {
     case MessageKind::kWaitReply: add(record_structs({1, 0})); break;
     case MessageKind::kCancelReply: add({{0, 0}}); break;
     case MessageKind::kRetryReply: add({{0, 0}}); break;
+    case MessageKind::kTxnsReply: add({{1, 0}}); break;
     case MessageKind::kListReply: add(record_structs({0, 0})); break;
     case MessageKind::kStatsReply: add({{3, 1}}); break;  // value of the first histogram entry
     case MessageKind::kPartitionsReply: add({{4, 0}, {5, 0}, {6, 0}, {6, 0, 8, 0}}); break;  // group 0 and its lag
@@ -495,13 +498,14 @@ TEST_CASE("codec: kinds of requests and replies") {
                                          MessageKind::kWaitRequest, MessageKind::kCancelRequest,
                                          MessageKind::kListRequest, MessageKind::kStatsRequest,
                                           MessageKind::kMembersRequest, MessageKind::kPartitionsRequest,
-                                          MessageKind::kStealsRequest, MessageKind::kRetryRequest});
+                                          MessageKind::kStealsRequest, MessageKind::kRetryRequest,
+                                          MessageKind::kTxnsRequest});
   CHECK(rep == std::vector<MessageKind>{MessageKind::kErrorReply, MessageKind::kSubmitReply,
                                          MessageKind::kGetReply, MessageKind::kWaitReply,
                                          MessageKind::kCancelReply, MessageKind::kListReply,
                                          MessageKind::kStatsReply, MessageKind::kMembersReply,
                                          MessageKind::kPartitionsReply, MessageKind::kStealsReply,
-                                         MessageKind::kRetryReply});
+                                         MessageKind::kRetryReply, MessageKind::kTxnsReply});
 }
 
 TEST_CASE("codec: every request kind round trips") {

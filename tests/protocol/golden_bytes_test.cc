@@ -194,6 +194,16 @@ const std::vector<Golden>& goldens() {
        "c3"                                              // enabled true
        "91 94 64 a2 6e 31 a2 6e 32 02"                   // recent: at 100, victim n1, thief n2, 2 tasks
        "81 ac 74 61 73 6b 73 5f 73 74 6f 6c 65 6e 02"},  // counters {"tasks_stolen": 2}
+      {"txns", Layout::kRequest, 30, "90"},
+      {"txns_reply", Layout::kReply, 31,
+       "92"
+       "a2 6e 31"  // node_id "n1"
+       "91 95"     // txns: one of 5 fields
+       "a2 78 31"  // txn "x1"
+       "a6 6f 72 69 67 69 6e"  // role "origin"
+       "a9 70 72 65 70 61 72 69 6e 67"  // state "preparing"
+       "03"        // partition 3
+       "cd 01 2c"},  // age_ms 300
       // §5 and §9, node-to-node messages.
       {"ping", Layout::kPeer, 100,
        "95"

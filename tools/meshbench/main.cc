@@ -1007,13 +1007,114 @@ int soak(const Options& o) {
   return refused == 0 ? 0 : 1;
 }
 
+// ---------------------------------------------------------------------------------------
+// atomic: transactions across partitions beside plain submits, same mesh, same run
+
+// One kind of submit: `partitions` partitions touched by its tasks.
+struct SubmitShape {
+  const char* name;
+  uint32_t partitions;
+  bool atomic;
+};
+
+// One submit of `per_request` noop tasks spread over `shape.partitions`
+// partitions, starting at partition `first`.
+SubmitRequest shaped_request(const SubmitShape& shape, uint32_t per_request, uint32_t first,
+                             const std::vector<std::string>& key_of_partition, const std::string& tag) {
+  SubmitRequest request;
+  request.atomic = shape.atomic;
+  request.txn = shape.atomic ? "x-" + tag : std::string{};
+  for (uint32_t i = 0; i < per_request; ++i) {
+    TaskSpec t;
+    t.id = tag + "-" + std::to_string(i);
+    t.handler = "noop";
+    t.key = key_of_partition[(first + i % shape.partitions) % key_of_partition.size()];
+    request.tasks.push_back(std::move(t));
+  }
+  return request;
+}
+
+bool all_ok(const Reply& reply) {
+  const auto* submit = std::get_if<SubmitReply>(&reply);
+  return submit != nullptr && std::all_of(submit->outcomes.begin(), submit->outcomes.end(),
+                                          [](const SubmitOutcome& o) { return o.code == ErrorCode::kOk; });
+}
+
+// Latency: one request at a time. Throughput: `window` requests in flight,
+// dealt over the nodes. Returns false when a submit was refused.
+bool measure_shape(const std::vector<MeshClient*>& clients, const SubmitShape& shape, const Options& o,
+                   const std::vector<std::string>& key_of_partition) {
+  const uint32_t per_request = 8;
+  std::string run = std::to_string(getpid()) + "-" + shape.name;
+  std::vector<double> latency_ms;
+  for (uint32_t r = 0; r < o.tasks; ++r) {
+    auto at = Clock::now();
+    auto reply = clients[r % clients.size()]->call(
+        shaped_request(shape, per_request, r * shape.partitions, key_of_partition, run + "-l" + std::to_string(r)));
+    if (!reply.ok() || !all_ok(reply.value())) return false;
+    latency_ms.push_back(ms_since(at));
+  }
+  uint32_t requests = o.tasks * 4, sent = 0, answered = 0;
+  std::vector<uint32_t> in_flight(clients.size(), 0);
+  auto started = Clock::now();
+  while (answered < requests) {
+    for (size_t c = 0; c < clients.size() && sent < requests; ++c) {
+      while (in_flight[c] < std::max<uint32_t>(1, o.window / clients.size()) && sent < requests) {
+        auto request = shaped_request(shape, per_request, sent * shape.partitions, key_of_partition,
+                                      run + "-t" + std::to_string(sent));
+        if (!clients[c]->send(request).ok()) return false;
+        ++in_flight[c];
+        ++sent;
+      }
+    }
+    for (size_t c = 0; c < clients.size(); ++c) {
+      if (in_flight[c] == 0) continue;
+      auto reply = clients[c]->receive(60000);
+      if (!reply.ok() || !all_ok(reply.value().second)) return false;
+      --in_flight[c];
+      ++answered;
+    }
+  }
+  double seconds = ms_since(started) / 1000;
+  std::printf("%-26s p50 %6.2f ms  p99 %6.2f ms   %7.0f submits/s  %8.0f tasks/s\n", shape.name,
+              percentile(latency_ms, 0.50), percentile(latency_ms, 0.99), requests / seconds,
+              requests * per_request / seconds);
+  return true;
+}
+
+int atomic_workload(const Options& o) {
+  LocalMesh mesh(o, {});
+  if (Status s = mesh.start(); !s.ok()) return fail(s.message());
+  std::vector<std::unique_ptr<MeshClient>> owned;
+  std::vector<MeshClient*> clients;
+  for (size_t i = 0; i < mesh.size(); ++i) {
+    owned.push_back(
+        std::make_unique<MeshClient>(std::vector<std::string>{mesh.endpoint(i)}, mesh.client_options(60000)));
+    clients.push_back(owned.back().get());
+  }
+  auto view = clients[0]->call(PartitionsRequest{});
+  if (!view.ok()) return fail(view.status().message());
+  uint32_t partitions = std::get<PartitionsReply>(view.value()).partitions;
+  std::vector<std::string> key_of_partition;
+  for (uint32_t p = 0; p < partitions; ++p) key_of_partition.push_back(key_in_partition(p, partitions));
+  auto [nodes, replicas] = mesh_shape(*clients[0]);
+  std::printf("workload atomic: submits of 8 noop tasks, %u one at a time (latency), then %u with %u in flight "
+              "(throughput); nodes=%zu replicas=%zu, durable\n",
+              o.tasks, o.tasks * 4, o.window, nodes, replicas);
+  for (const SubmitShape& shape : {SubmitShape{"plain, 1 partition", 1, false}, SubmitShape{"atomic, 2 partitions", 2, true},
+                                   SubmitShape{"atomic, 8 partitions", 8, true}}) {
+    if (!measure_shape(clients, shape, o, key_of_partition)) return fail(std::string("a submit failed: ") + shape.name);
+  }
+  return 0;
+}
+
 int run(int argc, char** argv) {
   CLI::App app{"meshbench: throughput, latency and failover figures for a meshwork node or mesh"};
   app.set_version_flag("--version", "meshbench " MESH_VERSION);
   Options o;
   std::string default_meshd = (std::filesystem::path(argv[0]).parent_path() / "meshd").string();
-  app.add_option("--workload", o.workload, "throughput, skew, failover or soak")
-      ->check(CLI::IsMember({"throughput", "skew", "failover", "soak"}));
+  app.add_option("--workload", o.workload, "throughput, skew, failover, soak or atomic")
+      ->check(CLI::IsMember({"throughput", "skew", "failover", "soak", "atomic"}));
   app.add_option("--soak", o.soak_minutes, "soak: steady load for this many minutes, reporting memory and disk")
       ->check(CLI::Range(1u, 100000u));
   app.add_option("--rate", o.rate, "soak: tasks submitted per second")->check(CLI::Range(10u, 1000000u));
@@ -1027,7 +1128,7 @@ int run(int argc, char** argv) {
                                "start private meshd processes for the run (default: the meshd next to meshbench)")
                     ->expected(0, 1);
   app.add_option("--slots", o.slots, "executor slots of each spawned meshd");
-  app.add_option("--tasks", o.tasks, "number of tasks");
+  auto* tasks = app.add_option("--tasks", o.tasks, "number of tasks (atomic: submits one at a time, 4x that many with --window in flight)");
   app.add_option("--batch", o.batch, "tasks per submit request")->check(CLI::Range(1u, 10000u));
   app.add_option("--window", o.window, "submit requests in flight (in all)")->check(CLI::Range(1u, 1000u));
   app.add_option("--rounds", o.rounds, "failover: kills")->check(CLI::Range(1u, 1000u));
@@ -1043,6 +1144,7 @@ int run(int argc, char** argv) {
   app.add_flag("--compare-curve", o.compare_curve, "throughput: a plaintext mesh, then one with keys, same run");
   CLI11_PARSE(app, argc, argv);
   if (o.soak_minutes > 0) o.workload = "soak";
+  if (o.workload == "atomic" && tasks->count() == 0) o.tasks = 500;
   o.spawn = spawn->count() > 0 || o.workload != "throughput" || o.curve || o.compare_curve;
   if (o.meshd.empty()) o.meshd = default_meshd;
   if (o.nodes == 0) o.nodes = o.workload == "skew" ? 4 : o.workload == "throughput" ? 1 : 3;
@@ -1051,6 +1153,7 @@ int run(int argc, char** argv) {
     return soak(o);
   }
   if (o.workload == "skew") return skew(o);
+  if (o.workload == "atomic") return atomic_workload(o);
   if (o.workload == "failover") return failover(o);
   return throughput_workload(o);
 }

@@ -507,6 +507,7 @@ int run(int argc, char** argv) {
       "partitions", "every partition's Raft group (leader, term, voters, commit, lag), asking every alive member");
   auto* load_cmd = app.add_subcommand("load", "the load view (runnable tasks, free slots) as the node sees it");
   auto* steals_cmd = app.add_subcommand("steals", "recent steals and steal counters of the node");
+  auto* txns_cmd = app.add_subcommand("txns", "transactions the node takes part in: in flight, in doubt, recently decided");
   uint64_t top_interval_ms = 1000, top_iterations = 0;
   auto* top_cmd = app.add_subcommand("top", "a live view of the node and the mesh's load (Ctrl-C ends it)");
   top_cmd->add_option("--interval-ms", top_interval_ms, "redraw this often")->check(CLI::Range(50u, 3600000u));
@@ -550,6 +551,7 @@ int run(int argc, char** argv) {
   if (*partitions_cmd) return do_partitions(client, g);
   if (*load_cmd) return show<MembersReply, MembersRequest>(client, g, load_text);
   if (*steals_cmd) return show<StealsReply, StealsRequest>(client, g, steals_text);
+  if (*txns_cmd) return show<TxnsReply, TxnsRequest>(client, g, txns_text);
   if (*top_cmd) return do_top(client, g, top_interval_ms, top_iterations);
   return kExitUsage;
 }

@@ -199,6 +199,17 @@ std::string steals_text(const StealsReply& m) {
   return out.str();
 }
 
+std::string txns_text(const TxnsReply& m) {
+  std::ostringstream out;
+  out << "transactions at " << m.node_id << "\n";
+  for (const auto& t : m.txns) {
+    out << "  " << t.txn << "  " << t.role << "  " << t.state << "  partition " << t.partition << "  age " << t.age_ms
+        << " ms\n";
+  }
+  if (m.txns.empty()) out << "  none in flight, in doubt or recently decided\n";
+  return out.str();
+}
+
 std::string task_line(const TaskRecord& r) {
   std::ostringstream out;
   out << r.spec.id << "  " << state_name(r.state) << "  attempts=" << r.attempt;

@@ -56,5 +56,6 @@ std::string partitions_text(const MeshPartitions& mesh);
 // The load view a node steals from: live members, most runnable work first.
 std::string load_text(const MembersReply& members);
 std::string steals_text(const StealsReply& steals);
+std::string txns_text(const TxnsReply& txns);
 
 }  // namespace mesh::ctl
