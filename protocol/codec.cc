@@ -240,6 +240,24 @@ void pack_body(Packer& p, const PartitionsReply& m) {
 
 void pack_body(Packer& p, const StealsRequest&) { p.pack_array(0); }
 void pack_body(Packer& p, const TxnsRequest&) { p.pack_array(0); }
+void pack_body(Packer& p, const EventsRequest& m) {
+  p.pack_array(1);
+  p.pack(m.after_seq);
+}
+void pack_body(Packer& p, const EventsReply& m) {
+  p.pack_array(3);
+  pack_str(p, m.node_id);
+  p.pack_array(static_cast<uint32_t>(m.events.size()));
+  for (const auto& e : m.events) {
+    p.pack_array(5);
+    p.pack(e.seq);
+    p.pack(e.at_ms);
+    pack_str(p, e.kind);
+    pack_str(p, e.subject);
+    pack_str(p, e.detail);
+  }
+  p.pack(m.first_kept_seq);
+}
 void pack_body(Packer& p, const TxnsReply& m) {
   p.pack_array(2);
   pack_str(p, m.node_id);
@@ -516,6 +534,10 @@ Request read_request(MessageKind kind, const msgpack::object& o) {
       Fields f(o, 0, "txns");
       return TxnsRequest{};
     }
+    case MessageKind::kEventsRequest: {
+      Fields f(o, 1, "events");
+      return EventsRequest{f.u64()};
+    }
     default:
       fail(ErrorCode::kUnknownMessageType, "not a request kind: " + std::to_string(static_cast<int>(kind)));
   }
@@ -641,6 +663,24 @@ Reply read_reply(MessageKind kind, const msgpack::object& o) {
       m.counters = read_counters(f, "steals");
       return m;
     }
+    case MessageKind::kEventsReply: {
+      Fields f(o, 3, "events_reply");
+      EventsReply m;
+      m.node_id = f.bytes(limits::kMaxNameBytes);
+      const auto& events = f.array(limits::kMaxListLimit);
+      for (uint32_t i = 0; i < events.via.array.size; ++i) {
+        Fields g(events.via.array.ptr[i], 5, "event");
+        MeshEvent e;
+        e.seq = g.u64();
+        e.at_ms = g.u64();
+        e.kind = g.bytes(limits::kMaxNameBytes);
+        e.subject = g.bytes(limits::kMaxIdBytes);
+        e.detail = g.bytes(limits::kMaxErrorBytes);
+        m.events.push_back(std::move(e));
+      }
+      m.first_kept_seq = f.u64();
+      return m;
+    }
     case MessageKind::kTxnsReply: {
       Fields f(o, 2, "txns_reply");
       TxnsReply m;
@@ -730,7 +770,7 @@ MessageKind request_kind(const Request& request) {
                                           MessageKind::kListRequest,    MessageKind::kStatsRequest,
                                           MessageKind::kMembersRequest, MessageKind::kPartitionsRequest,
                                           MessageKind::kStealsRequest,  MessageKind::kRetryRequest,
-                                          MessageKind::kTxnsRequest};
+                                          MessageKind::kTxnsRequest,    MessageKind::kEventsRequest};
   static_assert(std::size(kinds) == std::variant_size_v<Request>);
   return kinds[request.index()];
 }
@@ -741,7 +781,8 @@ MessageKind reply_kind(const Reply& reply) {
                                           MessageKind::kCancelReply, MessageKind::kListReply,
                                           MessageKind::kStatsReply,  MessageKind::kMembersReply,
                                           MessageKind::kPartitionsReply, MessageKind::kStealsReply,
-                                          MessageKind::kRetryReply,  MessageKind::kTxnsReply};
+                                          MessageKind::kRetryReply,  MessageKind::kTxnsReply,
+                                          MessageKind::kEventsReply};
   static_assert(std::size(kinds) == std::variant_size_v<Reply>);
   return kinds[reply.index()];
 }

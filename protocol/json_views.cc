@@ -102,6 +102,16 @@ nlohmann::json to_json(const TxnsReply& m) {
   return {{"node_id", m.node_id}, {"txns", txns}};
 }
 
+nlohmann::json to_json(const MeshEvent& e) {
+  return {{"seq", e.seq}, {"at_ms", e.at_ms}, {"kind", e.kind}, {"subject", e.subject}, {"detail", e.detail}};
+}
+
+nlohmann::json to_json(const EventsReply& m) {
+  nlohmann::json events = nlohmann::json::array();
+  for (const auto& e : m.events) events.push_back(to_json(e));
+  return {{"node_id", m.node_id}, {"events", events}, {"first_kept_seq", m.first_kept_seq}};
+}
+
 nlohmann::json to_json(const StealsReply& m) {
   nlohmann::json recent = nlohmann::json::array();
   for (const auto& e : m.recent) {

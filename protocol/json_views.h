@@ -20,5 +20,7 @@ nlohmann::json to_json(const MembersReply& members);
 nlohmann::json to_json(const PartitionsReply& partitions);
 nlohmann::json to_json(const StealsReply& steals);
 nlohmann::json to_json(const TxnsReply& txns);
+nlohmann::json to_json(const MeshEvent& event);
+nlohmann::json to_json(const EventsReply& events);
 
 }  // namespace mesh

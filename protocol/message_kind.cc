@@ -25,6 +25,8 @@ bool is_known_kind(uint16_t kind) {
     case MessageKind::kStealsReply:
     case MessageKind::kTxnsRequest:
     case MessageKind::kTxnsReply:
+    case MessageKind::kEventsRequest:
+    case MessageKind::kEventsReply:
     case MessageKind::kRetryRequest:
     case MessageKind::kRetryReply:
       return true;
@@ -75,6 +77,8 @@ std::string_view kind_name(MessageKind kind) {
     case MessageKind::kStealsReply: return "steals_reply";
     case MessageKind::kTxnsRequest: return "txns";
     case MessageKind::kTxnsReply: return "txns_reply";
+    case MessageKind::kEventsRequest: return "events";
+    case MessageKind::kEventsReply: return "events_reply";
     case MessageKind::kRetryRequest: return "retry";
     case MessageKind::kRetryReply: return "retry_reply";
     case MessageKind::kPing: return "ping";

@@ -36,6 +36,8 @@ enum class MessageKind : uint16_t {
   kRetryReply = 29,
   kTxnsRequest = 30,
   kTxnsReply = 31,
+  kEventsRequest = 32,
+  kEventsReply = 33,
   // Node to node (no reply expected on the same request id).
   kPing = 100,
   kPingReq = 101,

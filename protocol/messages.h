@@ -276,10 +276,31 @@ struct TxnsReply {
   std::vector<TxnInfo> txns;
 };
 
+// Something a node saw happen: a member changed state, leadership of a
+// partition moved, a replica was added or removed, a steal, a dead letter,
+// a transaction decided, a partition halted, the disk filled. The node logs
+// each and keeps the most recent (docs/ARCHITECTURE.md, "Events").
+struct MeshEvent {
+  uint64_t seq = 0;    // the node's event number, from 1; 0 until the node numbers it
+  uint64_t at_ms = 0;  // on the node's clock
+  std::string kind;    // e.g. member_dead, leader_gained, replica_added, steal, task_dead_lettered
+  std::string subject;  // what it is about: a node id, "partition 17", a task or transaction id
+  std::string detail;
+};
+// The events of one node numbered after `after_seq`, oldest first.
+struct EventsRequest {
+  uint64_t after_seq = 0;
+};
+struct EventsReply {
+  std::string node_id;
+  std::vector<MeshEvent> events;  // at most 1000; more follow from the last seq
+  uint64_t first_kept_seq = 0;    // older events are gone from the node's ring
+};
+
 using Request = std::variant<SubmitRequest, GetRequest, WaitRequest, CancelRequest, ListRequest,
                              StatsRequest, MembersRequest, PartitionsRequest, StealsRequest, RetryRequest,
-                             TxnsRequest>;
+                             TxnsRequest, EventsRequest>;
 using Reply = std::variant<ErrorReply, SubmitReply, GetReply, WaitReply, CancelReply, ListReply, StatsReply,
-                           MembersReply, PartitionsReply, StealsReply, RetryReply, TxnsReply>;
+                           MembersReply, PartitionsReply, StealsReply, RetryReply, TxnsReply, EventsReply>;
 
 }  // namespace mesh

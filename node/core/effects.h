@@ -66,6 +66,7 @@ struct Effects {
   std::vector<std::string> disconnects;
   std::vector<TaskRecord> finished;        // records that became terminal on a partition this node leads
   std::vector<PartitionHalt> halts;
+  std::vector<MeshEvent> events;           // what this node saw happen, unnumbered (the driver numbers them)
   std::optional<uint64_t> wake_at_ms;      // call step(Tick) at or after this instant
 
   bool persists() const { return !raft_writes.empty() || !compactions.empty(); }

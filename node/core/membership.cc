@@ -113,6 +113,8 @@ std::vector<OutgoingPeerMessage> Membership::take_outbox() { return std::exchang
 
 std::vector<std::string> Membership::take_released_addresses() { return std::exchange(released_, {}); }
 
+std::vector<Membership::Change> Membership::take_changes() { return std::exchange(changes_, {}); }
+
 uint64_t Membership::reaped_total() const { return reaped_total_; }
 
 std::optional<uint64_t> Membership::next_wake_ms() const {
@@ -272,6 +274,7 @@ void Membership::add_member(uint64_t now_ms, const MemberUpdate& update, const s
   }
   if (update.state == MemberState::kSuspect) start_suspicion(now_ms, update.id, reporter);
   enqueue(update.id, /*load_only=*/false);
+  if (update.id != self_id_) changes_.push_back({update.id, update.state, true});
 }
 
 void Membership::accept(uint64_t now_ms, const MemberUpdate& update, Member& m, const std::string& reporter) {
@@ -325,6 +328,7 @@ void Membership::set_state(uint64_t now_ms, const std::string& id, Member& m, Me
   if (is_down(state) && probe_ && probe_->target_id == id) probe_.reset();  // nothing left to probe
   m.state = state;
   m.state_since_ms = now_ms;
+  if (id != self_id_) changes_.push_back({id, state, false});
 }
 
 // --- reaping --------------------------------------------------------------------

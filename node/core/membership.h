@@ -155,6 +155,14 @@ class Membership {
   // in the order released: the caller closes its connections to them. A
   // later message to one of them may dial it again.
   std::vector<std::string> take_released_addresses();
+  // Other members that joined this node's view or changed state, in order:
+  // the caller takes them all (the node's events).
+  struct Change {
+    std::string id;
+    MemberState state = MemberState::kAlive;
+    bool joined = false;  // new to this node's view
+  };
+  std::vector<Change> take_changes();
   // Members reaped since this node started.
   uint64_t reaped_total() const;
   // Earliest instant tick() has something to do. After receive() it may be
@@ -314,6 +322,7 @@ class Membership {
   std::map<std::string, Suspicion> suspicions_;
   std::map<std::string, Tombstone> tombstones_;
   std::vector<std::string> released_;
+  std::vector<Change> changes_;
   uint64_t reaped_total_ = 0;
 
   std::map<std::string, BroadcastKey> broadcasts_;  // by member id

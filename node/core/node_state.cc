@@ -57,9 +57,20 @@ Effects NodeState::step(const Input& input) {
   }
   send_raft_batches();
   for (auto& message : membership_.take_outbox()) out_.sends.push_back(std::move(message));
+  membership_events();
   out_.disconnects = membership_.take_released_addresses();
   out_.wake_at_ms = next_wake();
   return std::move(out_);
+}
+
+void NodeState::membership_events() {
+  for (const auto& change : membership_.take_changes()) {
+    if (change.joined && change.state == MemberState::kAlive) {
+      event("member_joined", change.id);
+    } else {
+      event(std::string("member_") + member_state_name(change.state), change.id);
+    }
+  }
 }
 
 // --- client inputs -----------------------------------------------------------------

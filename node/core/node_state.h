@@ -483,6 +483,10 @@ class NodeState {
   void publish_load();
   std::optional<uint64_t> next_wake() const;
   void count(const std::string& name, uint64_t n = 1) { counters_[name] += n; }
+  void event(std::string kind, std::string subject, std::string detail = {}) {
+    out_.events.push_back(MeshEvent{0, now_ms_, std::move(kind), std::move(subject), std::move(detail)});
+  }
+  void membership_events();
 
   // --- routing at the origin (routing.cc) ---
   void route_submit(RequestRef request, std::vector<TaskSpec> tasks);

@@ -37,6 +37,9 @@ class NodeTxnHost final : public TxnHost {
     node_.out_.replies.push_back({request, std::move(reply)});
   }
   void count(const std::string& name) override { node_.count(name); }
+  void event(std::string kind, std::string subject, std::string detail) override {
+    node_.event(std::move(kind), std::move(subject), std::move(detail));
+  }
 
  private:
   NodeState& node_;

@@ -332,6 +332,7 @@ void NodeState::lead_start(uint32_t partition, Replica& r) {
   r.leading = true;
   reconcile_pending_ = true;
   count("leaderships_gained");
+  event("leader_gained", "partition " + std::to_string(partition), "term " + std::to_string(r.raft->term()));
   // Where runs here sent renewals while another node led is history now;
   // once this node is deposed, the search for the leader starts afresh.
   leader_guesses_.erase(partition);
@@ -359,6 +360,7 @@ void NodeState::lead_start(uint32_t partition, Replica& r) {
 void NodeState::lead_end(uint32_t partition, Replica& r) {
   r.leading = false;
   count("leaderships_lost");
+  event("leader_lost", "partition " + std::to_string(partition), "term " + std::to_string(r.raft->term()));
   leader_guesses_.erase(partition);
   for (const auto& [id, record] : r.table.records()) {
     const TaskKey key{partition, id};
@@ -478,7 +480,10 @@ bool NodeState::reconcile_group(uint32_t partition, Replica& r,
       if (r.raft->propose_add_learner(w).ok()) count("learners_added");
       return false;
     }
-    if (caught_up(w) && r.raft->propose_add(w).ok()) count("replicas_added");
+    if (caught_up(w) && r.raft->propose_add(w).ok()) {
+      count("replicas_added");
+      event("replica_added", "partition " + std::to_string(partition), w);
+    }
     return false;
   }
   for (const auto& l : learners) {
@@ -493,7 +498,10 @@ bool NodeState::reconcile_group(uint32_t partition, Replica& r,
   for (const auto& v : voters) {
     if (voters.size() <= config_.ring.replicas) break;
     if (has(want, v)) continue;
-    if (r.raft->propose_remove(v).ok()) count("replicas_removed");
+    if (r.raft->propose_remove(v).ok()) {
+      count("replicas_removed");
+      event("replica_removed", "partition " + std::to_string(partition), v);
+    }
     return false;
   }
   if (want.front() == replica_id_) return true;

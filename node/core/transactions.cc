@@ -314,6 +314,9 @@ void Transactions::on_applied(uint32_t partition, const TaskOp& op, const Status
     MESH_ASSERT(decision != table->decisions().end(), "a decision just applied is missing");
     if (!resolving_.count({partition, decide->txn})) {
       host_.count(decision->second.commit ? "txns_committed" : "txns_aborted");
+      host_.event(decision->second.commit ? "txn_committed" : "txn_aborted", decide->txn,
+                  std::to_string(decision->second.participants.size()) + " partitions, coordinator partition " +
+                      std::to_string(partition));
     }
     start_resolving(partition, decide->txn, decision->second);
   } else if (const auto* forget = std::get_if<OpTxnForget>(&op)) {

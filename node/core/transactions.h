@@ -67,6 +67,7 @@ class TxnHost {
   virtual Status admit(const TaskSpec& spec) const = 0;
   virtual void answer_client(RequestRef request, SubmitReply reply) = 0;
   virtual void count(const std::string& name) = 0;
+  virtual void event(std::string kind, std::string subject, std::string detail) = 0;
 };
 
 class Transactions {

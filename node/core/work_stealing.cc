@@ -482,6 +482,7 @@ void NodeState::acknowledge_result(const TaskKey& key, const TaskRecord& record)
 
 void NodeState::note_steal(const std::string& victim, const std::string& thief, size_t tasks) {
   recent_steals_.push_back({now_ms_, victim, thief, static_cast<uint32_t>(tasks)});
+  event("steal", thief, std::to_string(tasks) + " tasks from " + victim);
   if (recent_steals_.size() > kRecentSteals) recent_steals_.pop_front();
 }
 

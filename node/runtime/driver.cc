@@ -22,6 +22,7 @@
 #include "node/runtime/config.h"
 #include "node/runtime/connection_limits.h"
 #include "node/runtime/curve_keys.h"
+#include "node/runtime/event_log.h"
 #include "node/runtime/executor.h"
 #include "node/runtime/http_metrics.h"
 #include "node/runtime/metrics.h"
@@ -324,10 +325,13 @@ struct Node::Impl {
     Effects effects = core->step(Input{clock.now_ms(), std::move(event)});
     output->add(effects);
     for (auto& record : effects.finished) pending_finished.push_back(std::move(record));
+    for (auto& e : effects.events) events.add(std::move(e));
     for (const auto& h : effects.halts) {
       spdlog::error("event=partition_halted partition={} index={} reason=\"{}\" action=\"not serving this partition "
                     "until restarted; the other replicas serve it\"",
                     h.group, h.index, h.reason);
+      events.add(MeshEvent{0, clock.now_ms(), "partition_halted", "partition " + std::to_string(h.group), h.reason},
+                 EventLog::Logging::kLoggedAlready);
     }
     wake_at = effects.wake_at_ms;
     schedule_flush();
@@ -430,6 +434,9 @@ struct Node::Impl {
   void handle(const std::string& peer, uint64_t id, MembersRequest) { answer(peer, id, core->members_view()); }
   void handle(const std::string& peer, uint64_t id, StealsRequest) { answer(peer, id, core->steals_view()); }
   void handle(const std::string& peer, uint64_t id, TxnsRequest) { answer(peer, id, core->transactions_view()); }
+  void handle(const std::string& peer, uint64_t id, EventsRequest r) {
+    answer(peer, id, events.since(options.node_id, r.after_seq));
+  }
   void handle(const std::string& peer, uint64_t id, PartitionsRequest) {
     answer(peer, id, core->partitions_view());
   }
@@ -468,6 +475,9 @@ struct Node::Impl {
       task_latency_ms.record(elapsed_ms(r.finished_ms, r.submitted_ms));
       if (r.state == TaskState::kFailed) {
         spdlog::warn("event=dead_letter task={} attempts={} error=\"{}\"", r.spec.id, r.attempt, r.error);
+        events.add(MeshEvent{0, r.finished_ms, "task_dead_lettered", r.spec.id,
+                             std::to_string(r.attempt) + " attempts: " + r.error.substr(0, 200)},
+                   EventLog::Logging::kLoggedAlready);
       }
     }
     pending_finished.clear();
@@ -639,6 +649,7 @@ struct Node::Impl {
   // Effects gathered this turn, carried out together.
   std::unique_ptr<TurnOutput> output;
   std::vector<TaskRecord> pending_finished;
+  EventLog events;
   std::optional<uint64_t> wake_at;
   std::optional<uint64_t> armed_wake_at;
   bool flush_posted = false;

@@ -118,7 +118,7 @@ int run_meshd(int argc, char** argv, HandlerRegistry handlers) {
     return kExitBadConfig;
   }
 
-  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %l meshd %v");
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %l meshd %v");
   spdlog::set_level(spdlog::level::from_str(options.log_level));
 
   HandlerRegistry all = std::move(handlers);

@@ -132,6 +132,12 @@ TEST_CASE("five meshd processes form one mesh, detect a SIGKILL and take the nod
   REQUIRE(nodes[victim]->process().wait_exit(kDeadlineMs) == 128 + SIGKILL);
   REQUIRE_MESSAGE(wait_until([&] { return everyone_sees(ids[victim], MemberState::kDead, victim); }),
                   describe_views(clients));
+  // ... and says so: an event (meshctl events) and a log line.
+  Exit events = run_command(std::string(MESHCTL_PATH) + " --addr " + nodes[0]->process().endpoint() + " events");
+  CHECK_MESSAGE(events.code == 0, events.output);
+  CHECK_MESSAGE(events.output.find("member_dead  " + ids[victim]) != std::string::npos, events.output);
+  CHECK_MESSAGE(wait_until([&] { return nodes[0]->log().find("event=member_dead subject=\"" + ids[victim]) != std::string::npos; }),
+                nodes[0]->log());
 
   // Restart on the same data dir and endpoint: alive again, higher incarnation.
   nodes[victim] = std::make_unique<TestNode>(

@@ -98,6 +98,7 @@ std::vector<Request> sample_requests() {
       StealsRequest{},
       RetryRequest{{"f1", "f2"}, true},
       TxnsRequest{},
+      EventsRequest{41},
   };
 }
 
@@ -121,6 +122,7 @@ std::vector<Reply> sample_replies() {
       StealsReply{"n1", true, {{100, "n1", "n2", 4}, {250, "n3", "n1", 1}}, {{"tasks_lent", 4}, {"tasks_stolen", 1}}},
       RetryReply{{{"f1", ErrorCode::kOk, TaskState::kPending}, {"c1", ErrorCode::kConflict, TaskState::kCompleted}}},
       TxnsReply{"n1", {{"x-1", "participant", "prepared", 17, 5200}, {"x-2", "coordinator", "committed", 3, 40}}},
+      EventsReply{"n1", {{42, 1000, "member_dead", "n3", "after 2100 ms suspect"}, {43, 1010, "leader_gained", "partition 7", "term 4"}}, 3},
   };
 }
 
@@ -283,6 +285,7 @@ std::vector<Path> reply_structs(MessageKind kind) {
     case MessageKind::kCancelReply: add({{0, 0}}); break;
     case MessageKind::kRetryReply: add({{0, 0}}); break;
     case MessageKind::kTxnsReply: add({{1, 0}}); break;
+    case MessageKind::kEventsReply: add({{1, 0}}); break;
     case MessageKind::kListReply: add(record_structs({0, 0})); break;
     case MessageKind::kStatsReply: add({{3, 1}}); break;  // value of the first histogram entry
     case MessageKind::kPartitionsReply: add({{4, 0}, {5, 0}, {6, 0}, {6, 0, 8, 0}}); break;  // group 0 and its lag
@@ -499,13 +502,14 @@ TEST_CASE("codec: kinds of requests and replies") {
                                          MessageKind::kListRequest, MessageKind::kStatsRequest,
                                           MessageKind::kMembersRequest, MessageKind::kPartitionsRequest,
                                           MessageKind::kStealsRequest, MessageKind::kRetryRequest,
-                                          MessageKind::kTxnsRequest});
+                                          MessageKind::kTxnsRequest, MessageKind::kEventsRequest});
   CHECK(rep == std::vector<MessageKind>{MessageKind::kErrorReply, MessageKind::kSubmitReply,
                                          MessageKind::kGetReply, MessageKind::kWaitReply,
                                          MessageKind::kCancelReply, MessageKind::kListReply,
                                          MessageKind::kStatsReply, MessageKind::kMembersReply,
                                          MessageKind::kPartitionsReply, MessageKind::kStealsReply,
-                                         MessageKind::kRetryReply, MessageKind::kTxnsReply});
+                                         MessageKind::kRetryReply, MessageKind::kTxnsReply,
+                                         MessageKind::kEventsReply});
 }
 
 TEST_CASE("codec: every request kind round trips") {

@@ -204,6 +204,17 @@ const std::vector<Golden>& goldens() {
        "a9 70 72 65 70 61 72 69 6e 67"  // state "preparing"
        "03"        // partition 3
        "cd 01 2c"},  // age_ms 300
+      {"events", Layout::kRequest, 32, "91 05"},  // after_seq 5
+      {"events_reply", Layout::kReply, 33,
+       "93"
+       "a2 6e 31"  // node_id "n1"
+       "91 95"     // events: one of 5 fields
+       "06"        // seq 6
+       "cd 03 e8"  // at_ms 1000
+       "ab 6d 65 6d 62 65 72 5f 64 65 61 64"  // kind "member_dead"
+       "a2 6e 33"  // subject "n3"
+       "a0"        // detail ""
+       "01"},      // first_kept_seq 1
       // §5 and §9, node-to-node messages.
       {"ping", Layout::kPeer, 100,
        "95"

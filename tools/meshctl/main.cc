@@ -389,6 +389,41 @@ int show(MeshClient& client, const Globals& g, std::string (*text)(const Reply&)
   return kExitOk;
 }
 
+struct EventsArgs {
+  uint64_t after = 0;
+  bool follow = false;
+  uint64_t interval_ms = 500;
+};
+
+// Prints the node's events after `after`; with --follow, keeps asking for
+// newer ones until Ctrl-C. A gap (events dropped from the node's ring
+// before they were read) is said, never hidden.
+int do_events(MeshClient& client, const EventsArgs& a, const Globals& g) {
+  uint64_t after = a.after;
+  for (bool first = true; first || a.follow; first = false) {
+    if (!first) std::this_thread::sleep_for(std::chrono::milliseconds(a.interval_ms));
+    auto reply = client.call(EventsRequest{after});
+    if (!reply.ok()) return report(reply.status());
+    const auto* events = std::get_if<EventsReply>(&reply.value());
+    if (events == nullptr) return report(Status(ErrorCode::kMalformed, "unexpected reply kind"));
+    if (events->first_kept_seq > after + 1 && !g.json) {
+      std::cout << "(" << events->first_kept_seq - after - 1 << " older events no longer kept by "
+                << events->node_id << ")\n";
+    }
+    for (const auto& e : events->events) {
+      if (g.json) {
+        std::cout << to_json(e).dump() << "\n";
+      } else {
+        std::cout << e.seq << "  " << e.at_ms << "  " << e.kind << "  " << e.subject
+                  << (e.detail.empty() ? "" : "  " + e.detail) << "\n";
+      }
+      after = e.seq;
+    }
+    std::cout.flush();
+  }
+  return kExitOk;
+}
+
 struct KeygenArgs {
   std::string dir;
   bool mesh = false;
@@ -507,6 +542,11 @@ int run(int argc, char** argv) {
       "partitions", "every partition's Raft group (leader, term, voters, commit, lag), asking every alive member");
   auto* load_cmd = app.add_subcommand("load", "the load view (runnable tasks, free slots) as the node sees it");
   auto* steals_cmd = app.add_subcommand("steals", "recent steals and steal counters of the node");
+  EventsArgs events_args;
+  auto* events_cmd = app.add_subcommand("events", "what the node saw happen: members, leadership, replicas, steals, "
+                                                  "dead letters, transactions (oldest first)");
+  events_cmd->add_option("--after", events_args.after, "only events numbered after this one");
+  events_cmd->add_flag("--follow", events_args.follow, "keep printing new events until Ctrl-C");
   auto* txns_cmd = app.add_subcommand("txns", "transactions the node takes part in: in flight, in doubt, recently decided");
   uint64_t top_interval_ms = 1000, top_iterations = 0;
   auto* top_cmd = app.add_subcommand("top", "a live view of the node and the mesh's load (Ctrl-C ends it)");
@@ -552,6 +592,7 @@ int run(int argc, char** argv) {
   if (*load_cmd) return show<MembersReply, MembersRequest>(client, g, load_text);
   if (*steals_cmd) return show<StealsReply, StealsRequest>(client, g, steals_text);
   if (*txns_cmd) return show<TxnsReply, TxnsRequest>(client, g, txns_text);
+  if (*events_cmd) return do_events(client, events_args, g);
   if (*top_cmd) return do_top(client, g, top_interval_ms, top_iterations);
   return kExitUsage;
 }

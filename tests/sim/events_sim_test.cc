@@ -1,0 +1,41 @@
+// The core reports what it sees happen as events in its effects: a crashed
+// member suspected then declared dead, the partitions it led taken over.
+#include "node/sim/replication_scenario.h"
+#include "tests/sim/sim_harness.h"
+
+namespace mesh::test {
+namespace {
+
+TEST_CASE("sim events: a crash shows as member events and leadership moving on the survivors") {
+  ReplicatedMesh mesh(21, 3);
+  Simulator& sim = mesh.sim;
+  std::map<size_t, std::vector<MeshEvent>> seen;
+  sim.effects_hook = [&](size_t node, Effects& effects) {
+    for (const auto& e : effects.events) seen[node].push_back(e);
+  };
+  REQUIRE(sim.run_until([&] { return mesh.settled(); }, 20000, 50));
+  auto has = [&](size_t node, const std::string& kind, const std::string& subject) {
+    for (const auto& e : seen[node]) {
+      if (e.kind == kind && (subject.empty() || e.subject == subject)) return true;
+    }
+    return false;
+  };
+  CHECK(has(0, "member_joined", "n1"));
+  CHECK(has(0, "leader_gained", ""));
+  size_t victim = *leader_of(sim, 0);
+  size_t witness = (victim + 1) % 3;
+  std::string victim_id = "n" + std::to_string(victim);
+  seen.clear();
+  sim.crash(victim);
+  REQUIRE(sim.run_until([&] { return has(witness, "member_dead", victim_id); }, sim.now() + 20000, 50));
+  CHECK(has(witness, "member_suspect", victim_id));
+  REQUIRE(sim.run_until([&] { return mesh.settled(); }, sim.now() + 20000, 50));
+  bool taken_over = has(0, "leader_gained", "") || has(1, "leader_gained", "") || has(2, "leader_gained", "");
+  CHECK(taken_over);
+  for (const auto& [node, events] : seen) {
+    for (const auto& e : events) CHECK(e.at_ms > 0);
+  }
+}
+
+}  // namespace
+}  // namespace mesh::test
