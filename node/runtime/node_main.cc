@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "node/runtime/config.h"
+#include "node/runtime/curve_keys.h"
 #include "node/runtime/driver.h"
 #include "node/runtime/service_notify.h"
 
@@ -22,10 +23,33 @@ void override_with(const std::optional<T>& flag, T& field) {
   if (flag) field = *flag;
 }
 
+// --check-config: what a start with these options would use, or why it
+// would not start (the keys too, when the node's id is known).
+int print_checked_config(const NodeOptions& options, const ExecConfig& exec) {
+  if (!options.keys_dir.empty() && !options.node_id.empty()) {
+    if (auto keys = load_mesh_keys(options.keys_dir, options.node_id); !keys.ok()) {
+      std::fprintf(stderr, "meshd: bad config: keys: %s\n", keys.status().message().c_str());
+      return kExitBadConfig;
+    }
+  }
+  std::printf("meshd: config ok\n");
+  std::printf("  node id        %s\n", options.node_id.empty() ? "(from the data dir, or made up at first start)"
+                                                               : options.node_id.c_str());
+  std::printf("  listen         %s\n", options.listen.c_str());
+  std::printf("  data dir       %s\n", options.data_dir.c_str());
+  std::printf("  seeds          %zu\n", options.seeds.size());
+  std::printf("  slots          %u\n", options.slots);
+  std::printf("  security       %s\n", options.keys_dir.empty() ? "none (plaintext)" : ("keys in " + options.keys_dir).c_str());
+  std::printf("  exec programs  %zu allowed\n", exec.policy.programs.size());
+  std::printf("  placement      %s, stealing %s\n", options.placement.c_str(), options.steal ? "on" : "off");
+  return 0;
+}
+
 }  // namespace
 
 int run_meshd(int argc, char** argv, HandlerRegistry handlers) {
   CLI::App app{"meshd: a node of the meshwork task mesh"};
+  app.option_defaults()->always_capture_default();  // --help shows every default
   app.set_version_flag("--version", "meshd " MESH_VERSION);
   std::string config_path;
   std::optional<std::string> node_id, listen, advertise, data_dir, metrics_listen, log_level, gossip_profile,
@@ -70,6 +94,10 @@ int run_meshd(int argc, char** argv, HandlerRegistry handlers) {
   app.add_flag("--insecure", insecure, "plaintext on an address other than loopback: anyone who reaches it is in");
   bool no_steal = false;
   app.add_flag("--no-steal", no_steal, "switch work stealing off (for comparison)");
+  bool check_config = false;
+  app.add_flag("--check-config", check_config,
+               "check the config file and flags (and the keys, with --keys), print what they amount to, and exit: "
+               "0 when meshd would start with them, 2 when not");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -117,6 +145,8 @@ int run_meshd(int argc, char** argv, HandlerRegistry handlers) {
     std::fprintf(stderr, "meshd: bad config: %s\n", exec.status().message().c_str());
     return kExitBadConfig;
   }
+
+  if (check_config) return print_checked_config(options, exec.value());
 
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %l meshd %v");
   spdlog::set_level(spdlog::level::from_str(options.log_level));

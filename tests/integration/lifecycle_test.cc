@@ -76,6 +76,16 @@ TEST_CASE("bad configuration is refused at start with a clear message") {
     check_refused("--listen tcp://127.0.0.1:0" + data, 3, "start with --new-mesh to found a new mesh");
   }
   SUBCASE("bad listen endpoint") { check_refused("--listen http://nope" + data, 2, "listen must be"); }
+  SUBCASE("--check-config: the same refusal, without starting; a good config prints what it amounts to") {
+    check_refused("--check-config --slots 0" + data, 2, "slots must be");
+    check_refused("--check-config --config " + write_file(dir, "bad.toml", "[handlers.exec]\nallow = [\"sh\"]\n"), 2,
+                  "must be an absolute path");
+    Exit ok = run_command(std::string(MESHD_PATH) + " --check-config --node-id checked --slots 7" + data);
+    CHECK_MESSAGE(ok.code == 0, ok.output);
+    CHECK(ok.output.find("config ok") != std::string::npos);
+    CHECK(ok.output.find("slots          7") != std::string::npos);
+    CHECK_FALSE(std::filesystem::exists(dir + "/data"));  // nothing was started or created
+  }
   SUBCASE("port already taken") {
     TestNode first;
     first.start();

@@ -1110,6 +1110,7 @@ int atomic_workload(const Options& o) {
 
 int run(int argc, char** argv) {
   CLI::App app{"meshbench: throughput, latency and failover figures for a meshwork node or mesh"};
+  app.option_defaults()->always_capture_default();  // --help shows every default
   app.set_version_flag("--version", "meshbench " MESH_VERSION);
   Options o;
   std::string default_meshd = (std::filesystem::path(argv[0]).parent_path() / "meshd").string();

@@ -697,6 +697,7 @@ void stop_nodes_on_signal(std::string root, bool keep) {
 
 int run(int argc, char** argv) {
   CLI::App app{"meshchaos: kill and restart meshd nodes under load, then check nothing was lost"};
+  app.option_defaults()->always_capture_default();  // --help shows every default
   app.set_version_flag("--version", "meshchaos " MESH_VERSION);
   Options o;
   o.meshd = (std::filesystem::path(argv[0]).parent_path() / "meshd").string();

@@ -36,7 +36,9 @@ constexpr int kExitTasksFailed = 5;
 struct Globals {
   std::string addresses;
   bool json = false;
-  uint64_t timeout_ms = 10000;
+  // Past a node's request deadline (15 s): a node that cannot serve a request
+  // says why (e.g. no leader of a partition answered) before the client gives up.
+  uint64_t timeout_ms = 20000;
   std::string client_key_file;  // a mesh with keys: this client's key pair
   std::string mesh_key_file;    // ... and the mesh's public key
   std::optional<CurveClientKeys> curve;
@@ -462,6 +464,7 @@ int do_keygen(const KeygenArgs& args) {
 
 int run(int argc, char** argv) {
   CLI::App app{"meshctl: submit, follow and inspect tasks on a meshwork node"};
+  app.option_defaults()->always_capture_default();  // --help shows every default
   app.set_version_flag("--version", "meshctl " MESH_VERSION);
   app.require_subcommand(1);
   Globals g;
@@ -494,11 +497,12 @@ int run(int argc, char** argv) {
   submit_cmd->add_option("--id", submit.spec.id, "task id (idempotency key); generated when absent");
   submit_cmd->add_option("--priority", submit.spec.priority, "higher runs first");
   submit_cmd->add_option("--max-attempts", submit.spec.max_attempts, "attempts before the task is FAILED");
-  submit_cmd->add_option("--timeout-ms", submit.spec.timeout_ms, "per-attempt timeout");
+  submit_cmd->add_option("--task-timeout-ms", submit.spec.timeout_ms, "per-attempt timeout of the tasks");
   submit_cmd->add_option("--backoff-ms", submit.spec.backoff_base_ms, "first retry delay");
   submit_cmd->add_option("--backoff-max-ms", submit.spec.backoff_max_ms, "retry delay cap");
   submit_cmd->add_option("--key", submit.spec.key, "partition key (default: the id)");
-  submit_cmd->add_flag("--no-steal{false}", submit.spec.stealable, "keep the task on its home node");
+  bool no_steal = false;
+  submit_cmd->add_flag("--no-steal", no_steal, "keep the task on its home node");
   submit_cmd->add_option("--count", submit.count, "submit this many copies")->check(CLI::Range(1u, 10000000u));
   submit_cmd->add_option("--file", submit.file, "JSON lines file of tasks ('-' for stdin)");
   submit_cmd->add_flag("--atomic", submit.atomic, "all tasks or none, in one transaction across partitions");
@@ -570,6 +574,7 @@ int run(int argc, char** argv) {
     g.curve = keys.value();
   }
   MeshClient client(split(g.addresses, ','), g.client_options(g.timeout_ms));
+  submit.spec.stealable = !no_steal;
   if (*submit_cmd) return do_submit(client, submit, g);
   std::vector<std::string> read_keys(read_key.empty() ? 0 : ids.size(), read_key);
   if (*get_cmd) return do_get(client, ids, read_keys, g);
