@@ -31,7 +31,7 @@ void pack(Packer& p, const AttemptInfo& a) {
 }
 
 void pack(Packer& p, const TaskRecord& r) {
-  p.pack_array(15);
+  p.pack_array(r.txn.empty() ? 15 : 16);
   pack(p, r.spec);
   p.pack(r.partition);
   p.pack(static_cast<uint8_t>(r.state));
@@ -48,6 +48,7 @@ void pack(Packer& p, const TaskRecord& r) {
   p.pack_array(static_cast<uint32_t>(r.attempts.size()));
   for (const auto& a : r.attempts) pack(p, a);
   p.pack(r.lost_attempts);
+  if (!r.txn.empty()) pack_str(p, r.txn);
 }
 
 void pack_records(Packer& p, const std::vector<TaskRecord>& records) {
@@ -104,11 +105,12 @@ void pack_body(Packer& p, const RetryRequest& m) {
   p.pack(m.all_failed);
 }
 void pack_body(Packer& p, const ListRequest& m) {
-  p.pack_array(4);
+  p.pack_array(m.txn.empty() ? 4 : 5);
   p.pack(m.any_state);
   p.pack(static_cast<uint8_t>(m.state));
   p.pack(m.limit);
   pack_str(p, m.after_id);
+  if (!m.txn.empty()) pack_str(p, m.txn);
 }
 void pack_body(Packer& p, const StatsRequest&) { p.pack_array(0); }
 
@@ -391,6 +393,7 @@ TaskRecord read_record(const msgpack::object& o) {
   const auto& attempts = f.array(limits::kMaxAttempts * 4);
   for (uint32_t i = 0; i < attempts.via.array.size; ++i) r.attempts.push_back(read_attempt(attempts.via.array.ptr[i]));
   if (f.has_more()) r.lost_attempts = f.unsigned_as<uint32_t>(UINT32_MAX);  // appended: absent from older records
+  if (f.has_more()) r.txn = f.bytes(limits::kMaxIdBytes);                      // appended: set by transactions
   return r;
 }
 
@@ -512,6 +515,7 @@ Request read_request(MessageKind kind, const msgpack::object& o) {
       m.state = to_state(f.unsigned_as<uint8_t>(UINT8_MAX));
       m.limit = f.unsigned_as<uint32_t>(limits::kMaxListLimit);
       m.after_id = f.bytes(limits::kMaxIdBytes);
+      if (f.has_more()) m.txn = f.bytes(limits::kMaxIdBytes);  // appended
       return m;
     }
     case MessageKind::kStatsRequest: {

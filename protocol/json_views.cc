@@ -43,6 +43,7 @@ nlohmann::json to_json(const TaskRecord& r) {
           {"attempt", r.attempt},
           {"failures", r.failures},
           {"lost_attempts", r.lost_attempts},
+          {"txn", r.txn},
           {"lease_owner", r.lease_owner},
           {"submitted_ms", r.submitted_ms},
           {"finished_ms", r.finished_ms},

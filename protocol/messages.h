@@ -86,6 +86,9 @@ struct TaskRecord {
   // attempt that ended otherwise or the last retry; bounded by the
   // max_lost_attempts of the leader releasing them.
   uint32_t lost_attempts = 0;
+  // The transaction (atomic submit) that stored the task, its job; empty
+  // for a plain submit. Appended on the wire, written only when set.
+  std::string txn = {};
 
   bool operator==(const TaskRecord&) const = default;
 };
@@ -170,6 +173,7 @@ struct ListRequest {
   TaskState state = TaskState::kPending;
   uint32_t limit = 1000;
   std::string after_id;  // paging: ids sort ascending
+  std::string txn = {};  // appended: only the tasks this transaction (job) stored
 };
 struct ListReply {
   std::vector<TaskRecord> records;

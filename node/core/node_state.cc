@@ -604,6 +604,7 @@ FanoutReply NodeState::serve_list(const ListRequest& q) const {
     size_t taken = 0;
     for (auto it = records.upper_bound(q.after_id); it != records.end(); ++it) {
       if (!q.any_state && it->second.state != q.state) continue;
+      if (!q.txn.empty() && it->second.txn != q.txn) continue;
       if (taken++ == q.limit) {
         reply.more = true;
         break;

@@ -275,8 +275,10 @@ Status TaskTable::apply_op(const OpTxnResolve& op) {
   for (const auto& spec : intents.tasks) locked_ids_.erase(spec.id);
   if (!op.commit) return Status::Ok();
   for (auto& spec : intents.tasks) {
+    std::string id = spec.id;
     Status s = apply_op(OpSubmit{std::move(spec), intents.partition, op.at_ms});
     MESH_ASSERT(s.ok(), "an intent's id was locked, yet it could not be stored");
+    records_.at(id).txn = op.txn;
   }
   return Status::Ok();
 }

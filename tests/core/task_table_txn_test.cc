@@ -49,6 +49,7 @@ TEST_CASE("task table txn: commit stores every intent as a pending task; abort d
   CHECK(table.find("a")->state == TaskState::kPending);
   CHECK(table.find("a")->partition == 5);
   CHECK(table.find("a")->submitted_ms == 200);
+  CHECK(table.find("a")->txn == "x1");  // the job it belongs to
   CHECK(table.unfinished() == 2);
   REQUIRE(table.apply(OpTxnResolve{"x2", false, 210}).ok());
   CHECK(table.find("c") == nullptr);

@@ -111,6 +111,16 @@ TEST_CASE("meshctl submit --atomic stores a JSON lines job whole, or refuses it 
   std::vector<std::string> ids;
   for (int i = 0; i < 40; ++i) ids.push_back("j-" + std::to_string(i));
   CHECK(stored(*client, ids) == 40);
+  // The job's progress, counted by state, reaches all completed; a task names its job.
+  CHECK(wait_until([&] {
+    Exit job = run_command(std::string(MESHCTL_PATH) + " --addr " + endpoint + " job job-1");
+    return job.code == 0 && job.output.find("job job-1: 40 tasks") != std::string::npos &&
+           job.output.find("COMPLETED 40") != std::string::npos;
+  }));
+  Exit got = run_command(std::string(MESHCTL_PATH) + " --addr " + endpoint + " get j-7");
+  CHECK_MESSAGE(got.output.find("job:         job-1") != std::string::npos, got.output);
+  Exit unknown = run_command(std::string(MESHCTL_PATH) + " --addr " + endpoint + " job no-such-job");
+  CHECK(unknown.code == 1);
   // The coordinator keeps the decision a while after every participant resolved it.
   Exit txns = run_command(std::string(MESHCTL_PATH) + " --addr " + endpoint + " txns");
   CHECK_MESSAGE(txns.code == 0, txns.output);

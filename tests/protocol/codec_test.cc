@@ -65,6 +65,8 @@ TaskRecord sample_record(const std::string& id) {
       {2, "node-2", 30, 40, AttemptOutcome::kLost, ""},
       {3, "node-2", 50, 60, AttemptOutcome::kTimedOut, "timed out after 10 ms"},
   };
+  r.lost_attempts = 1;
+  r.txn = "txn-7";
   return r;
 }
 
@@ -91,7 +93,7 @@ std::vector<Request> sample_requests() {
       GetRequest{{"a", "b", ""}, {"key-a", "", ""}},
       WaitRequest{{"a", "c"}, true, 45000, {"", "key-c"}},
       CancelRequest{{"x", "y"}},
-      ListRequest{false, TaskState::kCompleted, limits::kMaxListLimit, "after-this"},
+      ListRequest{false, TaskState::kCompleted, limits::kMaxListLimit, "after-this", "txn-7"},
       StatsRequest{},
       MembersRequest{},
       PartitionsRequest{},
@@ -364,7 +366,8 @@ uint32_t appended_fields(const std::string& sample, const Path& path) {
   bool record = (sample == "record" && path.empty()) ||
                 ((sample == "get_reply" || sample == "list_reply") && path == Path{0, 0}) ||
                 (sample == "wait_reply" && path == Path{1, 0});
-  return record ? 1 : 0;  // TaskRecord.lost_attempts
+  if (sample == "list" && path.empty()) return 1;  // txn
+  return record ? 2 : 0;  // TaskRecord.lost_attempts, txn
 }
 
 // Rebuilds `o`, calling `edit` in place of the node at `path` (array

@@ -278,6 +278,32 @@ int do_list(MeshClient& client, const std::string& state, uint32_t limit, const 
   return kExitOk;
 }
 
+// A job's progress: its tasks (those its transaction stored) counted by state.
+int do_job(MeshClient& client, const std::string& txn, const Globals& g) {
+  std::map<std::string, uint64_t> by_state;
+  for (uint8_t s = 0; s < kTaskStateCount; ++s) by_state[state_name(static_cast<TaskState>(s))] = 0;
+  uint64_t tasks = 0;
+  ListRequest request;
+  request.limit = limits::kMaxListLimit;
+  request.txn = txn;
+  for (bool more = true; more;) {
+    auto reply = client.list(request);
+    if (!reply.ok()) return report(reply.status());
+    for (const auto& r : reply.value().records) ++by_state[state_name(r.state)];
+    tasks += reply.value().records.size();
+    more = reply.value().more && !reply.value().records.empty();
+    if (more) request.after_id = reply.value().records.back().spec.id;
+  }
+  if (g.json) {
+    std::cout << nlohmann::json{{"job", txn}, {"tasks", tasks}, {"states", by_state}}.dump() << "\n";
+  } else {
+    std::cout << "job " << txn << ": " << tasks << " tasks";
+    for (const auto& [state, n] : by_state) std::cout << "  " << state << " " << n;
+    std::cout << "\n";
+  }
+  return tasks ? kExitOk : kExitRefused;
+}
+
 int do_stats(MeshClient& client, const Globals& g) {
   auto reply = client.stats();
   if (!reply.ok()) return report(reply.status());
@@ -534,6 +560,9 @@ int run(int argc, char** argv) {
 
   std::string state, after;
   uint32_t limit = 100;
+  std::string job_id;
+  auto* job_cmd = app.add_subcommand("job", "an atomic job's tasks counted by state (its transaction id)");
+  job_cmd->add_option("txn", job_id, "the job's transaction id (submit --atomic --txn)")->required();
   auto* list_cmd = app.add_subcommand("list", "list tasks, optionally in one state");
   list_cmd->add_option("--state", state, "PENDING, LEASED, COMPLETED, FAILED or CANCELLED");
   list_cmd->add_option("--limit", limit, "at most this many")->check(CLI::Range(1u, limits::kMaxListLimit));
@@ -597,6 +626,7 @@ int run(int argc, char** argv) {
   if (*load_cmd) return show<MembersReply, MembersRequest>(client, g, load_text);
   if (*steals_cmd) return show<StealsReply, StealsRequest>(client, g, steals_text);
   if (*txns_cmd) return show<TxnsReply, TxnsRequest>(client, g, txns_text);
+  if (*job_cmd) return do_job(client, job_id, g);
   if (*events_cmd) return do_events(client, events_args, g);
   if (*top_cmd) return do_top(client, g, top_interval_ms, top_iterations);
   return kExitUsage;

@@ -229,6 +229,7 @@ std::string task_detail(const TaskRecord& r) {
       << "partition:   " << r.partition << "\n"
       << "priority:    " << r.spec.priority << "\n"
       << "attempts:    " << r.attempt << " (failures " << r.failures << " of " << r.spec.max_attempts << ")\n";
+  if (!r.txn.empty()) out << "job:         " << r.txn << " (stored by that transaction)\n";
   if (!r.lease_owner.empty()) out << "lease:       " << r.lease_owner << " until " << r.lease_deadline_ms << "\n";
   if (r.state == TaskState::kCompleted) out << "result:      " << shorten(r.result, 400) << "\n";
   if (!r.error.empty()) out << "error:       " << shorten(r.error, 400) << "\n";
