@@ -36,6 +36,42 @@ std::vector<TaskSpec> sleep_batch(const std::string& prefix, size_t n, uint64_t 
   return tasks;
 }
 
+void random_fault(Simulator& sim, SimRandom& chaos, SeedCounts& totals,
+                  const std::function<void(size_t node, size_t down)>& restart) {
+  size_t n = sim.size();
+  size_t down = 0;
+  for (size_t i = 0; i < n; ++i) down += !sim.alive(i);
+  size_t victim = chaos.uniform(n);
+  switch (chaos.uniform(8)) {
+    case 0:
+      if (sim.alive(victim) && down < 2) {
+        sim.crash(victim);
+        ++totals["crashes"];
+      }
+      break;
+    case 1:
+    case 2:
+      if (!sim.alive(victim)) restart(victim, down);
+      break;
+    case 3:
+      sim.partition({{victim}, {(victim + 1) % n}});
+      break;
+    case 4:
+      sim.heal();
+      break;
+    default:
+      break;
+  }
+}
+
+void lift_faults(Simulator& sim) {
+  sim.heal();
+  sim.set_faults(NetworkFaults{1, 15, 0, 0});
+  for (size_t i = 0; i < sim.size(); ++i) {
+    if (!sim.alive(i)) sim.restart(i);
+  }
+}
+
 std::string unsettled_partitions(const Simulator& sim) {
   std::string out;
   for (size_t i = 0; i < sim.size(); ++i) {
@@ -80,44 +116,18 @@ std::string replication_chaos(uint64_t seed, SeedCounts& totals) {
       sim.schedule(target, sim.now(), in::Submit{static_cast<RequestRef>(++batch_no),
                                                  sleep_batch("s" + std::to_string(batch_no) + "-", 5, 5 + chaos.uniform(40))});
     }
-    size_t down = 0;
-    for (size_t i = 0; i < n; ++i) down += !sim.alive(i);
     // Whether every earlier lost disk has been replaced in every group it was in.
     repaired = repaired || mesh.fully_replicated();
-    size_t victim = chaos.uniform(n);
-    switch (chaos.uniform(8)) {
-      case 0:
-        if (sim.alive(victim) && down < 2) {
-          sim.crash(victim);
-          ++totals["crashes"];
-        }
-        break;
-      case 1:
-      case 2:
-        if (!sim.alive(victim)) {
-          // The founder keeps its disk: with no seeds, an empty disk would found
-          // a new mesh. A disk is lost only once the last loss is repaired.
-          bool wipe = victim != 0 && down == 1 && chaos.uniform(4) == 0 && repaired;
-          totals["restarts_with_wiped_disk"] += wipe;
-          if (wipe) repaired = false;
-          sim.restart(victim, wipe);
-        }
-        break;
-      case 3:
-        sim.partition({{victim}, {(victim + 1) % n}});
-        break;
-      case 4:
-        sim.heal();
-        break;
-      default:
-        break;
-    }
+    random_fault(sim, chaos, totals, [&](size_t victim, size_t down) {
+      // The founder keeps its disk: with no seeds, an empty disk would found
+      // a new mesh. A disk is lost only once the last loss is repaired.
+      bool wipe = victim != 0 && down == 1 && chaos.uniform(4) == 0 && repaired;
+      totals["restarts_with_wiped_disk"] += wipe;
+      if (wipe) repaired = false;
+      sim.restart(victim, wipe);
+    });
   }
-  sim.heal();
-  sim.set_faults(NetworkFaults{1, 15, 0, 0});
-  for (size_t i = 0; i < n; ++i) {
-    if (!sim.alive(i)) sim.restart(i);
-  }
+  lift_faults(sim);
   // Requests still in flight are answered by their deadline at the latest.
   if (!sim.run_until([&] { return mesh.settled(); }, sim.now() + 60000, 50)) {
     return "the mesh did not settle after the faults were lifted" + unsettled_partitions(mesh.sim);

@@ -5,11 +5,14 @@
 // blocks serve the hand-written replication scenarios too.
 #pragma once
 
+#include <functional>
 #include <set>
 #include <string>
 #include <vector>
 
 #include "node/sim/mesh_checks.h"
+#include "node/sim/scenario.h"
+#include "node/sim/sim_random.h"
 #include "node/sim/simulator.h"
 
 namespace mesh {
@@ -21,6 +24,14 @@ NodeConfig replicated_config(size_t index);
 
 // n "sleep" tasks of run_ms each, ids prefix0..prefix<n-1>, with many attempts.
 std::vector<TaskSpec> sleep_batch(const std::string& prefix, size_t n, uint64_t run_ms);
+
+// One fault action of a seeded chaos loop, drawn from `chaos`: crash a live
+// node (while fewer than two are down), restart a down one (`restart(node,
+// down)` does it, deciding about its disk), cut one link, heal, or nothing.
+void random_fault(Simulator& sim, SimRandom& chaos, SeedCounts& totals,
+                  const std::function<void(size_t node, size_t down)>& restart);
+// Every fault lifted: the network healed and lossless, every node up again.
+void lift_faults(Simulator& sim);
 
 // Node and Raft state of every unsettled partition, for failure messages.
 std::string unsettled_partitions(const Simulator& sim);

@@ -148,33 +148,9 @@ std::string transactions_chaos(uint64_t seed, SeedCounts& totals) {
         }
       }
     }
-    size_t victim = chaos.uniform(n);
-    switch (chaos.uniform(8)) {
-      case 0:
-        if (sim.alive(victim) && down < 2) {
-          sim.crash(victim);
-          ++totals["crashes"];
-        }
-        break;
-      case 1:
-      case 2:
-        if (!sim.alive(victim)) sim.restart(victim);
-        break;
-      case 3:
-        sim.partition({{victim}, {(victim + 1) % n}});
-        break;
-      case 4:
-        sim.heal();
-        break;
-      default:
-        break;
-    }
+    random_fault(sim, chaos, totals, [&](size_t victim, size_t) { sim.restart(victim); });
   }
-  sim.heal();
-  sim.set_faults(NetworkFaults{1, 15, 0, 0});
-  for (size_t i = 0; i < n; ++i) {
-    if (!sim.alive(i)) sim.restart(i);
-  }
+  lift_faults(sim);
   if (!sim.run_until(settled, sim.now() + 60000, 50)) return "the mesh did not settle after the faults were lifted" + unsettled_partitions(sim);
   // Origins answer by their deadline; intents in doubt are asked about
   // after prepare_timeout; decisions are forgotten keep_decision_ms after

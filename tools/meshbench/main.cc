@@ -525,6 +525,19 @@ int throughput(const std::vector<MeshClient*>& clients, const Options& o) {
   return results.completed == o.tasks ? 0 : 1;
 }
 
+// One client per node of a spawned mesh.
+struct MeshClients {
+  explicit MeshClients(const LocalMesh& mesh) {
+    for (size_t i = 0; i < mesh.size(); ++i) {
+      owned.push_back(
+          std::make_unique<MeshClient>(std::vector<std::string>{mesh.endpoint(i)}, mesh.client_options(60000)));
+      clients.push_back(owned.back().get());
+    }
+  }
+  std::vector<std::unique_ptr<MeshClient>> owned;
+  std::vector<MeshClient*> clients;
+};
+
 int throughput_workload(const Options& o);
 
 // The same throughput run on a plaintext mesh, then on a mesh with keys.
@@ -555,13 +568,8 @@ int throughput_workload(const Options& o) {
   }
   LocalMesh mesh(o, {});
   if (Status s = mesh.start(); !s.ok()) return fail(s.message());
-  std::vector<std::unique_ptr<MeshClient>> owned;
-  std::vector<MeshClient*> clients;
-  for (size_t i = 0; i < mesh.size(); ++i) {
-    owned.push_back(
-        std::make_unique<MeshClient>(std::vector<std::string>{mesh.endpoint(i)}, mesh.client_options(60000)));
-    clients.push_back(owned.back().get());
-  }
+  MeshClients connected(mesh);
+  const std::vector<MeshClient*>& clients = connected.clients;
   return throughput(clients, o);
 }
 
@@ -1085,13 +1093,8 @@ bool measure_shape(const std::vector<MeshClient*>& clients, const SubmitShape& s
 int atomic_workload(const Options& o) {
   LocalMesh mesh(o, {});
   if (Status s = mesh.start(); !s.ok()) return fail(s.message());
-  std::vector<std::unique_ptr<MeshClient>> owned;
-  std::vector<MeshClient*> clients;
-  for (size_t i = 0; i < mesh.size(); ++i) {
-    owned.push_back(
-        std::make_unique<MeshClient>(std::vector<std::string>{mesh.endpoint(i)}, mesh.client_options(60000)));
-    clients.push_back(owned.back().get());
-  }
+  MeshClients connected(mesh);
+  const std::vector<MeshClient*>& clients = connected.clients;
   auto view = clients[0]->call(PartitionsRequest{});
   if (!view.ok()) return fail(view.status().message());
   uint32_t partitions = std::get<PartitionsReply>(view.value()).partitions;
