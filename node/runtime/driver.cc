@@ -325,6 +325,7 @@ struct Node::Impl {
     Effects effects = core->step(Input{clock.now_ms(), std::move(event)});
     output->add(effects);
     for (auto& record : effects.finished) pending_finished.push_back(std::move(record));
+    log_leadership(effects.events);
     for (auto& e : effects.events) events.add(std::move(e));
     for (const auto& h : effects.halts) {
       spdlog::error("event=partition_halted partition={} index={} reason=\"{}\" action=\"not serving this partition "
@@ -335,6 +336,20 @@ struct Node::Impl {
     }
     wake_at = effects.wake_at_ms;
     schedule_flush();
+  }
+
+  // Leadership moves partition by partition (events at debug level); the
+  // log gets one line per turn that moved any.
+  static void log_leadership(const std::vector<MeshEvent>& turn) {
+    std::string gained, lost;
+    for (const auto& e : turn) {
+      std::string* list = e.kind == "leader_gained" ? &gained : e.kind == "leader_lost" ? &lost : nullptr;
+      if (list == nullptr) continue;
+      *list += (list->empty() ? "" : ",") + e.subject.substr(e.subject.find(' ') + 1);
+    }
+    if (!gained.empty() || !lost.empty()) {
+      spdlog::info("event=leadership_moved gained=\"{}\" lost=\"{}\"", gained, lost);
+    }
   }
 
   void on_finished(RunResult result) {

@@ -10,12 +10,14 @@ namespace mesh {
 namespace {
 
 // Warnings: what an operator should look at (losses, suspicions, aborts).
-// Debug: what happens many times a second on a busy mesh (steals, and
-// transactions decided); the ring keeps them all the same.
+// Debug: what comes by the dozen (leadership and replicas of every partition
+// when a node starts, joins or leaves; steals and commits on a busy mesh);
+// the ring keeps them all the same, for meshctl events.
 spdlog::level::level_enum level_of(const std::string& kind) {
-  static const std::set<std::string> kWarnings = {"member_suspect", "member_dead",      "leader_lost",
-                                                  "txn_aborted",    "task_dead_lettered", "partition_halted"};
-  static const std::set<std::string> kFrequent = {"steal", "txn_committed"};
+  static const std::set<std::string> kWarnings = {"member_suspect", "member_dead", "txn_aborted",
+                                                  "task_dead_lettered", "partition_halted"};
+  static const std::set<std::string> kFrequent = {"steal",         "txn_committed",  "leader_gained",
+                                                  "leader_lost",   "replica_added", "replica_removed"};
   if (kWarnings.count(kind)) return spdlog::level::warn;
   return kFrequent.count(kind) ? spdlog::level::debug : spdlog::level::info;
 }

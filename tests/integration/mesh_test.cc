@@ -136,6 +136,12 @@ TEST_CASE("five meshd processes form one mesh, detect a SIGKILL and take the nod
   Exit events = run_command(std::string(MESHCTL_PATH) + " --addr " + nodes[0]->process().endpoint() + " events");
   CHECK_MESSAGE(events.code == 0, events.output);
   CHECK_MESSAGE(events.output.find("member_dead  " + ids[victim]) != std::string::npos, events.output);
+  Exit everyone = run_command(std::string(MESHCTL_PATH) + " --addr " + nodes[0]->process().endpoint() + " events --all");
+  CHECK_MESSAGE(everyone.code == 0, everyone.output);
+  for (size_t i = 0; i < n; ++i) {
+    if (i == victim) continue;
+    CHECK_MESSAGE(everyone.output.find(ids[i] + "  ") != std::string::npos, everyone.output);  // a column per node
+  }
   CHECK_MESSAGE(wait_until([&] { return nodes[0]->log().find("event=member_dead subject=\"" + ids[victim]) != std::string::npos; }),
                 nodes[0]->log());
 

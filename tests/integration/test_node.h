@@ -63,7 +63,7 @@ class TestNode {
     return std::make_unique<MeshClient>(std::vector<std::string>{node_->endpoint()},
                                         ClientOptions{timeout_ms, "test"});
   }
-  std::string log() const { return node_->log_tail(); }
+  std::string log() const { return node_->log_tail(256 * 1024); }
 
  private:
   bool owns_dir_;

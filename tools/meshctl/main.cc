@@ -420,32 +420,65 @@ int show(MeshClient& client, const Globals& g, std::string (*text)(const Reply&)
 struct EventsArgs {
   uint64_t after = 0;
   bool follow = false;
+  bool all_nodes = false;
   uint64_t interval_ms = 500;
 };
 
-// Prints the node's events after `after`; with --follow, keeps asking for
-// newer ones until Ctrl-C. A gap (events dropped from the node's ring
-// before they were read) is said, never hidden.
+// One node's events as meshctl follows them.
+struct EventSource {
+  std::string name;  // empty: the one node asked (no node column)
+  std::unique_ptr<MeshClient> owned;
+  MeshClient* client = nullptr;
+  uint64_t after = 0;
+};
+
+// Prints the events after `after` of one node, or of every alive member
+// merged by time (--all); with --follow, keeps asking for newer ones until
+// Ctrl-C. A gap (events dropped from a node's ring before they were read)
+// is said, never hidden; a node that does not answer is named.
 int do_events(MeshClient& client, const EventsArgs& a, const Globals& g) {
-  uint64_t after = a.after;
+  std::vector<EventSource> sources;
+  if (a.all_nodes) {
+    auto members = client.call(MembersRequest{});
+    if (!members.ok()) return report(members.status());
+    for (const auto& m : std::get<MembersReply>(members.value()).members) {
+      if (m.state != MemberState::kAlive) continue;
+      auto peer = std::make_unique<MeshClient>(std::vector<std::string>{m.address}, g.client_options(g.timeout_ms));
+      MeshClient* raw = peer.get();
+      sources.push_back({m.id, std::move(peer), raw, a.after});
+    }
+  } else {
+    sources.push_back({{}, nullptr, &client, a.after});
+  }
   for (bool first = true; first || a.follow; first = false) {
     if (!first) std::this_thread::sleep_for(std::chrono::milliseconds(a.interval_ms));
-    auto reply = client.call(EventsRequest{after});
-    if (!reply.ok()) return report(reply.status());
-    const auto* events = std::get_if<EventsReply>(&reply.value());
-    if (events == nullptr) return report(Status(ErrorCode::kMalformed, "unexpected reply kind"));
-    if (events->first_kept_seq > after + 1 && !g.json) {
-      std::cout << "(" << events->first_kept_seq - after - 1 << " older events no longer kept by "
-                << events->node_id << ")\n";
-    }
-    for (const auto& e : events->events) {
-      if (g.json) {
-        std::cout << to_json(e).dump() << "\n";
-      } else {
-        std::cout << e.seq << "  " << e.at_ms << "  " << e.kind << "  " << e.subject
-                  << (e.detail.empty() ? "" : "  " + e.detail) << "\n";
+    std::vector<std::pair<std::string, MeshEvent>> round;
+    for (auto& source : sources) {
+      auto reply = source.client->call(EventsRequest{source.after});
+      const auto* events = reply.ok() ? std::get_if<EventsReply>(&reply.value()) : nullptr;
+      if (events == nullptr) {
+        if (!a.all_nodes) return report(reply.ok() ? Status(ErrorCode::kMalformed, "unexpected reply kind") : reply.status());
+        std::cerr << source.name << "  did not answer\n";
+        continue;
       }
-      after = e.seq;
+      if (events->first_kept_seq > source.after + 1 && !g.json) {
+        std::cout << "(" << events->first_kept_seq - source.after - 1 << " older events no longer kept by "
+                  << events->node_id << ")\n";
+      }
+      for (const auto& e : events->events) round.emplace_back(source.name, e);
+      if (!events->events.empty()) source.after = events->events.back().seq;
+    }
+    std::stable_sort(round.begin(), round.end(),
+                     [](const auto& x, const auto& y) { return x.second.at_ms < y.second.at_ms; });
+    for (const auto& [node, e] : round) {
+      if (g.json) {
+        nlohmann::json line = to_json(e);
+        if (!node.empty()) line["node"] = node;
+        std::cout << line.dump() << "\n";
+      } else {
+        std::cout << (node.empty() ? "" : node + "  ") << e.seq << "  " << e.at_ms << "  " << e.kind << "  "
+                  << e.subject << (e.detail.empty() ? "" : "  " + e.detail) << "\n";
+      }
     }
     std::cout.flush();
   }
@@ -580,6 +613,7 @@ int run(int argc, char** argv) {
                                                   "dead letters, transactions (oldest first)");
   events_cmd->add_option("--after", events_args.after, "only events numbered after this one");
   events_cmd->add_flag("--follow", events_args.follow, "keep printing new events until Ctrl-C");
+  events_cmd->add_flag("--all", events_args.all_nodes, "from every alive member, merged by time (node clocks)");
   auto* txns_cmd = app.add_subcommand("txns", "transactions the node takes part in: in flight, in doubt, recently decided");
   uint64_t top_interval_ms = 1000, top_iterations = 0;
   auto* top_cmd = app.add_subcommand("top", "a live view of the node and the mesh's load (Ctrl-C ends it)");
