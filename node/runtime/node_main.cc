@@ -39,6 +39,8 @@ int print_checked_config(const NodeOptions& options, const ExecConfig& exec) {
   std::printf("  data dir       %s\n", options.data_dir.c_str());
   std::printf("  seeds          %zu\n", options.seeds.size());
   std::printf("  slots          %u\n", options.slots);
+  std::printf("  partitions     %u, %u replicas each, %u vnodes here\n", options.partitions, options.replicas,
+              options.vnodes);
   std::printf("  security       %s\n", options.keys_dir.empty() ? "none (plaintext)" : ("keys in " + options.keys_dir).c_str());
   std::printf("  exec programs  %zu allowed\n", exec.policy.programs.size());
   std::printf("  placement      %s, stealing %s\n", options.placement.c_str(), options.steal ? "on" : "off");
@@ -55,9 +57,11 @@ int run_meshd(int argc, char** argv, HandlerRegistry handlers) {
   std::optional<std::string> node_id, listen, advertise, data_dir, metrics_listen, log_level, gossip_profile,
       placement, keys_dir;
   std::optional<std::vector<std::string>> seeds;
-  std::optional<uint32_t> slots, requests_per_connection, waits_per_connection;
+  std::optional<uint32_t> slots, requests_per_connection, waits_per_connection, partitions, replicas, vnodes,
+      steal_batch_max;
   std::optional<uint64_t> max_unfinished, lease_ttl_ms, max_lost_attempts, lease_ahead_max, drain_grace_ms, retention_ms,
-      dead_letter_retention_ms, reap_after_ms;
+      dead_letter_retention_ms, reap_after_ms, snapshot_every, storage_reserve_bytes, aging_interval_ms,
+      exec_max_output_bytes, steal_threshold, steal_interval_ms;
   app.add_option("--config", config_path, "TOML config file (flags override it)");
   app.add_option("--node-id", node_id, "unique id of this node");
   app.add_option("--listen", listen, "client endpoint, e.g. tcp://0.0.0.0:7700 (port 0 picks one)");
@@ -94,6 +98,17 @@ int run_meshd(int argc, char** argv, HandlerRegistry handlers) {
   app.add_flag("--insecure", insecure, "plaintext on an address other than loopback: anyone who reaches it is in");
   bool no_steal = false;
   app.add_flag("--no-steal", no_steal, "switch work stealing off (for comparison)");
+  app.add_option("--partitions", partitions, "partitions of a new mesh (every node must agree; default 128)");
+  app.add_option("--replicas", replicas, "replicas of each partition (default 3)");
+  app.add_option("--vnodes", vnodes, "virtual nodes of this node on the ring (default 64)");
+  app.add_option("--snapshot-every", snapshot_every, "applied entries of a partition between two snapshots (default 1000)");
+  app.add_option("--storage-reserve-bytes", storage_reserve_bytes,
+                 "below this much free disk the node turns read-only (default 64 MiB)");
+  app.add_option("--aging-interval-ms", aging_interval_ms, "a waiting task gains one priority level this often (default 1 s)");
+  app.add_option("--exec-max-output-bytes", exec_max_output_bytes, "exec: stdout beyond this fails the attempt (default 1 MiB)");
+  app.add_option("--steal-batch-max", steal_batch_max, "tasks one steal takes, at most (default 16)");
+  app.add_option("--steal-threshold", steal_threshold, "runnable tasks that make a node a victim (default 2)");
+  app.add_option("--steal-interval-ms", steal_interval_ms, "between two steal attempts of an idle node (default 50)");
   bool check_config = false;
   app.add_flag("--check-config", check_config,
                "check the config file and flags (and the keys, with --keys), print what they amount to, and exit: "
@@ -134,6 +149,16 @@ int run_meshd(int argc, char** argv, HandlerRegistry handlers) {
   override_with(drain_grace_ms, options.drain_grace_ms);
   override_with(retention_ms, options.retention_ms);
   override_with(dead_letter_retention_ms, options.dead_letter_retention_ms);
+  override_with(partitions, options.partitions);
+  override_with(replicas, options.replicas);
+  override_with(vnodes, options.vnodes);
+  override_with(snapshot_every, options.snapshot_every);
+  override_with(storage_reserve_bytes, options.storage_reserve_bytes);
+  override_with(aging_interval_ms, options.aging_interval_ms);
+  override_with(exec_max_output_bytes, options.exec_max_output_bytes);
+  override_with(steal_batch_max, options.steal_batch_max);
+  override_with(steal_threshold, options.steal_threshold);
+  override_with(steal_interval_ms, options.steal_interval_ms);
   if (no_steal) options.steal = false;
   options.new_mesh = new_mesh;
   if (Status s = validate(options); !s.ok()) {

@@ -80,10 +80,13 @@ TEST_CASE("bad configuration is refused at start with a clear message") {
     check_refused("--check-config --slots 0" + data, 2, "slots must be");
     check_refused("--check-config --config " + write_file(dir, "bad.toml", "[handlers.exec]\nallow = [\"sh\"]\n"), 2,
                   "must be an absolute path");
-    Exit ok = run_command(std::string(MESHD_PATH) + " --check-config --node-id checked --slots 7" + data);
+    Exit ok = run_command(std::string(MESHD_PATH) + " --check-config --node-id checked --slots 7 --partitions 32 "
+                          "--replicas 2 --vnodes 16" + data);
     CHECK_MESSAGE(ok.code == 0, ok.output);
     CHECK(ok.output.find("config ok") != std::string::npos);
     CHECK(ok.output.find("slots          7") != std::string::npos);
+    CHECK(ok.output.find("partitions     32, 2 replicas each, 16 vnodes here") != std::string::npos);
+    check_refused("--check-config --partitions 0" + data, 2, "partitions");
     CHECK_FALSE(std::filesystem::exists(dir + "/data"));  // nothing was started or created
   }
   SUBCASE("port already taken") {
