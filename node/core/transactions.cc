@@ -282,7 +282,7 @@ void Transactions::answer_decides(Resolving& r) {
 void Transactions::on_applied(uint32_t partition, const TaskOp& op, const Status& status, bool leading) {
   if (const auto* prepare = std::get_if<OpTxnPrepare>(&op)) {
     PartitionTxn key{partition, prepare->txn};
-    if (leading && status.ok()) inquire_at_.emplace(key, host_.now_ms() + config_.prepare_timeout_ms);
+    if (leading && status.ok()) doubts_.emplace(key, Doubt{host_.now_ms(), host_.now_ms() + config_.prepare_timeout_ms});
     auto waits = vote_waits_.find(key);
     if (waits == vote_waits_.end()) return;
     for (const auto& m : waits->second) {
@@ -297,7 +297,7 @@ void Transactions::on_applied(uint32_t partition, const TaskOp& op, const Status
     vote_waits_.erase(waits);
   } else if (const auto* resolve = std::get_if<OpTxnResolve>(&op)) {
     PartitionTxn key{partition, resolve->txn};
-    inquire_at_.erase(key);
+    doubts_.erase(key);
     if (auto inquiry = inquiries_.find(key); inquiry != inquiries_.end()) {
       end_call(inquiry->second);
       inquiries_.erase(inquiry);
@@ -330,7 +330,7 @@ void Transactions::on_applied(uint32_t partition, const TaskOp& op, const Status
 void Transactions::on_lead_start(uint32_t partition, const TaskTable& table) {
   uint64_t now = host_.now_ms();
   for (const auto& [txn, intents] : table.prepared()) {
-    inquire_at_.emplace(PartitionTxn{partition, txn}, now + config_.prepare_timeout_ms);
+    doubts_.emplace(PartitionTxn{partition, txn}, Doubt{now, now + config_.prepare_timeout_ms});
   }
   for (const auto& [txn, decision] : table.decisions()) start_resolving(partition, txn, decision);
 }
@@ -342,7 +342,7 @@ void Transactions::on_lead_end(uint32_t partition) {
   auto drop = [&](auto& map) { std::erase_if(map, of_partition); };
   drop(vote_waits_);
   drop(resolve_waits_);
-  drop(inquire_at_);
+  drop(doubts_);
   drop(decide_waits_);
   drop(inquirers_);
   for (auto it = inquiries_.begin(); it != inquiries_.end();) {
@@ -409,7 +409,9 @@ void Transactions::on_reply(const TxnReply& m) {
       // it does not.
       PartitionTxn key{request.participants.at(0), request.txn};
       inquiries_.erase(key);
-      if (inquire_at_.count(key)) inquire_at_[key] = host_.now_ms() + config_.prepare_timeout_ms;
+      if (auto doubt = doubts_.find(key); doubt != doubts_.end()) {
+        doubt->second.ask_at_ms = host_.now_ms() + config_.prepare_timeout_ms;
+      }
       return;
     }
   }
@@ -418,8 +420,9 @@ void Transactions::on_reply(const TxnReply& m) {
 void Transactions::tick() {
   uint64_t now = host_.now_ms();
   // Participants ask about intents held too long.
-  for (auto it = inquire_at_.begin(); it != inquire_at_.end();) {
-    auto& [key, at] = *it;
+  for (auto it = doubts_.begin(); it != doubts_.end();) {
+    const PartitionTxn& key = it->first;
+    uint64_t& at = it->second.ask_at_ms;
     const TaskTable* table = host_.led_table(key.first);
     if (now < at || inquiries_.count(key) || table == nullptr) {
       if (now >= at) at = now + config_.resend_ms;  // asked already, or not writable now: later
@@ -428,7 +431,7 @@ void Transactions::tick() {
     }
     auto intents = table->prepared().find(key.second);
     if (intents == table->prepared().end()) {
-      it = inquire_at_.erase(it);  // resolved meanwhile
+      it = doubts_.erase(it);  // resolved meanwhile
       continue;
     }
     host_.count("txn_inquiries_sent");
@@ -486,7 +489,7 @@ std::optional<uint64_t> Transactions::next_wake() const {
   std::optional<uint64_t> wake;
   auto at = [&](uint64_t t) { wake = wake ? std::min(*wake, t) : t; };
   for (const auto& [id, c] : calls_) at(c.resend_at_ms);
-  for (const auto& [key, t] : inquire_at_) at(t);
+  for (const auto& [key, doubt] : doubts_) at(doubt.ask_at_ms);
   for (const auto& [id, o] : origins_) at(o.deciding ? o.deadline_ms : o.votes_deadline_ms);
   for (const auto& [key, r] : resolving_) {
     if (r.forget_at_ms != 0 && !r.forgetting) at(r.forget_at_ms);
@@ -500,9 +503,8 @@ std::vector<TxnInfo> Transactions::view() const {
   for (const auto& [id, o] : origins_) {
     out.push_back({o.txn, "origin", o.deciding ? "deciding" : "preparing", o.coordinator, now - o.started_ms});
   }
-  for (const auto& [key, at] : inquire_at_) {
-    uint64_t since = at - config_.prepare_timeout_ms;
-    out.push_back({key.second, "participant", "prepared", key.first, now > since ? now - since : 0});
+  for (const auto& [key, doubt] : doubts_) {
+    out.push_back({key.second, "participant", "prepared", key.first, now - doubt.since_ms});
   }
   for (const auto& [key, r] : resolving_) {
     out.push_back({key.second, "coordinator", r.commit ? "committed" : "aborted", key.first, now - r.since_ms});

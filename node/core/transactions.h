@@ -90,7 +90,7 @@ class Transactions {
   // partitions it leads, decisions it keeps as coordinator.
   std::vector<TxnInfo> view() const;
   // Prepared intents on partitions this node leads, waiting for a decision.
-  size_t in_doubt() const { return inquire_at_.size(); }
+  size_t in_doubt() const { return doubts_.size(); }
 
  private:
   using PartitionTxn = std::pair<uint32_t, std::string>;
@@ -158,7 +158,13 @@ class Transactions {
   std::map<uint64_t, Call> calls_;
   std::map<PartitionTxn, std::vector<TxnRequest>> vote_waits_;     // participant: prepares proposed, not applied
   std::map<PartitionTxn, std::vector<TxnRequest>> resolve_waits_;  // participant: resolves proposed, not applied
-  std::map<PartitionTxn, uint64_t> inquire_at_;                    // participant: intents held, ask then
+  // Participant: intents held on a led partition, since when (this leader
+  // learnt of them), and when to ask the coordinator next.
+  struct Doubt {
+    uint64_t since_ms = 0;
+    uint64_t ask_at_ms = 0;
+  };
+  std::map<PartitionTxn, Doubt> doubts_;
   std::map<PartitionTxn, uint64_t> inquiries_;                     // participant: inquire call in flight
   std::map<PartitionTxn, std::vector<TxnRequest>> decide_waits_;   // coordinator: decide proposed, not applied
   std::map<PartitionTxn, std::set<uint32_t>> inquirers_;           // coordinator: abort proposed for them
