@@ -426,6 +426,19 @@ std::optional<uint64_t> NodeState::next_wake() const {
 
 // --- serving on a leader ----------------------------------------------------------------
 
+Status NodeState::admit(const TaskSpec& spec, size_t unfinished_now) const {
+  if (draining_) return Status(ErrorCode::kShuttingDown, "node is draining");
+  if (storage_full_) {
+    return Status(ErrorCode::kStorageFull, "the disk of " + config_.node_id + " is nearly full: retry later");
+  }
+  if (Status s = validate(spec); !s.ok()) return s;
+  if (unfinished_now >= config_.max_unfinished) {
+    return Status(ErrorCode::kOverloaded,
+                  "queue full (" + std::to_string(config_.max_unfinished) + " unfinished tasks): retry later");
+  }
+  return Status::Ok();
+}
+
 Status NodeState::validate(const TaskSpec& spec) const {
   if (!config_.handlers.count(spec.handler)) {
     return Status(ErrorCode::kUnknownHandler, "unknown handler '" + spec.handler + "'");
@@ -495,21 +508,8 @@ void NodeState::serve_submit(const ReplyTo& to, uint32_t partition, std::vector<
     const TaskKey key{partition, spec.id};
     bool in_flight = submit_waits_.count(key) > 0;
     if (!in_flight) {
-      if (draining_) {
-        fail(Status(ErrorCode::kShuttingDown, "node is draining"));
-        continue;
-      }
-      if (storage_full_) {
-        fail(Status(ErrorCode::kStorageFull, "the disk of " + config_.node_id + " is nearly full: retry later"));
-        continue;
-      }
-      if (Status s = validate(spec); !s.ok()) {
+      if (Status s = admit(spec, unfinished_now); !s.ok()) {
         fail(s);
-        continue;
-      }
-      if (unfinished_now >= config_.max_unfinished) {
-        fail(Status(ErrorCode::kOverloaded, "queue full (" + std::to_string(config_.max_unfinished) +
-                                                " unfinished tasks): retry later"));
         continue;
       }
       if (!propose(partition, OpSubmit{spec, partition, now_ms_})) {

@@ -462,6 +462,9 @@ class NodeState {
   void resolve_waiters();
   void reply_wait(uint64_t waiter_id);
   Status validate(const TaskSpec& spec) const;
+  // Whether a new task may be stored now: not draining, disk not full,
+  // valid, and under max_unfinished (`unfinished_now` counts proposals too).
+  Status admit(const TaskSpec& spec, size_t unfinished_now) const;
   // Both propose the attempt's end on a led partition; false when the group
   // refuses the proposal (a leadership hand-over), so the caller may retry.
   bool fail_attempt(uint32_t partition, const TaskRecord& r, uint32_t attempt, AttemptOutcome outcome,

@@ -23,15 +23,7 @@ class NodeTxnHost final : public TxnHost {
   std::string leader_address(uint32_t partition) const override { return node_.leader_address(partition); }
   void send(const std::string& address, PeerMessage message) override { node_.send(address, std::move(message)); }
   Status admit(const TaskSpec& spec) const override {
-    if (node_.draining_) return Status(ErrorCode::kShuttingDown, "node is draining");
-    if (node_.storage_full_) {
-      return Status(ErrorCode::kStorageFull, "the disk of " + node_.config_.node_id + " is nearly full: retry later");
-    }
-    if (node_.unfinished() + node_.submits_in_flight_.size() >= node_.config_.max_unfinished) {
-      return Status(ErrorCode::kOverloaded, "queue full (" + std::to_string(node_.config_.max_unfinished) +
-                                                " unfinished tasks): retry later");
-    }
-    return node_.validate(spec);
+    return node_.admit(spec, node_.unfinished() + node_.submits_in_flight_.size());
   }
   void answer_client(RequestRef request, SubmitReply reply) override {
     node_.out_.replies.push_back({request, std::move(reply)});

@@ -83,11 +83,7 @@ void Transactions::decide(uint64_t origin_id, bool commit) {
   o.deciding = true;
   // Prepares still out are not needed any more (an abort resolves every
   // partition asked, prepared or not).
-  std::vector<uint64_t> prepares;
-  for (const auto& [id, c] : calls_) {
-    if (c.origin == origin_id) prepares.push_back(id);
-  }
-  for (uint64_t id : prepares) end_call(id);
+  end_calls_of(origin_id);
   TxnRequest decide;
   decide.step = TxnStep::kDecide;
   decide.txn = o.txn;
@@ -121,11 +117,7 @@ void Transactions::finish_origin(uint64_t origin_id, ErrorCode code, const std::
     outcome.message = message;
   }
   host_.answer_client(o.request, std::move(o.reply));
-  std::vector<uint64_t> own;
-  for (const auto& [id, c] : calls_) {
-    if (c.origin == origin_id) own.push_back(id);
-  }
-  for (uint64_t id : own) end_call(id);
+  end_calls_of(origin_id);
   origins_.erase(it);
 }
 
@@ -144,7 +136,7 @@ void Transactions::serve_prepare(const TxnRequest& m) {
   if (refuse_unless_leading(m)) return;
   if (auto w = vote_waits_.find({m.partition, m.txn}); w != vote_waits_.end()) return add_waiter(w->second, m);
   const TaskTable& table = *host_.led_table(m.partition);
-  TxnReply vote{TxnStep::kPrepare, m.handle, m.txn, m.partition, ErrorCode::kOk, {}, true, {}};
+  TxnReply vote = answer_of(m, ErrorCode::kOk, true);
   if (table.prepared().count(m.txn)) return reply(m, std::move(vote));  // prepared already: the vote was lost
   for (const auto& spec : m.tasks) {
     Status s = table.check_new_id(spec.id);
@@ -159,8 +151,7 @@ void Transactions::serve_prepare(const TxnRequest& m) {
     return reply(m, std::move(vote));
   }
   if (!host_.propose(m.partition, OpTxnPrepare{m.txn, m.coordinator, m.partition, m.tasks, host_.now_ms()})) {
-    return reply(m, TxnReply{m.step, m.handle, m.txn, m.partition, ErrorCode::kNotLeader,
-                             host_.leader_address(m.partition), false, {}});
+    return reply(m, not_leader(m));
   }
   vote_waits_[{m.partition, m.txn}].push_back(m);
 }
@@ -172,8 +163,7 @@ void Transactions::serve_resolve(const TxnRequest& m) {
   if (refuse_unless_leading(m)) return;
   if (auto w = resolve_waits_.find({m.partition, m.txn}); w != resolve_waits_.end()) return add_waiter(w->second, m);
   if (!host_.propose(m.partition, OpTxnResolve{m.txn, m.commit, host_.now_ms()})) {
-    return reply(m, TxnReply{m.step, m.handle, m.txn, m.partition, ErrorCode::kNotLeader,
-                             host_.leader_address(m.partition), false, {}});
+    return reply(m, not_leader(m));
   }
   resolve_waits_[{m.partition, m.txn}].push_back(m);
 }
@@ -193,18 +183,17 @@ void Transactions::serve_decide(const TxnRequest& m) {
   bool named_right = std::all_of(m.participants.begin(), m.participants.end(),
                                  [&](uint32_t p) { return p < host_.partitions(); });
   if (!named_right || m.participants.size() > limits::kMaxTxnParticipants) {
-    return reply(m, TxnReply{m.step, m.handle, m.txn, m.partition, ErrorCode::kInvalidArgument, {}, false, {}});
+    return reply(m, answer_of(m, ErrorCode::kInvalidArgument));
   }
   if (!host_.propose(m.partition, OpTxnDecide{m.txn, m.commit, m.participants, host_.now_ms()})) {
-    return reply(m, TxnReply{m.step, m.handle, m.txn, m.partition, ErrorCode::kNotLeader,
-                             host_.leader_address(m.partition), false, {}});
+    return reply(m, not_leader(m));
   }
   decide_waits_[key].push_back(m);
 }
 
 void Transactions::serve_inquire(const TxnRequest& m) {
   if (m.participants.size() != 1 || m.participants[0] >= host_.partitions()) {
-    return reply(m, TxnReply{m.step, m.handle, m.txn, m.partition, ErrorCode::kInvalidArgument, {}, false, {}});
+    return reply(m, answer_of(m, ErrorCode::kInvalidArgument));
   }
   if (refuse_unless_leading(m)) return;
   host_.count("txn_inquiries");
@@ -220,7 +209,7 @@ void Transactions::serve_inquire(const TxnRequest& m) {
       inquirers_[key].erase(participant);
     }
   }
-  reply(m, TxnReply{m.step, m.handle, m.txn, m.partition, ErrorCode::kOk, {}, false, {}});
+  reply(m, answer_of(m, ErrorCode::kOk));
 }
 
 void Transactions::start_resolving(uint32_t coordinator, const std::string& txn, const TxnDecision& decision) {
@@ -272,7 +261,7 @@ void Transactions::on_resolved(uint32_t coordinator, const std::string& txn, uin
 void Transactions::answer_decides(Resolving& r) {
   if (r.forget_at_ms == 0) r.forget_at_ms = host_.now_ms() + config_.keep_decision_ms;
   for (const auto& m : r.decide_waits) {
-    reply(m, TxnReply{m.step, m.handle, m.txn, m.partition, ErrorCode::kOk, {}, r.commit, {}});
+    reply(m, answer_of(m, ErrorCode::kOk, r.commit));
   }
   r.decide_waits.clear();
 }
@@ -286,7 +275,7 @@ void Transactions::on_applied(uint32_t partition, const TaskOp& op, const Status
     auto waits = vote_waits_.find(key);
     if (waits == vote_waits_.end()) return;
     for (const auto& m : waits->second) {
-      TxnReply vote{m.step, m.handle, m.txn, m.partition, ErrorCode::kOk, {}, status.ok(), {}};
+      TxnReply vote = answer_of(m, ErrorCode::kOk, status.ok());
       if (!status.ok()) {
         for (const auto& spec : m.tasks) {
           vote.outcomes.push_back(SubmitOutcome{spec.id, status.code(), status.message(), false, TaskState::kPending});
@@ -304,7 +293,7 @@ void Transactions::on_applied(uint32_t partition, const TaskOp& op, const Status
     }
     auto waits = resolve_waits_.find(key);
     if (waits == resolve_waits_.end()) return;
-    for (const auto& m : waits->second) reply(m, TxnReply{m.step, m.handle, m.txn, m.partition, ErrorCode::kOk, {}, m.commit, {}});
+    for (const auto& m : waits->second) reply(m, answer_of(m, ErrorCode::kOk, m.commit));
     resolve_waits_.erase(waits);
   } else if (const auto* decide = std::get_if<OpTxnDecide>(&op)) {
     if (!leading) return;
@@ -545,6 +534,20 @@ void Transactions::send_call(uint64_t call_id) {
 
 void Transactions::end_call(uint64_t call_id) { calls_.erase(call_id); }
 
+void Transactions::end_calls_of(uint64_t origin_id) {
+  std::erase_if(calls_, [origin_id](const auto& entry) { return entry.second.origin == origin_id; });
+}
+
+TxnReply Transactions::answer_of(const TxnRequest& m, ErrorCode code, bool commit) {
+  return TxnReply{m.step, m.handle, m.txn, m.partition, code, {}, commit, {}};
+}
+
+TxnReply Transactions::not_leader(const TxnRequest& m) const {
+  TxnReply r = answer_of(m, ErrorCode::kNotLeader);
+  r.leader_address = host_.leader_address(m.partition);
+  return r;
+}
+
 void Transactions::reply(const TxnRequest& to, TxnReply r) {
   if (to.from_address == host_.address()) return on_reply(r);
   host_.send(to.from_address, std::move(r));
@@ -552,12 +555,11 @@ void Transactions::reply(const TxnRequest& to, TxnReply r) {
 
 bool Transactions::refuse_unless_leading(const TxnRequest& m) {
   if (m.partition >= host_.partitions()) {
-    reply(m, TxnReply{m.step, m.handle, m.txn, m.partition, ErrorCode::kInvalidArgument, {}, false, {}});
+    reply(m, answer_of(m, ErrorCode::kInvalidArgument));
     return true;
   }
   if (host_.led_table(m.partition) != nullptr) return false;
-  reply(m, TxnReply{m.step, m.handle, m.txn, m.partition, ErrorCode::kNotLeader, host_.leader_address(m.partition),
-                    false, {}});
+  reply(m, not_leader(m));
   return true;
 }
 

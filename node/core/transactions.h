@@ -147,6 +147,9 @@ class Transactions {
   uint64_t call(TxnRequest request, uint64_t origin);
   void send_call(uint64_t call_id);
   void end_call(uint64_t call_id);
+  void end_calls_of(uint64_t origin_id);  // the prepares and the decide an origin still has out
+  static TxnReply answer_of(const TxnRequest& m, ErrorCode code, bool commit = false);
+  TxnReply not_leader(const TxnRequest& m) const;
   void reply(const TxnRequest& to, TxnReply reply);
   bool refuse_unless_leading(const TxnRequest& m);
   static void add_waiter(std::vector<TxnRequest>& waits, const TxnRequest& m);

@@ -37,8 +37,10 @@ void lift_faults(Simulator& sim);
 std::string unsettled_partitions(const Simulator& sim);
 
 struct ReplicatedMesh {
-  explicit ReplicatedMesh(uint64_t seed, size_t n, NetworkFaults faults = {}) : sim(seed, faults) {
-    for (size_t i = 0; i < n; ++i) sim.add_node(replicated_config(i));
+  explicit ReplicatedMesh(uint64_t seed, size_t n, NetworkFaults faults = {},
+                          const std::function<NodeConfig(size_t)>& config = replicated_config)
+      : sim(seed, faults) {
+    for (size_t i = 0; i < n; ++i) sim.add_node(config(i));
     sim.join(0, {}, 0);
     for (size_t i = 1; i < n; ++i) sim.join(i, {Simulator::address_of("n0")}, i * 20);
   }

@@ -100,17 +100,9 @@ constexpr size_t kTaken = 5;
 
 std::string transactions_chaos(uint64_t seed, SeedCounts& totals) {
   const size_t n = 5;
-  Simulator sim(seed, NetworkFaults{1, 15, 0.03, 0.03});
-  for (size_t i = 0; i < n; ++i) sim.add_node(transaction_config(i));
-  sim.join(0, {}, 0);
-  for (size_t i = 1; i < n; ++i) sim.join(i, {Simulator::address_of("n0")}, i * 20);
-  auto settled = [&] {
-    for (uint32_t p = 0; p < kReplicatedPartitions; ++p) {
-      auto l = leader_of(sim, p);
-      if (!l || sim.node(*l).group(p)->voters().size() != 3) return false;
-    }
-    return true;
-  };
+  ReplicatedMesh mesh(seed, n, NetworkFaults{1, 15, 0.03, 0.03}, transaction_config);
+  Simulator& sim = mesh.sim;
+  auto settled = [&] { return mesh.settled(); };
   SimRandom chaos(derive_seed(seed, 91));
   totals["seeds_with_skewed_clocks"] += skew_clocks_on_odd_seeds(sim, seed);
   if (!sim.run_until(settled, 20000, 50)) return "the mesh did not settle after joining";
