@@ -6,8 +6,11 @@
 namespace mesh {
 namespace codec_detail {
 
+// The dependency fields are appended, and written only when set: a task
+// without them keeps the bytes it always had.
 void pack(Packer& p, const TaskSpec& t) {
-  p.pack_array(10);
+  bool dependent = !t.after.empty() || t.shard_count > 0;
+  p.pack_array(dependent ? 13 : 10);
   pack_str(p, t.id);
   pack_str(p, t.handler);
   pack_bin(p, t.payload);
@@ -18,6 +21,15 @@ void pack(Packer& p, const TaskSpec& t) {
   p.pack(t.timeout_ms);
   pack_str(p, t.key);
   p.pack(t.stealable);
+  if (!dependent) return;
+  p.pack_array(static_cast<uint32_t>(t.after.size()));
+  for (const auto& parent : t.after) {
+    p.pack_array(2);
+    pack_str(p, parent.id);
+    pack_str(p, parent.key);
+  }
+  p.pack(t.shard_index);
+  p.pack(t.shard_count);
 }
 
 void pack(Packer& p, const AttemptInfo& a) {
@@ -31,7 +43,7 @@ void pack(Packer& p, const AttemptInfo& a) {
 }
 
 void pack(Packer& p, const TaskRecord& r) {
-  p.pack_array(r.txn.empty() ? 15 : 16);
+  p.pack_array(!r.inputs.empty() ? 17 : r.txn.empty() ? 15 : 16);
   pack(p, r.spec);
   p.pack(r.partition);
   p.pack(static_cast<uint8_t>(r.state));
@@ -48,7 +60,14 @@ void pack(Packer& p, const TaskRecord& r) {
   p.pack_array(static_cast<uint32_t>(r.attempts.size()));
   for (const auto& a : r.attempts) pack(p, a);
   p.pack(r.lost_attempts);
-  if (!r.txn.empty()) pack_str(p, r.txn);
+  if (!r.txn.empty() || !r.inputs.empty()) pack_str(p, r.txn);
+  if (r.inputs.empty()) return;
+  p.pack_array(static_cast<uint32_t>(r.inputs.size()));
+  for (const auto& [parent, text] : r.inputs) {
+    p.pack_array(2);
+    pack_str(p, parent);
+    pack_bin(p, text);
+  }
 }
 
 void pack_records(Packer& p, const std::vector<TaskRecord>& records) {
@@ -310,7 +329,23 @@ TaskSpec read_spec(const msgpack::object& o) {
   t.timeout_ms = f.u64();
   t.key = f.bytes(limits::kMaxIdBytes);
   t.stealable = f.boolean();
+  if (!f.has_more()) return t;
+  const auto& after = f.array(limits::kMaxParents);
+  for (uint32_t i = 0; i < after.via.array.size; ++i) {
+    Fields parent(after.via.array.ptr[i], 2, "parent");
+    std::string id = parent.bytes(limits::kMaxIdBytes);
+    t.after.push_back(ParentRef{std::move(id), parent.bytes(limits::kMaxIdBytes)});
+  }
+  t.shard_index = f.unsigned_as<uint32_t>(limits::kMaxShards);
+  t.shard_count = f.unsigned_as<uint32_t>(limits::kMaxShards);
   return t;
+}
+
+std::vector<std::string> read_inputs_list(const msgpack::object& array) {
+  Fields items(array, 0, "inputs");
+  std::vector<std::string> inputs;
+  while (items.has_more()) inputs.push_back(items.bytes(limits::kMaxInputBytes));
+  return inputs;
 }
 
 std::vector<TaskSpec> read_specs(const msgpack::object& array) {
@@ -394,6 +429,14 @@ TaskRecord read_record(const msgpack::object& o) {
   for (uint32_t i = 0; i < attempts.via.array.size; ++i) r.attempts.push_back(read_attempt(attempts.via.array.ptr[i]));
   if (f.has_more()) r.lost_attempts = f.unsigned_as<uint32_t>(UINT32_MAX);  // appended: absent from older records
   if (f.has_more()) r.txn = f.bytes(limits::kMaxIdBytes);                      // appended: set by transactions
+  if (f.has_more()) {  // appended: the parents' results
+    const auto& inputs = f.array(limits::kMaxParents);
+    for (uint32_t i = 0; i < inputs.via.array.size; ++i) {
+      Fields input(inputs.via.array.ptr[i], 2, "input");
+      std::string parent = input.bytes(limits::kMaxIdBytes);
+      r.inputs[std::move(parent)] = input.bytes(limits::kMaxInputBytes);
+    }
+  }
   return r;
 }
 

@@ -45,6 +45,11 @@ inline void pack_str_list(Packer& p, const std::vector<std::string>& items) {
   for (const auto& s : items) pack_str(p, s);
 }
 
+inline void pack_bin_list(Packer& p, const std::vector<std::string>& items) {
+  p.pack_array(static_cast<uint32_t>(items.size()));
+  for (const auto& s : items) pack_bin(p, s);
+}
+
 // Runs write(packer) and returns the bytes it packed.
 template <typename Write>
 std::string encode_with(Write&& write) {
@@ -258,6 +263,7 @@ TaskState to_state(uint8_t v);
 ErrorCode to_code(uint16_t v);
 TaskSpec read_spec(const msgpack::object& o);
 std::vector<TaskSpec> read_specs(const msgpack::object& array);
+std::vector<std::string> read_inputs_list(const msgpack::object& array);
 void pack_specs(Packer& p, const std::vector<TaskSpec>& specs);
 void pack_partitions(Packer& p, const std::vector<uint32_t>& partitions);
 std::vector<uint32_t> read_partitions(const msgpack::object& array);

@@ -12,7 +12,7 @@ namespace codec_detail {
 // A task op is [kind, fields...]; kind numbers are fixed like message kinds.
 enum class OpKind : uint8_t { kSubmit = 1, kLease = 2, kRenew = 3, kComplete = 4, kFail = 5, kRelease = 6, kCancel = 7,
                              kRetry = 8, kPurge = 9, kTxnPrepare = 10, kTxnResolve = 11, kTxnDecide = 12,
-                             kTxnForget = 13 };
+                             kTxnForget = 13, kParentsDone = 14 };
 
 void pack_op(Packer& p, const OpSubmit& o) {
   p.pack_array(4);
@@ -114,6 +114,20 @@ void pack_op(Packer& p, const OpTxnForget& o) {
   p.pack_array(2);
   p.pack(static_cast<uint8_t>(OpKind::kTxnForget));
   pack_str(p, o.txn);
+}
+
+void pack_op(Packer& p, const OpParentsDone& o) {
+  p.pack_array(3);
+  p.pack(static_cast<uint8_t>(OpKind::kParentsDone));
+  p.pack_array(static_cast<uint32_t>(o.outcomes.size()));
+  for (const auto& outcome : o.outcomes) {
+    p.pack_array(4);
+    pack_str(p, outcome.child);
+    pack_str(p, outcome.parent);
+    p.pack(outcome.completed);
+    pack_bin(p, outcome.text);
+  }
+  p.pack(o.at_ms);
 }
 
 // Learners are an appended field, written only when there are any: every
@@ -255,6 +269,23 @@ TaskOp read_op(const msgpack::object& o) {
       f.next();
       OpTxnForget op;
       op.txn = f.bytes(limits::kMaxIdBytes);
+      return op;
+    }
+    case OpKind::kParentsDone: {
+      Fields f(o, 3, "op_parents_done");
+      f.next();
+      OpParentsDone op;
+      const auto& outcomes = f.array(limits::kMaxBatchTasks);
+      for (uint32_t i = 0; i < outcomes.via.array.size; ++i) {
+        Fields g(outcomes.via.array.ptr[i], 4, "parent_outcome");
+        ParentOutcome outcome;
+        outcome.child = g.bytes(limits::kMaxIdBytes);
+        outcome.parent = g.bytes(limits::kMaxIdBytes);
+        outcome.completed = g.boolean();
+        outcome.text = g.bytes(limits::kMaxInputBytes);
+        op.outcomes.push_back(std::move(outcome));
+      }
+      op.at_ms = f.u64();
       return op;
     }
   }

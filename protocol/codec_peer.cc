@@ -76,13 +76,14 @@ void pack_body(Packer& p, const StealGrant& m) {
   pack_str(p, m.victim_address);
   p.pack_array(static_cast<uint32_t>(m.tasks.size()));
   for (const auto& t : m.tasks) {
-    p.pack_array(6);
+    p.pack_array(t.inputs.empty() ? 6 : 7);
     pack_str(p, t.id);
     p.pack(t.attempt);
     pack_str(p, t.handler);
     pack_bin(p, t.payload);
     p.pack(t.timeout_ms);
     p.pack(t.partition);
+    if (!t.inputs.empty()) pack_bin_list(p, t.inputs);
   }
 }
 // The partition, the time run (and the renewal's thief address) are appended
@@ -499,6 +500,7 @@ PeerMessage read_peer(MessageKind kind, const msgpack::object& o) {
         t.payload = g.bytes(limits::kMaxPayloadBytes);
         t.timeout_ms = g.u64();
         if (g.has_more()) t.partition = g.unsigned_as<uint32_t>(UINT32_MAX);  // appended: absent from older peers
+        if (g.has_more()) t.inputs = read_inputs_list(g.array(limits::kMaxParents));  // appended: with parents
         m.tasks.push_back(std::move(t));
       }
       return m;

@@ -27,5 +27,8 @@ inline constexpr size_t kRaftBatchBytes = 8u << 20;   // a node splits its Raft 
 inline constexpr size_t kMaxVoters = 16;              // replicas in one configuration
 inline constexpr uint32_t kMaxPurgeRecords = 10000;   // records one purge op may remove
 inline constexpr size_t kMaxTxnParticipants = 256;    // partitions one transaction may touch
+inline constexpr size_t kMaxParents = 1024;           // parents one task may wait for (TaskSpec::after)
+inline constexpr size_t kMaxInputBytes = kMaxPayloadBytes;  // the parents' results one task gets, in all
+inline constexpr uint32_t kMaxShards = 65536;         // TaskSpec::shard_count
 
 }  // namespace mesh::limits

@@ -12,6 +12,7 @@ const char* state_name(TaskState s) {
     case TaskState::kCompleted: return "COMPLETED";
     case TaskState::kFailed: return "FAILED";
     case TaskState::kCancelled: return "CANCELLED";
+    case TaskState::kBlocked: return "BLOCKED";
   }
   return "UNKNOWN";
 }

@@ -20,14 +20,23 @@ enum class TaskState : uint8_t {
   kCompleted = 2,
   kFailed = 3,  // attempts exhausted: the dead letter, kept and listable
   kCancelled = 4,
+  kBlocked = 5,  // waits for its parents (TaskSpec::after) to complete
 };
-inline constexpr uint8_t kTaskStateCount = 5;
+inline constexpr uint8_t kTaskStateCount = 6;
 
 inline bool is_terminal(TaskState s) {
   return s == TaskState::kCompleted || s == TaskState::kFailed || s == TaskState::kCancelled;
 }
 const char* state_name(TaskState s);
 bool parse_state(const std::string& text, TaskState* out);
+
+// A parent a task waits for: its id, and the key it was submitted under
+// (empty: the id), which names the parent's partition.
+struct ParentRef {
+  std::string id;
+  std::string key;
+  bool operator==(const ParentRef&) const = default;
+};
 
 // What a client asks to run. `id` is the idempotency key.
 struct TaskSpec {
@@ -41,6 +50,15 @@ struct TaskSpec {
   uint64_t timeout_ms = 60000;  // per attempt
   std::string key;              // partition key; empty means the id
   bool stealable = true;
+  // Appended (docs/ARCHITECTURE.md, "Dependencies"). The task stays BLOCKED
+  // until every parent completed; its handler then gets their results, in
+  // this order. A parent that failed or was cancelled fails it.
+  std::vector<ParentRef> after = {};
+  // With shard_count > 0, of each parent's result the task gets only the
+  // lines whose key (up to the first tab) hashes to shard_index: the
+  // shuffle between map and reduce tasks.
+  uint32_t shard_index = 0;
+  uint32_t shard_count = 0;
 
   bool operator==(const TaskSpec&) const = default;
 };
@@ -89,6 +107,9 @@ struct TaskRecord {
   // The transaction (atomic submit) that stored the task, its job; empty
   // for a plain submit. Appended on the wire, written only when set.
   std::string txn = {};
+  // The results of the parents that completed (their shard, with
+  // shard_count), by parent id; appended, written only when there are any.
+  std::map<std::string, std::string> inputs = {};
 
   bool operator==(const TaskRecord&) const = default;
 };

@@ -86,6 +86,7 @@ struct RunTask {
   std::string payload;
   uint64_t timeout_ms = 0;
   uint32_t partition = 0;  // whose leader commits the outcome
+  std::vector<std::string> inputs = {};  // appended: the parents' results, in TaskSpec::after order
 };
 
 // The answer to a StealRequest (possibly empty). The leases are durable on

@@ -13,7 +13,7 @@ const std::string& op_task_id(const TaskOp& op) {
           return o.spec.id;
         } else if constexpr (std::is_same_v<T, OpPurge> || std::is_same_v<T, OpTxnPrepare> ||
                              std::is_same_v<T, OpTxnResolve> || std::is_same_v<T, OpTxnDecide> ||
-                             std::is_same_v<T, OpTxnForget>) {
+                             std::is_same_v<T, OpTxnForget> || std::is_same_v<T, OpParentsDone>) {
           return kNone;
         } else {
           return o.id;

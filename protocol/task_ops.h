@@ -105,6 +105,29 @@ struct OpPurge {
   bool operator==(const OpPurge&) const = default;
 };
 
+// --- dependencies (docs/ARCHITECTURE.md, "Dependencies") ------------------
+
+// What became of one parent of a BLOCKED task, as its partition's leader
+// read it: completed (text is its result, or the task's shard of it) or
+// failed or cancelled (text says why).
+struct ParentOutcome {
+  std::string child;
+  std::string parent;
+  bool completed = false;
+  std::string text;
+  bool operator==(const ParentOutcome&) const = default;
+};
+
+// BLOCKED -> PENDING once every parent completed; BLOCKED -> FAILED
+// (upstream_failed) when one did not. An outcome for a task that is not
+// BLOCKED, or already has that parent's input, changes nothing: outcomes are
+// resent until applied.
+struct OpParentsDone {
+  std::vector<ParentOutcome> outcomes;
+  uint64_t at_ms = 0;
+  bool operator==(const OpParentsDone&) const = default;
+};
+
 // --- two-phase commit across partitions (docs/ARCHITECTURE.md) ------------
 
 // Participant: stages a transaction's tasks of this partition as intents.
@@ -165,10 +188,10 @@ using PreparedTxns = std::map<std::string, PreparedTxn>;  // by transaction id
 using TxnDecisions = std::map<std::string, TxnDecision>;
 
 using TaskOp = std::variant<OpSubmit, OpLease, OpRenew, OpComplete, OpFail, OpRelease, OpCancel, OpRetry, OpPurge,
-                            OpTxnPrepare, OpTxnResolve, OpTxnDecide, OpTxnForget>;
+                            OpTxnPrepare, OpTxnResolve, OpTxnDecide, OpTxnForget, OpParentsDone>;
 
-// The task an op changes; empty for OpPurge and the transaction ops, which
-// name none or many.
+// The task an op changes; empty for OpPurge, the transaction ops and
+// OpParentsDone, which name none or many.
 const std::string& op_task_id(const TaskOp& op);
 
 }  // namespace mesh

@@ -8,21 +8,21 @@
 
 namespace mesh {
 
-std::string error_text(std::string text) {
-  if (text.size() > limits::kMaxErrorBytes) text.resize(limits::kMaxErrorBytes);
-  return text;
-}
-
 NodeState::NodeState(NodeConfig config, Random& random)
     : config_(std::move(config)),
       replica_id_(config_.replica_id.empty() ? config_.node_id + "#0" : config_.replica_id),
       random_(random),
       ready_(config_.aging_interval_ms),
       membership_(config_.membership, config_.node_id, config_.address, random_, replica_id_) {
-  start_transactions();
+  start_components();
 }
 
 NodeState::~NodeState() = default;
+
+RunTask run_task_of(const TaskRecord& record, uint32_t partition) {
+  return RunTask{record.spec.id, record.attempt, record.spec.handler, record.spec.payload, record.spec.timeout_ms,
+                 partition, inputs_in_order(record)};
+}
 
 Effects NodeState::step(const Input& input) {
   now_ms_ = input.now_ms;
@@ -37,6 +37,7 @@ Effects NodeState::step(const Input& input) {
   }
   expire_routes();
   txns_->tick();
+  deps_->tick();
   // Applying committed entries makes tasks runnable (and leadership brings
   // leases to check), and a single-voter group commits what dispatch
   // proposes at once: go round until quiet.
@@ -76,7 +77,8 @@ void NodeState::membership_events() {
 // --- client inputs -----------------------------------------------------------------
 
 void NodeState::on(const in::Submit& e) {
-  if (e.atomic) return submit_atomic(e.request, e.txn, e.tasks);
+  bool dependent = std::any_of(e.tasks.begin(), e.tasks.end(), [](const TaskSpec& t) { return !t.after.empty(); });
+  if (e.atomic || dependent) return submit_atomic(e.request, e.txn, e.tasks);
   route_submit(e.request, e.tasks);
 }
 
@@ -237,8 +239,7 @@ void NodeState::on_applied(uint32_t partition, Replica& r, const TaskOp& op, con
           if (own && status.ok()) {
             // It starts once a slot is free (start_waiting_runs): maybe at once.
             runs_[key] = Run{partition, o.attempt, 0, {}, 0,
-                             RunTask{id, o.attempt, record->spec.handler, record->spec.payload,
-                                     record->spec.timeout_ms, partition}};
+                             run_task_of(*record, partition)};
             count("attempts_started");
           }
           if (grant_of_task_.count(key)) settle_grants(key, *record);
@@ -291,6 +292,7 @@ uint64_t NodeState::not_before_on_this_clock(const TaskRecord& r) const {
 void NodeState::reindex(uint32_t partition, const TaskRecord& r, bool renewed) {
   const TaskKey id{partition, r.spec.id};
   ready_.remove(id);
+  deps_->on_record(partition, r);
   std::optional<Lease> previous;
   if (auto it = leases_.find(id); it != leases_.end()) {
     previous = it->second;
@@ -414,6 +416,7 @@ std::optional<uint64_t> NodeState::next_wake() const {
   for (const auto& [id, p] : pending_results_) earliest(p.next_send_ms);
   for (const auto& [id, route] : routes_) earliest(route.resend_at_ms);
   if (auto t = txns_->next_wake()) earliest(*t);
+  if (auto t = deps_->next_wake()) earliest(*t);
   for (const auto& [id, f] : fanouts_) earliest(f.round_deadline_ms);
   if (steal_in_flight_until_ms_) {
     earliest(*steal_in_flight_until_ms_);
@@ -455,6 +458,12 @@ Status NodeState::validate(const TaskSpec& spec) const {
   }
   if (spec.backoff_base_ms > spec.backoff_max_ms || spec.backoff_max_ms > limits::kMaxTimeoutMs) {
     return Status(ErrorCode::kInvalidArgument, "backoff must satisfy base <= max <= timeout limit");
+  }
+  if (spec.after.size() > limits::kMaxParents) {
+    return Status(ErrorCode::kInvalidArgument, "a task may wait for " + std::to_string(limits::kMaxParents) + " parents at most");
+  }
+  if (spec.shard_count > 0 && spec.shard_index >= spec.shard_count) {
+    return Status(ErrorCode::kInvalidArgument, "shard_index must be below shard_count");
   }
   return Status::Ok();
 }
@@ -808,6 +817,7 @@ std::map<std::string, int64_t> NodeState::gauges() const {
   g["partitions_hosted"] = static_cast<int64_t>(replicas_.size());
   g["partitions_led"] = static_cast<int64_t>(led);
   g["txns_in_doubt"] = static_cast<int64_t>(txns_->in_doubt());
+  g["dependency_watched_tasks"] = static_cast<int64_t>(deps_->watched_children());
   g["tasks_borrowed"] = static_cast<int64_t>(std::count_if(
       runs_.begin(), runs_.end(), [](const auto& run) { return !run.second.lender_address.empty(); }));
   g["draining"] = draining_ ? 1 : 0;

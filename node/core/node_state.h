@@ -66,6 +66,7 @@
 #include <string_view>
 
 #include "node/core/effects.h"
+#include "node/core/dependencies.h"
 #include "node/core/exec_policy.h"
 #include "node/core/input.h"
 #include "node/core/membership.h"
@@ -145,12 +146,12 @@ struct NodeConfig {
   ReplicationConfig replication;
   RetentionConfig retention;
   TxnConfig transactions;
+  DependencyConfig dependencies;
   Placement placement = Placement::kKey;
 };
 
-// A handler's error output as an op carries it: at most kMaxErrorBytes, the
-// limit every decoder of a log entry enforces.
-std::string error_text(std::string text);
+// The attempt of a leased record, as its runner starts it.
+RunTask run_task_of(const TaskRecord& record, uint32_t partition);
 
 // Where the answer to a routed request goes: a client request of this node
 // (origin_address empty) or a route / fan-out handle of another node.
@@ -204,7 +205,7 @@ class NodeState {
   TxnsReply transactions_view() const;
 
  private:
-  friend class NodeTxnHost;
+  friend class NodeComponentHost;
   // One hosted partition: its Raft group and the table it replicates.
   struct Replica {
     std::unique_ptr<RaftGroup> raft;
@@ -306,6 +307,7 @@ class NodeState {
   // A fan-out request at its origin.
   struct FanoutState {
     RequestRef request = 0;
+    uint64_t component = 0;  // a component's ask (start_fanout)
     Request query;
     uint64_t deadline_ms = 0;
     uint64_t round = 0;
@@ -362,12 +364,12 @@ class NodeState {
   void on(const in::Join& e);
   void on(const in::FromPeer& e);
 
-  // --- transactions (node_transactions.cc) ---
-  void start_transactions();
+  // --- components: transactions, dependencies (node_components.cc) ---
+  void start_components();
   void submit_atomic(RequestRef request, std::string txn, std::vector<TaskSpec> tasks);
   void on_peer(const TxnRequest& m);
   void on_peer(const TxnReply& m);
-  void apply_transaction_op(uint32_t partition, Replica& r, const TaskOp& op);
+  void apply_multi_task_op(uint32_t partition, Replica& r, const TaskOp& op);
   // Gives every task without an id one drawn from the node's random source.
   void assign_ids(std::vector<TaskSpec>& tasks);
   std::string random_id(const char* prefix);
@@ -498,7 +500,9 @@ class NodeState {
   void finish_client_submit(uint64_t client_id);
   void on_peer(const RouteSubmit& m);
   void on_peer(const RouteSubmitReply& m);
-  void start_fanout(RequestRef request, Request query, uint64_t timeout_ms);
+  // `component`: the handle of a component's ask (ComponentHost::ask), which
+  // gets the answer instead of a client; 0 for a client's request.
+  void start_fanout(RequestRef request, Request query, uint64_t timeout_ms, uint64_t component = 0);
   void send_fanout_round(uint64_t fanout_id, FanoutState& f);
   void on_peer(const Fanout& m);
   void on_peer(const FanoutReply& m);
@@ -634,8 +638,9 @@ class NodeState {
   mutable uint64_t table_cache_version_ = 0;
   bool node_dead(const std::string& node_id) const;
 
-  std::unique_ptr<TxnHost> txn_host_;
+  std::unique_ptr<ComponentHost> component_host_;
   std::unique_ptr<Transactions> txns_;
+  std::unique_ptr<Dependencies> deps_;
 
   // Per-step scratch.
   uint64_t now_ms_ = 0;

@@ -211,7 +211,7 @@ void NodeState::apply_entry(uint32_t partition, Replica& r, const LogEntry& entr
     return halt(partition, r, entry.index, "log entry does not decode: " + op.status().message());
   }
   if (const auto* purge = std::get_if<OpPurge>(&op.value())) return apply_purge(partition, r, *purge);
-  if (op_task_id(op.value()).empty()) return apply_transaction_op(partition, r, op.value());
+  if (op_task_id(op.value()).empty()) return apply_multi_task_op(partition, r, op.value());
   Status s = r.table.apply(op.value());
   on_applied(partition, r, op.value(), s);
 }
@@ -345,6 +345,8 @@ void NodeState::lead_start(uint32_t partition, Replica& r) {
       // runner gets a full lease and the attempt its full timeout from now.
       leases_[TaskKey{partition, id}] = lease_on_this_clock(partition, record, nullptr, false);
       if (record.lease_owner != config_.node_id) runners.insert(record.lease_owner);
+    } else if (record.state == TaskState::kBlocked) {
+      deps_->on_record(partition, record);
     }
   }
   // Runners elsewhere hear of the new leader at once rather than search for
@@ -374,6 +376,7 @@ void NodeState::lead_end(uint32_t partition, Replica& r) {
   std::erase_if(result_waits_, [&](const auto& wait) { return wait.first.partition == partition; });
   fail_submit_parts(partition);
   txns_->on_lead_end(partition);
+  deps_->on_lead_end(partition);
   // Proposals nobody waits for any more (their part was answered) no longer
   // count toward the backpressure limit.
   std::erase_if(submits_in_flight_, [&](const TaskKey& key) { return !submit_waits_.count(key); });

@@ -221,10 +221,11 @@ void NodeState::expire_routes() {
 
 // --- fan-out: get, wait, cancel, retry, list ------------------------------------------------
 
-void NodeState::start_fanout(RequestRef request, Request query, uint64_t timeout_ms) {
+void NodeState::start_fanout(RequestRef request, Request query, uint64_t timeout_ms, uint64_t component) {
   uint64_t id = next_handle_++;
   FanoutState& f = fanouts_[id];
   f.request = request;
+  f.component = component;
   f.query = std::move(query);
   f.deadline_ms = timeout_ms > UINT64_MAX - now_ms_ ? UINT64_MAX : now_ms_ + timeout_ms;
   send_fanout_round(id, f);
@@ -544,8 +545,11 @@ void NodeState::finish_fanout_round(uint64_t fanout_id) {
 
 void NodeState::finish_fanout(uint64_t fanout_id, Reply reply) {
   auto it = fanouts_.find(fanout_id);
-  out_.replies.push_back({it->second.request, std::move(reply)});
+  RequestRef request = it->second.request;
+  uint64_t component = it->second.component;
   fanouts_.erase(it);
+  if (component != 0) return deps_->on_answer(component, reply);
+  out_.replies.push_back({request, std::move(reply)});
 }
 
 }  // namespace mesh

@@ -1,20 +1,26 @@
 #include "node/core/task_table.h"
 
+#include <algorithm>
+
 #include "node/core/assert.h"
 #include "protocol/limits.h"
 
 namespace mesh {
 
-std::string error_text_of_lost(uint32_t lost_attempts, const std::string& reason) {
-  std::string text = "lost its runner " + std::to_string(lost_attempts) + " times in a row (max_lost_attempts); last: " + reason;
+std::string error_text(std::string text) {
   if (text.size() > limits::kMaxErrorBytes) text.resize(limits::kMaxErrorBytes);
   return text;
 }
 
-Status TaskTable::apply(const TaskOp& op, std::vector<std::string>* created) {
-  created_ = created;
+std::string error_text_of_lost(uint32_t lost_attempts, const std::string& reason) {
+  return error_text("lost its runner " + std::to_string(lost_attempts) + " times in a row (max_lost_attempts); last: " +
+                    reason);
+}
+
+Status TaskTable::apply(const TaskOp& op, std::vector<std::string>* touched) {
+  touched_ = touched;
   Status status = std::visit([this](const auto& o) { return apply_op(o); }, op);
-  created_ = nullptr;
+  touched_ = nullptr;
   return status;
 }
 
@@ -129,13 +135,13 @@ Status TaskTable::apply_op(const OpSubmit& op) {
   TaskRecord r;
   r.spec = op.spec;
   r.partition = op.partition;
-  r.state = TaskState::kPending;
+  r.state = op.spec.after.empty() ? TaskState::kPending : TaskState::kBlocked;
   r.submitted_ms = op.at_ms;
   r.not_before_ms = op.at_ms;
+  ++by_state_[static_cast<size_t>(r.state)];
   records_.emplace(op.spec.id, std::move(r));
-  ++by_state_[static_cast<size_t>(TaskState::kPending)];
   ++unfinished_;
-  if (created_ != nullptr) created_->push_back(op.spec.id);
+  if (touched_ != nullptr) touched_->push_back(op.spec.id);
   return Status::Ok();
 }
 
@@ -231,6 +237,9 @@ Status TaskTable::apply_op(const OpRetry& op) {
   if (it == records_.end()) return Status(ErrorCode::kNotFound, "no task " + op.id);
   TaskRecord& r = it->second;
   if (r.state != TaskState::kFailed) return Status(ErrorCode::kConflict, "task " + op.id + " is not a dead letter");
+  if (r.inputs.size() < r.spec.after.size()) {
+    return Status(ErrorCode::kConflict, "task " + op.id + " failed upstream: retry its parents and submit it again");
+  }
   set_state(r, TaskState::kPending);
   r.failures = 0;
   r.lost_attempts = 0;
@@ -291,6 +300,43 @@ Status TaskTable::apply_op(const OpTxnDecide& op) {
 Status TaskTable::apply_op(const OpTxnForget& op) {
   decisions_.erase(op.txn);
   return Status::Ok();
+}
+
+// --- dependencies -----------------------------------------------------------------------
+
+Status TaskTable::apply_op(const OpParentsDone& op) {
+  for (const auto& outcome : op.outcomes) apply_parent_outcome(outcome, op.at_ms);
+  return Status::Ok();
+}
+
+void TaskTable::apply_parent_outcome(const ParentOutcome& outcome, uint64_t at_ms) {
+  auto it = records_.find(outcome.child);
+  if (it == records_.end()) return;
+  TaskRecord& r = it->second;
+  if (r.state != TaskState::kBlocked || r.inputs.count(outcome.parent)) return;  // resent, or settled already
+  bool named = std::any_of(r.spec.after.begin(), r.spec.after.end(),
+                           [&](const ParentRef& p) { return p.id == outcome.parent; });
+  if (!named) return;
+  size_t input_bytes = outcome.text.size();
+  for (const auto& [parent, text] : r.inputs) input_bytes += text.size();
+  std::string failure;
+  if (!outcome.completed) {
+    failure = "upstream_failed: parent " + outcome.parent + ": " + outcome.text;
+  } else if (input_bytes > limits::kMaxInputBytes) {
+    failure = "inputs_too_large: the parents' results exceed " + std::to_string(limits::kMaxInputBytes) + " bytes";
+  }
+  if (touched_ != nullptr) touched_->push_back(r.spec.id);
+  if (!failure.empty()) {
+    r.error = error_text(std::move(failure));
+    r.finished_ms = at_ms;
+    set_state(r, TaskState::kFailed);
+    return;
+  }
+  r.inputs.emplace(outcome.parent, outcome.text);
+  if (r.inputs.size() < r.spec.after.size()) return;
+  MESH_ASSERT(r.inputs.size() == r.spec.after.size(), "a task holds inputs of tasks it does not wait for");
+  r.not_before_ms = at_ms;
+  set_state(r, TaskState::kPending);
 }
 
 }  // namespace mesh

@@ -2,7 +2,9 @@
 // the partitions a node serves. Its only mutator is apply(op).
 //
 // Transitions (anything else is rejected and changes nothing):
-//   (none)    --Submit-->  PENDING
+//   (none)    --Submit-->  PENDING, or BLOCKED when the spec names parents
+//   BLOCKED   --ParentsDone-> PENDING  every parent completed (inputs full)
+//   BLOCKED   --ParentsDone-> FAILED   a parent failed or was cancelled
 //   PENDING   --Lease--->  LEASED      attempt must be record.attempt + 1
 //   LEASED    --Renew--->  LEASED      same attempt
 //   LEASED    --Complete-> COMPLETED   same attempt
@@ -10,8 +12,9 @@
 //   LEASED    --Fail---->  FAILED      same attempt, failure budget spent
 //   LEASED    --Release->  PENDING     same attempt, budget untouched
 //   LEASED    --Release->  FAILED      same attempt, max_lost_attempts-th lost runner in a row
-//   PENDING|LEASED --Cancel--> CANCELLED
-//   FAILED    --Retry--->  PENDING     failures reset, attempt numbering kept
+//   PENDING|LEASED|BLOCKED --Cancel--> CANCELLED
+//   FAILED    --Retry--->  PENDING     failures reset, attempt numbering kept;
+//                                      refused for one that failed upstream
 //   terminal  --Purge--->  (none)      finished before the op's cutoff
 //   (none)    --TxnPrepare, TxnResolve(commit)--> PENDING   through an intent
 // Transactions (docs/ARCHITECTURE.md, "Transactions"): a prepare stages its
@@ -41,6 +44,10 @@
 
 namespace mesh {
 
+// An error as an op or a record carries it: at most kMaxErrorBytes, the
+// limit every decoder of a log entry enforces.
+std::string error_text(std::string text);
+
 // The error a dead letter made by max_lost_attempts carries.
 std::string error_text_of_lost(uint32_t lost_attempts, const std::string& reason);
 
@@ -59,9 +66,10 @@ inline bool is_current_lease(const TaskRecord& r, uint32_t attempt, const std::s
 class TaskTable {
  public:
   // Applies one operation. On error nothing changed; kStaleAttempt means the
-  // op named an attempt that is not the current leased one. `created`, when
-  // given, receives the ids of the records the op made.
-  Status apply(const TaskOp& op, std::vector<std::string>* created = nullptr);
+  // op named an attempt that is not the current leased one. `touched`, when
+  // given, receives the ids of the records an op naming no single task
+  // (a transaction's resolve, OpParentsDone) made or moved.
+  Status apply(const TaskOp& op, std::vector<std::string>* touched = nullptr);
 
   // Loads a record read back from storage (recovery); replaces any in memory.
   void restore(TaskRecord record);
@@ -100,6 +108,8 @@ class TaskTable {
   Status apply_op(const OpTxnResolve& op);
   Status apply_op(const OpTxnDecide& op);
   Status apply_op(const OpTxnForget& op);
+  Status apply_op(const OpParentsDone& op);
+  void apply_parent_outcome(const ParentOutcome& outcome, uint64_t at_ms);
 
   // Finds the record whose current attempt is leased as `attempt`.
   Result<TaskRecord*> leased(const std::string& id, uint32_t attempt);
@@ -121,7 +131,7 @@ class TaskTable {
   PreparedTxns prepared_;
   std::map<std::string, std::string> locked_ids_;  // task id -> transaction holding it
   TxnDecisions decisions_;
-  std::vector<std::string>* created_ = nullptr;    // apply's out-parameter, during one apply
+  std::vector<std::string>* touched_ = nullptr;    // apply's out-parameter, during one apply
 };
 
 }  // namespace mesh

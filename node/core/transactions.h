@@ -1,7 +1,7 @@
 // Transactions: two-phase commit across partitions, over their Raft groups
 // (DESIGN §6; the rules and a diagram are in docs/ARCHITECTURE.md,
 // "Transactions"). A sans-IO component of a node: it sees its node only
-// through TxnHost.
+// through ComponentHost.
 //
 // Three roles, any node may play each:
 //   origin       the node a client's atomic submit reached. Sends each
@@ -32,6 +32,7 @@
 #include <utility>
 #include <vector>
 
+#include "node/core/component_host.h"
 #include "node/core/input.h"
 #include "node/core/task_table.h"
 #include "protocol/peer_messages.h"
@@ -49,30 +50,9 @@ struct TxnConfig {
   uint64_t keep_decision_ms = 60000;
 };
 
-// What the component needs of its node.
-class TxnHost {
- public:
-  virtual ~TxnHost() = default;
-  virtual uint64_t now_ms() const = 0;
-  virtual const std::string& address() const = 0;
-  virtual uint32_t partitions() const = 0;
-  // This node's table of a partition it leads and can write to; else nullptr.
-  virtual const TaskTable* led_table(uint32_t partition) const = 0;
-  virtual bool propose(uint32_t partition, const TaskOp& op) = 0;
-  // Where to ask for a partition's leader: the likeliest first, never this node.
-  virtual std::vector<std::string> candidates(uint32_t partition) const = 0;
-  virtual std::string leader_address(uint32_t partition) const = 0;
-  virtual void send(const std::string& address, PeerMessage message) = 0;
-  // Whether this node would store the task (handler, limits, backpressure).
-  virtual Status admit(const TaskSpec& spec) const = 0;
-  virtual void answer_client(RequestRef request, SubmitReply reply) = 0;
-  virtual void count(const std::string& name) = 0;
-  virtual void event(std::string kind, std::string subject, std::string detail) = 0;
-};
-
 class Transactions {
  public:
-  Transactions(TxnConfig config, TxnHost& host) : config_(config), host_(host) {}
+  Transactions(TxnConfig config, ComponentHost& host) : config_(config), host_(host) {}
 
   // Origin: an atomic submit. Every task has its id.
   void submit(RequestRef request, std::string txn, std::vector<TaskSpec> tasks);
@@ -155,7 +135,7 @@ class Transactions {
   static void add_waiter(std::vector<TxnRequest>& waits, const TxnRequest& m);
 
   TxnConfig config_;
-  TxnHost& host_;
+  ComponentHost& host_;
   uint64_t next_id_ = 1;
   std::map<uint64_t, Origin> origins_;
   std::map<uint64_t, Call> calls_;

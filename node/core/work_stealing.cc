@@ -348,12 +348,14 @@ void NodeState::on_peer(const StealRequest& m) {
     size_t ready = ready_.ready_size();
     size_t excess = ready > free ? ready - free : 0;
     size_t n = std::min<size_t>({m.want, config_.steal.batch_max, excess / 2});
-    // A grant must fit in one frame: payloads count toward it.
+    // A grant must fit in one frame: payloads and inputs count toward it.
     size_t grant_bytes = 0;
     auto keys = ready_.take_last(n, [&](const TaskKey& key) {
       const TaskRecord& r = *replicas_.at(key.partition).table.find(key.id);
-      if (!r.spec.stealable || grant_bytes + r.spec.payload.size() > limits::kMaxFrameBytes / 2) return false;
-      grant_bytes += r.spec.payload.size();
+      size_t bytes = r.spec.payload.size();
+      for (const auto& [parent, input] : r.inputs) bytes += input.size();
+      if (!r.spec.stealable || grant_bytes + bytes > limits::kMaxFrameBytes / 2) return false;
+      grant_bytes += bytes;
       return true;
     });
     for (const auto& key : keys) {
@@ -378,8 +380,7 @@ void NodeState::settle_grants(const TaskKey& key, const TaskRecord& record) {
   grant_of_task_.erase(it);
   PendingGrant& grant = grants_.at(grant_id);
   if (record.state == TaskState::kLeased && record.lease_owner != config_.node_id) {
-    grant.tasks.push_back({key.id, record.attempt, record.spec.handler, record.spec.payload, record.spec.timeout_ms,
-                           record.partition});
+    grant.tasks.push_back(run_task_of(record, record.partition));
   }
   if (--grant.waiting == 0) send_grant(grant_id);
 }

@@ -111,6 +111,11 @@ HandlerResult fail_handler(const TaskContext& ctx) {
 
 void register_builtin_handlers(HandlerRegistry& registry, const ExecConfig& exec) {
   registry.add("noop", [](const TaskContext& ctx) { return HandlerResult::success(std::string(ctx.payload)); });
+  registry.add("join", [](const TaskContext& ctx) {  // the payload, then the parents' results
+    std::string out(ctx.payload);
+    for (const auto& input : ctx.inputs) out += input;
+    return HandlerResult::success(std::move(out));
+  });
   registry.add("sleep", sleep_handler);
   registry.add("spin", spin_handler);
   registry.add("hash", hash_handler);

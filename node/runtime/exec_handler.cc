@@ -282,6 +282,8 @@ HandlerResult run_exec(const TaskContext& ctx, const ExecConfig& exec) {
   Result<ExecPayload> parsed = parse_exec_payload(ctx.payload);
   if (!parsed.ok()) return HandlerResult::failure(parsed.status().message());
   ExecPayload& spec = parsed.value();
+  // A dependent task's command reads its parents' results after the payload's stdin.
+  for (const auto& input : ctx.inputs) spec.input += input;
   // The leader checked its policy at submit; this node runs only what its own allows.
   if (Status s = check_exec(exec.policy, spec); !s.ok()) {
     return HandlerResult::failure(std::string(error_name(s.code())) + ": " + s.message());

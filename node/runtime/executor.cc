@@ -56,7 +56,8 @@ void Executor::work() {
     auto started = std::chrono::steady_clock::now();
     HandlerResult result;
     if (const Handler* handler = handlers_.find(job.run.handler)) {
-      TaskContext context{job.run.id, job.run.attempt, job.run.payload, job.run.timeout_ms, job.cancelled.get()};
+      TaskContext context{job.run.id, job.run.attempt, job.run.payload, job.run.timeout_ms, job.cancelled.get(),
+                          job.run.inputs};
       try {
         result = (*handler)(context);
       } catch (const std::exception& e) {

@@ -15,6 +15,7 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -28,6 +29,8 @@ struct TaskContext {
   std::string_view payload;
   uint64_t timeout_ms = 0;
   const std::atomic<bool>* cancelled = nullptr;
+  // The results of the task's parents (TaskSpec::after), in that order.
+  std::span<const std::string> inputs = {};
 
   bool is_cancelled() const { return cancelled != nullptr && cancelled->load(std::memory_order_relaxed); }
 };
@@ -74,7 +77,7 @@ struct ExecConfig {
   std::optional<gid_t> gid;
 };
 
-// Registers noop, sleep, spin, hash, fail and exec.
+// Registers noop, join, sleep, spin, hash, fail and exec.
 void register_builtin_handlers(HandlerRegistry& registry, const ExecConfig& exec);
 
 // The exec handler alone (exposed for tests).

@@ -41,6 +41,9 @@ TaskSpec sample_spec(const std::string& id) {
   t.timeout_ms = 1234567;
   t.key = "partition-key";
   t.stealable = false;
+  t.after = {{"parent-1", ""}, {"parent-2", "key-2"}};
+  t.shard_index = 3;
+  t.shard_count = limits::kMaxShards;
   return t;
 }
 
@@ -67,6 +70,7 @@ TaskRecord sample_record(const std::string& id) {
   };
   r.lost_attempts = 1;
   r.txn = "txn-7";
+  r.inputs = {{"parent-1", std::string("out\x00put", 7)}, {"parent-2", ""}};
   return r;
 }
 
@@ -357,7 +361,19 @@ std::vector<Sample> all_samples() {
 
 // Trailing fields the struct at `path` of a sample may lack because they were
 // appended later: an older node's shorter array still decodes.
+// A TaskSpec inside a sample: of a submit, a route, a prepare, or a record.
+bool is_spec_path(const std::string& sample, const Path& path) {
+  if (sample == "submit") return path == Path{0, 0} || path == Path{0, 1};
+  if (sample == "route_submit") return path == Path{3, 0};
+  if (sample == "txn_request") return path == Path{8, 0};
+  if (sample == "record") return path == Path{0};
+  if (sample == "get_reply" || sample == "list_reply") return path == Path{0, 0, 0};
+  if (sample == "wait_reply") return path == Path{1, 0, 0};
+  return false;
+}
+
 uint32_t appended_fields(const std::string& sample, const Path& path) {
+  if (is_spec_path(sample, path)) return 3;  // after, shard_index, shard_count
   if (sample == "partitions_reply" && path.empty()) return 1;  // groups
   if (sample == "envelope" && path.empty()) return 1;          // mesh
   if ((sample == "get" || sample == "wait") && path.empty()) return 1;  // keys
@@ -367,7 +383,7 @@ uint32_t appended_fields(const std::string& sample, const Path& path) {
                 ((sample == "get_reply" || sample == "list_reply") && path == Path{0, 0}) ||
                 (sample == "wait_reply" && path == Path{1, 0});
   if (sample == "list" && path.empty()) return 1;  // txn
-  return record ? 2 : 0;  // TaskRecord.lost_attempts, txn
+  return record ? 3 : 0;  // TaskRecord.lost_attempts, txn, inputs
 }
 
 // Rebuilds `o`, calling `edit` in place of the node at `path` (array
@@ -489,7 +505,7 @@ TEST_CASE("codec: TaskRecord with attempts round trips") {
   for (uint8_t s = 0; s < kTaskStateCount; ++s) {
     TaskRecord x = r;
     x.state = static_cast<TaskState>(s);
-    for (auto& a : x.attempts) a.outcome = static_cast<AttemptOutcome>(s + 1);
+    for (auto& a : x.attempts) a.outcome = static_cast<AttemptOutcome>((s + 1) % 6);
     auto y = decode_record(encode_record(x));
     REQUIRE(y.ok());
     CHECK(y.value() == x);
@@ -844,6 +860,8 @@ TEST_CASE("codec: extra appended fields are accepted (forward compatibility)") {
     if (structs.empty()) structs.push_back({});  // stats request: [] grows too
     for (const Path& path : structs) {
       CAPTURE(path_text(path));
+      // The default spec omits its appended tail; a newer peer writes it before a field of its own.
+      if (s.name == "submit" && path == Path{0, 1}) continue;
       for (const auto& extra : extras) {
         std::string longer = rewrite(s.bytes, path, append(extra));
         CHECK(s.decode(longer).ok());
@@ -864,11 +882,11 @@ TEST_CASE("codec: extra appended fields are accepted (forward compatibility)") {
   auto d = decode_request(static_cast<uint16_t>(MessageKind::kGetRequest), body);
   REQUIRE(d.ok());
   CHECK(std::get<GetRequest>(d.value()).ids == std::vector<std::string>{"a", "b"});
-  // And a task spec with an 11th field inside a submit.
+  // And a task spec with a 14th field inside a submit.
   std::string submit = build([](Packer& p) {
     p.pack_array(1);
     p.pack_array(1);
-    p.pack_array(11);
+    p.pack_array(14);
     pack_str(p, "t");
     pack_str(p, "echo");
     pack_bin(p, "x");
@@ -879,6 +897,9 @@ TEST_CASE("codec: extra appended fields are accepted (forward compatibility)") {
     p.pack(300);
     pack_str(p, "");
     p.pack(true);
+    p.pack_array(0);
+    p.pack(0);
+    p.pack(0);
     pack_str(p, "new-field");
   });
   auto s = decode_request(static_cast<uint16_t>(MessageKind::kSubmitRequest), submit);

@@ -141,7 +141,7 @@ std::string hash_chain(std::string_view data, int rounds) {
 TEST_CASE("builtins: every built-in is registered") {
   HandlerRegistry registry;
   register_builtin_handlers(registry, ExecConfig{});
-  CHECK(registry.names() == std::set<std::string>{"exec", "fail", "hash", "noop", "sleep", "spin"});
+  CHECK(registry.names() == std::set<std::string>{"exec", "fail", "hash", "join", "noop", "sleep", "spin"});
 }
 
 TEST_CASE("builtins: noop echoes its payload") {

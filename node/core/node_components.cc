@@ -1,0 +1,87 @@
+// NodeState's seam to its sans-IO components, Transactions and Dependencies
+// (node/core/component_host.h): what they may see and do of their node, and
+// where the node hands them submits, messages, applied ops and leadership.
+#include "node/core/dependencies.h"
+#include "node/core/node_state.h"
+#include "node/core/transactions.h"
+
+namespace mesh {
+
+class NodeComponentHost final : public ComponentHost {
+ public:
+  explicit NodeComponentHost(NodeState& node) : node_(node) {}
+
+  uint64_t now_ms() const override { return node_.now_ms_; }
+  const std::string& address() const override { return node_.config_.address; }
+  uint32_t partitions() const override { return node_.config_.ring.partitions; }
+  const TaskTable* led_table(uint32_t partition) const override {
+    const NodeState::Replica* r = partition < partitions() ? node_.replica(partition) : nullptr;
+    if (r == nullptr || !r->leading || r->halted || !r->raft->transfer_target().empty()) return nullptr;
+    return &r->table;
+  }
+  bool propose(uint32_t partition, const TaskOp& op) override { return node_.propose(partition, op); }
+  std::vector<std::string> candidates(uint32_t partition) const override { return node_.route_candidates(partition); }
+  std::string leader_address(uint32_t partition) const override { return node_.leader_address(partition); }
+  void send(const std::string& address, PeerMessage message) override { node_.send(address, std::move(message)); }
+  Status admit(const TaskSpec& spec) const override {
+    return node_.admit(spec, node_.unfinished() + node_.submits_in_flight_.size());
+  }
+  void answer_client(RequestRef request, Reply reply) override {
+    node_.out_.replies.push_back({request, std::move(reply)});
+  }
+  void ask(uint64_t handle, Request query, uint64_t timeout_ms) override {
+    node_.start_fanout(0, std::move(query), timeout_ms, handle);
+  }
+  void submit_atomic(RequestRef request, std::string txn, std::vector<TaskSpec> tasks) override {
+    node_.txns_->submit(request, std::move(txn), std::move(tasks));
+  }
+  void count(const std::string& name) override { node_.count(name); }
+  void event(std::string kind, std::string subject, std::string detail) override {
+    node_.event(std::move(kind), std::move(subject), std::move(detail));
+  }
+
+ private:
+  NodeState& node_;
+};
+
+void NodeState::start_components() {
+  component_host_ = std::make_unique<NodeComponentHost>(*this);
+  txns_ = std::make_unique<Transactions>(config_.transactions, *component_host_);
+  deps_ = std::make_unique<Dependencies>(config_.dependencies, *component_host_);
+}
+
+// An atomic submit, or one whose tasks name parents: stored all or none.
+void NodeState::submit_atomic(RequestRef request, std::string txn, std::vector<TaskSpec> tasks) {
+  assign_ids(tasks);
+  if (txn.empty()) txn = random_id("x-");
+  bool dependent = std::any_of(tasks.begin(), tasks.end(), [](const TaskSpec& t) { return !t.after.empty(); });
+  if (dependent) return deps_->submit(request, std::move(txn), std::move(tasks));
+  txns_->submit(request, std::move(txn), std::move(tasks));
+}
+
+void NodeState::on_peer(const TxnRequest& m) { txns_->on_request(m); }
+void NodeState::on_peer(const TxnReply& m) { txns_->on_reply(m); }
+
+// Ops naming no single task (a transaction's, OpParentsDone): the records
+// they made are indexed like submits, and every record they made or moved
+// is scheduled anew when this node leads the partition.
+void NodeState::apply_multi_task_op(uint32_t partition, Replica& r, const TaskOp& op) {
+  std::vector<std::string> touched;
+  Status status = r.table.apply(op, &touched);
+  bool submits = !std::holds_alternative<OpParentsDone>(op);
+  for (const auto& id : touched) {
+    if (submits) task_partition_.emplace(id, partition);
+    if (!r.leading) continue;
+    const TaskRecord& record = *r.table.find(id);
+    if (submits) count("tasks_submitted");
+    if (record.state == TaskState::kFailed) count("tasks_failed_upstream");
+    reindex(partition, record, false);
+    if (is_terminal(record.state)) out_.finished.push_back(record);
+  }
+  if (!submits) return;
+  txns_->on_applied(partition, op, status, r.leading);
+}
+
+TxnsReply NodeState::transactions_view() const { return TxnsReply{config_.node_id, txns_->view()}; }
+
+}  // namespace mesh
