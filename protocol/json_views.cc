@@ -30,6 +30,8 @@ nlohmann::json to_json(const TaskRecord& r) {
                         {"outcome", outcome_name(a.outcome)},
                         {"error", a.error}});
   }
+  nlohmann::json after = nlohmann::json::array();
+  for (const auto& p : r.spec.after) after.push_back({{"id", p.id}, {"key", p.key}});
   return {{"id", r.spec.id},
           {"handler", r.spec.handler},
           {"payload", r.spec.payload},
@@ -44,6 +46,9 @@ nlohmann::json to_json(const TaskRecord& r) {
           {"failures", r.failures},
           {"lost_attempts", r.lost_attempts},
           {"txn", r.txn},
+          {"after", after},
+          {"shard", nlohmann::json::array({r.spec.shard_index, r.spec.shard_count})},
+          {"inputs", r.inputs},
           {"lease_owner", r.lease_owner},
           {"submitted_ms", r.submitted_ms},
           {"finished_ms", r.finished_ms},

@@ -230,6 +230,12 @@ std::string task_detail(const TaskRecord& r) {
       << "priority:    " << r.spec.priority << "\n"
       << "attempts:    " << r.attempt << " (failures " << r.failures << " of " << r.spec.max_attempts << ")\n";
   if (!r.txn.empty()) out << "job:         " << r.txn << " (stored by that transaction)\n";
+  if (!r.spec.after.empty()) {
+    out << "after:       ";
+    for (const auto& p : r.spec.after) out << p.id << (r.inputs.count(p.id) ? " (done) " : " (waiting) ");
+    out << "\n";
+  }
+  if (r.spec.shard_count > 0) out << "shard:       " << r.spec.shard_index << " of " << r.spec.shard_count << "\n";
   if (!r.lease_owner.empty()) out << "lease:       " << r.lease_owner << " until " << r.lease_deadline_ms << "\n";
   if (r.state == TaskState::kCompleted) out << "result:      " << shorten(r.result, 400) << "\n";
   if (!r.error.empty()) out << "error:       " << shorten(r.error, 400) << "\n";

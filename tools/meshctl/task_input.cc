@@ -41,6 +41,20 @@ Result<std::vector<TaskSpec>> parse_json_lines(std::istream& in, const TaskSpec&
       t.backoff_max_ms = j.value("backoff_max_ms", defaults.backoff_max_ms);
       t.key = j.value("key", defaults.key);
       t.stealable = j.value("stealable", defaults.stealable);
+      if (j.contains("after")) {
+        if (!j["after"].is_array()) return Status(ErrorCode::kInvalidArgument, where() + "\"after\" must be an array");
+        for (const auto& parent : j["after"]) {
+          if (parent.is_string()) {
+            t.after.push_back(ParentRef{parent.get<std::string>(), ""});
+          } else {
+            t.after.push_back(ParentRef{parent.at("id").get<std::string>(), parent.value("key", std::string())});
+          }
+        }
+      }
+      if (j.contains("shard")) {  // [index, count]
+        t.shard_index = j["shard"].at(0).get<uint32_t>();
+        t.shard_count = j["shard"].at(1).get<uint32_t>();
+      }
       tasks.push_back(std::move(t));
     } catch (const nlohmann::json::exception& e) {
       return Status(ErrorCode::kInvalidArgument, where() + e.what());
