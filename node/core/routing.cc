@@ -16,6 +16,9 @@ namespace {
 // Pause before asking again when a round found a partition without a leader:
 // an election takes about an election timeout, so spinning gains nothing.
 constexpr uint64_t kRetryPauseMs = 50;
+// A wait is served as long-polls of at most this long: a leader that dies
+// or is deposed while holding one costs at most a round, not the whole wait.
+constexpr uint64_t kWaitRoundMs = 5000;
 
 // The payloads and results a read's answer carries: most of its size.
 size_t payload_bytes(const Reply& reply) {
@@ -253,7 +256,7 @@ Request NodeState::fanout_query(const FanoutState& f) const {
           return open;
         } else if constexpr (std::is_same_v<T, WaitRequest>) {
           WaitRequest open = q;
-          open.timeout_ms = f.deadline_ms > now_ms_ ? f.deadline_ms - now_ms_ : 0;
+          open.timeout_ms = std::min(f.deadline_ms > now_ms_ ? f.deadline_ms - now_ms_ : 0, kWaitRoundMs);
           return open;
         } else {
           return q;
@@ -270,6 +273,9 @@ void NodeState::send_fanout_round(uint64_t fanout_id, FanoutState& f) {
   f.list_more = false;
   f.unfinished = 0;
   f.awaiting.clear();
+  // A wait asks again about every id each round: what an earlier round found
+  // (not final then) must not end this one before the leaders answer.
+  if (std::holds_alternative<WaitRequest>(f.query)) f.found.clear();
   Request query = fanout_query(f);
   uint64_t wait_ms = 0;
   if (const auto* w = std::get_if<WaitRequest>(&query)) wait_ms = w->timeout_ms;

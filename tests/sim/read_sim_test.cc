@@ -194,3 +194,35 @@ TEST_CASE("sim reads: a get whose records are larger than a frame is refused as 
 
 }  // namespace
 }  // namespace mesh::test
+
+namespace mesh::test {
+namespace {
+
+TEST_CASE("sim reads: a wait longer than one long-poll round, from a node that does not lead, ends when the task does") {
+  ReplicatedMesh mesh(77, 5);
+  Simulator& sim = mesh.sim;
+  REQUIRE(sim.run_until([&] { return mesh.settled(); }, 20000, 50));
+  std::vector<TaskSpec> slow = sleep_batch("slow-", 1, 8000);  // longer than a wait round (5 s)
+  slow[0].timeout_ms = 60000;
+  size_t origin = 0;
+  uint32_t partition = partition_of("slow-0", kReplicatedPartitions);
+  while (sim.node(origin).leads(partition)) ++origin;
+  sim.schedule(origin, sim.now(), in::Submit{1, slow});
+  REQUIRE(sim.run_until([&] { return acknowledged(sim).count("slow-0") > 0; }, sim.now() + 20000, 1));
+  uint64_t asked = sim.now();
+  sim.schedule(origin, asked, in::Wait{2, WaitRequest{{"slow-0"}, false, 120000}});
+  REQUIRE(sim.run_until([&] { return reply_to(sim, origin, 2) != nullptr; }, asked + 120000, 10));
+  const auto* wait = std::get_if<WaitReply>(reply_to(sim, origin, 2));
+  REQUIRE(wait != nullptr);
+  CHECK_FALSE(wait->timed_out);
+  REQUIRE(wait->records.size() == 1);
+  CHECK(wait->records[0].state == TaskState::kCompleted);
+  CHECK(sim.now() - asked < 30000);  // answered with the task, not at the wait's deadline
+  // Each round waits for the leader's answer: no round ends on a non-leader's quick "not here".
+  const auto& counters = sim.node(origin).counters();
+  auto retried = counters.find("fanout_rounds_retried");
+  CHECK((retried == counters.end() ? 0 : retried->second) <= 3);
+}
+
+}  // namespace
+}  // namespace mesh::test

@@ -20,6 +20,7 @@
 
 #include "protocol/limits.h"
 #include "tools/client/mesh_client.h"
+#include "tools/meshctl/mapreduce.h"
 #include "tools/meshctl/render.h"
 #include "tools/meshctl/task_input.h"
 
@@ -302,6 +303,83 @@ int do_job(MeshClient& client, const std::string& txn, const Globals& g) {
     std::cout << "\n";
   }
   return tasks ? kExitOk : kExitRefused;
+}
+
+struct MapReduceArgs {
+  std::string map, reduce, final_step;  // commands as JSON arrays
+  uint32_t reducers = 4;
+  std::vector<std::string> files;
+  std::string job;
+  uint32_t max_attempts = 3;
+  uint64_t task_timeout_ms = 60000;
+  uint64_t wait_timeout_ms = 600000;
+};
+
+// Submits the job's tasks in one transaction, waits for the tasks that make
+// its answer and prints it; progress goes to stderr.
+int do_mapreduce(MeshClient& client, const MapReduceArgs& a, const Globals& g) {
+  MapReduceJob job;
+  job.job = a.job.empty() ? random_id("mr-") : a.job;
+  job.reducers = a.reducers;
+  job.max_attempts = a.max_attempts;
+  job.task_timeout_ms = a.task_timeout_ms;
+  for (auto [text, argv] : {std::pair{&a.map, &job.map_argv}, std::pair{&a.reduce, &job.reduce_argv},
+                            std::pair{&a.final_step, &job.final_argv}}) {
+    if (text->empty()) continue;
+    auto parsed = parse_argv_json(*text);
+    if (!parsed.ok()) {
+      std::cerr << "meshctl: " << parsed.status().message() << "\n";
+      return kExitUsage;
+    }
+    *argv = std::move(parsed).value();
+  }
+  for (const auto& path : a.files) {
+    std::ifstream file(path, std::ios::binary);
+    if (!file) {
+      std::cerr << "meshctl: cannot read " << path << "\n";
+      return kExitUsage;
+    }
+    job.inputs.emplace_back(std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>());
+  }
+  auto submitted = client.submit_atomic(mapreduce_tasks(job), job.job);
+  if (!submitted.ok()) return report(submitted.status());
+  for (const auto& o : submitted.value().outcomes) {
+    if (o.code != ErrorCode::kOk) {
+      std::cerr << "meshctl: job " << job.job << " refused: " << o.id << ": " << error_name(o.code) << ": " << o.message
+                << "\n";
+      return kExitRefused;
+    }
+  }
+  std::cerr << "job " << job.job << ": " << job.inputs.size() << " map tasks, " << job.reducers << " reduce tasks"
+            << (job.final_argv.empty() ? "" : ", 1 final task") << " stored\n";
+  std::vector<std::string> answer_ids = mapreduce_answer_ids(job);
+  auto waited = wait_for(client, answer_ids, {}, false, a.wait_timeout_ms);
+  if (!waited.ok()) return report(waited.status());
+  if (waited.value().timed_out) {
+    std::cerr << "meshctl: job " << job.job << " not finished after " << a.wait_timeout_ms << " ms (meshctl job "
+              << job.job << ")\n";
+    return kExitTimedOut;
+  }
+  std::map<std::string, const TaskRecord*> by_id;
+  for (const auto& r : waited.value().records) by_id[r.spec.id] = &r;
+  std::string answer;
+  for (const auto& id : answer_ids) {
+    const TaskRecord* r = by_id.count(id) ? by_id[id] : nullptr;
+    if (r == nullptr || r->state != TaskState::kCompleted) {
+      std::cerr << "meshctl: job " << job.job << ": " << id << " "
+                << (r ? std::string(state_name(r->state)) + ": " + r->error : std::string("missing")) << "\n";
+      return kExitTasksFailed;
+    }
+    answer += r->result;
+  }
+  if (g.json) {
+    std::cout << nlohmann::json{{"job", job.job}, {"maps", job.inputs.size()}, {"reducers", job.reducers},
+                                {"result", answer}}.dump()
+              << "\n";
+  } else {
+    std::cout << answer;
+  }
+  return kExitOk;
 }
 
 int do_stats(MeshClient& client, const Globals& g) {
@@ -601,6 +679,21 @@ int run(int argc, char** argv) {
   list_cmd->add_option("--limit", limit, "at most this many")->check(CLI::Range(1u, limits::kMaxListLimit));
   list_cmd->add_option("--after", after, "page: ids after this one");
 
+  MapReduceArgs mapreduce;
+  auto* mapreduce_cmd = app.add_subcommand(
+      "mapreduce", "run a map-reduce job of exec tasks over files, all or none, and print its answer");
+  mapreduce_cmd->add_option("--map", mapreduce.map, "map command, a JSON array: reads one file, prints KEY[<tab>VALUE] lines")
+      ->required();
+  mapreduce_cmd->add_option("--reduce", mapreduce.reduce, "reduce command, a JSON array: reads every line of its keys")
+      ->required();
+  mapreduce_cmd->add_option("--final", mapreduce.final_step, "optional last command, a JSON array: reads every reducer's output");
+  mapreduce_cmd->add_option("--reducers", mapreduce.reducers, "reduce tasks (shards of the keys)")
+      ->check(CLI::Range(1u, 1024u));
+  mapreduce_cmd->add_option("--job", mapreduce.job, "the job's id (its transaction; generated when absent)");
+  mapreduce_cmd->add_option("--max-attempts", mapreduce.max_attempts, "attempts of each task");
+  mapreduce_cmd->add_option("--task-timeout-ms", mapreduce.task_timeout_ms, "per-attempt timeout of each task");
+  mapreduce_cmd->add_option("--wait-timeout-ms", mapreduce.wait_timeout_ms, "how long to wait for the answer");
+  mapreduce_cmd->add_option("files", mapreduce.files, "input files, one map task each")->required();
   auto* stats_cmd = app.add_subcommand("stats", "counters, gauges and latency histograms of the node");
   auto* members_cmd = app.add_subcommand("members", "members with state, incarnation, address and load");
   auto* ring_cmd = app.add_subcommand("ring", "each node's share of the ring and of the partitions");
@@ -661,6 +754,7 @@ int run(int argc, char** argv) {
   if (*steals_cmd) return show<StealsReply, StealsRequest>(client, g, steals_text);
   if (*txns_cmd) return show<TxnsReply, TxnsRequest>(client, g, txns_text);
   if (*job_cmd) return do_job(client, job_id, g);
+  if (*mapreduce_cmd) return do_mapreduce(client, mapreduce, g);
   if (*events_cmd) return do_events(client, events_args, g);
   if (*top_cmd) return do_top(client, g, top_interval_ms, top_iterations);
   return kExitUsage;
