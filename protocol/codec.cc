@@ -24,9 +24,10 @@ void pack(Packer& p, const TaskSpec& t) {
   if (!dependent) return;
   p.pack_array(static_cast<uint32_t>(t.after.size()));
   for (const auto& parent : t.after) {
-    p.pack_array(2);
+    p.pack_array(3);
     pack_str(p, parent.id);
     pack_str(p, parent.key);
+    p.pack(parent.in_job);
   }
   p.pack(t.shard_index);
   p.pack(t.shard_count);
@@ -332,9 +333,12 @@ TaskSpec read_spec(const msgpack::object& o) {
   if (!f.has_more()) return t;
   const auto& after = f.array(limits::kMaxParents);
   for (uint32_t i = 0; i < after.via.array.size; ++i) {
-    Fields parent(after.via.array.ptr[i], 2, "parent");
-    std::string id = parent.bytes(limits::kMaxIdBytes);
-    t.after.push_back(ParentRef{std::move(id), parent.bytes(limits::kMaxIdBytes)});
+    Fields parent(after.via.array.ptr[i], 3, "parent");
+    ParentRef ref;
+    ref.id = parent.bytes(limits::kMaxIdBytes);
+    ref.key = parent.bytes(limits::kMaxIdBytes);
+    ref.in_job = parent.boolean();
+    t.after.push_back(std::move(ref));
   }
   t.shard_index = f.unsigned_as<uint32_t>(limits::kMaxShards);
   t.shard_count = f.unsigned_as<uint32_t>(limits::kMaxShards);

@@ -31,10 +31,13 @@ const char* state_name(TaskState s);
 bool parse_state(const std::string& text, TaskState* out);
 
 // A parent a task waits for: its id, and the key it was submitted under
-// (empty: the id), which names the parent's partition.
+// (empty: the id), which names the parent's partition. `in_job`: stored by
+// the same transaction as the task (set by the node that checks the
+// submit), so a leader that does not show it yet will.
 struct ParentRef {
   std::string id;
   std::string key;
+  bool in_job = false;
   bool operator==(const ParentRef&) const = default;
 };
 

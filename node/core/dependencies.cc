@@ -39,7 +39,8 @@ Status check_dependency_batch(std::vector<TaskSpec>& tasks) {
       if (parent.id == spec.id) return invalid("task " + spec.id + " waits for itself");
       if (!seen.insert(parent.id).second) return invalid("task " + spec.id + " names parent " + parent.id + " twice");
       auto in_batch = index_of.find(parent.id);
-      if (in_batch == index_of.end()) continue;
+      parent.in_job = in_batch != index_of.end();  // whatever the client said
+      if (!parent.in_job) continue;
       const TaskSpec& p = tasks[in_batch->second];
       if (!parent.key.empty() && parent.key != p.key && !(p.key.empty() && parent.key == p.id)) {
         return invalid("task " + spec.id + " names parent " + parent.id + " under key '" + parent.key +
@@ -103,13 +104,11 @@ void Dependencies::submit(RequestRef request, std::string txn, std::vector<TaskS
     host_.count("dependency_submits_refused");
     return host_.answer_client(request, ErrorReply{s.code(), s.message()});
   }
-  std::set<std::string> in_batch;
-  for (const auto& spec : tasks) in_batch.insert(spec.id);
   GetRequest outside;
   std::set<std::string> asked;
   for (const auto& spec : tasks) {
     for (const auto& parent : spec.after) {
-      if (in_batch.count(parent.id) || !asked.insert(parent.id).second) continue;
+      if (parent.in_job || !asked.insert(parent.id).second) continue;
       outside.ids.push_back(parent.id);
       outside.keys.push_back(parent.key);
     }
@@ -144,7 +143,9 @@ void Dependencies::on_record(uint32_t partition, const TaskRecord& record) {
   if (record.state != TaskState::kBlocked) return;
   for (const auto& parent : record.spec.after) {
     if (record.inputs.count(parent.id)) continue;
-    watches_[ParentKey{parent.id, parent.key}].children.insert(child);  // a new watch asks at once
+    Watch& watch = watches_[ParentKey{parent.id, parent.key}];  // a new watch asks at once
+    watch.children.insert(child);
+    watch.in_job = watch.in_job || parent.in_job;
   }
 }
 
@@ -201,12 +202,16 @@ void Dependencies::on_wait_answer(const ParentKey& parent, const Reply& reply) {
     return;
   }
   bool missing = std::find(waited->missing.begin(), waited->missing.end(), parent.first) != waited->missing.end();
-  if (missing && !waited->timed_out) {
-    // Every partition answered: it was never stored there, or retention removed it.
+  if (missing && !waited->timed_out && !watch.in_job) {
+    // Every partition answered, and it existed when the submit was checked:
+    // retention removed it. (One of the task's own job may still be an
+    // intent at its partition: its resolve is on the way.)
     watch.outcome = Outcome{false, "unknown parent: not stored under key '" + parent.second + "', or removed by retention"};
     return;
   }
-  watch.ask_at_ms = host_.now_ms();  // the long-poll ended without a final state: ask again
+  // The long-poll ended without a final state: ask again (after a pause
+  // when the parent is not visible yet, which a long-poll does not wait for).
+  watch.ask_at_ms = host_.now_ms() + (missing ? config_.retry_ms : 0);
 }
 
 void Dependencies::tick() {

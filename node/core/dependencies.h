@@ -82,6 +82,7 @@ class Dependencies {
     std::optional<Outcome> outcome;  // known once the parent is final
     uint64_t asking = 0;             // the wait in flight, 0: none
     uint64_t ask_at_ms = 0;
+    bool in_job = false;             // some child was stored with it: missing means not yet
   };
   // A submit at its origin, waiting for the check of its outside parents.
   struct Check {

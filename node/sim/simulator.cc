@@ -217,10 +217,16 @@ void Simulator::start_runs(size_t node) {
     n.run_queue.pop_front();
     ++n.runs_busy;
     // "sleep" runs for its payload's milliseconds, anything else for run_ms;
-    // "fail" always fails (dead letters), anything else succeeds.
+    // "fail" always fails (dead letters), anything else succeeds. The output
+    // names the task and the parents' results it was given.
     uint64_t duration = run.handler == "sleep" ? std::strtoull(run.payload.c_str(), nullptr, 10) : run_ms;
-    push(node, now_ms_ + duration,
-         in::TaskFinished{run.partition, run.id, run.attempt, run.handler != "fail", "sim:" + run.id});
+    std::string output = "sim:" + run.id;
+    if (!run.inputs.empty()) {
+      output += "<";
+      for (const auto& input : run.inputs) output += input + "|";
+      output += ">";
+    }
+    push(node, now_ms_ + duration, in::TaskFinished{run.partition, run.id, run.attempt, run.handler != "fail", output});
   }
 }
 

@@ -4,7 +4,10 @@
 // the protocol), restarts them, cuts the network and drops, duplicates and
 // reorders messages; then every fault is lifted and DESIGN §7 guarantee 5 is
 // checked beside 1-4: each job is stored whole or not at all, its answer says
-// which, and no prepared intent stays in doubt.
+// which, and no prepared intent stays in doubt. Half the jobs chain their
+// tasks (TaskSpec::after), some to a task outside the job, some through a
+// task that fails: every child of a stored job ends with exactly its
+// parents' results as inputs, or upstream_failed without having run.
 #include <algorithm>
 
 #include "node/sim/scenario.h"
@@ -22,12 +25,14 @@ NodeConfig transaction_config(size_t i) {
   config.transactions.prepare_timeout_ms = 1000;
   config.transactions.resend_ms = 200;
   config.transactions.keep_decision_ms = 6000;  // past the request deadline (5 s)
+  config.handlers.insert("fail");  // a parent that fails its children
   return config;
 }
 
 struct Job {
   std::string txn;
   std::vector<std::string> ids;
+  std::vector<TaskSpec> dependent;  // its tasks that name parents
 };
 
 // The transaction each node's client was answered about, and how.
@@ -98,6 +103,53 @@ std::string check_settled_transactions(const Simulator& sim) {
 
 constexpr size_t kTaken = 5;
 
+// Chains some of a job's tasks: each may wait for an earlier one of the job
+// or for a task stored before the jobs; now and then a parent always fails.
+void add_dependencies(std::vector<TaskSpec>& tasks, SimRandom& chaos) {
+  for (size_t t = 1; t < tasks.size(); ++t) {
+    if (chaos.uniform(2) == 0) tasks[t].after.push_back(ParentRef{tasks[chaos.uniform(t)].id, ""});
+    if (chaos.uniform(4) == 0) tasks[t].after.push_back(ParentRef{"taken-" + std::to_string(chaos.uniform(kTaken)), ""});
+  }
+  if (chaos.uniform(4) == 0) {
+    tasks[0].handler = "fail";
+    tasks[0].max_attempts = 2;
+  }
+}
+
+// What a child's run must have been given, and how it must have ended.
+std::string check_dependencies(const Simulator& sim, const std::vector<Job>& jobs, SeedCounts& totals) {
+  for (const auto& job : jobs) {
+    for (const auto& spec : job.dependent) {
+      const TaskRecord* child = leader_record(sim, spec.id);
+      if (child == nullptr) continue;  // the job was not stored
+      std::string inputs;
+      bool upstream_failed = false;
+      for (const auto& parent : spec.after) {
+        const TaskRecord* p = leader_record(sim, parent.id);
+        if (p == nullptr) return "parent " + parent.id + " of stored task " + spec.id + " is not stored";
+        if (!is_terminal(p->state)) return "parent " + parent.id + " of " + spec.id + " is still " + state_name(p->state);
+        upstream_failed = upstream_failed || p->state != TaskState::kCompleted;
+        inputs += p->result + "|";
+      }
+      if (upstream_failed) {
+        if (child->state != TaskState::kFailed || child->error.rfind("upstream_failed", 0) != 0 || !child->attempts.empty()) {
+          return "task " + spec.id + " has a failed parent but ended " + state_name(child->state) + " after " +
+                 std::to_string(child->attempts.size()) + " attempts: " + child->error;
+        }
+        ++totals["dependents_failed_upstream"];
+        continue;
+      }
+      std::string expected = "sim:" + spec.id + "<" + inputs + ">";
+      if (child->state != TaskState::kCompleted || child->result != expected) {
+        return "task " + spec.id + " ended " + state_name(child->state) + " with '" + child->result + "', expected '" +
+               expected + "' (error: " + child->error + ", attempts " + std::to_string(child->attempts.size()) + ")";
+      }
+      ++totals["dependents_completed"];
+    }
+  }
+  return {};
+}
+
 std::string transactions_chaos(uint64_t seed, SeedCounts& totals) {
   const size_t n = 5;
   ReplicatedMesh mesh(seed, n, NetworkFaults{1, 15, 0.03, 0.03}, transaction_config);
@@ -119,14 +171,18 @@ std::string transactions_chaos(uint64_t seed, SeedCounts& totals) {
     for (size_t i = 0; i < n; ++i) down += !sim.alive(i);
     size_t origin = chaos.uniform(n);
     if (sim.alive(origin)) {
-      Job job{"x" + std::to_string(jobs.size()), {}};
+      Job job{"x" + std::to_string(jobs.size()), {}, {}};
       std::vector<TaskSpec> tasks = sleep_batch(job.txn + "-", 3 + chaos.uniform(6), 5 + chaos.uniform(30));
+      if (chaos.uniform(2) == 0) add_dependencies(tasks, chaos);
       // Now and then a task that must be refused: its id belongs to an
       // earlier job (stored, or not) or its handler is unknown.
       bool borrowed = chaos.uniform(6) == 0;
       if (borrowed) tasks.back().id = "taken-" + std::to_string(chaos.uniform(kTaken));
       if (chaos.uniform(12) == 0) tasks.back().handler = "no-such-handler";
       for (size_t t = 0; t + borrowed < tasks.size(); ++t) job.ids.push_back(tasks[t].id);  // its own ids
+      for (const auto& t : tasks) {
+        if (!t.after.empty() && t.id.rfind("taken-", 0) != 0) job.dependent.push_back(t);
+      }
       sim.schedule(origin, sim.now(), in::Submit{jobs.size() + 1, tasks, true, job.txn});
       uint32_t coordinator = partition_of(job.txn, kReplicatedPartitions);
       jobs.push_back(std::move(job));
@@ -165,6 +221,7 @@ std::string transactions_chaos(uint64_t seed, SeedCounts& totals) {
     totals["replicas_compared"] += check.replicas_compared;
   }
   if (std::string bad = check_atomicity(sim, jobs, totals); !bad.empty()) return bad;
+  if (std::string bad = check_dependencies(sim, jobs, totals); !bad.empty()) return bad;
   if (!sim.wire_failure().empty()) return "a message did not survive the codec: " + sim.wire_failure();
   totals["jobs"] += jobs.size();
   add_node_counters(sim, {"txns_committed", "txns_aborted", "txn_inquiries"}, totals);
