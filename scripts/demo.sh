@@ -112,6 +112,23 @@ echo "== a task that needed retries"
 echo "== dead letters (attempts exhausted), listed through node-1"
 "$bin/meshctl" -a "$n1" list --state FAILED
 echo
+echo "== map-reduce: a word count over the docs (exec map and reduce tasks, one atomic job of dependent tasks)"
+docs=(README.md docs/*.md)
+"$bin/meshctl" -a "$n1" mapreduce --reducers 4 \
+  --map "[\"$sh_path\",\"-c\",\"tr -s '[:space:]' '\\\\n'\"]" \
+  --reduce "[\"$sh_path\",\"-c\",\"LC_ALL=C sort | LC_ALL=C uniq -c\"]" \
+  --final "[\"$sh_path\",\"-c\",\"LC_ALL=C sort -k2\"]" "${docs[@]}" >"$data/wordcount.mesh"
+cat "${docs[@]}" | tr -s '[:space:]' '\n' | LC_ALL=C sort | LC_ALL=C uniq -c >"$data/wordcount.shell"
+if cmp -s "$data/wordcount.mesh" "$data/wordcount.shell"; then
+  echo "the mesh's answer equals the shell's ($(wc -l <"$data/wordcount.mesh") distinct words); the most frequent:"
+  sort -rn "$data/wordcount.mesh" -o "$data/wordcount.ranked"
+  head -5 "$data/wordcount.ranked"
+else
+  echo "the mesh's answer differs from the shell's:"
+  diff "$data/wordcount.mesh" "$data/wordcount.shell" | head -20
+  exit 1
+fi
+echo
 echo "== node-1 statistics"
 "$bin/meshctl" -a "$n1" stats | sed -n '/histograms/,$p'
 http_address=$(cat "$data/node-1/metrics.endpoint")

@@ -31,6 +31,21 @@ const std::string kTaskSpec =  // TaskSpec, 10 fields
     "cd 13 88"   // timeout_ms 5000
     "a1 6b"      // key "k"
     "c3";        // stealable true
+const std::string kDependentTaskSpec =  // TaskSpec with its 3 appended dependency fields
+    "9d"
+    "a2 74 32"   // id "t2"
+    "a1 68"      // handler "h"
+    "c4 00"      // payload bin ""
+    "00"         // priority 0
+    "03"         // max_attempts 3
+    "0a"         // backoff_base_ms 10
+    "cd 03 e8"   // backoff_max_ms 1000
+    "cd 13 88"   // timeout_ms 5000
+    "a0"         // key ""
+    "c3"         // stealable true
+    "91 93 a2 74 31 a1 6b c3"  // after: [ParentRef{id "t1", key "k", in_job true}]
+    "01"         // shard_index 1
+    "04";        // shard_count 4
 const std::string kAttemptInfo =  // AttemptInfo, 6 fields
     "96"
     "01"         // attempt 1
@@ -376,6 +391,11 @@ const std::vector<Golden>& goldens() {
        "90"},      // outcomes []
       // §10, task operations: [op kind, fields...].
       {"OpSubmit", Layout::kOp, 0, "94 01" + kTaskSpec + "05 cc c8"},  // spec, partition 5, at_ms 200
+      {"OpSubmit (dependent)", Layout::kOp, 0, "94 01" + kDependentTaskSpec + "05 cc c8"},
+      {"OpParentsDone", Layout::kOp, 0,
+       "93 0e"
+       "91 94 a2 74 32 a2 74 31 c3 c4 02 6f 6b"  // outcomes: [child "t2", parent "t1", completed, text bin "ok"]
+       "cc c8"},                                // at_ms 200
       {"OpLease", Layout::kOp, 0,
        "97 02"
        "a2 74 31"   // id "t1"

@@ -149,6 +149,13 @@ class ClientTest(unittest.TestCase):
         self.assertIn("py-refused-bad", str(caught.exception))
         self.assertEqual(len(self.client.get([s["id"] for s in refused])["records"]), 0)
 
+    def test_a_child_gets_its_parents_results(self):
+        specs = [{"handler": "join", "payload": b"A", "id": "py-dep-a"},
+                 {"handler": "join", "payload": b"B", "id": "py-dep-b"},
+                 {"handler": "join", "payload": b"C:", "id": "py-dep-c", "after": ["py-dep-a", "py-dep-b"]}]
+        futures = self.client.submit_many(specs)
+        self.assertEqual(futures[2].result(timeout=60), b"C:AB")
+
     def test_cancel(self):
         future = self.client.submit("sleep", "600000", timeout_ms=600000)
         self.assertTrue(future.cancel())

@@ -17,7 +17,7 @@ LIST, LIST_REPLY = 18, 19
 STATS, STATS_REPLY = 20, 21
 MEMBERS, MEMBERS_REPLY = 22, 23
 
-TASK_STATES = ("PENDING", "LEASED", "COMPLETED", "FAILED", "CANCELLED")
+TASK_STATES = ("PENDING", "LEASED", "COMPLETED", "FAILED", "CANCELLED", "BLOCKED")
 TERMINAL_STATES = frozenset(("COMPLETED", "FAILED", "CANCELLED"))
 ATTEMPT_OUTCOMES = ("running", "succeeded", "failed", "timed_out", "lost", "cancelled")
 MEMBER_STATES = ("alive", "suspect", "dead", "left")
@@ -58,15 +58,23 @@ def envelope(kind, request_id, sender):
 
 
 def task_spec(spec):
-    """A TaskSpec (10 fields) from a dict with the names of section 6."""
+    """A TaskSpec from a dict with the names of section 6: 10 fields, 13 when
+    it names parents ("after": ids, or {"id", "key"} dicts) or a "shard"
+    ([index, count])."""
     payload = spec.get("payload", b"")
     if isinstance(payload, str):
         payload = payload.encode()
-    return [
+    fields = [
         spec.get("id", ""), spec["handler"], payload, spec.get("priority", 0), spec.get("max_attempts", 3),
         spec.get("backoff_base_ms", 100), spec.get("backoff_max_ms", 30000), spec.get("timeout_ms", 60000),
         spec.get("key", ""), spec.get("stealable", True),
     ]
+    after = spec.get("after", [])
+    shard = spec.get("shard", [0, 0])
+    if after or shard[1]:
+        parents = [[p, "", False] if isinstance(p, str) else [p["id"], p.get("key", ""), False] for p in after]
+        fields += [parents, shard[0], shard[1]]
+    return fields
 
 
 def _text(value):
