@@ -37,6 +37,9 @@ namespace mesh {
 struct DependencyConfig {
   uint64_t wait_ms = 10000;  // one long-poll for a parent's final state
   uint64_t retry_ms = 300;   // after a wait that failed (no leader, no answer)
+  // Origin: the check that a submit's outside parents exist gives up then
+  // (kUnavailable): some of their partitions have no leader.
+  uint64_t check_timeout_ms = 10000;
 };
 
 // The checks of a submit that name no other partition: per task, no
