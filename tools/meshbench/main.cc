@@ -1111,14 +1111,82 @@ int atomic_workload(const Options& o) {
   return 0;
 }
 
+// ---------------------------------------------------------------------------------------
+// dependencies: how long a parent's completion takes to start its child
+
+// Submits `tasks` (one dependent submit, stored atomically) and waits for
+// `last`; the milliseconds from the submit to its completion.
+Result<double> run_to_completion(MeshClient& client, std::vector<TaskSpec> tasks, const std::string& last) {
+  auto at = Clock::now();
+  auto submitted = client.submit(std::move(tasks));
+  if (!submitted.ok()) return submitted.status();
+  for (const auto& outcome : submitted.value().outcomes) {
+    if (outcome.code != ErrorCode::kOk) return Status(outcome.code, outcome.id + ": " + outcome.message);
+  }
+  auto waited = client.wait(WaitRequest{{last}, false, 600000});
+  if (!waited.ok()) return waited.status();
+  if (waited.value().records.empty() || waited.value().records[0].state != TaskState::kCompleted) {
+    return Status(ErrorCode::kUnavailable, last + " did not complete");
+  }
+  return ms_since(at);
+}
+
+TaskSpec noop_task(const std::string& id) {
+  TaskSpec t;
+  t.id = id;
+  t.handler = "noop";
+  return t;
+}
+
+// A chain (each task after the previous one, over as many partitions) and a
+// fan-in (one task after all others), beside a lone task's round trip.
+int dependencies_workload(const Options& o) {
+  LocalMesh mesh(o, {});
+  if (Status s = mesh.start(); !s.ok()) return fail(s.message());
+  MeshClients connected(mesh);
+  MeshClient& client = *connected.clients[0];
+  auto [nodes, replicas] = mesh_shape(client);
+  const std::string run = "dep-" + std::to_string(getpid());
+  std::printf("workload dependencies: noop tasks, nodes=%zu replicas=%zu, durable\n", nodes, replicas);
+  std::vector<double> lone;
+  for (int i = 0; i < 20; ++i) {
+    std::string id = run + "-lone-" + std::to_string(i);
+    auto ms = run_to_completion(client, {noop_task(id)}, id);
+    if (!ms.ok()) return fail(ms.status().message());
+    lone.push_back(ms.value());
+  }
+  std::printf("%-34s p50 %7.2f ms\n", "one task, submit to completion", percentile(lone, 0.5));
+  std::vector<TaskSpec> chain;
+  for (uint32_t i = 0; i < o.tasks; ++i) {
+    chain.push_back(noop_task(run + "-chain-" + std::to_string(i)));
+    if (i > 0) chain.back().after.push_back(ParentRef{chain[i - 1].id, ""});
+  }
+  auto chained = run_to_completion(client, chain, chain.back().id);
+  if (!chained.ok()) return fail(chained.status().message());
+  std::printf("%-34s %7.0f ms in all, %6.2f ms per hand-off\n", ("chain of " + std::to_string(o.tasks)).c_str(),
+              chained.value(), chained.value() / o.tasks);
+  std::vector<TaskSpec> fan_in;
+  TaskSpec child = noop_task(run + "-fan-child");
+  for (uint32_t i = 0; i < o.tasks; ++i) {
+    fan_in.push_back(noop_task(run + "-fan-" + std::to_string(i)));
+    child.after.push_back(ParentRef{fan_in.back().id, ""});
+  }
+  fan_in.push_back(child);
+  auto fanned = run_to_completion(client, fan_in, child.id);
+  if (!fanned.ok()) return fail(fanned.status().message());
+  std::printf("%-34s %7.0f ms from the submit to the child's completion\n",
+              ("fan-in of " + std::to_string(o.tasks) + " parents").c_str(), fanned.value());
+  return 0;
+}
+
 int run(int argc, char** argv) {
   CLI::App app{"meshbench: throughput, latency and failover figures for a meshwork node or mesh"};
   app.option_defaults()->always_capture_default();  // --help shows every default
   app.set_version_flag("--version", "meshbench " MESH_VERSION);
   Options o;
   std::string default_meshd = (std::filesystem::path(argv[0]).parent_path() / "meshd").string();
-  app.add_option("--workload", o.workload, "throughput, skew, failover, soak or atomic")
-      ->check(CLI::IsMember({"throughput", "skew", "failover", "soak", "atomic"}));
+  app.add_option("--workload", o.workload, "throughput, skew, failover, soak, atomic or dependencies")
+      ->check(CLI::IsMember({"throughput", "skew", "failover", "soak", "atomic", "dependencies"}));
   app.add_option("--soak", o.soak_minutes, "soak: steady load for this many minutes, reporting memory and disk")
       ->check(CLI::Range(1u, 100000u));
   app.add_option("--rate", o.rate, "soak: tasks submitted per second")->check(CLI::Range(10u, 1000000u));
@@ -1149,6 +1217,7 @@ int run(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   if (o.soak_minutes > 0) o.workload = "soak";
   if (o.workload == "atomic" && tasks->count() == 0) o.tasks = 500;
+  if (o.workload == "dependencies" && tasks->count() == 0) o.tasks = 50;
   o.spawn = spawn->count() > 0 || o.workload != "throughput" || o.curve || o.compare_curve;
   if (o.meshd.empty()) o.meshd = default_meshd;
   if (o.nodes == 0) o.nodes = o.workload == "skew" ? 4 : o.workload == "throughput" ? 1 : 3;
@@ -1158,6 +1227,7 @@ int run(int argc, char** argv) {
   }
   if (o.workload == "skew") return skew(o);
   if (o.workload == "atomic") return atomic_workload(o);
+  if (o.workload == "dependencies") return dependencies_workload(o);
   if (o.workload == "failover") return failover(o);
   return throughput_workload(o);
 }
