@@ -36,6 +36,8 @@ class ComponentHost {
   // Starts an atomic submit (Transactions) of tasks that all have ids.
   virtual void submit_atomic(RequestRef request, std::string txn, std::vector<TaskSpec> tasks) = 0;
   virtual void count(const std::string& name) = 0;
+  // Intents on a led partition were resolved after waiting this long.
+  virtual void record_in_doubt(uint64_t ms) = 0;
   virtual void event(std::string kind, std::string subject, std::string detail) = 0;
 };
 

@@ -65,6 +65,7 @@ struct Effects {
   // connections are closed after `sends` (a later send dials again).
   std::vector<std::string> disconnects;
   std::vector<TaskRecord> finished;        // records that became terminal on a partition this node leads
+  std::vector<uint64_t> txn_in_doubt_ms;   // how long intents resolved on a led partition waited for it
   std::vector<PartitionHalt> halts;
   std::vector<MeshEvent> events;           // what this node saw happen, unnumbered (the driver numbers them)
   std::optional<uint64_t> wake_at_ms;      // call step(Tick) at or after this instant

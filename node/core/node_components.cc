@@ -36,6 +36,7 @@ class NodeComponentHost final : public ComponentHost {
     node_.txns_->submit(request, std::move(txn), std::move(tasks));
   }
   void count(const std::string& name) override { node_.count(name); }
+  void record_in_doubt(uint64_t ms) override { node_.out_.txn_in_doubt_ms.push_back(ms); }
   void event(std::string kind, std::string subject, std::string detail) override {
     node_.event(std::move(kind), std::move(subject), std::move(detail));
   }

@@ -286,7 +286,10 @@ void Transactions::on_applied(uint32_t partition, const TaskOp& op, const Status
     vote_waits_.erase(waits);
   } else if (const auto* resolve = std::get_if<OpTxnResolve>(&op)) {
     PartitionTxn key{partition, resolve->txn};
-    doubts_.erase(key);
+    if (auto doubt = doubts_.find(key); doubt != doubts_.end()) {
+      host_.record_in_doubt(host_.now_ms() - doubt->second.since_ms);
+      doubts_.erase(doubt);
+    }
     if (auto inquiry = inquiries_.find(key); inquiry != inquiries_.end()) {
       end_call(inquiry->second);
       inquiries_.erase(inquiry);

@@ -325,6 +325,7 @@ struct Node::Impl {
     Effects effects = core->step(Input{clock.now_ms(), std::move(event)});
     output->add(effects);
     for (auto& record : effects.finished) pending_finished.push_back(std::move(record));
+    for (uint64_t ms : effects.txn_in_doubt_ms) txn_in_doubt_ms.record(ms);
     log_leadership(effects.events);
     for (auto& e : effects.events) events.add(std::move(e));
     for (const auto& h : effects.halts) {
@@ -593,6 +594,7 @@ struct Node::Impl {
     s.gauges["uptime_ms"] = static_cast<int64_t>(clock.now_ms() - started_ms);
     s.histograms["task_latency_ms"] = task_latency_ms.summary();
     s.histograms["run_ms"] = run_ms.summary();
+    s.histograms["txn_in_doubt_ms"] = txn_in_doubt_ms.summary();
     s.histograms["store_sync_us"] = output->sync_us().summary();
     s.histograms["store_batch_writes"] = output->batch_writes().summary();
     return s;
@@ -625,6 +627,7 @@ struct Node::Impl {
     view.stats = stats();
     view.histograms = {{"task_latency_ms", &task_latency_ms},
                        {"run_ms", &run_ms},
+                       {"txn_in_doubt_ms", &txn_in_doubt_ms},
                        {"store_sync_us", &output->sync_us()},
                        {"store_batch_writes", &output->batch_writes()}};
     view.members = core->members_view().members;
@@ -673,6 +676,7 @@ struct Node::Impl {
   std::map<std::string, uint64_t> counters;
   Histogram task_latency_ms;
   Histogram run_ms;
+  Histogram txn_in_doubt_ms;  // prepared intents on led partitions, until resolved
   uint64_t started_ms = clock.now_ms();
   bool draining = false;
   bool finished = false;

@@ -199,6 +199,9 @@ constexpr MetricFamily kFamilies[] = {
     // Histograms of the driver.
     {T::kHistogram, "task_latency_ms", "task_latency_seconds",
      "From submit to the committed outcome, for tasks this node leads.", {}, {}, 0.001, kLatencySeconds},
+    {T::kHistogram, "txn_in_doubt_ms", "txn_in_doubt_seconds",
+     "How long prepared intents on partitions this node leads waited for their transaction's decision.", {}, {}, 0.001,
+     kLatencySeconds},
     {T::kHistogram, "run_ms", "task_run_seconds", "Run time of attempts this node ran.", {}, {}, 0.001,
      kLatencySeconds},
     {T::kHistogram, "store_sync_us", "store_sync_seconds", "Duration of one synced group-commit write.", {}, {},

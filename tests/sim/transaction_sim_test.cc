@@ -1,6 +1,8 @@
 // Transactions across partitions under the simulator: guarantee 5 (all or
 // none) beside 1-4, with coordinator and participant nodes crashing at every
 // step of the protocol, partitions, loss and duplication.
+#include <algorithm>
+
 #include "node/core/partitioning.h"
 #include "node/sim/replication_scenario.h"
 #include "tests/sim/seed_plan.h"
@@ -102,10 +104,18 @@ TEST_CASE("sim transactions: an origin that dies after the prepares leaves nothi
     return false;
   };
   REQUIRE(sim.run_until(prepared_somewhere, sim.now() + 5000, 1));
+  std::vector<uint64_t> in_doubt_ms;  // reported by the participants as they resolve
+  sim.effects_hook = [&](size_t, Effects& fx) {
+    in_doubt_ms.insert(in_doubt_ms.end(), fx.txn_in_doubt_ms.begin(), fx.txn_in_doubt_ms.end());
+  };
   sim.crash(origin);
   uint64_t crashed_at = sim.now();
   auto none_prepared = [&] { return !prepared_somewhere(); };
   REQUIRE(sim.run_until(none_prepared, sim.now() + 20000, 10));
+  sim.effects_hook = nullptr;
+  // Each participant held its intents at least until it asked (prepare_timeout_ms).
+  REQUIRE_FALSE(in_doubt_ms.empty());
+  CHECK(*std::min_element(in_doubt_ms.begin(), in_doubt_ms.end()) >= TxnConfig{}.prepare_timeout_ms);
   uint64_t inquiries = 0;
   for (size_t i = 0; i < sim.size(); ++i) {
     if (sim.alive(i) && sim.node(i).counters().count("txn_inquiries")) inquiries += sim.node(i).counters().at("txn_inquiries");
