@@ -1,6 +1,8 @@
 // Task dependencies on real processes: a diamond of tasks spread over
 // partitions runs in order with its parents' results; a failed parent fails
 // its descendants; bad dependency graphs are refused whole.
+#include <nlohmann/json.hpp>
+
 #include <set>
 
 #include "node/core/partitioning.h"
@@ -59,6 +61,17 @@ TEST_CASE("dependencies: a diamond over several partitions runs in order with it
   REQUIRE(late.ok());
   REQUIRE(late.value().outcomes.at(0).code == ErrorCode::kOk);
   CHECK(wait_final(*client, {"dia-e"})["dia-e"].result == "E:D:C:AB");
+
+  // The mesh's counters, summed by meshctl: every hand-off was proposed once by some leader.
+  Exit text = run_command(std::string(MESHCTL_PATH) + " --addr " + nodes[0]->process().endpoint() + " stats --mesh");
+  REQUIRE(text.code == 0);
+  CHECK(text.output.find("mesh: 3 nodes answered") != std::string::npos);
+  Exit json = run_command(std::string(MESHCTL_PATH) + " --addr " + nodes[0]->process().endpoint() + " --json stats --mesh");
+  REQUIRE(json.code == 0);
+  auto mesh = nlohmann::json::parse(json.output);
+  CHECK(mesh["nodes"].size() == 3);
+  CHECK(mesh["counters"].value("dependency_outcomes_proposed", 0) >= 4);  // again only after a leader change
+  CHECK_MESSAGE(mesh["counters"].value("tasks_completed", 0) >= 5, json.output);
 }
 
 TEST_CASE("dependencies: a failed parent fails its descendants upstream_failed; bad graphs are refused whole") {

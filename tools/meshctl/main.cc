@@ -382,7 +382,50 @@ int do_mapreduce(MeshClient& client, const MapReduceArgs& a, const Globals& g) {
   return kExitOk;
 }
 
-int do_stats(MeshClient& client, const Globals& g) {
+// Asks `client`'s node, then every other ALIVE member it knows, the same
+// request; members silent past the timeout are listed.
+template <typename Reply, typename Request>
+Result<MemberReplies<Reply>> gather_from_members(MeshClient& client, const Globals& g) {
+  const uint64_t timeout_ms = g.timeout_ms;
+  auto members = client.call(MembersRequest{});
+  if (!members.ok()) return members.status();
+  auto asked = client.call(Request{});
+  if (!asked.ok()) return asked.status();
+  const auto* members_reply = std::get_if<MembersReply>(&members.value());
+  const auto* asked_reply = std::get_if<Reply>(&asked.value());
+  if (members_reply == nullptr || asked_reply == nullptr) return Status(ErrorCode::kMalformed, "unexpected reply kind");
+  MemberReplies<Reply> out;
+  out.replies.push_back(*asked_reply);
+  std::vector<std::pair<std::string, std::unique_ptr<MeshClient>>> peers;
+  for (const auto& m : members_reply->members) {
+    if (m.state != MemberState::kAlive || m.id == asked_reply->node_id) continue;
+    auto peer = std::make_unique<MeshClient>(std::vector<std::string>{m.address}, g.client_options(timeout_ms));
+    if (peer->send(Request{}).ok()) {
+      peers.emplace_back(m.id, std::move(peer));
+    } else {
+      out.silent.push_back(m.id);
+    }
+  }
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  for (auto& [id, peer] : peers) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    auto reply = peer->receive(static_cast<uint64_t>(std::max<int64_t>(0, left.count())));
+    if (reply.ok() && std::holds_alternative<Reply>(reply.value().second)) {
+      out.replies.push_back(std::get<Reply>(std::move(reply).value().second));
+    } else {
+      out.silent.push_back(id);
+    }
+  }
+  return out;
+}
+
+int do_stats(MeshClient& client, const Globals& g, bool mesh_wide) {
+  if (mesh_wide) {
+    auto replies = gather_from_members<StatsReply, StatsRequest>(client, g);
+    if (!replies.ok()) return report(replies.status());
+    std::cout << (g.json ? mesh_stats_json(replies.value()).dump() + "\n" : mesh_stats_text(replies.value()));
+    return kExitOk;
+  }
   auto reply = client.stats();
   if (!reply.ok()) return report(reply.status());
   std::cout << (g.json ? to_json(reply.value()).dump() + "\n" : stats_text(reply.value()));
@@ -443,42 +486,8 @@ int do_top(MeshClient& client, const Globals& g, uint64_t interval_ms, uint64_t 
 
 // Asks the node for its members and its partitions, then every other ALIVE
 // member, all at once, for theirs: one timeout bounds the wait for them all.
-Result<PartitionReplies> gather_partitions(MeshClient& client, const Globals& g) {
-  const uint64_t timeout_ms = g.timeout_ms;
-  auto members = client.call(MembersRequest{});
-  if (!members.ok()) return members.status();
-  auto asked = client.call(PartitionsRequest{});
-  if (!asked.ok()) return asked.status();
-  const auto* members_reply = std::get_if<MembersReply>(&members.value());
-  const auto* asked_reply = std::get_if<PartitionsReply>(&asked.value());
-  if (members_reply == nullptr || asked_reply == nullptr) return Status(ErrorCode::kMalformed, "unexpected reply kind");
-  PartitionReplies out;
-  out.replies.push_back(*asked_reply);
-  std::vector<std::pair<std::string, std::unique_ptr<MeshClient>>> peers;
-  for (const auto& m : members_reply->members) {
-    if (m.state != MemberState::kAlive || m.id == asked_reply->node_id) continue;
-    auto peer = std::make_unique<MeshClient>(std::vector<std::string>{m.address}, g.client_options(timeout_ms));
-    if (peer->send(PartitionsRequest{}).ok()) {
-      peers.emplace_back(m.id, std::move(peer));
-    } else {
-      out.silent.push_back(m.id);
-    }
-  }
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-  for (auto& [id, peer] : peers) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-    auto reply = peer->receive(static_cast<uint64_t>(std::max<int64_t>(0, left.count())));
-    if (reply.ok() && std::holds_alternative<PartitionsReply>(reply.value().second)) {
-      out.replies.push_back(std::get<PartitionsReply>(std::move(reply).value().second));
-    } else {
-      out.silent.push_back(id);
-    }
-  }
-  return out;
-}
-
 int do_partitions(MeshClient& client, const Globals& g) {
-  auto replies = gather_partitions(client, g);
+  auto replies = gather_from_members<PartitionsReply, PartitionsRequest>(client, g);
   if (!replies.ok()) return report(replies.status());
   MeshPartitions mesh = merge_partitions(replies.value());
   std::cout << (g.json ? to_json(mesh).dump() + "\n" : partitions_text(mesh));
@@ -694,7 +703,9 @@ int run(int argc, char** argv) {
   mapreduce_cmd->add_option("--task-timeout-ms", mapreduce.task_timeout_ms, "per-attempt timeout of each task");
   mapreduce_cmd->add_option("--wait-timeout-ms", mapreduce.wait_timeout_ms, "how long to wait for the answer");
   mapreduce_cmd->add_option("files", mapreduce.files, "input files, one map task each")->required();
+  bool stats_mesh = false;
   auto* stats_cmd = app.add_subcommand("stats", "counters, gauges and latency histograms of the node");
+  stats_cmd->add_flag("--mesh", stats_mesh, "counters and gauges summed over every ALIVE member");
   auto* members_cmd = app.add_subcommand("members", "members with state, incarnation, address and load");
   auto* ring_cmd = app.add_subcommand("ring", "each node's share of the ring and of the partitions");
   auto* partitions_cmd = app.add_subcommand(
@@ -746,7 +757,7 @@ int run(int argc, char** argv) {
   if (*cancel_cmd) return do_cancel(client, ids, g);
   if (*retry_cmd) return do_retry(client, ids, retry_failed, g);
   if (*list_cmd) return do_list(client, state, limit, after, g);
-  if (*stats_cmd) return do_stats(client, g);
+  if (*stats_cmd) return do_stats(client, g, stats_mesh);
   if (*members_cmd) return show<MembersReply, MembersRequest>(client, g, members_text);
   if (*ring_cmd) return show<PartitionsReply, PartitionsRequest>(client, g, ring_text);
   if (*partitions_cmd) return do_partitions(client, g);

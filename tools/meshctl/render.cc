@@ -262,3 +262,50 @@ std::string stats_text(const StatsReply& s) {
 }
 
 }  // namespace mesh::ctl
+
+namespace mesh::ctl {
+
+namespace {
+
+template <typename Value>
+std::map<std::string, Value> summed(const MemberReplies<StatsReply>& stats,
+                                    std::map<std::string, Value> StatsReply::*field) {
+  std::map<std::string, Value> total;
+  for (const auto& s : stats.replies) {
+    for (const auto& [name, value] : s.*field) total[name] += value;
+  }
+  return total;
+}
+
+std::vector<std::string> answering(const MemberReplies<StatsReply>& stats) {
+  std::vector<std::string> nodes;
+  for (const auto& s : stats.replies) nodes.push_back(s.node_id);
+  return nodes;
+}
+
+}  // namespace
+
+std::string mesh_stats_text(const MemberReplies<StatsReply>& stats) {
+  std::ostringstream out;
+  out << "mesh: " << stats.replies.size() << " nodes answered:";
+  for (const auto& node : answering(stats)) out << " " << node;
+  if (!stats.silent.empty()) {
+    out << " (silent:";
+    for (const auto& node : stats.silent) out << " " << node;
+    out << ")";
+  }
+  out << "\n\ngauges, summed\n";
+  for (const auto& [name, v] : summed(stats, &StatsReply::gauges)) out << "  " << name << " = " << v << "\n";
+  out << "\ncounters, summed\n";
+  for (const auto& [name, v] : summed(stats, &StatsReply::counters)) out << "  " << name << " = " << v << "\n";
+  return out.str();
+}
+
+nlohmann::json mesh_stats_json(const MemberReplies<StatsReply>& stats) {
+  return {{"nodes", answering(stats)},
+          {"silent", stats.silent},
+          {"gauges", summed(stats, &StatsReply::gauges)},
+          {"counters", summed(stats, &StatsReply::counters)}};
+}
+
+}  // namespace mesh::ctl

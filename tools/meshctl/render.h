@@ -15,10 +15,17 @@ namespace mesh::ctl {
 
 // What `meshctl partitions` gathers: the node asked, then every other ALIVE
 // member that answered; a node only reports the groups it hosts a replica of.
-struct PartitionReplies {
-  std::vector<PartitionsReply> replies;  // the node asked first
-  std::vector<std::string> silent;       // ALIVE members that did not answer in time
+// One request's replies from every ALIVE member.
+template <typename Reply>
+struct MemberReplies {
+  std::vector<Reply> replies;        // the node asked first
+  std::vector<std::string> silent;   // ALIVE members that did not answer in time
 };
+using PartitionReplies = MemberReplies<PartitionsReply>;
+
+// Counters and gauges summed over the members that answered.
+std::string mesh_stats_text(const MemberReplies<StatsReply>& stats);
+nlohmann::json mesh_stats_json(const MemberReplies<StatsReply>& stats);
 
 // One partition of the merged view.
 struct PartitionRow {
