@@ -110,3 +110,23 @@ TEST_CASE("dependencies: a failed parent fails its descendants upstream_failed; 
 
 }  // namespace
 }  // namespace mesh::test
+
+namespace mesh::test {
+namespace {
+
+TEST_CASE("meshctl wait --progress says how far a long wait is, on stderr") {
+  TestNode node;
+  node.start();
+  auto client = node.client();
+  TaskSpec slow = task("progress-slow", "sleep", "7000");
+  auto reply = client->submit({task("progress-quick", "noop"), slow});
+  REQUIRE(reply.ok());
+  Exit waited = run_command(std::string(MESHCTL_PATH) + " --addr " + node.process().endpoint() +
+                            " --progress wait progress-quick progress-slow");
+  CHECK_MESSAGE(waited.code == 0, waited.output);
+  CHECK_MESSAGE(waited.output.find("waiting: 1 of 2 finished (COMPLETED 1, LEASED 1)") != std::string::npos, waited.output);
+  CHECK(waited.output.find("done: COMPLETED=2") != std::string::npos);
+}
+
+}  // namespace
+}  // namespace mesh::test

@@ -43,6 +43,8 @@ struct Globals {
   std::string client_key_file;  // a mesh with keys: this client's key pair
   std::string mesh_key_file;    // ... and the mesh's public key
   std::optional<CurveClientKeys> curve;
+  // Long waits print their progress to stderr: on a terminal, or when asked.
+  bool progress = false;
 
   ClientOptions client_options(uint64_t timeout) const { return ClientOptions{timeout, "meshctl", curve}; }
 };
@@ -71,10 +73,10 @@ std::vector<std::vector<T>> chunks(const std::vector<T>& items, size_t size) {
   return out;
 }
 
-// Waits until every id is terminal or the deadline passes; returns records.
+// One wait until every id is terminal or timeout_ms passes; returns records.
 // `keys`: one per id ("" none), or empty.
-Result<WaitReply> wait_for(MeshClient& client, const std::vector<std::string>& ids, const std::vector<std::string>& keys,
-                           bool all, uint64_t timeout_ms) {
+Result<WaitReply> wait_once(MeshClient& client, const std::vector<std::string>& ids, const std::vector<std::string>& keys,
+                            bool all, uint64_t timeout_ms) {
   WaitReply total;
   if (all) return client.wait(WaitRequest{{}, true, timeout_ms});
   auto key_parts = chunks(keys, limits::kMaxBatchTasks);
@@ -89,6 +91,35 @@ Result<WaitReply> wait_for(MeshClient& client, const std::vector<std::string>& i
     total.unfinished = reply.value().unfinished;
   }
   return total;
+}
+
+// Waits as wait_once does, in slices of a few seconds, printing after each
+// unfinished one how far the tasks are (with g.progress).
+Result<WaitReply> wait_for(MeshClient& client, const std::vector<std::string>& ids, const std::vector<std::string>& keys,
+                           bool all, uint64_t timeout_ms, const Globals& g) {
+  constexpr uint64_t kSliceMs = 5000;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  for (;;) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    uint64_t left_ms = static_cast<uint64_t>(std::max<int64_t>(0, left.count()));
+    auto reply = wait_once(client, ids, keys, all, g.progress ? std::min(left_ms, kSliceMs) : left_ms);
+    if (!reply.ok() || !reply.value().timed_out || left_ms <= kSliceMs || !g.progress) return reply;
+    std::map<std::string, size_t> by_state;
+    size_t finished = 0;
+    for (const auto& r : reply.value().records) {
+      ++by_state[state_name(r.state)];
+      finished += is_terminal(r.state);
+    }
+    if (all) {
+      std::cerr << "waiting: " << reply.value().unfinished << " unfinished\n";
+    } else {
+      std::cerr << "waiting: " << finished << " of " << ids.size() << " finished (";
+      for (auto it = by_state.begin(); it != by_state.end(); ++it) {
+        std::cerr << (it == by_state.begin() ? "" : ", ") << it->first << " " << it->second;
+      }
+      std::cerr << ")\n";
+    }
+  }
 }
 
 int print_wait(const WaitReply& reply, const Globals& g, bool all) {
@@ -197,7 +228,7 @@ int do_submit(MeshClient& client, const SubmitArgs& a, const Globals& g) {
     if (a.atomic) std::cout << "transaction " << txn << (rejected ? " aborted: nothing stored" : " committed") << "\n";
   }
   if (a.wait && !accepted.empty()) {
-    auto reply = wait_for(client, accepted, accepted_keys, false, a.wait_timeout_ms);
+    auto reply = wait_for(client, accepted, accepted_keys, false, a.wait_timeout_ms, g);
     if (!reply.ok()) return report(reply.status());
     int code = print_wait(reply.value(), g, false);
     if (code != kExitOk) return code;
@@ -353,7 +384,7 @@ int do_mapreduce(MeshClient& client, const MapReduceArgs& a, const Globals& g) {
   std::cerr << "job " << job.job << ": " << job.inputs.size() << " map tasks, " << job.reducers << " reduce tasks"
             << (job.final_argv.empty() ? "" : ", 1 final task") << " stored\n";
   std::vector<std::string> answer_ids = mapreduce_answer_ids(job);
-  auto waited = wait_for(client, answer_ids, {}, false, a.wait_timeout_ms);
+  auto waited = wait_for(client, answer_ids, {}, false, a.wait_timeout_ms, g);
   if (!waited.ok()) return report(waited.status());
   if (waited.value().timed_out) {
     std::cerr << "meshctl: job " << job.job << " not finished after " << a.wait_timeout_ms << " ms (meshctl job "
@@ -618,6 +649,8 @@ int run(int argc, char** argv) {
   g.addresses = env_addr ? env_addr : "tcp://127.0.0.1:7700";
   app.add_option("-a,--addr", g.addresses, "node endpoints, comma-separated (default $MESH_ADDR or tcp://127.0.0.1:7700)");
   app.add_flag("--json", g.json, "print JSON");
+  bool progress = false;
+  app.add_flag("--progress", progress, "long waits print progress to stderr (default: when stderr is a terminal)");
   app.add_option("--timeout-ms", g.timeout_ms, "how long to wait for a node's reply");
   const char* env_client_key = std::getenv("MESH_CLIENT_KEY");
   const char* env_mesh_key = std::getenv("MESH_MESH_KEY");
@@ -731,6 +764,7 @@ int run(int argc, char** argv) {
     return code == 0 ? kExitOk : kExitUsage;
   }
 
+  g.progress = progress || (::isatty(STDERR_FILENO) && !g.json);
   if (*keygen_cmd) return do_keygen(keygen);
   if (!g.client_key_file.empty() || !g.mesh_key_file.empty()) {
     auto keys = read_client_keys(g.client_key_file, g.mesh_key_file);
@@ -750,7 +784,7 @@ int run(int argc, char** argv) {
       std::cerr << "meshctl: wait needs task ids or --all\n";
       return kExitUsage;
     }
-    auto reply = wait_for(client, ids, read_keys, wait_all, wait_timeout_ms);
+    auto reply = wait_for(client, ids, read_keys, wait_all, wait_timeout_ms, g);
     if (!reply.ok()) return report(reply.status());
     return print_wait(reply.value(), g, wait_all);
   }
