@@ -136,23 +136,22 @@ void Dependencies::on_check_answer(Check check, const Reply& reply) {
 
 // --- leader of the children --------------------------------------------------------------
 
+// Watches the parents the record still needs, and only those; an outcome
+// proposed for a parent still needed stays marked until it applies.
 void Dependencies::on_record(uint32_t partition, const TaskRecord& record) {
   if (record.spec.after.empty()) return;
   Child child{partition, record.spec.id};
-  unwatch(child, record.spec.after);
-  if (record.state != TaskState::kBlocked) return;
+  bool blocked = record.state == TaskState::kBlocked;
   for (const auto& parent : record.spec.after) {
-    if (record.inputs.count(parent.id)) continue;
-    Watch& watch = watches_[ParentKey{parent.id, parent.key}];  // a new watch asks at once
-    watch.children.insert(child);
-    watch.in_job = watch.in_job || parent.in_job;
-  }
-}
-
-void Dependencies::unwatch(const Child& child, const std::vector<ParentRef>& parents) {
-  for (const auto& parent : parents) {
-    proposed_.erase({child.first, child.second, parent.id});
-    auto it = watches_.find(ParentKey{parent.id, parent.key});
+    ParentKey key{parent.id, parent.key};
+    if (blocked && !record.inputs.count(parent.id)) {
+      Watch& watch = watches_[key];  // a new watch asks at once
+      watch.children.insert(child);
+      watch.in_job = watch.in_job || parent.in_job;
+      continue;
+    }
+    proposed_.erase({partition, record.spec.id, parent.id});
+    auto it = watches_.find(key);
     if (it == watches_.end()) continue;
     it->second.children.erase(child);
     if (it->second.children.empty()) watches_.erase(it);  // an answer still on its way is dropped

@@ -97,7 +97,6 @@ class Dependencies {
 
   void on_check_answer(Check check, const Reply& reply);
   void on_wait_answer(const ParentKey& parent, const Reply& reply);
-  void unwatch(const Child& child, const std::vector<ParentRef>& parents);
   void propose_known();
 
   DependencyConfig config_;

@@ -143,5 +143,96 @@ TEST_CASE("dependencies: shards split lines by the key before the first tab, and
   CHECK(shard_of("", 0, 3).empty());
 }
 
+// The component alone: a node that leads partition 4 with `table`.
+class FakeHost final : public ComponentHost {
+ public:
+  TaskTable table;
+  uint64_t now = 1000;
+  std::vector<std::pair<uint64_t, Request>> asks;
+  std::vector<OpParentsDone> proposals;
+
+  uint64_t now_ms() const override { return now; }
+  const std::string& address() const override { return address_; }
+  uint32_t partitions() const override { return 8; }
+  const TaskTable* led_table(uint32_t partition) const override { return partition == 4 ? &table : nullptr; }
+  bool propose(uint32_t, const TaskOp& op) override {
+    proposals.push_back(std::get<OpParentsDone>(op));
+    return true;
+  }
+  std::vector<std::string> candidates(uint32_t) const override { return {}; }
+  std::string leader_address(uint32_t) const override { return {}; }
+  void send(const std::string&, PeerMessage) override {}
+  Status admit(const TaskSpec&) const override { return Status::Ok(); }
+  void answer_client(RequestRef, Reply) override {}
+  void ask(uint64_t handle, Request query, uint64_t) override { asks.emplace_back(handle, std::move(query)); }
+  void submit_atomic(RequestRef, std::string, std::vector<TaskSpec>) override {}
+  void count(const std::string&) override {}
+  void record_in_doubt(uint64_t) override {}
+  void event(std::string, std::string, std::string) override {}
+
+ private:
+  std::string address_ = "tcp://fake";
+};
+
+WaitReply final_parent(const std::string& id, const std::string& result) {
+  TaskRecord r;
+  r.spec.id = id;
+  r.state = TaskState::kCompleted;
+  r.result = result;
+  return WaitReply{false, {r}, {}, 0};
+}
+
+TEST_CASE("dependencies: a leader proposes each parent's outcome once, whatever applies in between") {
+  FakeHost host;
+  Dependencies deps({}, host);
+  REQUIRE(host.table.apply(OpSubmit{spec("c", {"p1", "p2"}), 4, 100}).ok());
+  deps.on_record(4, *host.table.find("c"));
+  deps.tick();
+  REQUIRE(host.asks.size() == 2);  // one long-poll per parent
+  deps.on_answer(host.asks[0].first, final_parent("p1", "one"));
+  deps.tick();
+  REQUIRE(host.proposals.size() == 1);
+  deps.on_answer(host.asks[1].first, final_parent("p2", "two"));
+  deps.tick();
+  REQUIRE(host.proposals.size() == 2);
+  // p1's outcome applies while p2's is still on its way: p2's is not proposed again.
+  REQUIRE(host.table.apply(host.proposals[0]).ok());
+  deps.on_record(4, *host.table.find("c"));
+  deps.tick();
+  CHECK(host.proposals.size() == 2);
+  REQUIRE(host.table.apply(host.proposals[1]).ok());
+  deps.on_record(4, *host.table.find("c"));
+  CHECK(host.table.find("c")->state == TaskState::kPending);
+  CHECK(deps.watched_children() == 0);
+  CHECK_FALSE(deps.next_wake().has_value());
+  // A new leader starts from the table: nothing left to watch.
+  deps.on_lead_end(4);
+  deps.tick();
+  CHECK(host.asks.size() == 2);
+}
+
+TEST_CASE("dependencies: a parent missing from the mesh fails its child, unless it is of the child's own job") {
+  FakeHost host;
+  Dependencies deps({}, host);
+  TaskSpec child = spec("c", {"gone", "sibling"});
+  child.after[1].in_job = true;
+  REQUIRE(host.table.apply(OpSubmit{child, 4, 100}).ok());
+  deps.on_record(4, *host.table.find("c"));
+  deps.tick();
+  REQUIRE(host.asks.size() == 2);
+  for (const auto& [handle, query] : host.asks) {
+    deps.on_answer(handle, WaitReply{false, {}, {std::get<WaitRequest>(query).ids[0]}, 0});
+  }
+  deps.tick();
+  REQUIRE(host.proposals.size() == 1);
+  REQUIRE(host.proposals[0].outcomes.size() == 1);
+  CHECK(host.proposals[0].outcomes[0].parent == "gone");
+  CHECK_FALSE(host.proposals[0].outcomes[0].completed);
+  // The sibling is asked about again after a pause: its resolve is on the way.
+  host.now += DependencyConfig{}.retry_ms;
+  deps.tick();
+  CHECK(host.asks.size() == 3);
+}
+
 }  // namespace
 }  // namespace mesh
