@@ -31,7 +31,7 @@ class ComponentHost {
   virtual void answer_client(RequestRef request, Reply reply) = 0;
   // Asks the mesh a get or a wait as a client's request would be served
   // (routed to the partitions' leaders, linearizable); the answer comes back
-  // to the asking component with `handle`.
+  // with `handle` to Dependencies::on_answer, the one component that asks.
   virtual void ask(uint64_t handle, Request query, uint64_t timeout_ms) = 0;
   // Starts an atomic submit (Transactions) of tasks that all have ids.
   virtual void submit_atomic(RequestRef request, std::string txn, std::vector<TaskSpec> tasks) = 0;

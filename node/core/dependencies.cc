@@ -274,15 +274,18 @@ void Dependencies::propose_known() {
 }
 
 std::optional<uint64_t> Dependencies::next_wake() const {
+  // Known outcomes wait only for their proposal; unknown ones for their next ask.
   std::optional<uint64_t> wake;
+  auto at = [&](uint64_t t) { wake = wake ? std::min(*wake, t) : t; };
   for (const auto& [parent, watch] : watches_) {
-    bool to_propose = watch.outcome && std::any_of(watch.children.begin(), watch.children.end(), [&](const Child& c) {
-                        return !proposed_.count({c.first, c.second, parent.first});
-                      });
-    uint64_t at = to_propose ? std::max(host_.now_ms(), propose_at_ms_) : watch.ask_at_ms;
-    if (watch.outcome && !to_propose) continue;
-    if (!watch.outcome && watch.asking != 0) continue;
-    if (!wake || at < *wake) wake = at;
+    if (!watch.outcome) {
+      if (watch.asking == 0) at(watch.ask_at_ms);
+      continue;
+    }
+    bool unproposed = std::any_of(watch.children.begin(), watch.children.end(), [&](const Child& c) {
+      return !proposed_.count({c.first, c.second, parent.first});
+    });
+    if (unproposed) at(std::max(host_.now_ms(), propose_at_ms_));
   }
   return wake;
 }

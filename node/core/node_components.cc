@@ -69,18 +69,19 @@ void NodeState::on_peer(const TxnReply& m) { txns_->on_reply(m); }
 void NodeState::apply_multi_task_op(uint32_t partition, Replica& r, const TaskOp& op) {
   std::vector<std::string> touched;
   Status status = r.table.apply(op, &touched);
-  bool submits = !std::holds_alternative<OpParentsDone>(op);
+  // A transaction op's touched records are new (a commit's submits);
+  // OpParentsDone's existed before.
+  bool transaction = !std::holds_alternative<OpParentsDone>(op);
   for (const auto& id : touched) {
-    if (submits) task_partition_.emplace(id, partition);
+    if (transaction) task_partition_.emplace(id, partition);
     if (!r.leading) continue;
     const TaskRecord& record = *r.table.find(id);
-    if (submits) count("tasks_submitted");
+    if (transaction) count("tasks_submitted");
     if (record.state == TaskState::kFailed) count("tasks_failed_upstream");
     reindex(partition, record, false);
     if (is_terminal(record.state)) out_.finished.push_back(record);
   }
-  if (!submits) return;
-  txns_->on_applied(partition, op, status, r.leading);
+  if (transaction) txns_->on_applied(partition, op, status, r.leading);
 }
 
 TxnsReply NodeState::transactions_view() const { return TxnsReply{config_.node_id, txns_->view()}; }
