@@ -116,8 +116,9 @@ void pack_body(Packer& p, const WaitRequest& m) {
   if (!m.keys.empty()) pack_str_list(p, m.keys);
 }
 void pack_body(Packer& p, const CancelRequest& m) {
-  p.pack_array(1);
+  p.pack_array(m.job.empty() ? 1 : 2);
   pack_str_list(p, m.ids);
+  if (!m.job.empty()) pack_str(p, m.job);
 }
 void pack_body(Packer& p, const RetryRequest& m) {
   p.pack_array(2);
@@ -125,12 +126,13 @@ void pack_body(Packer& p, const RetryRequest& m) {
   p.pack(m.all_failed);
 }
 void pack_body(Packer& p, const ListRequest& m) {
-  p.pack_array(m.txn.empty() ? 4 : 5);
+  p.pack_array(m.brief ? 6 : m.txn.empty() ? 4 : 5);
   p.pack(m.any_state);
   p.pack(static_cast<uint8_t>(m.state));
   p.pack(m.limit);
   pack_str(p, m.after_id);
-  if (!m.txn.empty()) pack_str(p, m.txn);
+  if (!m.txn.empty() || m.brief) pack_str(p, m.txn);
+  if (m.brief) p.pack(m.brief);
 }
 void pack_body(Packer& p, const StatsRequest&) { p.pack_array(0); }
 
@@ -546,7 +548,10 @@ Request read_request(MessageKind kind, const msgpack::object& o) {
     }
     case MessageKind::kCancelRequest: {
       Fields f(o, 1, "cancel");
-      return CancelRequest{f.string_list(limits::kMaxBatchTasks, limits::kMaxIdBytes)};
+      CancelRequest m;
+      m.ids = f.string_list(limits::kMaxBatchTasks, limits::kMaxIdBytes);
+      if (f.has_more()) m.job = f.bytes(limits::kMaxIdBytes);  // appended
+      return m;
     }
     case MessageKind::kRetryRequest: {
       Fields f(o, 2, "retry");
@@ -563,6 +568,7 @@ Request read_request(MessageKind kind, const msgpack::object& o) {
       m.limit = f.unsigned_as<uint32_t>(limits::kMaxListLimit);
       m.after_id = f.bytes(limits::kMaxIdBytes);
       if (f.has_more()) m.txn = f.bytes(limits::kMaxIdBytes);  // appended
+      if (f.has_more()) m.brief = f.boolean();                 // appended
       return m;
     }
     case MessageKind::kStatsRequest: {

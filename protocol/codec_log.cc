@@ -87,13 +87,14 @@ void pack_op(Packer& p, const OpPurge& o) {
 }
 
 void pack_op(Packer& p, const OpTxnPrepare& o) {
-  p.pack_array(6);
+  p.pack_array(o.cancel_job.empty() ? 6 : 7);
   p.pack(static_cast<uint8_t>(OpKind::kTxnPrepare));
   pack_str(p, o.txn);
   p.pack(o.coordinator);
   p.pack(o.partition);
   pack_specs(p, o.tasks);
   p.pack(o.at_ms);
+  if (!o.cancel_job.empty()) pack_str(p, o.cancel_job);
 }
 void pack_op(Packer& p, const OpTxnResolve& o) {
   p.pack_array(4);
@@ -243,6 +244,7 @@ TaskOp read_op(const msgpack::object& o) {
       op.partition = f.unsigned_as<uint32_t>(UINT32_MAX);
       op.tasks = read_specs(f.array(limits::kMaxBatchTasks));
       op.at_ms = f.u64();
+      if (f.has_more()) op.cancel_job = f.bytes(limits::kMaxIdBytes);  // appended
       return op;
     }
     case OpKind::kTxnResolve: {
@@ -347,12 +349,13 @@ constexpr uint64_t kSnapshotRecordsOnly = 2;
 constexpr uint64_t kSnapshotWithTransactions = 3;
 
 void pack_prepared(Packer& p, const std::string& txn, const PreparedTxn& t) {
-  p.pack_array(5);
+  p.pack_array(t.cancels.empty() ? 5 : 6);
   pack_str(p, txn);
   p.pack(t.coordinator);
   p.pack(t.partition);
   p.pack(t.prepared_ms);
   pack_specs(p, t.tasks);
+  if (!t.cancels.empty()) pack_str_list(p, t.cancels);
 }
 
 void pack_decision(Packer& p, const std::string& txn, const TxnDecision& d) {
@@ -371,6 +374,7 @@ std::pair<std::string, PreparedTxn> read_prepared(const msgpack::object& o) {
   t.partition = f.unsigned_as<uint32_t>(UINT32_MAX);
   t.prepared_ms = f.u64();
   t.tasks = read_specs(f.array(limits::kMaxBatchTasks));
+  if (f.has_more()) t.cancels = f.string_list(limits::kMaxBatchTasks, limits::kMaxIdBytes);  // appended
   return {std::move(txn), std::move(t)};
 }
 

@@ -167,7 +167,7 @@ void pack_body(Packer& p, const FanoutReply& m) {
 
 // Transactions (140-141).
 void pack_body(Packer& p, const TxnRequest& m) {
-  p.pack_array(9);
+  p.pack_array(m.cancel_job.empty() ? 9 : 10);
   p.pack(static_cast<uint8_t>(m.step));
   p.pack(m.handle);
   pack_str(p, m.from_address);
@@ -177,6 +177,7 @@ void pack_body(Packer& p, const TxnRequest& m) {
   p.pack(m.commit);
   pack_partitions(p, m.participants);
   pack_specs(p, m.tasks);
+  if (!m.cancel_job.empty()) pack_str(p, m.cancel_job);
 }
 void pack_body(Packer& p, const TxnReply& m) {
   p.pack_array(8);
@@ -626,6 +627,7 @@ PeerMessage read_peer(MessageKind kind, const msgpack::object& o) {
       m.commit = f.boolean();
       m.participants = read_partitions(f.array(limits::kMaxTxnParticipants));
       m.tasks = read_specs(f.array(limits::kMaxBatchTasks));
+      if (f.has_more()) m.cancel_job = f.bytes(limits::kMaxIdBytes);  // appended
       return m;
     }
     case MessageKind::kTxnReply: {

@@ -169,6 +169,10 @@ struct WaitReply {
 
 struct CancelRequest {
   std::vector<std::string> ids;
+  // Appended: with a job (the transaction id of its atomic submit) and no
+  // ids, every unfinished task of that job, all or none, through a
+  // transaction (docs/ARCHITECTURE.md, "Atomic job cancel").
+  std::string job = {};
 };
 struct CancelOutcome {
   std::string id;
@@ -198,6 +202,9 @@ struct ListRequest {
   uint32_t limit = 1000;
   std::string after_id;  // paging: ids sort ascending
   std::string txn = {};  // appended: only the tasks this transaction (job) stored
+  // Appended: records without payload, result, inputs and attempts, for a
+  // caller that needs only ids, states and partitions.
+  bool brief = false;
 };
 struct ListReply {
   std::vector<TaskRecord> records;

@@ -217,6 +217,7 @@ struct TxnRequest {
   bool commit = false;       // decide, resolve: the decision
   std::vector<uint32_t> participants;  // decide: the partitions to resolve
   std::vector<TaskSpec> tasks;         // prepare: this partition's tasks
+  std::string cancel_job = {};         // appended; prepare: cancel this job's tasks instead
 };
 
 struct TxnReply {
@@ -227,7 +228,8 @@ struct TxnReply {
   ErrorCode code = ErrorCode::kOk;  // kNotLeader: ask leader_address (when known)
   std::string leader_address;
   bool commit = false;  // prepare: the vote; decide: the decision
-  std::vector<SubmitOutcome> outcomes;  // prepare, voting no: why, per task
+  // Prepare, voting no: why, per task (a job cancel's: one, under the job's id).
+  std::vector<SubmitOutcome> outcomes;
 };
 
 using PeerMessage = std::variant<Ping, PingReq, Ack, Sync, StealRequest, StealGrant, LeaseRenewal, StolenResult,

@@ -134,17 +134,22 @@ struct OpParentsDone {
 // Reads do not see them; their ids are locked against other submits and
 // other transactions until OpTxnResolve. Refused whole (nothing staged) when
 // one of the ids exists or is locked. Applying it again changes nothing.
+// With cancel_job (appended, then no tasks): stages the cancel of every
+// task of that job unfinished here now; they are locked the same way, and
+// no new attempt of them starts until the resolve. Refused whole when
+// another transaction holds one of them.
 struct OpTxnPrepare {
   std::string txn;
   uint32_t coordinator = 0;  // the partition holding the decision
   uint32_t partition = 0;    // this partition (the records' partition)
   std::vector<TaskSpec> tasks;
   uint64_t at_ms = 0;
+  std::string cancel_job = {};
   bool operator==(const OpTxnPrepare&) const = default;
 };
 
 // Participant: applies the intents as submits (commit) or drops them
-// (abort). Without intents (never prepared here, or resolved already) it
+// (abort); a staged cancel cancels its tasks still unfinished (commit). Without intents (never prepared here, or resolved already) it
 // changes nothing.
 struct OpTxnResolve {
   std::string txn;
@@ -176,6 +181,7 @@ struct PreparedTxn {  // a participant's staged intents
   uint32_t partition = 0;
   std::vector<TaskSpec> tasks;
   uint64_t prepared_ms = 0;
+  std::vector<std::string> cancels = {};  // a staged cancel: the ids it holds
   bool operator==(const PreparedTxn&) const = default;
 };
 struct TxnDecision {  // a coordinator's decision, kept until forgotten

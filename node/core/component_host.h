@@ -13,6 +13,13 @@
 
 namespace mesh {
 
+// Which component gets the answer to an ask, and its handle for it.
+enum class Asker : uint8_t { kDependencies, kTransactions };
+struct AskRef {
+  Asker asker = Asker::kDependencies;
+  uint64_t handle = 0;
+};
+
 class ComponentHost {
  public:
   virtual ~ComponentHost() = default;
@@ -29,10 +36,10 @@ class ComponentHost {
   // Whether this node would store the task (handler, limits, backpressure).
   virtual Status admit(const TaskSpec& spec) const = 0;
   virtual void answer_client(RequestRef request, Reply reply) = 0;
-  // Asks the mesh a get or a wait as a client's request would be served
+  // Asks the mesh a get, wait or list as a client's request would be served
   // (routed to the partitions' leaders, linearizable); the answer comes back
-  // with `handle` to Dependencies::on_answer, the one component that asks.
-  virtual void ask(uint64_t handle, Request query, uint64_t timeout_ms) = 0;
+  // to the asker's on_answer with the ref's handle.
+  virtual void ask(AskRef ref, Request query, uint64_t timeout_ms) = 0;
   // Starts an atomic submit (Transactions) of tasks that all have ids.
   virtual void submit_atomic(RequestRef request, std::string txn, std::vector<TaskSpec> tasks) = 0;
   virtual void count(const std::string& name) = 0;

@@ -116,7 +116,7 @@ void Dependencies::submit(RequestRef request, std::string txn, std::vector<TaskS
   if (outside.ids.empty()) return host_.submit_atomic(request, std::move(txn), std::move(tasks));
   uint64_t handle = next_handle_++;
   checks_[handle] = Check{request, std::move(txn), std::move(tasks), outside.ids};
-  host_.ask(handle, std::move(outside), config_.check_timeout_ms);
+  host_.ask(AskRef{Asker::kDependencies, handle}, std::move(outside), config_.check_timeout_ms);
 }
 
 void Dependencies::on_check_answer(Check check, const Reply& reply) {
@@ -224,7 +224,7 @@ void Dependencies::tick() {
     query.keys = {parent.second};
     query.timeout_ms = config_.wait_ms;
     host_.count("dependency_waits");
-    host_.ask(watch.asking, std::move(query), config_.wait_ms);
+    host_.ask(AskRef{Asker::kDependencies, watch.asking}, std::move(query), config_.wait_ms);
   }
   propose_known();
 }

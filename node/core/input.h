@@ -38,6 +38,7 @@ struct Submit {
 struct Cancel {
   RequestRef request = 0;
   std::vector<std::string> ids;
+  std::string job = {};  // instead of ids: every unfinished task of the job, all or none
 };
 struct Wait {
   RequestRef request = 0;

@@ -1,6 +1,8 @@
 // NodeState's seam to its sans-IO components, Transactions and Dependencies
 // (node/core/component_host.h): what they may see and do of their node, and
 // where the node hands them submits, messages, applied ops and leadership.
+#include <algorithm>
+
 #include "node/core/dependencies.h"
 #include "node/core/node_state.h"
 #include "node/core/transactions.h"
@@ -29,8 +31,8 @@ class NodeComponentHost final : public ComponentHost {
   void answer_client(RequestRef request, Reply reply) override {
     node_.out_.replies.push_back({request, std::move(reply)});
   }
-  void ask(uint64_t handle, Request query, uint64_t timeout_ms) override {
-    node_.start_fanout(0, std::move(query), timeout_ms, handle);
+  void ask(AskRef ref, Request query, uint64_t timeout_ms) override {
+    node_.start_fanout(0, std::move(query), timeout_ms, ref);
   }
   void submit_atomic(RequestRef request, std::string txn, std::vector<TaskSpec> tasks) override {
     node_.txns_->submit(request, std::move(txn), std::move(tasks));
@@ -69,14 +71,16 @@ void NodeState::on_peer(const TxnReply& m) { txns_->on_reply(m); }
 void NodeState::apply_multi_task_op(uint32_t partition, Replica& r, const TaskOp& op) {
   std::vector<std::string> touched;
   Status status = r.table.apply(op, &touched);
-  // A transaction op's touched records are new (a commit's submits);
-  // OpParentsDone's existed before.
   bool transaction = !std::holds_alternative<OpParentsDone>(op);
   for (const auto& id : touched) {
-    if (transaction) task_partition_.emplace(id, partition);
+    // New: a commit's submits. Others existed before: the tasks a job
+    // cancel held, OpParentsDone's children.
+    auto [begin, end] = task_partition_.equal_range(id);
+    bool created = std::none_of(begin, end, [&](const auto& entry) { return entry.second == partition; });
+    if (created) task_partition_.emplace(id, partition);
     if (!r.leading) continue;
     const TaskRecord& record = *r.table.find(id);
-    if (transaction) count("tasks_submitted");
+    if (created) count("tasks_submitted");
     if (record.state == TaskState::kFailed) count("tasks_failed_upstream");
     reindex(partition, record, false);
     if (is_terminal(record.state)) out_.finished.push_back(record);

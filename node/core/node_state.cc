@@ -83,7 +83,12 @@ void NodeState::on(const in::Submit& e) {
 }
 
 void NodeState::on(const in::Cancel& e) {
-  start_fanout(e.request, CancelRequest{e.ids}, config_.replication.request_deadline_ms);
+  if (e.job.empty()) return start_fanout(e.request, CancelRequest{e.ids}, config_.replication.request_deadline_ms);
+  if (!e.ids.empty()) {
+    out_.replies.push_back({e.request, ErrorReply{ErrorCode::kInvalidArgument, "a cancel names ids or a job, not both"}});
+    return;
+  }
+  txns_->cancel_job(e.request, random_id("c-"), e.job);
 }
 
 void NodeState::on(const in::Wait& e) { start_fanout(e.request, e.query, e.query.timeout_ms); }
@@ -605,6 +610,18 @@ FanoutReply NodeState::serve_get(const GetRequest& q) const {
   return FanoutReply{0, config_.node_id, led_partitions(), std::move(reply)};
 }
 
+namespace {
+// A record without its bulk: what a caller needs to find and count tasks.
+TaskRecord brief_record(const TaskRecord& r) {
+  TaskRecord brief = r;
+  brief.spec.payload.clear();
+  brief.result.clear();
+  brief.inputs.clear();
+  brief.attempts.clear();
+  return brief;
+}
+}  // namespace
+
 FanoutReply NodeState::serve_list(const ListRequest& q) const {
   ListReply reply;
   for (const auto& [p, r] : replicas_) {
@@ -618,7 +635,7 @@ FanoutReply NodeState::serve_list(const ListRequest& q) const {
         reply.more = true;
         break;
       }
-      reply.records.push_back(it->second);
+      reply.records.push_back(q.brief ? brief_record(it->second) : it->second);
     }
   }
   std::sort(reply.records.begin(), reply.records.end(),

@@ -307,7 +307,7 @@ class NodeState {
   // A fan-out request at its origin.
   struct FanoutState {
     RequestRef request = 0;
-    uint64_t component = 0;  // a component's ask (start_fanout)
+    std::optional<AskRef> ask;  // a component's ask (start_fanout); none for a client's
     Request query;
     uint64_t deadline_ms = 0;
     uint64_t round = 0;
@@ -500,9 +500,9 @@ class NodeState {
   void finish_client_submit(uint64_t client_id);
   void on_peer(const RouteSubmit& m);
   void on_peer(const RouteSubmitReply& m);
-  // `component`: the handle of a component's ask (ComponentHost::ask), which
-  // gets the answer instead of a client; 0 for a client's request.
-  void start_fanout(RequestRef request, Request query, uint64_t timeout_ms, uint64_t component = 0);
+  // `ask`: a component's ask (ComponentHost::ask), whose component gets the
+  // answer instead of a client.
+  void start_fanout(RequestRef request, Request query, uint64_t timeout_ms, std::optional<AskRef> ask = std::nullopt);
   void send_fanout_round(uint64_t fanout_id, FanoutState& f);
   void on_peer(const Fanout& m);
   void on_peer(const FanoutReply& m);

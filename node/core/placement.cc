@@ -124,7 +124,14 @@ void NodeState::dispatch() {
   std::set<uint32_t> refusing;
   while (const TaskKey* peeked = ready_.peek()) {
     TaskKey next = *peeked;
-    const TaskRecord& r = *replicas_.at(next.partition).table.find(next.id);
+    const TaskTable& table = replicas_.at(next.partition).table;
+    if (table.locked_by(next.id) != nullptr) {
+      // Held by a job cancel: it starts no attempt. The resolve hands it
+      // back (reindex) if the cancel aborts.
+      ready_.pop();
+      continue;
+    }
+    const TaskRecord& r = *table.find(next.id);
     std::string runner = choose_runner(room, r.spec.stealable);
     if (runner.empty()) break;  // nobody has room: it waits in place
     ready_.pop();

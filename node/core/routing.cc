@@ -224,11 +224,11 @@ void NodeState::expire_routes() {
 
 // --- fan-out: get, wait, cancel, retry, list ------------------------------------------------
 
-void NodeState::start_fanout(RequestRef request, Request query, uint64_t timeout_ms, uint64_t component) {
+void NodeState::start_fanout(RequestRef request, Request query, uint64_t timeout_ms, std::optional<AskRef> ask) {
   uint64_t id = next_handle_++;
   FanoutState& f = fanouts_[id];
   f.request = request;
-  f.component = component;
+  f.ask = ask;
   f.query = std::move(query);
   f.deadline_ms = timeout_ms > UINT64_MAX - now_ms_ ? UINT64_MAX : now_ms_ + timeout_ms;
   send_fanout_round(id, f);
@@ -552,10 +552,13 @@ void NodeState::finish_fanout_round(uint64_t fanout_id) {
 void NodeState::finish_fanout(uint64_t fanout_id, Reply reply) {
   auto it = fanouts_.find(fanout_id);
   RequestRef request = it->second.request;
-  uint64_t component = it->second.component;
+  std::optional<AskRef> ask = it->second.ask;
   fanouts_.erase(it);
-  if (component != 0) return deps_->on_answer(component, reply);
-  out_.replies.push_back({request, std::move(reply)});
+  if (!ask) return out_.replies.push_back({request, std::move(reply)});
+  switch (ask->asker) {
+    case Asker::kDependencies: return deps_->on_answer(ask->handle, reply);
+    case Asker::kTransactions: return txns_->on_answer(ask->handle, reply);
+  }
 }
 
 }  // namespace mesh

@@ -119,6 +119,10 @@ Result<TaskRecord*> TaskTable::leased(const std::string& id, uint32_t attempt) {
 
 Status TaskTable::check_new_id(const std::string& id) const {
   if (records_.count(id)) return Status(ErrorCode::kConflict, "task " + id + " exists");
+  return check_not_held(id);
+}
+
+Status TaskTable::check_not_held(const std::string& id) const {
   if (const std::string* txn = locked_by(id)) {
     return Status(ErrorCode::kConflict, "task " + id + " is held by transaction " + *txn);
   }
@@ -150,6 +154,7 @@ Status TaskTable::apply_op(const OpLease& op) {
   if (it == records_.end()) return Status(ErrorCode::kNotFound, "no task " + op.id);
   TaskRecord& r = it->second;
   if (r.state != TaskState::kPending) return Status(ErrorCode::kStaleAttempt, "task " + op.id + " is not pending");
+  if (Status s = check_not_held(op.id); !s.ok()) return s;
   if (op.attempt != r.attempt + 1) return Status(ErrorCode::kStaleAttempt, "task " + op.id + " attempt out of order");
   set_state(r, TaskState::kLeased);
   r.attempt = op.attempt;
@@ -226,10 +231,16 @@ Status TaskTable::apply_op(const OpCancel& op) {
   if (it == records_.end()) return Status(ErrorCode::kNotFound, "no task " + op.id);
   TaskRecord& r = it->second;
   if (is_terminal(r.state)) return Status(ErrorCode::kAlreadyTerminal, "task " + op.id + " already finished");
-  if (r.state == TaskState::kLeased) end_attempt(r, AttemptOutcome::kCancelled, op.at_ms, "cancelled");
-  r.finished_ms = op.at_ms;
-  set_state(r, TaskState::kCancelled);
+  if (Status s = check_not_held(op.id); !s.ok()) return s;
+  cancel(r, op.at_ms);
   return Status::Ok();
+}
+
+void TaskTable::cancel(TaskRecord& r, uint64_t at_ms) {
+  MESH_ASSERT(!is_terminal(r.state), "only an unfinished task is cancelled");
+  if (r.state == TaskState::kLeased) end_attempt(r, AttemptOutcome::kCancelled, at_ms, "cancelled");
+  r.finished_ms = at_ms;
+  set_state(r, TaskState::kCancelled);
 }
 
 Status TaskTable::apply_op(const OpRetry& op) {
@@ -237,6 +248,7 @@ Status TaskTable::apply_op(const OpRetry& op) {
   if (it == records_.end()) return Status(ErrorCode::kNotFound, "no task " + op.id);
   TaskRecord& r = it->second;
   if (r.state != TaskState::kFailed) return Status(ErrorCode::kConflict, "task " + op.id + " is not a dead letter");
+  if (Status s = check_not_held(op.id); !s.ok()) return s;
   if (r.inputs.size() < r.spec.after.size()) {
     return Status(ErrorCode::kConflict, "task " + op.id + " failed upstream: retry its parents and submit it again");
   }
@@ -261,11 +273,13 @@ void TaskTable::restore_transactions(PreparedTxns prepared, TxnDecisions decisio
   locked_ids_.clear();
   for (const auto& [txn, intents] : prepared_) {
     for (const auto& spec : intents.tasks) locked_ids_.emplace(spec.id, txn);
+    for (const auto& id : intents.cancels) locked_ids_.emplace(id, txn);
   }
 }
 
 Status TaskTable::apply_op(const OpTxnPrepare& op) {
   if (prepared_.count(op.txn)) return Status::Ok();  // a resent prepare
+  if (!op.cancel_job.empty()) return prepare_cancel(op);
   std::set<std::string> ids;
   for (const auto& spec : op.tasks) {
     if (!ids.insert(spec.id).second) return Status(ErrorCode::kConflict, "task " + spec.id + " appears twice");
@@ -282,6 +296,14 @@ Status TaskTable::apply_op(const OpTxnResolve& op) {
   PreparedTxn intents = std::move(it->second);
   prepared_.erase(it);
   for (const auto& spec : intents.tasks) locked_ids_.erase(spec.id);
+  for (const auto& id : intents.cancels) {
+    locked_ids_.erase(id);
+    auto held = records_.find(id);  // finished since, it may even be purged
+    if (held == records_.end()) continue;
+    if (op.commit && !is_terminal(held->second.state)) cancel(held->second, op.at_ms);
+    // Held records were kept from new attempts: the leader schedules them anew.
+    if (touched_ != nullptr) touched_->push_back(id);
+  }
   if (!op.commit) return Status::Ok();
   for (auto& spec : intents.tasks) {
     std::string id = spec.id;
@@ -289,6 +311,21 @@ Status TaskTable::apply_op(const OpTxnResolve& op) {
     MESH_ASSERT(s.ok(), "an intent's id was locked, yet it could not be stored");
     records_.at(id).txn = op.txn;
   }
+  return Status::Ok();
+}
+
+// A job's tasks unfinished here now, held for the cancel. Scanning the
+// table is fine for an operator's rare request; an index by job would cost
+// every submit.
+Status TaskTable::prepare_cancel(const OpTxnPrepare& op) {
+  std::vector<std::string> held;
+  for (const auto& [id, r] : records_) {
+    if (r.txn != op.cancel_job || is_terminal(r.state)) continue;
+    if (Status s = check_not_held(id); !s.ok()) return s;
+    held.push_back(id);
+  }
+  for (const auto& id : held) locked_ids_.emplace(id, op.txn);
+  prepared_.emplace(op.txn, PreparedTxn{op.coordinator, op.partition, {}, op.at_ms, std::move(held)});
   return Status::Ok();
 }
 

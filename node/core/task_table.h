@@ -17,11 +17,14 @@
 //                                      refused for one that failed upstream
 //   terminal  --Purge--->  (none)      finished before the op's cutoff
 //   (none)    --TxnPrepare, TxnResolve(commit)--> PENDING   through an intent
+//   PENDING|LEASED|BLOCKED --TxnPrepare(cancel_job), TxnResolve(commit)--> CANCELLED
 // Transactions (docs/ARCHITECTURE.md, "Transactions"): a prepare stages its
 // tasks as intents, invisible to find() and records(), whose ids no submit
 // or other prepare may take until the resolve applies them as submits
-// (commit) or drops them (abort). A decision is kept, first one wins, until
-// forgotten.
+// (commit) or drops them (abort). A prepared cancel of a job holds the
+// job's unfinished tasks the same way: no lease, cancel or retry applies to
+// them until the resolve cancels them (commit) or lets them go (abort). A
+// decision is kept, first one wins, until forgotten.
 // Invariants: a COMPLETED or CANCELLED record never changes again, and a
 // FAILED one only through Retry; attempt numbers only grow, across retries
 // too; at most one attempt of a record has outcome kSucceeded; every
@@ -93,6 +96,8 @@ class TaskTable {
   // Why a new task `id` cannot be stored here now (it exists, or an intent
   // holds it); OK when it can.
   Status check_new_id(const std::string& id) const;
+  // kConflict when a transaction holds `id` (an intent, a prepared cancel).
+  Status check_not_held(const std::string& id) const;
 
  private:
   Status apply_op(const OpSubmit& op);
@@ -109,6 +114,8 @@ class TaskTable {
   Status apply_op(const OpTxnDecide& op);
   Status apply_op(const OpTxnForget& op);
   Status apply_op(const OpParentsDone& op);
+  Status prepare_cancel(const OpTxnPrepare& op);
+  void cancel(TaskRecord& record, uint64_t at_ms);
   void apply_parent_outcome(const ParentOutcome& outcome, uint64_t at_ms);
 
   // Finds the record whose current attempt is leased as `attempt`.

@@ -46,6 +46,10 @@ void Transactions::submit(RequestRef request, std::string txn, std::vector<TaskS
                          "a transaction may touch at most " + std::to_string(limits::kMaxTxnParticipants) +
                              " partitions; this one touches " + std::to_string(o.parts.size()));
   }
+  send_prepares(id, o);
+}
+
+void Transactions::send_prepares(uint64_t origin_id, Origin& o) {
   host_.count("txns_started");
   std::vector<TxnRequest> prepares;
   for (const auto& [partition, part] : o.parts) {
@@ -56,18 +60,20 @@ void Transactions::submit(RequestRef request, std::string txn, std::vector<TaskS
     prepare.partition = partition;
     prepare.coordinator = o.coordinator;
     prepare.tasks = part;
+    prepare.cancel_job = o.cancel_job;
     prepares.push_back(std::move(prepare));
   }
   // A partition this node leads may answer at once, and a refusal decides:
   // every vote is awaited before the first goes out, and none after the end.
   for (auto& prepare : prepares) {
-    if (!origins_.count(id) || origins_.at(id).deciding) return;
-    call(std::move(prepare), id);
+    if (!origins_.count(origin_id) || origins_.at(origin_id).deciding) return;
+    call(std::move(prepare), origin_id);
   }
 }
 
 void Transactions::on_vote(Origin& o, const TxnReply& m) {
   if (o.deciding || !o.unvoted.erase(m.partition)) return;
+  if (!o.cancel_job.empty()) return on_cancel_vote(o, m);
   if (!m.commit) {
     o.refused = true;
     for (const auto& refused : m.outcomes) {
@@ -97,6 +103,7 @@ void Transactions::decide(uint64_t origin_id, bool commit) {
 // The decision that won is the answer: a commit stored every task, whatever
 // the votes this origin saw (a resent transaction meets its own tasks).
 void Transactions::on_decided(uint64_t origin_id, bool commit) {
+  if (!origins_.at(origin_id).cancel_job.empty()) return on_cancel_decided(origin_id, commit);
   if (commit) {
     for (auto& outcome : origins_.at(origin_id).reply.outcomes) {
       outcome = SubmitOutcome{outcome.id, ErrorCode::kOk, {}, false, TaskState::kPending};
@@ -111,6 +118,7 @@ void Transactions::on_decided(uint64_t origin_id, bool commit) {
 void Transactions::finish_origin(uint64_t origin_id, ErrorCode code, const std::string& message) {
   auto it = origins_.find(origin_id);
   Origin& o = it->second;
+  if (!o.cancel_job.empty()) return finish_cancel(origin_id, code, message);
   for (auto& outcome : o.reply.outcomes) {
     if (outcome.code != ErrorCode::kOk) continue;
     outcome.code = code;
@@ -150,7 +158,8 @@ void Transactions::serve_prepare(const TxnRequest& m) {
     host_.count("txn_prepares_refused");
     return reply(m, std::move(vote));
   }
-  if (!host_.propose(m.partition, OpTxnPrepare{m.txn, m.coordinator, m.partition, m.tasks, host_.now_ms()})) {
+  if (!host_.propose(m.partition,
+                     OpTxnPrepare{m.txn, m.coordinator, m.partition, m.tasks, host_.now_ms(), m.cancel_job})) {
     return reply(m, not_leader(m));
   }
   vote_waits_[{m.partition, m.txn}].push_back(m);
@@ -279,6 +288,9 @@ void Transactions::on_applied(uint32_t partition, const TaskOp& op, const Status
       if (!status.ok()) {
         for (const auto& spec : m.tasks) {
           vote.outcomes.push_back(SubmitOutcome{spec.id, status.code(), status.message(), false, TaskState::kPending});
+        }
+        if (!m.cancel_job.empty()) {
+          vote.outcomes.push_back(SubmitOutcome{m.cancel_job, status.code(), status.message(), false, {}});
         }
       }
       reply(m, std::move(vote));
@@ -493,7 +505,8 @@ std::vector<TxnInfo> Transactions::view() const {
   std::vector<TxnInfo> out;
   uint64_t now = host_.now_ms();
   for (const auto& [id, o] : origins_) {
-    out.push_back({o.txn, "origin", o.deciding ? "deciding" : "preparing", o.coordinator, now - o.started_ms});
+    const char* state = o.listing ? "listing" : o.deciding ? "deciding" : "preparing";
+    out.push_back({o.txn, "origin", state, o.coordinator, now - o.started_ms});
   }
   for (const auto& [key, doubt] : doubts_) {
     out.push_back({key.second, "participant", "prepared", key.first, now - doubt.since_ms});

@@ -56,6 +56,13 @@ class Transactions {
 
   // Origin: an atomic submit. Every task has its id.
   void submit(RequestRef request, std::string txn, std::vector<TaskSpec> tasks);
+  // Origin: cancels every unfinished task of `job` (the transaction id of
+  // its atomic submit), all or none, as transaction `txn`
+  // (transactions_cancel.cc).
+  void cancel_job(RequestRef request, std::string txn, std::string job);
+  // The answer to this component's ask (ComponentHost::ask): a page of the
+  // job a cancel lists.
+  void on_answer(uint64_t origin_id, const Reply& reply);
   void on_request(const TxnRequest& m);
   void on_reply(const TxnReply& m);
   // A transaction op was applied on this node's replica of `partition`
@@ -88,6 +95,15 @@ class Transactions {
     uint64_t started_ms = 0;
     uint64_t votes_deadline_ms = 0;
     uint64_t deadline_ms = 0;  // the client's answer, at the latest
+    // A job cancel: the job; listing it (before the prepares, and again
+    // once committed, to tell what the cancel took); its tasks as listed
+    // last; those unfinished at the first listing; why it was refused.
+    std::string cancel_job;
+    bool listing = false;
+    bool confirming = false;
+    std::vector<CancelOutcome> job_tasks;
+    std::set<std::string> unfinished;
+    std::string refusal;
   };
   // A step sent to a partition's leader, resent until answered.
   struct Call {
@@ -113,6 +129,13 @@ class Transactions {
   void on_vote(Origin& o, const TxnReply& m);
   void on_decided(uint64_t origin_id, bool commit);
   void finish_origin(uint64_t origin_id, ErrorCode code, const std::string& message);
+  void send_prepares(uint64_t origin_id, Origin& o);
+  // --- origin of a job cancel (transactions_cancel.cc)
+  void list_job_page(uint64_t origin_id, const Origin& o);
+  void on_job_listed(uint64_t origin_id, Origin& o);
+  void on_cancel_vote(Origin& o, const TxnReply& m);
+  void on_cancel_decided(uint64_t origin_id, bool commit);
+  void finish_cancel(uint64_t origin_id, ErrorCode code, const std::string& message);
   // --- participant
   void serve_prepare(const TxnRequest& m);
   void serve_resolve(const TxnRequest& m);

@@ -351,7 +351,9 @@ void NodeState::on_peer(const StealRequest& m) {
     // A grant must fit in one frame: payloads and inputs count toward it.
     size_t grant_bytes = 0;
     auto keys = ready_.take_last(n, [&](const TaskKey& key) {
-      const TaskRecord& r = *replicas_.at(key.partition).table.find(key.id);
+      const TaskTable& table = replicas_.at(key.partition).table;
+      if (table.locked_by(key.id) != nullptr) return false;  // held by a job cancel
+      const TaskRecord& r = *table.find(key.id);
       size_t bytes = r.spec.payload.size();
       for (const auto& [parent, input] : r.inputs) bytes += input.size();
       if (!r.spec.stealable || grant_bytes + bytes > limits::kMaxFrameBytes / 2) return false;

@@ -438,7 +438,7 @@ struct Node::Impl {
     feed(in::Wait{remember(peer, id, /*wait=*/true), std::move(r)});
   }
   void handle(const std::string& peer, uint64_t id, CancelRequest r) {
-    feed(in::Cancel{remember(peer, id), std::move(r.ids)});
+    feed(in::Cancel{remember(peer, id), std::move(r.ids), std::move(r.job)});
   }
   void handle(const std::string& peer, uint64_t id, RetryRequest r) {
     feed(in::Retry{remember(peer, id), std::move(r)});

@@ -164,7 +164,7 @@ class FakeHost final : public ComponentHost {
   void send(const std::string&, PeerMessage) override {}
   Status admit(const TaskSpec&) const override { return Status::Ok(); }
   void answer_client(RequestRef, Reply) override {}
-  void ask(uint64_t handle, Request query, uint64_t) override { asks.emplace_back(handle, std::move(query)); }
+  void ask(AskRef ref, Request query, uint64_t) override { asks.emplace_back(ref.handle, std::move(query)); }
   void submit_atomic(RequestRef, std::string, std::vector<TaskSpec>) override {}
   void count(const std::string&) override {}
   void record_in_doubt(uint64_t) override {}

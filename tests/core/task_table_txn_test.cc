@@ -109,5 +109,91 @@ TEST_CASE("task table txn: a snapshot without transactions keeps format 2's byte
   CHECK(plain == std::string("\x92\x02\x00", 3));
 }
 
+// A table holding job "j": a pending task, a leased one, a blocked one, a
+// completed one, and a pending task of another job.
+TaskTable job_table() {
+  TaskTable table;
+  OpTxnPrepare job = prepare("j", {"pending", "leased", "blocked", "done"});
+  job.tasks[2].after = {ParentRef{"elsewhere", "", false}};
+  REQUIRE(table.apply(job).ok());
+  REQUIRE(table.apply(prepare("other", {"elsewhere"})).ok());
+  REQUIRE(table.apply(OpTxnResolve{"j", true, 20}).ok());
+  REQUIRE(table.apply(OpTxnResolve{"other", true, 20}).ok());
+  REQUIRE(table.apply(OpLease{"leased", 1, "n2", 30, 1000, 2000}).ok());
+  REQUIRE(table.apply(OpLease{"done", 1, "n2", 30, 1000, 2000}).ok());
+  REQUIRE(table.apply(OpComplete{"done", 1, "result", 40}).ok());
+  return table;
+}
+
+OpTxnPrepare prepare_cancel(const std::string& txn, const std::string& job) {
+  return OpTxnPrepare{txn, 3, 5, {}, 100, job};
+}
+
+TEST_CASE("task table txn: a job cancel holds the job's unfinished tasks; commit cancels them, running ones too") {
+  TaskTable table = job_table();
+  REQUIRE(table.apply(prepare_cancel("c1", "j")).ok());
+  REQUIRE(table.prepared().count("c1"));
+  CHECK(table.prepared().at("c1").cancels == std::vector<std::string>{"blocked", "leased", "pending"});
+  CHECK(table.locked_by("done") == nullptr);
+  CHECK(table.locked_by("elsewhere") == nullptr);
+  // Held: no new attempt, no cancel or retry of its own, no other transaction.
+  CHECK(table.apply(OpLease{"pending", 1, "n1", 110, 1000, 2000}).code() == ErrorCode::kConflict);
+  CHECK(table.apply(OpCancel{"pending", 110}).code() == ErrorCode::kConflict);
+  CHECK(table.apply(prepare_cancel("c2", "j")).code() == ErrorCode::kConflict);
+  CHECK(table.prepared().count("c2") == 0);
+  // A running attempt may still end meanwhile.
+  REQUIRE(table.apply(OpRenew{"leased", 1, 3000}).ok());
+  std::vector<std::string> touched;
+  REQUIRE(table.apply(OpTxnResolve{"c1", true, 200}, &touched).ok());
+  CHECK(touched == std::vector<std::string>{"blocked", "leased", "pending"});
+  for (const char* id : {"pending", "leased", "blocked"}) {
+    CAPTURE(id);
+    CHECK(table.find(id)->state == TaskState::kCancelled);
+    CHECK(table.find(id)->finished_ms == 200);
+    CHECK(table.locked_by(id) == nullptr);
+  }
+  CHECK(table.find("leased")->attempts.back().outcome == AttemptOutcome::kCancelled);
+  CHECK(table.find("done")->state == TaskState::kCompleted);
+  CHECK(table.find("elsewhere")->state == TaskState::kPending);
+  CHECK(table.count_in(TaskState::kCancelled) == 3);
+  CHECK(table.unfinished() == 1);
+}
+
+TEST_CASE("task table txn: an aborted job cancel lets its tasks go, unchanged") {
+  TaskTable table = job_table();
+  REQUIRE(table.apply(prepare_cancel("c1", "j")).ok());
+  // The held task that finishes meanwhile stays finished either way.
+  REQUIRE(table.apply(OpComplete{"leased", 1, "late", 150}).ok());
+  std::vector<std::string> touched;
+  REQUIRE(table.apply(OpTxnResolve{"c1", false, 200}, &touched).ok());
+  CHECK(touched.size() == 3);  // handed back to the scheduler
+  CHECK(table.find("pending")->state == TaskState::kPending);
+  CHECK(table.find("blocked")->state == TaskState::kBlocked);
+  CHECK(table.find("leased")->state == TaskState::kCompleted);
+  CHECK(table.locked_by("pending") == nullptr);
+  CHECK(table.apply(OpLease{"pending", 1, "n1", 210, 1000, 2000}).ok());
+}
+
+TEST_CASE("task table txn: a prepared job cancel survives a snapshot; one of a job with nothing unfinished holds nothing") {
+  TaskTable table = job_table();
+  REQUIRE(table.apply(prepare_cancel("c1", "j")).ok());
+  std::vector<TaskRecord> records;
+  for (const auto& [id, r] : table.records()) records.push_back(r);
+  auto decoded = decode_snapshot(encode_snapshot(records, table.prepared(), table.decisions()));
+  REQUIRE_MESSAGE(decoded.ok(), decoded.status().message());
+  TaskTable restored;
+  for (auto& r : decoded.value().records) restored.restore(std::move(r));
+  restored.restore_transactions(decoded.value().prepared, decoded.value().decisions);
+  CHECK(restored.prepared() == table.prepared());
+  REQUIRE(restored.locked_by("pending") != nullptr);
+  REQUIRE(restored.apply(OpTxnResolve{"c1", true, 200}).ok());
+  CHECK(restored.count_in(TaskState::kCancelled) == 3);
+
+  REQUIRE(restored.apply(prepare_cancel("c2", "j")).ok());
+  CHECK(restored.prepared().at("c2").cancels.empty());
+  REQUIRE(restored.apply(prepare_cancel("c3", "no-such-job")).ok());
+  CHECK(restored.prepared().at("c3").cancels.empty());
+}
+
 }  // namespace
 }  // namespace mesh

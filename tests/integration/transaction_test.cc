@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <chrono>
 #include <fstream>
+#include <map>
 #include <random>
 #include <set>
 #include <thread>
@@ -139,6 +140,67 @@ TEST_CASE("meshctl submit --atomic stores a JSON lines job whole, or refuses it 
   std::vector<std::string> second;
   for (int i = 0; i < 10; ++i) second.push_back("k-" + std::to_string(i));
   CHECK(stored(*client, second) == 0);
+}
+
+TEST_CASE("meshctl cancel --job cancels every unfinished task of a job at once, running ones too, and says which") {
+  TempDir temp("meshtxncancel-");
+  REQUIRE(!temp.path().empty());
+  auto nodes = start_mesh(3, "c", temp.path(), {});
+  REQUIRE(wait_until([&] { return led_as_preferred(nodes); }));
+  Gate gate;
+  std::vector<TaskSpec> tasks;
+  std::vector<std::string> gated, quick;
+  for (int i = 0; i < 40; ++i) {
+    tasks.push_back(gate.task("held-" + std::to_string(i)));
+    gated.push_back(tasks.back().id);
+  }
+  for (int i = 0; i < 10; ++i) {
+    tasks.push_back(task("quick-" + std::to_string(i), "noop"));
+    tasks.back().priority = 10;  // ahead of the gated tasks, which would hold every slot
+    quick.push_back(tasks.back().id);
+  }
+  auto client = nodes[0]->client();
+  auto submitted = client->submit_atomic(tasks, "job-c");
+  REQUIRE_MESSAGE(submitted.ok(), submitted.status().message());
+  // Some gated tasks run; the rest of the job waits or has finished.
+  REQUIRE(wait_until([&] { return std::any_of(gated.begin(), gated.end(), [&](auto& id) { return gate.started(id); }); }));
+  auto cancelled = nodes[1]->client()->cancel_job("job-c");
+  REQUIRE_MESSAGE(cancelled.ok(), cancelled.status().message());
+  // The answer names every task of the job, and says truly what the cancel
+  // took: what it calls cancelled is CANCELLED, the rest had completed.
+  std::map<std::string, ErrorCode> answered;
+  for (const auto& o : cancelled.value().outcomes) answered[o.id] = o.code;
+  REQUIRE(answered.size() == tasks.size());
+  std::vector<std::string> all_ids = gated;
+  all_ids.insert(all_ids.end(), quick.begin(), quick.end());
+  auto reply = client->get(all_ids);
+  REQUIRE(reply.ok());
+  REQUIRE(reply.value().records.size() == all_ids.size());
+  size_t ran = 0, took = 0;
+  for (const auto& r : reply.value().records) {
+    CAPTURE(r.spec.id);
+    bool is_gated = r.spec.id.rfind("held-", 0) == 0;
+    if (is_gated) CHECK(r.state == TaskState::kCancelled);  // none could finish: the gate is shut
+    CHECK(r.state == (answered.at(r.spec.id) == ErrorCode::kOk ? TaskState::kCancelled : TaskState::kCompleted));
+    took += r.state == TaskState::kCancelled;
+    if (is_gated && !r.attempts.empty()) {
+      ++ran;
+      CHECK(r.attempts.back().outcome == AttemptOutcome::kCancelled);
+    }
+  }
+  CHECK(ran > 0);
+  std::string ctl = std::string(MESHCTL_PATH) + " --addr " + nodes[1]->process().endpoint();
+  Exit job = run_command(ctl + " job job-c");
+  CHECK_MESSAGE(job.output.find("CANCELLED " + std::to_string(took)) != std::string::npos, job.output);
+  // Again: nothing left to take. An unknown job, or ids and a job together: refused.
+  Exit again = run_command(ctl + " cancel --job job-c");
+  CHECK_MESSAGE(again.output.find("job job-c: 0 of 50 tasks cancelled") != std::string::npos, again.output);
+  Exit unknown = run_command(ctl + " cancel --job no-such-job");
+  CHECK(unknown.code != 0);
+  CHECK_MESSAGE(unknown.output.find("not_found") != std::string::npos, unknown.output);
+  auto both = client->call(CancelRequest{{"held-1"}, "job-c"});
+  CHECK(both.status().code() == ErrorCode::kInvalidArgument);
+  gate.open();
 }
 
 }  // namespace

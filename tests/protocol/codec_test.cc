@@ -96,8 +96,8 @@ std::vector<Request> sample_requests() {
       SubmitRequest{{sample_spec("a"), defaults}, true, "txn-1"},  // atomic: every appended field
       GetRequest{{"a", "b", ""}, {"key-a", "", ""}},
       WaitRequest{{"a", "c"}, true, 45000, {"", "key-c"}},
-      CancelRequest{{"x", "y"}},
-      ListRequest{false, TaskState::kCompleted, limits::kMaxListLimit, "after-this", "txn-7"},
+      CancelRequest{{"x", "y"}, "job-7"},
+      ListRequest{false, TaskState::kCompleted, limits::kMaxListLimit, "after-this", "txn-7", true},
       StatsRequest{},
       MembersRequest{},
       PartitionsRequest{},
@@ -153,8 +153,9 @@ std::vector<PeerMessage> sample_routing_messages() {
       FanoutReply{9, "n3", {2, 4}, CancelReply{{{"x", ErrorCode::kOk, TaskState::kCancelled}}}},
       FanoutReply{10, "n3", {2, 4}, ListReply{{sample_record("l1")}, true}},
       FanoutReply{11, "n4", {}, ErrorReply{ErrorCode::kShuttingDown, "draining"}},
-      TxnRequest{TxnStep::kPrepare, 5, "tcp://10.0.0.1:7700", "txn-1", 17, 3, false, {}, {sample_spec("a"), defaults}},
-      TxnRequest{TxnStep::kDecide, 6, "tcp://10.0.0.1:7700", "txn-1", 3, 3, true, {3, 17, 65535}, {}},
+      TxnRequest{TxnStep::kPrepare, 5, "tcp://10.0.0.1:7700", "txn-1", 17, 3, false, {}, {sample_spec("a"), defaults},
+                 "job-7"},
+      TxnRequest{TxnStep::kDecide, 6, "tcp://10.0.0.1:7700", "txn-1", 3, 3, true, {3, 17, 65535}, {}, "job-7"},
       TxnReply{TxnStep::kPrepare, 5, "txn-1", 17, ErrorCode::kOk, "", false,
                {{"a", ErrorCode::kConflict, "task a exists", false, TaskState::kPending}}},
       TxnReply{TxnStep::kResolve, 7, "txn-1", 17, ErrorCode::kNotLeader, "tcp://10.0.0.3:7700", true, {}},
@@ -382,7 +383,8 @@ uint32_t appended_fields(const std::string& sample, const Path& path) {
   bool record = (sample == "record" && path.empty()) ||
                 ((sample == "get_reply" || sample == "list_reply") && path == Path{0, 0}) ||
                 (sample == "wait_reply" && path == Path{1, 0});
-  if (sample == "list" && path.empty()) return 1;  // txn
+  if (sample == "list" && path.empty()) return 2;  // txn, brief
+  if ((sample == "cancel" || sample == "txn_request") && path.empty()) return 1;  // job, cancel_job
   return record ? 3 : 0;  // TaskRecord.lost_attempts, txn, inputs
 }
 
@@ -1700,6 +1702,7 @@ std::vector<TaskOp> sample_ops() {
       OpRetry{"op-task", 1900},
       OpPurge{2000, 1000, 500},
       OpTxnPrepare{"txn-1", 3, 17, {spec}, 2100},
+      OpTxnPrepare{"txn-2", 3, 17, {}, 2150, "job-7"},
       OpTxnResolve{"txn-1", true, 2200},
       OpTxnDecide{"txn-1", false, {3, 17}, 2300},
       OpTxnForget{"txn-1"},

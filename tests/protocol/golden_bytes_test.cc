@@ -143,6 +143,7 @@ const std::vector<Golden>& goldens() {
        "91 a2 74 32"  // missing ["t2"]
        "04"},         // unfinished 4
       {"cancel", Layout::kRequest, 16, "91 91 a2 74 31"},  // ids ["t1"]
+      {"cancel_job", Layout::kRequest, 16, "92 90 a2 6a 31"},  // ids [], job "j1"
       {"cancel_reply", Layout::kReply, 17,
        "91 91 93"
        "a2 74 31"  // id "t1"
@@ -163,6 +164,10 @@ const std::vector<Golden>& goldens() {
        "00"   // state PENDING
        "0a"   // limit 10
        "a0"},  // after_id ""
+      {"list_brief", Layout::kRequest, 18,
+       "96 c3 00 cd 03 e8 a0"  // any_state true, state PENDING, limit 1000, after_id ""
+       "a2 6a 31"  // txn "j1"
+       "c3"},      // brief true
       {"list_reply", Layout::kReply, 19, "92 91" + kTaskRecord + "c2"},  // records, more false
       {"stats", Layout::kRequest, 20, "90"},
       {"stats_reply", Layout::kReply, 21,
@@ -379,6 +384,10 @@ const std::vector<Golden>& goldens() {
        "c2"        // commit false
        "91 05"     // participants [5]
        "91" + kTaskSpec},  // tasks: one
+      {"txn_request cancel", Layout::kPeer, 140,
+       "9a 01 01 a1 61 a2 78 31 05 03 c2 91 05"  // prepare, handle 1, "a", txn "x1", partition 5, coordinator 3, ...
+       "90"          // tasks: none
+       "a2 6a 31"},  // cancel_job "j1"
       {"txn_reply", Layout::kPeer, 141,
        "98"
        "01"        // step prepare
@@ -450,6 +459,11 @@ const std::vector<Golden>& goldens() {
        "05"        // partition 5
        "91" + kTaskSpec +  // tasks: one
        "cc c8"},   // at_ms 200
+      {"OpTxnPrepare cancel", Layout::kOp, 0,
+       "97 0a a2 78 31 03 05"  // txn "x1", coordinator 3, partition 5
+       "90"          // tasks: none
+       "cc c8"       // at_ms 200
+       "a2 6a 31"},  // cancel_job "j1"
       {"OpTxnResolve", Layout::kOp, 0,
        "94 0b"
        "a2 78 31"  // txn "x1"
@@ -479,6 +493,10 @@ const std::vector<Golden>& goldens() {
        "94 03 01 01 01" + kTaskRecord +  // header [format 3, 1 record, 1 prepared, 1 decision], the record
        "95 a2 78 31 03 05 64 91" + kTaskSpec +  // prepared: txn "x1", coordinator 3, partition 5, prepared_ms 100, tasks
        "94 a2 78 32 c3 91 05 cc c8"},  // decision: txn "x2", commit true, participants [5], decided_ms 200
+      {"snapshot with a prepared cancel", Layout::kSnapshot, 0,
+       "94 03 00 01 00"            // header [format 3, no record, 1 prepared, no decision]
+       "96 a2 78 31 03 05 64 90"   // prepared: txn "x1", coordinator 3, partition 5, prepared_ms 100, no tasks
+       "91 a2 74 31"},             // cancels ["t1"]
   };
   return all;
 }

@@ -166,6 +166,9 @@ Result<WaitReply> MeshClient::wait(WaitRequest request) {
 Result<CancelReply> MeshClient::cancel(std::vector<std::string> ids) {
   return expect<CancelReply>(call(CancelRequest{std::move(ids)}));
 }
+Result<CancelReply> MeshClient::cancel_job(std::string job) {
+  return expect<CancelReply>(call(CancelRequest{{}, std::move(job)}));
+}
 
 Result<RetryReply> MeshClient::retry(std::vector<std::string> ids, bool all_failed) {
   return expect<RetryReply>(call(RetryRequest{std::move(ids), all_failed}));

@@ -53,6 +53,12 @@ class MeshClient {
   // Waits up to request.timeout_ms on the node, plus the client timeout.
   Result<WaitReply> wait(WaitRequest request);
   Result<CancelReply> cancel(std::vector<std::string> ids);
+  // Cancels every unfinished task of a job (the transaction id of its
+  // atomic submit), all or none: one outcome per task of the job, kOk for
+  // each one cancelled, kAlreadyTerminal for each that had finished. An
+  // error (kAborted, kNotFound, ...) means none was cancelled; kUnavailable
+  // that the outcome is unknown.
+  Result<CancelReply> cancel_job(std::string job);
   // Re-queues dead letters: `ids`, or every FAILED task when all_failed.
   Result<RetryReply> retry(std::vector<std::string> ids, bool all_failed);
   Result<ListReply> list(ListRequest request);

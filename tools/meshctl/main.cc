@@ -269,10 +269,28 @@ int print_outcomes(const std::vector<CancelOutcome>& outcomes, const char* done,
   return all_ok ? kExitOk : kExitRefused;
 }
 
-int do_cancel(MeshClient& client, const std::vector<std::string>& ids, const Globals& g) {
-  auto reply = client.cancel(ids);
+int do_cancel(MeshClient& client, const std::vector<std::string>& ids, const std::string& job, const Globals& g) {
+  if (ids.empty() == job.empty()) {
+    std::cerr << "meshctl: cancel needs task ids or --job\n";
+    return kExitUsage;
+  }
+  if (job.empty()) {
+    auto reply = client.cancel(ids);
+    if (!reply.ok()) return report(reply.status());
+    return print_outcomes(reply.value().outcomes, "cancelled", g);
+  }
+  auto reply = client.cancel_job(job);
   if (!reply.ok()) return report(reply.status());
-  return print_outcomes(reply.value().outcomes, "cancelled", g);
+  const auto& outcomes = reply.value().outcomes;
+  if (g.json) {
+    print_outcomes(outcomes, "cancelled", g);  // a finished task is no failure here
+    return kExitOk;
+  }
+  size_t cancelled = std::count_if(outcomes.begin(), outcomes.end(),
+                                   [](const CancelOutcome& o) { return o.code == ErrorCode::kOk; });
+  std::cout << "job " << job << ": " << cancelled << " of " << outcomes.size()
+            << " tasks cancelled, the rest had finished\n";
+  return kExitOk;
 }
 
 int do_retry(MeshClient& client, const std::vector<std::string>& ids, bool all_failed, const Globals& g) {
@@ -703,8 +721,11 @@ int run(int argc, char** argv) {
   wait_cmd->add_option("--wait-timeout-ms", wait_timeout_ms, "give up after this long");
   wait_cmd->add_option("--key", read_key, "the key the tasks were submitted under: only its partition is asked");
 
-  auto* cancel_cmd = app.add_subcommand("cancel", "cancel tasks");
-  cancel_cmd->add_option("ids", ids, "task ids")->required();
+  std::string cancel_job;
+  auto* cancel_cmd = app.add_subcommand("cancel", "cancel tasks, or a whole job at once");
+  cancel_cmd->add_option("ids", ids, "task ids");
+  cancel_cmd->add_option("--job", cancel_job,
+                         "every unfinished task of this job (its transaction id), all or none, instead of ids");
 
   bool retry_failed = false;
   auto* retry_cmd = app.add_subcommand("retry", "re-queue dead letters (FAILED tasks) with a fresh failure budget");
@@ -788,7 +809,7 @@ int run(int argc, char** argv) {
     if (!reply.ok()) return report(reply.status());
     return print_wait(reply.value(), g, wait_all);
   }
-  if (*cancel_cmd) return do_cancel(client, ids, g);
+  if (*cancel_cmd) return do_cancel(client, ids, cancel_job, g);
   if (*retry_cmd) return do_retry(client, ids, retry_failed, g);
   if (*list_cmd) return do_list(client, state, limit, after, g);
   if (*stats_cmd) return do_stats(client, g, stats_mesh);
