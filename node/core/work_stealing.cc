@@ -341,7 +341,10 @@ void NodeState::on_peer(const StealRequest& m) {
   PendingGrant& grant = grants_[grant_id];
   grant.thief_id = m.thief_id;
   grant.thief_address = m.thief_address;
-  if (config_.steal.enabled && !draining_) {
+  // A thief this node's membership holds dead gets nothing: its leases
+  // would be released at once as "runner declared dead", and each such
+  // loss counts toward max_lost_attempts. It asks again once refuted.
+  if (config_.steal.enabled && !draining_ && !node_dead(m.thief_id)) {
     // Keep what this node's own free slots would take; lend half the rest.
     size_t busy = running() + leasing_.size();
     size_t free = config_.slots > busy ? config_.slots - busy : 0;

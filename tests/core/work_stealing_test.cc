@@ -584,6 +584,22 @@ TEST_CASE("stealing: the victim releases the leases of a runner first heard of a
   check_released_for_death(victim, fx, grant, now);
 }
 
+// Granting to a thief held dead would lose each lease at once ("runner
+// declared dead"), and max_lost_attempts such losses fail the task: found by
+// the transactions simulator family (seed 715560768).
+TEST_CASE("stealing: a thief the victim holds dead gets an empty grant, and its tasks stay queued") {
+  Node victim("victim");
+  load(victim, 9);
+  victim.peer(5, thief_dead_gossip());
+  Effects fx = victim.peer(10, StealRequest{"thief", kThief, 16});
+  auto grants = sent<StealGrant>(fx);
+  REQUIRE(grants.size() == 1);
+  CHECK(grants[0].tasks.empty());
+  CHECK(persisted<OpLease>(fx).empty());
+  for (int i = 1; i < 9; ++i) CHECK(victim.record("t" + std::to_string(i)).state == TaskState::kPending);
+  CHECK(victim.counter("tasks_lent") == 0);
+}
+
 // --- the thief ------------------------------------------------------------------------
 
 TEST_CASE("stealing: the thief runs a grant, renews it, and reports each result until acknowledged") {
