@@ -99,6 +99,7 @@ class Transactions {
     // once committed, to tell what the cancel took); its tasks as listed
     // last; those unfinished at the first listing; why it was refused.
     std::string cancel_job;
+    bool settling = false;  // waiting for the job's own submit to be settled
     bool listing = false;
     bool confirming = false;
     std::vector<CancelOutcome> job_tasks;
@@ -132,6 +133,7 @@ class Transactions {
   void send_prepares(uint64_t origin_id, Origin& o);
   // --- origin of a job cancel (transactions_cancel.cc)
   void list_job_page(uint64_t origin_id, const Origin& o);
+  void on_job_settled(uint64_t origin_id);
   void on_job_listed(uint64_t origin_id, Origin& o);
   void on_cancel_vote(Origin& o, const TxnReply& m);
   void on_cancel_decided(uint64_t origin_id, bool commit);

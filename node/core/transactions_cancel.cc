@@ -26,11 +26,27 @@ void Transactions::cancel_job(RequestRef request, std::string txn, std::string j
   o.cancel_job = std::move(job);
   o.coordinator = partition_of(o.txn, host_.partitions());
   o.started_ms = host_.now_ms();
-  o.listing = true;
-  // Each page is asked with its own deadline; this bounds the whole.
+  // The listing's pages share this; the prepares then get their own time.
   o.votes_deadline_ms = o.deadline_ms = o.started_ms + 3 * config_.prepare_timeout_ms;
   if (o.cancel_job.empty()) return finish_origin(id, ErrorCode::kInvalidArgument, "a job cancel needs the job's id");
-  list_job_page(id, o);
+  // First the job's own submit must be settled: committed and resolved at
+  // every partition (else a partition resolving late would show its tasks
+  // after the listing), or aborted. A decide of the job's transaction
+  // answers exactly then; one still undecided it aborts (the first decision
+  // wins), one long forgotten it marks aborted, harmlessly: nobody asks.
+  o.settling = true;
+  TxnRequest settle;
+  settle.step = TxnStep::kDecide;
+  settle.txn = o.cancel_job;
+  settle.partition = settle.coordinator = partition_of(o.cancel_job, host_.partitions());
+  call(std::move(settle), id);
+}
+
+void Transactions::on_job_settled(uint64_t origin_id) {
+  Origin& o = origins_.at(origin_id);
+  o.settling = false;
+  o.listing = true;
+  list_job_page(origin_id, o);
 }
 
 void Transactions::list_job_page(uint64_t origin_id, const Origin& o) {
@@ -39,7 +55,10 @@ void Transactions::list_job_page(uint64_t origin_id, const Origin& o) {
   page.after_id = o.job_tasks.empty() ? std::string{} : o.job_tasks.back().id;
   page.txn = o.cancel_job;
   page.brief = true;
-  host_.ask(AskRef{Asker::kTransactions, origin_id}, std::move(page), config_.prepare_timeout_ms);
+  // The page may take what is left of the origin's time: a partition
+  // without a leader now (an election) may have one in a moment.
+  uint64_t now = host_.now_ms();
+  host_.ask(AskRef{Asker::kTransactions, origin_id}, std::move(page), o.deadline_ms > now ? o.deadline_ms - now : 0);
 }
 
 void Transactions::on_answer(uint64_t origin_id, const Reply& reply) {
@@ -117,6 +136,10 @@ void Transactions::finish_cancel(uint64_t origin_id, ErrorCode code, const std::
     host_.answer_client(o.request, ErrorReply{ErrorCode::kUnavailable,
                                               "the cancel of job " + o.cancel_job +
                                                   " committed, but the job could not be read back: " + message});
+  } else if (o.settling || o.listing) {
+    // Nothing was prepared yet: nothing was cancelled, say so plainly.
+    std::string why = o.settling ? "the job's own submit was not settled in time" : message;
+    host_.answer_client(o.request, ErrorReply{code, "nothing was cancelled: " + why});
   } else {
     host_.answer_client(o.request, ErrorReply{code, message});
   }

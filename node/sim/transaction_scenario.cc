@@ -7,7 +7,10 @@
 // which, and no prepared intent stays in doubt. Half the jobs chain their
 // tasks (TaskSpec::after), some to a task outside the job, some through a
 // task that fails: every child of a stored job ends with exactly its
-// parents' results as inputs, or upstream_failed without having run.
+// parents' results as inputs, or upstream_failed without having run. Now
+// and then a client cancels an earlier job whole (CancelRequest::job): a
+// committed cancel leaves no task of the job unfinished and says truly which
+// it took; an aborted one took none.
 #include <algorithm>
 
 #include "node/sim/scenario.h"
@@ -33,7 +36,11 @@ struct Job {
   std::string txn;
   std::vector<std::string> ids;
   std::vector<TaskSpec> dependent;  // its tasks that name parents
+  size_t cancels_asked = 0;         // requests to cancel it, answered or not
 };
+
+// Client requests to cancel a job are numbered from here, by job index.
+constexpr RequestRef kCancelRefs = 2000000;
 
 // The transaction each node's client was answered about, and how.
 std::map<std::string, ErrorCode> answers(const Simulator& sim) {
@@ -119,6 +126,7 @@ void add_dependencies(std::vector<TaskSpec>& tasks, SimRandom& chaos) {
 // What a child's run must have been given, and how it must have ended.
 std::string check_dependencies(const Simulator& sim, const std::vector<Job>& jobs, SeedCounts& totals) {
   for (const auto& job : jobs) {
+    if (job.cancels_asked != 0) continue;  // a child may be cancelled instead (check_job_cancels)
     for (const auto& spec : job.dependent) {
       const TaskRecord* child = leader_record(sim, spec.id);
       if (child == nullptr) continue;  // the job was not stored
@@ -150,6 +158,88 @@ std::string check_dependencies(const Simulator& sim, const std::vector<Job>& job
   return {};
 }
 
+// Every answer to a job cancel against the job's final records: a committed
+// cancel (a CancelReply) names every task of the job, each it took is
+// CANCELLED and each other was finished already, as it says; where no cancel
+// of a job committed or may have, none of its tasks is CANCELLED.
+std::string check_job_cancels(const Simulator& sim, const std::vector<Job>& jobs, SeedCounts& totals) {
+  std::vector<size_t> committed(jobs.size()), unknown(jobs.size()), answered(jobs.size());
+  for (size_t i = 0; i < sim.size(); ++i) {
+    for (const auto& r : sim.replies(i)) {
+      if (r.request < kCancelRefs || r.request >= kCancelRefs + jobs.size()) continue;
+      const Job& job = jobs[r.request - kCancelRefs];
+      ++answered[r.request - kCancelRefs];
+      if (const auto* error = std::get_if<ErrorReply>(&r.reply)) {
+        bool none_prepared = error->message.rfind("nothing was cancelled", 0) == 0;
+        unknown[r.request - kCancelRefs] += error->code == ErrorCode::kUnavailable && !none_prepared;
+        ++totals["job_cancels_" + std::string(error_name(error->code))];
+        continue;
+      }
+      const auto* reply = std::get_if<CancelReply>(&r.reply);
+      if (reply == nullptr) return "a cancel of job " + job.txn + " got an answer of another kind";
+      ++committed[r.request - kCancelRefs];
+      ++totals["job_cancels_committed"];
+      if (reply->outcomes.size() != job.ids.size()) {
+        return "the cancel of job " + job.txn + " names " + std::to_string(reply->outcomes.size()) + " of its " +
+               std::to_string(job.ids.size()) + " tasks";
+      }
+      for (const auto& o : reply->outcomes) {
+        const TaskRecord* record = leader_record(sim, o.id);
+        if (record == nullptr) return "task " + o.id + " a cancel of job " + job.txn + " names is not stored";
+        bool took = o.code == ErrorCode::kOk;
+        if (took ? record->state != TaskState::kCancelled : !is_terminal(o.state) || record->state != o.state) {
+          return "the cancel of job " + job.txn + " says task " + o.id + " was " + (took ? "cancelled" : "finished") +
+                 " (" + std::string(state_name(o.state)) + "), but it is " + std::string(state_name(record->state));
+        }
+        totals["tasks_cancelled_with_their_job"] += took;
+      }
+    }
+  }
+  for (size_t j = 0; j < jobs.size(); ++j) {
+    // An origin that died unanswered may have committed its cancel.
+    if (committed[j] != 0 || unknown[j] != 0 || answered[j] < jobs[j].cancels_asked) continue;
+    for (const auto& id : jobs[j].ids) {
+      const TaskRecord* record = leader_record(sim, id);
+      if (record != nullptr && record->state == TaskState::kCancelled) {
+        return "task " + id + " is CANCELLED, but no cancel of job " + jobs[j].txn + " committed";
+      }
+    }
+  }
+  return {};
+}
+
+// On a healed mesh: two long jobs stored whole, then cancelled while they
+// run, each through any node; now and then a node (maybe the cancel's
+// origin or coordinator) dies mid-cancel and comes back.
+std::string cancel_running_jobs(Simulator& sim, SimRandom& chaos, std::vector<Job>& jobs, SeedCounts& totals) {
+  size_t first = jobs.size();
+  for (size_t k = 0; k < 2; ++k) {
+    Job job{"calm" + std::to_string(k), {}, {}, 1};
+    std::vector<TaskSpec> tasks = sleep_batch(job.txn + "-", 4 + chaos.uniform(5), 2000 + chaos.uniform(1000));
+    for (auto& t : tasks) {
+      t.timeout_ms = 20000;  // never the reason a run ends
+      job.ids.push_back(t.id);
+    }
+    sim.schedule(chaos.uniform(sim.size()), sim.now(), in::Submit{jobs.size() + 1, tasks, true, job.txn});
+    jobs.push_back(std::move(job));
+  }
+  auto stored = [&] { return answers(sim).count("calm0") && answers(sim).count("calm1"); };
+  if (!sim.run_until(stored, sim.now() + 10000, 10)) return "the long jobs were not answered on a healed mesh";
+  sim.run_until(sim.now() + chaos.uniform(500));
+  for (size_t j = first; j < jobs.size(); ++j) {
+    sim.schedule(chaos.uniform(sim.size()), sim.now(), in::Cancel{kCancelRefs + j, {}, jobs[j].txn});
+  }
+  if (chaos.uniform(2) == 0) {
+    sim.run_until(sim.now() + chaos.uniform(80));
+    size_t victim = chaos.uniform(sim.size());
+    sim.crash(victim);
+    sim.run_until(sim.now() + 1000);
+    sim.restart(victim);
+    ++totals["crashes_mid_cancel"];
+  }
+  return {};
+}
+
 std::string transactions_chaos(uint64_t seed, SeedCounts& totals) {
   const size_t n = 5;
   ReplicatedMesh mesh(seed, n, NetworkFaults{1, 15, 0.03, 0.03}, transaction_config);
@@ -172,8 +262,16 @@ std::string transactions_chaos(uint64_t seed, SeedCounts& totals) {
     size_t origin = chaos.uniform(n);
     if (sim.alive(origin)) {
       Job job{"x" + std::to_string(jobs.size()), {}, {}};
-      std::vector<TaskSpec> tasks = sleep_batch(job.txn + "-", 3 + chaos.uniform(6), 5 + chaos.uniform(30));
-      if (chaos.uniform(2) == 0) add_dependencies(tasks, chaos);
+      // Some jobs run long enough for a cancel to find them unfinished.
+      // They are not chained: a long task may lose max_lost_attempts
+      // runners to the crashes and fail, and its children with it.
+      bool long_running = chaos.uniform(4) == 0;
+      uint64_t run_ms = long_running ? 1000 + chaos.uniform(2000) : 5 + chaos.uniform(30);
+      std::vector<TaskSpec> tasks = sleep_batch(job.txn + "-", 3 + chaos.uniform(6), run_ms);
+      if (long_running) {
+        for (auto& t : tasks) t.timeout_ms = 20000;
+      }
+      if (!long_running && chaos.uniform(2) == 0) add_dependencies(tasks, chaos);
       // Now and then a task that must be refused: its id belongs to an
       // earlier job (stored, or not) or its handler is unknown.
       bool borrowed = chaos.uniform(6) == 0;
@@ -196,10 +294,20 @@ std::string transactions_chaos(uint64_t seed, SeedCounts& totals) {
         }
       }
     }
+    // A client cancels an earlier job whole, through any node.
+    if (!jobs.empty() && chaos.uniform(5) == 0) {
+      size_t j = jobs.size() - 1 - chaos.uniform(std::min<size_t>(jobs.size(), 4));  // a recent one
+      size_t via = chaos.uniform(n);
+      if (sim.alive(via)) {
+        ++jobs[j].cancels_asked;
+        sim.schedule(via, sim.now(), in::Cancel{kCancelRefs + j, {}, jobs[j].txn});
+      }
+    }
     random_fault(sim, chaos, totals, [&](size_t victim, size_t) { sim.restart(victim); });
   }
   lift_faults(sim);
   if (!sim.run_until(settled, sim.now() + 60000, 50)) return "the mesh did not settle after the faults were lifted" + unsettled_partitions(sim);
+  if (std::string bad = cancel_running_jobs(sim, chaos, jobs, totals); !bad.empty()) return bad;
   // Origins answer by their deadline; intents in doubt are asked about
   // after prepare_timeout; decisions are forgotten keep_decision_ms after
   // their last participant resolved them.
@@ -222,6 +330,7 @@ std::string transactions_chaos(uint64_t seed, SeedCounts& totals) {
   }
   if (std::string bad = check_atomicity(sim, jobs, totals); !bad.empty()) return bad;
   if (std::string bad = check_dependencies(sim, jobs, totals); !bad.empty()) return bad;
+  if (std::string bad = check_job_cancels(sim, jobs, totals); !bad.empty()) return bad;
   if (!sim.wire_failure().empty()) return "a message did not survive the codec: " + sim.wire_failure();
   totals["jobs"] += jobs.size();
   add_node_counters(sim, {"txns_committed", "txns_aborted", "txn_inquiries"}, totals);

@@ -163,6 +163,17 @@ class ClientTest(unittest.TestCase):
             future.result(timeout=60)
         self.assertEqual(caught.exception.record["state"], "CANCELLED")
 
+    def test_cancel_job_takes_every_unfinished_task_of_the_job(self):
+        specs = [{"handler": "sleep", "payload": b"600000", "timeout_ms": 600000, "id": f"py-cj-{i}"} for i in range(6)]
+        futures = self.client.submit_atomic(specs, txn="py-cancel-job")
+        outcomes = self.client.cancel_job("py-cancel-job")
+        self.assertEqual(sorted(o["id"] for o in outcomes), sorted(s["id"] for s in specs))
+        self.assertTrue(all(o["code"] == 0 for o in outcomes))
+        for future in futures:
+            with self.assertRaises(TaskFailed) as caught:
+                future.result(timeout=60)
+            self.assertEqual(caught.exception.record["state"], "CANCELLED")
+
     def test_a_silent_endpoint_is_skipped(self):
         # Nothing listens on port 1 of loopback: the client moves on.
         with Client(["tcp://127.0.0.1:1", self.mesh.endpoints[1]], timeout=2.0) as c:

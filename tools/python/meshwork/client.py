@@ -213,6 +213,11 @@ class Client:
     def cancel(self, ids):
         return self.request(wire.CANCEL, [list(ids)])
 
+    def cancel_job(self, job):
+        """Cancels every unfinished task of an atomic job, all or none: one
+        outcome per task of the job (code 0: cancelled now)."""
+        return self.request(wire.CANCEL, [[], job])
+
     def list(self, state=None, limit=1000, after_id=""):
         any_state = state is None
         state_number = 0 if any_state else wire.TASK_STATES.index(state)
