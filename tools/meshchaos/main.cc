@@ -33,7 +33,9 @@
 #include <thread>
 
 #include "protocol/limits.h"
+#include "tools/client/mapreduce.h"
 #include "tools/client/mesh_client.h"
+#include "tools/testkit/exec_programs.h"
 #include "tools/testkit/local_node.h"
 #include "tools/testkit/record_check.h"
 
@@ -75,6 +77,12 @@ struct Options {
   std::string log_level = "warn";
   bool keep = false;
   bool skew = false;
+  // --workload wordcount: one map-reduce job over these files instead of
+  // --tasks independent tasks.
+  std::string workload = "tasks";
+  std::vector<std::string> inputs;
+  uint32_t reducers = 4;
+  uint64_t step_sleep_ms = 2000;  // each map and reduce task sleeps this first: kills land mid-task
 };
 
 struct Batch {
@@ -128,6 +136,18 @@ struct Node {
 
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
+// What a shell command prints on stdout (the expected answer of a workload).
+std::string command_output(const std::string& command) {
+  std::string out;
+  FILE* pipe = ::popen(command.c_str(), "r");
+  if (pipe == nullptr) return out;
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, pipe)) > 0) out.append(buf, n);
+  ::pclose(pipe);
+  return out;
+}
+
 bool retryable(ErrorCode code) {
   switch (code) {
     case ErrorCode::kUnavailable:
@@ -161,6 +181,8 @@ class Chaos {
     {
       std::ofstream config(config_);
       config << "[tasks]\nreplicas = " << o_.replicas << "\n";
+      // The word count's map and reduce tasks run the shell.
+      if (o_.workload == "wordcount") config << "[handlers.exec]\nallow = [\"" << program_path("sh") << "\"]\n";
       if (!config) {
         std::fprintf(stderr, "meshchaos: cannot write %s\n", config_.c_str());
         return 2;
@@ -173,6 +195,7 @@ class Chaos {
     if (!converge()) return 2;
     std::printf("mesh of %zu nodes (R=%u) up in %s\n", o_.nodes, o_.replicas, root_.c_str());
     std::fflush(stdout);
+    if (o_.workload == "wordcount") return run_wordcount();
 
     started_ = Clock::now();
     auto next_kill = started_ + milliseconds(o_.kill_every_ms);
@@ -343,6 +366,142 @@ class Chaos {
     std::vector<size_t> live = live_nodes();
     if (live.empty()) return std::nullopt;
     return live[random_() % live.size()];
+  }
+
+  // --- the word-count workload --------------------------------------------------------
+
+  // A word count over the input files as one atomic map-reduce job of exec
+  // tasks, submitted through any live node while nodes are killed and
+  // restarted. Checked against one shell pipeline over the same files, and
+  // every task of the job committed exactly one result. The job's id is its
+  // idempotency key: a submit in doubt is sent again, to any node.
+  int run_wordcount() {
+    MapReduceJob job;
+    job.job = "wordcount-" + std::to_string(o_.seed);
+    std::string sh = program_path("sh");
+    std::string pause = "sleep " + std::to_string(o_.step_sleep_ms / 1000.0) + "; ";
+    job.map_argv = {sh, "-c", pause + "tr -s '[:space:]' '\\n'"};
+    job.reduce_argv = {sh, "-c", pause + "LC_ALL=C sort | LC_ALL=C uniq -c"};
+    job.final_argv = {sh, "-c", "LC_ALL=C sort -k2"};
+    job.reducers = o_.reducers;
+    std::string files;
+    for (const auto& path : o_.inputs) {
+      std::ifstream in(path);
+      if (!in) {
+        std::fprintf(stderr, "meshchaos: cannot read %s\n", path.c_str());
+        return 2;
+      }
+      job.inputs.emplace_back(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+      files += " '" + path + "'";
+    }
+    std::string expected = command_output("cat" + files + " | tr -s '[:space:]' '\\n' | LC_ALL=C sort | LC_ALL=C uniq -c");
+    std::vector<TaskSpec> tasks = mapreduce_tasks(job);
+    std::string answer_id = mapreduce_answer_ids(job).front();
+    std::printf("  word count over %zu files: %zu map, %u reduce and 1 final task, one atomic job %s\n",
+                o_.inputs.size(), o_.inputs.size(), job.reducers, job.job.c_str());
+    started_ = Clock::now();
+    auto next_kill = started_ + milliseconds(o_.kill_every_ms);
+    auto deadline = started_ + milliseconds(kFinishMs);
+    auto next_progress = started_ + milliseconds(10000);
+    bool stored = false;
+    std::optional<TaskRecord> answer;
+    while (!answer && Clock::now() < deadline) {
+      if (Clock::now() >= next_kill) {
+        chaos_step();
+        next_kill = Clock::now() + milliseconds(o_.kill_every_ms);
+      }
+      restart_due();
+      auto via = random_live();
+      if (!via) continue;
+      MeshClient client({nodes_[*via].endpoint}, ClientOptions{5000, "meshchaos"});
+      if (!stored) {
+        auto reply = client.submit_atomic(tasks, job.job);
+        stored = reply.ok() && std::all_of(reply.value().outcomes.begin(), reply.value().outcomes.end(),
+                                           [](const SubmitOutcome& o) { return o.code == ErrorCode::kOk; });
+        if (stored) {
+          std::printf("  [%6.1f s] job stored\n", seconds_since(started_));
+        } else {
+          std::string why = reply.ok() ? "refused" : reply.status().message();
+          if (reply.ok()) {
+            for (const auto& o : reply.value().outcomes) {
+              if (o.code != ErrorCode::kOk && o.code != ErrorCode::kAborted) why = o.id + ": " + o.message;
+            }
+          }
+          std::printf("  [%6.1f s] submit through %s not stored (%s); again\n", seconds_since(started_),
+                      nodes_[*via].id.c_str(), why.c_str());
+          std::this_thread::sleep_for(milliseconds(200));
+        }
+        std::fflush(stdout);
+        continue;
+      }
+      auto reply = client.get({answer_id});
+      if (reply.ok() && reply.value().records.size() == 1 && is_terminal(reply.value().records[0].state)) {
+        answer = reply.value().records[0];
+      } else {
+        std::this_thread::sleep_for(milliseconds(200));
+      }
+      if (Clock::now() >= next_progress) {
+        next_progress = Clock::now() + milliseconds(10000);
+        std::printf("  [%6.1f s] job: %s\n", seconds_since(started_), job_progress(client, tasks).c_str());
+        std::fflush(stdout);
+      }
+    }
+    double chaos_s = seconds_since(started_);
+    for (size_t i = 0; i < nodes_.size(); ++i) {
+      if (!nodes_[i].up() && !start_with_retries(i)) return 2;
+    }
+    if (!answer) {
+      std::printf("FAILED: the job's answer was not final after %.1f s\n", chaos_s);
+      return 1;
+    }
+    std::printf("  [%6.1f s] answered, after %llu kills\n", chaos_s, static_cast<unsigned long long>(kills_));
+    return check_wordcount(tasks, *answer, expected);
+  }
+
+  static std::string job_progress(MeshClient& client, const std::vector<TaskSpec>& tasks) {
+    std::vector<std::string> ids;
+    for (const auto& t : tasks) ids.push_back(t.id);
+    auto reply = client.get(ids);
+    if (!reply.ok()) return "unknown (" + reply.status().message() + ")";
+    std::map<std::string, size_t> states;
+    for (const auto& r : reply.value().records) ++states[state_name(r.state)];
+    std::string out;
+    for (const auto& [state, n] : states) out += state + " " + std::to_string(n) + "  ";
+    return out;
+  }
+
+  int check_wordcount(const std::vector<TaskSpec>& tasks, const TaskRecord& answer, const std::string& expected) {
+    MeshClient client(endpoints(), ClientOptions{30000, "meshchaos"});
+    std::vector<std::string> ids;
+    for (const auto& t : tasks) ids.push_back(t.id);
+    auto reply = client.get(ids);
+    if (!reply.ok() || reply.value().records.size() != ids.size()) {
+      std::printf("FAILED: cannot read the job's %zu tasks back: %s\n", ids.size(),
+                  reply.ok() ? "some are missing" : reply.status().message().c_str());
+      return 1;
+    }
+    size_t failures = 0, attempts = 0, lost = 0;
+    for (const auto& r : reply.value().records) {
+      size_t succeeded = std::count_if(r.attempts.begin(), r.attempts.end(),
+                                       [](const AttemptInfo& a) { return a.outcome == AttemptOutcome::kSucceeded; });
+      attempts += r.attempts.size();
+      lost += std::count_if(r.attempts.begin(), r.attempts.end(),
+                            [](const AttemptInfo& a) { return a.outcome == AttemptOutcome::kLost; });
+      std::string problem = check_record(r);
+      if (r.state != TaskState::kCompleted || succeeded != 1 || !problem.empty()) {
+        std::printf("  task %s: %s with %zu successful attempts %s\n", r.spec.id.c_str(), state_name(r.state),
+                    succeeded, problem.c_str());
+        ++failures;
+      }
+    }
+    bool same = answer.state == TaskState::kCompleted && answer.result == expected;
+    std::printf("  %zu tasks, %zu attempts (%zu lost with their runner), every task committed once: %s\n", ids.size(),
+                attempts, lost, failures == 0 ? "yes" : "NO");
+    std::printf("  the answer (%zu bytes) equals the shell pipeline's (%zu bytes): %s\n", answer.result.size(),
+                expected.size(), same ? "yes" : "NO");
+    bool ok = same && failures == 0;
+    std::printf("%s\n", ok ? "OK" : "FAILED");
+    return ok ? 0 : 1;
   }
 
   // --- workload ----------------------------------------------------------------------
@@ -717,7 +876,21 @@ int run(int argc, char** argv) {
   app.add_option("--log-level", o.log_level, "meshd's log level");
   app.add_flag("--keep", o.keep, "keep the data dirs and logs");
   app.add_flag("--skew", o.skew, "give every task the same key: one partition leader holds all, the others steal");
+  app.add_option("--workload", o.workload,
+                 "tasks: --tasks independent tasks; wordcount: one map-reduce job over --input files, "
+                 "checked against the shell")
+      ->check(CLI::IsMember({"tasks", "wordcount"}));
+  app.add_option("--input", o.inputs, "wordcount: an input file (repeat the option, or give several)");
+  app.add_option("--reducers", o.reducers, "wordcount: reduce tasks")->check(CLI::Range(1u, 1024u));
+  app.add_option("--step-sleep-ms", o.step_sleep_ms, "wordcount: each map and reduce task sleeps this long first");
   CLI11_PARSE(app, argc, argv);
+  if (o.workload == "wordcount") {
+    if (o.inputs.empty()) {
+      std::fprintf(stderr, "meshchaos: --workload wordcount needs --input files\n");
+      return 2;
+    }
+    o.tasks = 0;  // no independent tasks beside the job
+  }
   Chaos chaos(std::move(o));
   stop_nodes_on_signal(chaos.root(), chaos.keep());
   return chaos.run();

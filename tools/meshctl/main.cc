@@ -20,7 +20,7 @@
 
 #include "protocol/limits.h"
 #include "tools/client/mesh_client.h"
-#include "tools/meshctl/mapreduce.h"
+#include "tools/client/mapreduce.h"
 #include "tools/meshctl/render.h"
 #include "tools/meshctl/task_input.h"
 

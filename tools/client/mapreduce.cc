@@ -1,8 +1,8 @@
-#include "tools/meshctl/mapreduce.h"
+#include "tools/client/mapreduce.h"
 
 #include <nlohmann/json.hpp>
 
-namespace mesh::ctl {
+namespace mesh {
 
 namespace {
 
@@ -68,4 +68,4 @@ std::vector<std::string> mapreduce_answer_ids(const MapReduceJob& job) {
   return ids;
 }
 
-}  // namespace mesh::ctl
+}  // namespace mesh

@@ -1,5 +1,6 @@
-// meshctl mapreduce: a map-reduce job as one atomic submit of dependent
-// exec tasks (docs/ARCHITECTURE.md, "Map-reduce"):
+// A map-reduce job as one atomic submit of dependent exec tasks (meshctl
+// mapreduce, meshchaos --workload wordcount; docs/ARCHITECTURE.md,
+// "Map-reduce"):
 //   map i      runs the map command with input file i as its stdin;
 //   reduce j   waits for every map and reads, on its stdin, the lines of
 //              their outputs whose key (up to the first tab) falls in
@@ -16,7 +17,7 @@
 #include "protocol/messages.h"
 #include "protocol/result.h"
 
-namespace mesh::ctl {
+namespace mesh {
 
 struct MapReduceJob {
   std::string job;                  // the transaction id; task ids start with it
@@ -33,4 +34,4 @@ std::vector<TaskSpec> mapreduce_tasks(const MapReduceJob& job);
 // The ids whose results make the answer: the final task, or the reducers.
 std::vector<std::string> mapreduce_answer_ids(const MapReduceJob& job);
 
-}  // namespace mesh::ctl
+}  // namespace mesh
