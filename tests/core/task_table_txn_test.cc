@@ -82,11 +82,8 @@ TEST_CASE("task table txn: the first decision wins; forget drops it") {
   CHECK(table.decisions().empty());
 }
 
-TEST_CASE("task table txn: intents and decisions survive a snapshot, locks included") {
-  TaskTable table;
-  REQUIRE(table.apply(OpSubmit{spec("done"), 5, 10}).ok());
-  REQUIRE(table.apply(prepare("x1", {"a", "b"})).ok());
-  REQUIRE(table.apply(OpTxnDecide{"x9", true, {1, 4}, 60}).ok());
+// The table a replica loads from a snapshot of `table`.
+TaskTable through_snapshot(const TaskTable& table) {
   std::vector<TaskRecord> records;
   for (const auto& [id, r] : table.records()) records.push_back(r);
   auto decoded = decode_snapshot(encode_snapshot(records, table.prepared(), table.decisions()));
@@ -94,6 +91,15 @@ TEST_CASE("task table txn: intents and decisions survive a snapshot, locks inclu
   TaskTable restored;
   for (auto& r : decoded.value().records) restored.restore(std::move(r));
   restored.restore_transactions(decoded.value().prepared, decoded.value().decisions);
+  return restored;
+}
+
+TEST_CASE("task table txn: intents and decisions survive a snapshot, locks included") {
+  TaskTable table;
+  REQUIRE(table.apply(OpSubmit{spec("done"), 5, 10}).ok());
+  REQUIRE(table.apply(prepare("x1", {"a", "b"})).ok());
+  REQUIRE(table.apply(OpTxnDecide{"x9", true, {1, 4}, 60}).ok());
+  TaskTable restored = through_snapshot(table);
   CHECK(restored.prepared() == table.prepared());
   CHECK(restored.decisions() == table.decisions());
   REQUIRE(restored.locked_by("b") != nullptr);
@@ -177,13 +183,7 @@ TEST_CASE("task table txn: an aborted job cancel lets its tasks go, unchanged") 
 TEST_CASE("task table txn: a prepared job cancel survives a snapshot; one of a job with nothing unfinished holds nothing") {
   TaskTable table = job_table();
   REQUIRE(table.apply(prepare_cancel("c1", "j")).ok());
-  std::vector<TaskRecord> records;
-  for (const auto& [id, r] : table.records()) records.push_back(r);
-  auto decoded = decode_snapshot(encode_snapshot(records, table.prepared(), table.decisions()));
-  REQUIRE_MESSAGE(decoded.ok(), decoded.status().message());
-  TaskTable restored;
-  for (auto& r : decoded.value().records) restored.restore(std::move(r));
-  restored.restore_transactions(decoded.value().prepared, decoded.value().decisions);
+  TaskTable restored = through_snapshot(table);
   CHECK(restored.prepared() == table.prepared());
   REQUIRE(restored.locked_by("pending") != nullptr);
   REQUIRE(restored.apply(OpTxnResolve{"c1", true, 200}).ok());
