@@ -202,8 +202,8 @@ struct ListRequest {
   uint32_t limit = 1000;
   std::string after_id;  // paging: ids sort ascending
   std::string txn = {};  // appended: only the tasks this transaction (job) stored
-  // Appended: records without payload, result, inputs and attempts, for a
-  // caller that needs only ids, states and partitions.
+  // Appended: records without payload, parents, result, error, inputs and
+  // attempts, for a caller that needs only ids, states and partitions.
   bool brief = false;
 };
 struct ListReply {

@@ -615,6 +615,8 @@ namespace {
 TaskRecord brief_record(const TaskRecord& r) {
   TaskRecord brief = r;
   brief.spec.payload.clear();
+  brief.spec.after.clear();
+  brief.error.clear();
   brief.result.clear();
   brief.inputs.clear();
   brief.attempts.clear();

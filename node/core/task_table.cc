@@ -299,8 +299,8 @@ Status TaskTable::apply_op(const OpTxnResolve& op) {
   for (const auto& id : intents.cancels) {
     locked_ids_.erase(id);
     auto held = records_.find(id);  // finished since, it may even be purged
-    if (held == records_.end()) continue;
-    if (op.commit && !is_terminal(held->second.state)) cancel(held->second, op.at_ms);
+    if (held == records_.end() || is_terminal(held->second.state)) continue;  // its own op reported it
+    if (op.commit) cancel(held->second, op.at_ms);
     // Held records were kept from new attempts: the leader schedules them anew.
     if (touched_ != nullptr) touched_->push_back(id);
   }
