@@ -406,7 +406,7 @@ void Transactions::on_reply(const TxnReply& m) {
     case TxnStep::kDecide: {
       auto o = origins_.find(origin_id);
       if (o == origins_.end()) return;
-      if (o->second.settling) return on_job_settled(origin_id);
+      if (o->second.cancel_step == CancelStep::kSettling) return on_job_settled(origin_id);
       return on_decided(origin_id, m.commit);
     }
     case TxnStep::kResolve:
@@ -508,7 +508,10 @@ std::vector<TxnInfo> Transactions::view() const {
   std::vector<TxnInfo> out;
   uint64_t now = host_.now_ms();
   for (const auto& [id, o] : origins_) {
-    const char* state = o.settling ? "settling" : o.listing ? "listing" : o.deciding ? "deciding" : "preparing";
+    const char* state = o.cancel_step == CancelStep::kSettling    ? "settling"
+                        : o.cancel_step != CancelStep::kVoting     ? "listing"
+                        : o.deciding                               ? "deciding"
+                                                                   : "preparing";
     out.push_back({o.txn, "origin", state, o.coordinator, now - o.started_ms});
   }
   for (const auto& [key, doubt] : doubts_) {

@@ -81,6 +81,10 @@ class Transactions {
 
  private:
   using PartitionTxn = std::pair<uint32_t, std::string>;
+  // Where a job cancel's origin is: waiting for the job's own submit to
+  // settle, listing the job, voting and deciding (as a submit does), then
+  // listing it again to tell what the cancel took.
+  enum class CancelStep : uint8_t { kSettling, kListing, kVoting, kConfirming };
   // An atomic submit at its origin.
   struct Origin {
     RequestRef request = 0;
@@ -95,13 +99,10 @@ class Transactions {
     uint64_t started_ms = 0;
     uint64_t votes_deadline_ms = 0;
     uint64_t deadline_ms = 0;  // the client's answer, at the latest
-    // A job cancel: the job; listing it (before the prepares, and again
-    // once committed, to tell what the cancel took); its tasks as listed
+    // A job cancel: the job; where it is (CancelStep); its tasks as listed
     // last; those unfinished at the first listing; why it was refused.
     std::string cancel_job;
-    bool settling = false;  // waiting for the job's own submit to be settled
-    bool listing = false;
-    bool confirming = false;
+    CancelStep cancel_step = CancelStep::kVoting;
     std::vector<CancelOutcome> job_tasks;
     std::set<std::string> unfinished;
     std::string refusal;

@@ -34,7 +34,7 @@ void Transactions::cancel_job(RequestRef request, std::string txn, std::string j
   // after the listing), or aborted. A decide of the job's transaction
   // answers exactly then; one still undecided it aborts (the first decision
   // wins), one long forgotten it marks aborted, harmlessly: nobody asks.
-  o.settling = true;
+  o.cancel_step = CancelStep::kSettling;
   TxnRequest settle;
   settle.step = TxnStep::kDecide;
   settle.txn = o.cancel_job;
@@ -44,8 +44,7 @@ void Transactions::cancel_job(RequestRef request, std::string txn, std::string j
 
 void Transactions::on_job_settled(uint64_t origin_id) {
   Origin& o = origins_.at(origin_id);
-  o.settling = false;
-  o.listing = true;
+  o.cancel_step = CancelStep::kListing;
   list_job_page(origin_id, o);
 }
 
@@ -63,8 +62,10 @@ void Transactions::list_job_page(uint64_t origin_id, const Origin& o) {
 
 void Transactions::on_answer(uint64_t origin_id, const Reply& reply) {
   auto it = origins_.find(origin_id);
-  if (it == origins_.end() || !it->second.listing) return;  // ended meanwhile (its deadline)
+  if (it == origins_.end()) return;  // ended meanwhile (its deadline)
   Origin& o = it->second;
+  bool confirming = o.cancel_step == CancelStep::kConfirming;
+  if (!confirming && o.cancel_step != CancelStep::kListing) return;
   const auto* page = std::get_if<ListReply>(&reply);
   if (page == nullptr) {
     const auto* error = std::get_if<ErrorReply>(&reply);
@@ -72,20 +73,20 @@ void Transactions::on_answer(uint64_t origin_id, const Reply& reply) {
                          "cannot list job " + o.cancel_job + ": " + (error ? error->message : "unexpected answer"));
   }
   for (const auto& r : page->records) {
-    bool cancelled_here = o.confirming && o.unfinished.count(r.spec.id) && r.state == TaskState::kCancelled;
+    bool cancelled_here = confirming && o.unfinished.count(r.spec.id) && r.state == TaskState::kCancelled;
     o.job_tasks.push_back(CancelOutcome{r.spec.id, cancelled_here ? ErrorCode::kOk : ErrorCode::kAlreadyTerminal, r.state});
-    if (!o.confirming && !is_terminal(r.state)) {
+    if (!confirming && !is_terminal(r.state)) {
       o.unfinished.insert(r.spec.id);
       o.parts[r.partition];  // a participant, holding nothing to submit
     }
   }
   if (page->more && !page->records.empty()) return list_job_page(origin_id, o);
-  o.listing = false;
-  if (o.confirming) return finish_origin(origin_id, ErrorCode::kOk, {});
+  if (confirming) return finish_origin(origin_id, ErrorCode::kOk, {});
   on_job_listed(origin_id, o);
 }
 
 void Transactions::on_job_listed(uint64_t origin_id, Origin& o) {
+  o.cancel_step = CancelStep::kVoting;
   if (o.job_tasks.empty()) {
     return finish_origin(origin_id, ErrorCode::kNotFound, "no task belongs to job " + o.cancel_job);
   }
@@ -119,8 +120,7 @@ void Transactions::on_cancel_decided(uint64_t origin_id, bool commit) {
                              (o.refusal.empty() ? std::string{} : ": " + o.refusal));
   }
   end_calls_of(origin_id);
-  o.confirming = true;
-  o.listing = true;
+  o.cancel_step = CancelStep::kConfirming;
   o.job_tasks.clear();
   o.deadline_ms = host_.now_ms() + 3 * config_.prepare_timeout_ms;
   list_job_page(origin_id, o);
@@ -132,13 +132,13 @@ void Transactions::finish_cancel(uint64_t origin_id, ErrorCode code, const std::
   Origin& o = it->second;
   if (code == ErrorCode::kOk) {
     host_.answer_client(o.request, CancelReply{std::move(o.job_tasks)});
-  } else if (o.confirming) {
+  } else if (o.cancel_step == CancelStep::kConfirming) {
     host_.answer_client(o.request, ErrorReply{ErrorCode::kUnavailable,
                                               "the cancel of job " + o.cancel_job +
                                                   " committed, but the job could not be read back: " + message});
-  } else if (o.settling || o.listing) {
+  } else if (o.cancel_step != CancelStep::kVoting) {
     // Nothing was prepared yet: nothing was cancelled, say so plainly.
-    std::string why = o.settling ? "the job's own submit was not settled in time" : message;
+    std::string why = o.cancel_step == CancelStep::kSettling ? "the job's own submit was not settled in time" : message;
     host_.answer_client(o.request, ErrorReply{code, "nothing was cancelled: " + why});
   } else {
     host_.answer_client(o.request, ErrorReply{code, message});
