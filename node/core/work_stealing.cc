@@ -445,9 +445,13 @@ void NodeState::on_peer(const StolenResult& m) {
     send(m.thief_address, LeaderHints{config_.address, {leader_hint(m.partition)}});
     return;
   }
-  if (record == nullptr) {
-    count("stale_completions_rejected");
-    send(m.thief_address, StolenResultAck{m.id, m.attempt, false, m.partition});  // purged long since
+  // A runner holds only attempts whose lease committed. A table that has not
+  // applied this attempt (or this task) is behind: its leader was deposed
+  // and does not know it yet, or has not applied its log. A "fenced" from it
+  // would make the runner drop a result the current leader still awaits, so
+  // it gives no verdict; the runner resends, and tries elsewhere.
+  if (record == nullptr || record->attempt < m.attempt) {
+    count("results_not_judged");
     return;
   }
   if (is_current_lease(*record, m.attempt, m.thief_id)) {

@@ -75,6 +75,8 @@ constexpr MetricFamily kFamilies[] = {
      "Outcomes received for a partition this node does not lead (left unanswered)."},
     {T::kCounter, "results_deferred", "results_deferred_total",
      "Outcomes left unanswered during a leadership hand-over (the runner resends)."},
+    {T::kCounter, "results_not_judged", "results_not_judged_total",
+     "Outcomes left unanswered because this leader's table has not applied their attempt yet (it may be deposed)."},
     // Replication.
     {T::kCounter, "partitions_founded", "partitions_founded_total", "Partition groups created by founding the mesh."},
     {T::kCounter, "partitions_recovered", "partitions_recovered_total", "Partition groups loaded from disk at start."},
