@@ -215,6 +215,10 @@ class NodeState {
     // applies, answers its group nor leads; the partition is served by the
     // other replicas, or by nobody, never from a partial table.
     std::optional<PartitionHalt> halted;
+    // The quorum watch (tick_groups): since when this replica has known no
+    // leader, and whether that was reported as quorum_lost.
+    std::optional<uint64_t> leaderless_since_ms;
+    bool quorum_lost_reported = false;
   };
   // A lease on a task of a partition this node leads.
   struct Lease {
@@ -379,6 +383,10 @@ class NodeState {
   void found_mesh();
   void on_peer(const RaftBatch& m);
   void tick_groups();
+  // Reports quorum_lost when a replica has known no leader for
+  // kQuorumLostAfterElections election timeouts, and quorum_regained when it
+  // knows one again: what an operator needs to see when writes stall.
+  void watch_quorum(uint32_t partition, Replica& r);
   void drain_groups();
   void handle_ready(uint32_t partition, Replica& r);
   void apply_entry(uint32_t partition, Replica& r, const LogEntry& entry);

@@ -159,8 +159,36 @@ void NodeState::on_peer(const RaftBatch& m) {
 
 void NodeState::tick_groups() {
   for (auto& [p, r] : replicas_) {
-    if (!r.halted) r.raft->tick(now_ms_);
+    if (r.halted) continue;
+    r.raft->tick(now_ms_);
+    watch_quorum(p, r);
   }
+}
+
+// Three election timeouts: longer than an election after a leader's death
+// (a timeout, randomized up to two, and a vote round), so a failover that
+// goes as it should is not reported.
+constexpr uint64_t kQuorumLostAfterElections = 3;
+
+void NodeState::watch_quorum(uint32_t partition, Replica& r) {
+  const std::string subject = "partition " + std::to_string(partition);
+  if (r.raft->in_leader_lease()) {
+    if (r.quorum_lost_reported) {
+      event("quorum_regained", subject,
+            "leader " + r.raft->leader_id() + " after " + std::to_string(now_ms_ - *r.leaderless_since_ms) + " ms");
+    }
+    r.leaderless_since_ms.reset();
+    r.quorum_lost_reported = false;
+    return;
+  }
+  if (!r.leaderless_since_ms) r.leaderless_since_ms = now_ms_;
+  uint64_t leaderless_ms = now_ms_ - *r.leaderless_since_ms;
+  if (r.quorum_lost_reported || leaderless_ms < kQuorumLostAfterElections * config_.replication.election_timeout_ms) {
+    return;
+  }
+  r.quorum_lost_reported = true;
+  count("quorum_losses_seen");
+  event("quorum_lost", subject, "no leader known for " + std::to_string(leaderless_ms) + " ms: writes to it stall");
 }
 
 void NodeState::drain_groups() {

@@ -274,6 +274,9 @@ class RaftGroup {
   // after `since_ms`: it was not cut off at that instant. A leader that heard
   // nobody cannot tell a silent runner from its own isolation.
   bool heard_from_quorum_since(uint64_t since_ms) const;
+  // Leads (until CheckQuorum steps it down), or heard its leader within an
+  // election timeout: a follower cut off keeps its old leader's name.
+  bool in_leader_lease() const;
   const std::vector<std::string>& voters() const { return voters_; }
   const std::vector<std::string>& learners() const { return learners_; }
   const RaftLog& log() const { return log_; }
@@ -325,7 +328,6 @@ class RaftGroup {
   void send_vote_requests(bool pre_vote, bool transfer);
   void record_vote(const std::string& from, bool granted);
   bool may_vote_for(const VoteRequest& m) const;
-  bool in_leader_lease() const;
   void become_follower(uint64_t term, const std::string& leader);
   void follow(const std::string& leader);
   void become_leader();

@@ -257,7 +257,7 @@ struct Node::Impl {
     if (env.mesh.empty() || env.mesh == mesh_id) return true;
     if (mesh_id.empty()) {
       if (Status s = store_mesh_id(*store, env.mesh); !s.ok()) {
-        spdlog::error("event=store_error what=mesh_id error=\"{}\"", s.message());
+        events.add(MeshEvent{0, clock.now_ms(), "store_error", "mesh id", std::string(s.message())});
         return false;
       }
       mesh_id = env.mesh;
@@ -482,7 +482,7 @@ struct Node::Impl {
     if (Status s = output->flush(); !s.ok()) {
       // Memory is ahead of disk now: answering would acknowledge what a
       // crash could lose. Stop; a restart recovers from the store.
-      spdlog::critical("event=store_write_failed reason=\"{}\" action=exit", s.message());
+      events.add(MeshEvent{0, clock.now_ms(), "store_error", "log write", std::string(s.message()) + "; exiting"});
       exit_code = 1;
       io.stop();
       return;
@@ -522,11 +522,13 @@ struct Node::Impl {
     if (full != storage_full) {
       storage_full = full;
       if (full) {
-        spdlog::error("event=storage_full free_bytes={} reserve_bytes={} action=\"read-only: no new tasks, no "
-                      "leadership, no log entries until space returns\"",
-                      *free, options.storage_reserve_bytes);
+        events.add(MeshEvent{0, clock.now_ms(), "storage_full", options.data_dir,
+                             std::to_string(*free) + " bytes free, reserve " +
+                                 std::to_string(options.storage_reserve_bytes) +
+                                 ": read-only, no new tasks, no leadership, no log entries until space returns"});
       } else {
-        spdlog::info("event=storage_ok free_bytes={}", free.value_or(0));
+        events.add(MeshEvent{0, clock.now_ms(), "storage_ok", options.data_dir,
+                             std::to_string(free.value_or(0)) + " bytes free"});
       }
       feed(in::StorageSpace{full});
     }

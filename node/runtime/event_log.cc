@@ -15,7 +15,8 @@ namespace {
 // the ring keeps them all the same, for meshctl events.
 spdlog::level::level_enum level_of(const std::string& kind) {
   static const std::set<std::string> kWarnings = {"member_suspect", "member_dead", "txn_aborted",
-                                                  "task_dead_lettered", "partition_halted"};
+                                                  "task_dead_lettered", "partition_halted", "quorum_lost",
+                                                  "store_error",     "storage_full"};
   static const std::set<std::string> kFrequent = {"steal",         "txn_committed",  "leader_gained",
                                                   "leader_lost",   "replica_added", "replica_removed"};
   if (kWarnings.count(kind)) return spdlog::level::warn;

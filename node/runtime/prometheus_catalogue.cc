@@ -81,6 +81,8 @@ constexpr MetricFamily kFamilies[] = {
     {T::kCounter, "partitions_founded", "partitions_founded_total", "Partition groups created by founding the mesh."},
     {T::kCounter, "partitions_recovered", "partitions_recovered_total", "Partition groups loaded from disk at start."},
     {T::kCounter, "leaderships_gained", "leaderships_gained_total", "Partitions this node started leading."},
+    {T::kCounter, "quorum_losses_seen", "quorum_losses_seen_total",
+     "Times a replica here knew no leader of its partition for three election timeouts (event quorum_lost)."},
     // Transactions (atomic submits).
     {T::kCounter, "txns_started", "txns_started_total", "Atomic submits this node started as origin."},
     {T::kCounter, "txns_committed", "txns_committed_total",

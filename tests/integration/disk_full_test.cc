@@ -46,6 +46,10 @@ TEST_CASE("a node whose disk fills up turns read-only, the mesh carries on, and 
   REQUIRE_MESSAGE(wait_until([&] { return gauge(*full, "storage_full") == 1 && gauge(*full, "partitions_led") == 0; }),
                   "storage_full " << gauge(*full, "storage_full") << ", leads " << gauge(*full, "partitions_led") << "\n"
                                   << nodes[2]->log());
+  // ... and says so: an event in its ring and its log.
+  Exit events = run_command(std::string(MESHCTL_PATH) + " --addr " + full_endpoint + " events");
+  CHECK_MESSAGE(events.output.find("storage_full") != std::string::npos, events.output);
+  CHECK_MESSAGE(nodes[2]->log().find("event=storage_full") != std::string::npos, nodes[2]->log());
 
   // Restarted while still full, it comes up read-only instead of crashing.
   nodes[2]->process().signal(SIGKILL);

@@ -148,7 +148,7 @@ TEST_CASE("a failed synced write makes meshd exit 1") {
     return;
   }
   CHECK(code == 1);
-  CHECK(log.find("store_write_failed") != std::string::npos);
+  CHECK(log.find("event=store_error subject=\"log write\"") != std::string::npos);
 }
 
 }  // namespace
