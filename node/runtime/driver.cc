@@ -104,8 +104,9 @@ struct Node::Impl {
           },
           server_security());
       if (!options.metrics_listen.empty()) {
-        http = std::make_unique<HttpMetrics>(io, options.metrics_listen,
-                                             [this](const std::string& path) { return http_answer(path); });
+        http = std::make_unique<HttpMetrics>(
+            io, options.metrics_listen,
+            [this](const std::string& target, HttpMetrics::Respond respond) { serve_http(target, std::move(respond)); });
       }
     } catch (const std::exception& e) {
       return Status(ErrorCode::kInvalidArgument, e.what());
@@ -602,6 +603,34 @@ struct Node::Impl {
     return s;
   }
 
+  // Task lookups over HTTP open at once, at most: each holds a core request.
+  static constexpr size_t kMaxHttpLookups = 64;
+
+  void serve_http(const std::string& target, HttpMetrics::Respond respond) {
+    HttpTarget t = parse_http_target(target);
+    if (t.path.starts_with("/v1/tasks/")) return look_up_task(t.path.substr(10), std::move(respond));
+    if (t.path == "/v1/events") return respond(events_answer(events.since(options.node_id, t.after)));
+    respond(http_answer(t.path));
+  }
+
+  // A get like any client's, routed to the task's partition leader; the
+  // answer comes back through the turn's output, after its write.
+  void look_up_task(const std::string& id, HttpMetrics::Respond respond) {
+    if (id.empty() || id.size() > limits::kMaxIdBytes) {
+      return respond({400, "text/plain; charset=utf-8", "a task id of 1 to 256 bytes, percent-encoded\n"});
+    }
+    if (http_lookups >= kMaxHttpLookups) {
+      return respond({503, "text/plain; charset=utf-8", "too many task lookups in flight\n"});
+    }
+    ++http_lookups;
+    RequestRef ref = next_ref++;
+    output->expect_reply(ref, {"", 0, false, [this, id, respond](const Reply& reply) {
+                                 --http_lookups;
+                                 respond(task_answer(id, reply));
+                               }});
+    feed(in::Get{ref, GetRequest{{id}}});
+  }
+
   // /healthz answers while the loop runs; /readyz only while this node serves:
   // not draining, and every partition it hosts has a leader.
   HttpAnswer http_answer(const std::string& path) const {
@@ -649,6 +678,7 @@ struct Node::Impl {
   std::unique_ptr<NodeState> core;
   std::unique_ptr<ZmqServer> server;
   std::unique_ptr<HttpMetrics> http;
+  size_t http_lookups = 0;
   std::unique_ptr<Executor> executor;
   std::optional<MeshKeys> keys;  // --keys: CURVE and allow-lists
   std::unique_ptr<PeerTransport> peers;

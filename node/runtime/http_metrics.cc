@@ -16,6 +16,7 @@ namespace {
 const char* status_line(int status) {
   switch (status) {
     case 200: return "HTTP/1.0 200 OK\r\n";
+    case 400: return "HTTP/1.0 400 Bad Request\r\n";
     case 404: return "HTTP/1.0 404 Not Found\r\n";
     default: return "HTTP/1.0 503 Service Unavailable\r\n";
   }
@@ -52,8 +53,8 @@ struct HttpMetrics::Impl : std::enable_shared_from_this<HttpMetrics::Impl> {
                              std::istream in(buffer.get());
                              std::string method, path;
                              in >> method >> path;
-                             self->respond(socket, method == "GET" ? self->handler(path)
-                                                                   : HttpAnswer{404, "text/plain", "not found\n"});
+                             if (method != "GET") return self->respond(socket, {404, "text/plain", "not found\n"});
+                             self->handler(path, [self, socket](HttpAnswer answer) { self->respond(socket, answer); });
                            });
   }
 

@@ -27,7 +27,7 @@ void TurnOutput::add(Effects& effects) {
   for (auto& addressed : effects.replies) {
     auto it = clients_.find(addressed.request);
     if (it == clients_.end()) continue;
-    if (answered_) answered_(it->second);
+    if (answered_ && !it->second.deliver) answered_(it->second);
     outgoing_.push_back({std::move(it->second), std::move(addressed.reply)});
     clients_.erase(it);
   }
@@ -75,6 +75,7 @@ Status TurnOutput::flush() {
 }
 
 void TurnOutput::send_reply(const Outgoing& o) {
+  if (o.client.deliver) return o.client.deliver(o.reply);
   uint16_t kind = static_cast<uint16_t>(reply_kind(o.reply));
   std::string body = encode_reply(o.reply);
   if (body.size() > limits::kMaxFrameBytes) {

@@ -31,6 +31,9 @@ class TurnOutput {
     std::string peer;
     uint64_t request_id = 0;
     bool wait = false;  // a `wait` request (ConnectionLimits counts them apart)
+    // Set for a request that did not come over ZeroMQ (the HTTP API): the
+    // answer is handed here, after the write it may depend on, like any other.
+    std::function<void(const Reply&)> deliver = {};
   };
 
   TurnOutput(Storage& store, PeerOutlet& peers, std::string node_id);

@@ -193,6 +193,21 @@ TEST_CASE("Prometheus metrics over HTTP") {
   CHECK(page.find("meshwork_raft_leader{node=\"node-1\",partition=\"0\"} 1") != std::string::npos);
   CHECK(http_get(address, "/nope").find("404") != std::string::npos);
   CHECK(http_get(address, "/healthz").find("200 OK") != std::string::npos);
+  // The JSON API: a task by id (read through its partition's leader), load, events.
+  std::string task = http_get(address, "/v1/tasks/m-1");
+  CHECK_MESSAGE(task.find("200 OK") != std::string::npos, task);
+  CHECK_MESSAGE(task.find("\"state\":\"COMPLETED\"") != std::string::npos, task);
+  std::string unknown = http_get(address, "/v1/tasks/no-such-task");
+  CHECK_MESSAGE(unknown.find("404") != std::string::npos, unknown);
+  CHECK_MESSAGE(unknown.find("not_found") != std::string::npos, unknown);
+  CHECK(http_get(address, "/v1/tasks/%zz").find("404") != std::string::npos);
+  CHECK(http_get(address, "/v1/tasks/" + std::string(300, 'x')).find("400") != std::string::npos);
+  std::string load = http_get(address, "/v1/load");
+  CHECK_MESSAGE(load.find("\"id\":\"node-1\"") != std::string::npos, load);
+  CHECK_MESSAGE(load.find("\"free_slots\"") != std::string::npos, load);
+  std::string events = http_get(address, "/v1/events");
+  CHECK_MESSAGE(events.find("leader_gained") != std::string::npos, events);
+  CHECK_MESSAGE(http_get(address, "/v1/events?after=1000000").find("leader_gained") == std::string::npos, events);
   // A lone founder leads every partition once its first entries commit.
   std::string ready;
   CHECK_MESSAGE(wait_until([&] { return (ready = http_get(address, "/readyz")).find("200 OK") != std::string::npos; }),

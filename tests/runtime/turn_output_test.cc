@@ -106,6 +106,22 @@ TEST_CASE("turn output: the synced write first, then replies, messages, disconne
   CHECK(f.output.sync_us().count() == 1);
 }
 
+TEST_CASE("turn output: a request from the HTTP API gets its answer handed over after the write, not on the socket") {
+  Fixture f;
+  std::vector<Reply> delivered;
+  f.output.expect_reply(5, {"", 0, false, [&](const Reply& reply) {
+                              f.log.push_back("deliver");
+                              delivered.push_back(reply);
+                            }});
+  Effects fx = one_step(5);
+  f.output.add(fx);
+  CHECK(delivered.empty());
+  REQUIRE(f.output.flush().ok());
+  CHECK(f.log == Log{"write 2 synced", "deliver", "send tcp://b", "disconnect tcp://gone", "abort old", "start new"});
+  REQUIRE(delivered.size() == 1);
+  CHECK(std::holds_alternative<SubmitReply>(delivered[0]));
+}
+
 TEST_CASE("turn output: a failed write lets nothing of the turn leave, then or later") {
   Fixture f;
   f.store.fail = true;
