@@ -11,6 +11,7 @@
 #include <map>
 
 #include "node/core/node_state.h"
+#include "node/runtime/log_format.h"
 #include "protocol/limits.h"
 
 namespace mesh {
@@ -59,6 +60,7 @@ const std::map<std::string, Setter>& settings() {
       {"runtime.exec_max_output_bytes", set<int64_t>(&NodeOptions::exec_max_output_bytes)},
       {"runtime.metrics_listen", set<std::string>(&NodeOptions::metrics_listen)},
       {"runtime.log_level", set<std::string>(&NodeOptions::log_level)},
+      {"runtime.log_format", set<std::string>(&NodeOptions::log_format)},
       {"security.keys_dir", set<std::string>(&NodeOptions::keys_dir)},
       {"limits.requests_per_connection", set<int64_t>(&NodeOptions::requests_per_connection)},
       {"limits.waits_per_connection", set<int64_t>(&NodeOptions::waits_per_connection)},
@@ -239,6 +241,7 @@ Status validate(const NodeOptions& o, bool as_root) {
   bool known_level = false;
   for (const char* level : levels) known_level = known_level || o.log_level == level;
   if (!known_level) return invalid("log_level must be one of trace, debug, info, warn, error, critical, off");
+  if (!parse_log_format(o.log_format)) return invalid("log_format must be logfmt or json");
   if (!o.metrics_listen.empty() && o.metrics_listen.find(':') == std::string::npos) {
     return invalid("metrics_listen must be host:port, got '" + o.metrics_listen + "'");
   }

@@ -53,6 +53,7 @@ struct NodeOptions {
   std::string keys_dir;
   bool insecure = false;
   std::string log_level = "info";
+  std::string log_format = "logfmt";  // or "json": one object per line (node/runtime/log_format.h)
   // [handlers.exec]: what exec tasks may run, and how (node/core/exec_policy.h).
   // No allowed program: exec is off.
   std::vector<std::string> exec_allow;  // absolute program paths argv[0] must equal

@@ -73,7 +73,8 @@ struct Node::Impl {
         renew_timer(io),
         space_timer(io),
         grace_timer(io),
-        signals(io, SIGTERM, SIGINT) {}
+        signals(io, SIGTERM, SIGINT),
+        reload_signals(io, SIGHUP) {}
 
   // --- start-up --------------------------------------------------------------------
 
@@ -311,6 +312,7 @@ struct Node::Impl {
     signals.async_wait([this](boost::system::error_code ec, int signal) {
       if (!ec) begin_drain(signal);
     });
+    await_reload();
     arm_renewals();
     check_space();
     std::vector<std::string> seeds;
@@ -318,6 +320,15 @@ struct Node::Impl {
     feed(in::Join{std::move(seeds)});
     io.run();
     return exit_code;
+  }
+
+  // SIGHUP, as often as it comes (systemctl reload): whoever started the node decides what reloads.
+  void await_reload() {
+    reload_signals.async_wait([this](boost::system::error_code ec, int) {
+      if (ec) return;
+      if (reload_handler) reload_handler();
+      await_reload();
+    });
   }
 
   // --- inputs ----------------------------------------------------------------------
@@ -576,6 +587,7 @@ struct Node::Impl {
     space_timer.cancel();
     grace_timer.cancel();
     signals.cancel();
+    reload_signals.cancel();
     if (server) server->close();
     http.reset();
     io.stop();
@@ -695,6 +707,8 @@ struct Node::Impl {
   bool storage_full = false;
   asio::steady_timer grace_timer;
   asio::signal_set signals;
+  asio::signal_set reload_signals;
+  std::function<void()> reload_handler;
 
   // Effects gathered this turn, carried out together.
   std::unique_ptr<TurnOutput> output;
@@ -720,5 +734,6 @@ Node::Node(NodeOptions options, HandlerRegistry handlers)
 Node::~Node() = default;
 Status Node::start() { return impl_->start(); }
 int Node::run() { return impl_->run(); }
+void Node::on_reload(std::function<void()> reload) { impl_->reload_handler = std::move(reload); }
 
 }  // namespace mesh

@@ -10,6 +10,7 @@
 // stops at once (exit 1) rather than answer from state it could not persist.
 #pragma once
 
+#include <functional>
 #include <memory>
 
 #include "node/runtime/config.h"
@@ -31,6 +32,8 @@ class Node {
   // attempts get drain_grace_ms to finish, state is persisted. Returns the
   // process exit code.
   int run();
+  // Called on the loop at each SIGHUP (before run(): from then on).
+  void on_reload(std::function<void()> reload);
 
  private:
   struct Impl;

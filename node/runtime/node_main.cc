@@ -3,11 +3,13 @@
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
 
+#include <cctype>
 #include <optional>
 
 #include "node/runtime/config.h"
 #include "node/runtime/curve_keys.h"
 #include "node/runtime/driver.h"
+#include "node/runtime/log_format.h"
 #include "node/runtime/service_notify.h"
 
 namespace mesh {
@@ -17,6 +19,13 @@ namespace {
 // Exit codes of meshd.
 constexpr int kExitBadConfig = 2;
 constexpr int kExitStartFailed = 3;
+
+// --slots -> MESH_SLOTS.
+std::string env_name_of(const std::string& flag) {
+  std::string name = "MESH_";
+  for (char c : flag) name += c == '-' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return name;
+}
 
 template <typename T>
 void override_with(const std::optional<T>& flag, T& field) {
@@ -47,72 +56,149 @@ int print_checked_config(const NodeOptions& options, const ExecConfig& exec) {
   return 0;
 }
 
+// meshd's flags: each overrides the config file's key, and each may come
+// from the environment instead (--slots from MESH_SLOTS): flag, then
+// environment, then file, then default.
+struct Flags {
+  std::string config_path;
+  std::optional<std::string> node_id, listen, advertise, data_dir, metrics_listen, log_level, log_format,
+      gossip_profile, placement, keys_dir;
+  std::optional<std::vector<std::string>> seeds;
+  std::optional<uint32_t> slots, requests_per_connection, waits_per_connection, partitions, replicas, vnodes,
+      steal_batch_max;
+  std::optional<uint64_t> max_unfinished, lease_ttl_ms, max_lost_attempts, lease_ahead_max, drain_grace_ms,
+      retention_ms, dead_letter_retention_ms, reap_after_ms, snapshot_every, storage_reserve_bytes, aging_interval_ms,
+      exec_max_output_bytes, steal_threshold, steal_interval_ms;
+  bool new_mesh = false;
+  bool insecure = false;
+  bool no_steal = false;
+  bool check_config = false;
+};
+
+void add_flags(CLI::App& app, Flags& f) {
+  app.add_option("--config", f.config_path, "TOML config file (flags override it; SIGHUP re-reads it)");
+  app.add_option("--node-id", f.node_id, "unique id of this node");
+  app.add_option("--listen", f.listen, "client endpoint, e.g. tcp://0.0.0.0:7700 (port 0 picks one)");
+  app.add_option("--advertise", f.advertise, "endpoint others reach this node at (default: the bound one)");
+  app.add_option("--seeds", f.seeds, "host:port of nodes to join through, comma-separated")->delimiter(',');
+  app.add_option("--gossip-profile", f.gossip_profile, "lan (1 s probes) or local (200 ms probes)");
+  app.add_option("--reap-after-ms", f.reap_after_ms, "how long a dead or departed member is kept (default 30 s)");
+  app.add_option("--data-dir", f.data_dir, "directory of the node's store");
+  app.add_option("--slots", f.slots, "executor slots (tasks run at once)");
+  app.add_option("--max-unfinished", f.max_unfinished, "queue bound: unfinished tasks before submits are refused");
+  app.add_option("--lease-ttl-ms", f.lease_ttl_ms, "lease length; runners renew at a third of it");
+  app.add_option("--max-lost-attempts", f.max_lost_attempts,
+                 "a task whose runner is lost this many attempts in a row becomes a dead letter (0: never)");
+  app.add_option("--lease-ahead-max", f.lease_ahead_max,
+                 "own attempts leased beyond the free slots, at most (0: one lease per free slot)");
+  app.add_option("--retention-ms", f.retention_ms, "how long finished and cancelled tasks are kept (default 1 h)");
+  app.add_option("--dead-letter-retention-ms", f.dead_letter_retention_ms,
+                 "how long failed tasks (dead letters) are kept (default 7 days)");
+  app.add_option("--drain-grace-ms", f.drain_grace_ms, "on SIGTERM, how long running tasks may finish");
+  app.add_option("--metrics-listen", f.metrics_listen, "host:port for Prometheus metrics over HTTP");
+  app.add_option("--log-level", f.log_level, "trace, debug, info, warn, error (SIGHUP re-reads it from the file)");
+  app.add_option("--log-format", f.log_format, "logfmt, or json: one object per line (default logfmt)");
+  app.add_option("--placement", f.placement, "where a task first runs: key, round_robin, least_loaded, weighted");
+  app.add_flag("--new-mesh", f.new_mesh,
+               "found a new mesh when the data dir is empty and there are no seeds (ignored by a data dir that "
+               "belongs to a mesh already)");
+  app.add_option("--keys", f.keys_dir,
+                 "keys directory: CURVE on every connection, only allow-listed nodes and clients (meshctl keygen)");
+  app.add_option("--requests-per-connection", f.requests_per_connection,
+                 "a client connection's requests in flight, at most (default 1000)");
+  app.add_option("--waits-per-connection", f.waits_per_connection,
+                 "a client connection's wait requests held, at most (default 100)");
+  app.add_flag("--insecure", f.insecure, "plaintext on an address other than loopback: anyone who reaches it is in");
+  app.add_flag("--no-steal", f.no_steal, "switch work stealing off (for comparison)");
+  app.add_option("--partitions", f.partitions, "partitions of a new mesh (every node must agree; default 128)");
+  app.add_option("--replicas", f.replicas, "replicas of each partition (default 3)");
+  app.add_option("--vnodes", f.vnodes, "virtual nodes of this node on the ring (default 64)");
+  app.add_option("--snapshot-every", f.snapshot_every,
+                 "applied entries of a partition between two snapshots (default 1000)");
+  app.add_option("--storage-reserve-bytes", f.storage_reserve_bytes,
+                 "below this much free disk the node turns read-only (default 64 MiB)");
+  app.add_option("--aging-interval-ms", f.aging_interval_ms,
+                 "a waiting task gains one priority level this often (default 1 s)");
+  app.add_option("--exec-max-output-bytes", f.exec_max_output_bytes,
+                 "exec: stdout beyond this fails the attempt (default 1 MiB)");
+  app.add_option("--steal-batch-max", f.steal_batch_max, "tasks one steal takes, at most (default 16)");
+  app.add_option("--steal-threshold", f.steal_threshold, "runnable tasks that make a node a victim (default 2)");
+  app.add_option("--steal-interval-ms", f.steal_interval_ms, "between two steal attempts of an idle node (default 50)");
+  app.add_flag("--check-config", f.check_config,
+               "check the config file and flags (and the keys, with --keys), print what they amount to, and exit: "
+               "0 when meshd would start with them, 2 when not");
+  for (CLI::Option* option : app.get_options()) {
+    const std::string& name = option->get_single_name();
+    if (name == "help" || name == "version" || name == "check-config") continue;
+    option->envname(env_name_of(name));
+  }
+}
+
+// Defaults, then the file, then the flags (and their environment).
+Status resolve_options(const Flags& f, NodeOptions& options) {
+  if (!f.config_path.empty()) {
+    if (Status s = load_config_file(f.config_path, options); !s.ok()) return s;
+  }
+  override_with(f.node_id, options.node_id);
+  override_with(f.listen, options.listen);
+  override_with(f.advertise, options.advertise);
+  override_with(f.seeds, options.seeds);
+  override_with(f.gossip_profile, options.gossip_profile);
+  override_with(f.reap_after_ms, options.reap_after_ms);
+  override_with(f.data_dir, options.data_dir);
+  override_with(f.metrics_listen, options.metrics_listen);
+  override_with(f.log_level, options.log_level);
+  override_with(f.log_format, options.log_format);
+  override_with(f.placement, options.placement);
+  override_with(f.keys_dir, options.keys_dir);
+  override_with(f.requests_per_connection, options.requests_per_connection);
+  override_with(f.waits_per_connection, options.waits_per_connection);
+  options.insecure = f.insecure;
+  override_with(f.slots, options.slots);
+  override_with(f.max_unfinished, options.max_unfinished);
+  override_with(f.lease_ttl_ms, options.lease_ttl_ms);
+  override_with(f.max_lost_attempts, options.max_lost_attempts);
+  override_with(f.lease_ahead_max, options.lease_ahead_max);
+  override_with(f.drain_grace_ms, options.drain_grace_ms);
+  override_with(f.retention_ms, options.retention_ms);
+  override_with(f.dead_letter_retention_ms, options.dead_letter_retention_ms);
+  override_with(f.partitions, options.partitions);
+  override_with(f.replicas, options.replicas);
+  override_with(f.vnodes, options.vnodes);
+  override_with(f.snapshot_every, options.snapshot_every);
+  override_with(f.storage_reserve_bytes, options.storage_reserve_bytes);
+  override_with(f.aging_interval_ms, options.aging_interval_ms);
+  override_with(f.exec_max_output_bytes, options.exec_max_output_bytes);
+  override_with(f.steal_batch_max, options.steal_batch_max);
+  override_with(f.steal_threshold, options.steal_threshold);
+  override_with(f.steal_interval_ms, options.steal_interval_ms);
+  if (f.no_steal) options.steal = false;
+  options.new_mesh = f.new_mesh;
+  return validate(options);
+}
+
+// SIGHUP: the file and flags again. The log level and format change at once;
+// every other key takes effect at the next start, and the log says so.
+void reload(const Flags& flags) {
+  NodeOptions options;
+  if (Status s = resolve_options(flags, options); !s.ok()) {
+    spdlog::error("event=config_reload_failed reason=\"{}\" action=\"kept the running settings\"", s.message());
+    return;
+  }
+  use_log_format(*parse_log_format(options.log_format));
+  spdlog::set_level(spdlog::level::from_str(options.log_level));
+  spdlog::info("event=config_reloaded log_level={} log_format={} note=\"other keys take effect at the next start\"",
+               options.log_level, options.log_format);
+}
+
 }  // namespace
 
 int run_meshd(int argc, char** argv, HandlerRegistry handlers) {
   CLI::App app{"meshd: a node of the meshwork task mesh"};
   app.option_defaults()->always_capture_default();  // --help shows every default
   app.set_version_flag("--version", "meshd " MESH_VERSION);
-  std::string config_path;
-  std::optional<std::string> node_id, listen, advertise, data_dir, metrics_listen, log_level, gossip_profile,
-      placement, keys_dir;
-  std::optional<std::vector<std::string>> seeds;
-  std::optional<uint32_t> slots, requests_per_connection, waits_per_connection, partitions, replicas, vnodes,
-      steal_batch_max;
-  std::optional<uint64_t> max_unfinished, lease_ttl_ms, max_lost_attempts, lease_ahead_max, drain_grace_ms, retention_ms,
-      dead_letter_retention_ms, reap_after_ms, snapshot_every, storage_reserve_bytes, aging_interval_ms,
-      exec_max_output_bytes, steal_threshold, steal_interval_ms;
-  app.add_option("--config", config_path, "TOML config file (flags override it)");
-  app.add_option("--node-id", node_id, "unique id of this node");
-  app.add_option("--listen", listen, "client endpoint, e.g. tcp://0.0.0.0:7700 (port 0 picks one)");
-  app.add_option("--advertise", advertise, "endpoint others reach this node at (default: the bound one)");
-  app.add_option("--seeds", seeds, "host:port of nodes to join through, comma-separated")->delimiter(',');
-  app.add_option("--gossip-profile", gossip_profile, "lan (1 s probes) or local (200 ms probes)");
-  app.add_option("--reap-after-ms", reap_after_ms, "how long a dead or departed member is kept (default 30 s)");
-  app.add_option("--data-dir", data_dir, "directory of the node's store");
-  app.add_option("--slots", slots, "executor slots (tasks run at once)");
-  app.add_option("--max-unfinished", max_unfinished, "queue bound: unfinished tasks before submits are refused");
-  app.add_option("--lease-ttl-ms", lease_ttl_ms, "lease length; runners renew at a third of it");
-  app.add_option("--max-lost-attempts", max_lost_attempts,
-                 "a task whose runner is lost this many attempts in a row becomes a dead letter (0: never)");
-  app.add_option("--lease-ahead-max", lease_ahead_max,
-                 "own attempts leased beyond the free slots, at most (0: one lease per free slot)");
-  app.add_option("--retention-ms", retention_ms, "how long finished and cancelled tasks are kept (default 1 h)");
-  app.add_option("--dead-letter-retention-ms", dead_letter_retention_ms,
-                 "how long failed tasks (dead letters) are kept (default 7 days)");
-  app.add_option("--drain-grace-ms", drain_grace_ms, "on SIGTERM, how long running tasks may finish");
-  app.add_option("--metrics-listen", metrics_listen, "host:port for Prometheus metrics over HTTP");
-  app.add_option("--log-level", log_level, "trace, debug, info, warn, error");
-  app.add_option("--placement", placement, "where a task first runs: key, round_robin, least_loaded, weighted");
-  bool new_mesh = false;
-  app.add_flag("--new-mesh", new_mesh,
-               "found a new mesh when the data dir is empty and there are no seeds (ignored by a data dir that "
-               "belongs to a mesh already)");
-  app.add_option("--keys", keys_dir,
-                 "keys directory: CURVE on every connection, only allow-listed nodes and clients (meshctl keygen)");
-  app.add_option("--requests-per-connection", requests_per_connection,
-                 "a client connection's requests in flight, at most (default 1000)");
-  app.add_option("--waits-per-connection", waits_per_connection,
-                 "a client connection's wait requests held, at most (default 100)");
-  bool insecure = false;
-  app.add_flag("--insecure", insecure, "plaintext on an address other than loopback: anyone who reaches it is in");
-  bool no_steal = false;
-  app.add_flag("--no-steal", no_steal, "switch work stealing off (for comparison)");
-  app.add_option("--partitions", partitions, "partitions of a new mesh (every node must agree; default 128)");
-  app.add_option("--replicas", replicas, "replicas of each partition (default 3)");
-  app.add_option("--vnodes", vnodes, "virtual nodes of this node on the ring (default 64)");
-  app.add_option("--snapshot-every", snapshot_every, "applied entries of a partition between two snapshots (default 1000)");
-  app.add_option("--storage-reserve-bytes", storage_reserve_bytes,
-                 "below this much free disk the node turns read-only (default 64 MiB)");
-  app.add_option("--aging-interval-ms", aging_interval_ms, "a waiting task gains one priority level this often (default 1 s)");
-  app.add_option("--exec-max-output-bytes", exec_max_output_bytes, "exec: stdout beyond this fails the attempt (default 1 MiB)");
-  app.add_option("--steal-batch-max", steal_batch_max, "tasks one steal takes, at most (default 16)");
-  app.add_option("--steal-threshold", steal_threshold, "runnable tasks that make a node a victim (default 2)");
-  app.add_option("--steal-interval-ms", steal_interval_ms, "between two steal attempts of an idle node (default 50)");
-  bool check_config = false;
-  app.add_flag("--check-config", check_config,
-               "check the config file and flags (and the keys, with --keys), print what they amount to, and exit: "
-               "0 when meshd would start with them, 2 when not");
+  Flags flags;
+  add_flags(app, flags);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -121,47 +207,7 @@ int run_meshd(int argc, char** argv, HandlerRegistry handlers) {
   }
 
   NodeOptions options;
-  if (!config_path.empty()) {
-    if (Status s = load_config_file(config_path, options); !s.ok()) {
-      std::fprintf(stderr, "meshd: bad config: %s\n", s.message().c_str());
-      return kExitBadConfig;
-    }
-  }
-  override_with(node_id, options.node_id);
-  override_with(listen, options.listen);
-  override_with(advertise, options.advertise);
-  override_with(seeds, options.seeds);
-  override_with(gossip_profile, options.gossip_profile);
-  override_with(reap_after_ms, options.reap_after_ms);
-  override_with(data_dir, options.data_dir);
-  override_with(metrics_listen, options.metrics_listen);
-  override_with(log_level, options.log_level);
-  override_with(placement, options.placement);
-  override_with(keys_dir, options.keys_dir);
-  override_with(requests_per_connection, options.requests_per_connection);
-  override_with(waits_per_connection, options.waits_per_connection);
-  options.insecure = insecure;
-  override_with(slots, options.slots);
-  override_with(max_unfinished, options.max_unfinished);
-  override_with(lease_ttl_ms, options.lease_ttl_ms);
-  override_with(max_lost_attempts, options.max_lost_attempts);
-  override_with(lease_ahead_max, options.lease_ahead_max);
-  override_with(drain_grace_ms, options.drain_grace_ms);
-  override_with(retention_ms, options.retention_ms);
-  override_with(dead_letter_retention_ms, options.dead_letter_retention_ms);
-  override_with(partitions, options.partitions);
-  override_with(replicas, options.replicas);
-  override_with(vnodes, options.vnodes);
-  override_with(snapshot_every, options.snapshot_every);
-  override_with(storage_reserve_bytes, options.storage_reserve_bytes);
-  override_with(aging_interval_ms, options.aging_interval_ms);
-  override_with(exec_max_output_bytes, options.exec_max_output_bytes);
-  override_with(steal_batch_max, options.steal_batch_max);
-  override_with(steal_threshold, options.steal_threshold);
-  override_with(steal_interval_ms, options.steal_interval_ms);
-  if (no_steal) options.steal = false;
-  options.new_mesh = new_mesh;
-  if (Status s = validate(options); !s.ok()) {
+  if (Status s = resolve_options(flags, options); !s.ok()) {
     std::fprintf(stderr, "meshd: bad config: %s\n", s.message().c_str());
     return kExitBadConfig;
   }
@@ -171,9 +217,9 @@ int run_meshd(int argc, char** argv, HandlerRegistry handlers) {
     return kExitBadConfig;
   }
 
-  if (check_config) return print_checked_config(options, exec.value());
+  if (flags.check_config) return print_checked_config(options, exec.value());
 
-  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %l meshd %v");
+  use_log_format(*parse_log_format(options.log_format));
   spdlog::set_level(spdlog::level::from_str(options.log_level));
 
   HandlerRegistry all = std::move(handlers);
@@ -184,6 +230,7 @@ int run_meshd(int argc, char** argv, HandlerRegistry handlers) {
   }
 
   Node node(options, std::move(all));
+  node.on_reload([&flags] { reload(flags); });
   if (Status s = node.start(); !s.ok()) {
     std::fprintf(stderr, "meshd: cannot start: %s\n", s.message().c_str());
     return kExitStartFailed;

@@ -9,6 +9,9 @@
 #include <cstdio>
 #include <fstream>
 #include <set>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
 
 #include "tests/integration/test_node.h"
 
@@ -89,11 +92,71 @@ TEST_CASE("bad configuration is refused at start with a clear message") {
     check_refused("--check-config --partitions 0" + data, 2, "partitions");
     CHECK_FALSE(std::filesystem::exists(dir + "/data"));  // nothing was started or created
   }
+  SUBCASE("every flag may come from the environment (MESH_SLOTS for --slots); a flag beats it") {
+    Exit from_env = run_command("env MESH_SLOTS=5 MESH_PARTITIONS=16 " + std::string(MESHD_PATH) + " --check-config" + data);
+    CHECK_MESSAGE(from_env.code == 0, from_env.output);
+    CHECK_MESSAGE(from_env.output.find("slots          5") != std::string::npos, from_env.output);
+    CHECK_MESSAGE(from_env.output.find("partitions     16,") != std::string::npos, from_env.output);
+    Exit flag_wins = run_command("env MESH_SLOTS=5 " + std::string(MESHD_PATH) + " --check-config --slots 3" + data);
+    CHECK_MESSAGE(flag_wins.output.find("slots          3") != std::string::npos, flag_wins.output);
+    check_refused("--check-config --log-format yaml" + data, 2, "log_format must be logfmt or json");
+    Exit bad_env = run_command("env MESH_SLOTS=many " + std::string(MESHD_PATH) + " --check-config" + data);
+    CHECK_MESSAGE(bad_env.code == 2, bad_env.output);
+  }
   SUBCASE("port already taken") {
     TestNode first;
     first.start();
     check_refused("--new-mesh --listen " + first.process().endpoint() + data, 3, "cannot listen");
   }
+}
+
+TEST_CASE("--log-format json writes one JSON object per line, its logfmt pairs as fields") {
+  TestNode node({"--log-format", "json", "--node-id", "json-1"});
+  node.start();
+  std::string log;
+  REQUIRE_MESSAGE(wait_until([&] { return (log = node.log()).find("\"event\":\"started\"") != std::string::npos; }),
+                  log);
+  std::istringstream lines(log);
+  size_t objects = 0;
+  for (std::string line; std::getline(lines, line);) {
+    if (line.empty()) continue;
+    auto parsed = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+    CHECK_MESSAGE(parsed.is_object(), line);
+    if (!parsed.is_object()) continue;
+    ++objects;
+    CHECK(parsed["service"] == "meshd");
+    CHECK(parsed["ts"].get<std::string>().size() >= 24);  // 2026-12-04T14:00:00.000+0000
+    CHECK(parsed.contains("level"));
+  }
+  CHECK(objects > 0);
+}
+
+TEST_CASE("SIGHUP re-reads the config file: the log level changes at once; a bad file keeps the running settings") {
+  TestNode node;
+  node.start();
+  const std::string config = node.dir() + "/exec.toml";
+  std::ofstream(config, std::ios::app) << "\n[runtime]\nlog_level = \"debug\"\n";
+  node.process().signal(SIGHUP);
+  std::string log;
+  REQUIRE_MESSAGE(wait_until([&] {
+                    return (log = node.log()).find("event=config_reloaded log_level=debug") != std::string::npos;
+                  }),
+                  log);
+  // Debug lines now: a failed attempt is logged at debug.
+  auto client = node.client();
+  TaskSpec failing = task("hup-1", "fail", "1");
+  failing.max_attempts = 1;
+  REQUIRE(client->submit({failing}).ok());
+  REQUIRE(client->wait(WaitRequest{{"hup-1"}, false, 60000}).ok());
+  CHECK_MESSAGE(wait_until([&] { return (log = node.log()).find(" debug meshd ") != std::string::npos; }), log);
+
+  std::ofstream(config, std::ios::app) << "\n[nonsense]\nkey = 1\n";
+  node.process().signal(SIGHUP);
+  REQUIRE_MESSAGE(wait_until([&] { return (log = node.log()).find("event=config_reload_failed") != std::string::npos; }),
+                  log);
+  CHECK(node.process().running());
+  REQUIRE(client->submit({task("hup-2", "noop")}).ok());
+  CHECK(client->wait(WaitRequest{{"hup-2"}, false, 60000}).ok());
 }
 
 TEST_CASE("SIGTERM drains: running tasks finish, the rest wait for the restart") {
