@@ -36,7 +36,7 @@ constexpr int kExitTasksFailed = 5;
 
 struct Globals {
   std::string addresses;
-  bool json = false;
+  OutputFormat output = OutputFormat::kTable;  // -o; --json is -o json
   // Past a node's request deadline (15 s): a node that cannot serve a request
   // says why (e.g. no leader of a partition answered) before the client gives up.
   uint64_t timeout_ms = 20000;
@@ -47,7 +47,34 @@ struct Globals {
   bool progress = false;
 
   ClientOptions client_options(uint64_t timeout) const { return ClientOptions{timeout, "meshctl", curve}; }
+  bool json() const { return output == OutputFormat::kJson; }
+  bool jsonl() const { return output == OutputFormat::kJsonl; }
+  bool wide() const { return output == OutputFormat::kWide; }
+  bool machine() const { return json() || jsonl(); }  // JSON, not text for people
 };
+
+// -o jsonl: each item of `items` (a JSON array) on a line of its own.
+void print_lines(const nlohmann::json& items) {
+  for (const auto& item : items) std::cout << item.dump() << "\n";
+}
+
+// A command's reply as -o asks: `list` names the array of the JSON document
+// whose items jsonl prints one a line (none: the document on one line);
+// `text` renders table and wide.
+void print_reply(const Globals& g, const nlohmann::json& document, const char* list, const std::string& text) {
+  if (g.json() || (g.jsonl() && list == nullptr)) {
+    std::cout << document.dump() << "\n";
+  } else if (g.jsonl()) {
+    print_lines(document.at(list));
+  } else {
+    std::cout << text;
+  }
+}
+
+// -o jsonl prints tasks one a line: what is not a task goes to stderr.
+void print_task_lines(const std::vector<TaskRecord>& records) {
+  for (const auto& r : records) std::cout << to_json(r).dump() << "\n";
+}
 
 std::vector<std::string> split(const std::string& text, char sep) {
   std::vector<std::string> out;
@@ -129,15 +156,23 @@ int print_wait(const WaitReply& reply, const Globals& g, bool all) {
     ++by_state[state_name(r.state)];
     bad = bad || r.state == TaskState::kFailed || r.state == TaskState::kCancelled;
   }
-  if (g.json) {
+  if (g.json()) {
     nlohmann::json out = {{"timed_out", reply.timed_out}, {"unfinished", reply.unfinished},
                           {"missing", reply.missing}, {"by_state", by_state}};
     out["tasks"] = nlohmann::json::array();
     for (const auto& r : reply.records) out["tasks"].push_back(to_json(r));
     std::cout << out.dump() << "\n";
+  } else if (g.jsonl()) {
+    // The summary is in the exit code; missing ids are said on stderr.
+    print_task_lines(reply.records);
+    for (const auto& id : reply.missing) std::cerr << id << "  not found\n";
   } else {
     if (reply.records.size() <= 20) {
-      for (const auto& r : reply.records) std::cout << task_line(r) << "\n";
+      if (g.wide()) {
+        std::cout << task_table(reply.records);
+      } else {
+        for (const auto& r : reply.records) std::cout << task_line(r) << "\n";
+      }
     }
     std::cout << (reply.timed_out ? "timed out:" : "done:");
     for (const auto& [state, n] : by_state) std::cout << " " << state << "=" << n;
@@ -208,14 +243,22 @@ int do_submit(MeshClient& client, const SubmitArgs& a, const Globals& g) {
     }
   }
   size_t rejected = outcomes.size() - accepted.size();
-  if (g.json && !a.wait) {
+  if (g.machine() && !a.wait) {
     nlohmann::json out = nlohmann::json::array();
     for (const auto& o : outcomes) {
       out.push_back({{"id", o.id}, {"code", error_name(o.code)}, {"message", o.message},
                      {"duplicate", o.duplicate}, {"state", state_name(o.state)}});
     }
-    std::cout << out.dump() << "\n";
-  } else if (!g.json) {
+    if (g.jsonl()) {
+      print_lines(out);
+    } else {
+      std::cout << out.dump() << "\n";
+    }
+  } else if (g.jsonl()) {  // --wait: the waited tasks follow as lines; rejections go to stderr
+    for (const auto& o : outcomes) {
+      if (o.code != ErrorCode::kOk) std::cerr << o.id << "  rejected: " << error_name(o.code) << ": " << o.message << "\n";
+    }
+  } else if (!g.json()) {
     for (const auto& o : outcomes) {
       if (o.code != ErrorCode::kOk) {
         std::cerr << o.id << "  rejected: " << error_name(o.code) << ": " << o.message << "\n";
@@ -240,12 +283,16 @@ int do_get(MeshClient& client, const std::vector<std::string>& ids, const std::v
            const Globals& g) {
   auto reply = client.get(ids, keys);
   if (!reply.ok()) return report(reply.status());
-  if (g.json) {
+  if (g.json()) {
     nlohmann::json out = {{"tasks", nlohmann::json::array()}, {"missing", reply.value().missing}};
     for (const auto& r : reply.value().records) out["tasks"].push_back(to_json(r));
     std::cout << out.dump() << "\n";
   } else {
-    for (const auto& r : reply.value().records) std::cout << task_detail(r) << "\n";
+    if (g.jsonl()) {
+      print_task_lines(reply.value().records);
+    } else {
+      for (const auto& r : reply.value().records) std::cout << task_detail(r, g.wide()) << "\n";
+    }
     for (const auto& id : reply.value().missing) std::cerr << id << "  not found\n";
   }
   return reply.value().missing.empty() ? kExitOk : kExitRefused;
@@ -257,7 +304,7 @@ int print_outcomes(const std::vector<CancelOutcome>& outcomes, const char* done,
   nlohmann::json out = nlohmann::json::array();
   for (const auto& o : outcomes) {
     all_ok = all_ok && o.code == ErrorCode::kOk;
-    if (g.json) {
+    if (g.machine()) {
       out.push_back({{"id", o.id}, {"code", error_name(o.code)}, {"state", state_name(o.state)}});
     } else if (o.code == ErrorCode::kOk) {
       std::cout << o.id << "  " << done << "\n";
@@ -265,7 +312,8 @@ int print_outcomes(const std::vector<CancelOutcome>& outcomes, const char* done,
       std::cout << o.id << "  " << error_name(o.code) << " (" << state_name(o.state) << ")\n";
     }
   }
-  if (g.json) std::cout << out.dump() << "\n";
+  if (g.json()) std::cout << out.dump() << "\n";
+  if (g.jsonl()) print_lines(out);
   return all_ok ? kExitOk : kExitRefused;
 }
 
@@ -282,7 +330,7 @@ int do_cancel(MeshClient& client, const std::vector<std::string>& ids, const std
   auto reply = client.cancel_job(job);
   if (!reply.ok()) return report(reply.status());
   const auto& outcomes = reply.value().outcomes;
-  if (g.json) {
+  if (g.machine()) {
     print_outcomes(outcomes, "cancelled", g);  // a finished task is no failure here
     return kExitOk;
   }
@@ -300,7 +348,7 @@ int do_retry(MeshClient& client, const std::vector<std::string>& ids, bool all_f
   }
   auto reply = client.retry(ids, all_failed);
   if (!reply.ok()) return report(reply.status());
-  if (!g.json && reply.value().outcomes.empty()) std::cout << "no dead letters\n";
+  if (!g.machine() && reply.value().outcomes.empty()) std::cout << "no dead letters\n";
   return print_outcomes(reply.value().outcomes, "re-queued", g);
 }
 
@@ -317,13 +365,21 @@ int do_list(MeshClient& client, const std::string& state, uint32_t limit, const 
   }
   auto reply = client.list(request);
   if (!reply.ok()) return report(reply.status());
-  if (g.json) {
+  const auto& records = reply.value().records;
+  if (g.json()) {
     nlohmann::json out = {{"tasks", nlohmann::json::array()}, {"more", reply.value().more}};
-    for (const auto& r : reply.value().records) out["tasks"].push_back(to_json(r));
+    for (const auto& r : records) out["tasks"].push_back(to_json(r));
     std::cout << out.dump() << "\n";
+  } else if (g.jsonl()) {
+    print_task_lines(records);
+    if (reply.value().more) std::cerr << "(more: --after " << records.back().spec.id << ")\n";
   } else {
-    for (const auto& r : reply.value().records) std::cout << task_line(r) << "\n";
-    if (reply.value().more) std::cout << "(more: --after " << reply.value().records.back().spec.id << ")\n";
+    if (g.wide()) {
+      std::cout << task_table(records);
+    } else {
+      for (const auto& r : records) std::cout << task_line(r) << "\n";
+    }
+    if (reply.value().more) std::cout << "(more: --after " << records.back().spec.id << ")\n";
   }
   return kExitOk;
 }
@@ -340,13 +396,14 @@ int do_job(MeshClient& client, const std::string& txn, const Globals& g) {
     auto reply = client.list(request);
     if (!reply.ok()) return report(reply.status());
     for (const auto& r : reply.value().records) ++by_state[state_name(r.state)];
+    if (g.jsonl()) print_task_lines(reply.value().records);  // the job's tasks, one a line
     tasks += reply.value().records.size();
     more = reply.value().more && !reply.value().records.empty();
     if (more) request.after_id = reply.value().records.back().spec.id;
   }
-  if (g.json) {
+  if (g.json()) {
     std::cout << nlohmann::json{{"job", txn}, {"tasks", tasks}, {"states", by_state}}.dump() << "\n";
-  } else {
+  } else if (!g.jsonl()) {
     std::cout << "job " << txn << ": " << tasks << " tasks";
     for (const auto& [state, n] : by_state) std::cout << "  " << state << " " << n;
     std::cout << "\n";
@@ -421,7 +478,7 @@ int do_mapreduce(MeshClient& client, const MapReduceArgs& a, const Globals& g) {
     }
     answer += r->result;
   }
-  if (g.json) {
+  if (g.machine()) {  // one object: the same line for jsonl
     std::cout << nlohmann::json{{"job", job.job}, {"maps", job.inputs.size()}, {"reducers", job.reducers},
                                 {"result", answer}}.dump()
               << "\n";
@@ -472,12 +529,12 @@ int do_stats(MeshClient& client, const Globals& g, bool mesh_wide) {
   if (mesh_wide) {
     auto replies = gather_from_members<StatsReply, StatsRequest>(client, g);
     if (!replies.ok()) return report(replies.status());
-    std::cout << (g.json ? mesh_stats_json(replies.value()).dump() + "\n" : mesh_stats_text(replies.value()));
+    print_reply(g, mesh_stats_json(replies.value()), nullptr, g.machine() ? "" : mesh_stats_text(replies.value()));
     return kExitOk;
   }
   auto reply = client.stats();
   if (!reply.ok()) return report(reply.status());
-  std::cout << (g.json ? to_json(reply.value()).dump() + "\n" : stats_text(reply.value()));
+  print_reply(g, to_json(reply.value()), nullptr, g.machine() ? "" : stats_text(reply.value()));
   return kExitOk;
 }
 
@@ -506,7 +563,7 @@ int do_top(MeshClient& client, const Globals& g, uint64_t interval_ms, uint64_t 
     uint64_t completed = counter_of(s, "tasks_completed");
     double per_second = i == 0 ? 0.0 : static_cast<double>(completed - last_completed) * 1000.0 / static_cast<double>(interval_ms);
     last_completed = completed;
-    if (g.json) {
+    if (g.machine()) {  // one object a view: json and jsonl alike
       nlohmann::json out = {{"stats", to_json(s)}, {"members", to_json(std::get<MembersReply>(members.value()))},
                             {"completed_per_second", per_second}};
       std::cout << out.dump() << "\n" << std::flush;
@@ -528,7 +585,7 @@ int do_top(MeshClient& client, const Globals& g, uint64_t interval_ms, uint64_t 
                 static_cast<unsigned long long>(counter_of(s, "tasks_stolen")),
                 static_cast<unsigned long long>(counter_of(s, "tasks_lent")),
                 static_cast<unsigned long long>(counter_of(s, "stale_completions_rejected")));
-    std::cout << load_text(std::get<MembersReply>(members.value())) << std::flush;
+    std::cout << load_text(std::get<MembersReply>(members.value()), g.wide()) << std::flush;
   }
   return kExitOk;
 }
@@ -539,18 +596,26 @@ int do_partitions(MeshClient& client, const Globals& g) {
   auto replies = gather_from_members<PartitionsReply, PartitionsRequest>(client, g);
   if (!replies.ok()) return report(replies.status());
   MeshPartitions mesh = merge_partitions(replies.value());
-  std::cout << (g.json ? to_json(mesh).dump() + "\n" : partitions_text(mesh));
+  print_reply(g, to_json(mesh), "groups", g.machine() ? "" : partitions_text(mesh, g.wide()));
   return kExitOk;
 }
 
+// One request to the node, its reply printed: `list` as print_reply takes it,
+// `text` renders table and wide (it is told which).
 template <typename Reply, typename Request>
-int show(MeshClient& client, const Globals& g, std::string (*text)(const Reply&)) {
+int show(MeshClient& client, const Globals& g, const char* list, std::string (*text)(const Reply&, bool wide)) {
   auto reply = client.call(Request{});
   if (!reply.ok()) return report(reply.status());
   const auto* typed = std::get_if<Reply>(&reply.value());
   if (typed == nullptr) return report(Status(ErrorCode::kMalformed, "unexpected reply kind"));
-  std::cout << (g.json ? to_json(*typed).dump() + "\n" : text(*typed));
+  print_reply(g, to_json(*typed), list, g.machine() ? "" : text(*typed, g.wide()));
   return kExitOk;
+}
+
+// The commands that show nothing more with -o wide than with table.
+template <typename Reply, std::string (*text)(const Reply&)>
+std::string same_when_wide(const Reply& reply, bool /*wide*/) {
+  return text(reply);
 }
 
 struct EventsArgs {
@@ -571,7 +636,10 @@ struct EventSource {
 // Prints the events after `after` of one node, or of every alive member
 // merged by time (--all); with --follow, keeps asking for newer ones until
 // Ctrl-C. A gap (events dropped from a node's ring before they were read)
-// is said, never hidden; a node that does not answer is named.
+// is said, never hidden (on stderr when stdout is JSON); a node that does not
+// answer is named. -o json prints one document of what was read (one node's
+// as meshd's /v1/events has it); followed events, which have no end, come
+// one object a line as with jsonl.
 int do_events(MeshClient& client, const EventsArgs& a, const Globals& g) {
   std::vector<EventSource> sources;
   if (a.all_nodes) {
@@ -586,6 +654,12 @@ int do_events(MeshClient& client, const EventsArgs& a, const Globals& g) {
   } else {
     sources.push_back({{}, nullptr, &client, a.after});
   }
+  const bool document = g.json() && !a.follow;
+  std::ostream& notes = g.machine() ? std::cerr : std::cout;
+  nlohmann::json out = {{"nodes", nlohmann::json::array()}, {"silent", nlohmann::json::array()},
+                        {"events", nlohmann::json::array()}};
+  std::string asked;  // the node id of the one node asked, without --all
+  if (g.wide()) std::cout << events_wide_header();
   for (bool first = true; first || a.follow; first = false) {
     if (!first) std::this_thread::sleep_for(std::chrono::milliseconds(a.interval_ms));
     std::vector<std::pair<std::string, MeshEvent>> round;
@@ -595,22 +669,35 @@ int do_events(MeshClient& client, const EventsArgs& a, const Globals& g) {
       if (events == nullptr) {
         if (!a.all_nodes) return report(reply.ok() ? Status(ErrorCode::kMalformed, "unexpected reply kind") : reply.status());
         std::cerr << source.name << "  did not answer\n";
+        out["silent"].push_back(source.name);
         continue;
       }
-      if (events->first_kept_seq > source.after + 1 && !g.json) {
-        std::cout << "(" << events->first_kept_seq - source.after - 1 << " older events no longer kept by "
-                  << events->node_id << ")\n";
+      if (events->first_kept_seq > source.after + 1) {
+        notes << "(" << events->first_kept_seq - source.after - 1 << " older events no longer kept by "
+              << events->node_id << ")\n";
       }
+      if (!a.all_nodes) {
+        if (document) out = to_json(*events);  // the document of one node: its reply as it is
+      } else {
+        out["nodes"].push_back({{"node_id", events->node_id}, {"first_kept_seq", events->first_kept_seq}});
+      }
+      asked = events->node_id;
       for (const auto& e : events->events) round.emplace_back(source.name, e);
       if (!events->events.empty()) source.after = events->events.back().seq;
     }
     std::stable_sort(round.begin(), round.end(),
                      [](const auto& x, const auto& y) { return x.second.at_ms < y.second.at_ms; });
     for (const auto& [node, e] : round) {
-      if (g.json) {
+      if (g.machine()) {
         nlohmann::json line = to_json(e);
         if (!node.empty()) line["node"] = node;
-        std::cout << line.dump() << "\n";
+        if (document) {
+          if (a.all_nodes) out["events"].push_back(std::move(line));  // one node's are in `out` already
+        } else {
+          std::cout << line.dump() << "\n";
+        }
+      } else if (g.wide()) {
+        std::cout << event_wide_line(node.empty() ? asked : node, e);
       } else {
         std::cout << (node.empty() ? "" : node + "  ") << e.seq << "  " << e.at_ms << "  " << e.kind << "  "
                   << e.subject << (e.detail.empty() ? "" : "  " + e.detail) << "\n";
@@ -618,6 +705,7 @@ int do_events(MeshClient& client, const EventsArgs& a, const Globals& g) {
     }
     std::cout.flush();
   }
+  if (document) std::cout << out.dump() << "\n";
   return kExitOk;
 }
 
@@ -662,11 +750,20 @@ int run(int argc, char** argv) {
   app.option_defaults()->always_capture_default();  // --help shows every default
   app.set_version_flag("--version", "meshctl " MESH_VERSION);
   app.require_subcommand(1);
+  app.fallthrough();  // global options after the command too: meshctl list -o wide
   Globals g;
   const char* env_addr = std::getenv("MESH_ADDR");
   g.addresses = env_addr ? env_addr : "tcp://127.0.0.1:7700";
   app.add_option("-a,--addr", g.addresses, "node endpoints, comma-separated (default $MESH_ADDR or tcp://127.0.0.1:7700)");
-  app.add_flag("--json", g.json, "print JSON");
+  std::string output = "table";
+  auto* output_opt =
+      app.add_option("-o,--output", output,
+                     "output format: table (for people), wide (the table with more columns where a command has more "
+                     "to show), json (one JSON document), jsonl (one JSON object a line for each task, member, "
+                     "event, ... a command lists)")
+          ->check(CLI::IsMember(kOutputFormatNames));
+  bool json_flag = false;
+  app.add_flag("--json", json_flag, "the same as -o json");
   bool progress = false;
   app.add_flag("--progress", progress, "long waits print progress to stderr (default: when stderr is a terminal)");
   app.add_option("--timeout-ms", g.timeout_ms, "how long to wait for a node's reply");
@@ -770,7 +867,8 @@ int run(int argc, char** argv) {
   auto* events_cmd = app.add_subcommand("events", "what the node saw happen: members, leadership, replicas, steals, "
                                                   "dead letters, transactions (oldest first)");
   events_cmd->add_option("--after", events_args.after, "only events numbered after this one");
-  events_cmd->add_flag("--follow", events_args.follow, "keep printing new events until Ctrl-C");
+  events_cmd->add_flag("--follow", events_args.follow,
+                       "keep printing new events until Ctrl-C (-o json then prints one object a line, as jsonl)");
   events_cmd->add_flag("--all", events_args.all_nodes, "from every alive member, merged by time (node clocks)");
   auto* txns_cmd = app.add_subcommand("txns", "transactions the node takes part in: in flight, in doubt, recently decided");
   uint64_t top_interval_ms = 1000, top_iterations = 0;
@@ -785,7 +883,12 @@ int run(int argc, char** argv) {
     return code == 0 ? kExitOk : kExitUsage;
   }
 
-  g.progress = progress || (::isatty(STDERR_FILENO) && !g.json);
+  if (json_flag && output_opt->count() > 0 && output != "json") {
+    std::cerr << "meshctl: --json is -o json; it does not go with -o " << output << "\n";
+    return kExitUsage;
+  }
+  g.output = json_flag ? OutputFormat::kJson : parse_output_format(output).value_or(OutputFormat::kTable);
+  g.progress = progress || (::isatty(STDERR_FILENO) && !g.machine());
   if (*keygen_cmd) return do_keygen(keygen);
   if (!g.client_key_file.empty() || !g.mesh_key_file.empty()) {
     auto keys = read_client_keys(g.client_key_file, g.mesh_key_file);
@@ -813,12 +916,14 @@ int run(int argc, char** argv) {
   if (*retry_cmd) return do_retry(client, ids, retry_failed, g);
   if (*list_cmd) return do_list(client, state, limit, after, g);
   if (*stats_cmd) return do_stats(client, g, stats_mesh);
-  if (*members_cmd) return show<MembersReply, MembersRequest>(client, g, members_text);
-  if (*ring_cmd) return show<PartitionsReply, PartitionsRequest>(client, g, ring_text);
+  if (*members_cmd) return show<MembersReply, MembersRequest>(client, g, "members", members_text);
+  if (*ring_cmd) {
+    return show<PartitionsReply, PartitionsRequest>(client, g, nullptr, same_when_wide<PartitionsReply, ring_text>);
+  }
   if (*partitions_cmd) return do_partitions(client, g);
-  if (*load_cmd) return show<MembersReply, MembersRequest>(client, g, load_text);
-  if (*steals_cmd) return show<StealsReply, StealsRequest>(client, g, steals_text);
-  if (*txns_cmd) return show<TxnsReply, TxnsRequest>(client, g, txns_text);
+  if (*load_cmd) return show<MembersReply, MembersRequest>(client, g, "members", load_text);
+  if (*steals_cmd) return show<StealsReply, StealsRequest>(client, g, "recent", same_when_wide<StealsReply, steals_text>);
+  if (*txns_cmd) return show<TxnsReply, TxnsRequest>(client, g, "txns", same_when_wide<TxnsReply, txns_text>);
   if (*job_cmd) return do_job(client, job_id, g);
   if (*mapreduce_cmd) return do_mapreduce(client, mapreduce, g);
   if (*events_cmd) return do_events(client, events_args, g);

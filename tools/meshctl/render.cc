@@ -52,7 +52,18 @@ std::string replica_label(const std::string& replica, const std::vector<std::str
   return shared ? replica : node;
 }
 
+// A number, or "-" for 0 (not set).
+std::string or_dash(uint64_t n) { return n == 0 ? "-" : std::to_string(n); }
+std::string or_dash(const std::string& text) { return text.empty() ? "-" : text; }
+
 }  // namespace
+
+std::optional<OutputFormat> parse_output_format(const std::string& name) {
+  for (size_t i = 0; i < kOutputFormatNames.size(); ++i) {
+    if (name == kOutputFormatNames[i]) return static_cast<OutputFormat>(i);
+  }
+  return std::nullopt;
+}
 
 MeshPartitions merge_partitions(const PartitionReplies& in) {
   MeshPartitions out;
@@ -100,9 +111,22 @@ nlohmann::json to_json(const MeshPartitions& m) {
           {"digests", digests}, {"silent", m.silent},          {"groups", rows}};
 }
 
-std::string members_text(const MembersReply& m) {
+std::string members_text(const MembersReply& m, bool wide) {
   std::ostringstream out;
   out << "members as seen by " << m.node_id << "\n";
+  if (wide) {
+    std::vector<std::vector<std::string>> table = {{"ID", "STATE", "INC", "PENDING", "FREE", "SLOTS", "BACKLOG_MS",
+                                                    "VERSION", "SINCE_MS", "REPLICA", "ADDRESS"}};
+    for (const auto& member : m.members) {
+      table.push_back({member.id, member_state_name(member.state), std::to_string(member.incarnation),
+                       std::to_string(member.load.pending), std::to_string(member.load.free_slots),
+                       std::to_string(member.load.slots), std::to_string(member.load.backlog_ms),
+                       std::to_string(member.load.version), std::to_string(member.state_since_ms),
+                       or_dash(member.replica_id), member.address});
+    }
+    out << aligned(table);
+    return out.str();
+  }
   out << "ID                 STATE    INC  PENDING  FREE  BACKLOG_MS  ADDRESS\n";
   for (const auto& member : m.members) {
     char line[256];
@@ -129,7 +153,7 @@ std::string ring_text(const PartitionsReply& p) {
   return out.str();
 }
 
-std::string partitions_text(const MeshPartitions& m) {
+std::string partitions_text(const MeshPartitions& m, bool wide) {
   std::ostringstream out;
   out << "partition groups as " << m.digests.size() << " of " << m.digests.size() + m.silent.size()
       << " alive members report them (asked " << m.asked << ")";
@@ -144,20 +168,30 @@ std::string partitions_text(const MeshPartitions& m) {
     out << "\n";
   }
   std::vector<std::vector<std::string>> table = {{"PART", "LEADER", "TERM", "COMMIT", "VOTERS", "LAG", "RING"}};
+  // wide: which replica's entry the row shows and its role, its applied and
+  // last index, and replicas by their full ids.
+  if (wide) table[0].insert(table[0].end(), {"REPORTED_BY", "ROLE", "APPLIED", "LAST"});
   for (const auto& row : m.rows) {
     std::vector<std::string> cells = {std::to_string(row.partition), "no leader", "-", "-", "-", "-",
                                       row.ring.empty() ? "-" : join(row.ring, ",")};
+    if (wide) cells.insert(cells.end(), {or_dash(row.reported_by), "-", "-", "-"});
     if (row.group) {
       const GroupInfo& g = *row.group;
+      auto label = [&](const std::string& replica) { return wide ? replica : replica_label(replica, g.voters); };
       std::vector<std::string> voters, lag;
-      for (const auto& v : g.voters) voters.push_back(replica_label(v, g.voters));
-      for (const auto& l : g.lag) lag.push_back(replica_label(l.replica_id, g.voters) + ":" + std::to_string(l.behind));
+      for (const auto& v : g.voters) voters.push_back(label(v));
+      for (const auto& l : g.lag) lag.push_back(label(l.replica_id) + ":" + std::to_string(l.behind));
       cells[2] = std::to_string(g.term);  // the highest term seen, when no replica leads
       cells[4] = voters.empty() ? "-" : join(voters, ",");
       if (row.led()) {
-        cells[1] = g.leader.empty() ? row.reported_by : replica_label(g.leader, g.voters);
+        cells[1] = g.leader.empty() ? row.reported_by : label(g.leader);
         cells[3] = std::to_string(g.commit_index);
         if (!lag.empty()) cells[5] = join(lag, ",");
+      }
+      if (wide) {
+        cells[8] = or_dash(g.role);
+        cells[9] = std::to_string(g.applied_index);
+        cells[10] = std::to_string(g.last_index);
       }
     }
     table.push_back(std::move(cells));
@@ -166,7 +200,7 @@ std::string partitions_text(const MeshPartitions& m) {
   return out.str();
 }
 
-std::string load_text(const MembersReply& m) {
+std::string load_text(const MembersReply& m, bool wide) {
   std::vector<MemberInfo> live;
   for (const auto& member : m.members) {
     if (member.state == MemberState::kAlive || member.state == MemberState::kSuspect) live.push_back(member);
@@ -175,6 +209,17 @@ std::string load_text(const MembersReply& m) {
                    [](const MemberInfo& a, const MemberInfo& b) { return a.load.pending > b.load.pending; });
   std::ostringstream out;
   out << "load view of " << m.node_id << " (as gossiped; most runnable work first)\n";
+  if (wide) {
+    std::vector<std::vector<std::string>> table = {
+        {"ID", "RUNNABLE", "FREE_SLOTS", "SLOTS", "BACKLOG_MS", "VERSION", "STATE", "ADDRESS"}};
+    for (const auto& member : live) {
+      table.push_back({member.id, std::to_string(member.load.pending), std::to_string(member.load.free_slots),
+                       std::to_string(member.load.slots), std::to_string(member.load.backlog_ms),
+                       std::to_string(member.load.version), member_state_name(member.state), member.address});
+    }
+    out << aligned(table);
+    return out.str();
+  }
   out << "ID                 RUNNABLE  FREE_SLOTS  BACKLOG_MS  VERSION  STATE\n";
   for (const auto& member : live) {
     char line[200];
@@ -221,7 +266,27 @@ std::string task_line(const TaskRecord& r) {
   return out.str();
 }
 
-std::string task_detail(const TaskRecord& r) {
+std::string task_table(const std::vector<TaskRecord>& records) {
+  std::vector<std::vector<std::string>> table = {{"ID", "STATE", "HANDLER", "ATTEMPTS", "FAILURES", "PRIORITY",
+                                                  "PARTITION", "KEY", "RUNNER", "FINISHED_MS", "OUTPUT"}};
+  for (const auto& r : records) {
+    std::string runner = r.lease_owner;
+    if (runner.empty() && !r.attempts.empty()) runner = r.attempts.back().runner;
+    std::string output = "-";
+    if (r.state == TaskState::kCompleted) {
+      output = "result=" + shorten(r.result, 80);
+    } else if (!r.error.empty()) {
+      output = "error=" + shorten(r.error, 80);
+    }
+    table.push_back({r.spec.id, state_name(r.state), or_dash(r.spec.handler), std::to_string(r.attempt),
+                     std::to_string(r.failures) + "/" + std::to_string(r.spec.max_attempts),
+                     std::to_string(r.spec.priority), std::to_string(r.partition), or_dash(r.spec.key), or_dash(runner),
+                     or_dash(r.finished_ms), output});
+  }
+  return aligned(table);
+}
+
+std::string task_detail(const TaskRecord& r, bool wide) {
   std::ostringstream out;
   out << "id:          " << r.spec.id << "\n"
       << "handler:     " << r.spec.handler << "\n"
@@ -229,6 +294,18 @@ std::string task_detail(const TaskRecord& r) {
       << "partition:   " << r.partition << "\n"
       << "priority:    " << r.spec.priority << "\n"
       << "attempts:    " << r.attempt << " (failures " << r.failures << " of " << r.spec.max_attempts << ")\n";
+  if (wide) {
+    // Times are milliseconds on the monotonic clock of the partition leader
+    // that stamped them: comparable with each other, not with wall time.
+    out << "key:         " << (r.spec.key.empty() ? "(the id)" : r.spec.key) << "\n"
+        << "stealable:   " << (r.spec.stealable ? "yes" : "no") << "\n"
+        << "timeout:     " << r.spec.timeout_ms << " ms per attempt, backoff " << r.spec.backoff_base_ms << " to "
+        << r.spec.backoff_max_ms << " ms\n"
+        << "lost:        " << r.lost_attempts << " attempts in a row lost with their runner\n"
+        << "submitted:   at " << r.submitted_ms << " ms (its leader's clock)\n"
+        << "finished:    " << (r.finished_ms ? "at " + std::to_string(r.finished_ms) + " ms" : std::string("not yet")) << "\n"
+        << "payload:     " << shorten(r.spec.payload, 400) << "\n";
+  }
   if (!r.txn.empty()) out << "job:         " << r.txn << " (stored by that transaction)\n";
   if (!r.spec.after.empty()) {
     out << "after:       ";
@@ -243,9 +320,29 @@ std::string task_detail(const TaskRecord& r) {
     out << "  attempt " << a.attempt << " on " << a.runner << ": " << outcome_name(a.outcome);
     if (a.ended_ms) out << " after " << (a.ended_ms - a.started_ms) << " ms";
     if (!a.error.empty()) out << " (" << shorten(a.error, 120) << ")";
+    if (wide) out << "  [started " << a.started_ms << (a.ended_ms ? ", ended " + std::to_string(a.ended_ms) : "") << "]";
     out << "\n";
   }
   return out.str();
+}
+
+std::string events_wide_header() {
+  char line[160];
+  std::snprintf(line, sizeof line, "%-18s  %8s  %14s  %-22s  %-24s  %s\n", "NODE", "SEQ", "AT_MS", "KIND", "SUBJECT",
+                "DETAIL");
+  return line;
+}
+
+std::string event_wide_line(const std::string& node, const MeshEvent& e) {
+  char head[160];
+  std::snprintf(head, sizeof head, "%-18s  %8llu  %14llu  ", or_dash(node).c_str(),
+                static_cast<unsigned long long>(e.seq), static_cast<unsigned long long>(e.at_ms));
+  std::string out = head;
+  std::string kind = or_dash(e.kind), subject = or_dash(shorten(e.subject, 200));
+  out += kind + std::string(kind.size() < 22 ? 22 - kind.size() : 0, ' ') + "  ";
+  out += subject + std::string(subject.size() < 24 ? 24 - subject.size() : 0, ' ') + "  ";
+  out += or_dash(shorten(e.detail, 400));
+  return out + "\n";
 }
 
 std::string stats_text(const StatsReply& s) {
