@@ -31,7 +31,7 @@ Effects NodeState::step(const Input& input) {
   std::visit([this](const auto& e) { on(e); }, input.event);
   if (joined_) {
     tick_groups();
-    if (storage_full_) shed_leadership();
+    if (storage_full_ || draining_) shed_leadership();
     reconcile();
     purge_expired();
   }

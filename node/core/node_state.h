@@ -180,6 +180,9 @@ class NodeState {
   // replica (its other voters on live nodes are too few): a draining node
   // stays until the ring has moved those groups on.
   bool holds_a_majority_together() const;
+  // Leads a group some other voter could take over: a draining node hands
+  // those over before it exits, so no election timeout stalls their writes.
+  bool leads_what_it_could_hand_over() const;
   // Attempts this node runs (for its own partitions or stolen).
   // Attempts in the executor's slots (granted ones waiting for a slot excluded).
   size_t running() const;
@@ -413,8 +416,10 @@ class NodeState {
   void release_read(uint64_t read_id);
   void deliver(const ReplyTo& to, FanoutReply reply);
   void send_raft_batches();
-  // A full disk: hand each led group to its most caught-up voter.
+  // A full disk, or a drain: hand each led group to its most caught-up voter.
   void shed_leadership();
+  // That voter among those that answered lately; empty when none did.
+  std::string successor_of(const Replica& r) const;
   // Refused while the disk is full: what would write log entries here.
   bool refuse_for_full_disk(const RaftMessage& message);
   void lead_start(uint32_t partition, Replica& r);

@@ -278,17 +278,30 @@ void NodeState::halt(uint32_t partition, Replica& r, uint64_t index, std::string
   count("partitions_halted");
 }
 
+std::string NodeState::successor_of(const Replica& r) const {
+  RaftStatus status = r.raft->status();
+  const FollowerStatus* best = nullptr;
+  for (const auto& f : status.followers) {
+    bool voter = std::find(status.voters.begin(), status.voters.end(), f.id) != status.voters.end();
+    if (voter && f.responsive && (best == nullptr || f.match_index > best->match_index)) best = &f;
+  }
+  return best == nullptr ? "" : best->id;
+}
+
 void NodeState::shed_leadership() {
   for (auto& [p, r] : replicas_) {
     if (r.halted || r.raft->role() != RaftRole::kLeader || !r.raft->transfer_target().empty()) continue;
-    RaftStatus status = r.raft->status();
-    const FollowerStatus* best = nullptr;
-    for (const auto& f : status.followers) {
-      bool voter = std::find(status.voters.begin(), status.voters.end(), f.id) != status.voters.end();
-      if (voter && f.responsive && (best == nullptr || f.match_index > best->match_index)) best = &f;
-    }
-    if (best != nullptr && r.raft->transfer_leadership(now_ms_, best->id).ok()) count("leadership_shed_storage_full");
+    std::string successor = successor_of(r);
+    if (successor.empty() || !r.raft->transfer_leadership(now_ms_, successor).ok()) continue;
+    count(storage_full_ ? "leadership_shed_storage_full" : "leaderships_handed_over_draining");
   }
+}
+
+bool NodeState::leads_what_it_could_hand_over() const {
+  return std::any_of(replicas_.begin(), replicas_.end(), [&](const auto& entry) {
+    const Replica& r = entry.second;
+    return !r.halted && r.raft->role() == RaftRole::kLeader && !successor_of(r).empty();
+  });
 }
 
 // Unanswered, an append or snapshot leaves this replica behind; the rest of

@@ -511,7 +511,10 @@ struct Node::Impl {
     pending_finished.clear();
     arm_wake();
     // Past the grace period the timer stops the node whatever still depends on it.
-    if (draining && core->running() == 0 && !core->holds_a_majority_together()) finish("drained");
+    if (draining && core->running() == 0 && !core->holds_a_majority_together() &&
+        !core->leads_what_it_could_hand_over()) {
+      finish("drained");
+    }
   }
 
   void arm_wake() {

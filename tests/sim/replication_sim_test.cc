@@ -105,6 +105,38 @@ TEST_CASE("sim replication: a replica restarted with an empty disk rejoins under
   CHECK(sim.node(wiped).counters().count("snapshots_installed"));
 }
 
+TEST_CASE("sim replication: a draining node hands its leaderships over before an election timeout could pass") {
+  ReplicatedMesh mesh(8, 5);
+  Simulator& sim = mesh.sim;
+  REQUIRE(sim.run_until([&] { return mesh.settled(); }, 20000, 50));
+  sim.run_until(sim.now() + 2000);
+  size_t draining = *leader_of(sim, 0);
+  std::vector<uint32_t> led;
+  for (uint32_t p = 0; p < kReplicatedPartitions; ++p) {
+    if (leader_of(sim, p) == draining) led.push_back(p);
+  }
+  REQUIRE(!led.empty());
+  sim.schedule(draining, sim.now(), in::Drain{});
+  // Handed over (a transfer: the successor campaigns at once), not lost to
+  // an election timeout the others would wait out.
+  const uint64_t within_ms = replicated_config(0).replication.election_timeout_ms / 2;
+  bool handed_over = sim.run_until(
+      [&] {
+        for (uint32_t p : led) {
+          auto leader = leader_of(sim, p);
+          if (!leader || *leader == draining) return false;
+        }
+        return true;
+      },
+      sim.now() + within_ms, 5).has_value();
+  std::string still;
+  for (uint32_t p : led) {
+    if (leader_of(sim, p) == draining) still += " " + std::to_string(p);
+  }
+  CHECK_MESSAGE(handed_over, "still led by the draining node after " << within_ms << " ms:" << still);
+  CHECK(sim.node(draining).counters().count("leaderships_handed_over_draining"));
+}
+
 TEST_CASE("sim replication: a crashed leader's partitions fail over and lose nothing") {
   ReplicatedMesh mesh(7, 5);
   Simulator& sim = mesh.sim;
