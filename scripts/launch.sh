@@ -10,7 +10,8 @@ Usage: scripts/launch.sh start|stop|status HOSTS_FILE [OPTIONS]
 
   start    copy meshd (or install the .deb) and a node.toml to every host,
            start meshd, and wait until every node sees every node ALIVE,
-           every node reports the same ring and every partition has a leader
+           every node reports the same ring, and every partition has a
+           leader and the voters the ring wants
   stop     SIGTERM every node (each drains), then wait until each has exited
   status   whether meshd runs on each host, and the members table
 
@@ -43,6 +44,10 @@ Options:
   --meshctl FILE       meshctl to run here (default: build/meshctl, else PATH)
   --timeout SECONDS    how long start waits for the mesh and stop for each
                        node to exit (default 120)
+  --only ID[,ID...]    start or stop only these nodes of the hosts file (its
+                       first hosts stay the seeds; start still waits for the
+                       whole mesh): a rolling restart is stop, then start,
+                       one node at a time
 
 Environment: MESH_SSH (default 'ssh -o BatchMode=yes') and MESH_SCP (default
 'scp -o BatchMode=yes') are the commands used to reach the hosts.
@@ -70,11 +75,11 @@ case $action in start | stop | status) ;; *) die_usage "unknown action '$action'
 [ -r "$hosts_file" ] || die_usage "cannot read hosts file $hosts_file"
 
 binary='' deb='' key_dir='' client_key=${MESH_CLIENT_KEY:-} template=$repo/configs/multi-host.toml root=meshwork
-meshctl='' timeout=120
+meshctl='' timeout=120 only=''
 while [ $# -gt 0 ]; do
   case $1 in
     -h | --help) usage; exit 0 ;;
-    --binary | --deb | --mesh-key-dir | --client-key | --template | --root | --meshctl | --timeout)
+    --binary | --deb | --mesh-key-dir | --client-key | --template | --root | --meshctl | --timeout | --only)
       [ $# -ge 2 ] || die_usage "$1 needs a value"
       case $1 in
         --binary) binary=$2 ;;
@@ -85,6 +90,7 @@ while [ $# -gt 0 ]; do
         --root) root=$2 ;;
         --meshctl) meshctl=$2 ;;
         --timeout) timeout=$2 ;;
+        --only) only=$2 ;;
       esac
       shift 2
       ;;
@@ -146,6 +152,16 @@ while IFS= read -r line || [ -n "$line" ]; do
 done < "$hosts_file"
 count=${#hosts[@]}
 [ "$count" -gt 0 ] || die_usage "$hosts_file names no host"
+
+# The nodes start and stop act on: every one, or those --only names.
+declare -A selected
+IFS=, read -r -a only_ids <<< "$only"
+for id in "${only_ids[@]}"; do
+  known=
+  for i in "${!ids[@]}"; do [ "${ids[$i]}" != "$id" ] || { selected[$i]=1; known=1; }; done
+  [ -n "$known" ] || die_usage "--only: no node '$id' in $hosts_file"
+done
+if [ -z "$only" ]; then for i in "${!ids[@]}"; do selected[$i]=1; done; fi
 
 all_endpoints=$(IFS=,; echo "${endpoints[*]}")
 seeds=()
@@ -429,10 +445,11 @@ else alive "$(cat "$root/meshd.pid" 2>/dev/null)" && echo up; fi; true' mode="$m
 }
 
 # One look at the mesh: true when every node sees every node alive, every
-# node reports the same ring digest, and every partition has a leader.
+# node reports the same ring digest, and every partition has a leader and
+# the voters the ring wants.
 # Leaves what it saw in $seen.
 mesh_ready() {
-  local i j out digest first_digest='' ready=0 leaderless
+  local i j out digest first_digest='' ready=0 leaderless unsettled
   seen=
   for i in "${!endpoints[@]}"; do
     out=$(mctl -a "${endpoints[$i]}" members) || { seen+="${ids[$i]}: no answer: $out"$'\n'; ready=1; continue; }
@@ -449,9 +466,18 @@ mesh_ready() {
   [ "$ready" -eq 0 ] || return 1
   out=$(mctl -a "${endpoints[0]}" partitions) || { seen+="partitions: no answer: $out"$'\n'; return 1; }
   leaderless=$(grep -c ' no leader ' <<< "$out" || true)
-  seen+="$(head -2 <<< "$out")"$'\n'"partitions without a leader: $leaderless"$'\n'
+  # A led partition's voters (node or node#disk) against the ring's replicas.
+  unsettled=$(awk '$1 ~ /^[0-9]+$/ && $2 != "no" {
+      n = split($5, voters, ","); m = split($7, ring, ",")
+      if (n != m) { bad++; next }
+      split("", have)
+      for (i = 1; i <= n; i++) { sub(/#.*/, "", voters[i]); have[voters[i]] = 1 }
+      for (i = 1; i <= m; i++) if (!(ring[i] in have)) { bad++; next }
+    } END { print bad + 0 }' <<< "$out")
+  seen+="$(head -2 <<< "$out")"$'\n'"partitions without a leader: $leaderless"
+  seen+=", whose voters are not yet the ring's replicas: $unsettled"$'\n'
   grep -q "on every member that answered" <<< "$out" && grep -q "as $count of $count alive members" <<< "$out" &&
-    [ "$leaderless" -eq 0 ]
+    [ "$leaderless" -eq 0 ] && [ "$unsettled" -eq 0 ]
 }
 
 do_start() {
@@ -461,13 +487,17 @@ do_start() {
   for i in "${!hosts[@]}"; do
     probe "$i"
     if [ -n "${probed[$i.pid]}" ] || [ "${probed[$i.data]}" = yes ]; then founding=no; fi
-    if [ "$mode" = binary ] && [ -z "${probed[$i.root]}" ]; then
+    if [ "$mode" = binary ] && [ -n "${selected[$i]:-}" ] && [ -z "${probed[$i.root]}" ]; then
       probed[$i.root]=$(remote "${hosts[$i]}" 'mkdir -p "$root" && cd "$root" && pwd' root="$root") ||
         die "${hosts[$i]}: cannot make $root"
     fi
   done
+  if [ "$founding" = yes ] && [ -z "${selected[0]:-}" ]; then
+    die "no node has a data dir yet: start the whole mesh first (${ids[0]} founds it)"
+  fi
   deadline=$(($(date +%s) + timeout))
   for i in "${!hosts[@]}"; do
+    [ -n "${selected[$i]:-}" ] || continue
     if [ -n "${probed[$i.pid]}" ]; then
       echo "${ids[$i]}: already running on ${hosts[$i]} (pid ${probed[$i.pid]}), left as it is"
       continue
@@ -481,7 +511,7 @@ do_start() {
       start_node "$i" "$mode" no
     fi
   done
-  echo "waiting up to ${timeout}s for $count nodes alive everywhere, one ring and every partition led"
+  echo "waiting up to ${timeout}s for $count nodes alive everywhere, one ring, every partition led and on its ring replicas"
   while ! mesh_ready; do
     if [ "$(date +%s)" -ge "$deadline" ]; then
       echo "launch.sh: the mesh did not form within ${timeout}s; last seen:" >&2
@@ -541,6 +571,7 @@ do_stop() {
   local i out mode pid failed=0
   declare -A sent
   for i in "${!hosts[@]}"; do
+    [ -n "${selected[$i]:-}" ] || continue
     out=$(remote "${hosts[$i]}" "$signal_script" root="$root") || die "${hosts[$i]}: ssh failed"
     read -r word mode pid <<< "$out"
     if [ "$word" = signalled ]; then

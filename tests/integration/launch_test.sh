@@ -188,6 +188,21 @@ out=$("$meshctl" -a "${endpoints[1]}" submit --id launched --handler hash --payl
   fail "submit: $out"
 grep -q "COMPLETED" <<<"$out" || fail "the task did not complete: $out"
 
+echo "== a rolling restart of n2 alone (--only): the others keep running"
+n1_pid=$(cat "$work/hosts/n1/meshwork/meshd.pid") n2_pid=$(cat "$work/hosts/n2/meshwork/meshd.pid")
+n3_pid=$(cat "$work/hosts/n3/meshwork/meshd.pid")
+"$launch" stop "$work/hosts.txt" "${args[@]}" --only n2 >"$work/stop.txt" 2>&1 || fail "stop --only n2: $(cat "$work/stop.txt")"
+cat "$work/stop.txt"
+all_gone "$n2_pid" || fail "n2 still runs after stop --only n2"
+ours_running "$n1_pid" && ours_running "$n3_pid" || fail "stop --only n2 stopped another node"
+"$launch" start "$work/hosts.txt" "${args[@]}" --only n2 || fail "start --only n2 failed"
+started_pids+=("$(cat "$work/hosts/n2/meshwork/meshd.pid")")
+[ "$(cat "$work/hosts/n2/meshwork/meshd.pid")" != "$n2_pid" ] || fail "n2 was not restarted"
+[ "$(cat "$work/hosts/n1/meshwork/meshd.pid")" = "$n1_pid" ] && [ "$(cat "$work/hosts/n3/meshwork/meshd.pid")" = "$n3_pid" ] ||
+  fail "start --only n2 restarted another node"
+out=$("$meshctl" -a "${endpoints[1]}" get launched) || fail "get through the restarted n2: $out"
+grep -q "COMPLETED" <<<"$out" || fail "the task is not COMPLETED through the restarted n2: $out"
+
 stop_and_check() {
   local pids
   pids=$(meshd_pids)
