@@ -4,6 +4,7 @@
 
 #include "node/core/backoff.h"
 #include "node/core/clock_math.h"
+#include "node/core/partitioning.h"
 #include "protocol/limits.h"
 
 namespace mesh {
@@ -435,7 +436,14 @@ std::optional<uint64_t> NodeState::next_wake() const {
 // --- serving on a leader ----------------------------------------------------------------
 
 Status NodeState::admit(const TaskSpec& spec, size_t unfinished_now) const {
-  if (draining_) return Status(ErrorCode::kShuttingDown, "node is draining");
+  // A draining leader with a voter to hand the partition to takes the write:
+  // it commits in the group, and the successor serves it (during the
+  // hand-over itself the group refuses it, and the origin asks the
+  // successor). With nobody to take over, the task would wait for the restart.
+  if (draining_) {
+    const Replica* r = replica(partition_of(spec.key.empty() ? spec.id : spec.key, config_.ring.partitions));
+    if (r == nullptr || successor_of(*r).empty()) return Status(ErrorCode::kShuttingDown, "node is draining");
+  }
   if (storage_full_) {
     return Status(ErrorCode::kStorageFull, "the disk of " + config_.node_id + " is nearly full: retry later");
   }

@@ -512,7 +512,7 @@ struct Node::Impl {
     arm_wake();
     // Past the grace period the timer stops the node whatever still depends on it.
     if (draining && core->running() == 0 && !core->holds_a_majority_together() &&
-        !core->leads_what_it_could_hand_over()) {
+        !core->leads_what_it_could_hand_over() && output->requests_awaiting_reply() == 0) {
       finish("drained");
     }
   }

@@ -3,6 +3,9 @@
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
 
+#include <pthread.h>
+#include <signal.h>
+
 #include <cctype>
 #include <optional>
 
@@ -228,6 +231,13 @@ int run_meshd(int argc, char** argv, HandlerRegistry handlers) {
   for (const auto& name : builtins.names()) {
     if (!all.find(name)) all.add(name, *builtins.find(name));
   }
+
+  // Whoever started meshd may have blocked these (the mask is inherited):
+  // blocked, they would never reach the drain and the reload.
+  sigset_t stop_and_reload;
+  sigemptyset(&stop_and_reload);
+  for (int sig : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&stop_and_reload, sig);
+  pthread_sigmask(SIG_UNBLOCK, &stop_and_reload, nullptr);
 
   Node node(options, std::move(all));
   node.on_reload([&flags] { reload(flags); });

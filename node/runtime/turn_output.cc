@@ -1,5 +1,6 @@
 #include "node/runtime/turn_output.h"
 
+#include <algorithm>
 #include <chrono>
 
 #include "node/io/raft_store.h"
@@ -18,6 +19,10 @@ void TurnOutput::attach(ReplyOutlet* replies, RunOutlet* runs) {
 
 void TurnOutput::reply_now(const Client& client, Reply reply) {
   outgoing_.push_back({client, std::move(reply)});
+}
+
+size_t TurnOutput::requests_awaiting_reply() const {
+  return std::count_if(clients_.begin(), clients_.end(), [](const auto& c) { return !c.second.wait; });
 }
 
 void TurnOutput::add(Effects& effects) {

@@ -49,6 +49,9 @@ class TurnOutput {
   void on_answered(std::function<void(const Client&)> answered) { answered_ = std::move(answered); }
   // Remembers where the answer to `request` goes.
   void expect_reply(RequestRef request, Client client) { clients_[request] = std::move(client); }
+  // Requests given to expect_reply not answered yet, `wait` requests (long
+  // polls) aside: a draining node answers these before it exits.
+  size_t requests_awaiting_reply() const;
   // Answers a request the core never saw (refused at the door).
   void reply_now(const Client& client, Reply reply);
 

@@ -4,7 +4,8 @@
 // acknowledged task finished exactly once. The full acceptance run is
 // meshchaos --nodes 5 --tasks 20000 --kill-every-ms 3000 --duration-ms 60000.
 // The map-reduce word count under the same kills gives the shell's answer,
-// each of its tasks committed once.
+// each of its tasks committed once. Planned restarts (--rolling: SIGTERM,
+// one node at a time) reach no client at all.
 #include "tests/integration/test_node.h"
 
 namespace mesh::test {
@@ -26,6 +27,14 @@ TEST_CASE("meshchaos: kills and restarts under load lose nothing and commit noth
   CHECK(out.find("OK: nothing lost, nothing committed twice") != std::string::npos);
   CHECK(out.find("kill -9") != std::string::npos);
   CHECK(out.find("lost 0, double commits or bad histories 0, not finished 0") != std::string::npos);
+}
+
+TEST_CASE("meshchaos --rolling: planned restarts of every node under load refuse and drop no submit") {
+  std::string out = run_meshchaos("--rolling");
+  CHECK(out.find("OK: nothing lost, nothing committed twice") != std::string::npos);
+  CHECK(out.find("drained and exited 0") != std::string::npos);
+  CHECK(out.find("submits answered with an error 0, unanswered in 20 s 0, left unanswered by a stopping node 0") !=
+        std::string::npos);
 }
 
 TEST_CASE("meshchaos: with every task in one partition, thieves and leaders die and nothing is lost") {

@@ -4,7 +4,11 @@
 // same data dir and endpoint, then restarts everything that is down and
 // checks that nothing acknowledged was lost and no task committed two
 // results. Prints a report; exits 1 on any loss or violation, 2 if the mesh
-// cannot be started.
+// cannot be started. With --rolling it makes planned restarts instead: each
+// node in turn gets SIGTERM (it hands its leaderships over and drains), is
+// restarted once it has exited, and the next one follows once every node
+// sees every other alive; then any submit answered with an error, or not
+// answered in time, is a failure too.
 //
 // Any node accepts any request and routes it to the partition leaders, so
 // each batch goes to a random live node. A batch without an answer (its node
@@ -83,6 +87,7 @@ struct Options {
   std::vector<std::string> inputs;
   uint32_t reducers = 4;
   uint64_t step_sleep_ms = 2000;  // each map and reduce task sleeps this first: kills land mid-task
+  bool rolling = false;           // planned restarts (SIGTERM, one node at a time) instead of kills
 };
 
 struct Batch {
@@ -131,6 +136,7 @@ struct Node {
   Clock::time_point down_since;
   std::map<uint64_t, InFlight> in_flight;  // request id -> batch
   StealCounters earlier_runs;  // read just before each kill
+  bool stopping = false;       // sent SIGTERM (--rolling): draining, sent no new batches
   bool up() const { return process && process->running() && client; }
 };
 
@@ -201,7 +207,9 @@ class Chaos {
     auto next_kill = started_ + milliseconds(o_.kill_every_ms);
     auto next_progress = started_ + milliseconds(10000);
     while (next_task_ < o_.tasks) {
-      if (Clock::now() >= next_kill) {
+      if (o_.rolling) {
+        if (!rolling_step()) return 2;
+      } else if (Clock::now() >= next_kill) {
         chaos_step();
         next_kill = Clock::now() + milliseconds(o_.kill_every_ms);
       }
@@ -224,6 +232,11 @@ class Chaos {
     }
     double chaos_s = seconds_since(started_);
     std::printf("  all %u tasks sent after %.1f s; healing\n", o_.tasks, chaos_s);
+    while (o_.rolling && stopping_) {
+      if (!rolling_step()) return 2;
+      poll_replies();
+      std::this_thread::sleep_for(milliseconds(2));
+    }
 
     for (size_t i = 0; i < nodes_.size(); ++i) {
       if (nodes_[i].up()) continue;
@@ -342,10 +355,85 @@ class Chaos {
     std::fflush(stdout);
   }
 
+  // --rolling: one planned restart at a time. False when a node stopped
+  // with an error or does not start again.
+  bool rolling_step() {
+    if (stopping_) {
+      Node& n = nodes_[*stopping_];
+      auto code = n.process->wait_exit(0);
+      if (!code) return true;
+      poll_replies_of(n);
+      double drain_s = seconds_since(stop_sent_);
+      longest_drain_s_ = std::max(longest_drain_s_, drain_s);
+      unanswered_at_stop_ += n.in_flight.size();
+      for (auto& [request, f] : n.in_flight) to_doubt(std::move(f.batch));
+      n.in_flight.clear();
+      n.client.reset();
+      n.stopping = false;
+      size_t i = *stopping_;
+      stopping_.reset();
+      if (*code != 0) {
+        std::fprintf(stderr, "meshchaos: %s exited %d after SIGTERM\n", n.id.c_str(), *code);
+        return false;
+      }
+      auto t0 = Clock::now();
+      if (!start_with_retries(i)) return false;
+      ++restarts_;
+      std::printf("  [%6.1f s] %s drained and exited 0 in %.2f s; up again in %.2f s\n", seconds_since(started_),
+                  n.id.c_str(), drain_s, seconds_since(t0));
+      std::fflush(stdout);
+      next_roll_ = Clock::now() + milliseconds(o_.kill_every_ms);
+      return true;
+    }
+    if (Clock::now() < next_roll_) return true;
+    // The next one only once the mesh is whole again.
+    if (!mesh_whole()) {
+      next_roll_ = Clock::now() + milliseconds(200);
+      return true;
+    }
+    size_t i = planned_restarts_++ % nodes_.size();
+    Node& n = nodes_[i];
+    n.stopping = true;
+    stopping_ = i;
+    stop_sent_ = Clock::now();
+    if (auto counters = read_steal_counters(n.endpoint)) n.earlier_runs += *counters;
+    n.process->signal(SIGTERM);
+    std::printf("  [%6.1f s] SIGTERM %s (planned restart %llu)\n", seconds_since(started_), n.id.c_str(),
+                static_cast<unsigned long long>(planned_restarts_));
+    std::fflush(stdout);
+    return true;
+  }
+
+  // Every node sees every other alive, and every partition has a leader
+  // with its full set of voters: a planned restart then takes no group
+  // below its majority.
+  bool mesh_whole() {
+    uint32_t partitions = 0;
+    size_t whole_groups = 0;
+    for (auto& n : nodes_) {
+      if (!n.up()) return false;
+      MeshClient client({n.endpoint}, ClientOptions{2000, "meshchaos"});
+      auto members = client.call(MembersRequest{});
+      const auto* m = members.ok() ? std::get_if<MembersReply>(&members.value()) : nullptr;
+      if (m == nullptr) return false;
+      size_t alive = 0;
+      for (const auto& member : m->members) alive += member.state == MemberState::kAlive;
+      if (alive != nodes_.size()) return false;
+      auto groups = client.call(PartitionsRequest{});
+      const auto* p = groups.ok() ? std::get_if<PartitionsReply>(&groups.value()) : nullptr;
+      if (p == nullptr) return false;
+      partitions = p->partitions;
+      for (const auto& g : p->groups) {
+        whole_groups += g.role == "leader" && g.voters.size() == std::min<size_t>(o_.replicas, nodes_.size());
+      }
+    }
+    return partitions > 0 && whole_groups == partitions;
+  }
+
   void restart_due() {
     for (size_t i = 0; i < nodes_.size(); ++i) {
       Node& n = nodes_[i];
-      if (n.up() || Clock::now() - n.down_since < milliseconds(o_.down_ms)) continue;
+      if (n.stopping || n.up() || Clock::now() - n.down_since < milliseconds(o_.down_ms)) continue;
       auto t0 = Clock::now();
       if (!start(i)) continue;  // tried again after --down-ms
       ++restarts_;
@@ -357,7 +445,7 @@ class Chaos {
   std::vector<size_t> live_nodes() const {
     std::vector<size_t> out;
     for (size_t i = 0; i < nodes_.size(); ++i) {
-      if (nodes_[i].up()) out.push_back(i);
+      if (nodes_[i].up() && !nodes_[i].stopping) out.push_back(i);
     }
     return out;
   }
@@ -557,28 +645,30 @@ class Chaos {
   }
 
   void poll_replies() {
-    for (size_t i = 0; i < nodes_.size(); ++i) {
-      Node& n = nodes_[i];
-      if (!n.up()) continue;
-      while (!n.in_flight.empty()) {
-        auto reply = n.client->receive(0);
-        if (!reply.ok()) break;
-        auto it = n.in_flight.find(reply.value().first);
-        if (it == n.in_flight.end()) continue;  // a reply to a batch already given up on
-        Batch batch = std::move(it->second.batch);
-        n.in_flight.erase(it);
-        settle_reply(std::move(batch), reply.value().second);
+    for (auto& n : nodes_) {
+      if (n.up()) poll_replies_of(n);
+    }
+  }
+
+  void poll_replies_of(Node& n) {
+    while (!n.in_flight.empty() && n.client) {
+      auto reply = n.client->receive(0);
+      if (!reply.ok()) break;
+      auto it = n.in_flight.find(reply.value().first);
+      if (it == n.in_flight.end()) continue;  // a reply to a batch already given up on
+      Batch batch = std::move(it->second.batch);
+      n.in_flight.erase(it);
+      settle_reply(std::move(batch), reply.value().second);
+    }
+    // Unanswered for too long: its fate is in doubt.
+    for (auto it = n.in_flight.begin(); it != n.in_flight.end();) {
+      if (Clock::now() - it->second.sent < milliseconds(kSubmitTimeoutMs)) {
+        ++it;
+        continue;
       }
-      // Unanswered for too long: its fate is in doubt.
-      for (auto it = n.in_flight.begin(); it != n.in_flight.end();) {
-        if (Clock::now() - it->second.sent < milliseconds(kSubmitTimeoutMs)) {
-          ++it;
-          continue;
-        }
-        ++timeouts_;
-        to_doubt(std::move(it->second.batch));
-        it = n.in_flight.erase(it);
-      }
+      ++timeouts_;
+      to_doubt(std::move(it->second.batch));
+      it = n.in_flight.erase(it);
     }
   }
 
@@ -803,11 +893,22 @@ class Chaos {
                 static_cast<unsigned long long>(violations), unfinished);
     bool ok = lost.empty() && violations == 0 && unfinished == 0 && unanswered_ == 0 &&
               completed == acknowledged_.size();
+    // Planned restarts promise more than kills: no client sees them.
+    bool unnoticed = errors_.empty() && timeouts_ == 0 && rejected_ == 0 && unanswered_at_stop_ == 0;
+    if (o_.rolling) {
+      std::printf("  planned restarts %llu, longest drain %.2f s; submits answered with an error %llu, "
+                  "unanswered in %llu s %llu, left unanswered by a stopping node %llu\n",
+                  static_cast<unsigned long long>(restarts_), longest_drain_s_,
+                  static_cast<unsigned long long>(error_answers()), static_cast<unsigned long long>(kSubmitTimeoutMs / 1000),
+                  static_cast<unsigned long long>(timeouts_), static_cast<unsigned long long>(unanswered_at_stop_));
+      ok = ok && unnoticed;
+    }
     if (ok) {
       std::printf("OK: nothing lost, nothing committed twice, all %zu acknowledged tasks completed\n",
                   acknowledged_.size());
     } else {
-      std::printf("FAILED%s%s%s%s\n", lost.empty() ? "" : ": acknowledged tasks lost",
+      std::printf("FAILED%s%s%s%s%s\n", lost.empty() ? "" : ": acknowledged tasks lost",
+                  o_.rolling && !unnoticed ? ": a planned restart reached a client" : "",
                   violations == 0 ? "" : ": bad task histories",
                   unanswered_ == 0 ? "" : ": submits never answered after healing",
                   completed == acknowledged_.size() ? "" : ": not every acknowledged task completed");
@@ -830,6 +931,17 @@ class Chaos {
   std::map<std::string, uint64_t> errors_;  // error name -> answers with it
   uint64_t rejected_ = 0, in_doubt_resent_ = 0, duplicates_ = 0;
   uint64_t timeouts_ = 0, retried_outcomes_ = 0, unanswered_ = 0, kills_ = 0, restarts_ = 0;
+  // --rolling
+  std::optional<size_t> stopping_;
+  Clock::time_point stop_sent_, next_roll_;
+  uint64_t planned_restarts_ = 0, unanswered_at_stop_ = 0;
+  double longest_drain_s_ = 0;
+
+  uint64_t error_answers() const {
+    uint64_t total = 0;
+    for (const auto& [name, count] : errors_) total += count;
+    return total;
+  }
 };
 
 // SIGTERM or SIGINT (a timeout, ^C) kills every node and whatever its exec
@@ -875,6 +987,9 @@ int run(int argc, char** argv) {
   app.add_option("--payload", o.payload, "payload of every task");
   app.add_option("--log-level", o.log_level, "meshd's log level");
   app.add_flag("--keep", o.keep, "keep the data dirs and logs");
+  app.add_flag("--rolling", o.rolling,
+               "planned restarts instead of kills: SIGTERM each node in turn (--kill-every-ms apart), restart it, "
+               "and fail if any submit was refused or unanswered");
   app.add_flag("--skew", o.skew, "give every task the same key: one partition leader holds all, the others steal");
   app.add_option("--workload", o.workload,
                  "tasks: --tasks independent tasks; wordcount: one map-reduce job over --input files, "

@@ -121,7 +121,16 @@ Status LocalNode::start(uint64_t timeout_ms) {
   std::string log = log_path();
   posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
   posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
-  int rc = posix_spawn(&pid_, meshd_path_.c_str(), &actions, nullptr, argv.data(), environ);
+  // The child starts with no signal blocked: a parent that waits for its
+  // own SIGTERM with sigwait (meshchaos) blocks it, and the mask is inherited.
+  posix_spawnattr_t attributes;
+  posix_spawnattr_init(&attributes);
+  sigset_t none;
+  sigemptyset(&none);
+  posix_spawnattr_setsigmask(&attributes, &none);
+  posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGMASK);
+  int rc = posix_spawn(&pid_, meshd_path_.c_str(), &actions, &attributes, argv.data(), environ);
+  posix_spawnattr_destroy(&attributes);
   posix_spawn_file_actions_destroy(&actions);
   if (rc != 0) {
     pid_ = -1;
