@@ -210,7 +210,8 @@ remote() {
   local host=$1 script=$2 prelude='' kv
   shift 2
   for kv in "$@"; do prelude+="${kv%%=*}=$(quote "${kv#*=}")"$'\n'; done
-  "${ssh_cmd[@]}" "$host" "sh -c $(quote "$prelude$remote_lib$script")" </dev/null
+  # ssh takes an IPv6 address without the brackets scp needs.
+  "${ssh_cmd[@]}" "${host//[\[\]]/}" "sh -c $(quote "$prelude$remote_lib$script")" </dev/null
 }
 
 # scp_dir HOST LOCAL_DIR REMOTE_NAME: copies a directory to the login's home on HOST.

@@ -48,6 +48,11 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM
+# Copies of the binaries: a rebuild of the build tree during the run does not
+# pull them from under the test.
+mkdir -p "$work/build"
+cp "$meshd" "$meshctl" "$work/build/"
+meshd=$work/build/$(basename "$meshd") meshctl=$work/build/$(basename "$meshctl")
 fail() {
   echo "FAIL: $*" >&2
   for log in "$work"/hosts/*/meshwork/meshd.log; do

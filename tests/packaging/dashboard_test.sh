@@ -19,6 +19,10 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM
+# Copies of the binaries: a rebuild of the build tree during the run does not
+# pull them from under the test.
+cp "$meshd" "$meshctl" "$work/"
+meshd=$work/$(basename "$meshd") meshctl=$work/$(basename "$meshctl")
 fail() {
   echo "FAIL: $*" >&2
   for log in "$work"/n*.log; do [ -e "$log" ] && { echo "--- $log"; tail -n 15 "$log"; } >&2; done
