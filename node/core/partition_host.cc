@@ -283,7 +283,10 @@ std::string NodeState::successor_of(const Replica& r) const {
   const FollowerStatus* best = nullptr;
   for (const auto& f : status.followers) {
     bool voter = std::find(status.voters.begin(), status.voters.end(), f.id) != status.voters.end();
-    if (voter && f.responsive && (best == nullptr || f.match_index > best->match_index)) best = &f;
+    // A member that left (draining too) would only hand it back.
+    auto member = membership_.find(node_of_replica(f.id));
+    bool staying = member && (member->state == MemberState::kAlive || member->state == MemberState::kSuspect);
+    if (voter && staying && f.responsive && (best == nullptr || f.match_index > best->match_index)) best = &f;
   }
   return best == nullptr ? "" : best->id;
 }
