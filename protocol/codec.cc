@@ -264,6 +264,15 @@ void pack_body(Packer& p, const PartitionsReply& m) {
 
 void pack_body(Packer& p, const StealsRequest&) { p.pack_array(0); }
 void pack_body(Packer& p, const TxnsRequest&) { p.pack_array(0); }
+void pack_body(Packer& p, const DrainRequest&) { p.pack_array(0); }
+void pack_body(Packer& p, const DrainReply& m) {
+  p.pack_array(5);
+  pack_str(p, m.node_id);
+  p.pack(m.already_draining);
+  p.pack(m.running);
+  p.pack(m.partitions_led);
+  p.pack(m.grace_ms);
+}
 void pack_body(Packer& p, const EventsRequest& m) {
   p.pack_array(1);
   p.pack(m.after_seq);
@@ -595,6 +604,10 @@ Request read_request(MessageKind kind, const msgpack::object& o) {
       Fields f(o, 1, "events");
       return EventsRequest{f.u64()};
     }
+    case MessageKind::kDrainRequest: {
+      Fields f(o, 0, "drain");
+      return DrainRequest{};
+    }
     default:
       fail(ErrorCode::kUnknownMessageType, "not a request kind: " + std::to_string(static_cast<int>(kind)));
   }
@@ -738,6 +751,16 @@ Reply read_reply(MessageKind kind, const msgpack::object& o) {
       m.first_kept_seq = f.u64();
       return m;
     }
+    case MessageKind::kDrainReply: {
+      Fields f(o, 5, "drain_reply");
+      DrainReply m;
+      m.node_id = f.bytes(limits::kMaxNameBytes);
+      m.already_draining = f.boolean();
+      m.running = f.unsigned_as<uint32_t>(UINT32_MAX);
+      m.partitions_led = f.unsigned_as<uint32_t>(UINT32_MAX);
+      m.grace_ms = f.u64();
+      return m;
+    }
     case MessageKind::kTxnsReply: {
       Fields f(o, 2, "txns_reply");
       TxnsReply m;
@@ -827,7 +850,8 @@ MessageKind request_kind(const Request& request) {
                                           MessageKind::kListRequest,    MessageKind::kStatsRequest,
                                           MessageKind::kMembersRequest, MessageKind::kPartitionsRequest,
                                           MessageKind::kStealsRequest,  MessageKind::kRetryRequest,
-                                          MessageKind::kTxnsRequest,    MessageKind::kEventsRequest};
+                                          MessageKind::kTxnsRequest,    MessageKind::kEventsRequest,
+                                          MessageKind::kDrainRequest};
   static_assert(std::size(kinds) == std::variant_size_v<Request>);
   return kinds[request.index()];
 }
@@ -839,7 +863,7 @@ MessageKind reply_kind(const Reply& reply) {
                                           MessageKind::kStatsReply,  MessageKind::kMembersReply,
                                           MessageKind::kPartitionsReply, MessageKind::kStealsReply,
                                           MessageKind::kRetryReply,  MessageKind::kTxnsReply,
-                                          MessageKind::kEventsReply};
+                                          MessageKind::kEventsReply, MessageKind::kDrainReply};
   static_assert(std::size(kinds) == std::variant_size_v<Reply>);
   return kinds[reply.index()];
 }

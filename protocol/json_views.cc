@@ -108,6 +108,14 @@ nlohmann::json to_json(const TxnsReply& m) {
   return {{"node_id", m.node_id}, {"txns", txns}};
 }
 
+nlohmann::json to_json(const DrainReply& m) {
+  return {{"node_id", m.node_id},
+          {"already_draining", m.already_draining},
+          {"running", m.running},
+          {"partitions_led", m.partitions_led},
+          {"grace_ms", m.grace_ms}};
+}
+
 nlohmann::json to_json(const MeshEvent& e) {
   return {{"seq", e.seq}, {"at_ms", e.at_ms}, {"kind", e.kind}, {"subject", e.subject}, {"detail", e.detail}};
 }

@@ -22,5 +22,6 @@ nlohmann::json to_json(const StealsReply& steals);
 nlohmann::json to_json(const TxnsReply& txns);
 nlohmann::json to_json(const MeshEvent& event);
 nlohmann::json to_json(const EventsReply& events);
+nlohmann::json to_json(const DrainReply& drain);
 
 }  // namespace mesh

@@ -27,6 +27,8 @@ bool is_known_kind(uint16_t kind) {
     case MessageKind::kTxnsReply:
     case MessageKind::kEventsRequest:
     case MessageKind::kEventsReply:
+    case MessageKind::kDrainRequest:
+    case MessageKind::kDrainReply:
     case MessageKind::kRetryRequest:
     case MessageKind::kRetryReply:
       return true;
@@ -79,6 +81,8 @@ std::string_view kind_name(MessageKind kind) {
     case MessageKind::kTxnsReply: return "txns_reply";
     case MessageKind::kEventsRequest: return "events";
     case MessageKind::kEventsReply: return "events_reply";
+    case MessageKind::kDrainRequest: return "drain";
+    case MessageKind::kDrainReply: return "drain_reply";
     case MessageKind::kRetryRequest: return "retry";
     case MessageKind::kRetryReply: return "retry_reply";
     case MessageKind::kPing: return "ping";

@@ -38,6 +38,8 @@ enum class MessageKind : uint16_t {
   kTxnsReply = 31,
   kEventsRequest = 32,
   kEventsReply = 33,
+  kDrainRequest = 34,
+  kDrainReply = 35,
   // Node to node (no reply expected on the same request id).
   kPing = 100,
   kPingReq = 101,

@@ -332,10 +332,22 @@ struct EventsReply {
   uint64_t first_kept_seq = 0;    // older events are gone from the node's ring
 };
 
+// Asks the node to stop as SIGTERM would (meshctl drain): hand its
+// leaderships over, let running attempts finish, exit 0.
+struct DrainRequest {};
+struct DrainReply {
+  std::string node_id;
+  bool already_draining = false;
+  uint32_t running = 0;         // attempts still running, which it waits for
+  uint32_t partitions_led = 0;  // leaderships it is about to hand over
+  uint64_t grace_ms = 0;        // what running attempts get, at most
+};
+
 using Request = std::variant<SubmitRequest, GetRequest, WaitRequest, CancelRequest, ListRequest,
                              StatsRequest, MembersRequest, PartitionsRequest, StealsRequest, RetryRequest,
-                             TxnsRequest, EventsRequest>;
+                             TxnsRequest, EventsRequest, DrainRequest>;
 using Reply = std::variant<ErrorReply, SubmitReply, GetReply, WaitReply, CancelReply, ListReply, StatsReply,
-                           MembersReply, PartitionsReply, StealsReply, RetryReply, TxnsReply, EventsReply>;
+                           MembersReply, PartitionsReply, StealsReply, RetryReply, TxnsReply, EventsReply,
+                           DrainReply>;
 
 }  // namespace mesh

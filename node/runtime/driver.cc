@@ -216,6 +216,10 @@ struct Node::Impl {
   // With keys, what a client may ask depends on its role; nodes may ask anything.
   Status allowed_request(const Principal& who, const Request& request) const {
     if (!keys || who.is_node || who.role == ClientRole::kAdmin) return Status::Ok();
+    if (std::holds_alternative<DrainRequest>(request)) {
+      return Status(ErrorCode::kForbidden, "client '" + who.name + "' has role " + client_role_name(who.role) +
+                                               "; drain needs role admin");
+    }
     bool writes = std::holds_alternative<SubmitRequest>(request) || std::holds_alternative<CancelRequest>(request) ||
                   std::holds_alternative<RetryRequest>(request);
     if (!writes || who.role == ClientRole::kSubmit) return Status::Ok();
@@ -310,7 +314,7 @@ struct Node::Impl {
 
   int run() {
     signals.async_wait([this](boost::system::error_code ec, int signal) {
-      if (!ec) begin_drain(signal);
+      if (!ec) begin_drain(signal == SIGINT ? "SIGINT" : "SIGTERM");
     });
     await_reload();
     arm_renewals();
@@ -465,6 +469,13 @@ struct Node::Impl {
   void handle(const std::string& peer, uint64_t id, EventsRequest r) {
     answer(peer, id, events.since(options.node_id, r.after_seq));
   }
+  // As SIGTERM: the answer says what the drain waits for, then it starts.
+  void handle(const std::string& peer, uint64_t id, DrainRequest) {
+    answer(peer, id,
+           DrainReply{options.node_id, draining, static_cast<uint32_t>(core->running()),
+                      static_cast<uint32_t>(core->gauges().at("partitions_led")), options.drain_grace_ms});
+    begin_drain("meshctl drain");
+  }
   void handle(const std::string& peer, uint64_t id, PartitionsRequest) {
     answer(peer, id, core->partitions_view());
   }
@@ -566,8 +577,9 @@ struct Node::Impl {
 
   // --- shutdown ----------------------------------------------------------------------
 
-  void begin_drain(int signal) {
-    spdlog::info("event=draining signal={} running={} grace_ms={}", signal, core->running(), options.drain_grace_ms);
+  void begin_drain(const std::string& cause) {
+    if (draining) return;
+    spdlog::info("event=draining cause=\"{}\" running={} grace_ms={}", cause, core->running(), options.drain_grace_ms);
     draining = true;
     notify_service("STOPPING=1");
     feed(in::Drain{});

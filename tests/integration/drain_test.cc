@@ -74,5 +74,26 @@ TEST_CASE("three meshd: SIGTERM drains one node under load and loses nothing") {
   }
 }
 
+TEST_CASE("meshctl drain: a node asked over the wire hands its leaderships over and exits 0") {
+  const size_t n = 3;
+  TempDir temp("meshdrainctl-");
+  REQUIRE(!temp.path().empty());
+  auto nodes = start_mesh(n, "r", temp.path(), {});
+  auto client = nodes[0]->client();
+  REQUIRE(wait_until([&] { return alive_members(*client) == n; }));
+  auto& leaving = nodes[2]->process();
+  Exit asked = run_command(std::string(MESHCTL_PATH) + " --addr " + leaving.endpoint() + " drain");
+  CHECK_MESSAGE(asked.code == 0, asked.output);
+  CHECK_MESSAGE(asked.output.find(" drains: hands over ") != std::string::npos, asked.output);
+  CHECK_MESSAGE(leaving.wait_exit(kDeadlineMs) == 0, nodes[2]->log());
+  CHECK(nodes[2]->log().find("event=draining cause=\"meshctl drain\"") != std::string::npos);
+  // The others serve every partition without it.
+  REQUIRE(client->submit({task("after-drain", "noop")}).ok());
+  auto done = client->wait(WaitRequest{{"after-drain"}, false, kDeadlineMs});
+  REQUIRE(done.ok());
+  REQUIRE(done.value().records.size() == 1);
+  CHECK(done.value().records[0].state == TaskState::kCompleted);
+}
+
 }  // namespace
 }  // namespace mesh::test

@@ -68,6 +68,12 @@ TEST_CASE("keys: only allow-listed clients get in, and a read client cannot subm
   REQUIRE_FALSE(refused.ok());
   CHECK(refused.status().code() == ErrorCode::kForbidden);
   CHECK_MESSAGE(refused.status().message().find("role read") != std::string::npos, refused.status().message());
+  // ... and a remote drain, which only an admin may ask.
+  auto drain = bob->call(DrainRequest{});
+  REQUIRE_FALSE(drain.ok());
+  CHECK(drain.status().code() == ErrorCode::kForbidden);
+  CHECK_MESSAGE(drain.status().message().find("drain needs role admin") != std::string::npos, drain.status().message());
+  CHECK(mesh.nodes[1]->process().running());
 
   // A key pair nobody listed, and a client with no keys at all: no answer.
   REQUIRE(write_key_pair_file(mesh.temp.path() + "/eve.key", generate_curve_key_pair()).ok());

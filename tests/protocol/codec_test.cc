@@ -105,6 +105,7 @@ std::vector<Request> sample_requests() {
       RetryRequest{{"f1", "f2"}, true},
       TxnsRequest{},
       EventsRequest{41},
+      DrainRequest{},
   };
 }
 
@@ -129,6 +130,7 @@ std::vector<Reply> sample_replies() {
       RetryReply{{{"f1", ErrorCode::kOk, TaskState::kPending}, {"c1", ErrorCode::kConflict, TaskState::kCompleted}}},
       TxnsReply{"n1", {{"x-1", "participant", "prepared", 17, 5200}, {"x-2", "coordinator", "committed", 3, 40}}},
       EventsReply{"n1", {{42, 1000, "member_dead", "n3", "after 2100 ms suspect"}, {43, 1010, "leader_gained", "partition 7", "term 4"}}, 3},
+      DrainReply{"n1", false, 2, 5, 10000},
   };
 }
 
@@ -523,14 +525,15 @@ TEST_CASE("codec: kinds of requests and replies") {
                                          MessageKind::kListRequest, MessageKind::kStatsRequest,
                                           MessageKind::kMembersRequest, MessageKind::kPartitionsRequest,
                                           MessageKind::kStealsRequest, MessageKind::kRetryRequest,
-                                          MessageKind::kTxnsRequest, MessageKind::kEventsRequest});
+                                          MessageKind::kTxnsRequest, MessageKind::kEventsRequest,
+                                          MessageKind::kDrainRequest});
   CHECK(rep == std::vector<MessageKind>{MessageKind::kErrorReply, MessageKind::kSubmitReply,
                                          MessageKind::kGetReply, MessageKind::kWaitReply,
                                          MessageKind::kCancelReply, MessageKind::kListReply,
                                          MessageKind::kStatsReply, MessageKind::kMembersReply,
                                          MessageKind::kPartitionsReply, MessageKind::kStealsReply,
                                          MessageKind::kRetryReply, MessageKind::kTxnsReply,
-                                         MessageKind::kEventsReply});
+                                         MessageKind::kEventsReply, MessageKind::kDrainReply});
 }
 
 TEST_CASE("codec: every request kind round trips") {

@@ -235,6 +235,14 @@ const std::vector<Golden>& goldens() {
        "a2 6e 33"  // subject "n3"
        "a0"        // detail ""
        "01"},      // first_kept_seq 1
+      {"drain", Layout::kRequest, 34, "90"},
+      {"drain_reply", Layout::kReply, 35,
+       "95"
+       "a2 6e 31"     // node_id "n1"
+       "c2"           // already_draining false
+       "02"           // running 2
+       "05"           // partitions_led 5
+       "cd 27 10"},   // grace_ms 10000
       // §5 and §9, node-to-node messages.
       {"ping", Layout::kPeer, 100,
        "95"

@@ -871,6 +871,9 @@ int run(int argc, char** argv) {
                        "keep printing new events until Ctrl-C (-o json then prints one object a line, as jsonl)");
   events_cmd->add_flag("--all", events_args.all_nodes, "from every alive member, merged by time (node clocks)");
   auto* txns_cmd = app.add_subcommand("txns", "transactions the node takes part in: in flight, in doubt, recently decided");
+  auto* drain_cmd = app.add_subcommand(
+      "drain", "stop the node as SIGTERM would: hand its leaderships over, let running attempts finish, exit "
+               "(role admin on a mesh with keys)");
   uint64_t top_interval_ms = 1000, top_iterations = 0;
   auto* top_cmd = app.add_subcommand("top", "a live view of the node and the mesh's load (Ctrl-C ends it)");
   top_cmd->add_option("--interval-ms", top_interval_ms, "redraw this often")->check(CLI::Range(50u, 3600000u));
@@ -924,6 +927,7 @@ int run(int argc, char** argv) {
   if (*load_cmd) return show<MembersReply, MembersRequest>(client, g, "members", load_text);
   if (*steals_cmd) return show<StealsReply, StealsRequest>(client, g, "recent", same_when_wide<StealsReply, steals_text>);
   if (*txns_cmd) return show<TxnsReply, TxnsRequest>(client, g, "txns", same_when_wide<TxnsReply, txns_text>);
+  if (*drain_cmd) return show<DrainReply, DrainRequest>(client, g, nullptr, same_when_wide<DrainReply, drain_text>);
   if (*job_cmd) return do_job(client, job_id, g);
   if (*mapreduce_cmd) return do_mapreduce(client, mapreduce, g);
   if (*events_cmd) return do_events(client, events_args, g);

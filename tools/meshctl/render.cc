@@ -244,6 +244,13 @@ std::string steals_text(const StealsReply& m) {
   return out.str();
 }
 
+std::string drain_text(const DrainReply& m) {
+  if (m.already_draining) return m.node_id + " was draining already\n";
+  return m.node_id + " drains: hands over " + std::to_string(m.partitions_led) + " led partitions, lets " +
+         std::to_string(m.running) + " running attempts finish (at most " + std::to_string(m.grace_ms) +
+         " ms), then exits\n";
+}
+
 std::string txns_text(const TxnsReply& m) {
   std::ostringstream out;
   out << "transactions at " << m.node_id << "\n";

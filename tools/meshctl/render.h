@@ -88,5 +88,6 @@ std::string events_wide_header();
 std::string event_wide_line(const std::string& node, const MeshEvent& event);
 std::string steals_text(const StealsReply& steals);
 std::string txns_text(const TxnsReply& txns);
+std::string drain_text(const DrainReply& drain);
 
 }  // namespace mesh::ctl
