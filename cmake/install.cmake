@@ -1,10 +1,14 @@
-# What `cmake --install` and the .deb carry: the binaries, the systemd unit
-# and its user, a sample node.toml, and the C++ client library
-# for other projects (find_package(meshwork) -> meshwork::client, or
-# pkg-config meshwork-client).
+# What `cmake --install` and the .deb carry: the binaries, their man pages
+# (cmake/man.cmake) and bash completions, the systemd unit and its user, a
+# sample node.toml, and the C++ client library for other projects
+# (find_package(meshwork) -> meshwork::client, or pkg-config meshwork-client).
 include(CMakePackageConfigHelpers)
 
 install(TARGETS meshd meshctl meshbench meshchaos mesh_sim RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+include(${CMAKE_CURRENT_LIST_DIR}/man.cmake)
+# One file per command, named after it, so bash-completion loads it on demand.
+install(FILES configs/bash-completion/meshd configs/bash-completion/meshctl
+        DESTINATION ${CMAKE_INSTALL_DATADIR}/bash-completion/completions)
 install(FILES configs/meshd.service DESTINATION lib/systemd/system)
 install(FILES configs/meshwork.sysusers DESTINATION lib/sysusers.d RENAME meshwork.conf)
 # The sample config; the .deb's postinst copies it to /etc/meshwork/node.toml

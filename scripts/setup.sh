@@ -8,6 +8,7 @@ packages=(
   prometheus  # promtool checks the metrics exposition in the tests
   python3 python3-zmq python3-msgpack  # the Python client and its test
   chromium  # the web view's test, headless
+  help2man  # the man pages, from each binary's --help
 )
 missing=()
 for p in "${packages[@]}"; do
