@@ -12,7 +12,7 @@ install(FILES configs/bash-completion/meshd configs/bash-completion/meshctl
 install(FILES configs/meshd.service DESTINATION lib/systemd/system)
 install(FILES configs/meshwork.sysusers DESTINATION lib/sysusers.d RENAME meshwork.conf)
 # The sample config; the .deb's postinst copies it to /etc/meshwork/node.toml
-# when there is none.
+# when there is none, its postrm removes that on purge.
 install(FILES configs/multi-host.toml DESTINATION ${CMAKE_INSTALL_DATADIR}/meshwork RENAME node.toml)
 
 set_target_properties(mesh_client PROPERTIES EXPORT_NAME client)
@@ -42,6 +42,6 @@ set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 set(CPACK_STRIP_FILES ON)
-set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA ${CMAKE_SOURCE_DIR}/cmake/deb/postinst)
+set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA ${CMAKE_SOURCE_DIR}/cmake/deb/postinst ${CMAKE_SOURCE_DIR}/cmake/deb/postrm)
 set(CPACK_DEBIAN_PACKAGE_SECTION net)
 include(CPack)
