@@ -273,6 +273,15 @@ void pack_body(Packer& p, const DrainReply& m) {
   p.pack(m.partitions_led);
   p.pack(m.grace_ms);
 }
+void pack_body(Packer& p, const RemoveReplicaRequest& m) {
+  p.pack_array(1);
+  pack_str(p, m.replica_id);
+}
+void pack_body(Packer& p, const RemoveReplicaReply& m) {
+  p.pack_array(2);
+  pack_str(p, m.node_id);
+  pack_partitions(p, m.partitions);
+}
 void pack_body(Packer& p, const EventsRequest& m) {
   p.pack_array(1);
   p.pack(m.after_seq);
@@ -608,6 +617,10 @@ Request read_request(MessageKind kind, const msgpack::object& o) {
       Fields f(o, 0, "drain");
       return DrainRequest{};
     }
+    case MessageKind::kRemoveReplicaRequest: {
+      Fields f(o, 1, "remove_replica");
+      return RemoveReplicaRequest{f.bytes(limits::kMaxNameBytes)};
+    }
     default:
       fail(ErrorCode::kUnknownMessageType, "not a request kind: " + std::to_string(static_cast<int>(kind)));
   }
@@ -761,6 +774,13 @@ Reply read_reply(MessageKind kind, const msgpack::object& o) {
       m.grace_ms = f.u64();
       return m;
     }
+    case MessageKind::kRemoveReplicaReply: {
+      Fields f(o, 2, "remove_replica_reply");
+      RemoveReplicaReply m;
+      m.node_id = f.bytes(limits::kMaxNameBytes);
+      m.partitions = read_partitions(f.array(limits::kMaxListLimit));
+      return m;
+    }
     case MessageKind::kTxnsReply: {
       Fields f(o, 2, "txns_reply");
       TxnsReply m;
@@ -851,7 +871,7 @@ MessageKind request_kind(const Request& request) {
                                           MessageKind::kMembersRequest, MessageKind::kPartitionsRequest,
                                           MessageKind::kStealsRequest,  MessageKind::kRetryRequest,
                                           MessageKind::kTxnsRequest,    MessageKind::kEventsRequest,
-                                          MessageKind::kDrainRequest};
+                                          MessageKind::kDrainRequest,   MessageKind::kRemoveReplicaRequest};
   static_assert(std::size(kinds) == std::variant_size_v<Request>);
   return kinds[request.index()];
 }
@@ -863,7 +883,8 @@ MessageKind reply_kind(const Reply& reply) {
                                           MessageKind::kStatsReply,  MessageKind::kMembersReply,
                                           MessageKind::kPartitionsReply, MessageKind::kStealsReply,
                                           MessageKind::kRetryReply,  MessageKind::kTxnsReply,
-                                          MessageKind::kEventsReply, MessageKind::kDrainReply};
+                                          MessageKind::kEventsReply, MessageKind::kDrainReply,
+                                          MessageKind::kRemoveReplicaReply};
   static_assert(std::size(kinds) == std::variant_size_v<Reply>);
   return kinds[reply.index()];
 }

@@ -29,6 +29,8 @@ bool is_known_kind(uint16_t kind) {
     case MessageKind::kEventsReply:
     case MessageKind::kDrainRequest:
     case MessageKind::kDrainReply:
+    case MessageKind::kRemoveReplicaRequest:
+    case MessageKind::kRemoveReplicaReply:
     case MessageKind::kRetryRequest:
     case MessageKind::kRetryReply:
       return true;
@@ -83,6 +85,8 @@ std::string_view kind_name(MessageKind kind) {
     case MessageKind::kEventsReply: return "events_reply";
     case MessageKind::kDrainRequest: return "drain";
     case MessageKind::kDrainReply: return "drain_reply";
+    case MessageKind::kRemoveReplicaRequest: return "remove_replica";
+    case MessageKind::kRemoveReplicaReply: return "remove_replica_reply";
     case MessageKind::kRetryRequest: return "retry";
     case MessageKind::kRetryReply: return "retry_reply";
     case MessageKind::kPing: return "ping";

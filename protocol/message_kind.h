@@ -40,6 +40,8 @@ enum class MessageKind : uint16_t {
   kEventsReply = 33,
   kDrainRequest = 34,
   kDrainReply = 35,
+  kRemoveReplicaRequest = 36,
+  kRemoveReplicaReply = 37,
   // Node to node (no reply expected on the same request id).
   kPing = 100,
   kPingReq = 101,

@@ -343,11 +343,22 @@ struct DrainReply {
   uint64_t grace_ms = 0;        // what running attempts get, at most
 };
 
+// A replica whose disk is gone for good leaves the groups the answering
+// node leads, even below R voters (meshctl operator remove-replica asks
+// every member). Refused for the current replica of a live member.
+struct RemoveReplicaRequest {
+  std::string replica_id;  // "<node id>#<disk id>"
+};
+struct RemoveReplicaReply {
+  std::string node_id;
+  std::vector<uint32_t> partitions;  // led here with it as a voter or learner: its removal is proposed
+};
+
 using Request = std::variant<SubmitRequest, GetRequest, WaitRequest, CancelRequest, ListRequest,
                              StatsRequest, MembersRequest, PartitionsRequest, StealsRequest, RetryRequest,
-                             TxnsRequest, EventsRequest, DrainRequest>;
+                             TxnsRequest, EventsRequest, DrainRequest, RemoveReplicaRequest>;
 using Reply = std::variant<ErrorReply, SubmitReply, GetReply, WaitReply, CancelReply, ListReply, StatsReply,
                            MembersReply, PartitionsReply, StealsReply, RetryReply, TxnsReply, EventsReply,
-                           DrainReply>;
+                           DrainReply, RemoveReplicaReply>;
 
 }  // namespace mesh

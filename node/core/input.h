@@ -95,11 +95,19 @@ struct FromPeer {
   PeerMessage message;
 };
 
+// An operator's word that a replica's disk is gone for good (meshctl
+// operator remove-replica): the groups this node leads drop it, even below
+// R voters.
+struct RemoveReplica {
+  RequestRef request = 0;
+  std::string replica_id;
+};
+
 }  // namespace in
 
 using InputEvent = std::variant<in::Submit, in::Cancel, in::Wait, in::Get, in::List, in::TaskFinished,
                                 in::RenewLeases, in::Tick, in::Recover, in::Drain, in::Join, in::FromPeer,
-                                in::Retry, in::StorageSpace>;
+                                in::Retry, in::StorageSpace, in::RemoveReplica>;
 
 struct Input {
   uint64_t now_ms = 0;

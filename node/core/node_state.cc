@@ -187,6 +187,34 @@ void NodeState::on(const in::StorageSpace& e) {
   for (auto& [p, r] : replicas_) r.raft->stand_aside(e.full);
 }
 
+void NodeState::on(const in::RemoveReplica& e) {
+  auto refuse = [&](const std::string& why) {
+    out_.replies.push_back({e.request, ErrorReply{ErrorCode::kInvalidArgument, why}});
+  };
+  if (e.replica_id.find('#') == std::string::npos) return refuse("a replica id is <node id>#<disk id>");
+  for (const auto& m : membership_.members_where([](MemberState s, const LoadDigest&) {
+         return s == MemberState::kAlive || s == MemberState::kSuspect;
+       })) {
+    if (m.replica_id == e.replica_id) {
+      return refuse(e.replica_id + " is the current replica of live member " + m.id + ": drain that node instead");
+    }
+  }
+  if (e.replica_id == replica_id_) return refuse(e.replica_id + " is this node's own replica: drain it instead");
+  if (removed_by_operator_.size() >= kMaxRemovedByOperator) return refuse("too many replicas removed by operators");
+  removed_by_operator_.insert(e.replica_id);
+  RemoveReplicaReply reply{config_.node_id, {}};
+  for (const auto& [p, r] : replicas_) {
+    const auto& voters = r.raft->voters();
+    const auto& learners = r.raft->learners();
+    bool member = std::find(voters.begin(), voters.end(), e.replica_id) != voters.end() ||
+                  std::find(learners.begin(), learners.end(), e.replica_id) != learners.end();
+    if (r.leading && member) reply.partitions.push_back(p);
+  }
+  reconcile_pending_ = true;
+  next_reconcile_ms_ = now_ms_;
+  out_.replies.push_back({e.request, std::move(reply)});
+}
+
 void NodeState::on(const in::Drain&) {
   if (!draining_) membership_.leave(now_ms_);
   draining_ = true;

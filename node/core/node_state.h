@@ -367,6 +367,7 @@ class NodeState {
   void on(const in::Tick& e);
   void on(const in::Recover& e);
   void on(const in::Drain& e);
+  void on(const in::RemoveReplica& e);
   void on(const in::StorageSpace& e);
   void on(const in::Join& e);
   void on(const in::FromPeer& e);
@@ -645,6 +646,11 @@ class NodeState {
   uint64_t seen_live_version_ = UINT64_MAX;
   uint64_t live_version_seen_ms_ = 0;
   bool reconcile_pending_ = true;
+  // Replicas an operator said are gone for good: the groups led here drop
+  // them even below R voters (reconcile_group). Bounded: a typo repeated
+  // forever must not grow it.
+  std::set<std::string> removed_by_operator_;
+  static constexpr size_t kMaxRemovedByOperator = 1000;
   uint64_t average_run_ms_ = 0;  // moving average of successful attempts, for the backlog estimate
   uint64_t average_slot_us_ = 0;  // moving average of an own run in an executor slot, for lease_ahead
   mutable std::optional<PartitionTable> table_cache_;

@@ -485,6 +485,22 @@ void NodeState::reconcile() {
 
 bool NodeState::reconcile_group(uint32_t partition, Replica& r,
                                 const std::map<std::string, std::string>& live_replicas) {
+  // What an operator said is gone for good goes first, even below R voters:
+  // the ring cannot replace it (too few nodes), and it must not count toward
+  // the majority any longer.
+  for (const auto& v : r.raft->voters()) {
+    if (!removed_by_operator_.count(v) || r.raft->voters().size() <= 1) continue;
+    if (r.raft->propose_remove(v).ok()) {
+      count("replicas_removed_by_operator");
+      event("replica_removed", "partition " + std::to_string(partition), v + " (by an operator)");
+    }
+    return false;
+  }
+  for (const auto& l : r.raft->learners()) {
+    if (!removed_by_operator_.count(l)) continue;
+    if (r.raft->propose_remove(l).ok()) count("learners_removed");
+    return false;
+  }
   const std::vector<std::string>& want_nodes = partition_table().replicas(partition);
   if (want_nodes.empty()) return true;
   std::vector<std::string> want;

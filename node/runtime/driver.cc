@@ -216,9 +216,9 @@ struct Node::Impl {
   // With keys, what a client may ask depends on its role; nodes may ask anything.
   Status allowed_request(const Principal& who, const Request& request) const {
     if (!keys || who.is_node || who.role == ClientRole::kAdmin) return Status::Ok();
-    if (std::holds_alternative<DrainRequest>(request)) {
+    if (std::holds_alternative<DrainRequest>(request) || std::holds_alternative<RemoveReplicaRequest>(request)) {
       return Status(ErrorCode::kForbidden, "client '" + who.name + "' has role " + client_role_name(who.role) +
-                                               "; drain needs role admin");
+                                               "; drain and remove-replica need role admin");
     }
     bool writes = std::holds_alternative<SubmitRequest>(request) || std::holds_alternative<CancelRequest>(request) ||
                   std::holds_alternative<RetryRequest>(request);
@@ -426,7 +426,8 @@ struct Node::Impl {
   static bool answered_by_core(const Request& request) {
     return std::holds_alternative<SubmitRequest>(request) || std::holds_alternative<WaitRequest>(request) ||
            std::holds_alternative<CancelRequest>(request) || std::holds_alternative<RetryRequest>(request) ||
-           std::holds_alternative<GetRequest>(request) || std::holds_alternative<ListRequest>(request);
+           std::holds_alternative<GetRequest>(request) || std::holds_alternative<ListRequest>(request) ||
+           std::holds_alternative<RemoveReplicaRequest>(request);
   }
 
   // A flooding connection is told `overloaded` at once; logged at its first
@@ -475,6 +476,9 @@ struct Node::Impl {
            DrainReply{options.node_id, draining, static_cast<uint32_t>(core->running()),
                       static_cast<uint32_t>(core->gauges().at("partitions_led")), options.drain_grace_ms});
     begin_drain("meshctl drain");
+  }
+  void handle(const std::string& peer, uint64_t id, RemoveReplicaRequest r) {
+    feed(in::RemoveReplica{remember(peer, id), std::move(r.replica_id)});
   }
   void handle(const std::string& peer, uint64_t id, PartitionsRequest) {
     answer(peer, id, core->partitions_view());

@@ -119,6 +119,8 @@ constexpr MetricFamily kFamilies[] = {
     {T::kCounter, "storage_full_entered", "storage_full_entered_total",
      "Times the free space of the data dir fell below the reserve: no new tasks, no leadership, no log entries."},
     {T::kCounter, "storage_full_left", "storage_full_left_total", "Times the free space of the data dir rose above the reserve again."},
+    {T::kCounter, "replicas_removed_by_operator", "replicas_removed_by_operator_total",
+     "Voters removed from groups led here because an operator said their disk is gone (meshctl operator remove-replica)."},
     {T::kCounter, "leaderships_handed_over_draining", "leaderships_handed_over_draining_total",
      "Leaderships this node handed to another voter while draining."},
     {T::kCounter, "leadership_shed_storage_full", "leadership_shed_storage_full_total",

@@ -95,5 +95,88 @@ TEST_CASE("meshctl drain: a node asked over the wire hands its leaderships over 
   CHECK(done.value().records[0].state == TaskState::kCompleted);
 }
 
+TEST_CASE("meshctl operator remove-replica: a dead node's replica leaves every group, writes go on") {
+  const size_t n = 3;  // R=3: nothing can replace the dead node's replicas
+  TempDir temp("meshremove-");
+  REQUIRE(!temp.path().empty());
+  auto nodes = start_mesh(n, "x", temp.path(), {});
+  auto client = nodes[0]->client();
+  REQUIRE(wait_until([&] { return alive_members(*client) == n; }));
+  auto members = client->call(MembersRequest{});
+  REQUIRE(members.ok());
+  std::string gone_replica;
+  const std::string gone_endpoint = nodes[2]->process().endpoint();
+  for (const auto& m : std::get<MembersReply>(members.value()).members) {
+    if (m.address == gone_endpoint) gone_replica = m.replica_id;
+  }
+  REQUIRE(!gone_replica.empty());
+  auto groups_holding_it = [&] {
+    size_t holding = 0;
+    for (size_t i = 0; i < 2; ++i) {
+      auto reply = nodes[i]->client()->call(PartitionsRequest{});
+      if (!reply.ok()) return size_t{999};
+      for (const auto& g : std::get<PartitionsReply>(reply.value()).groups) {
+        if (g.role == "leader") holding += std::count(g.voters.begin(), g.voters.end(), gone_replica);
+      }
+    }
+    return holding;
+  };
+  // Every group whole (three voters) first: a group still growing would lose
+  // its majority with the node.
+  auto whole_groups = [&] {
+    size_t whole = 0;
+    uint32_t partitions = 0;
+    for (auto& node : nodes) {
+      auto reply = node->client()->call(PartitionsRequest{});
+      if (!reply.ok()) return false;
+      const auto& view = std::get<PartitionsReply>(reply.value());
+      partitions = view.partitions;
+      for (const auto& g : view.groups) whole += g.role == "leader" && g.voters.size() == n;
+    }
+    return partitions > 0 && whole == partitions;
+  };
+  REQUIRE(wait_until(whole_groups));
+  REQUIRE(groups_holding_it() > 0);
+  nodes[2]->process().signal(SIGKILL);
+  REQUIRE(nodes[2]->process().wait_exit(kDeadlineMs) == 128 + SIGKILL);
+  // Dead, not only suspect: a suspect's replica still counts as live.
+  REQUIRE(wait_until([&] {
+    auto view = client->call(MembersRequest{});
+    if (!view.ok()) return false;
+    for (const auto& m : std::get<MembersReply>(view.value()).members) {
+      if (m.replica_id == gone_replica) return m.state == MemberState::kDead;
+    }
+    return false;
+  }));
+
+  Exit removed = run_command(std::string(MESHCTL_PATH) + " --addr " + nodes[0]->process().endpoint() +
+                             " operator remove-replica " + gone_replica);
+  CHECK_MESSAGE(removed.code == 0, removed.output);
+  CHECK_MESSAGE(removed.output.find("is being removed from ") != std::string::npos, removed.output);
+  size_t left = 0;
+  CHECK_MESSAGE(wait_until([&] { return (left = groups_holding_it()) == 0; }), left << " groups still hold it");
+  std::string answer;
+  REQUIRE_MESSAGE(wait_until([&] {
+                    auto submitted = client->submit({task("after-removal", "noop")});
+                    if (!submitted.ok()) {
+                      answer = submitted.status().message();
+                      return false;
+                    }
+                    const SubmitOutcome& outcome = submitted.value().outcomes.at(0);
+                    answer = std::string(error_name(outcome.code)) + ": " + outcome.message;
+                    return outcome.code == ErrorCode::kOk;
+                  }),
+                  answer);
+  auto done = client->wait(WaitRequest{{"after-removal"}, false, kDeadlineMs});
+  REQUIRE(done.ok());
+  REQUIRE(done.value().records.size() == 1);
+  CHECK(done.value().records[0].state == TaskState::kCompleted);
+  // A live node's own replica is refused: drain it instead.
+  Exit refused = run_command(std::string(MESHCTL_PATH) + " --addr " + nodes[0]->process().endpoint() +
+                             " operator remove-replica " + std::get<MembersReply>(members.value()).members[0].replica_id);
+  CHECK_MESSAGE(refused.code == 1, refused.output);
+  CHECK_MESSAGE(refused.output.find("drain") != std::string::npos, refused.output);
+}
+
 }  // namespace
 }  // namespace mesh::test

@@ -106,6 +106,7 @@ std::vector<Request> sample_requests() {
       TxnsRequest{},
       EventsRequest{41},
       DrainRequest{},
+      RemoveReplicaRequest{"n3#0"},
   };
 }
 
@@ -131,6 +132,7 @@ std::vector<Reply> sample_replies() {
       TxnsReply{"n1", {{"x-1", "participant", "prepared", 17, 5200}, {"x-2", "coordinator", "committed", 3, 40}}},
       EventsReply{"n1", {{42, 1000, "member_dead", "n3", "after 2100 ms suspect"}, {43, 1010, "leader_gained", "partition 7", "term 4"}}, 3},
       DrainReply{"n1", false, 2, 5, 10000},
+      RemoveReplicaReply{"n1", {4, 9}},
   };
 }
 
@@ -526,14 +528,15 @@ TEST_CASE("codec: kinds of requests and replies") {
                                           MessageKind::kMembersRequest, MessageKind::kPartitionsRequest,
                                           MessageKind::kStealsRequest, MessageKind::kRetryRequest,
                                           MessageKind::kTxnsRequest, MessageKind::kEventsRequest,
-                                          MessageKind::kDrainRequest});
+                                          MessageKind::kDrainRequest, MessageKind::kRemoveReplicaRequest});
   CHECK(rep == std::vector<MessageKind>{MessageKind::kErrorReply, MessageKind::kSubmitReply,
                                          MessageKind::kGetReply, MessageKind::kWaitReply,
                                          MessageKind::kCancelReply, MessageKind::kListReply,
                                          MessageKind::kStatsReply, MessageKind::kMembersReply,
                                          MessageKind::kPartitionsReply, MessageKind::kStealsReply,
                                          MessageKind::kRetryReply, MessageKind::kTxnsReply,
-                                         MessageKind::kEventsReply, MessageKind::kDrainReply});
+                                         MessageKind::kEventsReply, MessageKind::kDrainReply,
+                                         MessageKind::kRemoveReplicaReply});
 }
 
 TEST_CASE("codec: every request kind round trips") {

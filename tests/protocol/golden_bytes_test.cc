@@ -243,6 +243,11 @@ const std::vector<Golden>& goldens() {
        "02"           // running 2
        "05"           // partitions_led 5
        "cd 27 10"},   // grace_ms 10000
+      {"remove_replica", Layout::kRequest, 36, "91 a4 6e 33 23 30"},  // replica_id "n3#0"
+      {"remove_replica_reply", Layout::kReply, 37,
+       "92"
+       "a2 6e 31"   // node_id "n1"
+       "92 04 09"},  // partitions [4, 9]
       // §5 and §9, node-to-node messages.
       {"ping", Layout::kPeer, 100,
        "95"

@@ -137,6 +137,59 @@ TEST_CASE("sim replication: a draining node hands its leaderships over before an
   CHECK(sim.node(draining).counters().count("leaderships_handed_over_draining"));
 }
 
+TEST_CASE("sim replication: an operator removes the replica of a node gone for good; its groups run on without it") {
+  // Three nodes, R=3: when one is gone for good the ring has nothing to
+  // replace it with, and its replica stays a voter of every group.
+  ReplicatedMesh mesh(9, 3);
+  Simulator& sim = mesh.sim;
+  REQUIRE(sim.run_until([&] { return mesh.settled(); }, 20000, 50));
+  const size_t gone = 2;
+  const std::string gone_replica = sim.node(gone).replica_id();
+  sim.crash(gone);
+  auto voters_with_it = [&] {
+    size_t groups = 0;
+    for (uint32_t p = 0; p < kReplicatedPartitions; ++p) {
+      auto leader = leader_of(sim, p);
+      if (!leader || *leader == gone) continue;
+      const auto& voters = sim.node(*leader).group(p)->voters();
+      groups += std::count(voters.begin(), voters.end(), gone_replica);
+    }
+    return groups;
+  };
+  sim.run_until(sim.now() + 10000);
+  REQUIRE(voters_with_it() > 0);
+
+  // A live member's current replica is drained, not removed.
+  sim.schedule(0, sim.now(), in::RemoveReplica{200, sim.node(1).replica_id()});
+  sim.run_until(sim.now() + 10);
+  bool refused = false;
+  for (const auto& r : sim.replies(0)) {
+    const auto* error = std::get_if<ErrorReply>(&r.reply);
+    refused = refused || (r.request == 200 && error != nullptr && error->code == ErrorCode::kInvalidArgument);
+  }
+  CHECK(refused);
+
+  // The operator's word reaches every survivor, as meshctl sends it.
+  for (size_t i = 0; i < 2; ++i) sim.schedule(i, sim.now(), in::RemoveReplica{100, gone_replica});
+  REQUIRE_MESSAGE(sim.run_until([&] { return voters_with_it() == 0; }, sim.now() + 20000, 50),
+                  voters_with_it() << " groups still count " << gone_replica);
+  size_t named = 0;
+  for (size_t i = 0; i < 2; ++i) {
+    for (const auto& r : sim.replies(i)) {
+      if (const auto* reply = std::get_if<RemoveReplicaReply>(&r.reply)) named += reply->partitions.size();
+    }
+  }
+  CHECK(named > 0);
+  CHECK(sim.node(0).counters().count("replicas_removed_by_operator") +
+            sim.node(1).counters().count("replicas_removed_by_operator") >
+        0);
+  // Two voters of two live nodes: writes commit.
+  sim.schedule(0, sim.now(), in::Submit{300, sleep_batch("after-", 20, 5)});
+  std::set<std::string> ids;
+  REQUIRE(sim.run_until([&] { ids = acknowledged(sim); return ids.size() == 20 && all_terminal(sim, ids); },
+                        sim.now() + 20000, 50));
+}
+
 TEST_CASE("sim replication: a crashed leader's partitions fail over and lose nothing") {
   ReplicatedMesh mesh(7, 5);
   Simulator& sim = mesh.sim;

@@ -491,11 +491,11 @@ int do_mapreduce(MeshClient& client, const MapReduceArgs& a, const Globals& g) {
 // Asks `client`'s node, then every other ALIVE member it knows, the same
 // request; members silent past the timeout are listed.
 template <typename Reply, typename Request>
-Result<MemberReplies<Reply>> gather_from_members(MeshClient& client, const Globals& g) {
+Result<MemberReplies<Reply>> gather_from_members(MeshClient& client, const Globals& g, const Request& request = {}) {
   const uint64_t timeout_ms = g.timeout_ms;
   auto members = client.call(MembersRequest{});
   if (!members.ok()) return members.status();
-  auto asked = client.call(Request{});
+  auto asked = client.call(request);
   if (!asked.ok()) return asked.status();
   const auto* members_reply = std::get_if<MembersReply>(&members.value());
   const auto* asked_reply = std::get_if<Reply>(&asked.value());
@@ -506,7 +506,7 @@ Result<MemberReplies<Reply>> gather_from_members(MeshClient& client, const Globa
   for (const auto& m : members_reply->members) {
     if (m.state != MemberState::kAlive || m.id == asked_reply->node_id) continue;
     auto peer = std::make_unique<MeshClient>(std::vector<std::string>{m.address}, g.client_options(timeout_ms));
-    if (peer->send(Request{}).ok()) {
+    if (peer->send(request).ok()) {
       peers.emplace_back(m.id, std::move(peer));
     } else {
       out.silent.push_back(m.id);
@@ -523,6 +523,28 @@ Result<MemberReplies<Reply>> gather_from_members(MeshClient& client, const Globa
     }
   }
   return out;
+}
+
+// Every live member drops the replica from the groups it leads.
+int do_remove_replica(MeshClient& client, const Globals& g, const std::string& replica_id) {
+  auto replies = gather_from_members<RemoveReplicaReply, RemoveReplicaRequest>(client, g, RemoveReplicaRequest{replica_id});
+  if (!replies.ok()) return report(replies.status());
+  nlohmann::json out = {{"replica_id", replica_id}, {"nodes", nlohmann::json::array()}, {"silent", replies.value().silent}};
+  std::string text;
+  size_t partitions = 0;
+  for (const auto& r : replies.value().replies) {
+    out["nodes"].push_back({{"node_id", r.node_id}, {"partitions", r.partitions}});
+    partitions += r.partitions.size();
+    std::string list;
+    for (uint32_t p : r.partitions) list += (list.empty() ? "" : ",") + std::to_string(p);
+    text += r.node_id + "  leads " + std::to_string(r.partitions.size()) + " groups holding it" +
+            (list.empty() ? "" : ": " + list) + "\n";
+  }
+  for (const auto& id : replies.value().silent) text += id + "  did not answer: ask again once it is back\n";
+  text += replica_id + " is being removed from " + std::to_string(partitions) +
+          " groups; `meshctl partitions` shows their voters\n";
+  print_reply(g, out, nullptr, g.machine() ? "" : text);
+  return replies.value().silent.empty() ? kExitOk : kExitRefused;
 }
 
 int do_stats(MeshClient& client, const Globals& g, bool mesh_wide) {
@@ -871,6 +893,13 @@ int run(int argc, char** argv) {
                        "keep printing new events until Ctrl-C (-o json then prints one object a line, as jsonl)");
   events_cmd->add_flag("--all", events_args.all_nodes, "from every alive member, merged by time (node clocks)");
   auto* txns_cmd = app.add_subcommand("txns", "transactions the node takes part in: in flight, in doubt, recently decided");
+  auto* operator_cmd = app.add_subcommand("operator", "operator actions on the mesh's replicas (role admin)");
+  std::string removed_replica;
+  auto* remove_replica_cmd = operator_cmd->add_subcommand(
+      "remove-replica", "a replica whose disk is gone for good leaves every group, even below R voters "
+                        "(asks every live member; its id is <node id>#<disk id>, see meshctl partitions)");
+  remove_replica_cmd->add_option("replica", removed_replica, "replica id")->required();
+  operator_cmd->require_subcommand(1);
   auto* drain_cmd = app.add_subcommand(
       "drain", "stop the node as SIGTERM would: hand its leaderships over, let running attempts finish, exit "
                "(role admin on a mesh with keys)");
@@ -927,6 +956,7 @@ int run(int argc, char** argv) {
   if (*load_cmd) return show<MembersReply, MembersRequest>(client, g, "members", load_text);
   if (*steals_cmd) return show<StealsReply, StealsRequest>(client, g, "recent", same_when_wide<StealsReply, steals_text>);
   if (*txns_cmd) return show<TxnsReply, TxnsRequest>(client, g, "txns", same_when_wide<TxnsReply, txns_text>);
+  if (*remove_replica_cmd) return do_remove_replica(client, g, removed_replica);
   if (*drain_cmd) return show<DrainReply, DrainRequest>(client, g, nullptr, same_when_wide<DrainReply, drain_text>);
   if (*job_cmd) return do_job(client, job_id, g);
   if (*mapreduce_cmd) return do_mapreduce(client, mapreduce, g);
