@@ -7,13 +7,18 @@
 namespace mesh::test {
 namespace {
 
+// Every event each node reports, into `seen` (by node index).
+void record_events(Simulator& sim, std::map<size_t, std::vector<MeshEvent>>& seen) {
+  sim.effects_hook = [&seen](size_t node, Effects& effects) {
+    for (const auto& e : effects.events) seen[node].push_back(e);
+  };
+}
+
 TEST_CASE("sim events: a crash shows as member events and leadership moving on the survivors") {
   ReplicatedMesh mesh(21, 3);
   Simulator& sim = mesh.sim;
-  std::map<size_t, std::vector<MeshEvent>> seen;
-  sim.effects_hook = [&](size_t node, Effects& effects) {
-    for (const auto& e : effects.events) seen[node].push_back(e);
-  };
+  std::map<size_t, std::vector<MeshEvent>> seen = {};
+  record_events(sim, seen);
   REQUIRE(sim.run_until([&] { return mesh.settled(); }, 20000, 50));
   auto has = [&](size_t node, const std::string& kind, const std::string& subject) {
     for (const auto& e : seen[node]) {
@@ -41,10 +46,8 @@ TEST_CASE("sim events: a crash shows as member events and leadership moving on t
 TEST_CASE("sim events: a replica cut off from its group reports quorum_lost, then quorum_regained once healed") {
   ReplicatedMesh mesh(22, 3);
   Simulator& sim = mesh.sim;
-  std::map<size_t, std::vector<MeshEvent>> seen;
-  sim.effects_hook = [&](size_t node, Effects& effects) {
-    for (const auto& e : effects.events) seen[node].push_back(e);
-  };
+  std::map<size_t, std::vector<MeshEvent>> seen = {};
+  record_events(sim, seen);
   auto count_of = [&](size_t node, const std::string& kind) {
     return std::count_if(seen[node].begin(), seen[node].end(), [&](const MeshEvent& e) { return e.kind == kind; });
   };

@@ -971,7 +971,6 @@ int run(int argc, char** argv) {
   app.option_defaults()->always_capture_default();  // --help shows every default
   app.set_version_flag("--version", "meshchaos " MESH_VERSION);
   Options o;
-  o.meshd = (std::filesystem::path(argv[0]).parent_path() / "meshd").string();
   app.add_option("--meshd", o.meshd, "path of meshd (default: next to meshchaos)");
   app.add_option("--nodes", o.nodes, "nodes in the mesh")->check(CLI::Range(1, 50));
   app.add_option("--replicas", o.replicas, "replicas of each partition (meshd's tasks.replicas)")
@@ -999,6 +998,7 @@ int run(int argc, char** argv) {
   app.add_option("--reducers", o.reducers, "wordcount: reduce tasks")->check(CLI::Range(1u, 1024u));
   app.add_option("--step-sleep-ms", o.step_sleep_ms, "wordcount: each map and reduce task sleeps this long first");
   CLI11_PARSE(app, argc, argv);
+  if (o.meshd.empty()) o.meshd = (std::filesystem::path(argv[0]).parent_path() / "meshd").string();
   if (o.workload == "wordcount") {
     if (o.inputs.empty()) {
       std::fprintf(stderr, "meshchaos: --workload wordcount needs --input files\n");
