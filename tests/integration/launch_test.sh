@@ -60,13 +60,8 @@ fail() {
   done
   exit 1
 }
-# Polls "$@" every 100 ms for up to 120 s.
-wait_for() {
-  local what=$1
-  shift
-  for _ in $(seq 1200); do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done
-  fail "$what"
-}
+# shellcheck source=tests/shell/wait_for.sh
+source "$source_dir/tests/shell/wait_for.sh"
 
 # ssh and scp stand-ins: user@host names a directory under hosts/, which is
 # that host's home; a command runs there with HOME set to it.

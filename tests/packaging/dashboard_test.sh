@@ -28,13 +28,8 @@ fail() {
   for log in "$work"/n*.log; do [ -e "$log" ] && { echo "--- $log"; tail -n 15 "$log"; } >&2; done
   exit 1
 }
-# Polls "$@" every 100 ms for up to 120 s.
-wait_for() {
-  local what=$1
-  shift
-  for _ in $(seq 1200); do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done
-  fail "$what"
-}
+# shellcheck source=tests/shell/wait_for.sh
+source "$source_dir/tests/shell/wait_for.sh"
 
 # check.py DASHBOARD [METRICS_FILE...]: without metrics files, checks the
 # dashboard's form and prints the names it reads; with them, prints what the
