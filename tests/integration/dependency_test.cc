@@ -122,13 +122,20 @@ TEST_CASE("meshctl wait --progress says how far a long wait is, on stderr") {
   node.start();
   auto client = node.client();
   TaskSpec slow = task("progress-slow", "sleep", "7000");
-  auto reply = client->submit({task("progress-quick", "noop"), slow});
+  TaskSpec slower = task("progress-slower", "sleep", "20000");
+  auto reply = client->submit({task("progress-quick", "noop"), slow, slower});
   REQUIRE(reply.ok());
   Exit waited = run_command(std::string(MESHCTL_PATH) + " --addr " + node.process().endpoint() +
-                            " --progress wait progress-quick progress-slow");
+                            " --progress wait progress-quick progress-slow progress-slower");
   CHECK_MESSAGE(waited.code == 0, waited.output);
-  CHECK_MESSAGE(waited.output.find("waiting: 1 of 2 finished (COMPLETED 1, LEASED 1)") != std::string::npos, waited.output);
-  CHECK(waited.output.find("done: COMPLETED=2") != std::string::npos);
+  // A line every 5 s off a terminal; once a task finished after the first,
+  // the pace since then (the 7 s task ends before the lines at 10 or 15 s,
+  // the 20 s one after them).
+  CHECK_MESSAGE(waited.output.find("waiting: 1 of 3 finished (COMPLETED 1, LEASED 2)") != std::string::npos, waited.output);
+  CHECK_MESSAGE(waited.output.find("waiting: 2 of 3 finished (COMPLETED 2, LEASED 1), ") != std::string::npos,
+                waited.output);
+  CHECK_MESSAGE(waited.output.find("/s, ETA ") != std::string::npos, waited.output);
+  CHECK(waited.output.find("done: COMPLETED=3") != std::string::npos);
 }
 
 }  // namespace

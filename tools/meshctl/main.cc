@@ -120,31 +120,67 @@ Result<WaitReply> wait_once(MeshClient& client, const std::vector<std::string>& 
   return total;
 }
 
+// How fast tasks finish since the wait began, and when the rest will at
+// that pace: ", 3.2/s, ETA 12 s" (nothing until one has finished).
+std::string rate_and_eta(size_t finished_since_start, size_t left, double elapsed_s) {
+  if (finished_since_start == 0 || elapsed_s <= 0) return "";
+  double rate = static_cast<double>(finished_since_start) / elapsed_s;
+  char text[96];
+  std::snprintf(text, sizeof text, ", %.1f/s, ETA %.0f s", rate, static_cast<double>(left) / rate);
+  return text;
+}
+
 // Waits as wait_once does, in slices of a few seconds, printing after each
-// unfinished one how far the tasks are (with g.progress).
+// unfinished one how far the tasks are, at what rate and until when (with
+// g.progress): a bar redrawn in place on a terminal, a line each otherwise.
 Result<WaitReply> wait_for(MeshClient& client, const std::vector<std::string>& ids, const std::vector<std::string>& keys,
                            bool all, uint64_t timeout_ms, const Globals& g) {
-  constexpr uint64_t kSliceMs = 5000;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  const bool terminal = ::isatty(STDERR_FILENO) != 0;
+  const uint64_t slice_ms = terminal ? 1000 : 5000;
+  const auto started = std::chrono::steady_clock::now();
+  const auto deadline = started + std::chrono::milliseconds(timeout_ms);
+  std::optional<size_t> first_unfinished;
+  bool drawn = false;
   for (;;) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     uint64_t left_ms = static_cast<uint64_t>(std::max<int64_t>(0, left.count()));
-    auto reply = wait_once(client, ids, keys, all, g.progress ? std::min(left_ms, kSliceMs) : left_ms);
-    if (!reply.ok() || !reply.value().timed_out || left_ms <= kSliceMs || !g.progress) return reply;
+    auto reply = wait_once(client, ids, keys, all, g.progress ? std::min(left_ms, slice_ms) : left_ms);
+    if (!reply.ok() || !reply.value().timed_out || left_ms <= slice_ms || !g.progress) {
+      if (drawn) std::cerr << "\n";
+      return reply;
+    }
     std::map<std::string, size_t> by_state;
     size_t finished = 0;
     for (const auto& r : reply.value().records) {
       ++by_state[state_name(r.state)];
       finished += is_terminal(r.state);
     }
+    size_t total = all ? 0 : ids.size();
+    size_t unfinished = all ? reply.value().unfinished : total - finished;
+    if (!first_unfinished) first_unfinished = unfinished;
+    double elapsed_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    std::string pace = rate_and_eta(*first_unfinished > unfinished ? *first_unfinished - unfinished : 0, unfinished,
+                                    elapsed_s);
+    std::ostringstream line;
     if (all) {
-      std::cerr << "waiting: " << reply.value().unfinished << " unfinished\n";
+      line << "waiting: " << unfinished << " unfinished" << pace;
     } else {
-      std::cerr << "waiting: " << finished << " of " << ids.size() << " finished (";
-      for (auto it = by_state.begin(); it != by_state.end(); ++it) {
-        std::cerr << (it == by_state.begin() ? "" : ", ") << it->first << " " << it->second;
+      if (terminal) {
+        constexpr size_t kBarWidth = 20;
+        size_t filled = total == 0 ? 0 : finished * kBarWidth / total;
+        line << "[" << std::string(filled, '#') << std::string(kBarWidth - filled, '.') << "] ";
       }
-      std::cerr << ")\n";
+      line << "waiting: " << finished << " of " << total << " finished (";
+      for (auto it = by_state.begin(); it != by_state.end(); ++it) {
+        line << (it == by_state.begin() ? "" : ", ") << it->first << " " << it->second;
+      }
+      line << ")" << pace;
+    }
+    if (terminal) {
+      std::cerr << "\r" << line.str() << "\033[K" << std::flush;  // in place, the rest of the old line cleared
+      drawn = true;
+    } else {
+      std::cerr << line.str() << "\n";
     }
   }
 }
