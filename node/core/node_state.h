@@ -391,6 +391,10 @@ class NodeState {
   // kQuorumLostAfterElections election timeouts, and quorum_regained when it
   // knows one again: what an operator needs to see when writes stall.
   void watch_quorum(uint32_t partition, Replica& r);
+  // Why a request to the partition went unanswered: "quorum lost for
+  // partition P" when a replica here has known no leader for long (the
+  // quorum watch), else that no leader answered in time.
+  std::string unavailable_reason(uint32_t partition) const;
   void drain_groups();
   void handle_ready(uint32_t partition, Replica& r);
   void apply_entry(uint32_t partition, Replica& r, const LogEntry& entry);

@@ -170,6 +170,16 @@ void NodeState::tick_groups() {
 // goes as it should is not reported.
 constexpr uint64_t kQuorumLostAfterElections = 3;
 
+std::string NodeState::unavailable_reason(uint32_t partition) const {
+  const Replica* r = replica(partition);
+  if (r != nullptr && r->quorum_lost_reported) {
+    return "quorum lost for partition " + std::to_string(partition) + ": no leader known for " +
+           std::to_string(now_ms_ - r->leaderless_since_ms.value_or(now_ms_)) + " ms";
+  }
+  return "no leader of partition " + std::to_string(partition) + " answered within " +
+         std::to_string(config_.replication.request_deadline_ms) + " ms";
+}
+
 void NodeState::watch_quorum(uint32_t partition, Replica& r) {
   const std::string subject = "partition " + std::to_string(partition);
   if (r.raft->in_leader_lease()) {

@@ -191,8 +191,7 @@ void NodeState::expire_routes() {
       for (size_t slot : route.slots) {
         SubmitOutcome& outcome = client.reply.outcomes[slot];
         outcome.code = ErrorCode::kUnavailable;
-        outcome.message = "no leader of partition " + std::to_string(route.partition) + " answered within " +
-                          std::to_string(config_.replication.request_deadline_ms) + " ms";
+        outcome.message = unavailable_reason(route.partition);
       }
       count("routes_abandoned");
       uint64_t client_id = route.client;

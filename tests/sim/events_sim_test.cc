@@ -65,6 +65,16 @@ TEST_CASE("sim events: a replica cut off from its group reports quorum_lost, the
     if (e.kind == "quorum_lost") CHECK(e.detail.find("no leader known for") == 0);
   }
   CHECK(sim.node(cut).counters().at("quorum_losses_seen") == replicated);
+  // A submit through the cut node says why it cannot be served.
+  sim.schedule(cut, sim.now(), in::Submit{77, sleep_batch("q-", 1, 5)});
+  sim.run_until(sim.now() + replicated_config(0).replication.request_deadline_ms + 1000);
+  std::string answer;
+  for (const auto& r : sim.replies(cut)) {
+    if (const auto* submit = std::get_if<SubmitReply>(&r.reply); submit != nullptr && r.request == 77) {
+      answer = submit->outcomes.at(0).message;
+    }
+  }
+  CHECK_MESSAGE(answer.find("quorum lost for partition ") == 0, answer);
   sim.heal();
   // Healed, the cut node hears a leader of every partition it still
   // replicates (the others may have moved its replicas away meanwhile).
