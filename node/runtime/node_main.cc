@@ -66,7 +66,9 @@ struct Flags {
   std::string config_path;
   std::optional<std::string> node_id, listen, advertise, data_dir, metrics_listen, log_level, log_format,
       gossip_profile, placement, keys_dir;
-  std::optional<std::vector<std::string>> seeds;
+  std::optional<std::vector<std::string>> seeds, exec_allow, exec_env;
+  std::optional<std::string> exec_workdir, exec_user, exec_group;
+  std::optional<uint64_t> exec_cpu_seconds, exec_memory_bytes, exec_open_files, exec_processes;
   std::optional<uint32_t> slots, requests_per_connection, waits_per_connection, partitions, replicas, vnodes,
       steal_batch_max;
   std::optional<uint64_t> max_unfinished, lease_ttl_ms, max_lost_attempts, lease_ahead_max, drain_grace_ms,
@@ -124,6 +126,16 @@ void add_flags(CLI::App& app, Flags& f) {
                  "a waiting task gains one priority level this often (default 1 s)");
   app.add_option("--exec-max-output-bytes", f.exec_max_output_bytes,
                  "exec: stdout beyond this fails the attempt (default 1 MiB)");
+  app.add_option("--exec-allow", f.exec_allow, "exec: absolute paths of the programs tasks may run, comma-separated")
+      ->delimiter(',');
+  app.add_option("--exec-env", f.exec_env, "exec: variables a task may set or inherit, comma-separated")->delimiter(',');
+  app.add_option("--exec-workdir", f.exec_workdir, "exec: the children's working directory (default: meshd's)");
+  app.add_option("--exec-cpu-seconds", f.exec_cpu_seconds, "exec: RLIMIT_CPU of each child");
+  app.add_option("--exec-memory-bytes", f.exec_memory_bytes, "exec: RLIMIT_AS of each child");
+  app.add_option("--exec-open-files", f.exec_open_files, "exec: RLIMIT_NOFILE of each child");
+  app.add_option("--exec-processes", f.exec_processes, "exec: RLIMIT_NPROC of each child (counted per user)");
+  app.add_option("--exec-user", f.exec_user, "exec: run children as this user (meshd as root only)");
+  app.add_option("--exec-group", f.exec_group, "exec: and this group (default: the user's primary group)");
   app.add_option("--steal-batch-max", f.steal_batch_max, "tasks one steal takes, at most (default 16)");
   app.add_option("--steal-threshold", f.steal_threshold, "runnable tasks that make a node a victim (default 2)");
   app.add_option("--steal-interval-ms", f.steal_interval_ms, "between two steal attempts of an idle node (default 50)");
@@ -175,6 +187,15 @@ Status resolve_options(const Flags& f, NodeOptions& options) {
   override_with(f.steal_batch_max, options.steal_batch_max);
   override_with(f.steal_threshold, options.steal_threshold);
   override_with(f.steal_interval_ms, options.steal_interval_ms);
+  override_with(f.exec_allow, options.exec_allow);
+  override_with(f.exec_env, options.exec_env);
+  override_with(f.exec_workdir, options.exec_workdir);
+  if (f.exec_cpu_seconds) options.exec_cpu_seconds = f.exec_cpu_seconds;
+  if (f.exec_memory_bytes) options.exec_memory_bytes = f.exec_memory_bytes;
+  if (f.exec_open_files) options.exec_open_files = f.exec_open_files;
+  if (f.exec_processes) options.exec_processes = f.exec_processes;
+  override_with(f.exec_user, options.exec_user);
+  override_with(f.exec_group, options.exec_group);
   if (f.no_steal) options.steal = false;
   options.new_mesh = f.new_mesh;
   return validate(options);

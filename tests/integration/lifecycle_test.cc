@@ -100,6 +100,14 @@ TEST_CASE("bad configuration is refused at start with a clear message") {
     Exit flag_wins = run_command("env MESH_SLOTS=5 " + std::string(MESHD_PATH) + " --check-config --slots 3" + data);
     CHECK_MESSAGE(flag_wins.output.find("slots          3") != std::string::npos, flag_wins.output);
     check_refused("--check-config --log-format yaml" + data, 2, "log_format must be logfmt or json");
+    // [handlers.exec] too: a flag, or its variable.
+    Exit exec_flags = run_command(std::string(MESHD_PATH) + " --check-config --exec-allow " + program_path("true") +
+                                  "," + program_path("echo") + data);
+    CHECK_MESSAGE(exec_flags.output.find("exec programs  2 allowed") != std::string::npos, exec_flags.output);
+    Exit exec_env = run_command("env MESH_EXEC_ALLOW=" + program_path("true") + " " + std::string(MESHD_PATH) +
+                                " --check-config" + data);
+    CHECK_MESSAGE(exec_env.output.find("exec programs  1 allowed") != std::string::npos, exec_env.output);
+    check_refused("--check-config --exec-allow sh" + data, 2, "must be an absolute path");
     Exit bad_env = run_command("env MESH_SLOTS=many " + std::string(MESHD_PATH) + " --check-config" + data);
     CHECK_MESSAGE(bad_env.code == 2, bad_env.output);
   }
