@@ -186,6 +186,8 @@ class NodeState {
   // Attempts this node runs (for its own partitions or stolen).
   // Attempts in the executor's slots (granted ones waiting for a slot excluded).
   size_t running() const;
+  // Partitions whose group this node leads now.
+  size_t partitions_led() const { return led_partitions().size(); }
   // Unfinished tasks on the partitions this node leads.
   size_t unfinished() const;
   // The record of a task on this node's replica of its partition (any role),

@@ -474,7 +474,7 @@ struct Node::Impl {
   void handle(const std::string& peer, uint64_t id, DrainRequest) {
     answer(peer, id,
            DrainReply{options.node_id, draining, static_cast<uint32_t>(core->running()),
-                      static_cast<uint32_t>(core->gauges().at("partitions_led")), options.drain_grace_ms});
+                      static_cast<uint32_t>(core->partitions_led()), options.drain_grace_ms});
     begin_drain("meshctl drain");
   }
   void handle(const std::string& peer, uint64_t id, RemoveReplicaRequest r) {

@@ -13,9 +13,9 @@ enum class LogFormat { kLogfmt, kJson };
 
 std::optional<LogFormat> parse_log_format(std::string_view name);
 
-// The pairs of a logfmt message as a JSON object's members (without braces'
-// surroundings: `{"event":"member_dead","subject":"n2"}`). Integers become
-// numbers; words that are not pairs are kept, in order, under "msg".
+// The pairs of a logfmt message as one JSON object
+// (`event=member_dead subject="n2"` gives `{"event":"member_dead","subject":"n2"}`).
+// Integers become numbers; words that are not pairs are kept, in order, under "msg".
 std::string logfmt_to_json(std::string_view message);
 
 // Installs the format on spdlog's default logger: time with zone offset,
