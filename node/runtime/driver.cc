@@ -24,7 +24,7 @@
 #include "node/runtime/curve_keys.h"
 #include "node/runtime/event_log.h"
 #include "node/runtime/executor.h"
-#include "node/runtime/http_metrics.h"
+#include "node/runtime/http_server.h"
 #include "node/runtime/metrics.h"
 #include "node/runtime/prometheus.h"
 #include "node/runtime/service_notify.h"
@@ -105,9 +105,9 @@ struct Node::Impl {
           },
           server_security());
       if (!options.metrics_listen.empty()) {
-        http = std::make_unique<HttpMetrics>(
+        http = std::make_unique<HttpServer>(
             io, options.metrics_listen,
-            [this](const std::string& target, HttpMetrics::Respond respond) { serve_http(target, std::move(respond)); });
+            [this](const std::string& target, HttpServer::Respond respond) { serve_http(target, std::move(respond)); });
       }
     } catch (const std::exception& e) {
       return Status(ErrorCode::kInvalidArgument, e.what());
@@ -637,7 +637,7 @@ struct Node::Impl {
   // Task lookups over HTTP open at once, at most: each holds a core request.
   static constexpr size_t kMaxHttpLookups = 64;
 
-  void serve_http(const std::string& target, HttpMetrics::Respond respond) {
+  void serve_http(const std::string& target, HttpServer::Respond respond) {
     HttpTarget t = parse_http_target(target);
     if (t.path.starts_with("/v1/tasks/")) return look_up_task(t.path.substr(10), std::move(respond));
     if (t.path == "/v1/events") return respond(events_answer(events.since(options.node_id, t.after)));
@@ -646,7 +646,7 @@ struct Node::Impl {
 
   // A get like any client's, routed to the task's partition leader; the
   // answer comes back through the turn's output, after its write.
-  void look_up_task(const std::string& id, HttpMetrics::Respond respond) {
+  void look_up_task(const std::string& id, HttpServer::Respond respond) {
     if (id.empty() || id.size() > limits::kMaxIdBytes) {
       return respond({400, "text/plain; charset=utf-8", "a task id of 1 to 256 bytes, percent-encoded\n"});
     }
@@ -708,7 +708,7 @@ struct Node::Impl {
   std::set<std::string> other_mesh_senders;  // logged once each
   std::unique_ptr<NodeState> core;
   std::unique_ptr<ZmqServer> server;
-  std::unique_ptr<HttpMetrics> http;
+  std::unique_ptr<HttpServer> http;
   size_t http_lookups = 0;
   std::unique_ptr<Executor> executor;
   std::optional<MeshKeys> keys;  // --keys: CURVE and allow-lists

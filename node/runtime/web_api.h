@@ -13,7 +13,7 @@
 #include <optional>
 #include <string>
 
-#include "node/runtime/http_metrics.h"
+#include "node/runtime/http_server.h"
 #include "protocol/messages.h"
 
 namespace mesh {

@@ -285,6 +285,42 @@ TEST_CASE("Prometheus metrics over HTTP") {
                 ready);
 }
 
+// How many times `needle` occurs in `text`.
+size_t occurrences(const std::string& text, const std::string& needle) {
+  size_t count = 0;
+  for (size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) ++count;
+  return count;
+}
+
+TEST_CASE("the HTTP endpoint answers pipelined keep-alive requests, refuses other methods, closes silent clients") {
+  TestNode node({"--metrics-listen", "127.0.0.1:0"});
+  node.start();
+  std::string address;
+  std::ifstream(node.process().data_dir() + "/metrics.endpoint") >> address;
+  REQUIRE(!address.empty());
+  std::string two = tcp_exchange(address,
+                                 "GET /healthz HTTP/1.1\r\nHost: n\r\n\r\nGET /v1/load HTTP/1.1\r\nHost: n\r\n\r\n");
+  CHECK_MESSAGE(occurrences(two, "HTTP/1.1 200 OK") == 2, two);
+  CHECK_MESSAGE(two.find("Keep-Alive") == std::string::npos, two);  // 1.1 keeps alive without saying so
+  std::string post = tcp_exchange(address, "POST /metrics HTTP/1.1\r\nHost: n\r\nContent-Length: 0\r\n\r\n");
+  CHECK_MESSAGE(post.find("405") != std::string::npos, post);
+  CHECK_MESSAGE(post.find("Allow: GET") != std::string::npos, post);
+  std::string huge = tcp_exchange(address, "GET / HTTP/1.1\r\nX-Pad: " + std::string(20000, 'x') + "\r\n\r\n");
+  CHECK_MESSAGE(huge.find("400 Bad Request") != std::string::npos, huge);
+  CHECK(tcp_exchange(address, "not http at all\r\n\r\n").find("400 Bad Request") != std::string::npos);
+  // A client that connects and sends nothing is closed after the read timeout.
+  int fd = tcp_connect(address);
+  REQUIRE(fd >= 0);
+  timeval patience{30, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &patience, sizeof patience);
+  char byte;
+  ssize_t got = ::read(fd, &byte, 1);
+  int error = errno;
+  ::close(fd);
+  CHECK_MESSAGE(got == 0, "read returned " << got << " (errno " << error << "): the silent connection stayed open");
+  CHECK(http_get(address, "/healthz").find("200 OK") != std::string::npos);
+}
+
 Exit meshctl(const std::string& endpoint, const std::string& args) {
   return run_command(std::string(MESHCTL_PATH) + " --addr " + endpoint + " " + args);
 }

@@ -72,22 +72,30 @@ class TestNode {
 };
 
 // Writes `request` to host:port over plain TCP and returns all it answers.
-inline std::string tcp_exchange(const std::string& host_port, const std::string& request) {
+// A TCP socket connected to host:port, or -1.
+inline int tcp_connect(const std::string& host_port) {
   auto colon = host_port.rfind(':');
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(static_cast<uint16_t>(std::stoi(host_port.substr(colon + 1))));
   ::inet_pton(AF_INET, host_port.substr(0, colon).c_str(), &addr.sin_addr);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) return fd;
+  ::close(fd);
+  return -1;
+}
+
+inline std::string tcp_exchange(const std::string& host_port, const std::string& request) {
   std::string response;
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
+  int fd = tcp_connect(host_port);
+  if (fd >= 0) {
     (void)!::write(fd, request.data(), request.size());
     ::shutdown(fd, SHUT_WR);
     char buf[4096];
     ssize_t n;
     while ((n = ::read(fd, buf, sizeof buf)) > 0) response.append(buf, static_cast<size_t>(n));
+    ::close(fd);
   }
-  ::close(fd);
   return response;
 }
 
