@@ -314,7 +314,7 @@ void pack_body(Packer& p, const TxnsReply& m) {
   }
 }
 void pack_body(Packer& p, const StealsReply& m) {
-  p.pack_array(4);
+  p.pack_array(5);
   pack_str(p, m.node_id);
   p.pack(m.enabled);
   p.pack_array(static_cast<uint32_t>(m.recent.size()));
@@ -326,6 +326,15 @@ void pack_body(Packer& p, const StealsReply& m) {
     p.pack(e.tasks);
   }
   pack_counters(p, m.counters);
+  p.pack_array(static_cast<uint32_t>(m.totals.size()));
+  for (const auto& t : m.totals) {
+    p.pack_array(5);
+    pack_str(p, t.victim);
+    pack_str(p, t.thief);
+    p.pack(t.batches);
+    p.pack(t.tasks);
+    p.pack(t.last_at_ms);
+  }
 }
 
 TaskState to_state(uint8_t v) {
@@ -744,6 +753,18 @@ Reply read_reply(MessageKind kind, const msgpack::object& o) {
         m.recent.push_back(std::move(e));
       }
       m.counters = read_counters(f, "steals");
+      if (!f.has_more()) return m;  // appended: absent from older nodes
+      const auto& totals = f.array(limits::kMaxListLimit);
+      for (uint32_t i = 0; i < totals.via.array.size; ++i) {
+        Fields g(totals.via.array.ptr[i], 5, "steal_total");
+        StealTotal t;
+        t.victim = g.bytes(limits::kMaxNameBytes);
+        t.thief = g.bytes(limits::kMaxNameBytes);
+        t.batches = g.u64();
+        t.tasks = g.u64();
+        t.last_at_ms = g.u64();
+        m.totals.push_back(std::move(t));
+      }
       return m;
     }
     case MessageKind::kEventsReply: {

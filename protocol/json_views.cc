@@ -131,7 +131,16 @@ nlohmann::json to_json(const StealsReply& m) {
   for (const auto& e : m.recent) {
     recent.push_back({{"at_ms", e.at_ms}, {"victim", e.victim}, {"thief", e.thief}, {"tasks", e.tasks}});
   }
-  return {{"node_id", m.node_id}, {"enabled", m.enabled}, {"recent", recent}, {"counters", m.counters}};
+  nlohmann::json totals = nlohmann::json::array();
+  for (const auto& t : m.totals) {
+    totals.push_back({{"victim", t.victim},
+                      {"thief", t.thief},
+                      {"batches", t.batches},
+                      {"tasks", t.tasks},
+                      {"last_at_ms", t.last_at_ms}});
+  }
+  return {{"node_id", m.node_id}, {"enabled", m.enabled}, {"recent", recent}, {"counters", m.counters},
+          {"totals", totals}};
 }
 
 }  // namespace mesh

@@ -290,11 +290,20 @@ struct StealEvent {
   std::string thief;
   uint32_t tasks = 0;
 };
+// Every steal between one victim and one thief since the node started.
+struct StealTotal {
+  std::string victim;
+  std::string thief;
+  uint64_t batches = 0;
+  uint64_t tasks = 0;
+  uint64_t last_at_ms = 0;
+};
 struct StealsReply {
   std::string node_id;
   bool enabled = true;
-  std::vector<StealEvent> recent;             // oldest first, at most 100
+  std::vector<StealEvent> recent;             // oldest first, at most 1000
   std::map<std::string, uint64_t> counters;   // the node's steal counters
+  std::vector<StealTotal> totals;             // appended; by victim, then thief
 };
 
 // Transactions as one node takes part in them (docs/ARCHITECTURE.md, "Transactions").

@@ -838,7 +838,8 @@ StealsReply NodeState::steals_view() const {
   StealsReply reply;
   reply.node_id = config_.node_id;
   reply.enabled = config_.steal.enabled;
-  reply.recent.assign(recent_steals_.begin(), recent_steals_.end());
+  reply.recent.assign(steal_history_.recent().begin(), steal_history_.recent().end());
+  reply.totals = steal_history_.totals();
   static const char* kStealCounters[] = {
       "steal_requests_sent",      "steal_requests_received",  "steal_requests_unanswered", "steal_grants_empty",
       "tasks_stolen",             "tasks_lent",               "stolen_attempts_finished",  "stolen_results_accepted",

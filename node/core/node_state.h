@@ -73,6 +73,7 @@
 #include "node/core/partition_table.h"
 #include "node/core/raft.h"
 #include "node/core/ready_queue.h"
+#include "node/core/steal_history.h"
 #include "node/core/task_key.h"
 #include "node/core/task_table.h"
 #include "node/core/transactions.h"
@@ -200,7 +201,7 @@ class NodeState {
   // This node's replica of the partition stopped: what it holds does not decode.
   bool halted(uint32_t partition) const;
   // The most recent steals this node took part in, oldest first.
-  const std::deque<StealEvent>& recent_steals() const { return recent_steals_; }
+  const StealHistory& steal_history() const { return steal_history_; }
   const Membership& membership() const { return membership_; }
   // The table every node with the same live view computes identically.
   const PartitionTable& partition_table() const;
@@ -638,7 +639,7 @@ class NodeState {
   bool steal_victim_seen_ = false;
   uint64_t steal_scanned_view_ = UINT64_MAX;
   std::optional<LoadDigest> published_load_;
-  std::deque<StealEvent> recent_steals_;
+  StealHistory steal_history_;
   std::map<std::string, uint64_t> counters_;
   bool draining_ = false;
   bool storage_full_ = false;

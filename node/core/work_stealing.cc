@@ -10,8 +10,6 @@
 namespace mesh {
 
 namespace {
-constexpr size_t kRecentSteals = 100;
-
 // The attempt's outcome is committed as this result says.
 bool result_committed(const TaskRecord& record, const StolenResult& m) {
   return !record.attempts.empty() && record.attempts.back().attempt == m.attempt &&
@@ -491,9 +489,8 @@ void NodeState::acknowledge_result(const TaskKey& key, const TaskRecord& record)
 }
 
 void NodeState::note_steal(const std::string& victim, const std::string& thief, size_t tasks) {
-  recent_steals_.push_back({now_ms_, victim, thief, static_cast<uint32_t>(tasks)});
+  steal_history_.note(now_ms_, victim, thief, tasks);
   event("steal", thief, std::to_string(tasks) + " tasks from " + victim);
-  if (recent_steals_.size() > kRecentSteals) recent_steals_.pop_front();
 }
 
 }  // namespace mesh

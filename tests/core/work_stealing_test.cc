@@ -214,8 +214,10 @@ TEST_CASE("stealing: the victim lends half its excess, the tasks it would run la
   for (const auto& l : leases) CHECK(l.owner == "thief");
   CHECK(victim.counter("tasks_lent") == 4);
   CHECK(victim.counter("steal_requests_received") == 1);
-  REQUIRE_FALSE(victim.state.recent_steals().empty());
-  CHECK(victim.state.recent_steals().back().thief == "thief");
+  REQUIRE_FALSE(victim.state.steal_history().recent().empty());
+  CHECK(victim.state.steal_history().recent().back().thief == "thief");
+  REQUIRE(victim.state.steal_history().totals().size() == 1);
+  CHECK(victim.state.steal_history().totals()[0].tasks == 4);
 }
 
 TEST_CASE("stealing: a grant is bounded by what the thief wants and by batch_max") {

@@ -279,6 +279,12 @@ TEST_CASE("meshctl -o: events in every format") {
   std::vector<nlohmann::json> lines_since = object_lines(ctl("-o jsonl events --after " + events.back().at("seq").dump()));
   CHECK(begins_with(nlohmann::json(lines_since), since.at("events")));
 
+  // --kind keeps the events of the kinds named, and only those.
+  nlohmann::json led = one_document(ctl("-o json events --kind leader_gained"));
+  CHECK(!led.at("events").empty());
+  for (const auto& e : led.at("events")) CHECK(e.at("kind") == "leader_gained");
+  CHECK(one_document(ctl("-o json events --kind no_such_kind")).at("events").empty());
+
   // Every alive member's events, merged: each line names its node.
   nlohmann::json all = one_document(ctl("-o json events --all"));
   CHECK(all.at("nodes").size() == 1);

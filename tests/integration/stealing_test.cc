@@ -62,6 +62,10 @@ TEST_CASE("four meshd: tasks piled on one node are stolen by the idle ones") {
     stolen += reply.counters.at("tasks_stolen");
     stolen_results_accepted += reply.counters.at("stolen_results_accepted");
     steal_events += reply.recent.size();
+    // The totals count every steal the node took part in: as victim, all it lent.
+    uint64_t lent_in_totals = 0;
+    for (const auto& t : reply.totals) lent_in_totals += t.victim == reply.node_id ? t.tasks : 0;
+    CHECK(lent_in_totals == reply.counters.at("tasks_lent"));
     if (reply.counters.at("tasks_lent") > 0) lenders.insert(reply.node_id);
   }
   std::string spread;

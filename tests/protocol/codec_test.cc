@@ -127,7 +127,11 @@ std::vector<Reply> sample_replies() {
                     {"n2", "tcp://10.0.0.2:7700", 0, MemberState::kDead, {}, 200, ""}}},
       PartitionsReply{"n1", 2, 2, 0xfeedfacecafebeefull, {{0, {"n1", "n2"}}, {1, {"n2", "n1"}}},
                       {{"n1", 1, 2, 500000}, {"n2", 1, 2, 500000}}, sample_groups()},
-      StealsReply{"n1", true, {{100, "n1", "n2", 4}, {250, "n3", "n1", 1}}, {{"tasks_lent", 4}, {"tasks_stolen", 1}}},
+      StealsReply{"n1",
+                  true,
+                  {{100, "n1", "n2", 4}, {250, "n3", "n1", 1}},
+                  {{"tasks_lent", 4}, {"tasks_stolen", 1}},
+                  {{"n1", "n2", 1, 4, 100}, {"n3", "n1", 1, 1, 250}}},
       RetryReply{{{"f1", ErrorCode::kOk, TaskState::kPending}, {"c1", ErrorCode::kConflict, TaskState::kCompleted}}},
       TxnsReply{"n1", {{"x-1", "participant", "prepared", 17, 5200}, {"x-2", "coordinator", "committed", 3, 40}}},
       EventsReply{"n1", {{42, 1000, "member_dead", "n3", "after 2100 ms suspect"}, {43, 1010, "leader_gained", "partition 7", "term 4"}}, 3},
@@ -364,8 +368,6 @@ std::vector<Sample> all_samples() {
   return out;
 }
 
-// Trailing fields the struct at `path` of a sample may lack because they were
-// appended later: an older node's shorter array still decodes.
 // A TaskSpec inside a sample: of a submit, a route, a prepare, or a record.
 bool is_spec_path(const std::string& sample, const Path& path) {
   if (sample == "submit") return path == Path{0, 0} || path == Path{0, 1};
@@ -377,6 +379,8 @@ bool is_spec_path(const std::string& sample, const Path& path) {
   return false;
 }
 
+// Trailing fields the struct at `path` of a sample may lack because they were
+// appended later: an older node's shorter array still decodes.
 uint32_t appended_fields(const std::string& sample, const Path& path) {
   if (is_spec_path(sample, path)) return 3;  // after, shard_index, shard_count
   if (sample == "partitions_reply" && path.empty()) return 1;  // groups
@@ -384,6 +388,7 @@ uint32_t appended_fields(const std::string& sample, const Path& path) {
   if ((sample == "get" || sample == "wait") && path.empty()) return 1;  // keys
   if (sample == "submit" && path.empty()) return 2;                    // atomic, txn
   if (sample == "submit_reply" && path.empty()) return 1;              // txn
+  if (sample == "steals_reply" && path.empty()) return 1;              // totals
   bool record = (sample == "record" && path.empty()) ||
                 ((sample == "get_reply" || sample == "list_reply") && path == Path{0, 0}) ||
                 (sample == "wait_reply" && path == Path{1, 0});

@@ -209,11 +209,12 @@ const std::vector<Golden>& goldens() {
        "91 92" + kReplicaN2 + "01"},       //   lag: n2#0 behind 1
       {"steals", Layout::kRequest, 26, "90"},
       {"steals_reply", Layout::kReply, 27,
-       "94"
-       "a2 6e 31"                                        // node_id "n1"
-       "c3"                                              // enabled true
-       "91 94 64 a2 6e 31 a2 6e 32 02"                   // recent: at 100, victim n1, thief n2, 2 tasks
-       "81 ac 74 61 73 6b 73 5f 73 74 6f 6c 65 6e 02"},  // counters {"tasks_stolen": 2}
+       "95"
+       "a2 6e 31"                                       // node_id "n1"
+       "c3"                                             // enabled true
+       "91 94 64 a2 6e 31 a2 6e 32 02"                  // recent: at 100, victim n1, thief n2, 2 tasks
+       "81 ac 74 61 73 6b 73 5f 73 74 6f 6c 65 6e 02"   // counters {"tasks_stolen": 2}
+       "91 95 a2 6e 31 a2 6e 32 01 02 64"},             // totals: n1 to n2, 1 batch, 2 tasks, last at 100
       {"txns", Layout::kRequest, 30, "90"},
       {"txns_reply", Layout::kReply, 31,
        "92"

@@ -680,6 +680,7 @@ struct EventsArgs {
   uint64_t after = 0;
   bool follow = false;
   bool all_nodes = false;
+  std::vector<std::string> kinds;  // empty: every kind
   uint64_t interval_ms = 500;
 };
 
@@ -723,7 +724,7 @@ int do_events(MeshClient& client, const EventsArgs& a, const Globals& g) {
     std::vector<std::pair<std::string, MeshEvent>> round;
     for (auto& source : sources) {
       auto reply = source.client->call(EventsRequest{source.after});
-      const auto* events = reply.ok() ? std::get_if<EventsReply>(&reply.value()) : nullptr;
+      auto* events = reply.ok() ? std::get_if<EventsReply>(&reply.value()) : nullptr;
       if (events == nullptr) {
         if (!a.all_nodes) return report(reply.ok() ? Status(ErrorCode::kMalformed, "unexpected reply kind") : reply.status());
         std::cerr << source.name << "  did not answer\n";
@@ -734,6 +735,12 @@ int do_events(MeshClient& client, const EventsArgs& a, const Globals& g) {
         notes << "(" << events->first_kept_seq - source.after - 1 << " older events no longer kept by "
               << events->node_id << ")\n";
       }
+      if (!events->events.empty()) source.after = events->events.back().seq;
+      if (!a.kinds.empty()) {
+        std::erase_if(events->events, [&](const MeshEvent& e) {
+          return std::find(a.kinds.begin(), a.kinds.end(), e.kind) == a.kinds.end();
+        });
+      }
       if (!a.all_nodes) {
         if (document) out = to_json(*events);  // the document of one node: its reply as it is
       } else {
@@ -741,7 +748,6 @@ int do_events(MeshClient& client, const EventsArgs& a, const Globals& g) {
       }
       asked = events->node_id;
       for (const auto& e : events->events) round.emplace_back(source.name, e);
-      if (!events->events.empty()) source.after = events->events.back().seq;
     }
     std::stable_sort(round.begin(), round.end(),
                      [](const auto& x, const auto& y) { return x.second.at_ms < y.second.at_ms; });
@@ -928,6 +934,8 @@ int run(int argc, char** argv) {
   events_cmd->add_flag("--follow", events_args.follow,
                        "keep printing new events until Ctrl-C (-o json then prints one object a line, as jsonl)");
   events_cmd->add_flag("--all", events_args.all_nodes, "from every alive member, merged by time (node clocks)");
+  events_cmd->add_option("--kind", events_args.kinds,
+                         "only events of these kinds (repeatable), e.g. --kind steal --follow streams every steal");
   auto* txns_cmd = app.add_subcommand("txns", "transactions the node takes part in: in flight, in doubt, recently decided");
   auto* operator_cmd = app.add_subcommand("operator", "operator actions on the mesh's replicas (role admin)");
   std::string removed_replica;

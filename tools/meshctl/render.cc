@@ -239,6 +239,11 @@ std::string steals_text(const StealsReply& m) {
     out << "  at " << e.at_ms << "  " << e.thief << " took " << e.tasks << " from " << e.victim << "\n";
   }
   if (m.recent.empty()) out << "  none yet\n";
+  if (!m.totals.empty()) out << "since the node started\n";
+  for (const auto& t : m.totals) {
+    out << "  " << t.thief << " took " << t.tasks << " in " << t.batches << " batches from " << t.victim
+        << "  last at " << t.last_at_ms << "\n";
+  }
   out << "counters\n";
   for (const auto& [name, v] : m.counters) out << "  " << name << " = " << v << "\n";
   return out.str();
