@@ -40,7 +40,11 @@ Options:
                        advertise, seeds, data_dir and [security] keys_dir are
                        set per host, the rest is kept
   --root DIR           --binary: the directory on each host (default: meshwork,
-                       under the login's home)
+                       under the login's home); --deb (and stop and status of
+                       a mesh started so): the directory the package's paths
+                       (/usr/bin/meshd, /etc/meshwork, /var/lib/meshwork,
+                       /run/systemd/system) are under instead of / (for a test
+                       whose sudo, dpkg and systemctl install and run there)
   --meshctl FILE       meshctl to run here (default: build/meshctl, else PATH)
   --timeout SECONDS    how long start waits for the mesh and stop for each
                        node to exit (default 120)
@@ -75,7 +79,7 @@ case $action in start | stop | status) ;; *) die_usage "unknown action '$action'
 [ -r "$hosts_file" ] || die_usage "cannot read hosts file $hosts_file"
 
 binary='' deb='' key_dir='' client_key=${MESH_CLIENT_KEY:-} template=$repo/configs/multi-host.toml root=meshwork
-meshctl='' timeout=120 only=''
+meshctl='' timeout=120 only='' sysroot=''
 while [ $# -gt 0 ]; do
   case $1 in
     -h | --help) usage; exit 0 ;;
@@ -87,7 +91,7 @@ while [ $# -gt 0 ]; do
         --mesh-key-dir) key_dir=$2 ;;
         --client-key) client_key=$2 ;;
         --template) template=$2 ;;
-        --root) root=$2 ;;
+        --root) root=$2 sysroot=$2 ;;
         --meshctl) meshctl=$2 ;;
         --timeout) timeout=$2 ;;
         --only) only=$2 ;;
@@ -109,6 +113,8 @@ if [ "$action" = start ]; then
   [ -r "$template" ] || die_usage "cannot read the config template $template"
 fi
 [[ $root =~ ^[A-Za-z0-9._/-]+$ ]] || die_usage "--root must be a plain path, got '$root'"
+# The --deb paths are under $sysroot (empty: under /).
+sysroot=${sysroot%/}
 if [ -z "$meshctl" ]; then
   if [ -x "$repo/build/meshctl" ]; then meshctl=$repo/build/meshctl; else meshctl=$(command -v meshctl || true); fi
 fi
@@ -230,7 +236,7 @@ if [ -f "$root/meshd.pid" ]; then
 elif has_unit; then
   mode=deb
   if systemctl is-active --quiet meshd; then pid=$(systemctl show -p MainPID --value meshd); fi
-  sudo -n test -e /var/lib/meshwork/store/CURRENT </dev/null 2>/dev/null && data=yes
+  sudo -n test -e "$sys/var/lib/meshwork/store/CURRENT" </dev/null 2>/dev/null && data=yes
 elif [ -n "$(ls -A "$root/data/store" 2>/dev/null)" ]; then
   mode=binary data=yes
 fi
@@ -245,7 +251,7 @@ echo "root=$abs"
 declare -A probed
 probe() {
   local i=$1 out
-  out=$(remote "${hosts[$i]}" "$probe_script" root="$root") || die "${hosts[$i]}: ssh failed"
+  out=$(remote "${hosts[$i]}" "$probe_script" root="$root" sys="$sysroot") || die "${hosts[$i]}: ssh failed"
   probed[$i.mode]=$(sed -n 's/^mode=//p' <<< "$out")
   probed[$i.pid]=$(sed -n 's/^pid=//p' <<< "$out")
   probed[$i.data]=$(sed -n 's/^data=//p' <<< "$out")
@@ -326,6 +332,8 @@ echo $! >"$root/meshd.pid"
 echo "pid $!"
 '
 
+# $sys: where the package's paths are (empty: /). The drop-in names them as
+# the unit does; meshd here and node.toml name them as they are on the host.
 start_deb_script='
 set -e
 up=$HOME/.meshwork-upload
@@ -333,25 +341,26 @@ if ! sudo -n dpkg -i "$up/meshwork.deb" </dev/null; then
   echo "dpkg -i failed; installing its dependencies" >&2
   sudo -n apt-get install -y -f </dev/null
 fi
-[ -x /usr/bin/meshd ] || { echo "/usr/bin/meshd is not there after installing the package" >&2; exit 1; }
-sudo -n install -d -m 0755 /etc/meshwork
-sudo -n install -m 0640 -o root -g meshwork "$up/node.toml" /etc/meshwork/node.toml
-sudo -n rm -f /etc/meshwork/founding.toml
-[ ! -f "$up/founding.toml" ] || sudo -n install -m 0640 -o root -g meshwork "$up/founding.toml" /etc/meshwork/founding.toml
+[ -x "$sys/usr/bin/meshd" ] || { echo "$sys/usr/bin/meshd is not there after installing the package" >&2; exit 1; }
+etc=$sys/etc/meshwork
+sudo -n install -d -m 0755 "$etc"
+sudo -n install -m 0640 -o root -g meshwork "$up/node.toml" "$etc/node.toml"
+sudo -n rm -f "$etc/founding.toml"
+[ ! -f "$up/founding.toml" ] || sudo -n install -m 0640 -o root -g meshwork "$up/founding.toml" "$etc/founding.toml"
 if [ -d "$up/keys" ]; then
-  sudo -n rm -rf /etc/meshwork/keys
-  sudo -n cp -R "$up/keys" /etc/meshwork/keys
-  sudo -n chown -R meshwork:meshwork /etc/meshwork/keys
-  sudo -n chmod -R go-rwx /etc/meshwork/keys
+  sudo -n rm -rf "$etc/keys"
+  sudo -n cp -R "$up/keys" "$etc/keys"
+  sudo -n chown -R meshwork:meshwork "$etc/keys"
+  sudo -n chmod -R go-rwx "$etc/keys"
 fi
 rm -rf "$up"
 config=/etc/meshwork/node.toml
 [ -z "$new_mesh" ] || config=/etc/meshwork/founding.toml
-if ! out=$(sudo -n -u meshwork /usr/bin/meshd --config "$config" $new_mesh --check-config 2>&1 </dev/null); then
+if ! out=$(sudo -n -u meshwork "$sys/usr/bin/meshd" --config "$sys$config" $new_mesh --check-config 2>&1 </dev/null); then
   echo "$out" >&2
   exit 1
 fi
-dropin=/run/systemd/system/meshd.service.d
+dropin=$sys/run/systemd/system/meshd.service.d
 if [ -n "$new_mesh" ]; then
   # The first start founds the mesh: a drop-in under /run, gone at reboot.
   sudo -n mkdir -p "$dropin"
@@ -367,7 +376,7 @@ echo "pid $(systemctl show -p MainPID --value meshd)"
 # After the founder answers: later starts read node.toml (with seeds).
 founded_script='
 if [ "$mode" = deb ]; then
-  sudo -n rm -f /run/systemd/system/meshd.service.d/launch-new-mesh.conf /etc/meshwork/founding.toml
+  sudo -n rm -f "$sys/run/systemd/system/meshd.service.d/launch-new-mesh.conf" "$sys/etc/meshwork/founding.toml"
   sudo -n systemctl daemon-reload </dev/null
 else
   rm -f "$root/founding.toml"
@@ -391,15 +400,19 @@ work=
 cleanup() { [ -z "$work" ] || rm -rf "$work"; }
 trap cleanup EXIT
 
+# deb_root I: where the package's paths are on host I (empty: /).
+deb_root() { [ -z "$sysroot" ] || echo "${probed[$1.root]}"; }
+
 # start_node I MODE NEW_MESH(yes|no)
 start_node() {
-  local i=$1 mode=$2 founding=$3 id=${ids[$1]} stage data keys='' seeds_toml
+  local i=$1 mode=$2 founding=$3 id=${ids[$1]} stage data keys='' seeds_toml sys
   stage=$work/$i
   mkdir -p "$stage"
+  sys=$(deb_root "$i")
   if [ "$mode" = deb ]; then
     cp "$deb" "$stage/meshwork.deb"
-    data=/var/lib/meshwork
-    [ -z "$key_dir" ] || keys=/etc/meshwork/keys
+    data=$sys/var/lib/meshwork
+    [ -z "$key_dir" ] || keys=$sys/etc/meshwork/keys
   else
     cp "$binary" "$stage/meshd"
     data=${probed[$i.root]}/data
@@ -421,7 +434,7 @@ start_node() {
   local new_mesh='' script=$start_binary_script out
   [ "$founding" = no ] || new_mesh=--new-mesh
   [ "$mode" = binary ] || script=$start_deb_script
-  out=$(remote "${hosts[$i]}" "$script" root="${probed[$i.root]}" new_mesh="$new_mesh") ||
+  out=$(remote "${hosts[$i]}" "$script" root="${probed[$i.root]}" sys="$sys" new_mesh="$new_mesh") ||
     die "$id on ${hosts[$i]} did not start${out:+: $out}"
   echo "$id: started on ${hosts[$i]} at ${endpoints[$i]}${new_mesh:+, founding the mesh} (${out##*$'\n'})"
 }
@@ -488,7 +501,7 @@ do_start() {
   for i in "${!hosts[@]}"; do
     probe "$i"
     if [ -n "${probed[$i.pid]}" ] || [ "${probed[$i.data]}" = yes ]; then founding=no; fi
-    if [ "$mode" = binary ] && [ -n "${selected[$i]:-}" ] && [ -z "${probed[$i.root]}" ]; then
+    if { [ "$mode" = binary ] || [ -n "$sysroot" ]; } && [ -n "${selected[$i]:-}" ] && [ -z "${probed[$i.root]}" ]; then
       probed[$i.root]=$(remote "${hosts[$i]}" 'mkdir -p "$root" && cd "$root" && pwd' root="$root") ||
         die "${hosts[$i]}: cannot make $root"
     fi
@@ -506,7 +519,7 @@ do_start() {
     if [ "$i" -eq 0 ] && [ "$founding" = yes ]; then
       start_node 0 "$mode" yes
       wait_answers 0 "$mode" "$deadline"
-      remote "${hosts[0]}" "$founded_script" mode="$mode" root="${probed[0.root]}" ||
+      remote "${hosts[0]}" "$founded_script" mode="$mode" root="${probed[0.root]}" sys="$(deb_root 0)" ||
         die "${hosts[0]}: cannot remove the founding config"
     else
       start_node "$i" "$mode" no
@@ -550,7 +563,12 @@ wait_exit_script='
 end=$(($(date +%s) + seconds))
 while :; do
   if [ "$mode" = deb ]; then
-    systemctl is-active --quiet meshd || break
+    # Not is-active: that is false as soon as the unit is deactivating, while
+    # meshd still drains.
+    case $(systemctl show -p ActiveState --value meshd) in
+      active | reloading | refreshing | activating | deactivating) ;;
+      *) break ;;
+    esac
   else
     alive "$pid" || break
   fi

@@ -7,35 +7,18 @@
 # again on the same data dirs (no founding this time), and stops it again:
 # every meshd must exit. Usage: launch_test.sh <meshd> <meshctl>
 set -euo pipefail
-# meshd runs under nohup and outlives the ssh stand-in that started it: this
-# shell becomes the subreaper of such orphans, so that it reaps them.
-if [ -z "${MESH_LAUNCH_TEST_SUBREAPER:-}" ]; then
-  export MESH_LAUNCH_TEST_SUBREAPER=1
-  exec python3 -c '
-import ctypes, os, sys
-PR_SET_CHILD_SUBREAPER = 36
-if ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
-    sys.exit("prctl(PR_SET_CHILD_SUBREAPER): " + os.strerror(ctypes.get_errno()))
-os.execv("/bin/bash", ["bash"] + sys.argv[1:])' "$0" "$@"
-fi
+source_dir=$(cd "$(dirname "$0")/../.." && pwd)
+# shellcheck source=tests/shell/launch_hosts.sh
+source "$source_dir/tests/shell/launch_hosts.sh"
+launch_become_subreaper "$@"
 meshd=$(realpath "$1")
 meshctl=$(realpath "$2")
-source_dir=$(cd "$(dirname "$0")/../.." && pwd)
 launch=$source_dir/scripts/launch.sh
 work=$(mktemp -d "${TMPDIR:-/tmp}/meshwork-launch-test-XXXXXX")
 
 # Every meshd started here, by pid file: killed and awaited on exit. Each is
 # this shell's child once its starter has exited; only those are touched.
 meshd_pids() { cat "$work"/hosts/*/meshwork/meshd.pid 2>/dev/null || true; }
-ours_running() {
-  local state ppid
-  read -r state ppid _ < <(sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null) || return 1
-  [ "$ppid" = $$ ] && [ "$state" != Z ]
-}
-all_gone() {
-  local pid
-  for pid in "$@"; do ! ours_running "$pid" || return 1; done
-}
 started_pids=()
 cleanup() {
   local pid
@@ -63,53 +46,8 @@ fail() {
 # shellcheck source=tests/shell/wait_for.sh
 source "$source_dir/tests/shell/wait_for.sh"
 
-# ssh and scp stand-ins: user@host names a directory under hosts/, which is
-# that host's home; a command runs there with HOME set to it.
-mkdir -p "$work/bin" "$work/hosts/n1" "$work/hosts/n2" "$work/hosts/n3"
-cat >"$work/bin/ssh" <<EOF
-#!/bin/sh
-while [ \$# -gt 0 ]; do
-  case \$1 in -o | -p | -i | -l | -F) shift 2 ;; -*) shift ;; *) break ;; esac
-done
-home=$work/hosts/\${1%@*}
-[ -d "\$home" ] || { echo "ssh stand-in: no host \$1" >&2; exit 255; }
-shift
-echo "\$*" >>"\$home/ssh.log"
-cd "\$home" && HOME=\$home exec sh -c "\$*"
-EOF
-cat >"$work/bin/scp" <<EOF
-#!/bin/sh
-recursive=
-while [ \$# -gt 0 ]; do
-  case \$1 in -o | -P | -i | -F) shift 2 ;; -r) recursive=-R; shift ;; -*) shift ;; *) break ;; esac
-done
-[ \$# -eq 2 ] || { echo "scp stand-in: one source and one destination, got \$*" >&2; exit 1; }
-dest=\$2
-host=\${dest%%:*}
-path=\${dest#*:}
-home=$work/hosts/\${host%@*}
-[ -d "\$home" ] || { echo "scp stand-in: no host \$host" >&2; exit 1; }
-case \$path in /*) echo "scp stand-in: absolute path \$path" >&2; exit 1 ;; esac
-exec cp \$recursive "\$1" "\$home/\$path"
-EOF
-chmod +x "$work/bin/ssh" "$work/bin/scp"
-export MESH_SSH="$work/bin/ssh -o BatchMode=yes" MESH_SCP="$work/bin/scp -o BatchMode=yes"
-
-# Three free ports below the kernel's ephemeral range, so that no outgoing
-# connection and no other test's port 0 takes one before meshd binds it.
-read -r p1 p2 p3 < <(python3 -c '
-import random, socket
-ports = []
-while len(ports) < 3:
-    port = random.randrange(20000, 32000)
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-    if port not in ports:
-        ports.append(port)
-print(*ports)')
+launch_hosts n1 n2 n3
+read -r p1 p2 p3 < <(free_ports 3)
 cat >"$work/hosts.txt" <<EOF
 # three hosts on loopback
 n1@127.0.0.1 tcp://127.0.0.1:$p1 n1
@@ -118,12 +56,7 @@ n2@127.0.0.1   127.0.0.1:$p2   n2   # without tcp://
 EOF
 endpoints=("tcp://127.0.0.1:$p1" "tcp://127.0.0.1:$p2" "tcp://127.0.0.1:$p3")
 
-# The multi-host template with this host's needs: 200 ms probes, metrics on
-# a free port each.
-sed -e 's/^profile = "lan"/profile = "local"/' -e 's/^metrics_listen = .*/metrics_listen = "127.0.0.1:0"/' \
-  "$source_dir/configs/multi-host.toml" >"$work/template.toml"
-grep -q '^profile = "local"' "$work/template.toml" && grep -q '^metrics_listen = "127.0.0.1:0"' "$work/template.toml" ||
-  fail "configs/multi-host.toml no longer has the profile and metrics_listen lines this test rewrites"
+local_template "$source_dir" "$work/template.toml"
 
 "$meshctl" keygen --dir "$work/keys" --mesh --node n1 --node n2 --node n3 --client ops:admin >/dev/null
 export MESH_CLIENT_KEY=$work/keys/ops.key MESH_MESH_KEY=$work/keys/mesh.pub
