@@ -8,12 +8,14 @@ namespace mesh {
 namespace codec_detail {
 
 void pack(Packer& p, const LoadDigest& l) {
-  p.pack_array(5);
+  p.pack_array(7);
   p.pack(l.pending);
   p.pack(l.free_slots);
   p.pack(l.backlog_ms);
   p.pack(l.version);
   p.pack(l.slots);
+  p.pack(l.run_us);
+  p.pack(l.failure_permille);
 }
 
 void pack(Packer& p, const MemberUpdate& u) {
@@ -283,7 +285,10 @@ LoadDigest read_load(const msgpack::object& o) {
   l.free_slots = f.unsigned_as<uint32_t>(UINT32_MAX);
   l.backlog_ms = f.u64();
   l.version = f.u64();
-  if (f.has_more()) l.slots = f.unsigned_as<uint32_t>(UINT32_MAX);  // appended: absent from older peers
+  // Appended: absent from older peers.
+  if (f.has_more()) l.slots = f.unsigned_as<uint32_t>(UINT32_MAX);
+  if (f.has_more()) l.run_us = f.u64();
+  if (f.has_more()) l.failure_permille = f.unsigned_as<uint32_t>(1000);
   return l;
 }
 

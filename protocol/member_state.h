@@ -22,6 +22,9 @@ struct LoadDigest {
   uint64_t backlog_ms = 0;  // estimated time to drain its queue
   uint64_t version = 0;     // grows with every new digest from that node
   uint32_t slots = 0;       // executor slots in all (appended; placement weighs by it)
+  // Health, for adaptive placement (both appended; 0 from older peers):
+  uint64_t run_us = 0;            // recent mean time an attempt held a slot here; 0 before the first
+  uint32_t failure_permille = 0;  // recent share of attempts here that failed, in 1/1000
 
   bool operator==(const LoadDigest&) const = default;
 };

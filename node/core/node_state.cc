@@ -114,6 +114,7 @@ void NodeState::on(const in::TaskFinished& e) {
   runs_.erase(it);
   uint64_t slot_us = 1000 * (now_ms_ - std::min(now_ms_, run.started_ms));
   average_slot_us_ = average_slot_us_ == 0 ? slot_us : (average_slot_us_ * 7 + slot_us) / 8;
+  failure_permille_ = (failure_permille_ * 7 + (e.ok ? 0 : 1000)) / 8;
   report_outcome(key, run, e.ok, e.output);
 }
 
@@ -413,10 +414,18 @@ void NodeState::publish_load() {
   load.free_slots = draining_ ? 0 : config_.slots - static_cast<uint32_t>(std::min<size_t>(running(), config_.slots));
   load.backlog_ms = load.pending * average_run_ms_ / std::max<uint32_t>(config_.slots, 1);
   load.slots = config_.slots;
+  load.run_us = average_slot_us_;
+  load.failure_permille = failure_permille_;
   // An unchanged digest is not news: gossiping it would only cost bandwidth.
+  // Nor is health that moved by less than a tenth (run time) or 5 points.
+  auto moved = [](uint64_t now, uint64_t before, uint64_t slack) {
+    return (now > before ? now - before : before - now) > slack;
+  };
   bool changed = !published_load_ || load.pending != published_load_->pending ||
                  load.free_slots != published_load_->free_slots || load.backlog_ms != published_load_->backlog_ms ||
-                 load.slots != published_load_->slots;
+                 load.slots != published_load_->slots ||
+                 moved(load.run_us, published_load_->run_us, published_load_->run_us / 10) ||
+                 moved(load.failure_permille, published_load_->failure_permille, 50);
   if (changed) {
     membership_.set_local_load(load);
     published_load_ = load;

@@ -96,9 +96,13 @@ struct StealConfig {
 //   round_robin  the live members in turn, among those with room
 //   least_loaded the member with the most free slots in the load view
 //   weighted     a random member with room, weighted by its executor slots
+//   adaptive     the healthiest fast member with room: the one whose expected
+//                time to a success (gossiped run time over success rate) is
+//                least; a slower one only while the faster members could not
+//                clear the queue before it would finish (docs/ARCHITECTURE.md)
 // A member "has room" while its gossiped free slots exceed the runs this
 // leader still has out on it. Tasks marked stealable=false stay home.
-enum class Placement : uint8_t { kKey, kRoundRobin, kLeastLoaded, kWeighted };
+enum class Placement : uint8_t { kKey, kRoundRobin, kLeastLoaded, kWeighted, kAdaptive };
 std::optional<Placement> parse_placement(std::string_view name);
 
 struct ReplicationConfig {
@@ -501,9 +505,18 @@ class NodeState {
     uint32_t free = 0;   // runs it can take now
     uint32_t slots = 0;  // its executor slots in all
     std::string address;
+    // Adaptive only: expected µs to a success there; 0 unknown (no run yet).
+    uint64_t success_us = 0;
   };
-  std::map<std::string, Room> placement_room() const;
+  std::map<std::string, Room> placement_room();
+  // A member's load digest as placement last saw it arrive: its version, and
+  // this node's runs then out on that member.
+  struct DigestBaseline {
+    uint64_t version = UINT64_MAX;
+    uint32_t out = 0;
+  };
   std::string choose_runner(const std::map<std::string, Room>& room, bool stealable);
+  std::string choose_adaptive(const std::map<std::string, Room>& room) const;
   bool place_remotely(const TaskKey& key, const std::string& runner, const Room& room,
                       std::map<std::string, uint64_t>& grant_of_runner);
   void publish_load();
@@ -660,6 +673,8 @@ class NodeState {
   static constexpr size_t kMaxRemovedByOperator = 1000;
   uint64_t average_run_ms_ = 0;  // moving average of successful attempts, for the backlog estimate
   uint64_t average_slot_us_ = 0;  // moving average of an own run in an executor slot, for lease_ahead
+  uint32_t failure_permille_ = 0;  // moving average of own runs that failed, for adaptive placement
+  std::map<std::string, DigestBaseline> digest_baseline_;  // by alive member id
   mutable std::optional<PartitionTable> table_cache_;
   mutable uint64_t table_cache_version_ = 0;
   bool node_dead(const std::string& node_id) const;

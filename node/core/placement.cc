@@ -2,8 +2,10 @@
 // runnable on a partition this node leads (the rules are in node_state.h).
 // A task placed on another member travels like a stolen one: a lease entry
 // with that member as owner, then a grant it did not ask for.
+#include <algorithm>
 #include <set>
 
+#include "node/core/assert.h"
 #include "node/core/node_state.h"
 
 namespace mesh {
@@ -13,10 +15,27 @@ std::optional<Placement> parse_placement(std::string_view name) {
   if (name == "round_robin") return Placement::kRoundRobin;
   if (name == "least_loaded") return Placement::kLeastLoaded;
   if (name == "weighted") return Placement::kWeighted;
+  if (name == "adaptive") return Placement::kAdaptive;
   return std::nullopt;
 }
 
-std::map<std::string, NodeState::Room> NodeState::placement_room() const {
+namespace {
+
+// Expected µs to a success on a member: its mean run time over its success
+// rate (a failed attempt is retried), the rate floored at 5%; 0 unknown.
+uint64_t expected_success_us(uint64_t run_us, uint32_t failure_permille) {
+  if (run_us == 0) return 0;
+  uint64_t success_permille = 1000 - std::min<uint32_t>(failure_permille, 950);
+  return run_us * 1000 / success_permille;
+}
+
+// A member counts as faster than another only by a clear margin, so that
+// noise in the run times never leaves a slot idle.
+constexpr double kFasterMargin = 0.8;
+
+}  // namespace
+
+std::map<std::string, NodeState::Room> NodeState::placement_room() {
   std::map<std::string, Room> room;
   // Under key placement this node runs what it leads, and leases ahead of
   // its free slots; other policies compare free slots across members, so
@@ -24,22 +43,42 @@ std::map<std::string, NodeState::Room> NodeState::placement_room() const {
   size_t busy = runs_.size() + leasing_.size();
   size_t capacity = config_.slots + (config_.placement == Placement::kKey ? lease_ahead() : 0);
   room[config_.node_id] = Room{busy < capacity ? static_cast<uint32_t>(capacity - busy) : 0u, config_.slots,
-                               config_.address};
+                               config_.address, expected_success_us(average_slot_us_, failure_permille_)};
   if (config_.placement == Placement::kKey) return room;
-  // A member's gossiped free slots may predate what this node has placed
-  // there: count this node's runs still out on it against them. (Runs that
-  // were already counted in the digest are counted twice: placement errs on
-  // the side of leaving room, and stealing takes up the slack.)
+  // A member's gossiped free slots may predate what this node placed there
+  // since, or what of it has finished: its slots busy with other work are
+  // those its digest said were busy, less this node's runs out on it when
+  // that digest arrived; this node's runs out on it now come on top. So a
+  // slot this node's run frees is its again at once, not a gossip round
+  // later. (A run placed after the digest was taken but before it arrived
+  // counts once too few: the runner queues it, and stealing takes up the slack.)
   std::map<std::string, uint32_t> out_on;
-  for (const auto& [id, lease] : leases_) ++out_on[lease.owner];
+  // A run whose outcome is being committed no longer holds its runner's slot.
+  for (const auto& [id, lease] : leases_) out_on[lease.owner] += lease.ending ? 0 : 1;
   for (const auto& [id, grant] : grants_) out_on[grant.thief_id] += static_cast<uint32_t>(grant.waiting);
-  for (const auto& m : membership_.members_where([](MemberState s, const LoadDigest& load) {
-         return s == MemberState::kAlive && load.free_slots > 0;
-       })) {
+  // Adaptive placement also weighs the members busy with this node's runs:
+  // they are capacity that frees up for its queue.
+  std::map<std::string, DigestBaseline> baselines;  // the alive members'; the rest are forgotten
+  const bool adaptive = config_.placement == Placement::kAdaptive;
+  for (const auto& m : membership_.members_where([](MemberState s, const LoadDigest&) { return s == MemberState::kAlive; })) {
     if (m.id == config_.node_id) continue;
     uint32_t out = out_on[m.id];
-    if (m.load.free_slots > out) room[m.id] = Room{m.load.free_slots - out, m.load.slots, m.address};
+    DigestBaseline& baseline = baselines[m.id];
+    if (auto known = digest_baseline_.find(m.id); known != digest_baseline_.end()) baseline = known->second;
+    if (baseline.version != m.load.version) baseline = {m.load.version, out};
+    uint32_t free = 0;
+    if (m.load.slots == 0) {  // an older peer tells no slots: its free ones, less ours since
+      free = m.load.free_slots > out ? m.load.free_slots - out : 0;
+    } else {
+      uint32_t busy_there = m.load.slots - std::min(m.load.free_slots, m.load.slots);
+      uint32_t busy_elsewhere = busy_there - std::min(busy_there, baseline.out);
+      free = m.load.slots - std::min(m.load.slots, busy_elsewhere + out);
+    }
+    if (free > 0 || (adaptive && out > 0)) {
+      room[m.id] = Room{free, m.load.slots, m.address, expected_success_us(m.load.run_us, m.load.failure_permille)};
+    }
   }
+  digest_baseline_ = std::move(baselines);
   return room;
 }
 
@@ -86,10 +125,47 @@ std::string NodeState::choose_runner(const std::map<std::string, Room>& room, bo
       }
       return open.back()->first;
     }
+    case Placement::kAdaptive:
+      return choose_adaptive(room);
     case Placement::kKey:
       break;
   }
   return {};
+}
+
+// The open member with the least expected time to a success (most free
+// slots, then this node, on a tie). A slower one is used only while the
+// clearly faster members, at their speed and slots, could not clear this
+// node's ready queue before it would finish: otherwise the task waits for
+// them, since a slow member's last runs would set the makespan.
+std::string NodeState::choose_adaptive(const std::map<std::string, Room>& room) const {
+  // A member that has not run anything yet counts as the fastest known, so
+  // it gets tried; if none has, all count as equal.
+  uint64_t fastest = UINT64_MAX;
+  for (const auto& [id, r] : room) {
+    if (r.success_us > 0) fastest = std::min(fastest, r.success_us);
+  }
+  if (fastest == UINT64_MAX) fastest = 1;
+  auto cost = [&](const Room& r) { return static_cast<double>(r.success_us > 0 ? r.success_us : fastest); };
+  const std::pair<const std::string, Room>* best = nullptr;
+  for (const auto& entry : room) {
+    if (entry.second.free == 0) continue;
+    if (best == nullptr || cost(entry.second) < cost(best->second) ||
+        (cost(entry.second) == cost(best->second) &&
+         (entry.second.free > best->second.free ||
+          (entry.second.free == best->second.free && entry.first == config_.node_id)))) {
+      best = &entry;
+    }
+  }
+  if (best == nullptr) return {};
+  double faster_per_us = 0;  // tasks per µs the clearly faster members finish
+  for (const auto& [id, r] : room) {
+    if (cost(r) < kFasterMargin * cost(best->second)) faster_per_us += std::max<uint32_t>(r.slots, 1) / cost(r);
+  }
+  if (faster_per_us == 0) return best->first;
+  MESH_ASSERT(ready_.ready_size() > 0, "adaptive placement chooses for a queued task");
+  double faster_clear_us = static_cast<double>(ready_.ready_size()) / faster_per_us + static_cast<double>(fastest);
+  return faster_clear_us >= cost(best->second) ? best->first : std::string();
 }
 
 bool NodeState::place_remotely(const TaskKey& key, const std::string& runner, const Room& room,

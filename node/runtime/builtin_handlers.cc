@@ -36,18 +36,19 @@ uint64_t millis_since(std::chrono::steady_clock::time_point start) {
 
 HandlerResult cancelled() { return HandlerResult::failure("cancelled"); }
 
-HandlerResult sleep_handler(const TaskContext& ctx) {
-  auto ms = parse_millis(ctx.payload);
-  if (!ms) return HandlerResult::failure("sleep: payload must be a decimal number of milliseconds");
+HandlerResult sleep_handler(const TaskContext& ctx, uint64_t scale) {
+  auto payload_ms = parse_millis(ctx.payload);
+  if (!payload_ms) return HandlerResult::failure("sleep: payload must be a decimal number of milliseconds");
+  const uint64_t ms = *payload_ms > UINT64_MAX / scale ? UINT64_MAX : *payload_ms * scale;
   // Elapsed time is compared, not an absolute deadline, so huge values cannot overflow.
   const auto start = std::chrono::steady_clock::now();
   for (;;) {
     if (ctx.is_cancelled()) return cancelled();
     const uint64_t elapsed_ms = millis_since(start);
-    if (elapsed_ms >= *ms) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(std::min<uint64_t>(kCancelCheckMs, *ms - elapsed_ms)));
+    if (elapsed_ms >= ms) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(std::min<uint64_t>(kCancelCheckMs, ms - elapsed_ms)));
   }
-  return HandlerResult::success("slept " + std::to_string(*ms) + " ms");
+  return HandlerResult::success("slept " + std::to_string(ms) + " ms");
 }
 
 uint64_t thread_cpu_ns() {
@@ -109,14 +110,14 @@ HandlerResult fail_handler(const TaskContext& ctx) {
 
 }  // namespace
 
-void register_builtin_handlers(HandlerRegistry& registry, const ExecConfig& exec) {
+void register_builtin_handlers(HandlerRegistry& registry, const ExecConfig& exec, uint64_t sleep_scale) {
   registry.add("noop", [](const TaskContext& ctx) { return HandlerResult::success(std::string(ctx.payload)); });
   registry.add("join", [](const TaskContext& ctx) {  // the payload, then the parents' results
     std::string out(ctx.payload);
     for (const auto& input : ctx.inputs) out += input;
     return HandlerResult::success(std::move(out));
   });
-  registry.add("sleep", sleep_handler);
+  registry.add("sleep", [sleep_scale](const TaskContext& ctx) { return sleep_handler(ctx, sleep_scale); });
   registry.add("spin", spin_handler);
   registry.add("hash", hash_handler);
   registry.add("fail", fail_handler);

@@ -58,6 +58,7 @@ const std::map<std::string, Setter>& settings() {
       {"steal.threshold", set<int64_t>(&NodeOptions::steal_threshold)},
       {"steal.interval_ms", set<int64_t>(&NodeOptions::steal_interval_ms)},
       {"runtime.exec_max_output_bytes", set<int64_t>(&NodeOptions::exec_max_output_bytes)},
+      {"handlers.sleep_scale", set<int64_t>(&NodeOptions::sleep_scale)},
       {"runtime.metrics_listen", set<std::string>(&NodeOptions::metrics_listen)},
       {"runtime.log_level", set<std::string>(&NodeOptions::log_level)},
       {"runtime.log_format", set<std::string>(&NodeOptions::log_format)},
@@ -214,7 +215,7 @@ Status validate(const NodeOptions& o, bool as_root) {
   if (o.gossip_profile != "lan" && o.gossip_profile != "local") return invalid("gossip profile must be lan or local");
   if (o.reap_after_ms < 1000) return invalid("reap_after_ms must be at least 1000");
   if (!parse_placement(o.placement)) {
-    return invalid("placement must be key, round_robin, least_loaded or weighted, got '" + o.placement + "'");
+    return invalid("placement must be key, round_robin, least_loaded, weighted or adaptive, got '" + o.placement + "'");
   }
   if (!o.advertise.empty() && o.advertise.rfind("tcp://", 0) != 0) {
     return invalid("advertise must be a tcp:// endpoint, got '" + o.advertise + "'");
@@ -234,6 +235,9 @@ Status validate(const NodeOptions& o, bool as_root) {
   // A record must outlive the answer to the submit that made it.
   if (o.retention_ms < 1000) return invalid("retention_ms must be at least 1000");
   if (o.dead_letter_retention_ms < 1000) return invalid("dead_letter_retention_ms must be at least 1000");
+  if (o.sleep_scale < 1 || o.sleep_scale > 1000) {
+    return invalid("handlers.sleep_scale must be 1..1000, got " + std::to_string(o.sleep_scale));
+  }
   if (o.exec_max_output_bytes < 1 || o.exec_max_output_bytes > limits::kMaxPayloadBytes) {
     return invalid("exec_max_output_bytes must be 1.." + std::to_string(limits::kMaxPayloadBytes));
   }

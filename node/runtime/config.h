@@ -40,7 +40,10 @@ struct NodeOptions {
   uint64_t dead_letter_retention_ms = 7ull * 24 * 3600 * 1000;  // FAILED records kept this long
   uint64_t drain_grace_ms = 10000;
   uint64_t exec_max_output_bytes = 1 << 20;
-  std::string placement = "key";     // key, round_robin, least_loaded or weighted (node/core/node_state.h)
+  // [handlers] sleep_scale: the built-in sleep handler sleeps this many times
+  // its payload, so a benchmark can play a slower host (1..1000).
+  uint64_t sleep_scale = 1;
+  std::string placement = "key";     // key, round_robin, least_loaded, weighted or adaptive (node/core/node_state.h)
   bool steal = true;                 // work stealing on (off: for comparison)
   uint32_t steal_batch_max = 16;
   uint64_t steal_threshold = 2;

@@ -78,7 +78,8 @@ struct ExecConfig {
 };
 
 // Registers noop, join, sleep, spin, hash, fail and exec.
-void register_builtin_handlers(HandlerRegistry& registry, const ExecConfig& exec);
+// `sleep_scale`: the sleep handler sleeps that many times its payload.
+void register_builtin_handlers(HandlerRegistry& registry, const ExecConfig& exec, uint64_t sleep_scale = 1);
 
 // The exec handler alone (exposed for tests).
 HandlerResult run_exec(const TaskContext& context, const ExecConfig& exec);

@@ -73,7 +73,7 @@ struct Flags {
       steal_batch_max;
   std::optional<uint64_t> max_unfinished, lease_ttl_ms, max_lost_attempts, lease_ahead_max, drain_grace_ms,
       retention_ms, dead_letter_retention_ms, reap_after_ms, snapshot_every, storage_reserve_bytes, aging_interval_ms,
-      exec_max_output_bytes, steal_threshold, steal_interval_ms;
+      exec_max_output_bytes, steal_threshold, steal_interval_ms, sleep_scale;
   bool new_mesh = false;
   bool insecure = false;
   bool no_steal = false;
@@ -103,7 +103,7 @@ void add_flags(CLI::App& app, Flags& f) {
   app.add_option("--metrics-listen", f.metrics_listen, "host:port for Prometheus metrics over HTTP");
   app.add_option("--log-level", f.log_level, "trace, debug, info, warn, error (SIGHUP re-reads it from the file)");
   app.add_option("--log-format", f.log_format, "logfmt, or json: one object per line (default logfmt)");
-  app.add_option("--placement", f.placement, "where a task first runs: key, round_robin, least_loaded, weighted");
+  app.add_option("--placement", f.placement, "where a task first runs: key, round_robin, least_loaded, weighted, adaptive");
   app.add_flag("--new-mesh", f.new_mesh,
                "found a new mesh when the data dir is empty and there are no seeds (ignored by a data dir that "
                "belongs to a mesh already)");
@@ -139,6 +139,9 @@ void add_flags(CLI::App& app, Flags& f) {
   app.add_option("--steal-batch-max", f.steal_batch_max, "tasks one steal takes, at most (default 16)");
   app.add_option("--steal-threshold", f.steal_threshold, "runnable tasks that make a node a victim (default 2)");
   app.add_option("--steal-interval-ms", f.steal_interval_ms, "between two steal attempts of an idle node (default 50)");
+  app.add_option("--sleep-scale", f.sleep_scale,
+                 "the built-in sleep handler sleeps this many times its payload, to play a slower host in "
+                 "benchmarks (1..1000, default 1)");
   app.add_flag("--check-config", f.check_config,
                "check the config file and flags (and the keys, with --keys), print what they amount to, and exit: "
                "0 when meshd would start with them, 2 when not");
@@ -187,6 +190,7 @@ Status resolve_options(const Flags& f, NodeOptions& options) {
   override_with(f.steal_batch_max, options.steal_batch_max);
   override_with(f.steal_threshold, options.steal_threshold);
   override_with(f.steal_interval_ms, options.steal_interval_ms);
+  override_with(f.sleep_scale, options.sleep_scale);
   override_with(f.exec_allow, options.exec_allow);
   override_with(f.exec_env, options.exec_env);
   override_with(f.exec_workdir, options.exec_workdir);
@@ -248,7 +252,7 @@ int run_meshd(int argc, char** argv, HandlerRegistry handlers) {
 
   HandlerRegistry all = std::move(handlers);
   HandlerRegistry builtins;
-  register_builtin_handlers(builtins, exec.value());
+  register_builtin_handlers(builtins, exec.value(), options.sleep_scale);
   for (const auto& name : builtins.names()) {
     if (!all.find(name)) all.add(name, *builtins.find(name));
   }

@@ -25,6 +25,7 @@ struct Simulator::SimNode {
   std::deque<RunTask> run_queue;
   uint32_t runs_busy = 0;
   std::set<RunRef> running;  // what the renewal timer reports
+  uint64_t run_factor = 1;   // its runs take this many times as long
   NodeClock clock;
 };
 
@@ -210,6 +211,8 @@ void Simulator::carry_out(size_t from, Effects effects) {
   }
 }
 
+void Simulator::slow_down(size_t node, uint64_t factor) { nodes_.at(node)->run_factor = factor; }
+
 void Simulator::start_runs(size_t node) {
   SimNode& n = *nodes_[node];
   while (n.runs_busy < n.config.slots && !n.run_queue.empty()) {
@@ -219,7 +222,7 @@ void Simulator::start_runs(size_t node) {
     // "sleep" runs for its payload's milliseconds, anything else for run_ms;
     // "fail" always fails (dead letters), anything else succeeds. The output
     // names the task and the parents' results it was given.
-    uint64_t duration = run.handler == "sleep" ? std::strtoull(run.payload.c_str(), nullptr, 10) : run_ms;
+    uint64_t duration = n.run_factor * (run.handler == "sleep" ? std::strtoull(run.payload.c_str(), nullptr, 10) : run_ms);
     std::string output = "sim:" + run.id;
     if (!run.inputs.empty()) {
       output += "<";

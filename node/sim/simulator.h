@@ -93,6 +93,8 @@ class Simulator {
   void set_faults(const NetworkFaults& faults) { faults_ = faults; }
   // The clock node `node` stamps its inputs with from now on.
   void set_clock(size_t node, NodeClock clock);
+  // Runs on node `node` take `factor` times as long from now on (slower hardware).
+  void slow_down(size_t node, uint64_t factor);
   // Node `node`'s clock reading at simulated time t.
   uint64_t local_time(size_t node, uint64_t t_ms) const;
 

@@ -70,7 +70,7 @@ TEST_CASE("bad configuration is refused at start with a clear message") {
     check_refused("--data-dir " + file + "/sub", 3, "cannot create data dir");
   }
   SUBCASE("unknown placement") {
-    check_refused("--placement nearest" + data, 2, "placement must be key, round_robin, least_loaded or weighted");
+    check_refused("--placement nearest" + data, 2, "placement must be key, round_robin, least_loaded, weighted or adaptive");
   }
   SUBCASE("founding a mesh and joining one at once") {
     check_refused("--new-mesh --seeds 127.0.0.1:1" + data, 2, "--new-mesh founds a mesh: it takes no --seeds");
@@ -233,7 +233,7 @@ TEST_CASE("SIGTERM drains: running tasks finish, the rest wait for the restart")
 }
 
 TEST_CASE("every placement policy is accepted and runs tasks") {
-  for (const char* policy : {"key", "round_robin", "least_loaded", "weighted"}) {
+  for (const char* policy : {"key", "round_robin", "least_loaded", "weighted", "adaptive"}) {
     CAPTURE(policy);
     TestNode node({"--placement", policy});
     node.start();
@@ -245,6 +245,17 @@ TEST_CASE("every placement policy is accepted and runs tasks") {
     CHECK(done.value().records[0].state == TaskState::kCompleted);
     CHECK(done.value().records[0].result == policy);
   }
+}
+
+TEST_CASE("--sleep-scale stretches the built-in sleep handler, as on a slower host") {
+  TestNode node({"--sleep-scale", "4"});
+  node.start();
+  auto client = node.client();
+  REQUIRE(client->submit({task("slow-1", "sleep", "5")}).ok());
+  auto done = client->wait(WaitRequest{{"slow-1"}, false, 60000});
+  REQUIRE(done.ok());
+  REQUIRE(done.value().records.size() == 1);
+  CHECK(done.value().records[0].result == "slept 20 ms");
 }
 
 TEST_CASE("Prometheus metrics over HTTP") {

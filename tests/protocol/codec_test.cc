@@ -1066,7 +1066,7 @@ TEST_CASE("codec: peer messages round trip and are never requests") {
   MemberUpdate bad_state{"n9", "tcp://x:1", 0, MemberState::kAlive, {}, ""};
   std::string sync = encode_peer(Sync{"n1", "tcp://x:2", false, {bad_state}});
   // Patch the member state byte (0 = alive) to an unknown state 9.
-  auto pos = sync.rfind(std::string("\x00\x95", 2));  // the state, then the load digest (5 fields)
+  auto pos = sync.rfind(std::string("\x00\x97", 2));  // the state, then the load digest (7 fields)
   REQUIRE(pos != std::string::npos);
   sync[pos] = 9;
   CHECK(decode_peer(static_cast<uint16_t>(MessageKind::kSync), sync).status().code() == ErrorCode::kMalformed);

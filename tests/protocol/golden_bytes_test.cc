@@ -77,13 +77,15 @@ const std::string kSubmitOutcome =  // SubmitOutcome, 5 fields
     "a0"         // message ""
     "c2"         // duplicate false
     "00";        // state PENDING
-const std::string kLoadDigest =  // LoadDigest, 5 fields
-    "95"
+const std::string kLoadDigest =  // LoadDigest, 7 fields
+    "97"
     "07"         // pending 7
     "01"         // free_slots 1
     "cd 01 2c"   // backlog_ms 300
     "09"         // version 9
-    "02";        // slots 2
+    "02"         // slots 2
+    "cd 04 b0"   // run_us 1200
+    "0a";        // failure_permille 10
 const std::string kReplicaN1 = "a4 6e 31 23 30";  // replica id "n1#0"
 const std::string kReplicaN2 = "a4 6e 32 23 30";  // replica id "n2#0"
 const std::string kMemberUpdate =  // MemberUpdate, 6 fields
@@ -608,7 +610,7 @@ TEST_CASE("golden bytes: the documented values encode to the golden bytes and de
   REQUIRE(decoded.ok());
   CHECK(decoded.value() == record);
 
-  MemberUpdate update{"n1", "a", 2, MemberState::kAlive, LoadDigest{7, 1, 300, 9, 2}, "n1#0"};
+  MemberUpdate update{"n1", "a", 2, MemberState::kAlive, LoadDigest{7, 1, 300, 9, 2, 1200, 10}, "n1#0"};
   Ping ping{1, "n1", "a", "n2", {update}};
   std::string ping_hex = "95 01 a2 6e 31 a1 61 a2 6e 32 91" + kMemberUpdate;
   CHECK(to_hex(encode_peer(ping)) == to_hex(from_hex(ping_hex)));

@@ -60,6 +60,7 @@ struct Call {
   uint32_t attempt = 1;
   uint64_t timeout_ms = 60000;
   ExecConfig exec = test_exec();
+  uint64_t sleep_scale = 1;
   std::atomic<bool> cancelled{false};
 
   HandlerResult run(const std::string& handler, std::string_view payload) {
@@ -67,7 +68,7 @@ struct Call {
   }
   HandlerResult run_as_given(const std::string& handler, const std::string& payload) {
     HandlerRegistry registry;
-    register_builtin_handlers(registry, exec);
+    register_builtin_handlers(registry, exec, sleep_scale);
     const Handler* h = registry.find(handler);
     REQUIRE(h != nullptr);
     return (*h)(TaskContext{"task-1", attempt, payload, timeout_ms, &cancelled});
@@ -162,6 +163,14 @@ TEST_CASE("builtins: sleep") {
   SUBCASE("sleeps at least the requested time") {
     auto start = Clock::now();
     auto r = call.run("sleep", "30");
+    CHECK(r.ok);
+    CHECK(r.output == "slept 30 ms");
+    CHECK(Clock::now() - start >= 30ms);
+  }
+  SUBCASE("a sleep scale stretches it, as on a slower host") {
+    call.sleep_scale = 3;
+    auto start = Clock::now();
+    auto r = call.run("sleep", "10");
     CHECK(r.ok);
     CHECK(r.output == "slept 30 ms");
     CHECK(Clock::now() - start >= 30ms);

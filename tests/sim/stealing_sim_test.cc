@@ -2,6 +2,7 @@
 // within about one gossip period, stealing shortens the makespan, and with
 // thief and victim crashes, partitions, loss and duplication no acknowledged
 // task is lost and none commits two results.
+#include <map>
 #include <set>
 
 #include "node/core/partitioning.h"
@@ -18,13 +19,17 @@ struct SkewRun {
   uint64_t first_steal_after_ms = 0;
   uint64_t makespan_ms = 0;
   size_t run_elsewhere = 0;
+  std::string by_runner;  // runner: attempts, last finished (ms after submit)
 };
 
-SkewRun run_skew(bool steal, Placement placement = Placement::kKey) {
-  const size_t n = 4, tasks = 400;
-  const uint64_t task_ms = 50;
+// `tasks` tasks of `task_ms` keyed to a partition n0 leads, on 4 nodes of 2
+// slots; with `slow_factor`, n3 runs everything that many times as long.
+SkewRun run_skew(bool steal, Placement placement = Placement::kKey, uint64_t slow_factor = 1, size_t tasks = 400,
+                 uint64_t task_ms = 50) {
+  const size_t n = 4;
   Simulator sim(/*seed=*/11, NetworkFaults{});
   for (size_t i = 0; i < n; ++i) sim.add_node(stealing_config(i, steal, placement));
+  sim.slow_down(3, slow_factor);
   sim.join(0, {}, 0);
   for (size_t i = 1; i < n; ++i) sim.join(i, {Simulator::address_of("n0")}, i * 20);
   REQUIRE(sim.run_until([&] { return stealing_settled(sim); }, 60000, 50));
@@ -39,6 +44,16 @@ SkewRun run_skew(bool steal, Placement placement = Placement::kKey) {
   REQUIRE(done.has_value());
   result.makespan_ms = *done - submitted_at;
   uint64_t first_steal_ms = UINT64_MAX;
+  std::map<std::string, std::pair<size_t, uint64_t>> runners;
+  for (const auto& id : ids) {
+    const TaskRecord& last = *leader_record(sim, id);
+    auto& [count, finished] = runners[last.attempts.back().runner];
+    ++count;
+    finished = std::max(finished, last.finished_ms - submitted_at);
+  }
+  for (const auto& [runner, seen] : runners) {
+    result.by_runner += runner + ": " + std::to_string(seen.first) + " until " + std::to_string(seen.second) + " ms; ";
+  }
   for (const auto& id : ids) {
     const TaskRecord& r = *leader_record(sim, id);
     CHECK(r.state == TaskState::kCompleted);
@@ -73,7 +88,7 @@ TEST_CASE("sim stealing: skewed load spreads within about one gossip period and 
 
 TEST_CASE("sim placement: every policy but key spreads a skewed load without stealing, and loses nothing") {
   const double ideal_ms = 400.0 * 50 / (4 * 2);
-  for (const std::string name : {"round_robin", "least_loaded", "weighted"}) {
+  for (const std::string name : {"round_robin", "least_loaded", "weighted", "adaptive"}) {
     Placement placement = *parse_placement(name);
     CAPTURE(name);
     // run_skew checks that every task completed with a sound history.
@@ -84,6 +99,29 @@ TEST_CASE("sim placement: every policy but key spreads a skewed load without ste
     CHECK(run.run_elsewhere > 150);
     CHECK(static_cast<double>(run.makespan_ms) < 2 * ideal_ms);
   }
+}
+
+TEST_CASE("sim placement: adaptive placement keeps a slow node's runs off the tail; round robin does not") {
+  // n3 runs 5 times slower: the mesh's real capacity is 3 x 2 slots at 200 ms
+  // plus 2 slots at 1000 ms. Every policy waits for room, so a slow node gets
+  // fewer runs under any of them; what differs is whether its last runs, each
+  // 5 times as long, set the makespan.
+  const size_t tasks = 100;
+  const uint64_t task_ms = 200;
+  const double ideal_ms = tasks / (3 * 2 / 200.0 + 2 / 1000.0);
+  SkewRun adaptive = run_skew(/*steal=*/false, Placement::kAdaptive, /*slow_factor=*/5, tasks, task_ms);
+  SkewRun round_robin = run_skew(/*steal=*/false, Placement::kRoundRobin, /*slow_factor=*/5, tasks, task_ms);
+  SkewRun evenly = run_skew(/*steal=*/false, Placement::kAdaptive, /*slow_factor=*/1, tasks, task_ms);
+  auto efficiency = [&](const SkewRun& r) { return ideal_ms / static_cast<double>(r.makespan_ms); };
+  MESSAGE("100 x 200 ms, n3 5x slower, stealing off: ideal makespan " << ideal_ms << " ms; adaptive "
+          << adaptive.makespan_ms << " ms (efficiency " << efficiency(adaptive) << "), round robin "
+          << round_robin.makespan_ms << " ms (efficiency " << efficiency(round_robin) << "); runs adaptive "
+          << adaptive.by_runner << "round robin " << round_robin.by_runner);
+  CHECK(efficiency(adaptive) >= 0.9);
+  CHECK(adaptive.makespan_ms < round_robin.makespan_ms);
+  // With every node equally fast, adaptive spreads like the others do.
+  CHECK(evenly.run_elsewhere > 60);
+  CHECK(static_cast<double>(evenly.makespan_ms) < 1.2 * (tasks * task_ms / (4 * 2)));
 }
 
 // Seeds as seed_plan.h describes: MESH_STEALING_SEED / MESH_STEALING_SEEDS.

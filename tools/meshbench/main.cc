@@ -14,6 +14,12 @@
 //               once without, and prints makespan, the ideal makespan (total
 //               work / total slots) and efficiency = ideal / measured.
 //
+//   slow-node   the skew workload with the last node --slow-factor times
+//               slower (its sleep handler sleeps that much longer), stealing
+//               off, once per placement policy (adaptive and round_robin
+//               unless --placement names one); the ideal makespan counts
+//               each node's real speed.
+//
 //   failover    --rounds times: SIGKILL the node that leads the most
 //               partitions while another node submits one task every 2 ms
 //               with a key of a partition it led; prints the time from the
@@ -109,6 +115,8 @@ struct Options {
   uint32_t soak_minutes = 0;    // soak: how long
   uint32_t rate = 300;          // soak: tasks submitted per second
   uint64_t report_s = 60;       // soak: seconds between two reports
+  uint64_t slow_factor = 5;     // slow-node: how many times slower the last node runs
+  std::vector<std::string> placements = {"adaptive", "round_robin"};  // slow-node: the policies compared
 };
 
 // Timings of the spawned meshes' Raft groups: gossip profile "local" (see
@@ -336,6 +344,9 @@ class LocalMesh {
     std::vector<std::string> args = {"--node-id", n.id, "--gossip-profile", "local",
                                      "--slots", std::to_string(o_.slots), "--log-level", "warn"};
     args.insert(args.end(), extra_args_.begin(), extra_args_.end());
+    if (o_.workload == "slow-node" && i + 1 == size()) {
+      args.insert(args.end(), {"--sleep-scale", std::to_string(o_.slow_factor)});
+    }
     if (!n.endpoint.empty()) args.insert(args.end(), {"--listen", n.endpoint});
     if (!seeds.empty()) {
       std::string list;
@@ -592,8 +603,8 @@ std::vector<uint64_t> durations(const Options& o) {
   return out;
 }
 
-Result<SkewResult> run_skew_once(const Options& o, bool steal, const std::vector<uint64_t>& work) {
-  LocalMesh mesh(o, steal ? std::vector<std::string>{} : std::vector<std::string>{"--no-steal"});
+Result<SkewResult> run_skew_once(const Options& o, std::vector<std::string> args, const std::vector<uint64_t>& work) {
+  LocalMesh mesh(o, std::move(args));
   if (Status s = mesh.start(); !s.ok()) return s;
   MeshClient client({mesh.endpoint(0)}, mesh.client_options(60000));
   std::vector<std::string> ids;
@@ -641,10 +652,36 @@ int skew(const Options& o) {
               o.slots);
   std::printf("ideal makespan      %.0f ms (total work %.0f ms / %zu slots)\n", ideal, total_ms, o.nodes * o.slots);
   for (bool steal : {true, false}) {
-    auto r = run_skew_once(o, steal, work);
+    auto r = run_skew_once(o, steal ? std::vector<std::string>{} : std::vector<std::string>{"--no-steal"}, work);
     if (!r.ok()) return fail(r.status().message());
     std::printf("stealing %-3s        makespan %.0f ms, efficiency %.2f, %zu tasks ran on other nodes\n",
                 steal ? "on" : "off", r.value().makespan_ms, ideal / r.value().makespan_ms, r.value().elsewhere);
+  }
+  return 0;
+}
+
+// The last node runs slow_factor times slower: placement alone (stealing
+// off) must keep its long runs off the end of the job.
+int slow_node(const Options& o) {
+  if (o.nodes < 2) return fail("the slow-node workload needs --nodes 2 or more");
+  std::vector<uint64_t> work = durations(o);
+  double total_ms = 0;
+  for (uint64_t d : work) total_ms += static_cast<double>(d);
+  // Slots weighted by speed: the slow node's count 1/slow_factor each.
+  double fast_slot_equivalents = static_cast<double>(o.slots) *
+                                 (static_cast<double>(o.nodes - 1) + 1.0 / static_cast<double>(o.slow_factor));
+  double ideal = total_ms / fast_slot_equivalents;
+  std::printf("workload            slow-node: %u tasks of sleep (%s, mean %llu ms) on one partition, %zu nodes x %u "
+              "slots, the last %llux slower, stealing off\n",
+              o.tasks, o.heavy_tail ? "heavy-tailed" : "equal", static_cast<unsigned long long>(o.task_ms), o.nodes,
+              o.slots, static_cast<unsigned long long>(o.slow_factor));
+  std::printf("ideal makespan      %.0f ms (total work %.0f ms / %.1f slots at full speed)\n", ideal, total_ms,
+              fast_slot_equivalents);
+  for (const auto& placement : o.placements) {
+    auto r = run_skew_once(o, {"--no-steal", "--placement", placement}, work);
+    if (!r.ok()) return fail(r.status().message());
+    std::printf("placement %-12s makespan %.0f ms, efficiency %.2f\n", placement.c_str(), r.value().makespan_ms,
+                ideal / r.value().makespan_ms);
   }
   return 0;
 }
@@ -1185,8 +1222,12 @@ int run(int argc, char** argv) {
   app.set_version_flag("--version", "meshbench " MESH_VERSION);
   Options o;
   std::string default_meshd = (std::filesystem::path(argv[0]).parent_path() / "meshd").string();
-  app.add_option("--workload", o.workload, "throughput, skew, failover, soak, atomic or dependencies")
-      ->check(CLI::IsMember({"throughput", "skew", "failover", "soak", "atomic", "dependencies"}));
+  app.add_option("--workload", o.workload, "throughput, skew, slow-node, failover, soak, atomic or dependencies")
+      ->check(CLI::IsMember({"throughput", "skew", "slow-node", "failover", "soak", "atomic", "dependencies"}));
+  app.add_option("--slow-factor", o.slow_factor, "slow-node: how many times slower the last node runs (default 5)")
+      ->check(CLI::Range(2, 1000));
+  app.add_option("--placement", o.placements, "slow-node: the placement policies to run (default adaptive round_robin)")
+      ->check(CLI::IsMember({"key", "round_robin", "least_loaded", "weighted", "adaptive"}));
   app.add_option("--soak", o.soak_minutes, "soak: steady load for this many minutes, reporting memory and disk")
       ->check(CLI::Range(1u, 100000u));
   app.add_option("--rate", o.rate, "soak: tasks submitted per second")->check(CLI::Range(10u, 1000000u));
@@ -1220,12 +1261,13 @@ int run(int argc, char** argv) {
   if (o.workload == "dependencies" && tasks->count() == 0) o.tasks = 50;
   o.spawn = spawn->count() > 0 || o.workload != "throughput" || o.curve || o.compare_curve;
   if (o.meshd.empty()) o.meshd = default_meshd;
-  if (o.nodes == 0) o.nodes = o.workload == "skew" ? 4 : o.workload == "throughput" ? 1 : 3;
+  if (o.nodes == 0) o.nodes = o.workload == "skew" || o.workload == "slow-node" ? 4 : o.workload == "throughput" ? 1 : 3;
   if (o.workload == "soak") {
     if (o.soak_minutes == 0) o.soak_minutes = 30;
     return soak(o);
   }
   if (o.workload == "skew") return skew(o);
+  if (o.workload == "slow-node") return slow_node(o);
   if (o.workload == "atomic") return atomic_workload(o);
   if (o.workload == "dependencies") return dependencies_workload(o);
   if (o.workload == "failover") return failover(o);
