@@ -412,7 +412,13 @@ void NodeState::publish_load() {
   // Runnable now: what a thief could take. Tasks in backoff are not.
   load.pending = ready_.ready_size();
   load.free_slots = draining_ ? 0 : config_.slots - static_cast<uint32_t>(std::min<size_t>(running(), config_.slots));
-  load.backlog_ms = load.pending * average_run_ms_ / std::max<uint32_t>(config_.slots, 1);
+  // The queue drains through this node's slots, and under placement also
+  // through the runs it has out on other members.
+  uint64_t draining_slots = config_.slots;
+  if (config_.placement != Placement::kKey) {
+    for (const auto& [id, lease] : leases_) draining_slots += lease.owner != config_.node_id && !lease.ending;
+  }
+  load.backlog_ms = load.pending * average_run_ms_ / std::max<uint64_t>(draining_slots, 1);
   load.slots = config_.slots;
   load.run_us = average_slot_us_;
   load.failure_permille = failure_permille_;

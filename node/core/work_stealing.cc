@@ -31,9 +31,14 @@ bool NodeState::idle_with_free_slots() const {
 
 std::vector<MemberView> NodeState::steal_candidates() const {
   // This node's own load is published only as of the last probe period, so
-  // it is excluded by id rather than trusted to be below the threshold.
+  // it is excluded by id rather than trusted to be below the threshold. A
+  // victim is worth robbing only if it would not get to the tasks sooner
+  // than this node would finish them: its backlog (0: not known yet) must
+  // outlast this node's own run time, so a slow node leaves a short tail alone.
+  const uint64_t own_run_ms = average_slot_us_ / 1000;
   auto candidates = membership_.members_where([&](MemberState state, const LoadDigest& load) {
-    return state == MemberState::kAlive && load.pending >= config_.steal.threshold;
+    return state == MemberState::kAlive && load.pending >= config_.steal.threshold &&
+           (load.backlog_ms == 0 || load.backlog_ms >= own_run_ms);
   });
   std::erase_if(candidates, [&](const MemberView& m) { return m.id == config_.node_id; });
   return candidates;
@@ -67,7 +72,12 @@ void NodeState::maybe_steal() {
   if (!victim) return;
   // Ask for the free slots plus one more round of them: a thief that takes
   // only what it can start now idles for a round trip after every task.
-  uint32_t want = std::min<uint32_t>(2 * config_.slots - static_cast<uint32_t>(running()), config_.steal.batch_max);
+  // Not that second round if the victim would get to it sooner than this
+  // node's first round ends (a slow thief).
+  uint32_t free_slots = config_.slots - static_cast<uint32_t>(running());
+  const uint64_t own_run_ms = average_slot_us_ / 1000;
+  bool second_round = victim->load.backlog_ms == 0 || victim->load.backlog_ms >= 2 * own_run_ms;
+  uint32_t want = std::min<uint32_t>(free_slots + (second_round ? config_.slots : 0), config_.steal.batch_max);
   send(victim->address, StealRequest{config_.node_id, config_.address, want});
   steal_in_flight_until_ms_ = now_ms_ + config_.steal.request_timeout_ms;
   count("steal_requests_sent");

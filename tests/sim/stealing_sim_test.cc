@@ -112,13 +112,17 @@ TEST_CASE("sim placement: adaptive placement keeps a slow node's runs off the ta
   SkewRun adaptive = run_skew(/*steal=*/false, Placement::kAdaptive, /*slow_factor=*/5, tasks, task_ms);
   SkewRun round_robin = run_skew(/*steal=*/false, Placement::kRoundRobin, /*slow_factor=*/5, tasks, task_ms);
   SkewRun evenly = run_skew(/*steal=*/false, Placement::kAdaptive, /*slow_factor=*/1, tasks, task_ms);
+  // With stealing on, the slow node, idle, must not steal the tail either.
+  SkewRun stealing = run_skew(/*steal=*/true, Placement::kAdaptive, /*slow_factor=*/5, tasks, task_ms);
   auto efficiency = [&](const SkewRun& r) { return ideal_ms / static_cast<double>(r.makespan_ms); };
   MESSAGE("100 x 200 ms, n3 5x slower, stealing off: ideal makespan " << ideal_ms << " ms; adaptive "
           << adaptive.makespan_ms << " ms (efficiency " << efficiency(adaptive) << "), round robin "
           << round_robin.makespan_ms << " ms (efficiency " << efficiency(round_robin) << "); runs adaptive "
-          << adaptive.by_runner << "round robin " << round_robin.by_runner);
+          << adaptive.by_runner << "round robin " << round_robin.by_runner << "; adaptive with stealing "
+          << stealing.makespan_ms << " ms (efficiency " << efficiency(stealing) << "): " << stealing.by_runner);
   CHECK(efficiency(adaptive) >= 0.9);
   CHECK(adaptive.makespan_ms < round_robin.makespan_ms);
+  CHECK(efficiency(stealing) >= 0.9);
   // With every node equally fast, adaptive spreads like the others do.
   CHECK(evenly.run_elsewhere > 60);
   CHECK(static_cast<double>(evenly.makespan_ms) < 1.2 * (tasks * task_ms / (4 * 2)));
