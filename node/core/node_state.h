@@ -569,6 +569,9 @@ class NodeState {
   void maybe_steal();
   bool idle_with_free_slots() const;
   std::vector<MemberView> steal_candidates() const;
+  // A victim's gossiped backlog (0: not known yet) lasts as long as `runs`
+  // of this node's own mean run time: it would not get to stolen tasks sooner.
+  bool backlog_outlasts_own_runs(const LoadDigest& victim, uint64_t runs) const;
   std::optional<MemberView> choose_victim();
   void settle_grants(const TaskKey& key, const TaskRecord& record);
   void send_grant(uint64_t grant_id);

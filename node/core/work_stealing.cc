@@ -29,16 +29,18 @@ bool NodeState::idle_with_free_slots() const {
          running() + leasing_.size() < config_.slots;
 }
 
+bool NodeState::backlog_outlasts_own_runs(const LoadDigest& victim, uint64_t runs) const {
+  return victim.backlog_ms == 0 || victim.backlog_ms >= runs * (average_slot_us_ / 1000);
+}
+
 std::vector<MemberView> NodeState::steal_candidates() const {
   // This node's own load is published only as of the last probe period, so
   // it is excluded by id rather than trusted to be below the threshold. A
   // victim is worth robbing only if it would not get to the tasks sooner
-  // than this node would finish them: its backlog (0: not known yet) must
-  // outlast this node's own run time, so a slow node leaves a short tail alone.
-  const uint64_t own_run_ms = average_slot_us_ / 1000;
+  // than this node would finish them, so a slow node leaves a short tail alone.
   auto candidates = membership_.members_where([&](MemberState state, const LoadDigest& load) {
     return state == MemberState::kAlive && load.pending >= config_.steal.threshold &&
-           (load.backlog_ms == 0 || load.backlog_ms >= own_run_ms);
+           backlog_outlasts_own_runs(load, 1);
   });
   std::erase_if(candidates, [&](const MemberView& m) { return m.id == config_.node_id; });
   return candidates;
@@ -75,8 +77,7 @@ void NodeState::maybe_steal() {
   // Not that second round if the victim would get to it sooner than this
   // node's first round ends (a slow thief).
   uint32_t free_slots = config_.slots - static_cast<uint32_t>(running());
-  const uint64_t own_run_ms = average_slot_us_ / 1000;
-  bool second_round = victim->load.backlog_ms == 0 || victim->load.backlog_ms >= 2 * own_run_ms;
+  bool second_round = backlog_outlasts_own_runs(victim->load, 2);
   uint32_t want = std::min<uint32_t>(free_slots + (second_round ? config_.slots : 0), config_.steal.batch_max);
   send(victim->address, StealRequest{config_.node_id, config_.address, want});
   steal_in_flight_until_ms_ = now_ms_ + config_.steal.request_timeout_ms;
