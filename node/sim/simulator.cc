@@ -25,6 +25,11 @@ struct Simulator::SimNode {
   std::deque<RunTask> run_queue;
   uint32_t runs_busy = 0;
   std::set<RunRef> running;  // what the renewal timer reports
+  // Runs the core aborted while they ran. As a cancelled handler returns
+  // at once, each reports a failure now, freeing its slot; the finish it
+  // was scheduled for is dropped (whichever of the two comes first counts).
+  std::set<RunRef> aborted;           // the abort's report is on its way
+  std::set<RunRef> aborted_reported;  // the other finish is to be dropped
   uint64_t run_factor = 1;   // its runs take this many times as long
   NodeClock clock;
 };
@@ -174,6 +179,9 @@ void Simulator::deliver(const Event& event) {
   }
   InputEvent input = event.input;
   if (const auto* finished = std::get_if<in::TaskFinished>(&input)) {
+    RunRef run{finished->partition, finished->id, finished->attempt};
+    if (n.aborted_reported.erase(run)) return;
+    if (n.aborted.erase(run)) n.aborted_reported.insert(run);
     --n.runs_busy;
     n.running.erase(RunRef{finished->partition, finished->id, finished->attempt});
     start_runs(event.node);
@@ -201,6 +209,7 @@ void Simulator::carry_out(size_t from, Effects effects) {
     n.running.insert(RunRef{run.partition, run.id, run.attempt});
     n.run_queue.push_back(std::move(run));
   }
+  for (const auto& abort : effects.aborts) stop_run(from, RunRef{abort.partition, abort.id, abort.attempt});
   start_runs(from);
   for (auto& message : effects.sends) send(from, std::move(message));
   if (!effects.wake_at_ms) return;
@@ -209,6 +218,21 @@ void Simulator::carry_out(size_t from, Effects effects) {
     n.wake_scheduled = at;
     push(from, at, in::Tick{});
   }
+}
+
+void Simulator::stop_run(size_t node, const RunRef& run) {
+  SimNode& n = *nodes_[node];
+  if (!n.running.count(run) || n.aborted.count(run)) return;
+  auto queued = std::find_if(n.run_queue.begin(), n.run_queue.end(), [&](const RunTask& t) {
+    return RunRef{t.partition, t.id, t.attempt} == run;
+  });
+  if (queued != n.run_queue.end()) {  // not started: it never runs
+    n.run_queue.erase(queued);
+    n.running.erase(run);
+    return;
+  }
+  n.aborted.insert(run);
+  push(node, now_ms_, in::TaskFinished{run.partition, run.id, run.attempt, false, "aborted"});
 }
 
 void Simulator::slow_down(size_t node, uint64_t factor) { nodes_.at(node)->run_factor = factor; }

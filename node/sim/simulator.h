@@ -144,6 +144,8 @@ class Simulator {
   void deliver(const Event& event);
   void carry_out(size_t from, Effects effects);
   void start_runs(size_t node);
+  // Carries out the core's abort of a run: as the driver's executor does.
+  void stop_run(size_t node, const RunRef& run);
   void arm_renewals(size_t node);
   void send(size_t from, OutgoingPeerMessage message);
   void trace(uint64_t a, uint64_t b, uint64_t c);
