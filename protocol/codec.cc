@@ -6,11 +6,11 @@
 namespace mesh {
 namespace codec_detail {
 
-// The dependency fields are appended, and written only when set: a task
-// without them keeps the bytes it always had.
+// The dependency fields and no_backup are appended, and written only when
+// set: a task without them keeps the bytes it always had.
 void pack(Packer& p, const TaskSpec& t) {
-  bool dependent = !t.after.empty() || t.shard_count > 0;
-  p.pack_array(dependent ? 13 : 10);
+  bool dependent = !t.after.empty() || t.shard_count > 0 || t.no_backup;
+  p.pack_array(t.no_backup ? 14 : dependent ? 13 : 10);
   pack_str(p, t.id);
   pack_str(p, t.handler);
   pack_bin(p, t.payload);
@@ -31,20 +31,23 @@ void pack(Packer& p, const TaskSpec& t) {
   }
   p.pack(t.shard_index);
   p.pack(t.shard_count);
+  if (t.no_backup) p.pack(true);
 }
 
 void pack(Packer& p, const AttemptInfo& a) {
-  p.pack_array(6);
+  p.pack_array(a.backup ? 7 : 6);
   p.pack(a.attempt);
   pack_str(p, a.runner);
   p.pack(a.started_ms);
   p.pack(a.ended_ms);
   p.pack(static_cast<uint8_t>(a.outcome));
   pack_str(p, a.error);
+  if (a.backup) p.pack(true);  // appended, written only when set
 }
 
 void pack(Packer& p, const TaskRecord& r) {
-  p.pack_array(!r.inputs.empty() ? 17 : r.txn.empty() ? 15 : 16);
+  bool backup = r.backup.attempt != 0;
+  p.pack_array(backup ? 18 : !r.inputs.empty() ? 17 : r.txn.empty() ? 15 : 16);
   pack(p, r.spec);
   p.pack(r.partition);
   p.pack(static_cast<uint8_t>(r.state));
@@ -61,14 +64,20 @@ void pack(Packer& p, const TaskRecord& r) {
   p.pack_array(static_cast<uint32_t>(r.attempts.size()));
   for (const auto& a : r.attempts) pack(p, a);
   p.pack(r.lost_attempts);
-  if (!r.txn.empty() || !r.inputs.empty()) pack_str(p, r.txn);
-  if (r.inputs.empty()) return;
+  if (!r.txn.empty() || !r.inputs.empty() || backup) pack_str(p, r.txn);
+  if (r.inputs.empty() && !backup) return;
   p.pack_array(static_cast<uint32_t>(r.inputs.size()));
   for (const auto& [parent, text] : r.inputs) {
     p.pack_array(2);
     pack_str(p, parent);
     pack_bin(p, text);
   }
+  if (!backup) return;
+  p.pack_array(4);
+  p.pack(r.backup.attempt);
+  pack_str(p, r.backup.owner);
+  p.pack(r.backup.deadline_ms);
+  p.pack(r.backup.timeout_at_ms);
 }
 
 void pack_records(Packer& p, const std::vector<TaskRecord>& records) {
@@ -371,6 +380,7 @@ TaskSpec read_spec(const msgpack::object& o) {
   }
   t.shard_index = f.unsigned_as<uint32_t>(limits::kMaxShards);
   t.shard_count = f.unsigned_as<uint32_t>(limits::kMaxShards);
+  if (f.has_more()) t.no_backup = f.boolean();
   return t;
 }
 
@@ -439,6 +449,7 @@ AttemptInfo read_attempt(const msgpack::object& o) {
   uint8_t outcome = f.unsigned_as<uint8_t>(static_cast<uint8_t>(AttemptOutcome::kCancelled));
   a.outcome = static_cast<AttemptOutcome>(outcome);
   a.error = f.bytes(limits::kMaxErrorBytes);
+  if (f.has_more()) a.backup = f.boolean();
   return a;
 }
 
@@ -469,6 +480,13 @@ TaskRecord read_record(const msgpack::object& o) {
       std::string parent = input.bytes(limits::kMaxIdBytes);
       r.inputs[std::move(parent)] = input.bytes(limits::kMaxInputBytes);
     }
+  }
+  if (f.has_more()) {  // appended: a backup attempt racing the lease
+    Fields backup(f.next(), 4, "backup");
+    r.backup.attempt = backup.unsigned_as<uint32_t>(UINT32_MAX);
+    r.backup.owner = backup.bytes(limits::kMaxNameBytes);
+    r.backup.deadline_ms = backup.u64();
+    r.backup.timeout_at_ms = backup.u64();
   }
   return r;
 }

@@ -22,7 +22,7 @@ void pack_op(Packer& p, const OpSubmit& o) {
   p.pack(o.at_ms);
 }
 void pack_op(Packer& p, const OpLease& o) {
-  p.pack_array(7);
+  p.pack_array(o.backup ? 8 : 7);
   p.pack(static_cast<uint8_t>(OpKind::kLease));
   pack_str(p, o.id);
   p.pack(o.attempt);
@@ -30,6 +30,7 @@ void pack_op(Packer& p, const OpLease& o) {
   p.pack(o.at_ms);
   p.pack(o.lease_deadline_ms);
   p.pack(o.timeout_at_ms);
+  if (o.backup) p.pack(true);  // appended, written only when set
 }
 void pack_op(Packer& p, const OpRenew& o) {
   p.pack_array(4);
@@ -166,6 +167,7 @@ TaskOp read_op(const msgpack::object& o) {
       op.at_ms = f.u64();
       op.lease_deadline_ms = f.u64();
       op.timeout_at_ms = f.u64();
+      if (f.has_more()) op.backup = f.boolean();
       return op;
     }
     case OpKind::kRenew: {

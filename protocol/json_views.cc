@@ -28,10 +28,13 @@ nlohmann::json to_json(const TaskRecord& r) {
                         {"started_ms", a.started_ms},
                         {"ended_ms", a.ended_ms},
                         {"outcome", outcome_name(a.outcome)},
-                        {"error", a.error}});
+                        {"error", a.error},
+                        {"backup", a.backup}});
   }
   nlohmann::json after = nlohmann::json::array();
   for (const auto& p : r.spec.after) after.push_back({{"id", p.id}, {"key", p.key}});
+  nlohmann::json backup = nullptr;  // a backup attempt racing the lease
+  if (r.backup.attempt != 0) backup = {{"attempt", r.backup.attempt}, {"owner", r.backup.owner}};
   return {{"id", r.spec.id},
           {"handler", r.spec.handler},
           {"payload", r.spec.payload},
@@ -40,6 +43,7 @@ nlohmann::json to_json(const TaskRecord& r) {
           {"timeout_ms", r.spec.timeout_ms},
           {"key", r.spec.key},
           {"stealable", r.spec.stealable},
+          {"no_backup", r.spec.no_backup},
           {"partition", r.partition},
           {"state", state_name(r.state)},
           {"attempt", r.attempt},
@@ -50,6 +54,7 @@ nlohmann::json to_json(const TaskRecord& r) {
           {"shard", nlohmann::json::array({r.spec.shard_index, r.spec.shard_count})},
           {"inputs", r.inputs},
           {"lease_owner", r.lease_owner},
+          {"backup", backup},
           {"submitted_ms", r.submitted_ms},
           {"finished_ms", r.finished_ms},
           {"result", r.result},

@@ -62,6 +62,10 @@ struct TaskSpec {
   // shuffle between map and reduce tasks.
   uint32_t shard_index = 0;
   uint32_t shard_count = 0;
+  // Appended: no backup attempt is started for this task when it straggles
+  // (docs/ARCHITECTURE.md, "Backup attempts"), e.g. for a handler whose
+  // side effects must not run twice at once.
+  bool no_backup = false;
 
   bool operator==(const TaskSpec&) const = default;
 };
@@ -83,8 +87,21 @@ struct AttemptInfo {
   uint64_t ended_ms = 0;
   AttemptOutcome outcome = AttemptOutcome::kRunning;
   std::string error;
+  bool backup = false;  // appended: a backup attempt, started to race a straggler
 
   bool operator==(const AttemptInfo&) const = default;
+};
+
+// A second attempt of a straggling task, racing the first one (the record's
+// own lease fields): the first of the two to complete commits, the other
+// is fenced. attempt 0: none runs.
+struct BackupLease {
+  uint32_t attempt = 0;
+  std::string owner;
+  uint64_t deadline_ms = 0;
+  uint64_t timeout_at_ms = 0;
+
+  bool operator==(const BackupLease&) const = default;
 };
 
 // The replicated, persisted state of one task.
@@ -113,6 +130,8 @@ struct TaskRecord {
   // The results of the parents that completed (their shard, with
   // shard_count), by parent id; appended, written only when there are any.
   std::map<std::string, std::string> inputs = {};
+  // Appended, written only while a backup attempt runs.
+  BackupLease backup = {};
 
   bool operator==(const TaskRecord&) const = default;
 };

@@ -23,7 +23,9 @@ struct OpSubmit {
   bool operator==(const OpSubmit&) const = default;
 };
 
-// PENDING -> LEASED: starts attempt `attempt` on `owner`.
+// PENDING -> LEASED: starts attempt `attempt` on `owner`. With backup
+// (appended): LEASED -> LEASED, a second attempt on another owner races the
+// running one (TaskRecord::backup).
 struct OpLease {
   std::string id;
   uint32_t attempt = 0;
@@ -31,6 +33,7 @@ struct OpLease {
   uint64_t at_ms = 0;
   uint64_t lease_deadline_ms = 0;
   uint64_t timeout_at_ms = 0;
+  bool backup = false;
   bool operator==(const OpLease&) const = default;
 };
 

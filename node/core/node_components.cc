@@ -77,9 +77,12 @@ void NodeState::apply_multi_task_op(uint32_t partition, Replica& r, const TaskOp
     // cancel held, OpParentsDone's children.
     auto [begin, end] = task_partition_.equal_range(id);
     bool created = std::none_of(begin, end, [&](const auto& entry) { return entry.second == partition; });
-    if (created) task_partition_.emplace(id, partition);
-    if (!r.leading) continue;
     const TaskRecord& record = *r.table.find(id);
+    if (created) {
+      task_partition_.emplace(id, partition);
+      jobs_.note(TaskKey{partition, id}, record.txn);
+    }
+    if (!r.leading) continue;
     if (created) count("tasks_submitted");
     if (record.state == TaskState::kFailed) count("tasks_failed_upstream");
     reindex(partition, record, false);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "node/core/assert.h"
 #include "node/core/backoff.h"
 #include "node/core/clock_math.h"
 #include "node/core/partitioning.h"
@@ -20,8 +21,8 @@ NodeState::NodeState(NodeConfig config, Random& random)
 
 NodeState::~NodeState() = default;
 
-RunTask run_task_of(const TaskRecord& record, uint32_t partition) {
-  return RunTask{record.spec.id, record.attempt, record.spec.handler, record.spec.payload, record.spec.timeout_ms,
+RunTask run_task_of(const TaskRecord& record, uint32_t partition, uint32_t attempt) {
+  return RunTask{record.spec.id, attempt, record.spec.handler, record.spec.payload, record.spec.timeout_ms,
                  partition, inputs_in_order(record)};
 }
 
@@ -47,6 +48,7 @@ Effects NodeState::step(const Input& input) {
     expire_deadlines();
     start_waiting_runs();
     dispatch();
+    start_backup_attempts();
     maybe_steal();
     bool more = std::any_of(replicas_.begin(), replicas_.end(), [](const auto& p) { return p.second.raft->has_ready(); });
     if (!more) break;
@@ -123,10 +125,13 @@ bool NodeState::commit_outcome(uint32_t partition, const TaskRecord& r, uint32_t
   if (!ok) return fail_attempt(partition, r, attempt, AttemptOutcome::kFailed, output);
   if (!propose(partition, OpComplete{r.spec.id, attempt, output, now_ms_})) return false;
   // started_ms was stamped by the leader that leased the attempt, maybe on another host.
-  uint64_t run_ms = elapsed_ms(now_ms_, r.attempts.back().started_ms);
-  // A moving average with weight 1/8: smooth, and cheap to keep.
-  average_run_ms_ = average_run_ms_ == 0 ? run_ms : (average_run_ms_ * 7 + run_ms) / 8;
-  if (auto it = leases_.find(TaskKey{partition, r.spec.id}); it != leases_.end()) it->second.ending = true;
+  if (const AttemptInfo* a = find_attempt(r, attempt)) {
+    uint64_t run_ms = elapsed_ms(now_ms_, a->started_ms);
+    // A moving average with weight 1/8: smooth, and cheap to keep.
+    average_run_ms_ = average_run_ms_ == 0 ? run_ms : (average_run_ms_ * 7 + run_ms) / 8;
+  }
+  // The racing attempt, if any, ends with this one.
+  for (auto [it, end] = leases_of(TaskKey{partition, r.spec.id}); it != end; ++it) it->second.ending = true;
   return true;
 }
 
@@ -136,7 +141,9 @@ bool NodeState::fail_attempt(uint32_t partition, const TaskRecord& r, uint32_t a
   if (!propose(partition, OpFail{r.spec.id, attempt, outcome, error_text(std::move(error)), now_ms_, now_ms_ + delay})) {
     return false;
   }
-  if (auto it = leases_.find(TaskKey{partition, r.spec.id}); it != leases_.end()) it->second.ending = true;
+  if (auto it = leases_.find(LeaseKey{TaskKey{partition, r.spec.id}, attempt}); it != leases_.end()) {
+    it->second.ending = true;
+  }
   return true;
 }
 
@@ -156,7 +163,7 @@ void NodeState::on(const in::RenewLeases& e) {
       remote.push_back(ref);
       continue;
     }
-    auto lease = leases_.find(key);
+    auto lease = leases_.find(LeaseKey{key, ref.attempt});
     if (lease == leases_.end() || !lease->second.held_by(ref.attempt, config_.node_id)) continue;
     lease->second.deadline_ms = std::max(lease->second.deadline_ms, now_ms_ + config_.lease_ttl_ms);
     rearm_timeout(lease->second, key, ran_ms(key));
@@ -260,7 +267,8 @@ void NodeState::on_applied(uint32_t partition, Replica& r, const TaskOp& op, con
   // this node's replica, whoever proposed it.
   if (record != nullptr && !record->attempts.empty() && pending_results_.count(key) &&
       (std::holds_alternative<OpComplete>(op) || std::holds_alternative<OpFail>(op))) {
-    settle_result(key, record->attempts.back().attempt);
+    settle_result(key, std::holds_alternative<OpComplete>(op) ? std::get<OpComplete>(op).attempt
+                                                              : std::get<OpFail>(op).attempt);
   }
   if (!r.leading) return;
   std::visit(
@@ -274,12 +282,16 @@ void NodeState::on_applied(uint32_t partition, Replica& r, const TaskOp& op, con
           if (own && status.ok()) {
             // It starts once a slot is free (start_waiting_runs): maybe at once.
             runs_[key] = Run{partition, o.attempt, 0, {}, 0,
-                             run_task_of(*record, partition)};
+                             run_task_of(*record, partition, o.attempt)};
             count("attempts_started");
           }
           if (grant_of_task_.count(key)) settle_grants(key, *record);
+          if (status.ok() && o.backup) count("backup_attempts_started");
         } else if constexpr (std::is_same_v<T, OpComplete>) {
           if (status.ok()) count("tasks_completed");
+          if (const AttemptInfo* a = status.ok() ? find_attempt(*record, o.attempt) : nullptr; a && a->backup) {
+            count("backup_attempts_won");
+          }
           if (record != nullptr) acknowledge_result(key, *record);
         } else if constexpr (std::is_same_v<T, OpRelease>) {
           if (status.ok() && record->state == TaskState::kFailed) {
@@ -309,15 +321,29 @@ void NodeState::on_applied(uint32_t partition, Replica& r, const TaskOp& op, con
   if (status.ok() && is_terminal(record->state)) out_.finished.push_back(*record);
 }
 
-NodeState::Lease NodeState::lease_on_this_clock(uint32_t partition, const TaskRecord& r, const Lease* previous,
-                                               bool renewed) const {
-  Lease lease{partition, r.attempt, r.lease_owner, now_ms_ + config_.lease_ttl_ms, now_ms_ + r.spec.timeout_ms,
-              false};
-  if (previous != nullptr && previous->attempt == r.attempt) {
+NodeState::Lease NodeState::lease_on_this_clock(uint32_t partition, const TaskRecord& r, uint32_t attempt,
+                                               const Lease* previous, bool renewed) const {
+  MESH_ASSERT(is_current_lease(r, attempt), "a lease is entered for a running attempt");
+  const std::string& owner = attempt == r.attempt ? r.lease_owner : r.backup.owner;
+  Lease lease{partition, attempt, owner, now_ms_ + config_.lease_ttl_ms, now_ms_ + r.spec.timeout_ms, false};
+  lease.run_started_ms = now_ms_;
+  if (previous != nullptr && previous->attempt == attempt) {
+    lease.run_started_ms = previous->run_started_ms;
     lease.timeout_at_ms = previous->timeout_at_ms;
     if (!renewed) lease.deadline_ms = previous->deadline_ms;
   }
   return lease;
+}
+
+void NodeState::enter_leases(uint32_t partition, const TaskRecord& r, const std::map<uint32_t, Lease>& previous,
+                             bool renewed) {
+  const TaskKey key{partition, r.spec.id};
+  for (uint32_t attempt : {r.attempt, r.backup.attempt}) {
+    if (attempt == 0) continue;
+    auto before = previous.find(attempt);
+    leases_[LeaseKey{key, attempt}] =
+        lease_on_this_clock(partition, r, attempt, before == previous.end() ? nullptr : &before->second, renewed);
+  }
 }
 
 uint64_t NodeState::not_before_on_this_clock(const TaskRecord& r) const {
@@ -328,11 +354,10 @@ void NodeState::reindex(uint32_t partition, const TaskRecord& r, bool renewed) {
   const TaskKey id{partition, r.spec.id};
   ready_.remove(id);
   deps_->on_record(partition, r);
-  std::optional<Lease> previous;
-  if (auto it = leases_.find(id); it != leases_.end()) {
-    previous = it->second;
-    leases_.erase(it);
-  }
+  std::map<uint32_t, Lease> previous;  // by attempt
+  auto [first_lease, after_leases] = leases_of(id);
+  for (auto it = first_lease; it != after_leases; ++it) previous.emplace(it->first.attempt, it->second);
+  leases_.erase(first_lease, after_leases);
   // An own run whose lease ended (expired, timed out, cancelled) is stopped.
   if (auto run = runs_.find(id); run != runs_.end() && run->second.lender_address.empty() &&
                                  !is_current_lease(r, run->second.attempt, config_.node_id)) {
@@ -342,7 +367,7 @@ void NodeState::reindex(uint32_t partition, const TaskRecord& r, bool renewed) {
   if (r.state == TaskState::kPending) {
     ready_.push(id, r.spec.priority, not_before_on_this_clock(r), now_ms_);
   } else if (r.state == TaskState::kLeased) {
-    leases_[id] = lease_on_this_clock(partition, r, previous ? &*previous : nullptr, renewed);
+    enter_leases(partition, r, previous, renewed);
   } else if (is_terminal(r.state)) {
     settle_cancels(id, &r);
     auto [begin, end] = waiters_by_task_.equal_range(id);
@@ -358,8 +383,9 @@ void NodeState::reindex(uint32_t partition, const TaskRecord& r, bool renewed) {
 // --- scheduling on led partitions ------------------------------------------------------
 
 void NodeState::expire_deadlines() {
-  std::vector<TaskKey> due;
-  for (auto& [id, lease] : leases_) {
+  std::vector<LeaseKey> due;
+  for (auto& [lease_key, lease] : leases_) {
+    const TaskKey& id = lease_key.task;
     if (lease.ending || now_ms_ < lease.retry_at_ms) continue;
     bool ours = lease.owner == config_.node_id;
     bool runner_dead = !ours && node_dead(lease.owner);
@@ -371,15 +397,16 @@ void NodeState::expire_deadlines() {
     // everyone hears no renewals either, and its release could still commit
     // once it is back. It checks again a heartbeat later (it steps down first
     // if it stays cut off).
-    if (expired && !ours && !runner_dead && !timed_out(id, lease) &&
+    if (expired && !ours && !runner_dead && !timed_out(lease_key, lease) &&
         !replicas_.at(lease.partition).raft->heard_from_quorum_since(lease.deadline_ms)) {
       lease.retry_at_ms = now_ms_ + config_.replication.heartbeat_interval_ms;
       continue;
     }
-    if (timed_out(id, lease) || expired || runner_dead || runner_gone) due.push_back(id);
+    if (timed_out(lease_key, lease) || expired || runner_dead || runner_gone) due.push_back(lease_key);
   }
-  for (const auto& id : due) {
-    Lease& lease = leases_.at(id);
+  for (const auto& lease_key : due) {
+    const TaskKey& id = lease_key.task;
+    Lease& lease = leases_.at(lease_key);
     const TaskRecord& r = *replicas_.at(lease.partition).table.find(id.id);
     bool ours = lease.owner == config_.node_id;
     // Which of the three: an expiry, and a death this node's membership
@@ -390,7 +417,7 @@ void NodeState::expire_deadlines() {
     // A proposal the group refuses (a leadership hand-over) is tried again
     // a heartbeat later: the lease stays due.
     bool proposed = false;
-    if (timed_out(id, lease)) {
+    if (timed_out(lease_key, lease)) {
       proposed = fail_attempt(lease.partition, r, lease.attempt, AttemptOutcome::kTimedOut,
                               "timed out after " + std::to_string(r.spec.timeout_ms) + " ms");
     } else if (propose(lease.partition,
@@ -453,16 +480,17 @@ std::optional<uint64_t> NodeState::next_wake() const {
   for (const auto& [p, r] : replicas_) {
     if (r.raft->has_ready()) earliest(now_ms_);
   }
-  for (const auto& [id, lease] : leases_) {
+  for (const auto& [lease_key, lease] : leases_) {
     if (lease.ending) continue;
     // The timeout of an attempt waiting here for a slot has not started.
-    uint64_t timeout_at_ms = waits_for_slot(id) ? UINT64_MAX : lease.timeout_at_ms;
+    uint64_t timeout_at_ms = waits_for_slot(lease_key.task, lease_key.attempt) ? UINT64_MAX : lease.timeout_at_ms;
     earliest(std::max(std::min(timeout_at_ms, lease.deadline_ms), lease.retry_at_ms));
   }
   for (const auto& [id, run] : runs_) {
     if (!run.waiting) earliest(run.timeout_at_ms);
   }
   for (const auto& [id, p] : pending_results_) earliest(p.next_send_ms);
+  if (watching_for_stragglers_) earliest(next_backup_check_ms_);
   for (const auto& [id, route] : routes_) earliest(route.resend_at_ms);
   if (auto t = txns_->next_wake()) earliest(*t);
   if (auto t = deps_->next_wake()) earliest(*t);

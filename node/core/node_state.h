@@ -65,6 +65,7 @@
 #include <string>
 #include <string_view>
 
+#include "node/core/backup_attempts.h"
 #include "node/core/effects.h"
 #include "node/core/dependencies.h"
 #include "node/core/exec_policy.h"
@@ -152,11 +153,12 @@ struct NodeConfig {
   RetentionConfig retention;
   TxnConfig transactions;
   DependencyConfig dependencies;
+  BackupConfig backups;
   Placement placement = Placement::kKey;
 };
 
-// The attempt of a leased record, as its runner starts it.
-RunTask run_task_of(const TaskRecord& record, uint32_t partition);
+// An attempt of a leased record (its lease or its backup), as its runner starts it.
+RunTask run_task_of(const TaskRecord& record, uint32_t partition, uint32_t attempt);
 
 // Where the answer to a routed request goes: a client request of this node
 // (origin_address empty) or a route / fan-out handle of another node.
@@ -230,6 +232,13 @@ class NodeState {
     std::optional<uint64_t> leaderless_since_ms;
     bool quorum_lost_reported = false;
   };
+  // One lease of a task: a task racing a backup attempt has two.
+  struct LeaseKey {
+    TaskKey task;
+    uint32_t attempt = 0;
+    auto operator<=>(const LeaseKey&) const = default;
+    bool operator==(const LeaseKey&) const = default;
+  };
   // A lease on a task of a partition this node leads.
   struct Lease {
     uint32_t partition = 0;
@@ -239,6 +248,11 @@ class NodeState {
     uint64_t timeout_at_ms = 0;
     bool ending = false;     // a release or failure is proposed
     uint64_t retry_at_ms = 0;  // the group refused the proposal (a hand-over): not before then
+    // When the attempt was leased, on this clock, as far as this leader
+    // knows: since the lease, or since this node leads, or earlier when its
+    // runner's renewals say it has run longer. Waiting for a slot on a busy
+    // runner counts: the job waits all the same.
+    uint64_t run_started_ms = 0;
     // This leader's view of is_current_lease (node/core/task_table.h).
     bool held_by(uint32_t of_attempt, const std::string& runner) const {
       return attempt == of_attempt && owner == runner;
@@ -460,8 +474,12 @@ class NodeState {
   // A record's deadlines were set on the clock of whichever leader proposed
   // them; this leader keeps its own, measured from the durations on its
   // clock. `previous` is the lease it held for the task before, if any.
-  Lease lease_on_this_clock(uint32_t partition, const TaskRecord& record, const Lease* previous,
+  Lease lease_on_this_clock(uint32_t partition, const TaskRecord& record, uint32_t attempt, const Lease* previous,
                             bool renewed) const;
+  // Enters the leases of a leased record (its lease, and a backup racing
+  // it); `previous` holds the leases this leader had for it, by attempt.
+  void enter_leases(uint32_t partition, const TaskRecord& record, const std::map<uint32_t, Lease>& previous,
+                    bool renewed);
   // When a pending task becomes runnable here: the record's backoff, but
   // never later than its longest backoff from now (another leader's clock
   // may be far ahead of this one).
@@ -508,7 +526,8 @@ class NodeState {
     // Adaptive only: expected µs to a success there; 0 unknown (no run yet).
     uint64_t success_us = 0;
   };
-  std::map<std::string, Room> placement_room();
+  // `every_member`: others too under key placement (a backup attempt's runner).
+  std::map<std::string, Room> placement_room(bool every_member = false);
   // A member's load digest as placement last saw it arrive: its version, and
   // this node's runs then out on that member.
   struct DigestBaseline {
@@ -517,8 +536,15 @@ class NodeState {
   };
   std::string choose_runner(const std::map<std::string, Room>& room, bool stealable);
   std::string choose_adaptive(const std::map<std::string, Room>& room) const;
+  // Proposes the lease of `key` to `runner` (a backup attempt: racing the
+  // lease) and grants it once committed.
   bool place_remotely(const TaskKey& key, const std::string& runner, const Room& room,
-                      std::map<std::string, uint64_t>& grant_of_runner);
+                      std::map<std::string, uint64_t>& grant_of_runner, bool backup = false);
+  // Backup attempts (node/core/backup_attempts.h): starts one for each
+  // straggling attempt of a job on a led partition, on a member with room.
+  void start_backup_attempts();
+  // The member with the most room, other than the straggler's `owner`; empty when none has any.
+  std::string choose_backup_runner(const std::map<std::string, Room>& room, const std::string& owner) const;
   void publish_load();
   std::optional<uint64_t> next_wake() const;
   void count(const std::string& name, uint64_t n = 1) { counters_[name] += n; }
@@ -581,6 +607,10 @@ class NodeState {
   // to the leader; false once there is nothing left to deliver.
   bool deliver_result(const TaskKey& key, PendingResult& p);
   void settle_result(const TaskKey& key, uint32_t attempt);
+  // A renewal of an attempt whose lease this leader holds no more: when its
+  // table shows that attempt ended (a backup completed first, a cancel), the
+  // runner is told it is fenced, and stops it.
+  void fence_if_ended(const AttemptRef& ref, const std::string& runner, const std::string& runner_address);
   void acknowledge_result(const TaskKey& key, const TaskRecord& record);
   // `timed`: the runner's periodic renewal (an unanswered previous one
   // moves on to the next candidate); else following a redirect.
@@ -604,9 +634,9 @@ class NodeState {
   // measured, and at least that), at most lease_ahead_max.
   size_t lease_ahead() const;
   // Whether the attempt of `key` waits here for a slot: its timeout has not started.
-  bool waits_for_slot(const TaskKey& key) const;
-  bool timed_out(const TaskKey& key, const Lease& lease) const {
-    return now_ms_ >= lease.timeout_at_ms && !waits_for_slot(key);
+  bool waits_for_slot(const TaskKey& key, uint32_t attempt) const;
+  bool timed_out(const LeaseKey& key, const Lease& lease) const {
+    return now_ms_ >= lease.timeout_at_ms && !waits_for_slot(key.task, key.attempt);
   }
   // How long this node has run an attempt (0: waiting, or not running here).
   uint64_t ran_ms(const TaskKey& key) const;
@@ -624,7 +654,11 @@ class NodeState {
   // id -> partitions hosting a task of that id, for requests naming bare ids.
   std::multimap<std::string, uint32_t> task_partition_;
   ReadyQueue ready_;                    // pending tasks of led partitions
-  std::map<TaskKey, Lease> leases_;     // leased tasks of led partitions
+  std::map<LeaseKey, Lease> leases_;    // leases of tasks of led partitions, one per running attempt
+  // The leases of one task, in attempt order.
+  auto leases_of(const TaskKey& key) {
+    return std::pair{leases_.lower_bound(LeaseKey{key, 0}), leases_.upper_bound(LeaseKey{key, UINT32_MAX})};
+  }
   std::set<TaskKey> leasing_;           // own leases proposed, not yet committed
   std::map<TaskKey, Run> runs_;
   std::map<TaskKey, PendingResult> pending_results_;
@@ -678,6 +712,9 @@ class NodeState {
   uint64_t average_slot_us_ = 0;  // moving average of an own run in an executor slot, for lease_ahead
   uint32_t failure_permille_ = 0;  // moving average of own runs that failed, for adaptive placement
   std::map<std::string, DigestBaseline> digest_baseline_;  // by alive member id
+  JobIndex jobs_;                          // tasks of jobs on every hosted replica, for backup attempts
+  uint64_t next_backup_check_ms_ = 0;
+  bool watching_for_stragglers_ = false;  // a job's attempt runs on a led partition
   mutable std::optional<PartitionTable> table_cache_;
   mutable uint64_t table_cache_version_ = 0;
   bool node_dead(const std::string& node_id) const;

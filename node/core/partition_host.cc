@@ -103,6 +103,7 @@ const TaskRecord* NodeState::find(const std::string& id) const {
 }
 
 void NodeState::unindex_task(const std::string& id, uint32_t partition) {
+  jobs_.forget(TaskKey{partition, id});
   auto [begin, end] = task_partition_.equal_range(id);
   for (auto it = begin; it != end; ++it) {
     if (it->second == partition) {
@@ -265,6 +266,7 @@ bool NodeState::install_snapshot(uint32_t partition, Replica& r, const Snapshot&
   PartitionSnapshot& content = decoded.value();
   for (auto& record : content.records) {
     task_partition_.emplace(record.spec.id, partition);
+    jobs_.note(TaskKey{partition, record.spec.id}, record.txn);
     r.table.restore(std::move(record));
   }
   r.table.restore_transactions(std::move(content.prepared), std::move(content.decisions));
@@ -397,8 +399,10 @@ void NodeState::lead_start(uint32_t partition, Replica& r) {
     } else if (record.state == TaskState::kLeased) {
       // Its deadlines were set on another clock (or before a restart): the
       // runner gets a full lease and the attempt its full timeout from now.
-      leases_[TaskKey{partition, id}] = lease_on_this_clock(partition, record, nullptr, false);
-      if (record.lease_owner != config_.node_id) runners.insert(record.lease_owner);
+      enter_leases(partition, record, {}, false);
+      for (const std::string& owner : {record.lease_owner, record.backup.owner}) {
+        if (!owner.empty() && owner != config_.node_id) runners.insert(owner);
+      }
     } else if (record.state == TaskState::kBlocked) {
       deps_->on_record(partition, record);
     }
@@ -421,7 +425,8 @@ void NodeState::lead_end(uint32_t partition, Replica& r) {
   for (const auto& [id, record] : r.table.records()) {
     const TaskKey key{partition, id};
     ready_.remove(key);
-    leases_.erase(key);
+    auto [first, end] = leases_of(key);
+    leases_.erase(first, end);
     leasing_.erase(key);
     if (grant_of_task_.count(key)) settle_grants(key, record);
   }

@@ -35,7 +35,7 @@ constexpr double kFasterMargin = 0.8;
 
 }  // namespace
 
-std::map<std::string, NodeState::Room> NodeState::placement_room() {
+std::map<std::string, NodeState::Room> NodeState::placement_room(bool every_member) {
   std::map<std::string, Room> room;
   // Under key placement this node runs what it leads, and leases ahead of
   // its free slots; other policies compare free slots across members, so
@@ -44,7 +44,7 @@ std::map<std::string, NodeState::Room> NodeState::placement_room() {
   size_t capacity = config_.slots + (config_.placement == Placement::kKey ? lease_ahead() : 0);
   room[config_.node_id] = Room{busy < capacity ? static_cast<uint32_t>(capacity - busy) : 0u, config_.slots,
                                config_.address, expected_success_us(average_slot_us_, failure_permille_)};
-  if (config_.placement == Placement::kKey) return room;
+  if (config_.placement == Placement::kKey && !every_member) return room;
   // A member's gossiped free slots may predate what this node placed there
   // since, or what of it has finished: its slots busy with other work are
   // those its digest said were busy, less this node's runs out on it when
@@ -169,10 +169,10 @@ std::string NodeState::choose_adaptive(const std::map<std::string, Room>& room) 
 }
 
 bool NodeState::place_remotely(const TaskKey& key, const std::string& runner, const Room& room,
-                               std::map<std::string, uint64_t>& grant_of_runner) {
+                               std::map<std::string, uint64_t>& grant_of_runner, bool backup) {
   const TaskRecord& r = *replicas_.at(key.partition).table.find(key.id);
-  if (!propose(key.partition, OpLease{key.id, r.attempt + 1, runner, now_ms_, now_ms_ + config_.lease_ttl_ms,
-                                      now_ms_ + r.spec.timeout_ms})) {
+  if (!propose(key.partition, OpLease{key.id, next_attempt(r), runner, now_ms_, now_ms_ + config_.lease_ttl_ms,
+                                      now_ms_ + r.spec.timeout_ms, backup})) {
     return false;
   }
   auto [it, created] = grant_of_runner.emplace(runner, 0);
@@ -214,7 +214,7 @@ void NodeState::dispatch() {
     bool placed = false;
     if (!refusing.count(next.partition)) {
       if (runner == config_.node_id) {
-        placed = propose(next.partition, OpLease{next.id, r.attempt + 1, config_.node_id, now_ms_,
+        placed = propose(next.partition, OpLease{next.id, next_attempt(r), config_.node_id, now_ms_,
                                                  now_ms_ + config_.lease_ttl_ms, now_ms_ + r.spec.timeout_ms});
         if (placed) leasing_.insert(next);
       } else {
@@ -231,6 +231,72 @@ void NodeState::dispatch() {
   for (const auto& key : refused) {
     const TaskRecord& r = *replicas_.at(key.partition).table.find(key.id);
     ready_.push(key, r.spec.priority, not_before_on_this_clock(r), now_ms_);
+  }
+}
+
+// --- backup attempts (node/core/backup_attempts.h) -------------------------------------
+
+std::string NodeState::choose_backup_runner(const std::map<std::string, Room>& room, const std::string& owner) const {
+  const std::pair<const std::string, Room>* best = nullptr;
+  for (const auto& entry : room) {
+    if (entry.first == owner || entry.second.free == 0) continue;
+    if (best == nullptr || entry.second.free > best->second.free) best = &entry;
+  }
+  return best == nullptr ? std::string() : best->first;
+}
+
+void NodeState::start_backup_attempts() {
+  if (!config_.backups.enabled || draining_ || now_ms_ < next_backup_check_ms_) return;
+  next_backup_check_ms_ = now_ms_ + config_.backups.check_interval_ms;
+  watching_for_stragglers_ = false;
+  std::map<std::string, JobProgress> progress;  // by job: read once per check
+  std::optional<std::map<std::string, Room>> room;
+  std::map<std::string, uint64_t> grant_of_runner;
+  for (const auto& [lease_key, lease] : leases_) {
+    const TaskKey& key = lease_key.task;
+    const TaskTable& table = replicas_.at(key.partition).table;
+    const TaskRecord* r = table.find(key.id);
+    MESH_ASSERT(r != nullptr && is_current_lease(*r, lease_key.attempt), "a lease names a running attempt");
+    // One backup per task, of a job's task that may run elsewhere; a held
+    // task (a job cancel) starts no attempt.
+    if (lease.ending || r->txn.empty() || r->spec.no_backup || !r->spec.stealable || r->backup.attempt != 0 ||
+        table.locked_by(key.id) != nullptr) {
+      continue;
+    }
+    watching_for_stragglers_ = true;
+    uint64_t ran_ms = now_ms_ - std::min(now_ms_, lease.run_started_ms);
+    if (ran_ms < config_.backups.min_gain_ms) continue;
+    auto job = progress.find(r->txn);
+    if (job == progress.end()) {
+      const std::set<TaskKey>* tasks = jobs_.tasks_of(r->txn);
+      MESH_ASSERT(tasks != nullptr && tasks->count(key), "a hosted job's task is indexed");
+      job = progress.emplace(r->txn, job_progress(*tasks, [&](const TaskKey& k) {
+                                        return replicas_.at(k.partition).table.find(k.id);
+                                      })).first;
+    }
+    if (!straggles(job->second, ran_ms, config_.backups)) continue;
+    if (!room) {
+      room = placement_room(/*every_member=*/true);
+      // A backup here must find a free slot, not queue behind leases ahead.
+      size_t busy = runs_.size() + leasing_.size();
+      room->at(config_.node_id).free = busy < config_.slots ? static_cast<uint32_t>(config_.slots - busy) : 0u;
+    }
+    std::string runner = choose_backup_runner(*room, lease.owner);
+    if (runner.empty()) continue;  // no room anywhere: checked again later
+    bool proposed = false;
+    if (runner == config_.node_id) {
+      proposed = propose(key.partition, OpLease{key.id, next_attempt(*r), runner, now_ms_,
+                                                now_ms_ + config_.lease_ttl_ms, now_ms_ + r->spec.timeout_ms, true});
+      if (proposed) leasing_.insert(key);
+    } else {
+      proposed = place_remotely(key, runner, room->at(runner), grant_of_runner, /*backup=*/true);
+    }
+    if (!proposed) continue;
+    --room->at(runner).free;
+    count("backup_attempts_proposed");
+    event("backup_attempt", to_string(key),
+          "ran " + std::to_string(ran_ms) + " ms on " + lease.owner + ", job median " +
+              std::to_string(*job->second.median_run_ms) + " ms: a backup on " + runner);
   }
 }
 

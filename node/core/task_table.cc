@@ -92,18 +92,40 @@ void TaskTable::set_state(TaskRecord& record, TaskState state) {
   index_terminal(record, true);
 }
 
-void TaskTable::end_attempt(TaskRecord& record, AttemptOutcome outcome, uint64_t at_ms, std::string error) {
+bool TaskTable::end_attempt(TaskRecord& record, uint32_t attempt, AttemptOutcome outcome, uint64_t at_ms,
+                            std::string error) {
+  MESH_ASSERT(is_current_lease(record, attempt), "only a running attempt ends");
+  auto entry = std::find_if(record.attempts.rbegin(), record.attempts.rend(),
+                            [&](const AttemptInfo& a) { return a.attempt == attempt; });
   // The lease ends even when there is no attempt entry to close (a restored
   // record may lack its history); otherwise a PENDING record keeps an owner.
-  record.lease_owner.clear();
-  record.lease_deadline_ms = 0;
-  record.timeout_at_ms = 0;
-  if (record.attempts.empty()) return;
-  auto& last = record.attempts.back();
-  last.outcome = outcome;
-  last.ended_ms = at_ms;
-  if (error.size() > limits::kMaxErrorBytes) error.resize(limits::kMaxErrorBytes);
-  last.error = std::move(error);
+  if (entry != record.attempts.rend()) {
+    entry->outcome = outcome;
+    entry->ended_ms = at_ms;
+    entry->error = error_text(std::move(error));
+  }
+  bool racing = record.backup.attempt != 0;
+  if (racing && record.backup.attempt != attempt) {
+    // The first attempt ended: the backup is the lease now.
+    MESH_ASSERT(record.attempt == attempt, "an attempt ends that is neither the lease nor its backup");
+    record.attempt = record.backup.attempt;
+    record.lease_owner = record.backup.owner;
+    record.lease_deadline_ms = record.backup.deadline_ms;
+    record.timeout_at_ms = record.backup.timeout_at_ms;
+  } else if (!racing) {
+    record.lease_owner.clear();
+    record.lease_deadline_ms = 0;
+    record.timeout_at_ms = 0;
+  }
+  record.backup = {};
+  return racing;
+}
+
+void TaskTable::start_attempt(TaskRecord& record, const OpLease& op) {
+  // Lost attempts are not bounded by max_attempts, so the history keeps only
+  // the latest kMaxAttemptHistory; `attempt` still numbers every one.
+  if (record.attempts.size() >= limits::kMaxAttemptHistory) record.attempts.erase(record.attempts.begin());
+  record.attempts.push_back(AttemptInfo{op.attempt, op.owner, op.at_ms, 0, AttemptOutcome::kRunning, {}, op.backup});
 }
 
 Result<TaskRecord*> TaskTable::leased(const std::string& id, uint32_t attempt) {
@@ -153,18 +175,31 @@ Status TaskTable::apply_op(const OpLease& op) {
   auto it = records_.find(op.id);
   if (it == records_.end()) return Status(ErrorCode::kNotFound, "no task " + op.id);
   TaskRecord& r = it->second;
+  if (op.backup) return lease_backup(r, op);
   if (r.state != TaskState::kPending) return Status(ErrorCode::kStaleAttempt, "task " + op.id + " is not pending");
   if (Status s = check_not_held(op.id); !s.ok()) return s;
-  if (op.attempt != r.attempt + 1) return Status(ErrorCode::kStaleAttempt, "task " + op.id + " attempt out of order");
+  if (op.attempt != next_attempt(r)) return Status(ErrorCode::kStaleAttempt, "task " + op.id + " attempt out of order");
   set_state(r, TaskState::kLeased);
   r.attempt = op.attempt;
   r.lease_owner = op.owner;
   r.lease_deadline_ms = op.lease_deadline_ms;
   r.timeout_at_ms = op.timeout_at_ms;
-  // Lost attempts are not bounded by max_attempts, so the history keeps only
-  // the latest kMaxAttemptHistory; `attempt` still numbers every one.
-  if (r.attempts.size() >= limits::kMaxAttemptHistory) r.attempts.erase(r.attempts.begin());
-  r.attempts.push_back(AttemptInfo{op.attempt, op.owner, op.at_ms, 0, AttemptOutcome::kRunning, {}});
+  start_attempt(r, op);
+  return Status::Ok();
+}
+
+Status TaskTable::lease_backup(TaskRecord& r, const OpLease& op) {
+  const std::string& id = r.spec.id;
+  if (r.state != TaskState::kLeased) return Status(ErrorCode::kStaleAttempt, "task " + id + " is not running");
+  if (r.backup.attempt != 0) return Status(ErrorCode::kStaleAttempt, "task " + id + " has a backup attempt");
+  if (op.owner == r.lease_owner) {
+    return Status(ErrorCode::kInvalidArgument, "a backup attempt of task " + id + " runs on another node");
+  }
+  if (Status s = check_not_held(id); !s.ok()) return s;
+  if (op.attempt != next_attempt(r)) return Status(ErrorCode::kStaleAttempt, "task " + id + " attempt out of order");
+  r.backup = BackupLease{op.attempt, op.owner, op.lease_deadline_ms, op.timeout_at_ms};
+  start_attempt(r, op);
+  MESH_ASSERT(is_current_lease(r, r.attempt) && is_current_lease(r, op.attempt), "both racing attempts are leases");
   return Status::Ok();
 }
 
@@ -172,7 +207,9 @@ Status TaskTable::apply_op(const OpRenew& op) {
   auto r = leased(op.id, op.attempt);
   if (!r.ok()) return r.status();
   // A renewal never shortens a lease: renewals may arrive out of order.
-  if (op.lease_deadline_ms > r.value()->lease_deadline_ms) r.value()->lease_deadline_ms = op.lease_deadline_ms;
+  uint64_t& deadline_ms =
+      r.value()->attempt == op.attempt ? r.value()->lease_deadline_ms : r.value()->backup.deadline_ms;
+  deadline_ms = std::max(deadline_ms, op.lease_deadline_ms);
   return Status::Ok();
 }
 
@@ -181,7 +218,10 @@ Status TaskTable::apply_op(const OpComplete& op) {
   if (!found.ok()) return found.status();
   TaskRecord& r = *found.value();
   r.lost_attempts = 0;
-  end_attempt(r, AttemptOutcome::kSucceeded, op.at_ms, {});
+  if (end_attempt(r, op.attempt, AttemptOutcome::kSucceeded, op.at_ms, {})) {
+    end_attempt(r, r.attempt, AttemptOutcome::kCancelled, op.at_ms,
+                "superseded: attempt " + std::to_string(op.attempt) + " completed first");
+  }
   r.finished_ms = op.at_ms;
   set_state(r, TaskState::kCompleted);
   r.result = op.output;
@@ -194,9 +234,10 @@ Status TaskTable::apply_op(const OpFail& op) {
   if (!found.ok()) return found.status();
   TaskRecord& r = *found.value();
   r.lost_attempts = 0;
-  end_attempt(r, op.outcome, op.at_ms, op.error);
-  r.error = r.attempts.empty() ? op.error : r.attempts.back().error;
+  bool racing = end_attempt(r, op.attempt, op.outcome, op.at_ms, op.error);
+  r.error = error_text(op.error);
   ++r.failures;
+  if (racing) return Status::Ok();  // the other attempt runs on; it decides
   if (r.failures >= r.spec.max_attempts) {
     r.finished_ms = op.at_ms;
     set_state(r, TaskState::kFailed);
@@ -211,7 +252,8 @@ Status TaskTable::apply_op(const OpRelease& op) {
   auto found = leased(op.id, op.attempt);
   if (!found.ok()) return found.status();
   TaskRecord& r = *found.value();
-  end_attempt(r, AttemptOutcome::kLost, op.at_ms, op.reason);
+  // Losing one of two racing runners is not a lost task: the other runs on.
+  if (end_attempt(r, op.attempt, AttemptOutcome::kLost, op.at_ms, op.reason)) return Status::Ok();
   ++r.lost_attempts;
   if (op.max_lost_attempts > 0 && r.lost_attempts >= op.max_lost_attempts) {
     // A poison pill: whatever runs it vanishes. Rerunning it would take
@@ -238,7 +280,9 @@ Status TaskTable::apply_op(const OpCancel& op) {
 
 void TaskTable::cancel(TaskRecord& r, uint64_t at_ms) {
   MESH_ASSERT(!is_terminal(r.state), "only an unfinished task is cancelled");
-  if (r.state == TaskState::kLeased) end_attempt(r, AttemptOutcome::kCancelled, at_ms, "cancelled");
+  if (r.state == TaskState::kLeased && end_attempt(r, r.attempt, AttemptOutcome::kCancelled, at_ms, "cancelled")) {
+    end_attempt(r, r.attempt, AttemptOutcome::kCancelled, at_ms, "cancelled");
+  }
   r.finished_ms = at_ms;
   set_state(r, TaskState::kCancelled);
 }

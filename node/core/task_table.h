@@ -5,9 +5,13 @@
 //   (none)    --Submit-->  PENDING, or BLOCKED when the spec names parents
 //   BLOCKED   --ParentsDone-> PENDING  every parent completed (inputs full)
 //   BLOCKED   --ParentsDone-> FAILED   a parent failed or was cancelled
-//   PENDING   --Lease--->  LEASED      attempt must be record.attempt + 1
+//   PENDING   --Lease--->  LEASED      attempt must be next_attempt(record)
+//   LEASED    --Lease(backup)-> LEASED a second attempt, on another owner,
+//                                      races the first (at most one backup)
 //   LEASED    --Renew--->  LEASED      same attempt
-//   LEASED    --Complete-> COMPLETED   same attempt
+//   LEASED    --Complete-> COMPLETED   same attempt; a racing one is cancelled
+//   LEASED    --Fail|Release-> LEASED  one of two racing attempts ends; the
+//                                      other runs on as the lease
 //   LEASED    --Fail---->  PENDING     same attempt, failures < max_attempts
 //   LEASED    --Fail---->  FAILED      same attempt, failure budget spent
 //   LEASED    --Release->  PENDING     same attempt, budget untouched
@@ -35,6 +39,7 @@
 // retention (docs/ARCHITECTURE.md, "Retention").
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <map>
 #include <set>
@@ -54,16 +59,31 @@ std::string error_text(std::string text);
 // The error a dead letter made by max_lost_attempts carries.
 std::string error_text_of_lost(uint32_t lost_attempts, const std::string& reason);
 
-// The fencing rule, in one place: `attempt` is the current lease of `r`.
-// Attempt numbers are never reused (each lease takes record.attempt + 1), so
-// at apply time the attempt alone fences a stale outcome; before proposing,
-// a node also checks who holds the lease (`owner`), so it never proposes an
-// outcome on another runner's behalf.
+// The newest attempt number given out. A backup that ended before the
+// attempt it raced keeps its number only in the history, which always holds
+// the newest attempt.
+inline uint32_t latest_attempt(const TaskRecord& r) {
+  uint32_t latest = std::max(r.attempt, r.backup.attempt);
+  return r.attempts.empty() ? latest : std::max(latest, r.attempts.back().attempt);
+}
+// The history entry of `attempt`, or nullptr when it was dropped (or never kept).
+inline const AttemptInfo* find_attempt(const TaskRecord& r, uint32_t attempt) {
+  auto it = std::find_if(r.attempts.rbegin(), r.attempts.rend(), [&](const AttemptInfo& a) { return a.attempt == attempt; });
+  return it == r.attempts.rend() ? nullptr : &*it;
+}
+// The number the next lease of `r` takes.
+inline uint32_t next_attempt(const TaskRecord& r) { return latest_attempt(r) + 1; }
+
+// The fencing rule, in one place: `attempt` is a current lease of `r`, its
+// lease or the backup racing it. Attempt numbers are never reused (each
+// lease takes next_attempt), so at apply time the attempt alone fences a
+// stale outcome; before proposing, a node also checks who holds the lease
+// (`owner`), so it never proposes an outcome on another runner's behalf.
 inline bool is_current_lease(const TaskRecord& r, uint32_t attempt) {
-  return r.state == TaskState::kLeased && r.attempt == attempt;
+  return r.state == TaskState::kLeased && attempt != 0 && (r.attempt == attempt || r.backup.attempt == attempt);
 }
 inline bool is_current_lease(const TaskRecord& r, uint32_t attempt, const std::string& owner) {
-  return is_current_lease(r, attempt) && r.lease_owner == owner;
+  return is_current_lease(r, attempt) && (r.attempt == attempt ? r.lease_owner : r.backup.owner) == owner;
 }
 
 class TaskTable {
@@ -114,6 +134,7 @@ class TaskTable {
   Status apply_op(const OpTxnDecide& op);
   Status apply_op(const OpTxnForget& op);
   Status apply_op(const OpParentsDone& op);
+  Status lease_backup(TaskRecord& r, const OpLease& op);
   Status prepare_cancel(const OpTxnPrepare& op);
   void cancel(TaskRecord& record, uint64_t at_ms);
   void apply_parent_outcome(const ParentOutcome& outcome, uint64_t at_ms);
@@ -127,7 +148,11 @@ class TaskTable {
   using ExpiryIndex = std::set<std::pair<uint64_t, std::string>>;  // (finished_ms, id)
   ExpiryIndex& expiry_index(TaskState state) { return state == TaskState::kFailed ? failed_ : finished_; }
   void index_terminal(const TaskRecord& record, bool add);
-  static void end_attempt(TaskRecord& record, AttemptOutcome outcome, uint64_t at_ms, std::string error);
+  // Ends the running attempt `attempt` of a leased record with `outcome`.
+  // Returns true when a racing attempt runs on: it is the lease now.
+  static bool end_attempt(TaskRecord& record, uint32_t attempt, AttemptOutcome outcome, uint64_t at_ms,
+                          std::string error);
+  static void start_attempt(TaskRecord& record, const OpLease& op);
 
   // Ordered by id so that listing and persisting never depend on hash order.
   std::map<std::string, TaskRecord> records_;

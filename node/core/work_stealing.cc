@@ -12,9 +12,9 @@ namespace mesh {
 namespace {
 // The attempt's outcome is committed as this result says.
 bool result_committed(const TaskRecord& record, const StolenResult& m) {
-  return !record.attempts.empty() && record.attempts.back().attempt == m.attempt &&
-         record.attempts.back().runner == m.thief_id &&
-         record.attempts.back().outcome == (m.ok ? AttemptOutcome::kSucceeded : AttemptOutcome::kFailed);
+  const AttemptInfo* a = find_attempt(record, m.attempt);
+  return a != nullptr && a->runner == m.thief_id &&
+         a->outcome == (m.ok ? AttemptOutcome::kSucceeded : AttemptOutcome::kFailed);
 }
 }  // namespace
 
@@ -261,8 +261,18 @@ void NodeState::on_peer(const LeaderHints& m) {
 }
 
 void NodeState::on_peer(const StolenResultAck& m) {
-  auto it = pending_results_.find(TaskKey{m.partition, m.id});
-  if (it == pending_results_.end() || it->second.result.attempt != m.attempt) return;
+  const TaskKey key{m.partition, m.id};
+  auto it = pending_results_.find(key);
+  if (it == pending_results_.end() || it->second.result.attempt != m.attempt) {
+    // A fenced attempt still running here (fence_if_ended): its outcome
+    // could never commit, so it stops now rather than hold a slot.
+    if (auto run = runs_.find(key); !m.accepted && run != runs_.end() && run->second.attempt == m.attempt) {
+      out_.aborts.push_back({m.id, m.attempt, m.partition});
+      runs_.erase(run);
+      count("runs_fenced");
+    }
+    return;
+  }
   pending_results_.erase(it);
   leader_guesses_[m.partition].unanswered_since_ms.reset();
   count(m.accepted ? "stolen_results_committed" : "stolen_results_fenced");
@@ -281,7 +291,8 @@ void NodeState::start_waiting_runs() {
     run.started_ms = now_ms_;
     run.timeout_at_ms = saturating_add(now_ms_, run.waiting->timeout_ms);
     // An own lease times out from the start of its run, as a thief's does.
-    if (auto lease = leases_.find(key); lease != leases_.end() && lease->second.held_by(run.attempt, config_.node_id)) {
+    if (auto lease = leases_.find(LeaseKey{key, run.attempt});
+        lease != leases_.end() && lease->second.held_by(run.attempt, config_.node_id)) {
       lease->second.timeout_at_ms = run.timeout_at_ms;
     }
     out_.runs.push_back(std::move(*run.waiting));
@@ -290,9 +301,9 @@ void NodeState::start_waiting_runs() {
   }
 }
 
-bool NodeState::waits_for_slot(const TaskKey& key) const {
+bool NodeState::waits_for_slot(const TaskKey& key, uint32_t attempt) const {
   auto run = runs_.find(key);
-  return run != runs_.end() && run->second.waiting.has_value();
+  return run != runs_.end() && run->second.attempt == attempt && run->second.waiting.has_value();
 }
 
 size_t NodeState::lease_ahead() const {
@@ -314,6 +325,7 @@ void NodeState::rearm_timeout(Lease& lease, const TaskKey& key, uint64_t ran_ms)
   if (record == nullptr) return;
   uint64_t left = record->spec.timeout_ms - std::min(record->spec.timeout_ms, ran_ms);
   lease.timeout_at_ms = std::max(lease.timeout_at_ms, saturating_add(now_ms_, left));
+  lease.run_started_ms = std::min(lease.run_started_ms, now_ms_ - std::min(now_ms_, ran_ms));
 }
 
 void NodeState::expire_stealing_deadlines() {
@@ -375,7 +387,7 @@ void NodeState::on_peer(const StealRequest& m) {
     for (const auto& key : keys) {
       const TaskRecord& r = *replicas_.at(key.partition).table.find(key.id);
       // The lease is a log entry: the grant leaves once it is committed.
-      if (propose(key.partition, OpLease{key.id, r.attempt + 1, m.thief_id, now_ms_, now_ms_ + config_.lease_ttl_ms,
+      if (propose(key.partition, OpLease{key.id, next_attempt(r), m.thief_id, now_ms_, now_ms_ + config_.lease_ttl_ms,
                                          now_ms_ + r.spec.timeout_ms})) {
         grant_of_task_[key] = grant_id;
         ++grant.waiting;
@@ -393,8 +405,13 @@ void NodeState::settle_grants(const TaskKey& key, const TaskRecord& record) {
   uint64_t grant_id = it->second;
   grant_of_task_.erase(it);
   PendingGrant& grant = grants_.at(grant_id);
-  if (record.state == TaskState::kLeased && record.lease_owner != config_.node_id) {
-    grant.tasks.push_back(run_task_of(record, record.partition));
+  // The runner's attempt: the lease, or the backup racing it.
+  if (record.state == TaskState::kLeased && grant.thief_id != config_.node_id) {
+    if (record.lease_owner == grant.thief_id) {
+      grant.tasks.push_back(run_task_of(record, record.partition, record.attempt));
+    } else if (record.backup.owner == grant.thief_id) {
+      grant.tasks.push_back(run_task_of(record, record.partition, record.backup.attempt));
+    }
   }
   if (--grant.waiting == 0) send_grant(grant_id);
 }
@@ -429,12 +446,15 @@ void NodeState::on_peer(const LeaseRenewal& m) {
   for (const auto& ref : m.running) {
     hints.emplace(ref.partition, leader_hint(ref.partition));
     if (!leads(ref.partition)) continue;
-    auto lease = leases_.find(TaskKey{ref.partition, ref.id});
-    if (lease == leases_.end() || !lease->second.held_by(ref.attempt, m.thief_id)) continue;
+    auto lease = leases_.find(LeaseKey{TaskKey{ref.partition, ref.id}, ref.attempt});
+    if (lease == leases_.end() || !lease->second.held_by(ref.attempt, m.thief_id)) {
+      fence_if_ended(ref, m.thief_id, m.thief_address);
+      continue;
+    }
     // The deadline this leader judges by moves now; the entry records it
     // for the table and may commit a little later.
     lease->second.deadline_ms = std::max(lease->second.deadline_ms, now_ms_ + config_.lease_ttl_ms);
-    rearm_timeout(lease->second, lease->first, ref.ran_ms);
+    rearm_timeout(lease->second, lease->first.task, ref.ran_ms);
     propose(ref.partition, OpRenew{ref.id, ref.attempt, now_ms_ + config_.lease_ttl_ms});
     count("stolen_leases_renewed");
   }
@@ -459,7 +479,7 @@ void NodeState::on_peer(const StolenResult& m) {
   // and does not know it yet, or has not applied its log. A "fenced" from it
   // would make the runner drop a result the current leader still awaits, so
   // it gives no verdict; the runner resends, and tries elsewhere.
-  if (record == nullptr || record->attempt < m.attempt) {
+  if (record == nullptr || latest_attempt(*record) < m.attempt) {
     count("results_not_judged");
     return;
   }
@@ -486,6 +506,20 @@ void NodeState::on_peer(const StolenResult& m) {
   bool committed = result_committed(*record, m);
   if (!committed) count("stale_completions_rejected");
   send(m.thief_address, StolenResultAck{m.id, m.attempt, committed, m.partition});
+}
+
+void NodeState::fence_if_ended(const AttemptRef& ref, const std::string& runner, const std::string& runner_address) {
+  const Replica* r = replica(ref.partition);
+  const TaskRecord* record = r == nullptr ? nullptr : r->table.find(ref.id);
+  // A table that has not applied this attempt's lease is behind: no verdict.
+  if (runner_address.empty() || record == nullptr || latest_attempt(*record) < ref.attempt) return;
+  if (is_current_lease(*record, ref.attempt, runner)) return;
+  // Attempt numbers are never reused: this attempt has ended. Its outcome
+  // stands as the runner reported it only if the runner reported it.
+  const AttemptInfo* a = find_attempt(*record, ref.attempt);
+  bool reported = a != nullptr && a->runner == runner &&
+                  (a->outcome == AttemptOutcome::kSucceeded || a->outcome == AttemptOutcome::kFailed);
+  send(runner_address, StolenResultAck{ref.id, ref.attempt, reported, ref.partition});
 }
 
 void NodeState::acknowledge_result(const TaskKey& key, const TaskRecord& record) {

@@ -305,6 +305,7 @@ struct Node::Impl {
     config.replication.snapshot_every = options.snapshot_every;
     config.ring.vnodes_per_node = options.vnodes;
     config.steal.enabled = options.steal;
+    config.backups.enabled = options.backup_attempts;
     config.placement = *parse_placement(options.placement);
     config.steal.batch_max = options.steal_batch_max;
     config.steal.threshold = options.steal_threshold;

@@ -333,7 +333,8 @@ std::string transactions_chaos(uint64_t seed, SeedCounts& totals) {
   if (std::string bad = check_job_cancels(sim, jobs, totals); !bad.empty()) return bad;
   if (!sim.wire_failure().empty()) return "a message did not survive the codec: " + sim.wire_failure();
   totals["jobs"] += jobs.size();
-  add_node_counters(sim, {"txns_committed", "txns_aborted", "txn_inquiries"}, totals);
+  add_node_counters(sim, {"txns_committed", "txns_aborted", "txn_inquiries", "backup_attempts_started", "runs_fenced"},
+                    totals);
   return {};
 }
 

@@ -662,6 +662,44 @@ TEST_CASE("stealing: the thief runs a grant, renews it, and reports each result 
   CHECK(thief.counter("stolen_results_resent") == 1);
 }
 
+TEST_CASE("stealing: a runner whose attempt ended meanwhile hears it at its next renewal, and stops the run") {
+  Node victim("victim");
+  load(victim, 5);  // t0 runs; t1..t4 wait
+  Node thief("thief", 2);
+  join_thief(thief);
+  StealGrant grant = steal(victim, 10, 2);
+  REQUIRE(ids_of(grant.tasks) == std::vector<std::string>{"t4", "t3"});
+  Effects started = thief.peer(11, grant);
+  REQUIRE(started.runs.size() == 2);
+  // The victim's table ends t4's attempt while the thief runs it (an
+  // operator's cancel here; a backup that completed first works the same).
+  victim.at(12, in::Cancel{7, {"t4"}});
+  REQUIRE(victim.record("t4").state == TaskState::kCancelled);
+  // The thief's renewal names both: t3 is still its lease (renewed, no
+  // verdict); t4 ended, and the victim says so; an attempt the victim's
+  // table has never seen gets no verdict either (its table may be behind).
+  const uint32_t part = key_partition();
+  Effects answer = victim.peer(20, LeaseRenewal{"thief", {{"t4", 1, part, 5}, {"t3", 1, part, 5}, {"t2", 9, part, 5}}, kThief});
+  auto acks = sent<StolenResultAck>(answer);
+  REQUIRE(acks.size() == 1);
+  CHECK(acks[0].id == "t4");
+  CHECK(acks[0].attempt == 1);
+  CHECK_FALSE(acks[0].accepted);
+  CHECK(persisted<OpRenew>(answer).size() == 1);
+  // The thief stops the run at once, and frees its slot.
+  Effects stopped = thief.peer(21, acks[0]);
+  REQUIRE(stopped.aborts.size() == 1);
+  CHECK(stopped.aborts[0].id == "t4");
+  CHECK(stopped.aborts[0].attempt == 1);
+  CHECK(thief.counter("runs_fenced") == 1);
+  CHECK(thief.state.running() == 1);
+  // Its late finish is stale: nothing is sent for it.
+  CHECK(sent<StolenResult>(thief.at(22, in::TaskFinished{part, "t4", 1, false, "exec: cancelled"})).empty());
+  // An ack for an attempt it does not run changes nothing.
+  CHECK(thief.peer(23, StolenResultAck{"t3", 2, false, part}).aborts.empty());
+  CHECK(thief.state.running() == 1);
+}
+
 TEST_CASE("stealing: a stolen task waits for a free slot, and its timeout starts when it runs") {
   Node thief("thief", 1);
   join_thief(thief);

@@ -44,6 +44,7 @@ TaskSpec sample_spec(const std::string& id) {
   t.after = {{"parent-1", ""}, {"parent-2", "key-2"}};
   t.shard_index = 3;
   t.shard_count = limits::kMaxShards;
+  t.no_backup = true;
   return t;
 }
 
@@ -66,11 +67,12 @@ TaskRecord sample_record(const std::string& id) {
   r.attempts = {
       {1, "node-1", 10, 20, AttemptOutcome::kFailed, "boom"},
       {2, "node-2", 30, 40, AttemptOutcome::kLost, ""},
-      {3, "node-2", 50, 60, AttemptOutcome::kTimedOut, "timed out after 10 ms"},
+      {3, "node-2", 50, 60, AttemptOutcome::kTimedOut, "timed out after 10 ms", true},
   };
   r.lost_attempts = 1;
   r.txn = "txn-7";
   r.inputs = {{"parent-1", std::string("out\x00put", 7)}, {"parent-2", ""}};
+  r.backup = {4, "node-3", std::numeric_limits<uint64_t>::max(), 1700000000789};
   return r;
 }
 
@@ -286,7 +288,7 @@ std::vector<Path> record_structs(Path at) {
   Path spec = at, attempt = at;
   spec.push_back(0);
   attempt.push_back(13);
-  attempt.push_back(0);
+  attempt.push_back(2);  // the last attempt, a backup: every field written
   return {at, spec, attempt};
 }
 
@@ -382,7 +384,7 @@ bool is_spec_path(const std::string& sample, const Path& path) {
 // Trailing fields the struct at `path` of a sample may lack because they were
 // appended later: an older node's shorter array still decodes.
 uint32_t appended_fields(const std::string& sample, const Path& path) {
-  if (is_spec_path(sample, path)) return 3;  // after, shard_index, shard_count
+  if (is_spec_path(sample, path)) return 4;  // after, shard_index, shard_count, no_backup
   if (sample == "partitions_reply" && path.empty()) return 1;  // groups
   if (sample == "envelope" && path.empty()) return 1;          // mesh
   if ((sample == "get" || sample == "wait") && path.empty()) return 1;  // keys
@@ -394,7 +396,8 @@ uint32_t appended_fields(const std::string& sample, const Path& path) {
                 (sample == "wait_reply" && path == Path{1, 0});
   if (sample == "list" && path.empty()) return 2;  // txn, brief
   if ((sample == "cancel" || sample == "txn_request") && path.empty()) return 1;  // job, cancel_job
-  return record ? 3 : 0;  // TaskRecord.lost_attempts, txn, inputs
+  if (record) return 4;  // TaskRecord.lost_attempts, txn, inputs, backup
+  return path.size() >= 2 && path[path.size() - 2] == 13 ? 1 : 0;  // AttemptInfo.backup
 }
 
 // Rebuilds `o`, calling `edit` in place of the node at `path` (array
@@ -895,11 +898,11 @@ TEST_CASE("codec: extra appended fields are accepted (forward compatibility)") {
   auto d = decode_request(static_cast<uint16_t>(MessageKind::kGetRequest), body);
   REQUIRE(d.ok());
   CHECK(std::get<GetRequest>(d.value()).ids == std::vector<std::string>{"a", "b"});
-  // And a task spec with a 14th field inside a submit.
+  // And a task spec with a 15th field inside a submit.
   std::string submit = build([](Packer& p) {
     p.pack_array(1);
     p.pack_array(1);
-    p.pack_array(14);
+    p.pack_array(15);
     pack_str(p, "t");
     pack_str(p, "echo");
     pack_bin(p, "x");
@@ -913,6 +916,7 @@ TEST_CASE("codec: extra appended fields are accepted (forward compatibility)") {
     p.pack_array(0);
     p.pack(0);
     p.pack(0);
+    p.pack(false);  // no_backup
     pack_str(p, "new-field");
   });
   auto s = decode_request(static_cast<uint16_t>(MessageKind::kSubmitRequest), submit);
@@ -1705,6 +1709,7 @@ std::vector<TaskOp> sample_ops() {
   return {
       OpSubmit{spec, 17, 1000},
       OpLease{"op-task", 3, "node-2", 1001, 11001, 61001},
+      OpLease{"op-task", 4, "node-3", 1002, 11002, 61002, true},
       OpRenew{"op-task", 3, 21001},
       OpComplete{"op-task", 3, std::string("out\x00put", 7), 1500},
       OpFail{"op-task", 2, AttemptOutcome::kTimedOut, "timed out after 10 ms", 1400, 1600},

@@ -429,6 +429,15 @@ const std::vector<Golden>& goldens() {
        "64"         // at_ms 100
        "cd 04 4c"   // lease_deadline_ms 1100
        "cd 13 ec"},  // timeout_at_ms 5100
+      {"OpLease (backup)", Layout::kOp, 0,
+       "98 02"
+       "a2 74 31"   // id "t1"
+       "02"         // attempt 2
+       "a2 6e 32"   // owner "n2"
+       "cc c8"      // at_ms 200
+       "cd 04 b0"   // lease_deadline_ms 1200
+       "cd 14 50"   // timeout_at_ms 5200
+       "c3"},       // backup true
       {"OpRenew", Layout::kOp, 0,
        "94 03"
        "a2 74 31"   // id "t1"
@@ -504,6 +513,18 @@ const std::vector<Golden>& goldens() {
       {"LogEntry kConfig", Layout::kLogEntry, 0, kConfigEntry},
       // §6 and §10, stored layouts.
       {"TaskRecord", Layout::kRecord, 0, kTaskRecord},
+      // While a backup attempt races the lease: 18 fields, txn and inputs
+      // written empty before it (array 16: dc 00 12).
+      {"TaskRecord (backup)", Layout::kRecord, 0,
+       "dc 00 12" + kTaskRecord.substr(2) +
+           "a0"                                   // txn ""
+           "90"                                   // inputs []
+           "94 02 a2 6e 32 cd 04 b0 cd 14 50"},   // backup: attempt 2 on "n2", deadline 1200, timeout 5200
+      {"AttemptInfo (backup), in a record", Layout::kRecord, 0,
+       "9f" + kTaskSpec + "05 02 02 00 a0 00 00 00 32 cc c8 c4 02 6f 6b a0"
+           "92" + kAttemptInfo +
+           "97 02 a2 6e 32 cc c8 cd 01 2c 05 a0 c3"  // attempt 2 on "n2", 200 to 300, cancelled, "", backup true
+           "00"},
       {"snapshot", Layout::kSnapshot, 0, "92 02 01" + kTaskRecord},  // header [format 2, 1 record], then the record
       {"snapshot with transactions", Layout::kSnapshot, 0,
        "94 03 01 01 01" + kTaskRecord +  // header [format 3, 1 record, 1 prepared, 1 decision], the record

@@ -861,6 +861,9 @@ int run(int argc, char** argv) {
   submit_cmd->add_option("--key", submit.spec.key, "partition key (default: the id)");
   bool no_steal = false;
   submit_cmd->add_flag("--no-steal", no_steal, "keep the task on its home node");
+  bool no_backup = false;
+  submit_cmd->add_flag("--no-backup", no_backup,
+                       "never start a backup attempt of these tasks (with --file: every task of the job)");
   submit_cmd->add_option("--count", submit.count, "submit this many copies")->check(CLI::Range(1u, 10000000u));
   submit_cmd->add_option("--file", submit.file, "JSON lines file of tasks ('-' for stdin)");
   submit_cmd->add_flag("--atomic", submit.atomic, "all tasks or none, in one transaction across partitions");
@@ -976,6 +979,7 @@ int run(int argc, char** argv) {
   }
   MeshClient client(split(g.addresses, ','), g.client_options(g.timeout_ms));
   submit.spec.stealable = !no_steal;
+  submit.spec.no_backup = no_backup;
   if (*submit_cmd) return do_submit(client, submit, g);
   std::vector<std::string> read_keys(read_key.empty() ? 0 : ids.size(), read_key);
   if (*get_cmd) return do_get(client, ids, read_keys, g);

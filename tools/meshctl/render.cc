@@ -326,10 +326,15 @@ std::string task_detail(const TaskRecord& r, bool wide) {
   }
   if (r.spec.shard_count > 0) out << "shard:       " << r.spec.shard_index << " of " << r.spec.shard_count << "\n";
   if (!r.lease_owner.empty()) out << "lease:       " << r.lease_owner << " until " << r.lease_deadline_ms << "\n";
+  if (r.backup.attempt != 0) {
+    out << "backup:      attempt " << r.backup.attempt << " on " << r.backup.owner << ", racing the lease\n";
+  }
+  if (r.spec.no_backup) out << "backups:     off for this task\n";
   if (r.state == TaskState::kCompleted) out << "result:      " << shorten(r.result, 400) << "\n";
   if (!r.error.empty()) out << "error:       " << shorten(r.error, 400) << "\n";
   for (const auto& a : r.attempts) {
-    out << "  attempt " << a.attempt << " on " << a.runner << ": " << outcome_name(a.outcome);
+    out << "  attempt " << a.attempt << (a.backup ? " (backup)" : "") << " on " << a.runner << ": "
+        << outcome_name(a.outcome);
     if (a.ended_ms) out << " after " << (a.ended_ms - a.started_ms) << " ms";
     if (!a.error.empty()) out << " (" << shorten(a.error, 120) << ")";
     if (wide) out << "  [started " << a.started_ms << (a.ended_ms ? ", ended " + std::to_string(a.ended_ms) : "") << "]";

@@ -41,6 +41,7 @@ Result<std::vector<TaskSpec>> parse_json_lines(std::istream& in, const TaskSpec&
       t.backoff_max_ms = j.value("backoff_max_ms", defaults.backoff_max_ms);
       t.key = j.value("key", defaults.key);
       t.stealable = j.value("stealable", defaults.stealable);
+      t.no_backup = j.value("no_backup", defaults.no_backup);
       if (j.contains("after")) {
         if (!j["after"].is_array()) return Status(ErrorCode::kInvalidArgument, where() + "\"after\" must be an array");
         for (const auto& parent : j["after"]) {

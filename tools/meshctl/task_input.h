@@ -18,7 +18,7 @@ std::string random_id(const char* prefix);
 
 // Parses one JSON object per line: {"id", "handler", "payload", "priority",
 // "max_attempts", "timeout_ms", "backoff_ms", "backoff_max_ms", "key",
-// "stealable", "after", "shard"}; only "handler" is required. A payload that
+// "stealable", "no_backup", "after", "shard"}; only "handler" is required. A payload that
 // is a JSON object or array is passed on as its JSON text (what the exec
 // handler expects). "after" lists parents as ids, or as {"id", "key"} when a
 // parent was submitted under a key; "shard" is [index, count].
