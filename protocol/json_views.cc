@@ -84,6 +84,9 @@ nlohmann::json to_json(const MembersReply& m) {
                         {{"pending", member.load.pending},
                          {"free_slots", member.load.free_slots},
                          {"backlog_ms", member.load.backlog_ms},
+                         {"slots", member.load.slots},
+                         {"run_us", member.load.run_us},
+                         {"failure_permille", member.load.failure_permille},
                          {"version", member.load.version}}}});
   }
   return {{"node_id", m.node_id}, {"members", members}};

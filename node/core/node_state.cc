@@ -913,6 +913,9 @@ std::map<std::string, int64_t> NodeState::gauges() const {
   g["tasks_in_backoff"] = static_cast<int64_t>(ready_.deferred_size());
   g["slots_total"] = config_.slots;
   g["slots_free"] = static_cast<int64_t>(config_.slots) - static_cast<int64_t>(running());
+  // The health adaptive placement weighs, as gossiped in the load digest.
+  g["run_us"] = static_cast<int64_t>(average_slot_us_);
+  g["failure_permille"] = failure_permille_;
   g["partitions_hosted"] = static_cast<int64_t>(replicas_.size());
   g["partitions_led"] = static_cast<int64_t>(led);
   g["txns_in_doubt"] = static_cast<int64_t>(txns_->in_doubt());

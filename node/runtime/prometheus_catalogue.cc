@@ -202,6 +202,12 @@ constexpr MetricFamily kFamilies[] = {
     {T::kGauge, "tasks_borrowed", "tasks_borrowed", "Attempts this node runs for partitions it does not lead."},
     {T::kGauge, "slots_total", "slots", "Executor slots of this node."},
     {T::kGauge, "slots_free", "slots_free", "Executor slots not running an attempt."},
+    {T::kGauge, "run_us", "attempt_run_seconds",
+     "Moving average (weight 1/8) of the time an attempt holds one of this node's slots, as gossiped for adaptive "
+     "placement.", {}, {}, 0.000001},
+    {T::kGauge, "failure_permille", "attempt_failure_ratio",
+     "Moving average (weight 1/8) of this node's attempts that failed, as gossiped for adaptive placement.", {}, {},
+     0.001},
     {T::kGauge, "partitions_hosted", "partitions_hosted", "Partition groups this node is a replica of."},
     {T::kGauge, "partitions_led", "partitions_led", "Partition groups this node leads."},
     {T::kGauge, "draining", "draining", "1 while the node drains after SIGTERM."},

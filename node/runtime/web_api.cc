@@ -44,6 +44,8 @@ nlohmann::json load_view(const NodeState& core) {
                      {"free_slots", m.load.free_slots},
                      {"slots", m.load.slots},
                      {"backlog_ms", m.load.backlog_ms},
+                     {"run_us", m.load.run_us},
+                     {"failure_permille", m.load.failure_permille},
                      {"digest_version", m.load.version}});
   }
   return {{"node_id", core.config().node_id}, {"nodes", nodes}};

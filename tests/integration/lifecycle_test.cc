@@ -287,6 +287,10 @@ TEST_CASE("Prometheus metrics over HTTP") {
   std::string load = http_get(address, "/v1/load");
   CHECK_MESSAGE(load.find("\"id\":\"node-1\"") != std::string::npos, load);
   CHECK_MESSAGE(load.find("\"free_slots\"") != std::string::npos, load);
+  CHECK_MESSAGE(load.find("\"run_us\"") != std::string::npos, load);
+  CHECK_MESSAGE(load.find("\"failure_permille\"") != std::string::npos, load);
+  CHECK(page.find("# HELP meshwork_attempt_run_seconds ") != std::string::npos);
+  CHECK(page.find("meshwork_attempt_failure_ratio{node=\"node-1\"} 0") != std::string::npos);
   std::string events = http_get(address, "/v1/events");
   CHECK_MESSAGE(events.find("leader_gained") != std::string::npos, events);
   CHECK_MESSAGE(http_get(address, "/v1/events?after=1000000").find("leader_gained") == std::string::npos, events);

@@ -241,6 +241,22 @@ TEST_CASE("meshctl -o: members of a two-node mesh in every format") {
   }
 
   check_usage_error(ctl("-o bogus members"));
+
+  // The health adaptive placement weighs is shown with the load.
+  for (const auto& m : members) {
+    CHECK(m.at("load").contains("run_us"));
+    CHECK(m.at("load").contains("failure_permille"));
+  }
+  Ctl load = ctl("load");
+  Ctl load_wide = ctl("-o wide load");
+  INFO("load:\n" << load.out << "wide:\n" << load_wide.out);
+  const std::string load_header = line_starting(load.out, "ID");
+  CHECK(load_header.find("RUN_MS") != std::string::npos);
+  CHECK(load_header.find("FAILED") != std::string::npos);
+  CHECK(line_starting(load_wide.out, "ID").find("FAIL_PERMILLE") != std::string::npos);
+  for (const auto& m : members) {
+    CHECK(cells(line_starting(load.out, m.at("id").get<std::string>() + " ")) == cells(load_header));
+  }
 }
 
 TEST_CASE("meshctl -o: events in every format") {

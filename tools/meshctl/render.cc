@@ -116,11 +116,13 @@ std::string members_text(const MembersReply& m, bool wide) {
   out << "members as seen by " << m.node_id << "\n";
   if (wide) {
     std::vector<std::vector<std::string>> table = {{"ID", "STATE", "INC", "PENDING", "FREE", "SLOTS", "BACKLOG_MS",
-                                                    "VERSION", "SINCE_MS", "REPLICA", "ADDRESS"}};
+                                                    "RUN_US", "FAIL_PERMILLE", "VERSION", "SINCE_MS", "REPLICA",
+                                                    "ADDRESS"}};
     for (const auto& member : m.members) {
       table.push_back({member.id, member_state_name(member.state), std::to_string(member.incarnation),
                        std::to_string(member.load.pending), std::to_string(member.load.free_slots),
                        std::to_string(member.load.slots), std::to_string(member.load.backlog_ms),
+                       std::to_string(member.load.run_us), std::to_string(member.load.failure_permille),
                        std::to_string(member.load.version), std::to_string(member.state_since_ms),
                        or_dash(member.replica_id), member.address});
     }
@@ -210,23 +212,26 @@ std::string load_text(const MembersReply& m, bool wide) {
   std::ostringstream out;
   out << "load view of " << m.node_id << " (as gossiped; most runnable work first)\n";
   if (wide) {
-    std::vector<std::vector<std::string>> table = {
-        {"ID", "RUNNABLE", "FREE_SLOTS", "SLOTS", "BACKLOG_MS", "VERSION", "STATE", "ADDRESS"}};
+    std::vector<std::vector<std::string>> table = {{"ID", "RUNNABLE", "FREE_SLOTS", "SLOTS", "BACKLOG_MS", "RUN_US",
+                                                    "FAIL_PERMILLE", "VERSION", "STATE", "ADDRESS"}};
     for (const auto& member : live) {
       table.push_back({member.id, std::to_string(member.load.pending), std::to_string(member.load.free_slots),
                        std::to_string(member.load.slots), std::to_string(member.load.backlog_ms),
+                       std::to_string(member.load.run_us), std::to_string(member.load.failure_permille),
                        std::to_string(member.load.version), member_state_name(member.state), member.address});
     }
     out << aligned(table);
     return out.str();
   }
-  out << "ID                 RUNNABLE  FREE_SLOTS  BACKLOG_MS  VERSION  STATE\n";
+  // RUN_MS and FAILED: the health adaptive placement weighs (moving averages).
+  out << "ID                 RUNNABLE  FREE_SLOTS  BACKLOG_MS    RUN_MS  FAILED  VERSION  STATE\n";
   for (const auto& member : live) {
     char line[200];
-    std::snprintf(line, sizeof line, "%-18s %8llu %11u %11llu %8llu  %s\n", member.id.c_str(),
+    std::snprintf(line, sizeof line, "%-18s %8llu %11u %11llu %9.1f %6.1f%% %8llu  %s\n", member.id.c_str(),
                   static_cast<unsigned long long>(member.load.pending), member.load.free_slots,
-                  static_cast<unsigned long long>(member.load.backlog_ms),
-                  static_cast<unsigned long long>(member.load.version), member_state_name(member.state));
+                  static_cast<unsigned long long>(member.load.backlog_ms), member.load.run_us / 1000.0,
+                  member.load.failure_permille / 10.0, static_cast<unsigned long long>(member.load.version),
+                  member_state_name(member.state));
     out << line;
   }
   return out.str();
