@@ -20,6 +20,13 @@
 //               unless --placement names one), then the first policy with
 //               stealing on; the ideal makespan counts each node's real speed.
 //
+//   straggler   an atomic job of --tasks sleep tasks spread over every
+//               partition of --nodes, the last node --slow-factor times
+//               slower: its tasks straggle. Runs with backup attempts on,
+//               then with --no-backups, and prints the job's makespan
+//               (client clock, submit to the last result) and how many
+//               backups started and won.
+//
 //   failover    --rounds times: SIGKILL the node that leads the most
 //               partitions while another node submits one task every 2 ms
 //               with a key of a partition it led; prints the time from the
@@ -344,7 +351,7 @@ class LocalMesh {
     std::vector<std::string> args = {"--node-id", n.id, "--gossip-profile", "local",
                                      "--slots", std::to_string(o_.slots), "--log-level", "warn"};
     args.insert(args.end(), extra_args_.begin(), extra_args_.end());
-    if (o_.workload == "slow-node" && i + 1 == size()) {
+    if ((o_.workload == "slow-node" || o_.workload == "straggler") && i + 1 == size()) {
       args.insert(args.end(), {"--sleep-scale", std::to_string(o_.slow_factor)});
     }
     if (!n.endpoint.empty()) args.insert(args.end(), {"--listen", n.endpoint});
@@ -688,6 +695,63 @@ int slow_node(const Options& o) {
   if (!r.ok()) return fail(r.status().message());
   std::printf("%s, stealing on    makespan %.0f ms, efficiency %.2f\n", o.placements.front().c_str(),
               r.value().makespan_ms, ideal / r.value().makespan_ms);
+  return 0;
+}
+
+// The straggler workload: one atomic job over every partition, the last
+// node slow_factor times slower; backup attempts on, then off.
+struct JobResult {
+  double makespan_ms = 0;
+  size_t backups = 0;      // tasks that got a backup attempt
+  size_t backups_won = 0;  // of those, the ones their backup completed
+};
+
+Result<JobResult> run_job_once(const Options& o, std::vector<std::string> args) {
+  LocalMesh mesh(o, std::move(args));
+  if (Status s = mesh.start(); !s.ok()) return s;
+  MeshClient client({mesh.endpoint(0)}, mesh.client_options(60000));
+  std::vector<TaskSpec> tasks;
+  std::vector<std::string> ids;
+  for (uint32_t i = 0; i < o.tasks; ++i) {
+    TaskSpec t;
+    t.id = "job-" + std::to_string(i);  // keyed by id: spread over the partitions
+    t.handler = "sleep";
+    t.payload = std::to_string(o.task_ms);
+    ids.push_back(t.id);
+    tasks.push_back(std::move(t));
+  }
+  auto started = Clock::now();
+  auto submitted = client.submit_atomic(std::move(tasks), "bench-job");
+  if (!submitted.ok()) return submitted.status();
+  auto done = client.wait(WaitRequest{ids, false, 600000});
+  if (!done.ok()) return done.status();
+  JobResult result;
+  // Leaders stamp records on their own clocks: the makespan is the client's.
+  result.makespan_ms = std::chrono::duration<double, std::milli>(Clock::now() - started).count();
+  for (const auto& r : done.value().records) {
+    bool backed_up = false, won = false;
+    for (const auto& a : r.attempts) {
+      backed_up |= a.backup;
+      won |= a.backup && a.outcome == AttemptOutcome::kSucceeded;
+    }
+    result.backups += backed_up;
+    result.backups_won += won;
+  }
+  return result;
+}
+
+int straggler(const Options& o) {
+  if (o.nodes < 2) return fail("the straggler workload needs --nodes 2 or more");
+  std::printf("workload            straggler: one atomic job of %u sleep tasks of %llu ms over every partition, %zu "
+              "nodes x %u slots, the last %llux slower, stealing on\n",
+              o.tasks, static_cast<unsigned long long>(o.task_ms), o.nodes, o.slots,
+              static_cast<unsigned long long>(o.slow_factor));
+  for (bool backups : {true, false}) {
+    auto r = run_job_once(o, backups ? std::vector<std::string>{} : std::vector<std::string>{"--no-backups"});
+    if (!r.ok()) return fail(r.status().message());
+    std::printf("backup attempts %-3s makespan %.0f ms, %zu tasks got a backup, %zu completed by it\n",
+                backups ? "on" : "off", r.value().makespan_ms, r.value().backups, r.value().backups_won);
+  }
   return 0;
 }
 
@@ -1227,9 +1291,12 @@ int run(int argc, char** argv) {
   app.set_version_flag("--version", "meshbench " MESH_VERSION);
   Options o;
   std::string default_meshd = (std::filesystem::path(argv[0]).parent_path() / "meshd").string();
-  app.add_option("--workload", o.workload, "throughput, skew, slow-node, failover, soak, atomic or dependencies")
-      ->check(CLI::IsMember({"throughput", "skew", "slow-node", "failover", "soak", "atomic", "dependencies"}));
-  app.add_option("--slow-factor", o.slow_factor, "slow-node: how many times slower the last node runs (default 5)")
+  app.add_option("--workload", o.workload,
+                 "throughput, skew, slow-node, straggler, failover, soak, atomic or dependencies")
+      ->check(CLI::IsMember(
+          {"throughput", "skew", "slow-node", "straggler", "failover", "soak", "atomic", "dependencies"}));
+  app.add_option("--slow-factor", o.slow_factor,
+                 "slow-node, straggler: how many times slower the last node runs (default 5)")
       ->check(CLI::Range(2, 1000));
   app.add_option("--placement", o.placements, "slow-node: the placement policies to run (default adaptive round_robin)")
       ->check(CLI::IsMember({"key", "round_robin", "least_loaded", "weighted", "adaptive"}));
@@ -1264,6 +1331,7 @@ int run(int argc, char** argv) {
   if (o.soak_minutes > 0) o.workload = "soak";
   if (o.workload == "atomic" && tasks->count() == 0) o.tasks = 500;
   if (o.workload == "dependencies" && tasks->count() == 0) o.tasks = 50;
+  if (o.workload == "straggler" && tasks->count() == 0) o.tasks = 60;
   o.spawn = spawn->count() > 0 || o.workload != "throughput" || o.curve || o.compare_curve;
   if (o.meshd.empty()) o.meshd = default_meshd;
   if (o.nodes == 0) o.nodes = o.workload == "skew" || o.workload == "slow-node" ? 4 : o.workload == "throughput" ? 1 : 3;
@@ -1273,6 +1341,7 @@ int run(int argc, char** argv) {
   }
   if (o.workload == "skew") return skew(o);
   if (o.workload == "slow-node") return slow_node(o);
+  if (o.workload == "straggler") return straggler(o);
   if (o.workload == "atomic") return atomic_workload(o);
   if (o.workload == "dependencies") return dependencies_workload(o);
   if (o.workload == "failover") return failover(o);
