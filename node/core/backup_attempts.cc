@@ -14,29 +14,30 @@ void JobIndex::note(const TaskKey& key, const std::string& job) {
     MESH_ASSERT(it->second == job, "a task's job never changes");
     return;
   }
-  tasks_by_job_[job].insert(key);
+  jobs_[job].tasks.insert(key);
 }
 
-void JobIndex::forget(const TaskKey& key) {
+void JobIndex::forget(const TaskKey& key, bool purged) {
   auto it = job_of_.find(key);
   if (it == job_of_.end()) return;
-  auto tasks = tasks_by_job_.find(it->second);
-  MESH_ASSERT(tasks != tasks_by_job_.end(), "an indexed task's job is indexed");
-  tasks->second.erase(key);
-  if (tasks->second.empty()) tasks_by_job_.erase(tasks);
+  auto job = jobs_.find(it->second);
+  MESH_ASSERT(job != jobs_.end(), "an indexed task's job is indexed");
+  job->second.tasks.erase(key);
+  job->second.purged += purged;
+  // A job with no task here left has nothing to back up.
+  if (job->second.tasks.empty()) jobs_.erase(job);
   job_of_.erase(it);
 }
 
-const std::set<TaskKey>* JobIndex::tasks_of(const std::string& job) const {
-  auto it = tasks_by_job_.find(job);
-  return it == tasks_by_job_.end() ? nullptr : &it->second;
+const JobIndex::Job* JobIndex::find(const std::string& job) const {
+  auto it = jobs_.find(job);
+  return it == jobs_.end() ? nullptr : &it->second;
 }
 
-JobProgress job_progress(const std::set<TaskKey>& tasks,
-                         const std::function<const TaskRecord*(const TaskKey&)>& find) {
-  JobProgress job;
+JobProgress job_progress(const JobIndex::Job& indexed, const std::function<const TaskRecord*(const TaskKey&)>& find) {
+  JobProgress job{indexed.purged, indexed.purged, std::nullopt};
   std::vector<uint64_t> runs;
-  for (const auto& key : tasks) {
+  for (const auto& key : indexed.tasks) {
     ++job.tasks;
     const TaskRecord* r = find(key);
     if (r != nullptr && !is_terminal(r->state)) continue;

@@ -37,14 +37,20 @@ struct BackupConfig {
 // runs its own partitions' tasks slowly still sees how fast they run elsewhere.
 class JobIndex {
  public:
+  struct Job {
+    std::set<TaskKey> tasks;
+    size_t purged = 0;  // its finished tasks retention removed since
+  };
   void note(const TaskKey& key, const std::string& job);  // an empty job: not a job's task
-  void forget(const TaskKey& key);
+  // `purged`: retention removed the (finished) record; it still counts as
+  // one of the job's finished tasks while the job has others here.
+  void forget(const TaskKey& key, bool purged = false);
   // nullptr when no task of the job is indexed.
-  const std::set<TaskKey>* tasks_of(const std::string& job) const;
-  size_t jobs() const { return tasks_by_job_.size(); }
+  const Job* find(const std::string& job) const;
+  size_t jobs() const { return jobs_.size(); }
 
  private:
-  std::map<std::string, std::set<TaskKey>> tasks_by_job_;
+  std::map<std::string, Job> jobs_;
   std::map<TaskKey, std::string> job_of_;
 };
 
@@ -54,10 +60,9 @@ struct JobProgress {
   size_t finished = 0;
   std::optional<uint64_t> median_run_ms;  // of its successful attempts; none before one
 };
-// `find` gives the record of an indexed task, nullptr once purged (a purged
-// record had finished: it counts as finished, with no run time).
-JobProgress job_progress(const std::set<TaskKey>& tasks,
-                         const std::function<const TaskRecord*(const TaskKey&)>& find);
+// `find` gives the record of an indexed task. Purged tasks count as
+// finished, with no run time.
+JobProgress job_progress(const JobIndex::Job& job, const std::function<const TaskRecord*(const TaskKey&)>& find);
 
 // Whether an attempt that has run `ran_ms` straggles behind its job.
 bool straggles(const JobProgress& job, uint64_t ran_ms, const BackupConfig& config);

@@ -164,7 +164,16 @@ void NodeState::on(const in::RenewLeases& e) {
       continue;
     }
     auto lease = leases_.find(LeaseKey{key, ref.attempt});
-    if (lease == leases_.end() || !lease->second.held_by(ref.attempt, config_.node_id)) continue;
+    if (lease == leases_.end() || !lease->second.held_by(ref.attempt, config_.node_id)) {
+      // A run lent to this node before it led the partition, whose attempt
+      // has ended since: nobody would fence it otherwise.
+      const TaskRecord* record = replicas_.at(ref.partition).table.find(ref.id);
+      if (record != nullptr && latest_attempt(*record) >= ref.attempt &&
+          !is_current_lease(*record, ref.attempt, config_.node_id)) {
+        stop_fenced_run(run);
+      }
+      continue;
+    }
     lease->second.deadline_ms = std::max(lease->second.deadline_ms, now_ms_ + config_.lease_ttl_ms);
     rearm_timeout(lease->second, key, ran_ms(key));
     propose(ref.partition, OpRenew{ref.id, ref.attempt, now_ms_ + config_.lease_ttl_ms});
@@ -281,8 +290,7 @@ void NodeState::on_applied(uint32_t partition, Replica& r, const TaskOp& op, con
           bool own = o.owner == config_.node_id && leasing_.erase(key) > 0;
           if (own && status.ok()) {
             // It starts once a slot is free (start_waiting_runs): maybe at once.
-            runs_[key] = Run{partition, o.attempt, 0, {}, 0,
-                             run_task_of(*record, partition, o.attempt)};
+            enter_run(key, Run{partition, o.attempt, 0, {}, 0, run_task_of(*record, partition, o.attempt)});
             count("attempts_started");
           }
           if (grant_of_task_.count(key)) settle_grants(key, *record);
@@ -292,14 +300,14 @@ void NodeState::on_applied(uint32_t partition, Replica& r, const TaskOp& op, con
           if (const AttemptInfo* a = status.ok() ? find_attempt(*record, o.attempt) : nullptr; a && a->backup) {
             count("backup_attempts_won");
           }
-          if (record != nullptr) acknowledge_result(key, *record);
+          if (record != nullptr) acknowledge_results(key, o.attempt, *record);
         } else if constexpr (std::is_same_v<T, OpRelease>) {
           if (status.ok() && record->state == TaskState::kFailed) {
             count("tasks_dead_lettered");
             count("tasks_dead_lettered_lost_runners");
           }
         } else if constexpr (std::is_same_v<T, OpFail>) {
-          if (record != nullptr) acknowledge_result(key, *record);
+          if (record != nullptr) acknowledge_results(key, o.attempt, *record);
           if (status.ok()) {
             if (o.outcome == AttemptOutcome::kTimedOut) count("attempts_timed_out");
             if (record->state == TaskState::kFailed) {

@@ -607,11 +607,22 @@ class NodeState {
   // to the leader; false once there is nothing left to deliver.
   bool deliver_result(const TaskKey& key, PendingResult& p);
   void settle_result(const TaskKey& key, uint32_t attempt);
+  // Enters a run of `key`. A run of another attempt of the task still here
+  // (a backup's runner whose lease lapsed, picked again) is stopped first:
+  // its outcome could never commit.
+  void enter_run(const TaskKey& key, Run run);
+  // Stops a run of this node whose attempt has ended (counted as runs_fenced).
+  void stop_fenced_run(std::map<TaskKey, Run>::iterator run);
   // A renewal of an attempt whose lease this leader holds no more: when its
   // table shows that attempt ended (a backup completed first, a cancel), the
   // runner is told it is fenced, and stops it.
   void fence_if_ended(const AttemptRef& ref, const std::string& runner, const std::string& runner_address);
-  void acknowledge_result(const TaskKey& key, const TaskRecord& record);
+  // Answers the runners whose results wait on the op just applied to
+  // `record`: the one of `attempt`, and every other once the task is done.
+  void acknowledge_results(const TaskKey& key, uint32_t attempt, const TaskRecord& record);
+  // A lease of the task is proposed and not yet applied: another proposal
+  // would race it for the same attempt number (and grant).
+  bool lease_in_flight(const TaskKey& key) const { return leasing_.count(key) || grant_of_task_.count(key); }
   // `timed`: the runner's periodic renewal (an unanswered previous one
   // moves on to the next candidate); else following a redirect.
   void renew_remote(const std::vector<RunRef>& running, bool timed);
@@ -624,7 +635,8 @@ class NodeState {
   // The led partition holding `id` (the first, when the id is reused under
   // another key); nullopt when none of the led ones does.
   std::optional<uint32_t> led_partition_of(const std::string& id) const;
-  void unindex_task(const std::string& id, uint32_t partition);
+  // `purged`: retention removed the record (see JobIndex::forget).
+  void unindex_task(const std::string& id, uint32_t partition, bool purged = false);
   void expire_stealing_deadlines();
   // Hands attempts waiting here (granted, or leased ahead) to free slots;
   // their timeouts start now.
@@ -663,7 +675,7 @@ class NodeState {
   std::map<TaskKey, Run> runs_;
   std::map<TaskKey, PendingResult> pending_results_;
   std::map<uint32_t, LeaderGuess> leader_guesses_;
-  std::map<TaskKey, ResultWait> result_waits_;
+  std::map<LeaseKey, ResultWait> result_waits_;  // by the attempt whose result it is
 
   std::map<uint64_t, SubmitPart> submit_parts_;
   std::multimap<TaskKey, std::pair<uint64_t, size_t>> submit_waits_;  // task -> (part, outcome index)

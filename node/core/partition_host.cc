@@ -102,8 +102,8 @@ const TaskRecord* NodeState::find(const std::string& id) const {
   return replicas_.at(it->second).table.find(id);
 }
 
-void NodeState::unindex_task(const std::string& id, uint32_t partition) {
-  jobs_.forget(TaskKey{partition, id});
+void NodeState::unindex_task(const std::string& id, uint32_t partition, bool purged) {
+  jobs_.forget(TaskKey{partition, id}, purged);
   auto [begin, end] = task_partition_.equal_range(id);
   for (auto it = begin; it != end; ++it) {
     if (it->second == partition) {
@@ -432,7 +432,7 @@ void NodeState::lead_end(uint32_t partition, Replica& r) {
   }
   // Results proposed for runners elsewhere may never commit: they resend
   // to the next leader, which commits or acknowledges them.
-  std::erase_if(result_waits_, [&](const auto& wait) { return wait.first.partition == partition; });
+  std::erase_if(result_waits_, [&](const auto& wait) { return wait.first.task.partition == partition; });
   fail_submit_parts(partition);
   txns_->on_lead_end(partition);
   deps_->on_lead_end(partition);

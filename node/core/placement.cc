@@ -207,6 +207,13 @@ void NodeState::dispatch() {
       ready_.pop();
       continue;
     }
+    if (lease_in_flight(next)) {
+      // A backup lease proposed before the attempt it would race ended:
+      // once that applies (refused), the task is leased anew.
+      ready_.pop();
+      refused.push_back(std::move(next));
+      continue;
+    }
     const TaskRecord& r = *table.find(next.id);
     std::string runner = choose_runner(room, r.spec.stealable);
     if (runner.empty()) break;  // nobody has room: it waits in place
@@ -260,7 +267,7 @@ void NodeState::start_backup_attempts() {
     // One backup per task, of a job's task that may run elsewhere; a held
     // task (a job cancel) starts no attempt.
     if (lease.ending || r->txn.empty() || r->spec.no_backup || !r->spec.stealable || r->backup.attempt != 0 ||
-        table.locked_by(key.id) != nullptr) {
+        lease_in_flight(key) || table.locked_by(key.id) != nullptr) {
       continue;
     }
     watching_for_stragglers_ = true;
@@ -268,9 +275,9 @@ void NodeState::start_backup_attempts() {
     if (ran_ms < config_.backups.min_gain_ms) continue;
     auto job = progress.find(r->txn);
     if (job == progress.end()) {
-      const std::set<TaskKey>* tasks = jobs_.tasks_of(r->txn);
-      MESH_ASSERT(tasks != nullptr && tasks->count(key), "a hosted job's task is indexed");
-      job = progress.emplace(r->txn, job_progress(*tasks, [&](const TaskKey& k) {
+      const JobIndex::Job* indexed = jobs_.find(r->txn);
+      MESH_ASSERT(indexed != nullptr && indexed->tasks.count(key), "a hosted job's task is indexed");
+      job = progress.emplace(r->txn, job_progress(*indexed, [&](const TaskKey& k) {
                                         return replicas_.at(k.partition).table.find(k.id);
                                       })).first;
     }

@@ -46,7 +46,7 @@ void NodeState::serve_retry(const ReplyTo& to, const RetryRequest& q) {
 
 void NodeState::apply_purge(uint32_t partition, Replica& r, const OpPurge& op) {
   std::vector<std::string> removed = r.table.purge(op);
-  for (const auto& id : removed) unindex_task(id, partition);
+  for (const auto& id : removed) unindex_task(id, partition, /*purged=*/true);
   count("tasks_purged", removed.size());
 }
 

@@ -91,7 +91,7 @@ void NodeState::on_peer(const StealGrant& m) {
     return;
   }
   for (const auto& t : m.tasks) {
-    runs_[TaskKey{t.partition, t.id}] = Run{t.partition, t.attempt, 0, m.victim_address, 0, t};
+    enter_run(TaskKey{t.partition, t.id}, Run{t.partition, t.attempt, 0, m.victim_address, 0, t});
     // The lender led the partition when it granted: renewals start there.
     LeaderGuess& guess = leader_guesses_[t.partition] = LeaderGuess{};
     guess.address = guess.lender = m.victim_address;
@@ -267,9 +267,7 @@ void NodeState::on_peer(const StolenResultAck& m) {
     // A fenced attempt still running here (fence_if_ended): its outcome
     // could never commit, so it stops now rather than hold a slot.
     if (auto run = runs_.find(key); !m.accepted && run != runs_.end() && run->second.attempt == m.attempt) {
-      out_.aborts.push_back({m.id, m.attempt, m.partition});
-      runs_.erase(run);
-      count("runs_fenced");
+      stop_fenced_run(run);
     }
     return;
   }
@@ -376,7 +374,7 @@ void NodeState::on_peer(const StealRequest& m) {
     size_t grant_bytes = 0;
     auto keys = ready_.take_last(n, [&](const TaskKey& key) {
       const TaskTable& table = replicas_.at(key.partition).table;
-      if (table.locked_by(key.id) != nullptr) return false;  // held by a job cancel
+      if (table.locked_by(key.id) != nullptr || lease_in_flight(key)) return false;  // held by a job cancel, or racing
       const TaskRecord& r = *table.find(key.id);
       size_t bytes = r.spec.payload.size();
       for (const auto& [parent, input] : r.inputs) bytes += input.size();
@@ -484,8 +482,7 @@ void NodeState::on_peer(const StolenResult& m) {
     return;
   }
   if (is_current_lease(*record, m.attempt, m.thief_id)) {
-    auto waiting = result_waits_.find(key);
-    if (waiting != result_waits_.end() && waiting->second.attempt == m.attempt) {
+    if (result_waits_.count(LeaseKey{key, m.attempt})) {
       // The ack follows the apply; meanwhile the runner hears this leader is here.
       send(m.thief_address, LeaderHints{config_.address, {leader_hint(m.partition)}});
       return;
@@ -496,7 +493,7 @@ void NodeState::on_peer(const StolenResult& m) {
       return;
     }
     count("stolen_results_accepted");
-    ResultWait& wait = result_waits_[key] = m;
+    ResultWait& wait = result_waits_[LeaseKey{key, m.attempt}] = m;
     wait.output.clear();
     // The ack follows the apply; the runner hears at once that this leader is here.
     send(m.thief_address, LeaderHints{config_.address, {leader_hint(m.partition)}});
@@ -506,6 +503,19 @@ void NodeState::on_peer(const StolenResult& m) {
   bool committed = result_committed(*record, m);
   if (!committed) count("stale_completions_rejected");
   send(m.thief_address, StolenResultAck{m.id, m.attempt, committed, m.partition});
+}
+
+void NodeState::enter_run(const TaskKey& key, Run run) {
+  if (auto other = runs_.find(key); other != runs_.end() && other->second.attempt != run.attempt) {
+    stop_fenced_run(other);
+  }
+  runs_[key] = std::move(run);
+}
+
+void NodeState::stop_fenced_run(std::map<TaskKey, Run>::iterator run) {
+  out_.aborts.push_back({run->first.id, run->second.attempt, run->first.partition});
+  runs_.erase(run);
+  count("runs_fenced");
 }
 
 void NodeState::fence_if_ended(const AttemptRef& ref, const std::string& runner, const std::string& runner_address) {
@@ -522,15 +532,21 @@ void NodeState::fence_if_ended(const AttemptRef& ref, const std::string& runner,
   send(runner_address, StolenResultAck{ref.id, ref.attempt, reported, ref.partition});
 }
 
-void NodeState::acknowledge_result(const TaskKey& key, const TaskRecord& record) {
-  auto it = result_waits_.find(key);
-  if (it == result_waits_.end()) return;
-  ResultWait wait = std::move(it->second);
-  result_waits_.erase(it);
-  // The op applied may be another one ending the same attempt (a timeout):
-  // then this result is fenced.
-  bool committed = result_committed(record, wait);
-  send(wait.thief_address, StolenResultAck{key.id, wait.attempt, committed, key.partition});
+void NodeState::acknowledge_results(const TaskKey& key, uint32_t attempt, const TaskRecord& record) {
+  auto it = result_waits_.lower_bound(LeaseKey{key, 0});
+  while (it != result_waits_.end() && it->first.task == key) {
+    // A racing attempt's result still waits for its own op, unless this one
+    // ended the task.
+    if (it->first.attempt != attempt && is_current_lease(record, it->first.attempt)) {
+      ++it;
+      continue;
+    }
+    // The op applied may be another one ending the same attempt (a timeout):
+    // then this result is fenced.
+    const ResultWait& wait = it->second;
+    send(wait.thief_address, StolenResultAck{key.id, wait.attempt, result_committed(record, wait), key.partition});
+    it = result_waits_.erase(it);
+  }
 }
 
 void NodeState::note_steal(const std::string& victim, const std::string& thief, size_t tasks) {

@@ -71,8 +71,10 @@ Status TurnOutput::flush() {
   for (const auto& address : disconnects_) counters_["peer_connections_closed"] += peers_.disconnect(address);
   disconnects_.clear();
   if (runs_ != nullptr) {
-    for (const auto& a : aborts_) runs_->abort(RunRef{a.partition, a.id, a.attempt});
+    // Runs first: a turn gathers several steps, and an abort may name a run
+    // an earlier step of the same turn started.
     for (auto& run : new_runs_) runs_->start(std::move(run));
+    for (const auto& a : aborts_) runs_->abort(RunRef{a.partition, a.id, a.attempt});
     aborts_.clear();
     new_runs_.clear();
   }

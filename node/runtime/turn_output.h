@@ -4,7 +4,8 @@
 //   2. replies to clients;
 //   3. messages to other nodes (votes, append acknowledgements, grants);
 //   4. connections to released addresses closed;
-//   5. aborts, then new runs, to the executor.
+//   5. new runs, then aborts, to the executor (an abort may name a run an
+//      earlier step of the same turn started).
 // Nothing of a turn leaves before the write it may depend on is on disk:
 // if the write fails, nothing leaves at all and the node must stop (its
 // memory is ahead of its disk; a restart recovers from the store).

@@ -80,6 +80,8 @@ void Simulator::crash(size_t node) {
   n.run_queue.clear();
   n.runs_busy = 0;
   n.running.clear();
+  n.aborted.clear();
+  n.aborted_reported.clear();
   ++n.generation;
   trace(1, node, now_ms_);
 }

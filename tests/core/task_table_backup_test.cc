@@ -185,15 +185,15 @@ TEST_CASE("backup attempts: job progress reads the records of the job's tasks") 
   add("c", TaskState::kCompleted, 200);
   add("d", TaskState::kLeased, 0);
   add("e", TaskState::kFailed, 0);
-  std::set<TaskKey> tasks;
-  for (const auto& [key, r] : records) tasks.insert(key);
-  tasks.insert(TaskKey{0, "purged"});
-  JobProgress job = job_progress(tasks, [&](const TaskKey& k) -> const TaskRecord* {
+  JobIndex::Job indexed;
+  for (const auto& [key, r] : records) indexed.tasks.insert(key);
+  indexed.purged = 2;  // finished, then removed by retention
+  JobProgress job = job_progress(indexed, [&](const TaskKey& k) -> const TaskRecord* {
     auto it = records.find(k);
     return it == records.end() ? nullptr : &it->second;
   });
-  CHECK(job.tasks == 6);
-  CHECK(job.finished == 5);
+  CHECK(job.tasks == 7);
+  CHECK(job.finished == 6);
   CHECK(job.median_run_ms == 200);
 }
 
@@ -203,13 +203,14 @@ TEST_CASE("backup attempts: the job index follows notes and forgets") {
   index.note(TaskKey{2, "b"}, "job-1");
   index.note(TaskKey{2, "b"}, "job-1");
   index.note(TaskKey{3, "c"}, "");  // not a job's task
-  REQUIRE(index.tasks_of("job-1") != nullptr);
-  CHECK(index.tasks_of("job-1")->size() == 2);
-  index.forget(TaskKey{1, "a"});
+  REQUIRE(index.find("job-1") != nullptr);
+  CHECK(index.find("job-1")->tasks.size() == 2);
+  index.forget(TaskKey{1, "a"}, /*purged=*/true);
   index.forget(TaskKey{3, "c"});
-  CHECK(index.tasks_of("job-1")->size() == 1);
+  CHECK(index.find("job-1")->tasks.size() == 1);
+  CHECK(index.find("job-1")->purged == 1);
   index.forget(TaskKey{2, "b"});
-  CHECK(index.tasks_of("job-1") == nullptr);
+  CHECK(index.find("job-1") == nullptr);
   CHECK(index.jobs() == 0);
 }
 

@@ -700,6 +700,24 @@ TEST_CASE("stealing: a runner whose attempt ended meanwhile hears it at its next
   CHECK(thief.state.running() == 1);
 }
 
+TEST_CASE("stealing: a grant of a newer attempt of a task this node still runs stops the older run") {
+  // A backup's runner whose lease lapsed (its renewals were late) is picked
+  // again for the next backup: the old run could never commit.
+  Node thief("thief", 2);
+  join_thief(thief);
+  const uint32_t part = 5;
+  REQUIRE(thief.peer(5, StealGrant{"victim", kVictim, {{"s1", 2, "sleep", "10", 60000, part}}}).runs.size() == 1);
+  Effects again = thief.peer(6, StealGrant{"victim", kVictim, {{"s1", 3, "sleep", "10", 60000, part}}});
+  REQUIRE(again.aborts.size() == 1);
+  CHECK(again.aborts[0].attempt == 2);
+  REQUIRE(again.runs.size() == 1);
+  CHECK(again.runs[0].attempt == 3);
+  CHECK(thief.state.running() == 1);
+  CHECK(thief.counter("runs_fenced") == 1);
+  // The old run's finish is stale.
+  CHECK(sent<StolenResult>(thief.at(7, in::TaskFinished{part, "s1", 2, true, "old"})).empty());
+}
+
 TEST_CASE("stealing: a stolen task waits for a free slot, and its timeout starts when it runs") {
   Node thief("thief", 1);
   join_thief(thief);

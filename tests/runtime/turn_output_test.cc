@@ -94,15 +94,15 @@ Effects one_step(RequestRef request) {
   return fx;
 }
 
-TEST_CASE("turn output: the synced write first, then replies, messages, disconnects, aborts and runs") {
+TEST_CASE("turn output: the synced write first, then replies, messages, disconnects, runs and aborts") {
   Fixture f;
   f.output.expect_reply(5, {"client-1", 42});
   Effects fx = one_step(5);
   f.output.add(fx);
   CHECK(f.log.empty());  // gathering sends nothing
   REQUIRE(f.output.flush().ok());
-  CHECK(f.log == Log{"write 2 synced", "reply client-1", "send tcp://b", "disconnect tcp://gone", "abort old",
-                     "start new"});
+  CHECK(f.log == Log{"write 2 synced", "reply client-1", "send tcp://b", "disconnect tcp://gone", "start new",
+                     "abort old"});
   CHECK(f.output.sync_us().count() == 1);
 }
 
@@ -117,7 +117,7 @@ TEST_CASE("turn output: a request from the HTTP API gets its answer handed over 
   f.output.add(fx);
   CHECK(delivered.empty());
   REQUIRE(f.output.flush().ok());
-  CHECK(f.log == Log{"write 2 synced", "deliver", "send tcp://b", "disconnect tcp://gone", "abort old", "start new"});
+  CHECK(f.log == Log{"write 2 synced", "deliver", "send tcp://b", "disconnect tcp://gone", "start new", "abort old"});
   REQUIRE(delivered.size() == 1);
   CHECK(std::holds_alternative<SubmitReply>(delivered[0]));
 }
@@ -156,8 +156,8 @@ TEST_CASE("turn output: runs wait for the executor, and replies for the socket, 
   CHECK(f.log == Log{"write 2 synced", "send tcp://b", "disconnect tcp://gone"});
   f.output.attach(&f.replies, &f.runs);
   REQUIRE(f.output.flush().ok());
-  CHECK(f.log == Log{"write 2 synced", "send tcp://b", "disconnect tcp://gone", "reply client-1", "abort old",
-                     "start new"});
+  CHECK(f.log == Log{"write 2 synced", "send tcp://b", "disconnect tcp://gone", "reply client-1", "start new",
+                     "abort old"});
 }
 
 }  // namespace

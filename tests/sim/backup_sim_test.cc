@@ -17,16 +17,19 @@ struct JobRun {
   uint64_t makespan_ms = 0;
   size_t backups = 0;      // backup attempts started
   size_t backups_won = 0;  // tasks their backup completed
+  uint64_t proposed = 0;   // backup leases proposed, and committed (counters)
+  uint64_t started = 0;
   std::string problems;    // records that break an invariant
 };
 
 // An atomic job of 48 sleep tasks of 100 ms, spread over the partitions of
 // 4 nodes of 2 slots with stealing on; n3 runs everything 20 times as long.
-JobRun run_job(bool no_backup, bool backups_enabled = true) {
+JobRun run_job(bool no_backup, bool backups_enabled = true, uint64_t check_interval_ms = 100) {
   Simulator sim(/*seed=*/5, NetworkFaults{});
   for (size_t i = 0; i < 4; ++i) {
     NodeConfig config = stealing_config(i, /*steal=*/true);
     config.backups.enabled = backups_enabled;
+    config.backups.check_interval_ms = check_interval_ms;
     sim.add_node(config);
   }
   sim.slow_down(3, 20);
@@ -43,6 +46,12 @@ JobRun run_job(bool no_backup, bool backups_enabled = true) {
   REQUIRE(done.has_value());
   JobRun run;
   run.makespan_ms = *done - submitted_at;
+  for (size_t i = 0; i < sim.size(); ++i) {
+    const auto& counters = sim.node(i).counters();
+    auto value = [&](const char* name) { auto it = counters.find(name); return it == counters.end() ? 0 : it->second; };
+    run.proposed += value("backup_attempts_proposed");
+    run.started += value("backup_attempts_started");
+  }
   for (const auto& id : ids) {
     const TaskRecord& r = *leader_record(sim, id);
     CHECK(r.state == TaskState::kCompleted);
@@ -84,6 +93,17 @@ TEST_CASE("sim backups: a job's stragglers on a slow node get backup attempts, a
   CHECK(off.backups == 0);
   CHECK(marked.makespan_ms >= 2000);
   CHECK(off.makespan_ms >= 2000);
+}
+
+TEST_CASE("sim backups: a leader checking more often than a lease commits proposes each backup once") {
+  // Checked every millisecond, a straggler is seen again while its backup's
+  // lease is still in flight: no second lease may race the first.
+  JobRun run = run_job(/*no_backup=*/false, /*backups_enabled=*/true, /*check_interval_ms=*/1);
+  MESSAGE("checked every 1 ms: " << run.proposed << " backups proposed, " << run.started << " committed, makespan "
+                                 << run.makespan_ms << " ms");
+  CHECK(run.problems == "");
+  CHECK(run.started >= 1);
+  CHECK(run.proposed == run.started);
 }
 
 }  // namespace
