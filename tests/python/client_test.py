@@ -105,6 +105,13 @@ class ClientTest(unittest.TestCase):
         self.assertTrue(future.done())
         self.assertEqual(future.record()["state"], "COMPLETED")
 
+    def test_a_task_marked_no_backup_says_so(self):
+        future = self.client.submit("noop", b"x", no_backup=True)
+        self.assertEqual(future.result(timeout=60), b"x")
+        record = future.record()
+        self.assertTrue(record["no_backup"])
+        self.assertFalse(any(a["backup"] for a in record["attempts"]))
+
     def test_map_keeps_the_order(self):
         payloads = [f"item-{i}".encode() for i in range(60)]
         self.assertEqual(list(self.client.map("noop", payloads, timeout=60)), payloads)

@@ -150,7 +150,7 @@ class Client:
     def submit(self, handler, payload=b"", **spec):
         """Submits one task; returns its TaskFuture. Fields as in TaskSpec:
         id, key, priority, max_attempts, backoff_base_ms, backoff_max_ms,
-        timeout_ms, stealable."""
+        timeout_ms, stealable, no_backup."""
         return self.submit_many([dict(spec, handler=handler, payload=payload)])[0]
 
     def submit_many(self, specs):

@@ -60,7 +60,7 @@ def envelope(kind, request_id, sender):
 def task_spec(spec):
     """A TaskSpec from a dict with the names of section 6: 10 fields, 13 when
     it names parents ("after": ids, or {"id", "key"} dicts) or a "shard"
-    ([index, count])."""
+    ([index, count]), 14 with "no_backup": True (never a backup attempt)."""
     payload = spec.get("payload", b"")
     if isinstance(payload, str):
         payload = payload.encode()
@@ -71,9 +71,12 @@ def task_spec(spec):
     ]
     after = spec.get("after", [])
     shard = spec.get("shard", [0, 0])
-    if after or shard[1]:
+    no_backup = bool(spec.get("no_backup", False))
+    if after or shard[1] or no_backup:
         parents = [[p, "", False] if isinstance(p, str) else [p["id"], p.get("key", ""), False] for p in after]
         fields += [parents, shard[0], shard[1]]
+    if no_backup:
+        fields.append(True)
     return fields
 
 
@@ -98,8 +101,10 @@ def task_record(fields):
         "failures": fields[4],
         "result": _bytes(fields[11]),
         "error": _text(fields[12]),
+        "no_backup": len(spec) > 13 and bool(spec[13]),
         "attempts": [
-            {"attempt": a[0], "runner": _text(a[1]), "outcome": ATTEMPT_OUTCOMES[a[4]], "error": _text(a[5])}
+            {"attempt": a[0], "runner": _text(a[1]), "outcome": ATTEMPT_OUTCOMES[a[4]], "error": _text(a[5]),
+             "backup": len(a) > 6 and bool(a[6])}
             for a in fields[13]
         ],
     }
