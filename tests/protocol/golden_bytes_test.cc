@@ -417,6 +417,16 @@ const std::vector<Golden>& goldens() {
       // §10, task operations: [op kind, fields...].
       {"OpSubmit", Layout::kOp, 0, "94 01" + kTaskSpec + "05 cc c8"},  // spec, partition 5, at_ms 200
       {"OpSubmit (dependent)", Layout::kOp, 0, "94 01" + kDependentTaskSpec + "05 cc c8"},
+      // A task that must never get a backup attempt: the dependency fields
+      // (empty) are written before its no_backup.
+      {"OpSubmit (no_backup)", Layout::kOp, 0,
+       "94 01"
+       "9e" + kTaskSpec.substr(2) +  // TaskSpec, 14 fields: the ten of kTaskSpec, then
+           "90"                      // after []
+           "00"                      // shard_index 0
+           "00"                      // shard_count 0
+           "c3"                      // no_backup true
+           "05 cc c8"},
       {"OpParentsDone", Layout::kOp, 0,
        "93 0e"
        "91 94 a2 74 32 a2 74 31 c3 c4 02 6f 6b"  // outcomes: [child "t2", parent "t1", completed, text bin "ok"]
