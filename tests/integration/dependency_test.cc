@@ -73,7 +73,10 @@ TEST_CASE("dependencies: a diamond over several partitions runs in order with it
   REQUIRE(json.code == 0);
   auto mesh = nlohmann::json::parse(json.output);
   CHECK(mesh["nodes"].size() == 3);
-  CHECK(mesh["counters"].value("dependency_outcomes_proposed", 0) >= 4);  // again only after a leader change
+  // An entry per hand-off, but C's two parents may share one when both end
+  // before its leader proposes (the counter counts entries): at least 3,
+  // more only after a leader change.
+  CHECK(mesh["counters"].value("dependency_outcomes_proposed", 0) >= 3);
   CHECK_MESSAGE(mesh["counters"].value("tasks_completed", 0) >= 5, json.output);
 }
 
