@@ -537,9 +537,9 @@ class NodeState {
   std::string choose_runner(const std::map<std::string, Room>& room, bool stealable);
   std::string choose_adaptive(const std::map<std::string, Room>& room) const;
   // Proposes the lease of `key` to `runner` (a backup attempt: racing the
-  // lease) and grants it once committed.
-  bool place_remotely(const TaskKey& key, const std::string& runner, const Room& room,
-                      std::map<std::string, uint64_t>& grant_of_runner, bool backup = false);
+  // lease): this node starts it once committed, another member gets a grant.
+  bool lease_to(const TaskKey& key, const std::string& runner, const Room& room,
+                std::map<std::string, uint64_t>& grant_of_runner, bool backup = false);
   // Backup attempts (node/core/backup_attempts.h): starts one for each
   // straggling attempt of a job on a led partition, on a member with room.
   void start_backup_attempts();

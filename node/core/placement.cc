@@ -168,12 +168,16 @@ std::string NodeState::choose_adaptive(const std::map<std::string, Room>& room) 
   return faster_clear_us >= cost(best->second) ? best->first : std::string();
 }
 
-bool NodeState::place_remotely(const TaskKey& key, const std::string& runner, const Room& room,
-                               std::map<std::string, uint64_t>& grant_of_runner, bool backup) {
+bool NodeState::lease_to(const TaskKey& key, const std::string& runner, const Room& room,
+                         std::map<std::string, uint64_t>& grant_of_runner, bool backup) {
   const TaskRecord& r = *replicas_.at(key.partition).table.find(key.id);
   if (!propose(key.partition, OpLease{key.id, next_attempt(r), runner, now_ms_, now_ms_ + config_.lease_ttl_ms,
                                       now_ms_ + r.spec.timeout_ms, backup})) {
     return false;
+  }
+  if (runner == config_.node_id) {  // it runs once the lease applies here
+    leasing_.insert(key);
+    return true;
   }
   auto [it, created] = grant_of_runner.emplace(runner, 0);
   if (created) {
@@ -219,15 +223,7 @@ void NodeState::dispatch() {
     if (runner.empty()) break;  // nobody has room: it waits in place
     ready_.pop();
     bool placed = false;
-    if (!refusing.count(next.partition)) {
-      if (runner == config_.node_id) {
-        placed = propose(next.partition, OpLease{next.id, next_attempt(r), config_.node_id, now_ms_,
-                                                 now_ms_ + config_.lease_ttl_ms, now_ms_ + r.spec.timeout_ms});
-        if (placed) leasing_.insert(next);
-      } else {
-        placed = place_remotely(next, runner, room.at(runner), grant_of_runner);
-      }
-    }
+    if (!refusing.count(next.partition)) placed = lease_to(next, runner, room.at(runner), grant_of_runner);
     if (!placed) {
       refusing.insert(next.partition);
       refused.push_back(std::move(next));
@@ -290,15 +286,7 @@ void NodeState::start_backup_attempts() {
     }
     std::string runner = choose_backup_runner(*room, lease.owner);
     if (runner.empty()) continue;  // no room anywhere: checked again later
-    bool proposed = false;
-    if (runner == config_.node_id) {
-      proposed = propose(key.partition, OpLease{key.id, next_attempt(*r), runner, now_ms_,
-                                                now_ms_ + config_.lease_ttl_ms, now_ms_ + r->spec.timeout_ms, true});
-      if (proposed) leasing_.insert(key);
-    } else {
-      proposed = place_remotely(key, runner, room->at(runner), grant_of_runner, /*backup=*/true);
-    }
-    if (!proposed) continue;
+    if (!lease_to(key, runner, room->at(runner), grant_of_runner, /*backup=*/true)) continue;
     --room->at(runner).free;
     count("backup_attempts_proposed");
     event("backup_attempt", to_string(key),
