@@ -88,14 +88,15 @@ void pack_op(Packer& p, const OpPurge& o) {
 }
 
 void pack_op(Packer& p, const OpTxnPrepare& o) {
-  p.pack_array(o.cancel_job.empty() ? 6 : 7);
+  p.pack_array(o.fence ? 8 : o.cancel_job.empty() ? 6 : 7);
   p.pack(static_cast<uint8_t>(OpKind::kTxnPrepare));
   pack_str(p, o.txn);
   p.pack(o.coordinator);
   p.pack(o.partition);
   pack_specs(p, o.tasks);
   p.pack(o.at_ms);
-  if (!o.cancel_job.empty()) pack_str(p, o.cancel_job);
+  if (!o.cancel_job.empty() || o.fence) pack_str(p, o.cancel_job);
+  if (o.fence) p.pack(o.fence);
 }
 void pack_op(Packer& p, const OpTxnResolve& o) {
   p.pack_array(4);
@@ -105,17 +106,20 @@ void pack_op(Packer& p, const OpTxnResolve& o) {
   p.pack(o.at_ms);
 }
 void pack_op(Packer& p, const OpTxnDecide& o) {
-  p.pack_array(5);
+  bool plain = o.mode == TxnDecideMode::kDecide;
+  p.pack_array(plain ? 5 : 6);
   p.pack(static_cast<uint8_t>(OpKind::kTxnDecide));
   pack_str(p, o.txn);
   p.pack(o.commit);
   pack_partitions(p, o.participants);
   p.pack(o.at_ms);
+  if (!plain) p.pack(static_cast<uint8_t>(o.mode));
 }
 void pack_op(Packer& p, const OpTxnForget& o) {
-  p.pack_array(2);
+  p.pack_array(o.fence ? 3 : 2);
   p.pack(static_cast<uint8_t>(OpKind::kTxnForget));
   pack_str(p, o.txn);
+  if (o.fence) p.pack(o.fence);
 }
 
 void pack_op(Packer& p, const OpParentsDone& o) {
@@ -247,6 +251,7 @@ TaskOp read_op(const msgpack::object& o) {
       op.tasks = read_specs(f.array(limits::kMaxBatchTasks));
       op.at_ms = f.u64();
       if (f.has_more()) op.cancel_job = f.bytes(limits::kMaxIdBytes);  // appended
+      if (f.has_more()) op.fence = f.boolean();                         // appended
       return op;
     }
     case OpKind::kTxnResolve: {
@@ -266,6 +271,10 @@ TaskOp read_op(const msgpack::object& o) {
       op.commit = f.boolean();
       op.participants = read_partitions(f.array(limits::kMaxTxnParticipants));
       op.at_ms = f.u64();
+      if (f.has_more()) {  // appended
+        uint8_t mode = f.unsigned_as<uint8_t>(static_cast<uint8_t>(TxnDecideMode::kRecovered));
+        op.mode = static_cast<TxnDecideMode>(mode);
+      }
       return op;
     }
     case OpKind::kTxnForget: {
@@ -273,6 +282,7 @@ TaskOp read_op(const msgpack::object& o) {
       f.next();
       OpTxnForget op;
       op.txn = f.bytes(limits::kMaxIdBytes);
+      if (f.has_more()) op.fence = f.boolean();  // appended
       return op;
     }
     case OpKind::kParentsDone: {
@@ -351,21 +361,23 @@ constexpr uint64_t kSnapshotRecordsOnly = 2;
 constexpr uint64_t kSnapshotWithTransactions = 3;
 
 void pack_prepared(Packer& p, const std::string& txn, const PreparedTxn& t) {
-  p.pack_array(t.cancels.empty() ? 5 : 6);
+  p.pack_array(t.fenced ? 7 : t.cancels.empty() ? 5 : 6);
   pack_str(p, txn);
   p.pack(t.coordinator);
   p.pack(t.partition);
   p.pack(t.prepared_ms);
   pack_specs(p, t.tasks);
-  if (!t.cancels.empty()) pack_str_list(p, t.cancels);
+  if (!t.cancels.empty() || t.fenced) pack_str_list(p, t.cancels);
+  if (t.fenced) p.pack(t.fenced);
 }
 
 void pack_decision(Packer& p, const std::string& txn, const TxnDecision& d) {
-  p.pack_array(4);
+  p.pack_array(d.staged ? 5 : 4);
   pack_str(p, txn);
   p.pack(d.commit);
   pack_partitions(p, d.participants);
   p.pack(d.decided_ms);
+  if (d.staged) p.pack(d.staged);
 }
 
 std::pair<std::string, PreparedTxn> read_prepared(const msgpack::object& o) {
@@ -377,6 +389,7 @@ std::pair<std::string, PreparedTxn> read_prepared(const msgpack::object& o) {
   t.prepared_ms = f.u64();
   t.tasks = read_specs(f.array(limits::kMaxBatchTasks));
   if (f.has_more()) t.cancels = f.string_list(limits::kMaxBatchTasks, limits::kMaxIdBytes);  // appended
+  if (f.has_more()) t.fenced = f.boolean();                                                // appended
   return {std::move(txn), std::move(t)};
 }
 
@@ -387,6 +400,7 @@ std::pair<std::string, TxnDecision> read_decision(const msgpack::object& o) {
   d.commit = f.boolean();
   d.participants = read_partitions(f.array(limits::kMaxTxnParticipants));
   d.decided_ms = f.u64();
+  if (f.has_more()) d.staged = f.boolean();  // appended
   return {std::move(txn), std::move(d)};
 }
 

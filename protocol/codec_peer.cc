@@ -195,7 +195,7 @@ void pack_body(Packer& p, const TxnReply& m) {
 
 TxnStep read_txn_step(Fields& f) {
   uint8_t step = f.unsigned_as<uint8_t>(UINT8_MAX);
-  if (step < static_cast<uint8_t>(TxnStep::kPrepare) || step > static_cast<uint8_t>(TxnStep::kInquire)) {
+  if (step < static_cast<uint8_t>(TxnStep::kPrepare) || step > static_cast<uint8_t>(TxnStep::kFence)) {
     fail(ErrorCode::kMalformed, "txn: unknown step " + std::to_string(step));
   }
   return static_cast<TxnStep>(step);

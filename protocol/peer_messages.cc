@@ -19,6 +19,8 @@ const char* txn_step_name(TxnStep step) {
     case TxnStep::kDecide: return "decide";
     case TxnStep::kResolve: return "resolve";
     case TxnStep::kInquire: return "inquire";
+    case TxnStep::kStage: return "stage";
+    case TxnStep::kFence: return "fence";
   }
   return "unknown";
 }

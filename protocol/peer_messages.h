@@ -202,9 +202,13 @@ struct FanoutReply {
 //            with the decision that won, once every participant resolved it
 //   resolve  coordinator -> participant: apply or drop the intents (OpTxnResolve)
 //   inquire  participant -> coordinator: intents held too long; the
-//            coordinator aborts an undecided transaction and resolves this
-//            participant
-enum class TxnStep : uint8_t { kPrepare = 1, kDecide = 2, kResolve = 3, kInquire = 4 };
+//            coordinator aborts an undecided transaction (recovers a staged
+//            one) and resolves this participant
+//   stage    origin -> coordinator: write the participants beside the
+//            prepares (OpTxnDecide, kStage); answered commit = staged
+//   fence    coordinator -> participant, recovering a staged transaction:
+//            answered commit = prepared here, else it never will (a fence)
+enum class TxnStep : uint8_t { kPrepare = 1, kDecide = 2, kResolve = 3, kInquire = 4, kStage = 5, kFence = 6 };
 const char* txn_step_name(TxnStep step);
 
 struct TxnRequest {
@@ -215,7 +219,7 @@ struct TxnRequest {
   uint32_t partition = 0;    // whose leader is asked
   uint32_t coordinator = 0;  // the partition holding the decision
   bool commit = false;       // decide, resolve: the decision
-  std::vector<uint32_t> participants;  // decide: the partitions to resolve
+  std::vector<uint32_t> participants;  // decide, stage: the partitions to resolve
   std::vector<TaskSpec> tasks;         // prepare: this partition's tasks
   std::string cancel_job = {};         // appended; prepare: cancel this job's tasks instead
 };
@@ -227,7 +231,7 @@ struct TxnReply {
   uint32_t partition = 0;
   ErrorCode code = ErrorCode::kOk;  // kNotLeader: ask leader_address (when known)
   std::string leader_address;
-  bool commit = false;  // prepare: the vote; decide: the decision
+  bool commit = false;  // prepare: the vote; decide: the decision; stage: staged; fence: prepared
   // Prepare, voting no: why, per task (a job cancel's: one, under the job's id).
   std::vector<SubmitOutcome> outcomes;
 };

@@ -141,6 +141,11 @@ struct OpParentsDone {
 // task of that job unfinished here now; they are locked the same way, and
 // no new attempt of them starts until the resolve. Refused whole when
 // another transaction holds one of them.
+// With fence (appended, then no tasks): the coordinator's recovery of a
+// staged transaction makes sure it can never prepare here. Refused
+// (kConflict) when it is prepared here already; otherwise every later
+// prepare of it is refused, until the fence is forgotten (OpTxnForget):
+// a resolve leaves it, so that a prepare resent late is refused too.
 struct OpTxnPrepare {
   std::string txn;
   uint32_t coordinator = 0;  // the partition holding the decision
@@ -148,6 +153,7 @@ struct OpTxnPrepare {
   std::vector<TaskSpec> tasks;
   uint64_t at_ms = 0;
   std::string cancel_job = {};
+  bool fence = false;
   bool operator==(const OpTxnPrepare&) const = default;
 };
 
@@ -161,20 +167,35 @@ struct OpTxnResolve {
   bool operator==(const OpTxnResolve&) const = default;
 };
 
-// Coordinator: the transaction's decision. The first one applied wins; a
-// later one, either way, changes nothing.
+// What an OpTxnDecide writes (docs/ARCHITECTURE.md, "Transactions"):
+//   kDecide     the decision. Over a staged transaction only a commit
+//               applies; an abort is refused (kConflict): the outcome of a
+//               staged transaction is recovered from its participants.
+//   kStage      the participants of a transaction whose prepares are under
+//               way, written beside them: once every one has prepared, it is
+//               committed. Refused (kConflict) after a decision, or when
+//               staged with other participants.
+//   kRecovered  the decision the recovery found (commit: every participant
+//               had prepared; abort: one is fenced).
+enum class TxnDecideMode : uint8_t { kDecide = 0, kStage = 1, kRecovered = 2 };
+
+// Coordinator: the transaction's decision, or its stage (see TxnDecideMode).
+// The first decision applied wins; a later one, either way, changes nothing.
 struct OpTxnDecide {
   std::string txn;
   bool commit = false;
   std::vector<uint32_t> participants;  // the partitions to resolve
   uint64_t at_ms = 0;
+  TxnDecideMode mode = TxnDecideMode::kDecide;  // appended
   bool operator==(const OpTxnDecide&) const = default;
 };
 
 // Coordinator: drops a decision every participant has resolved, once it is
-// older than any origin could still ask about.
+// older than any origin could still ask about. With fence (appended), a
+// participant drops its fence of `txn` instead, as long after it was written.
 struct OpTxnForget {
   std::string txn;
+  bool fence = false;
   bool operator==(const OpTxnForget&) const = default;
 };
 
@@ -185,12 +206,14 @@ struct PreparedTxn {  // a participant's staged intents
   std::vector<TaskSpec> tasks;
   uint64_t prepared_ms = 0;
   std::vector<std::string> cancels = {};  // a staged cancel: the ids it holds
+  bool fenced = false;                     // no intents: the transaction may not prepare here
   bool operator==(const PreparedTxn&) const = default;
 };
 struct TxnDecision {  // a coordinator's decision, kept until forgotten
   bool commit = false;
   std::vector<uint32_t> participants;
   uint64_t decided_ms = 0;
+  bool staged = false;  // not decided yet: its participants, while they prepare
   bool operator==(const TxnDecision&) const = default;
 };
 using PreparedTxns = std::map<std::string, PreparedTxn>;  // by transaction id

@@ -89,6 +89,9 @@ void NodeState::apply_multi_task_op(uint32_t partition, Replica& r, const TaskOp
     if (is_terminal(record.state)) out_.finished.push_back(record);
   }
   if (transaction) txns_->on_applied(partition, op, status, r.leading);
+  if (const auto* resolve = std::get_if<OpTxnResolve>(&op); resolve != nullptr && r.leading) {
+    release_intent_reads(partition, &resolve->txn);
+  }
 }
 
 TxnsReply NodeState::transactions_view() const { return TxnsReply{config_.node_id, txns_->view()}; }

@@ -440,6 +440,11 @@ class NodeState {
   void start_read_rounds();
   void on_read_round(uint32_t partition, uint64_t round, bool confirmed);
   void release_read(uint64_t read_id);
+  // A committed atomic submit is answered before its resolves apply: a get
+  // or wait naming a task that is still an intent here waits for the
+  // resolve (or the end of this leadership), then is served again.
+  bool hold_for_intents(const ReplyTo& to, const Request& query, const std::vector<std::string>& ids);
+  void release_intent_reads(uint32_t partition, const std::string* txn);
   void deliver(const ReplyTo& to, FanoutReply reply);
   void send_raft_batches();
   // A full disk, or a drain: hand each led group to its most caught-up voter.
@@ -688,6 +693,7 @@ class NodeState {
   std::set<uint64_t> completed_waiters_;
   std::map<uint64_t, CancelWait> cancel_waits_;
   std::map<uint64_t, HeldRead> held_reads_;
+  std::map<std::pair<uint32_t, std::string>, std::vector<std::pair<ReplyTo, Request>>> intent_reads_;  // (partition, txn)
   std::map<uint32_t, std::vector<uint64_t>> reads_to_confirm_;  // partition -> held reads, this step
   std::map<uint64_t, std::pair<uint32_t, std::vector<uint64_t>>> read_rounds_;  // round -> partition, reads
   std::multimap<TaskKey, std::pair<uint64_t, size_t>> cancels_by_task_;

@@ -436,6 +436,7 @@ void NodeState::lead_end(uint32_t partition, Replica& r) {
   fail_submit_parts(partition);
   txns_->on_lead_end(partition);
   deps_->on_lead_end(partition);
+  release_intent_reads(partition, nullptr);
   // Proposals nobody waits for any more (their part was answered) no longer
   // count toward the backpressure limit.
   std::erase_if(submits_in_flight_, [&](const TaskKey& key) { return !submit_waits_.count(key); });

@@ -22,6 +22,31 @@ void NodeState::hold_until_confirmed(const ReplyTo& to, FanoutReply reply) {
   held_reads_.emplace(read_id, std::move(held));
 }
 
+bool NodeState::hold_for_intents(const ReplyTo& to, const Request& query, const std::vector<std::string>& ids) {
+  for (const auto& id : ids) {
+    if (led_partition_of(id)) continue;
+    for (const auto& [p, r] : replicas_) {
+      const std::string* txn = r.leading ? r.table.locked_by(id) : nullptr;
+      if (txn == nullptr) continue;
+      intent_reads_[{p, *txn}].emplace_back(to, query);
+      return true;
+    }
+  }
+  return false;
+}
+
+// `txn` resolved on `partition`, or every transaction when it is null (the
+// leadership ended).
+void NodeState::release_intent_reads(uint32_t partition, const std::string* txn) {
+  std::vector<std::pair<ReplyTo, Request>> released;
+  for (auto it = intent_reads_.lower_bound({partition, txn ? *txn : std::string{}}); it != intent_reads_.end();) {
+    if (it->first.first != partition || (txn != nullptr && it->first.second != *txn)) break;
+    for (auto& read : it->second) released.push_back(std::move(read));
+    it = intent_reads_.erase(it);
+  }
+  for (const auto& [to, query] : released) serve_fanout(to, query);
+}
+
 void NodeState::start_read_rounds() {
   if (reads_to_confirm_.empty()) return;
   auto waiting = std::move(reads_to_confirm_);

@@ -309,11 +309,11 @@ void NodeState::serve_fanout(const ReplyTo& to, const Request& query) {
       [&](const auto& q) {
         using T = std::decay_t<decltype(q)>;
         if constexpr (std::is_same_v<T, GetRequest>) {
-          answer(to, serve_get(q));
+          if (!hold_for_intents(to, query, q.ids)) answer(to, serve_get(q));
         } else if constexpr (std::is_same_v<T, ListRequest>) {
           answer(to, serve_list(q));
         } else if constexpr (std::is_same_v<T, WaitRequest>) {
-          serve_wait(to, q);
+          if (q.all || !hold_for_intents(to, query, q.ids)) serve_wait(to, q);
         } else if constexpr (std::is_same_v<T, CancelRequest>) {
           serve_cancel(to, q);
         } else if constexpr (std::is_same_v<T, RetryRequest>) {

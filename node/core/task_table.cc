@@ -322,7 +322,15 @@ void TaskTable::restore_transactions(PreparedTxns prepared, TxnDecisions decisio
 }
 
 Status TaskTable::apply_op(const OpTxnPrepare& op) {
-  if (prepared_.count(op.txn)) return Status::Ok();  // a resent prepare
+  if (auto held = prepared_.find(op.txn); held != prepared_.end()) {
+    if (op.fence == held->second.fenced) return Status::Ok();  // resent
+    return op.fence ? Status(ErrorCode::kConflict, "prepared here already")
+                    : Status(ErrorCode::kAborted, "transaction " + op.txn + " was aborted");
+  }
+  if (op.fence) {
+    prepared_.emplace(op.txn, PreparedTxn{op.coordinator, op.partition, {}, op.at_ms, {}, true});
+    return Status::Ok();
+  }
   if (!op.cancel_job.empty()) return prepare_cancel(op);
   std::set<std::string> ids;
   for (const auto& spec : op.tasks) {
@@ -337,6 +345,7 @@ Status TaskTable::apply_op(const OpTxnPrepare& op) {
 Status TaskTable::apply_op(const OpTxnResolve& op) {
   auto it = prepared_.find(op.txn);
   if (it == prepared_.end()) return Status::Ok();  // never prepared here, or resolved already
+  if (it->second.fenced) return Status::Ok();      // kept until forgotten
   PreparedTxn intents = std::move(it->second);
   prepared_.erase(it);
   for (const auto& spec : intents.tasks) locked_ids_.erase(spec.id);
@@ -373,13 +382,35 @@ Status TaskTable::prepare_cancel(const OpTxnPrepare& op) {
   return Status::Ok();
 }
 
+// The rules are TxnDecideMode's.
 Status TaskTable::apply_op(const OpTxnDecide& op) {
-  decisions_.emplace(op.txn, TxnDecision{op.commit, op.participants, op.at_ms});  // the first one wins
+  auto it = decisions_.find(op.txn);
+  bool staging = op.mode == TxnDecideMode::kStage;
+  if (it == decisions_.end()) {
+    decisions_.emplace(op.txn, TxnDecision{op.commit && !staging, op.participants, op.at_ms, staging});
+    return Status::Ok();
+  }
+  TxnDecision& known = it->second;
+  if (!known.staged) {
+    return staging ? Status(ErrorCode::kConflict, "decided already") : Status::Ok();  // the first one wins
+  }
+  if (staging) {
+    return known.participants == op.participants ? Status::Ok()
+                                                 : Status(ErrorCode::kConflict, "staged with other participants");
+  }
+  if (op.mode == TxnDecideMode::kDecide && !op.commit) {
+    return Status(ErrorCode::kConflict, "staged: its outcome is recovered from its participants");
+  }
+  known = TxnDecision{op.commit, known.participants, op.at_ms, false};
   return Status::Ok();
 }
 
 Status TaskTable::apply_op(const OpTxnForget& op) {
-  decisions_.erase(op.txn);
+  if (!op.fence) {
+    decisions_.erase(op.txn);
+  } else if (auto it = prepared_.find(op.txn); it != prepared_.end() && it->second.fenced) {
+    prepared_.erase(it);
+  }
   return Status::Ok();
 }
 

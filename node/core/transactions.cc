@@ -49,8 +49,23 @@ void Transactions::submit(RequestRef request, std::string txn, std::vector<TaskS
   send_prepares(id, o);
 }
 
+namespace {
+std::vector<uint32_t> participants_of(const std::map<uint32_t, std::vector<TaskSpec>>& parts) {
+  std::vector<uint32_t> participants;
+  for (const auto& [partition, part] : parts) participants.push_back(partition);
+  return participants;
+}
+// A decide may name none (a job cancel settling the job's submit); a stage may not.
+bool named_right(const std::vector<uint32_t>& participants, uint32_t partitions) {
+  return participants.size() <= limits::kMaxTxnParticipants &&
+         std::all_of(participants.begin(), participants.end(), [&](uint32_t p) { return p < partitions; });
+}
+}  // namespace
+
 void Transactions::send_prepares(uint64_t origin_id, Origin& o) {
   host_.count("txns_started");
+  // A job cancel commits through its decision alone, answered once resolved.
+  o.staged = !o.cancel_job.empty();
   std::vector<TxnRequest> prepares;
   for (const auto& [partition, part] : o.parts) {
     o.unvoted.insert(partition);
@@ -63,12 +78,57 @@ void Transactions::send_prepares(uint64_t origin_id, Origin& o) {
     prepare.cancel_job = o.cancel_job;
     prepares.push_back(std::move(prepare));
   }
+  if (!o.staged) send_stage(origin_id, o);
   // A partition this node leads may answer at once, and a refusal decides:
   // every vote is awaited before the first goes out, and none after the end.
   for (auto& prepare : prepares) {
     if (!origins_.count(origin_id) || origins_.at(origin_id).deciding) return;
     call(std::move(prepare), origin_id);
   }
+}
+
+// The stage goes beside the prepares: the participants, written in the
+// coordinator partition, from where a recovery finds them.
+void Transactions::send_stage(uint64_t origin_id, const Origin& o) {
+  TxnRequest stage;
+  stage.step = TxnStep::kStage;
+  stage.txn = o.txn;
+  stage.partition = o.coordinator;
+  stage.coordinator = o.coordinator;
+  stage.participants = participants_of(o.parts);
+  call(std::move(stage), origin_id);
+}
+
+// Refused: decided already (a resent transaction), or staged by another
+// origin with other participants. The decide asked for next answers with
+// the outcome that won.
+void Transactions::on_staged(uint64_t origin_id, bool staged) {
+  Origin& o = origins_.at(origin_id);
+  if (o.deciding) return;
+  if (staged) {
+    o.staged = true;
+  } else {
+    o.refused = true;
+  }
+  maybe_decide(origin_id);
+}
+
+void Transactions::maybe_decide(uint64_t origin_id) {
+  Origin& o = origins_.at(origin_id);
+  if (o.deciding) return;
+  if (o.refused) return decide(origin_id, false);
+  if (!o.unvoted.empty() || !o.staged) return;
+  // Every participant prepared, and the stage was written first: committed,
+  // whatever becomes of this node (a recovery finds every participant
+  // prepared). The client hears it now; the commit is written next.
+  if (o.cancel_job.empty()) answer_committed(o);
+  decide(origin_id, true);
+}
+
+void Transactions::answer_committed(Origin& o) {
+  for (auto& outcome : o.reply.outcomes) outcome = SubmitOutcome{outcome.id, ErrorCode::kOk, {}, false, TaskState::kPending};
+  host_.answer_client(o.request, o.reply);
+  o.answered = true;
 }
 
 void Transactions::on_vote(Origin& o, const TxnReply& m) {
@@ -96,7 +156,7 @@ void Transactions::decide(uint64_t origin_id, bool commit) {
   decide.partition = o.coordinator;
   decide.coordinator = o.coordinator;
   decide.commit = commit;
-  for (const auto& [partition, part] : o.parts) decide.participants.push_back(partition);
+  decide.participants = participants_of(o.parts);
   call(std::move(decide), origin_id);
 }
 
@@ -104,6 +164,10 @@ void Transactions::decide(uint64_t origin_id, bool commit) {
 // the votes this origin saw (a resent transaction meets its own tasks).
 void Transactions::on_decided(uint64_t origin_id, bool commit) {
   if (!origins_.at(origin_id).cancel_job.empty()) return on_cancel_decided(origin_id, commit);
+  if (origins_.at(origin_id).answered) {
+    MESH_ASSERT(commit, "a transaction answered as committed was aborted");
+    return finish_origin(origin_id, ErrorCode::kOk, {});
+  }
   if (commit) {
     for (auto& outcome : origins_.at(origin_id).reply.outcomes) {
       outcome = SubmitOutcome{outcome.id, ErrorCode::kOk, {}, false, TaskState::kPending};
@@ -124,7 +188,8 @@ void Transactions::finish_origin(uint64_t origin_id, ErrorCode code, const std::
     outcome.code = code;
     outcome.message = message;
   }
-  host_.answer_client(o.request, std::move(o.reply));
+  // Answered already (committed): the commit written, or left to recovery.
+  if (!o.answered) host_.answer_client(o.request, std::move(o.reply));
   end_calls_of(origin_id);
   origins_.erase(it);
 }
@@ -145,7 +210,10 @@ void Transactions::serve_prepare(const TxnRequest& m) {
   if (auto w = vote_waits_.find({m.partition, m.txn}); w != vote_waits_.end()) return add_waiter(w->second, m);
   const TaskTable& table = *host_.led_table(m.partition);
   TxnReply vote = answer_of(m, ErrorCode::kOk, true);
-  if (table.prepared().count(m.txn)) return reply(m, std::move(vote));  // prepared already: the vote was lost
+  if (auto held = table.prepared().find(m.txn); held != table.prepared().end()) {
+    if (!held->second.fenced) return reply(m, std::move(vote));  // prepared already: the vote was lost
+    return reply(m, refused_vote(m, Status(ErrorCode::kAborted, "transaction " + m.txn + " was aborted")));
+  }
   for (const auto& spec : m.tasks) {
     Status s = table.check_new_id(spec.id);
     if (s.ok()) s = host_.admit(spec);
@@ -163,6 +231,33 @@ void Transactions::serve_prepare(const TxnRequest& m) {
     return reply(m, not_leader(m));
   }
   vote_waits_[{m.partition, m.txn}].push_back(m);
+}
+
+// A no, with the reason for each task (a job cancel's under the job's id).
+TxnReply Transactions::refused_vote(const TxnRequest& m, const Status& status) {
+  TxnReply vote = answer_of(m, ErrorCode::kOk, false);
+  for (const auto& spec : m.tasks) {
+    vote.outcomes.push_back(SubmitOutcome{spec.id, status.code(), status.message(), false, TaskState::kPending});
+  }
+  if (!m.cancel_job.empty()) vote.outcomes.push_back(SubmitOutcome{m.cancel_job, status.code(), status.message(), false, {}});
+  return vote;
+}
+
+// Recovering a staged transaction: prepared here (commit = true), or fenced,
+// so that it never prepares here.
+void Transactions::serve_fence(const TxnRequest& m) {
+  if (refuse_unless_leading(m)) return;
+  PartitionTxn key{m.partition, m.txn};
+  if (auto w = fence_waits_.find(key); w != fence_waits_.end()) return add_waiter(w->second, m);
+  const TaskTable& table = *host_.led_table(m.partition);
+  // Intents leave only through a resolve, which needs a decision: the answer holds.
+  if (auto held = table.prepared().find(m.txn); held != table.prepared().end()) {
+    return reply(m, answer_of(m, ErrorCode::kOk, !held->second.fenced));
+  }
+  OpTxnPrepare fence{m.txn, m.coordinator, m.partition, {}, host_.now_ms()};
+  fence.fence = true;
+  if (!host_.propose(m.partition, std::move(fence))) return reply(m, not_leader(m));
+  fence_waits_[key].push_back(m);
 }
 
 // A resolve is always written, even where nothing is prepared as far as this
@@ -189,15 +284,88 @@ void Transactions::serve_decide(const TxnRequest& m) {
     return;
   }
   if (auto w = decide_waits_.find(key); w != decide_waits_.end()) return add_waiter(w->second, m);
-  bool named_right = std::all_of(m.participants.begin(), m.participants.end(),
-                                 [&](uint32_t p) { return p < host_.partitions(); });
-  if (!named_right || m.participants.size() > limits::kMaxTxnParticipants) {
-    return reply(m, answer_of(m, ErrorCode::kInvalidArgument));
+  if (!named_right(m.participants, host_.partitions())) return reply(m, answer_of(m, ErrorCode::kInvalidArgument));
+  // A staged transaction may have committed without this decision: an
+  // abort is what its recovery finds, not what is asked.
+  if (!m.commit && staged(m.partition, m.txn) != nullptr) {
+    decide_waits_[key].push_back(m);
+    return recover(m.partition, m.txn);
   }
   if (!host_.propose(m.partition, OpTxnDecide{m.txn, m.commit, m.participants, host_.now_ms()})) {
     return reply(m, not_leader(m));
   }
   decide_waits_[key].push_back(m);
+}
+
+void Transactions::serve_stage(const TxnRequest& m) {
+  if (refuse_unless_leading(m)) return;
+  PartitionTxn key{m.partition, m.txn};
+  if (resolving_.count(key)) return reply(m, answer_of(m, ErrorCode::kOk, false));  // decided already
+  if (auto w = stage_waits_.find(key); w != stage_waits_.end()) return add_waiter(w->second, m);
+  if (m.participants.empty() || !named_right(m.participants, host_.partitions())) {
+    return reply(m, answer_of(m, ErrorCode::kInvalidArgument));
+  }
+  OpTxnDecide stage{m.txn, false, m.participants, host_.now_ms(), TxnDecideMode::kStage};
+  if (!host_.propose(m.partition, std::move(stage))) return reply(m, not_leader(m));
+  stage_waits_[key].push_back(m);
+}
+
+const TxnDecision* Transactions::staged(uint32_t coordinator, const std::string& txn) const {
+  const TaskTable* table = host_.led_table(coordinator);
+  if (table == nullptr) return nullptr;
+  auto it = table->decisions().find(txn);
+  return it != table->decisions().end() && it->second.staged ? &it->second : nullptr;
+}
+
+// Every participant is asked to fence the transaction. One fenced decides
+// abort at once; all prepared decide commit. Volatile: a new leader
+// recovers again, at the next inquiry or at the stage's deadline.
+void Transactions::recover(uint32_t coordinator, const std::string& txn) {
+  PartitionTxn key{coordinator, txn};
+  const TxnDecision* stage = staged(coordinator, txn);
+  if (stage == nullptr || recovering_.count(key)) return;
+  host_.count("txn_recoveries");
+  std::vector<uint32_t> participants = stage->participants;
+  recovering_[key].unanswered.insert(participants.begin(), participants.end());
+  for (uint32_t p : participants) {
+    auto it = recovering_.find(key);
+    if (it == recovering_.end() || it->second.deciding) return;  // a fence answered at once decided it
+    TxnRequest fence;
+    fence.step = TxnStep::kFence;
+    fence.txn = txn;
+    fence.partition = p;
+    fence.coordinator = coordinator;
+    uint64_t call_id = call(std::move(fence), 0);
+    it = recovering_.find(key);
+    if (it != recovering_.end() && calls_.count(call_id)) it->second.calls[p] = call_id;
+  }
+}
+
+void Transactions::on_fenced(uint32_t coordinator, const std::string& txn, uint32_t participant, bool prepared) {
+  PartitionTxn key{coordinator, txn};
+  auto it = recovering_.find(key);
+  if (it == recovering_.end() || it->second.deciding || !it->second.unanswered.erase(participant)) return;
+  it->second.calls.erase(participant);
+  if (!prepared) return decide_recovered(key, false);
+  if (it->second.unanswered.empty()) decide_recovered(key, true);
+}
+
+void Transactions::decide_recovered(const PartitionTxn& key, bool commit) {
+  Recovery& r = recovering_.at(key);
+  for (const auto& [p, call_id] : r.calls) end_call(call_id);
+  r.calls.clear();
+  const TxnDecision* stage = staged(key.first, key.second);
+  r.deciding = stage != nullptr &&
+               host_.propose(key.first, OpTxnDecide{key.second, commit, stage->participants, host_.now_ms(),
+                                                    TxnDecideMode::kRecovered});
+  if (!r.deciding) recovering_.erase(key);  // recovered again later
+}
+
+void Transactions::end_recovery(const PartitionTxn& key) {
+  auto it = recovering_.find(key);
+  if (it == recovering_.end()) return;
+  for (const auto& [p, call_id] : it->second.calls) end_call(call_id);
+  recovering_.erase(it);
 }
 
 void Transactions::serve_inquire(const TxnRequest& m) {
@@ -211,9 +379,14 @@ void Transactions::serve_inquire(const TxnRequest& m) {
   auto resolving = resolving_.find(key);
   if (resolving != resolving_.end()) {
     resolve_at(m.partition, m.txn, resolving->second, participant);
-  } else if (inquirers_[key].insert(participant).second && !decide_waits_.count(key)) {
-    // Presumed abort: nobody decided; the abort is written, so that a late
-    // commit finds it.
+    return reply(m, answer_of(m, ErrorCode::kOk));
+  }
+  bool first = inquirers_[key].insert(participant).second;
+  if (staged(m.partition, m.txn) != nullptr) {
+    recover(m.partition, m.txn);
+  } else if (first && !decide_waits_.count(key)) {
+    // Presumed abort: nobody decided or staged; the abort is written, so
+    // that a late commit or stage finds it.
     if (!host_.propose(m.partition, OpTxnDecide{m.txn, false, {participant}, host_.now_ms()})) {
       inquirers_[key].erase(participant);
     }
@@ -279,23 +452,7 @@ void Transactions::answer_decides(Resolving& r) {
 
 void Transactions::on_applied(uint32_t partition, const TaskOp& op, const Status& status, bool leading) {
   if (const auto* prepare = std::get_if<OpTxnPrepare>(&op)) {
-    PartitionTxn key{partition, prepare->txn};
-    if (leading && status.ok()) doubts_.emplace(key, Doubt{host_.now_ms(), host_.now_ms() + config_.prepare_timeout_ms});
-    auto waits = vote_waits_.find(key);
-    if (waits == vote_waits_.end()) return;
-    for (const auto& m : waits->second) {
-      TxnReply vote = answer_of(m, ErrorCode::kOk, status.ok());
-      if (!status.ok()) {
-        for (const auto& spec : m.tasks) {
-          vote.outcomes.push_back(SubmitOutcome{spec.id, status.code(), status.message(), false, TaskState::kPending});
-        }
-        if (!m.cancel_job.empty()) {
-          vote.outcomes.push_back(SubmitOutcome{m.cancel_job, status.code(), status.message(), false, {}});
-        }
-      }
-      reply(m, std::move(vote));
-    }
-    vote_waits_.erase(waits);
+    on_prepare_applied(PartitionTxn{partition, prepare->txn}, *prepare, status, leading);
   } else if (const auto* resolve = std::get_if<OpTxnResolve>(&op)) {
     PartitionTxn key{partition, resolve->txn};
     if (auto doubt = doubts_.find(key); doubt != doubts_.end()) {
@@ -311,19 +468,8 @@ void Transactions::on_applied(uint32_t partition, const TaskOp& op, const Status
     for (const auto& m : waits->second) reply(m, answer_of(m, ErrorCode::kOk, m.commit));
     resolve_waits_.erase(waits);
   } else if (const auto* decide = std::get_if<OpTxnDecide>(&op)) {
-    if (!leading) return;
-    const TaskTable* table = host_.led_table(partition);
-    if (table == nullptr) return;
-    auto decision = table->decisions().find(decide->txn);
-    MESH_ASSERT(decision != table->decisions().end(), "a decision just applied is missing");
-    if (!resolving_.count({partition, decide->txn})) {
-      host_.count(decision->second.commit ? "txns_committed" : "txns_aborted");
-      host_.event(decision->second.commit ? "txn_committed" : "txn_aborted", decide->txn,
-                  std::to_string(decision->second.participants.size()) + " partitions, coordinator partition " +
-                      std::to_string(partition));
-    }
-    start_resolving(partition, decide->txn, decision->second);
-  } else if (const auto* forget = std::get_if<OpTxnForget>(&op)) {
+    on_decide_applied(partition, *decide, status, leading);
+  } else if (const auto* forget = std::get_if<OpTxnForget>(&op); forget != nullptr && !forget->fence) {
     auto it = resolving_.find({partition, forget->txn});
     if (it == resolving_.end()) return;
     for (const auto& [p, call_id] : it->second.calls) end_call(call_id);
@@ -331,12 +477,71 @@ void Transactions::on_applied(uint32_t partition, const TaskOp& op, const Status
   }
 }
 
+void Transactions::on_prepare_applied(const PartitionTxn& key, const OpTxnPrepare& prepare, const Status& status,
+                                      bool leading) {
+  // A fence outlives its resolve: any origin has given up before it is forgotten.
+  if (leading && status.ok() && prepare.fence) fence_forgets_.emplace(key, host_.now_ms() + config_.keep_decision_ms);
+  if (leading && status.ok() && !prepare.fence) {
+    doubts_.emplace(key, Doubt{host_.now_ms(), host_.now_ms() + config_.prepare_timeout_ms});
+  }
+  auto& waiting = prepare.fence ? fence_waits_ : vote_waits_;
+  auto waits = waiting.find(key);
+  if (waits == waiting.end()) return;
+  for (const auto& m : waits->second) {
+    if (prepare.fence) {
+      reply(m, answer_of(m, ErrorCode::kOk, status.code() == ErrorCode::kConflict));  // kConflict: prepared before
+    } else {
+      reply(m, status.ok() ? answer_of(m, ErrorCode::kOk, true) : refused_vote(m, status));
+    }
+  }
+  waiting.erase(waits);
+}
+
+void Transactions::on_decide_applied(uint32_t partition, const OpTxnDecide& decide, const Status& status,
+                                     bool leading) {
+  PartitionTxn key{partition, decide.txn};
+  if (auto waits = stage_waits_.find(key); waits != stage_waits_.end() && decide.mode == TxnDecideMode::kStage) {
+    for (const auto& m : waits->second) reply(m, answer_of(m, ErrorCode::kOk, status.ok()));
+    stage_waits_.erase(waits);
+  }
+  const TaskTable* table = leading ? host_.led_table(partition) : nullptr;
+  if (table == nullptr) return;
+  auto decision = table->decisions().find(decide.txn);
+  MESH_ASSERT(decision != table->decisions().end(), "a decision just applied is missing");
+  if (decision->second.staged) {
+    // Undecided: recovered once its origin must have given up, or at once
+    // when an abort was asked for (the abort was refused).
+    stage_deadlines_.try_emplace(key, host_.now_ms() + 2 * config_.prepare_timeout_ms);
+    if (decide.mode != TxnDecideMode::kStage) recover(partition, decide.txn);
+    return;
+  }
+  stage_deadlines_.erase(key);
+  end_recovery(key);
+  if (!resolving_.count(key)) {
+    host_.count(decision->second.commit ? "txns_committed" : "txns_aborted");
+    host_.event(decision->second.commit ? "txn_committed" : "txn_aborted", decide.txn,
+                std::to_string(decision->second.participants.size()) + " partitions, coordinator partition " +
+                    std::to_string(partition));
+  }
+  start_resolving(partition, decide.txn, decision->second);
+}
+
 void Transactions::on_lead_start(uint32_t partition, const TaskTable& table) {
   uint64_t now = host_.now_ms();
   for (const auto& [txn, intents] : table.prepared()) {
-    doubts_.emplace(PartitionTxn{partition, txn}, Doubt{now, now + config_.prepare_timeout_ms});
+    if (intents.fenced) {
+      fence_forgets_.emplace(PartitionTxn{partition, txn}, now + config_.keep_decision_ms);
+    } else {
+      doubts_.emplace(PartitionTxn{partition, txn}, Doubt{now, now + config_.prepare_timeout_ms});
+    }
   }
-  for (const auto& [txn, decision] : table.decisions()) start_resolving(partition, txn, decision);
+  for (const auto& [txn, decision] : table.decisions()) {
+    if (decision.staged) {
+      stage_deadlines_.emplace(PartitionTxn{partition, txn}, now + 2 * config_.prepare_timeout_ms);
+    } else {
+      start_resolving(partition, txn, decision);
+    }
+  }
 }
 
 // What waits on a partition's log is dropped: whoever asked asks again, and
@@ -346,9 +551,18 @@ void Transactions::on_lead_end(uint32_t partition) {
   auto drop = [&](auto& map) { std::erase_if(map, of_partition); };
   drop(vote_waits_);
   drop(resolve_waits_);
+  drop(fence_waits_);
   drop(doubts_);
   drop(decide_waits_);
   drop(inquirers_);
+  drop(stage_waits_);
+  drop(stage_deadlines_);
+  drop(fence_forgets_);
+  std::vector<PartitionTxn> recoveries;
+  for (const auto& [key, r] : recovering_) {
+    if (key.first == partition) recoveries.push_back(key);
+  }
+  for (const auto& key : recoveries) end_recovery(key);
   for (auto it = inquiries_.begin(); it != inquiries_.end();) {
     if (it->first.first != partition) {
       ++it;
@@ -375,6 +589,8 @@ void Transactions::on_request(const TxnRequest& m) {
     case TxnStep::kDecide: return serve_decide(m);
     case TxnStep::kResolve: return serve_resolve(m);
     case TxnStep::kInquire: return serve_inquire(m);
+    case TxnStep::kStage: return serve_stage(m);
+    case TxnStep::kFence: return serve_fence(m);
   }
 }
 
@@ -398,11 +614,15 @@ void Transactions::on_reply(const TxnReply& m) {
       auto o = origins_.find(origin_id);
       if (o == origins_.end()) return;
       on_vote(o->second, m);
-      if (!o->second.deciding && (o->second.refused || o->second.unvoted.empty())) {
-        decide(origin_id, !o->second.refused);
-      }
-      return;
+      return maybe_decide(origin_id);
     }
+    case TxnStep::kStage:
+      if (origins_.count(origin_id)) on_staged(origin_id, m.code == ErrorCode::kOk && m.commit);
+      return;
+    case TxnStep::kFence:
+      // An error is no answer: the recovery ends, to be asked again.
+      if (m.code != ErrorCode::kOk) return end_recovery({request.coordinator, request.txn});
+      return on_fenced(request.coordinator, request.txn, request.partition, m.commit);
     case TxnStep::kDecide: {
       auto o = origins_.find(origin_id);
       if (o == origins_.end()) return;
@@ -476,6 +696,24 @@ void Transactions::tick() {
       decide(id, false);
     }
   }
+  // Coordinators recover stages left undecided.
+  std::vector<PartitionTxn> stale_stages;
+  for (auto& [key, at] : stage_deadlines_) {
+    if (now < at) continue;
+    at = now + config_.prepare_timeout_ms;
+    stale_stages.push_back(key);
+  }
+  for (const auto& key : stale_stages) recover(key.first, key.second);
+  // Participants forget their fences.
+  for (auto it = fence_forgets_.begin(); it != fence_forgets_.end();) {
+    if (now < it->second) {
+      ++it;
+    } else if (host_.propose(it->first.first, OpTxnForget{it->first.second, true})) {
+      it = fence_forgets_.erase(it);
+    } else {
+      (it++)->second = now + config_.resend_ms;
+    }
+  }
   // Coordinators forget decisions resolved everywhere and old enough.
   for (auto& [key, r] : resolving_) {
     if (r.forgetting || !r.unresolved.empty() || r.forget_at_ms == 0 || now < r.forget_at_ms) continue;
@@ -497,6 +735,8 @@ std::optional<uint64_t> Transactions::next_wake() const {
   auto at = [&](uint64_t t) { wake = wake ? std::min(*wake, t) : t; };
   for (const auto& [id, c] : calls_) at(c.resend_at_ms);
   for (const auto& [key, doubt] : doubts_) at(doubt.ask_at_ms);
+  for (const auto& [key, deadline] : stage_deadlines_) at(deadline);
+  for (const auto& [key, forget_at] : fence_forgets_) at(forget_at);
   for (const auto& [id, o] : origins_) at(o.deciding ? o.deadline_ms : o.votes_deadline_ms);
   for (const auto& [key, r] : resolving_) {
     if (r.forget_at_ms != 0 && !r.forgetting) at(r.forget_at_ms);
@@ -510,6 +750,7 @@ std::vector<TxnInfo> Transactions::view() const {
   for (const auto& [id, o] : origins_) {
     const char* state = o.cancel_step == CancelStep::kSettling    ? "settling"
                         : o.cancel_step != CancelStep::kVoting     ? "listing"
+                        : o.answered                               ? "committing"
                         : o.deciding                               ? "deciding"
                                                                    : "preparing";
     out.push_back({o.txn, "origin", state, o.coordinator, now - o.started_ms});
@@ -519,6 +760,11 @@ std::vector<TxnInfo> Transactions::view() const {
   }
   for (const auto& [key, r] : resolving_) {
     out.push_back({key.second, "coordinator", r.commit ? "committed" : "aborted", key.first, now - r.since_ms});
+  }
+  for (const auto& [key, deadline] : stage_deadlines_) {
+    const TxnDecision* stage = staged(key.first, key.second);
+    uint64_t since = stage != nullptr ? std::min(stage->decided_ms, now) : now;
+    out.push_back({key.second, "coordinator", recovering_.count(key) ? "recovering" : "staged", key.first, now - since});
   }
   return out;
 }

@@ -5,21 +5,28 @@
 //
 // Three roles, any node may play each:
 //   origin       the node a client's atomic submit reached. Sends each
-//                participant partition its tasks (prepare), gathers the
-//                votes, then asks the coordinator partition to decide, and
-//                answers the client with the decision. Volatile: if it dies,
-//                the participants' inquiries abort the transaction.
+//                participant partition its tasks (prepare) and, beside them,
+//                the list of participants to the coordinator partition
+//                (stage). Once every participant voted yes and the stage is
+//                written, the transaction is committed: it answers the
+//                client, then asks the coordinator to write the commit. On a
+//                no it asks for an abort, and answers with the decision that
+//                won. Volatile: if it dies, the participants' inquiries
+//                recover the outcome.
 //   participant  the leader of a partition the tasks belong to. Commits an
 //                OpTxnPrepare (the intents), votes, and later commits the
 //                OpTxnResolve the coordinator sends. Intents held longer
 //                than prepare_timeout_ms make it ask the coordinator
 //                (inquire); it never aborts on its own.
 //   coordinator  the leader of the partition of hash(txn id). Commits the
-//                decision (OpTxnDecide; the first one applied wins), resends
-//                it to every participant until each has resolved it, answers
-//                the origin, and forgets it keep_decision_ms later. An inquiry
-//                about a transaction it has no decision for writes an abort
-//                (presumed abort).
+//                stage and the decision (OpTxnDecide; the first decision
+//                applied wins), resends it to every participant until each
+//                has resolved it, answers the origin, and forgets it
+//                keep_decision_ms later. An inquiry about a transaction it
+//                knows nothing of writes an abort (presumed abort); about a
+//                staged one, it recovers: every participant prepared means
+//                commit, else one is fenced (it can never prepare) and the
+//                transaction aborts. A stage left undecided is recovered too.
 // Everything a role must not lose is in a log; a new leader resumes from its
 // table (on_lead_start).
 #pragma once
@@ -94,8 +101,10 @@ class Transactions {
     std::map<uint32_t, std::vector<TaskSpec>> parts;  // partition -> its tasks
     std::map<uint32_t, std::vector<size_t>> slots;    // partition -> its tasks' outcome indexes
     std::set<uint32_t> unvoted;
-    bool refused = false;  // some participant voted no
+    bool refused = false;  // some participant voted no, or the stage was refused
+    bool staged = false;   // the coordinator wrote the stage (a job cancel needs none)
     bool deciding = false;
+    bool answered = false;  // committed and answered; the commit is being written
     uint64_t started_ms = 0;
     uint64_t votes_deadline_ms = 0;
     uint64_t deadline_ms = 0;  // the client's answer, at the latest
@@ -126,7 +135,18 @@ class Transactions {
     bool forgetting = false;
   };
 
+  // What a staged transaction's recovery waits for: the fences' answers.
+  struct Recovery {
+    std::set<uint32_t> unanswered;
+    std::map<uint32_t, uint64_t> calls;  // participant -> fence call
+    bool deciding = false;
+  };
+
   // --- origin
+  void send_stage(uint64_t origin_id, const Origin& o);
+  void on_staged(uint64_t origin_id, bool staged);
+  void maybe_decide(uint64_t origin_id);
+  void answer_committed(Origin& o);
   void decide(uint64_t origin_id, bool commit);
   void on_vote(Origin& o, const TxnReply& m);
   void on_decided(uint64_t origin_id, bool commit);
@@ -142,9 +162,18 @@ class Transactions {
   // --- participant
   void serve_prepare(const TxnRequest& m);
   void serve_resolve(const TxnRequest& m);
+  void serve_fence(const TxnRequest& m);
+  void on_prepare_applied(const PartitionTxn& key, const OpTxnPrepare& prepare, const Status& status, bool leading);
   // --- coordinator
   void serve_decide(const TxnRequest& m);
   void serve_inquire(const TxnRequest& m);
+  void serve_stage(const TxnRequest& m);
+  void on_decide_applied(uint32_t partition, const OpTxnDecide& decide, const Status& status, bool leading);
+  const TxnDecision* staged(uint32_t coordinator, const std::string& txn) const;
+  void recover(uint32_t coordinator, const std::string& txn);
+  void on_fenced(uint32_t coordinator, const std::string& txn, uint32_t participant, bool prepared);
+  void decide_recovered(const PartitionTxn& key, bool commit);
+  void end_recovery(const PartitionTxn& key);
   void start_resolving(uint32_t coordinator, const std::string& txn, const TxnDecision& decision);
   void resolve_at(uint32_t coordinator, const std::string& txn, Resolving& r, uint32_t participant);
   void on_resolved(uint32_t coordinator, const std::string& txn, uint32_t participant);
@@ -155,6 +184,7 @@ class Transactions {
   void end_call(uint64_t call_id);
   void end_calls_of(uint64_t origin_id);  // the prepares and the decide an origin still has out
   static TxnReply answer_of(const TxnRequest& m, ErrorCode code, bool commit = false);
+  static TxnReply refused_vote(const TxnRequest& m, const Status& status);
   TxnReply not_leader(const TxnRequest& m) const;
   void reply(const TxnRequest& to, TxnReply reply);
   bool refuse_unless_leading(const TxnRequest& m);
@@ -167,6 +197,8 @@ class Transactions {
   std::map<uint64_t, Call> calls_;
   std::map<PartitionTxn, std::vector<TxnRequest>> vote_waits_;     // participant: prepares proposed, not applied
   std::map<PartitionTxn, std::vector<TxnRequest>> resolve_waits_;  // participant: resolves proposed, not applied
+  std::map<PartitionTxn, std::vector<TxnRequest>> fence_waits_;    // participant: fences proposed, not applied
+  std::map<PartitionTxn, uint64_t> fence_forgets_;                 // participant: when to forget a fence
   // Participant: intents held on a led partition, since when (this leader
   // learnt of them), and when to ask the coordinator next.
   struct Doubt {
@@ -177,6 +209,9 @@ class Transactions {
   std::map<PartitionTxn, uint64_t> inquiries_;                     // participant: inquire call in flight
   std::map<PartitionTxn, std::vector<TxnRequest>> decide_waits_;   // coordinator: decide proposed, not applied
   std::map<PartitionTxn, std::set<uint32_t>> inquirers_;           // coordinator: abort proposed for them
+  std::map<PartitionTxn, std::vector<TxnRequest>> stage_waits_;    // coordinator: stages proposed, not applied
+  std::map<PartitionTxn, uint64_t> stage_deadlines_;               // coordinator: staged, recovered if undecided then
+  std::map<PartitionTxn, Recovery> recovering_;                    // coordinator: staged ones being recovered
   std::map<PartitionTxn, Resolving> resolving_;                    // coordinator: decisions on led partitions
 };
 

@@ -102,6 +102,8 @@ constexpr MetricFamily kFamilies[] = {
     {T::kCounter, "txn_inquiries_sent", "txn_inquiries_sent_total",
      "Questions about intents held past prepare_timeout_ms, sent to the coordinator partition."},
     {T::kCounter, "txn_inquiries", "txn_inquiries_total", "Inquiries this node answered as coordinator leader."},
+    {T::kCounter, "txn_recoveries", "txn_recoveries_total",
+     "Staged transactions whose outcome this coordinator leader recovered from their participants."},
     // Dependencies (TaskSpec::after).
     {T::kCounter, "dependency_submits_refused", "dependency_submits_refused_total",
      "Submits refused for their dependencies (a cycle, a parent twice or itself, an unknown parent)."},

@@ -21,6 +21,62 @@ OpTxnPrepare prepare(const std::string& txn, std::vector<std::string> ids) {
   return op;
 }
 
+OpTxnPrepare fence(const std::string& txn) {
+  OpTxnPrepare op{txn, 3, 5, {}, 100};
+  op.fence = true;
+  return op;
+}
+
+TEST_CASE("task table txn: a staged transaction takes a commit or a recovered decision, never a plain abort") {
+  TaskTable table;
+  REQUIRE(table.apply(OpTxnDecide{"s1", false, {1, 2}, 10, TxnDecideMode::kStage}).ok());
+  REQUIRE(table.decisions().count("s1"));
+  CHECK(table.decisions().at("s1").staged);
+  CHECK(table.apply(OpTxnDecide{"s1", false, {1, 2}, 11, TxnDecideMode::kStage}).ok());  // a resent stage
+  CHECK(table.apply(OpTxnDecide{"s1", false, {1, 3}, 12, TxnDecideMode::kStage}).code() == ErrorCode::kConflict);
+  // Every participant may have prepared: an abort is what recovery finds, not what is asked.
+  CHECK(table.apply(OpTxnDecide{"s1", false, {1}, 20}).code() == ErrorCode::kConflict);
+  CHECK(table.decisions().at("s1").staged);
+  REQUIRE(table.apply(OpTxnDecide{"s1", true, {1, 2}, 30}).ok());
+  CHECK_FALSE(table.decisions().at("s1").staged);
+  CHECK(table.decisions().at("s1").commit);
+  CHECK(table.decisions().at("s1").participants == std::vector<uint32_t>{1, 2});
+  // Decided: a stage is refused, a later decision changes nothing.
+  CHECK(table.apply(OpTxnDecide{"s1", false, {1, 2}, 40, TxnDecideMode::kStage}).code() == ErrorCode::kConflict);
+  CHECK(table.apply(OpTxnDecide{"s1", false, {1, 2}, 41, TxnDecideMode::kRecovered}).ok());
+  CHECK(table.decisions().at("s1").commit);
+  // The recovery's abort applies over a stage.
+  REQUIRE(table.apply(OpTxnDecide{"s2", false, {4}, 50, TxnDecideMode::kStage}).ok());
+  REQUIRE(table.apply(OpTxnDecide{"s2", false, {4}, 60, TxnDecideMode::kRecovered}).ok());
+  CHECK_FALSE(table.decisions().at("s2").staged);
+  CHECK_FALSE(table.decisions().at("s2").commit);
+  // A stage after a presumed abort is refused.
+  REQUIRE(table.apply(OpTxnDecide{"s3", false, {4}, 70}).ok());
+  CHECK(table.apply(OpTxnDecide{"s3", false, {4}, 71, TxnDecideMode::kStage}).code() == ErrorCode::kConflict);
+}
+
+TEST_CASE("task table txn: a fence refuses the transaction's prepare, outlives its resolve, and goes when forgotten") {
+  TaskTable table;
+  REQUIRE(table.apply(fence("f1")).ok());
+  REQUIRE(table.prepared().count("f1"));
+  CHECK(table.prepared().at("f1").fenced);
+  CHECK(table.apply(fence("f1")).ok());  // resent
+  CHECK(table.apply(prepare("f1", {"a"})).code() == ErrorCode::kAborted);
+  CHECK(table.locked_by("a") == nullptr);
+  // The recovered abort resolves it; a prepare resent late is still refused.
+  REQUIRE(table.apply(OpTxnResolve{"f1", false, 110}).ok());
+  CHECK(table.apply(prepare("f1", {"a"})).code() == ErrorCode::kAborted);
+  CHECK(table.apply(OpTxnForget{"f1"}).ok());  // a coordinator's forget is not the fence's
+  CHECK(table.prepared().count("f1"));
+  REQUIRE(table.apply(OpTxnForget{"f1", true}).ok());
+  CHECK(table.prepared().empty());
+  // Prepared first: the fence is refused, and a forget of a fence leaves the intents.
+  REQUIRE(table.apply(prepare("f2", {"b"})).ok());
+  CHECK(table.apply(fence("f2")).code() == ErrorCode::kConflict);
+  CHECK(table.apply(OpTxnForget{"f2", true}).ok());
+  CHECK(*table.locked_by("b") == "f2");
+}
+
 TEST_CASE("task table txn: a prepare stages intents reads do not see and locks their ids") {
   TaskTable table;
   REQUIRE(table.apply(prepare("x1", {"a", "b"})).ok());

@@ -857,6 +857,20 @@ TEST_CASE("codec: too few fields are malformed") {
         ErrorCode::kMalformed);
 }
 
+TEST_CASE("codec: every transaction step round trips, and a step past the last is refused") {
+  for (TxnStep step : {TxnStep::kPrepare, TxnStep::kDecide, TxnStep::kResolve, TxnStep::kInquire, TxnStep::kStage,
+                       TxnStep::kFence}) {
+    CAPTURE(txn_step_name(step));
+    PeerMessage request = TxnRequest{step, 8, "tcp://10.0.0.1:7700", "txn-1", 3, 3, false, {3, 17}, {}};
+    auto decoded = decode_peer(static_cast<uint16_t>(MessageKind::kTxnRequest), encode_peer(request));
+    REQUIRE_MESSAGE(decoded.ok(), decoded.status().message());
+    CHECK(std::get<TxnRequest>(decoded.value()).step == step);
+  }
+  PeerMessage beyond = TxnRequest{static_cast<TxnStep>(7), 8, "tcp://10.0.0.1:7700", "txn-1", 3, 3, false, {}, {}};
+  CHECK(decode_peer(static_cast<uint16_t>(MessageKind::kTxnRequest), encode_peer(beyond)).status().code() ==
+        ErrorCode::kMalformed);
+}
+
 TEST_CASE("codec: extra appended fields are accepted (forward compatibility)") {
   std::vector<std::function<void(Packer&)>> extras = {
       [](Packer& p) { p.pack_nil(); },
@@ -1719,9 +1733,13 @@ std::vector<TaskOp> sample_ops() {
       OpPurge{2000, 1000, 500},
       OpTxnPrepare{"txn-1", 3, 17, {spec}, 2100},
       OpTxnPrepare{"txn-2", 3, 17, {}, 2150, "job-7"},
+      OpTxnPrepare{"txn-3", 3, 17, {}, 2160, "", true},
       OpTxnResolve{"txn-1", true, 2200},
       OpTxnDecide{"txn-1", false, {3, 17}, 2300},
+      OpTxnDecide{"txn-1", false, {3, 17}, 2310, TxnDecideMode::kStage},
+      OpTxnDecide{"txn-1", true, {3, 17}, 2320, TxnDecideMode::kRecovered},
       OpTxnForget{"txn-1"},
+      OpTxnForget{"txn-3", true},
   };
 }
 

@@ -499,6 +499,12 @@ const std::vector<Golden>& goldens() {
        "90"          // tasks: none
        "cc c8"       // at_ms 200
        "a2 6a 31"},  // cancel_job "j1"
+      {"OpTxnPrepare fence", Layout::kOp, 0,
+       "98 0a a2 78 31 03 05"  // txn "x1", coordinator 3, partition 5
+       "90"          // tasks: none
+       "cc c8"       // at_ms 200
+       "a0"          // cancel_job ""
+       "c3"},        // fence true
       {"OpTxnResolve", Layout::kOp, 0,
        "94 0b"
        "a2 78 31"  // txn "x1"
@@ -510,7 +516,15 @@ const std::vector<Golden>& goldens() {
        "c3"        // commit true
        "92 03 05"  // participants [3, 5]
        "cc c8"},   // at_ms 200
+      {"OpTxnDecide stage", Layout::kOp, 0,
+       "96 0c"
+       "a2 78 31"  // txn "x1"
+       "c2"        // commit false
+       "92 03 05"  // participants [3, 5]
+       "cc c8"     // at_ms 200
+       "01"},      // mode kStage
       {"OpTxnForget", Layout::kOp, 0, "92 0d a2 78 31"},  // txn "x1"
+      {"OpTxnForget fence", Layout::kOp, 0, "93 0d a2 78 31 c3"},  // txn "x1", fence true
       // §9, a log entry of each type.
       {"LogEntry kNormal", Layout::kLogEntry, 0,
        "95"
@@ -544,6 +558,10 @@ const std::vector<Golden>& goldens() {
        "94 03 00 01 00"            // header [format 3, no record, 1 prepared, no decision]
        "96 a2 78 31 03 05 64 90"   // prepared: txn "x1", coordinator 3, partition 5, prepared_ms 100, no tasks
        "91 a2 74 31"},             // cancels ["t1"]
+      {"snapshot with a fence and a stage", Layout::kSnapshot, 0,
+       "94 03 00 01 01"                  // header [format 3, no record, 1 prepared, 1 decision]
+       "97 a2 78 31 03 05 64 90 90 c3"   // prepared: txn "x1", 3, 5, 100, no tasks, no cancels, fenced
+       "95 a2 78 32 c2 92 03 05 cc c8 c3"},  // decision: txn "x2", commit false, [3, 5], 200, staged
   };
   return all;
 }

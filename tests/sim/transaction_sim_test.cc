@@ -16,11 +16,17 @@ std::vector<TaskSpec> job(const std::string& prefix, size_t n) {
   return tasks;
 }
 
-const SubmitReply* reply_of(const Simulator& sim, size_t node, RequestRef request) {
+template <typename R = SubmitReply>
+const R* reply_of(const Simulator& sim, size_t node, RequestRef request) {
   for (const auto& r : sim.replies(node)) {
-    if (r.request == request) return std::get_if<SubmitReply>(&r.reply);
+    if (r.request == request) return std::get_if<R>(&r.reply);
   }
   return nullptr;
+}
+
+// Intents, that is; a recovery's fences stay keep_decision_ms.
+bool holds_intents(const TaskTable& table) {
+  return std::any_of(table.prepared().begin(), table.prepared().end(), [](const auto& p) { return !p.second.fenced; });
 }
 
 size_t stored(const Simulator& sim, const std::vector<TaskSpec>& tasks) {
@@ -59,9 +65,16 @@ TEST_CASE("sim transactions: an atomic job over every partition is stored whole 
   const SubmitReply* reply = reply_of(sim, 2, 7);
   CHECK(reply->txn == "job-whole");
   for (const auto& o : reply->outcomes) CHECK_MESSAGE(o.code == ErrorCode::kOk, o.id << ": " << o.message);
-  CHECK(stored(sim, tasks) == tasks.size());  // visible once answered
+  // Answered once every participant prepared, before the resolves apply:
+  // a get then waits for them, and finds every task.
+  CHECK(stored(sim, tasks) < tasks.size());
   std::set<std::string> ids;
   for (const auto& t : tasks) ids.insert(t.id);
+  sim.schedule(3, sim.now(), in::Get{8, GetRequest{{ids.begin(), ids.end()}}});
+  REQUIRE(sim.run_until([&] { return reply_of<GetReply>(sim, 3, 8) != nullptr; }, sim.now() + 10000, 1));
+  CHECK(reply_of<GetReply>(sim, 3, 8)->records.size() == tasks.size());
+  CHECK(reply_of<GetReply>(sim, 3, 8)->missing.empty());
+  CHECK(stored(sim, tasks) == tasks.size());
   REQUIRE(sim.run_until([&] { return mesh.settled() && all_terminal(sim, ids); }, sim.now() + 20000, 50));
   sim.run_until(sim.now() + 1000);
   REQUIRE(sim.run_until([&] { return mesh.settled(); }, sim.now() + 20000, 50));
@@ -83,10 +96,10 @@ TEST_CASE("sim transactions: one refused task aborts the whole job and says whic
   CHECK(reply->outcomes.back().code == ErrorCode::kConflict);
   sim.run_until(sim.now() + 3000);
   CHECK(stored(sim, tasks) == 1);  // taken-0 alone, from before
-  for (uint32_t p = 0; p < kReplicatedPartitions; ++p) CHECK(sim.node(*leader_of(sim, p)).table(p)->prepared().empty());
+  for (uint32_t p = 0; p < kReplicatedPartitions; ++p) CHECK_FALSE(holds_intents(*sim.node(*leader_of(sim, p)).table(p)));
 }
 
-TEST_CASE("sim transactions: an origin that dies after the prepares leaves nothing: the participants ask, and abort") {
+TEST_CASE("sim transactions: an origin that dies after the prepares leaves nothing: the participants ask, and recovery aborts") {
   ReplicatedMesh mesh(13, 5);
   Simulator& sim = mesh.sim;
   REQUIRE(sim.run_until([&] { return mesh.settled(); }, 20000, 50));
@@ -102,11 +115,12 @@ TEST_CASE("sim transactions: an origin that dies after the prepares leaves nothi
   // Crashed once some partition has prepared, before it could decide.
   auto prepared_somewhere = [&] {
     for (uint32_t p = 0; p < kReplicatedPartitions; ++p) {
-      if (!sim.node(*leader_of(sim, p)).table(p)->prepared().empty()) return true;
+      if (holds_intents(*sim.node(*leader_of(sim, p)).table(p))) return true;
     }
     return false;
   };
   REQUIRE(sim.run_until(prepared_somewhere, sim.now() + 5000, 1));
+  uint64_t first_prepared_at = sim.now();
   std::vector<uint64_t> in_doubt_ms;  // reported by the participants as they resolve
   sim.effects_hook = [&](size_t, Effects& fx) {
     in_doubt_ms.insert(in_doubt_ms.end(), fx.txn_in_doubt_ms.begin(), fx.txn_in_doubt_ms.end());
@@ -116,16 +130,62 @@ TEST_CASE("sim transactions: an origin that dies after the prepares leaves nothi
   auto none_prepared = [&] { return !prepared_somewhere(); };
   REQUIRE(sim.run_until(none_prepared, sim.now() + 20000, 10));
   sim.effects_hook = nullptr;
-  // Each participant held its intents at least until it asked (prepare_timeout_ms).
+  // Nothing moved until the first participant asked (prepare_timeout_ms);
+  // its inquiry recovered the transaction, which resolved every participant.
   REQUIRE_FALSE(in_doubt_ms.empty());
-  CHECK(*std::min_element(in_doubt_ms.begin(), in_doubt_ms.end()) >= TxnConfig{}.prepare_timeout_ms);
-  uint64_t inquiries = 0;
+  CHECK(*std::max_element(in_doubt_ms.begin(), in_doubt_ms.end()) >= TxnConfig{}.prepare_timeout_ms);
+  CHECK(sim.now() - first_prepared_at >= TxnConfig{}.prepare_timeout_ms);
+  uint64_t inquiries = 0, recoveries = 0;
   for (size_t i = 0; i < sim.size(); ++i) {
-    if (sim.alive(i) && sim.node(i).counters().count("txn_inquiries")) inquiries += sim.node(i).counters().at("txn_inquiries");
+    if (!sim.alive(i)) continue;
+    const auto& counters = sim.node(i).counters();
+    if (counters.count("txn_inquiries")) inquiries += counters.at("txn_inquiries");
+    if (counters.count("txn_recoveries")) recoveries += counters.at("txn_recoveries");
   }
   CHECK(inquiries > 0);
+  CHECK(recoveries > 0);
   CHECK(stored(sim, tasks) == 0);
   MESSAGE("intents released " << sim.now() - crashed_at << " ms after the origin died");
+}
+
+TEST_CASE("sim transactions: an origin that dies once every participant prepared beside the stage leaves the job whole") {
+  ReplicatedMesh mesh(14, 5);
+  Simulator& sim = mesh.sim;
+  REQUIRE(sim.run_until([&] { return mesh.settled(); }, 20000, 50));
+  std::vector<TaskSpec> tasks = job("staged-", 16);
+  std::set<uint32_t> participants;
+  for (const auto& t : tasks) participants.insert(partition_of(t.id, kReplicatedPartitions));
+  const std::string txn = "job-staged";
+  const uint32_t coordinator = partition_of(txn, kReplicatedPartitions);
+  size_t origin = 0;  // one that leads no partition: its crash takes no leader with it
+  for (size_t i = 0; i < sim.size(); ++i) {
+    bool leads_none = true;
+    for (uint32_t p = 0; p < kReplicatedPartitions; ++p) leads_none = leads_none && !sim.node(i).leads(p);
+    if (leads_none) origin = i;
+  }
+  sim.schedule(origin, sim.now(), in::Submit{4, tasks, true, txn});
+  // The commit point: every prepare and the stage applied. The votes are
+  // still on their way to the origin when it dies.
+  auto committed_unseen = [&] {
+    const TaskTable& c = *sim.node(*leader_of(sim, coordinator)).table(coordinator);
+    if (!c.decisions().count(txn) || !c.decisions().at(txn).staged) return false;
+    return std::all_of(participants.begin(), participants.end(), [&](uint32_t p) {
+      return sim.node(*leader_of(sim, p)).table(p)->prepared().count(txn) > 0;
+    });
+  };
+  REQUIRE(sim.run_until(committed_unseen, sim.now() + 5000, 1));
+  sim.crash(origin);
+  // The participants ask, the coordinator finds every one prepared: commit.
+  REQUIRE(sim.run_until([&] { return stored(sim, tasks) == tasks.size(); }, sim.now() + 20000, 10));
+  uint64_t recoveries = 0;
+  for (size_t i = 0; i < sim.size(); ++i) {
+    if (sim.alive(i) && sim.node(i).counters().count("txn_recoveries")) recoveries += sim.node(i).counters().at("txn_recoveries");
+  }
+  CHECK(recoveries > 0);
+  std::set<std::string> ids;
+  for (const auto& t : tasks) ids.insert(t.id);
+  REQUIRE(sim.run_until([&] { return mesh.settled() && all_terminal(sim, ids); }, sim.now() + 20000, 50));
+  CHECK(check_task_guarantees(sim, ids).failure == "");
 }
 
 }  // namespace
