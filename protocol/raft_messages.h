@@ -166,6 +166,12 @@ struct TimeoutNow {
 using RaftMessage = std::variant<VoteRequest, VoteResponse, AppendRequest, AppendResponse, Heartbeat, HeartbeatResponse,
                                  InstallSnapshot, TimeoutNow, SnapshotResponse>;
 
+// What only a leader sends: appends, heartbeats, snapshots, a hand-over.
+inline bool sent_by_leader(const RaftMessage& m) {
+  return std::holds_alternative<AppendRequest>(m) || std::holds_alternative<Heartbeat>(m) ||
+         std::holds_alternative<InstallSnapshot>(m) || std::holds_alternative<TimeoutNow>(m);
+}
+
 inline uint32_t group_of(const RaftMessage& m) {
   return std::visit([](const auto& x) { return x.group; }, m);
 }

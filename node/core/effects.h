@@ -60,7 +60,7 @@ struct Effects {
   std::vector<AddressedReply> replies;
   std::vector<AbortRun> aborts;
   std::vector<RunTask> runs;
-  std::vector<OutgoingPeerMessage> sends;  // to other nodes, after the writes are synced
+  std::vector<OutgoingPeerMessage> sends;  // to other nodes, after the writes are synced (but see below)
   // Peer addresses no member uses any more (reaped, or moved): their
   // connections are closed after `sends` (a later send dials again).
   std::vector<std::string> disconnects;
@@ -73,5 +73,13 @@ struct Effects {
   bool persists() const { return !raft_writes.empty() || !compactions.empty(); }
   bool empty() const { return !persists() && replies.empty() && aborts.empty() && runs.empty() && sends.empty(); }
 };
+
+// Whether `message` may leave before its turn's writes are durable: it
+// asserts nothing about this node's state (a request carrying a client's
+// tasks or a read, a probe), so a crash that loses the writes cannot make
+// it untrue; or it is a batch of a leader's Raft messages (see effects.cc).
+// Everything else (Raft answers and votes, decisions, grants, results,
+// answers to clients) waits for the sync.
+bool may_leave_before_sync(const PeerMessage& message);
 
 }  // namespace mesh

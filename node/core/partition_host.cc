@@ -350,15 +350,19 @@ bool NodeState::holds_a_majority_together() const {
 }
 
 // Each destination's messages go in as many RaftBatch frames as keep each
-// well under the frame limit.
+// well under the frame limit. A leader's messages travel in batches of
+// their own, which may leave before the turn's sync (may_leave_before_sync);
+// answers and votes may not.
 void NodeState::send_raft_batches() {
   for (auto& [address, messages] : raft_out_) {
+    std::stable_partition(messages.begin(), messages.end(), sent_by_leader);
     RaftBatch batch{config_.node_id, {}};
     size_t bytes = 0;
     for (auto& message : messages) {
       size_t size = encoded_size_bound(message);
       bool full = bytes + size > limits::kRaftBatchBytes || batch.messages.size() == limits::kMaxRaftMessages;
-      if (full && !batch.messages.empty()) {
+      bool other_side = !batch.messages.empty() && sent_by_leader(batch.messages.front()) != sent_by_leader(message);
+      if ((full || other_side) && !batch.messages.empty()) {
         send(address, std::exchange(batch, RaftBatch{config_.node_id, {}}));
         bytes = 0;
       }

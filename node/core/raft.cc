@@ -197,9 +197,11 @@ Ready RaftGroup::take_ready() {
   if (log_.last_index() > persisted_last_) ready.entries = log_.slice(persisted_last_ + 1, log_.last_index());
   persisted_last_ = log_.last_index();
   if (hard_state() != persisted_hard_state_) {
+    ready.must_sync = term_ != persisted_hard_state_.term || vote_ != persisted_hard_state_.vote;
     persisted_hard_state_ = hard_state();
     ready.hard_state = persisted_hard_state_;
   }
+  ready.must_sync = ready.must_sync || ready.snapshot || ready.truncate_from || !ready.entries.empty();
   ready.messages = std::exchange(outbox_, {});
   if (commit_ > applied_) {
     MESH_ASSERT(applied_ + 1 >= log_.first_index(), "entries to apply were compacted");

@@ -170,6 +170,10 @@ struct Ready {
   std::vector<LogEntry> entries;          // then append these
   std::optional<HardState> hard_state;    // then persist this (set only when changed)
   std::vector<RaftMessage> messages;      // send only after the writes above are durable
+  // The writes above must be synced before the messages go: entries, a
+  // snapshot, a truncation, or a new term or vote. A commit index alone
+  // need not be: a replica that loses it learns it again from its leader.
+  bool must_sync = false;
   std::vector<LogEntry> committed;        // apply in order
   std::vector<ReadState> read_states;     // reads confirmed linearizable at their index
   std::vector<uint64_t> failed_reads;     // read requests dropped: leadership was lost

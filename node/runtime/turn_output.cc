@@ -27,7 +27,10 @@ size_t TurnOutput::requests_awaiting_reply() const {
 
 void TurnOutput::add(Effects& effects) {
   // A compaction covers entries this very step may have appended: after them.
-  for (const auto& w : effects.raft_writes) add_raft_ready(w.group, w.ready, batch_);
+  for (const auto& w : effects.raft_writes) {
+    add_raft_ready(w.group, w.ready, batch_);
+    batch_must_sync_ = batch_must_sync_ || w.ready.must_sync;
+  }
   for (const auto& c : effects.compactions) add_raft_compaction(c.group, c.snapshot, batch_);
   for (auto& addressed : effects.replies) {
     auto it = clients_.find(addressed.request);
@@ -42,15 +45,32 @@ void TurnOutput::add(Effects& effects) {
   for (auto& run : effects.runs) new_runs_.push_back(std::move(run));
 }
 
+void TurnOutput::send_to_peer(const OutgoingPeerMessage& send) {
+  Envelope env{kProtocolVersion, static_cast<uint16_t>(peer_kind(send.message)), 0, node_id_, mesh_id_};
+  if (!peers_.send(send.to_address, encode_envelope(env), encode_peer(send.message))) {
+    ++counters_["peer_sends_dropped"];
+  }
+}
+
 Status TurnOutput::flush() {
   if (failed_) return Status(ErrorCode::kStorageError, "an earlier write failed");
+  // Requests that depend on nothing written go out first: their round trip
+  // overlaps the sync.
+  std::erase_if(sends_, [&](const OutgoingPeerMessage& send) {
+    if (!may_leave_before_sync(send.message)) return false;
+    send_to_peer(send);
+    return true;
+  });
   if (!batch_.empty()) {
     auto started = std::chrono::steady_clock::now();
-    Status s = store_.write(batch_, /*sync=*/true);
-    sync_us_.record(static_cast<uint64_t>(
-        std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started).count()));
+    Status s = store_.write(batch_, batch_must_sync_);
+    if (batch_must_sync_) {
+      sync_us_.record(static_cast<uint64_t>(
+          std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started).count()));
+    }
     batch_writes_.record(batch_.ops().size());
     batch_ = WriteBatch{};
+    batch_must_sync_ = false;
     if (!s.ok()) {
       failed_ = true;
       return s;
@@ -60,12 +80,7 @@ Status TurnOutput::flush() {
     for (const auto& o : outgoing_) send_reply(o);
     outgoing_.clear();
   }
-  for (const auto& send : sends_) {
-    Envelope env{kProtocolVersion, static_cast<uint16_t>(peer_kind(send.message)), 0, node_id_, mesh_id_};
-    if (!peers_.send(send.to_address, encode_envelope(env), encode_peer(send.message))) {
-      ++counters_["peer_sends_dropped"];
-    }
-  }
+  for (const auto& send : sends_) send_to_peer(send);
   sends_.clear();
   // After the sends: a send gathered earlier in this turn must not dial a released address again.
   for (const auto& address : disconnects_) counters_["peer_connections_closed"] += peers_.disconnect(address);

@@ -1,8 +1,12 @@
 // TurnOutput: what the steps of one loop turn produced, carried out together
 // in the one order that keeps the node's promises:
-//   1. one synced write of every group's Raft state (group commit);
+//   1. one write of every group's Raft state (group commit), synced when
+//      any group's Ready must be (Ready::must_sync; a turn that only moved
+//      commit indexes or compacted is written without a sync);
 //   2. replies to clients;
 //   3. messages to other nodes (votes, append acknowledgements, grants);
+//      requests that depend on nothing written (may_leave_before_sync) go
+//      before the write, so that their round trip overlaps the sync;
 //   4. connections to released addresses closed;
 //   5. new runs, then aborts, to the executor (an abort may name a run an
 //      earlier step of the same turn started).
@@ -73,6 +77,7 @@ class TurnOutput {
     Reply reply;
   };
   void send_reply(const Outgoing& o);
+  void send_to_peer(const OutgoingPeerMessage& send);
 
   Storage& store_;
   PeerOutlet& peers_;
@@ -84,6 +89,7 @@ class TurnOutput {
   std::map<RequestRef, Client> clients_;
   std::function<void(const Client&)> answered_;
   WriteBatch batch_;
+  bool batch_must_sync_ = false;
   std::vector<Outgoing> outgoing_;
   std::vector<OutgoingPeerMessage> sends_;
   std::vector<std::string> disconnects_;

@@ -7,10 +7,15 @@ namespace mesh {
 
 void SimDisk::persist(const Effects& effects) {
   WriteBatch batch;
-  for (const auto& w : effects.raft_writes) add_raft_ready(w.group, w.ready, batch);
+  bool sync = false;
+  for (const auto& w : effects.raft_writes) {
+    add_raft_ready(w.group, w.ready, batch);
+    sync = sync || w.ready.must_sync;
+  }
+  // A compaction alone need not be synced: a crash that loses it keeps the entries.
   for (const auto& c : effects.compactions) add_raft_compaction(c.group, c.snapshot, batch);
   if (batch.empty()) return;
-  Status written = storage_.write(batch, /*sync=*/true);
+  Status written = storage_.write(batch, sync);
   MESH_ASSERT(written.ok(), written.message().c_str());
 }
 

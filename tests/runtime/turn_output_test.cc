@@ -78,20 +78,51 @@ struct Fixture {
 };
 
 // One step's worth of everything: a log entry and hard state to persist, a
-// reply, a Raft message (here an append acknowledgement's stand-in, a
-// vote), a released address, an abort and a new run.
+// reply, a message that promises what was written (a transaction vote), a
+// released address, an abort and a new run.
 Effects one_step(RequestRef request) {
   Effects fx;
   Ready ready;
   ready.entries.push_back(LogEntry{7, 2, EntryType::kNormal, "op", {}, {}});
   ready.hard_state = HardState{2, "n1#a", 6};
+  ready.must_sync = true;
   fx.raft_writes.push_back(RaftWrite{3, std::move(ready)});
   fx.replies.push_back(AddressedReply{request, SubmitReply{}});
-  fx.sends.push_back(OutgoingPeerMessage{"tcp://b", Ping{1, "n1", "tcp://a", "n2", {}}});
+  fx.sends.push_back(OutgoingPeerMessage{"tcp://b", TxnReply{TxnStep::kPrepare, 1, "x1", 5, ErrorCode::kOk, "", true, {}}});
   fx.disconnects.push_back("tcp://gone");
   fx.aborts.push_back(AbortRun{"old", 1, 3});
   fx.runs.push_back(RunTask{"new", 1, "sleep", "1", 1000, 3});
   return fx;
+}
+
+TEST_CASE("turn output: a turn that only moved commit indexes is written without a sync") {
+  Fixture f;
+  Effects fx;
+  Ready ready;
+  ready.hard_state = HardState{2, "n1#a", 7};  // must_sync false: the commit index alone moved
+  fx.raft_writes.push_back(RaftWrite{3, std::move(ready)});
+  fx.sends.push_back(OutgoingPeerMessage{"tcp://b", TxnReply{TxnStep::kResolve, 1, "x1", 5, ErrorCode::kOk, "", true, {}}});
+  f.output.add(fx);
+  REQUIRE(f.output.flush().ok());
+  CHECK(f.log == Log{"write 1 unsynced", "send tcp://b"});
+  CHECK(f.output.sync_us().count() == 0);
+}
+
+TEST_CASE("turn output: requests that promise nothing written, and a leader's appends, leave before the write") {
+  Fixture f;
+  f.output.expect_reply(5, {"client-1", 42});
+  Effects fx = one_step(5);
+  fx.sends.push_back(OutgoingPeerMessage{"tcp://probe", Ping{1, "n1", "tcp://a", "n2", {}}});
+  AppendRequest append;
+  append.group = 3;
+  fx.sends.push_back(OutgoingPeerMessage{"tcp://follower", RaftBatch{"n1", {append}}});
+  AppendResponse ack;
+  ack.group = 4;
+  fx.sends.push_back(OutgoingPeerMessage{"tcp://leader", RaftBatch{"n1", {ack}}});
+  f.output.add(fx);
+  REQUIRE(f.output.flush().ok());
+  CHECK(f.log == Log{"send tcp://probe", "send tcp://follower", "write 2 synced", "reply client-1", "send tcp://b",
+                     "send tcp://leader", "disconnect tcp://gone", "start new", "abort old"});
 }
 
 TEST_CASE("turn output: the synced write first, then replies, messages, disconnects, runs and aborts") {
@@ -140,7 +171,7 @@ TEST_CASE("turn output: a turn with nothing to persist writes nothing; a reply t
   Fixture f;
   Effects fx;
   fx.replies.push_back(AddressedReply{9, SubmitReply{}});  // not expected: the client's request predates a restart
-  fx.sends.push_back(OutgoingPeerMessage{"tcp://b", Ping{1, "n1", "tcp://a", "n2", {}}});
+  fx.sends.push_back(OutgoingPeerMessage{"tcp://b", StolenResultAck{}});
   f.output.add(fx);
   f.output.reply_now({"client-2", 1}, ErrorReply{ErrorCode::kMalformed, "bad"});
   REQUIRE(f.output.flush().ok());
