@@ -24,6 +24,23 @@ const R* reply_of(const Simulator& sim, size_t node, RequestRef request) {
   return nullptr;
 }
 
+std::set<uint32_t> partitions_of(const std::vector<TaskSpec>& tasks) {
+  std::set<uint32_t> partitions;
+  for (const auto& t : tasks) partitions.insert(partition_of(t.id, kReplicatedPartitions));
+  return partitions;
+}
+
+// The last node that leads no partition (node 0 when every node leads one).
+size_t leading_nothing(const Simulator& sim) {
+  size_t found = 0;
+  for (size_t i = 0; i < sim.size(); ++i) {
+    bool leads_none = true;
+    for (uint32_t p = 0; p < kReplicatedPartitions; ++p) leads_none = leads_none && !sim.node(i).leads(p);
+    if (leads_none) found = i;
+  }
+  return found;
+}
+
 // Intents, that is; a recovery's fences stay keep_decision_ms.
 bool holds_intents(const TaskTable& table) {
   return std::any_of(table.prepared().begin(), table.prepared().end(), [](const auto& p) { return !p.second.fenced; });
@@ -57,9 +74,7 @@ TEST_CASE("sim transactions: an atomic job over every partition is stored whole 
   Simulator& sim = mesh.sim;
   REQUIRE(sim.run_until([&] { return mesh.settled(); }, 20000, 50));
   std::vector<TaskSpec> tasks = job("whole-", 40);
-  std::set<uint32_t> partitions;
-  for (const auto& t : tasks) partitions.insert(partition_of(t.id, kReplicatedPartitions));
-  REQUIRE(partitions.size() == kReplicatedPartitions);
+  REQUIRE(partitions_of(tasks).size() == kReplicatedPartitions);
   sim.schedule(2, sim.now(), in::Submit{7, tasks, true, "job-whole"});
   REQUIRE(sim.run_until([&] { return reply_of(sim, 2, 7) != nullptr; }, sim.now() + 10000, 10));
   const SubmitReply* reply = reply_of(sim, 2, 7);
@@ -104,13 +119,7 @@ TEST_CASE("sim transactions: an origin that dies after the prepares leaves nothi
   Simulator& sim = mesh.sim;
   REQUIRE(sim.run_until([&] { return mesh.settled(); }, 20000, 50));
   std::vector<TaskSpec> tasks = job("orphan-", 16);
-  // An origin that leads no partition: its crash takes no leader with it.
-  size_t origin = 0;
-  for (size_t i = 0; i < sim.size(); ++i) {
-    bool leads_none = true;
-    for (uint32_t p = 0; p < kReplicatedPartitions; ++p) leads_none = leads_none && !sim.node(i).leads(p);
-    if (leads_none) origin = i;
-  }
+  size_t origin = leading_nothing(sim);  // its crash takes no leader with it
   sim.schedule(origin, sim.now(), in::Submit{3, tasks, true, "job-orphan"});
   // Crashed once some partition has prepared, before it could decide.
   auto prepared_somewhere = [&] {
@@ -153,16 +162,10 @@ TEST_CASE("sim transactions: an origin that dies once every participant prepared
   Simulator& sim = mesh.sim;
   REQUIRE(sim.run_until([&] { return mesh.settled(); }, 20000, 50));
   std::vector<TaskSpec> tasks = job("staged-", 16);
-  std::set<uint32_t> participants;
-  for (const auto& t : tasks) participants.insert(partition_of(t.id, kReplicatedPartitions));
+  std::set<uint32_t> participants = partitions_of(tasks);
   const std::string txn = "job-staged";
   const uint32_t coordinator = partition_of(txn, kReplicatedPartitions);
-  size_t origin = 0;  // one that leads no partition: its crash takes no leader with it
-  for (size_t i = 0; i < sim.size(); ++i) {
-    bool leads_none = true;
-    for (uint32_t p = 0; p < kReplicatedPartitions; ++p) leads_none = leads_none && !sim.node(i).leads(p);
-    if (leads_none) origin = i;
-  }
+  size_t origin = leading_nothing(sim);  // its crash takes no leader with it
   sim.schedule(origin, sim.now(), in::Submit{4, tasks, true, txn});
   // The commit point: every prepare and the stage applied. The votes are
   // still on their way to the origin when it dies.
