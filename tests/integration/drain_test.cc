@@ -139,15 +139,17 @@ TEST_CASE("meshctl operator remove-replica: a dead node's replica leaves every g
   REQUIRE(groups_holding_it() > 0);
   nodes[2]->process().signal(SIGKILL);
   REQUIRE(nodes[2]->process().wait_exit(kDeadlineMs) == 128 + SIGKILL);
-  // Dead, not only suspect: a suspect's replica still counts as live.
-  REQUIRE(wait_until([&] {
-    auto view = client->call(MembersRequest{});
+  // Dead, not only suspect, on every live node: a node that still suspects
+  // it refuses to remove a live member's replica.
+  auto dead_on = [&](size_t i) {
+    auto view = nodes[i]->client()->call(MembersRequest{});
     if (!view.ok()) return false;
     for (const auto& m : std::get<MembersReply>(view.value()).members) {
       if (m.replica_id == gone_replica) return m.state == MemberState::kDead;
     }
     return false;
-  }));
+  };
+  REQUIRE(wait_until([&] { return dead_on(0) && dead_on(1); }));
 
   Exit removed = run_command(std::string(MESHCTL_PATH) + " --addr " + nodes[0]->process().endpoint() +
                              " operator remove-replica " + gone_replica);

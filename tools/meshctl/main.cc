@@ -552,8 +552,11 @@ Result<MemberReplies<Reply>> gather_from_members(MeshClient& client, const Globa
   for (auto& [id, peer] : peers) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     auto reply = peer->receive(static_cast<uint64_t>(std::max<int64_t>(0, left.count())));
+    const auto* error = reply.ok() ? std::get_if<ErrorReply>(&reply.value().second) : nullptr;
     if (reply.ok() && std::holds_alternative<Reply>(reply.value().second)) {
       out.replies.push_back(std::get<Reply>(std::move(reply).value().second));
+    } else if (error != nullptr) {
+      out.refused.emplace_back(id, error->message);
     } else {
       out.silent.push_back(id);
     }
@@ -565,7 +568,12 @@ Result<MemberReplies<Reply>> gather_from_members(MeshClient& client, const Globa
 int do_remove_replica(MeshClient& client, const Globals& g, const std::string& replica_id) {
   auto replies = gather_from_members<RemoveReplicaReply, RemoveReplicaRequest>(client, g, RemoveReplicaRequest{replica_id});
   if (!replies.ok()) return report(replies.status());
-  nlohmann::json out = {{"replica_id", replica_id}, {"nodes", nlohmann::json::array()}, {"silent", replies.value().silent}};
+  nlohmann::json refused = nlohmann::json::array();
+  for (const auto& [id, why] : replies.value().refused) refused.push_back({{"node_id", id}, {"error", why}});
+  nlohmann::json out = {{"replica_id", replica_id},
+                        {"nodes", nlohmann::json::array()},
+                        {"silent", replies.value().silent},
+                        {"refused", refused}};
   std::string text;
   size_t partitions = 0;
   for (const auto& r : replies.value().replies) {
@@ -577,10 +585,11 @@ int do_remove_replica(MeshClient& client, const Globals& g, const std::string& r
             (list.empty() ? "" : ": " + list) + "\n";
   }
   for (const auto& id : replies.value().silent) text += id + "  did not answer: ask again once it is back\n";
+  for (const auto& [id, why] : replies.value().refused) text += id + "  refused: " + why + "\n";
   text += replica_id + " is being removed from " + std::to_string(partitions) +
           " groups; `meshctl partitions` shows their voters\n";
   print_reply(g, out, nullptr, g.machine() ? "" : text);
-  return replies.value().silent.empty() ? kExitOk : kExitRefused;
+  return replies.value().silent.empty() && replies.value().refused.empty() ? kExitOk : kExitRefused;
 }
 
 int do_stats(MeshClient& client, const Globals& g, bool mesh_wide) {

@@ -29,6 +29,7 @@ template <typename Reply>
 struct MemberReplies {
   std::vector<Reply> replies;        // the node asked first
   std::vector<std::string> silent;   // ALIVE members that did not answer in time
+  std::vector<std::pair<std::string, std::string>> refused;  // members that answered with an error: id, why
 };
 using PartitionReplies = MemberReplies<PartitionsReply>;
 
