@@ -182,10 +182,11 @@ std::string NodeState::unavailable_reason(uint32_t partition) const {
 }
 
 void NodeState::watch_quorum(uint32_t partition, Replica& r) {
-  const std::string subject = "partition " + std::to_string(partition);
+  // Runs for every group on every step: the subject is spelled only for an event.
+  auto subject = [partition] { return "partition " + std::to_string(partition); };
   if (r.raft->in_leader_lease()) {
     if (r.quorum_lost_reported) {
-      event("quorum_regained", subject,
+      event("quorum_regained", subject(),
             "leader " + r.raft->leader_id() + " after " + std::to_string(now_ms_ - *r.leaderless_since_ms) + " ms");
     }
     r.leaderless_since_ms.reset();
@@ -199,7 +200,7 @@ void NodeState::watch_quorum(uint32_t partition, Replica& r) {
   }
   r.quorum_lost_reported = true;
   count("quorum_losses_seen");
-  event("quorum_lost", subject, "no leader known for " + std::to_string(leaderless_ms) + " ms: writes to it stall");
+  event("quorum_lost", subject(), "no leader known for " + std::to_string(leaderless_ms) + " ms: writes to it stall");
 }
 
 void NodeState::drain_groups() {

@@ -67,6 +67,10 @@ RaftGroup::RaftGroup(RaftConfig config, std::string self_id, Random& random, Raf
 
 void RaftGroup::tick(uint64_t now_ms) {
   now_ms_ = std::max(now_ms_, now_ms);
+  // The host ticks every group on every step: a tick before any deadline
+  // changes nothing, and leaves the group quiet.
+  if (now_ms_ < next_deadline_ms()) return;
+  quiet_ = false;
   if (role_ == RaftRole::kLeader) {
     tick_leader();
   } else {
@@ -76,17 +80,20 @@ void RaftGroup::tick(uint64_t now_ms) {
 
 void RaftGroup::campaign(uint64_t now_ms) {
   now_ms_ = std::max(now_ms_, now_ms);
+  quiet_ = false;
   if (role_ != RaftRole::kLeader && may_campaign()) start_pre_vote();
 }
 
 void RaftGroup::step(uint64_t now_ms, const RaftMessage& message) {
   now_ms_ = std::max(now_ms_, now_ms);
   if (group_of(message) != config_.group || receiver_of(message) != id_) return;
+  quiet_ = false;
   std::visit([this](const auto& m) { on(m); }, message);
 }
 
 Result<uint64_t> RaftGroup::propose(std::string data) {
   if (Status s = check_accepting_proposals(); !s.ok()) return s;
+  quiet_ = false;
   append_own_entry(EntryType::kNormal, std::move(data));
   uint64_t index = log_.last_index();
   maybe_commit();
@@ -140,6 +147,7 @@ Result<uint64_t> RaftGroup::propose_remove(const std::string& id) {
 
 Status RaftGroup::transfer_leadership(uint64_t now_ms, const std::string& to) {
   now_ms_ = std::max(now_ms_, now_ms);
+  quiet_ = false;
   if (role_ != RaftRole::kLeader) return Status(ErrorCode::kNotLeader, leader_);
   if (to == id_) return Status::Ok();
   if (!is_voter(to)) return Status(ErrorCode::kInvalidArgument, "not a voter: " + to);
@@ -163,6 +171,7 @@ Status RaftGroup::transfer_leadership(uint64_t now_ms, const std::string& to) {
 
 Status RaftGroup::read_index(uint64_t now_ms, uint64_t request_id) {
   now_ms_ = std::max(now_ms_, now_ms);
+  quiet_ = false;
   if (role_ != RaftRole::kLeader) return Status(ErrorCode::kNotLeader, leader_);
   pending_reads_.push_back(PendingRead{request_id, 0, 0});
   start_read_rounds();
@@ -174,6 +183,7 @@ Result<SnapshotMeta> RaftGroup::compact(uint64_t index, std::string data) {
     return Status(ErrorCode::kInvalidArgument, "compaction index outside (snapshot, applied]");
   }
   MESH_ASSERT(index <= persisted_last_, "compacting entries that are not persisted");
+  quiet_ = false;
   RaftLog::ConfigAt config = log_.config_at(index);
   SnapshotMeta meta{index, *log_.term_at(index), *config.voters, *config.learners};
   log_.compact_to(meta);
@@ -182,12 +192,27 @@ Result<SnapshotMeta> RaftGroup::compact(uint64_t index, std::string data) {
 }
 
 bool RaftGroup::has_ready() const {
-  return snapshot_to_install_ || truncate_from_ || log_.last_index() > persisted_last_ ||
-         hard_state() != persisted_hard_state_ || !outbox_.empty() || commit_ > applied_ || !read_states_.empty() ||
-         !failed_reads_.empty() || (role_ == RaftRole::kLeader && appends_pending_);
+  if (quiet_) return false;
+  bool ready = snapshot_to_install_ || truncate_from_ || log_.last_index() > persisted_last_ ||
+               hard_state_changed() || !outbox_.empty() || commit_ > applied_ || !read_states_.empty() ||
+               !failed_reads_.empty() || (role_ == RaftRole::kLeader && appends_pending_);
+  quiet_ = !ready;
+  return ready;
+}
+
+uint64_t RaftGroup::next_deadline_ms() const {
+  if (role_ != RaftRole::kLeader) return election_deadline_ms_;
+  uint64_t deadline = std::min(next_quorum_check_ms_, next_heartbeat_ms_);
+  return transfer_target_.empty() ? deadline : std::min(deadline, transfer_deadline_ms_);
+}
+
+bool RaftGroup::hard_state_changed() const {
+  return term_ != persisted_hard_state_.term || commit_ != persisted_hard_state_.commit ||
+         vote_ != persisted_hard_state_.vote;
 }
 
 Ready RaftGroup::take_ready() {
+  quiet_ = false;
   if (role_ == RaftRole::kLeader && appends_pending_) send_pending_appends(/*send_if_empty=*/false);
   appends_pending_ = false;
 
@@ -196,7 +221,7 @@ Ready RaftGroup::take_ready() {
   ready.truncate_from = std::exchange(truncate_from_, std::nullopt);
   if (log_.last_index() > persisted_last_) ready.entries = log_.slice(persisted_last_ + 1, log_.last_index());
   persisted_last_ = log_.last_index();
-  if (hard_state() != persisted_hard_state_) {
+  if (hard_state_changed()) {
     ready.must_sync = term_ != persisted_hard_state_.term || vote_ != persisted_hard_state_.vote;
     persisted_hard_state_ = hard_state();
     ready.hard_state = persisted_hard_state_;
@@ -787,6 +812,7 @@ Status RaftGroup::check_config_change() const {
 }
 
 Result<uint64_t> RaftGroup::append_config(std::vector<std::string> voters, std::vector<std::string> learners) {
+  quiet_ = false;
   append_entry(LogEntry{log_.last_index() + 1, term_, EntryType::kConfig, {}, std::move(voters), std::move(learners)});
   appends_pending_ = true;
   uint64_t index = log_.last_index();

@@ -382,6 +382,9 @@ class RaftGroup {
   bool is_learner(const std::string& id) const;
   size_t quorum() const { return voters_.size() / 2 + 1; }
   HardState hard_state() const { return {term_, vote_, commit_}; }
+  bool hard_state_changed() const;  // since the last Ready
+  // When tick next has something to do: a timer of the current role.
+  uint64_t next_deadline_ms() const;
 
   template <typename M>
   void send(M message);
@@ -423,6 +426,9 @@ class RaftGroup {
 
   // Output not yet taken.
   HardState persisted_hard_state_;
+  // has_ready() found nothing, and no call that can change that came since:
+  // a host asks every group on every step.
+  mutable bool quiet_ = false;
   uint64_t persisted_last_ = 0;  // entries up to here have been handed out to persist
   std::optional<uint64_t> truncate_from_;
   std::optional<Snapshot> snapshot_to_install_;

@@ -1101,6 +1101,30 @@ TEST_CASE("raft: messages of another group or for another replica are ignored") 
   CHECK(b.term() == 0);
 }
 
+TEST_CASE("raft: a tick before any deadline leaves the group quiet; the heartbeat tick is not lost") {
+  Cluster c({"a", "b", "c"});
+  c.campaign("a");
+  REQUIRE(c.leaders() == std::vector<std::string>{"a"});
+  RaftGroup& a = c["a"];
+  REQUIRE_FALSE(a.has_ready());
+  size_t sent_before = c.sent.size();
+  // Hosts tick every group on every step; ticks short of the heartbeat do nothing.
+  for (uint64_t ms = 1; ms < kHeartbeatMs; ++ms) {
+    a.tick(c.now + ms);
+    CHECK_FALSE(a.has_ready());
+  }
+  a.tick(c.now + kHeartbeatMs);
+  REQUIRE(a.has_ready());
+  c.settle();
+  size_t heartbeats = std::count_if(c.sent.begin() + sent_before, c.sent.end(),
+                                    [](const RaftMessage& m) { return std::holds_alternative<Heartbeat>(m); });
+  CHECK(heartbeats == 2);  // one to each follower
+  // A quiet group that is handed work has a Ready again.
+  REQUIRE_FALSE(a.has_ready());
+  REQUIRE(a.propose("x").ok());
+  CHECK(a.has_ready());
+}
+
 TEST_CASE("raft: error codes keep their numbers and names") {
   CHECK(static_cast<int>(ErrorCode::kNotLeader) == 15);
   CHECK(static_cast<int>(ErrorCode::kBusy) == 16);
