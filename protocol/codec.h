@@ -44,6 +44,12 @@ Result<PeerMessage> decode_peer(uint16_t kind, std::string_view body);
 // decodes under the limits of one frame. Raft streams it in chunks.
 std::string encode_op(const TaskOp& op);
 Result<TaskOp> decode_op(std::string_view bytes);
+// Several ops in one log entry, applied in order: what a leader proposed to
+// one partition in one step. One op encodes exactly as encode_op, so it reads
+// on nodes without batches; decode_ops reads both forms.
+std::string encode_op_batch(const std::vector<std::string>& encoded_ops);
+std::string encode_ops(const std::vector<TaskOp>& ops);  // what decode_ops reads back as `ops`
+Result<std::vector<TaskOp>> decode_ops(std::string_view bytes);
 struct PartitionSnapshot {
   std::vector<TaskRecord> records;
   PreparedTxns prepared;

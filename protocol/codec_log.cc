@@ -12,7 +12,7 @@ namespace codec_detail {
 // A task op is [kind, fields...]; kind numbers are fixed like message kinds.
 enum class OpKind : uint8_t { kSubmit = 1, kLease = 2, kRenew = 3, kComplete = 4, kFail = 5, kRelease = 6, kCancel = 7,
                              kRetry = 8, kPurge = 9, kTxnPrepare = 10, kTxnResolve = 11, kTxnDecide = 12,
-                             kTxnForget = 13, kParentsDone = 14 };
+                             kTxnForget = 13, kParentsDone = 14, kBatch = 15 };
 
 void pack_op(Packer& p, const OpSubmit& o) {
   p.pack_array(4);
@@ -302,6 +302,8 @@ TaskOp read_op(const msgpack::object& o) {
       op.at_ms = f.u64();
       return op;
     }
+    case OpKind::kBatch:
+      break;  // only at the top of an entry (decode_ops): a batch never nests
   }
   fail(ErrorCode::kMalformed, "unknown op kind " + std::to_string(static_cast<int>(kind)));
 }
@@ -346,6 +348,39 @@ std::string encode_op(const TaskOp& op) {
 
 Result<TaskOp> decode_op(std::string_view bytes) {
   return parse<TaskOp>(bytes, [](const msgpack::object& o) { return read_op(o); });
+}
+
+// A batch is [15, op, op, ...]: the ops' own bytes follow the header as
+// they are, so a leader encodes each op once, when it proposes it.
+std::string encode_op_batch(const std::vector<std::string>& encoded_ops) {
+  if (encoded_ops.size() == 1) return encoded_ops.front();
+  msgpack::sbuffer buffer;
+  Packer p(buffer);
+  p.pack_array(static_cast<uint32_t>(encoded_ops.size() + 1));
+  p.pack(static_cast<uint8_t>(OpKind::kBatch));
+  for (const auto& op : encoded_ops) buffer.write(op.data(), op.size());
+  return std::string(buffer.data(), buffer.size());
+}
+
+std::string encode_ops(const std::vector<TaskOp>& ops) {
+  std::vector<std::string> encoded;
+  encoded.reserve(ops.size());
+  for (const auto& op : ops) encoded.push_back(encode_op(op));
+  return encode_op_batch(encoded);
+}
+
+Result<std::vector<TaskOp>> decode_ops(std::string_view bytes) {
+  return parse<std::vector<TaskOp>>(bytes, [](const msgpack::object& o) {
+    bool batch = o.type == msgpack::type::ARRAY && o.via.array.size > 0 &&
+                 o.via.array.ptr[0].type == msgpack::type::POSITIVE_INTEGER &&
+                 o.via.array.ptr[0].via.u64 == static_cast<uint64_t>(OpKind::kBatch);
+    if (!batch) return std::vector<TaskOp>{read_op(o)};
+    if (o.via.array.size < 3) fail(ErrorCode::kMalformed, "an op batch holds at least two ops");
+    std::vector<TaskOp> ops;
+    ops.reserve(o.via.array.size - 1);
+    for (uint32_t i = 1; i < o.via.array.size; ++i) ops.push_back(read_op(o.via.array.ptr[i]));
+    return ops;
+  });
 }
 
 // A snapshot is a header value followed by one value per record, so it has

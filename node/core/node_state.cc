@@ -50,9 +50,11 @@ Effects NodeState::step(const Input& input) {
     dispatch();
     start_backup_attempts();
     maybe_steal();
-    bool more = std::any_of(replicas_.begin(), replicas_.end(), [](const auto& p) { return p.second.raft->has_ready(); });
+    bool more = !partitions_with_batched_ops_.empty() ||
+                std::any_of(replicas_.begin(), replicas_.end(), [](const auto& p) { return p.second.raft->has_ready(); });
     if (!more) break;
   }
+  propose_batched_ops();  // what the last round proposed: a Ready for the next step
   resolve_waiters();
   start_read_rounds();
   if (joined_) {

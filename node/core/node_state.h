@@ -115,6 +115,11 @@ struct ReplicationConfig {
   uint64_t request_deadline_ms = 15000;   // a client request not served by then gets kUnavailable
   size_t snapshot_chunk_bytes = 1u << 20;  // snapshot data per InstallSnapshot (RaftConfig)
   size_t max_append_bytes = 4u << 20;      // entry data per append (RaftConfig)
+  // The ops a leader proposes to one partition in one step go in one log
+  // entry (up to batch_bytes). Off while a rolling upgrade still runs nodes
+  // that read one op per entry.
+  bool batch_ops = true;
+  size_t batch_bytes = 1u << 20;
 };
 
 // How long finished records stay, and how their removal is paced
@@ -231,6 +236,11 @@ class NodeState {
     // leader, and whether that was reported as quorum_lost.
     std::optional<uint64_t> leaderless_since_ms;
     bool quorum_lost_reported = false;
+    // Ops proposed during this step, encoded: one log entry at the step's end
+    // (propose_batched_ops), so a step's leases or completions cost one
+    // replicated entry, not one each.
+    std::vector<std::string> batched_ops;
+    size_t batched_bytes = 0;
   };
   // One lease of a task: a task racing a backup attempt has two.
   struct LeaseKey {
@@ -419,6 +429,7 @@ class NodeState {
   void drain_groups();
   void handle_ready(uint32_t partition, Replica& r);
   void apply_entry(uint32_t partition, Replica& r, const LogEntry& entry);
+  void apply_op(uint32_t partition, Replica& r, const TaskOp& op);
   // False, with the table untouched, when the snapshot does not decode.
   bool install_snapshot(uint32_t partition, Replica& r, const Snapshot& snapshot);
   void maybe_compact(uint32_t partition, Replica& r);
@@ -464,7 +475,11 @@ class NodeState {
   const Replica* replica(uint32_t partition) const;
   Replica* led(uint32_t partition);
   // Proposes an op on a partition this node leads; false when it cannot.
+  // The op joins the partition's batch of this step (ReplicationConfig::batch_ops).
   bool propose(uint32_t partition, const TaskOp& op);
+  // Appends every partition's batch of ops as one log entry.
+  void propose_batched_ops();
+  void propose_batch(uint32_t partition, Replica& r);
   std::vector<uint32_t> led_partitions() const;
 
   // --- retention and retried dead letters (retention.cc) ---
@@ -668,6 +683,7 @@ class NodeState {
   std::string replica_id_;
   Random& random_;
   std::map<uint32_t, Replica> replicas_;
+  std::vector<uint32_t> partitions_with_batched_ops_;  // this step, in first-proposal order
   // id -> partitions hosting a task of that id, for requests naming bare ids.
   std::multimap<std::string, uint32_t> task_partition_;
   ReadyQueue ready_;                    // pending tasks of led partitions

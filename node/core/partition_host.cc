@@ -5,6 +5,7 @@
 #include <set>
 #include <utility>
 
+#include "node/core/assert.h"
 #include "node/core/node_state.h"
 #include "protocol/codec.h"
 #include "protocol/limits.h"
@@ -116,11 +117,40 @@ void NodeState::unindex_task(const std::string& id, uint32_t partition, bool pur
 bool NodeState::propose(uint32_t partition, const TaskOp& op) {
   Replica* r = led(partition);
   if (r == nullptr) return false;
-  if (!r->raft->propose(encode_op(op)).ok()) {
+  if (!r->raft->check_accepting_proposals().ok()) {
     count("proposals_refused");
     return false;
   }
+  std::string encoded = encode_op(op);
+  if (!config_.replication.batch_ops) {
+    bool appended = r->raft->propose(std::move(encoded)).ok();
+    MESH_ASSERT(appended, "a group accepting proposals refused one");
+    return true;
+  }
+  if (r->batched_bytes + encoded.size() > config_.replication.batch_bytes) propose_batch(partition, *r);
+  if (r->batched_ops.empty()) partitions_with_batched_ops_.push_back(partition);
+  r->batched_bytes += encoded.size();
+  r->batched_ops.push_back(std::move(encoded));
   return true;
+}
+
+void NodeState::propose_batch(uint32_t partition, Replica& r) {
+  if (r.batched_ops.empty()) return;
+  // Nothing steps the group between propose() and here within one step but
+  // a tick or a hand-over: an op refused now is lost as if its leader had
+  // been deposed after appending it, which every proposer already survives.
+  if (!r.raft->propose(encode_op_batch(r.batched_ops)).ok()) count("proposals_refused");
+  count("op_batches_proposed");
+  r.batched_ops.clear();
+  r.batched_bytes = 0;
+  std::erase(partitions_with_batched_ops_, partition);
+}
+
+void NodeState::propose_batched_ops() {
+  for (uint32_t partition : std::exchange(partitions_with_batched_ops_, {})) {
+    Replica* r = replica(partition);
+    if (r != nullptr) propose_batch(partition, *r);
+  }
 }
 
 std::string NodeState::address_of_replica(const std::string& replica_id) const {
@@ -204,6 +234,7 @@ void NodeState::watch_quorum(uint32_t partition, Replica& r) {
 }
 
 void NodeState::drain_groups() {
+  propose_batched_ops();
   for (auto& [p, r] : replicas_) {
     if (!r.halted && r.raft->has_ready()) handle_ready(p, r);
   }
@@ -245,15 +276,19 @@ void NodeState::handle_ready(uint32_t partition, Replica& r) {
 
 void NodeState::apply_entry(uint32_t partition, Replica& r, const LogEntry& entry) {
   if (entry.type != EntryType::kNormal) return;
-  auto op = decode_op(entry.data);
-  if (!op.ok()) {
+  auto ops = decode_ops(entry.data);
+  if (!ops.ok()) {
     count("log_entries_undecodable");
-    return halt(partition, r, entry.index, "log entry does not decode: " + op.status().message());
+    return halt(partition, r, entry.index, "log entry does not decode: " + ops.status().message());
   }
-  if (const auto* purge = std::get_if<OpPurge>(&op.value())) return apply_purge(partition, r, *purge);
-  if (op_task_id(op.value()).empty()) return apply_multi_task_op(partition, r, op.value());
-  Status s = r.table.apply(op.value());
-  on_applied(partition, r, op.value(), s);
+  for (const TaskOp& op : ops.value()) apply_op(partition, r, op);
+}
+
+void NodeState::apply_op(uint32_t partition, Replica& r, const TaskOp& op) {
+  if (const auto* purge = std::get_if<OpPurge>(&op)) return apply_purge(partition, r, *purge);
+  if (op_task_id(op).empty()) return apply_multi_task_op(partition, r, op);
+  Status s = r.table.apply(op);
+  on_applied(partition, r, op, s);
 }
 
 bool NodeState::install_snapshot(uint32_t partition, Replica& r, const Snapshot& snapshot) {
@@ -308,7 +343,9 @@ void NodeState::shed_leadership() {
   for (auto& [p, r] : replicas_) {
     if (r.halted || r.raft->role() != RaftRole::kLeader || !r.raft->transfer_target().empty()) continue;
     std::string successor = successor_of(r);
-    if (successor.empty() || !r.raft->transfer_leadership(now_ms_, successor).ok()) continue;
+    if (successor.empty()) continue;
+    propose_batch(p, r);  // a group handing over refuses proposals
+    if (!r.raft->transfer_leadership(now_ms_, successor).ok()) continue;
     count(storage_full_ ? "leadership_shed_storage_full" : "leaderships_handed_over_draining");
   }
 }
@@ -593,6 +630,7 @@ bool NodeState::reconcile_group(uint32_t partition, Replica& r,
   // refuses writes while a transfer catches it up the rest of the way, so
   // waiting for an exact match would wait for ever under steady writes.
   if (caught_up(want.front()) && status.transfer_target.empty()) {
+    propose_batch(partition, r);  // a group handing over refuses proposals
     if (r.raft->transfer_leadership(now_ms_, want.front()).ok()) count("leadership_transfers");
   }
   return false;  // done once the preferred replica leads

@@ -229,6 +229,8 @@ class RaftGroup {
   // entry is committed once it comes out in Ready::committed at that index.
   // kNotLeader (message: the leader's id if known), kBusy during a transfer.
   Result<uint64_t> propose(std::string data);
+  // What propose would answer now, without appending anything.
+  Status check_accepting_proposals() const;
   // One-server configuration changes; return the index of the kConfig entry.
   // kNotLeader, kBusy (a change is uncommitted, no entry of this term has
   // committed yet, or a transfer is under way), kInvalidArgument (already a
@@ -360,7 +362,6 @@ class RaftGroup {
   void check_quorum();
   void maybe_commit();
   void on_commit_advanced();
-  Status check_accepting_proposals() const;
   Status check_config_change() const;
   Result<uint64_t> append_config(std::vector<std::string> voters, std::vector<std::string> learners);
   bool committed_in_current_term() const;

@@ -53,6 +53,7 @@ const std::map<std::string, Setter>& settings() {
       {"tasks.dead_letter_retention_ms", set<int64_t>(&NodeOptions::dead_letter_retention_ms)},
       {"tasks.placement", set<std::string>(&NodeOptions::placement)},
       {"tasks.backup_attempts", set<bool>(&NodeOptions::backup_attempts)},
+      {"tasks.batch_ops", set<bool>(&NodeOptions::batch_ops)},
       {"runtime.drain_grace_ms", set<int64_t>(&NodeOptions::drain_grace_ms)},
       {"steal.enabled", set<bool>(&NodeOptions::steal)},
       {"steal.batch_max", set<int64_t>(&NodeOptions::steal_batch_max)},

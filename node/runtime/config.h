@@ -46,6 +46,7 @@ struct NodeOptions {
   std::string placement = "key";     // key, round_robin, least_loaded, weighted or adaptive (node/core/node_state.h)
   bool steal = true;                 // work stealing on (off: for comparison)
   bool backup_attempts = true;       // a straggling task of a job gets a second attempt elsewhere
+  bool batch_ops = true;             // a step's ops for one partition go in one log entry
   uint32_t steal_batch_max = 16;
   uint64_t steal_threshold = 2;
   uint64_t steal_interval_ms = 50;

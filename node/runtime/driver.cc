@@ -306,6 +306,7 @@ struct Node::Impl {
     config.ring.vnodes_per_node = options.vnodes;
     config.steal.enabled = options.steal;
     config.backups.enabled = options.backup_attempts;
+    config.replication.batch_ops = options.batch_ops;
     config.placement = *parse_placement(options.placement);
     config.steal.batch_max = options.steal_batch_max;
     config.steal.threshold = options.steal_threshold;

@@ -78,6 +78,7 @@ struct Flags {
   bool insecure = false;
   bool no_steal = false;
   bool no_backups = false;
+  bool no_op_batches = false;
   bool check_config = false;
 };
 
@@ -117,6 +118,8 @@ void add_flags(CLI::App& app, Flags& f) {
   app.add_flag("--insecure", f.insecure, "plaintext on an address other than loopback: anyone who reaches it is in");
   app.add_flag("--no-steal", f.no_steal, "switch work stealing off (for comparison)");
   app.add_flag("--no-backups", f.no_backups, "start no backup attempts for straggling tasks of jobs");
+  app.add_flag("--no-op-batches", f.no_op_batches,
+               "one log entry per task op, for a rolling upgrade from a version without op batches");
   app.add_option("--partitions", f.partitions, "partitions of a new mesh (every node must agree; default 128)");
   app.add_option("--replicas", f.replicas, "replicas of each partition (default 3)");
   app.add_option("--vnodes", f.vnodes, "virtual nodes of this node on the ring (default 64)");
@@ -204,6 +207,7 @@ Status resolve_options(const Flags& f, NodeOptions& options) {
   override_with(f.exec_group, options.exec_group);
   if (f.no_steal) options.steal = false;
   if (f.no_backups) options.backup_attempts = false;
+  if (f.no_op_batches) options.batch_ops = false;
   options.new_mesh = f.new_mesh;
   return validate(options);
 }

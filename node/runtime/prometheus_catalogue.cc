@@ -122,6 +122,8 @@ constexpr MetricFamily kFamilies[] = {
     {T::kCounter, "replicas_removed", "replicas_removed_total", "Replica removals this node proposed as leader."},
     {T::kCounter, "proposals_refused", "proposals_refused_total",
      "Proposals the Raft group refused (a leadership hand-over)."},
+    {T::kCounter, "op_batches_proposed", "op_batches_proposed_total",
+     "Log entries proposed as a step's batch of task ops for one partition."},
     {T::kCounter, "snapshots_taken", "snapshots_taken_total", "Partition snapshots taken (log compactions)."},
     {T::kCounter, "snapshots_installed", "snapshots_installed_total", "Partition snapshots installed."},
     {T::kCounter, "snapshots_undecodable", "snapshots_undecodable_total", "Partition snapshots that did not decode."},

@@ -203,9 +203,9 @@ std::vector<TaskOp> written_ops(const Effects& fx) {
   for (const auto& w : fx.raft_writes) {
     for (const auto& entry : w.ready.entries) {
       if (entry.type != EntryType::kNormal) continue;
-      auto op = decode_op(entry.data);
-      REQUIRE(op.ok());
-      ops.push_back(std::move(op.value()));
+      auto decoded = decode_ops(entry.data);
+      REQUIRE(decoded.ok());
+      for (auto& op : decoded.value()) ops.push_back(std::move(op));
     }
   }
   return ops;

@@ -106,9 +106,11 @@ std::vector<Op> persisted(const Effects& fx) {
   for (const auto& w : fx.raft_writes) {
     for (const auto& e : w.ready.entries) {
       if (e.type != EntryType::kNormal) continue;
-      auto op = decode_op(e.data);
-      REQUIRE(op.ok());
-      if (const auto* o = std::get_if<Op>(&op.value())) out.push_back(*o);
+      auto ops = decode_ops(e.data);
+      REQUIRE(ops.ok());
+      for (const auto& op : ops.value()) {
+        if (const auto* o = std::get_if<Op>(&op)) out.push_back(*o);
+      }
     }
   }
   return out;
@@ -118,9 +120,11 @@ std::vector<Op> persisted(const Effects& fx) {
 uint64_t lease_index(const Effects& fx, const std::string& id) {
   for (const auto& w : fx.raft_writes) {
     for (const auto& e : w.ready.entries) {
-      auto op = decode_op(e.data);
-      if (e.type != EntryType::kNormal || !op.ok()) continue;
-      if (const auto* l = std::get_if<OpLease>(&op.value()); l != nullptr && l->id == id) return e.index;
+      auto ops = decode_ops(e.data);
+      if (e.type != EntryType::kNormal || !ops.ok()) continue;
+      for (const auto& op : ops.value()) {
+        if (const auto* l = std::get_if<OpLease>(&op); l != nullptr && l->id == id) return e.index;
+      }
     }
   }
   return 0;

@@ -185,6 +185,7 @@ std::vector<Seed> seeds() {
   out.push_back({encode_hard_state(HardState{4, "a#1", 9}), 0, true});
   out.push_back({encode_snapshot_meta(SnapshotMeta{9, 4, {"a#1", "b#2"}, {}}), 0, true});
   out.push_back({encode_snapshot({record("s1"), record("s2")}), 0, true});
+  out.push_back({encode_ops({OpLease{"op-1", 3, "node-a", 91, 100, 200}, OpComplete{"op-1", 3, "ok", 95}}), 0, true});
   return out;
 }
 
@@ -347,6 +348,10 @@ std::string check_stored(std::string_view in, Stats& stored) {
   note("decode_snapshot", check_result(
                               decode_snapshot(in), [](std::string_view b) { return decode_snapshot(b); },
                               [](const PartitionSnapshot& s) { return encode_snapshot(s); }, stored));
+  // A log entry's data: one op or a batch of them.
+  note("decode_ops", check_result(
+                         decode_ops(in), [](std::string_view b) { return decode_ops(b); },
+                         [](const std::vector<TaskOp>& ops) { return encode_ops(ops); }, stored));
   return problem;
 }
 

@@ -110,5 +110,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   check_stored(frame, mesh::decode_snapshot_meta, mesh::encode_snapshot_meta);
   check_stored(frame, mesh::decode_snapshot, [](const mesh::PartitionSnapshot& s) { return mesh::encode_snapshot(s); });
   check_stored(frame, mesh::decode_op, mesh::encode_op);
+  check_stored(frame, mesh::decode_ops, mesh::encode_ops);
   return 0;
 }

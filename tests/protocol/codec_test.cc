@@ -1760,6 +1760,30 @@ TEST_CASE("codec: task ops round trip as log entries") {
   CHECK(decode_op(encode_op(OpPurge{1, 1, limits::kMaxPurgeRecords + 1})).status().code() == ErrorCode::kMalformed);
 }
 
+TEST_CASE("codec: an op batch is its ops in order; one op is written as itself; batches never nest") {
+  std::vector<TaskOp> ops = sample_ops();
+  std::vector<std::string> encoded;
+  for (const auto& op : ops) encoded.push_back(encode_op(op));
+  std::string bytes = encode_op_batch(encoded);
+  auto decoded = decode_ops(bytes);
+  REQUIRE_MESSAGE(decoded.ok(), decoded.status().message());
+  CHECK(decoded.value() == ops);
+  for (size_t cut = 0; cut < bytes.size(); ++cut) CHECK_FALSE(decode_ops(bytes.substr(0, cut)).ok());
+  // A single op needs no batch: nodes that read one op per entry read it.
+  CHECK(encode_op_batch({encoded.front()}) == encoded.front());
+  auto one = decode_ops(encoded.front());
+  REQUIRE(one.ok());
+  CHECK(one.value() == std::vector<TaskOp>{ops.front()});
+  CHECK(decode_op(bytes).status().code() == ErrorCode::kMalformed);  // kind 15 is no single op
+  // [15] and [15, op] are malformed; so is a batch inside a batch.
+  CHECK(decode_ops(std::string("\x91\x0f", 2)).status().code() == ErrorCode::kMalformed);
+  CHECK(decode_ops(std::string("\x92\x0f", 2) + encoded.front()).status().code() == ErrorCode::kMalformed);
+  CHECK(decode_ops(encode_op_batch({encoded[0], bytes})).status().code() == ErrorCode::kMalformed);
+  // One op that does not decode fails the whole entry.
+  std::string bad = encode_op(OpPurge{1, 1, limits::kMaxPurgeRecords + 1});
+  CHECK(decode_ops(encode_op_batch({encoded[0], bad})).status().code() == ErrorCode::kMalformed);
+}
+
 TEST_CASE("codec: a partition snapshot round trips") {
   std::vector<TaskRecord> records = {sample_record("s1"), sample_record("s2")};
   auto decoded = decode_snapshot(encode_snapshot(records));

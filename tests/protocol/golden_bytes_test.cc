@@ -109,7 +109,7 @@ std::string raft_header(const char* count_and_type, const std::string& from, con
 // A RaftBatch from "n1" carrying one Raft message.
 std::string raft_batch(const std::string& message) { return "92 a2 6e 31 91" + message; }
 
-enum class Layout { kEnvelope, kRequest, kReply, kPeer, kOp, kLogEntry, kRecord, kSnapshot };
+enum class Layout { kEnvelope, kRequest, kReply, kPeer, kOp, kOpBatch, kLogEntry, kRecord, kSnapshot };
 
 struct Golden {
   std::string name;
@@ -427,6 +427,10 @@ const std::vector<Golden>& goldens() {
            "00"                      // shard_count 0
            "c3"                      // no_backup true
            "05 cc c8"},
+      {"op batch", Layout::kOpBatch, 0,
+       "93 0f"
+       "93 07 a2 74 31 64"   // OpCancel "t1", at_ms 100
+       "93 07 a2 74 32 64"},  // OpCancel "t2", at_ms 100
       {"OpParentsDone", Layout::kOp, 0,
        "93 0e"
        "91 94 a2 74 32 a2 74 31 c3 c4 02 6f 6b"  // outcomes: [child "t2", parent "t1", completed, text bin "ok"]
@@ -617,6 +621,8 @@ std::string reencode(const Golden& g, const std::string& bytes) {
       return reencode(decode_peer(g.kind, bytes), encode_peer, peer_kind, g.kind);
     case Layout::kOp:
       return reencode(decode_op(bytes), encode_op, no_kind, g.kind);
+    case Layout::kOpBatch:
+      return reencode(decode_ops(bytes), encode_ops, no_kind, g.kind);
     case Layout::kLogEntry:
       return reencode(decode_log_entry(bytes), encode_log_entry, no_kind, g.kind);
     case Layout::kRecord:
