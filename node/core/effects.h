@@ -82,4 +82,10 @@ struct Effects {
 // answers to clients) waits for the sync.
 bool may_leave_before_sync(const PeerMessage& message);
 
+// Folds the Raft batches of one turn's steps into one per address (within a
+// frame's bounds), each where the first of them stood: a receiver then takes
+// a turn's appends, or its answers, in one step. Messages keep their order
+// per address; everything else keeps its place.
+void merge_raft_batches(std::vector<OutgoingPeerMessage>& sends);
+
 }  // namespace mesh

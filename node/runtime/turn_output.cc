@@ -56,11 +56,12 @@ Status TurnOutput::flush() {
   if (failed_) return Status(ErrorCode::kStorageError, "an earlier write failed");
   // Requests that depend on nothing written go out first: their round trip
   // overlaps the sync.
-  std::erase_if(sends_, [&](const OutgoingPeerMessage& send) {
-    if (!may_leave_before_sync(send.message)) return false;
-    send_to_peer(send);
-    return true;
-  });
+  auto waiting = std::stable_partition(sends_.begin(), sends_.end(),
+                                       [](const OutgoingPeerMessage& send) { return may_leave_before_sync(send.message); });
+  std::vector<OutgoingPeerMessage> early(std::make_move_iterator(sends_.begin()), std::make_move_iterator(waiting));
+  sends_.erase(sends_.begin(), waiting);
+  merge_raft_batches(early);
+  for (const auto& send : early) send_to_peer(send);
   if (!batch_.empty()) {
     auto started = std::chrono::steady_clock::now();
     Status s = store_.write(batch_, batch_must_sync_);
@@ -80,6 +81,7 @@ Status TurnOutput::flush() {
     for (const auto& o : outgoing_) send_reply(o);
     outgoing_.clear();
   }
+  merge_raft_batches(sends_);
   for (const auto& send : sends_) send_to_peer(send);
   sends_.clear();
   // After the sends: a send gathered earlier in this turn must not dial a released address again.

@@ -125,6 +125,27 @@ TEST_CASE("turn output: requests that promise nothing written, and a leader's ap
                      "send tcp://leader", "disconnect tcp://gone", "start new", "abort old"});
 }
 
+TEST_CASE("turn output: the Raft batches of a turn's steps leave as one frame per address and side of the sync") {
+  Fixture f;
+  for (uint32_t group : {1u, 2u}) {
+    Effects fx;
+    AppendRequest append;
+    append.group = group;
+    AppendResponse ack;
+    ack.group = group + 10;
+    fx.sends.push_back(OutgoingPeerMessage{"tcp://b", RaftBatch{"n1", {append}}});
+    fx.sends.push_back(OutgoingPeerMessage{"tcp://b", RaftBatch{"n1", {ack}}});
+    Ready ready;
+    ready.entries.push_back(LogEntry{group, 1, EntryType::kNormal, "op", {}, {}});
+    ready.must_sync = true;
+    fx.raft_writes.push_back(RaftWrite{group, std::move(ready)});
+    f.output.add(fx);
+  }
+  REQUIRE(f.output.flush().ok());
+  // The appends before the write, the acknowledgements after it.
+  CHECK(f.log == Log{"send tcp://b", "write 2 synced", "send tcp://b"});
+}
+
 TEST_CASE("turn output: the synced write first, then replies, messages, disconnects, runs and aborts") {
   Fixture f;
   f.output.expect_reply(5, {"client-1", 42});
