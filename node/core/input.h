@@ -65,6 +65,12 @@ struct TaskFinished {
   bool ok = false;
   std::string output;  // result on success, error text on failure
 };
+// Attempts the runner finished since the loop last looked, in the order
+// they finished: one step, so their completions share a log entry per
+// partition (each handled as its own TaskFinished).
+struct TasksFinished {
+  std::vector<TaskFinished> finished;
+};
 // The runner is still running these attempts: extend their leases.
 struct RenewLeases {
   std::vector<RunRef> running;
@@ -107,7 +113,7 @@ struct RemoveReplica {
 
 using InputEvent = std::variant<in::Submit, in::Cancel, in::Wait, in::Get, in::List, in::TaskFinished,
                                 in::RenewLeases, in::Tick, in::Recover, in::Drain, in::Join, in::FromPeer,
-                                in::Retry, in::StorageSpace, in::RemoveReplica>;
+                                in::Retry, in::StorageSpace, in::RemoveReplica, in::TasksFinished>;
 
 struct Input {
   uint64_t now_ms = 0;

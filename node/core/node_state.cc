@@ -106,6 +106,10 @@ void NodeState::on(const in::Retry& e) { start_fanout(e.request, e.query, config
 
 // --- runner inputs -----------------------------------------------------------------
 
+void NodeState::on(const in::TasksFinished& e) {
+  for (const auto& finished : e.finished) on(finished);
+}
+
 void NodeState::on(const in::TaskFinished& e) {
   TaskKey key{e.partition, e.id};
   auto it = runs_.find(key);

@@ -394,6 +394,7 @@ class NodeState {
   void on(const in::List& e);
   void on(const in::Retry& e);
   void on(const in::TaskFinished& e);
+  void on(const in::TasksFinished& e);
   void on(const in::RenewLeases& e);
   void on(const in::Tick& e);
   void on(const in::Recover& e);

@@ -11,6 +11,7 @@
 #include <csignal>
 #include <cstdio>
 #include <fstream>
+#include <mutex>
 #include <set>
 #include <unistd.h>
 
@@ -149,7 +150,14 @@ struct Node::Impl {
     if (exit_code != 0) return Status(ErrorCode::kStorageError, "could not persist recovery");
 
     executor = std::make_unique<Executor>(handlers, options.slots, [this](RunResult result) {
-      asio::post(io, [this, r = std::move(result)]() mutable { on_finished(std::move(r)); });
+      // From the executor's threads: the loop takes every result waiting in one step.
+      bool first = false;
+      {
+        std::lock_guard lock(finished_mutex);
+        first = finished_runs.empty();
+        finished_runs.push_back(std::move(result));
+      }
+      if (first) asio::post(io, [this] { take_finished(); });
     });
     output->attach(server.get(), executor.get());
 
@@ -371,18 +379,26 @@ struct Node::Impl {
     }
   }
 
-  void on_finished(RunResult result) {
-    run_ms.record(result.run_ms);
-    if (!result.result.ok) {
-      spdlog::debug("event=attempt_failed task={} attempt={} error=\"{}\"", result.id, result.attempt,
-                    result.result.output);
+  void take_finished() {
+    std::vector<RunResult> results;
+    {
+      std::lock_guard lock(finished_mutex);
+      results.swap(finished_runs);
     }
-    std::string handler_output = std::move(result.result.output);
-    if (handler_output.size() > limits::kMaxPayloadBytes) {
-      handler_output.resize(limits::kMaxPayloadBytes);
+    in::TasksFinished batch;
+    batch.finished.reserve(results.size());
+    for (auto& result : results) {
+      run_ms.record(result.run_ms);
+      if (!result.result.ok) {
+        spdlog::debug("event=attempt_failed task={} attempt={} error=\"{}\"", result.id, result.attempt,
+                      result.result.output);
+      }
+      std::string handler_output = std::move(result.result.output);
+      if (handler_output.size() > limits::kMaxPayloadBytes) handler_output.resize(limits::kMaxPayloadBytes);
+      batch.finished.push_back(in::TaskFinished{result.partition, std::move(result.id), result.attempt,
+                                                result.result.ok, std::move(handler_output)});
     }
-    feed(in::TaskFinished{result.partition, std::move(result.id), result.attempt, result.result.ok,
-                          std::move(handler_output)});
+    feed(std::move(batch));
   }
 
   void on_message(const std::string& peer, const std::string& user_id, std::vector<std::string> frames) {
@@ -712,6 +728,9 @@ struct Node::Impl {
   std::unique_ptr<ZmqServer> server;
   std::unique_ptr<HttpServer> http;
   size_t http_lookups = 0;
+  // Declared before the executor, so they outlive its threads.
+  std::mutex finished_mutex;
+  std::vector<RunResult> finished_runs;  // handed over by the executor's threads, not yet fed
   std::unique_ptr<Executor> executor;
   std::optional<MeshKeys> keys;  // --keys: CURVE and allow-lists
   std::unique_ptr<PeerTransport> peers;

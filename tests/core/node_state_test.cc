@@ -310,6 +310,26 @@ TEST_CASE("node: submit stores tasks and leases as many as there are slots") {
   CHECK(ids_of(done.finished) == "a");
 }
 
+TEST_CASE("node: attempts that finished together complete in one log entry per partition") {
+  Node n(make_config(2));
+  n.submit(0, {keyed(make_spec("a")), keyed(make_spec("b"))});
+  REQUIRE(n.partition("a") == n.partition("b"));
+  Effects done = n.at(5, in::TasksFinished{{in::TaskFinished{n.partition("a"), "a", 1, true, "ra"},
+                                            in::TaskFinished{n.partition("b"), "b", 1, true, "rb"}}});
+  CHECK(n.record("a").state == TaskState::kCompleted);
+  CHECK(n.record("a").result == "ra");
+  CHECK(n.record("b").state == TaskState::kCompleted);
+  CHECK(n.record("b").result == "rb");
+  size_t entries = 0;
+  for (const auto& w : done.raft_writes) {
+    entries += std::count_if(w.ready.entries.begin(), w.ready.entries.end(),
+                             [](const LogEntry& e) { return e.type == EntryType::kNormal; });
+  }
+  CHECK(entries == 1);
+  CHECK(written_ops(done).size() == 2);
+  CHECK(ids_of(done.finished) == "a,b");
+}
+
 TEST_CASE("node: attempts leased ahead of the slots start as slots free, and time out from their start") {
   NodeConfig config = make_config(2);
   config.lease_ahead_max = 3;
