@@ -481,6 +481,8 @@ class NodeState {
   // Appends every partition's batch of ops as one log entry.
   void propose_batched_ops();
   void propose_batch(uint32_t partition, Replica& r);
+  // Every leadership transfer goes through here, after the step's batch.
+  Status hand_over(uint32_t partition, Replica& r, const std::string& to);
   std::vector<uint32_t> led_partitions() const;
 
   // --- retention and retried dead letters (retention.cc) ---

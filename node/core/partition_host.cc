@@ -139,11 +139,15 @@ void NodeState::propose_batch(uint32_t partition, Replica& r) {
   // Nothing steps the group between propose() and here within one step but
   // a tick or a hand-over: an op refused now is lost as if its leader had
   // been deposed after appending it, which every proposer already survives.
-  if (!r.raft->propose(encode_op_batch(r.batched_ops)).ok()) count("proposals_refused");
-  count("op_batches_proposed");
+  count(r.raft->propose(encode_op_batch(r.batched_ops)).ok() ? "op_batches_proposed" : "proposals_refused");
   r.batched_ops.clear();
   r.batched_bytes = 0;
   std::erase(partitions_with_batched_ops_, partition);
+}
+
+Status NodeState::hand_over(uint32_t partition, Replica& r, const std::string& to) {
+  propose_batch(partition, r);  // a group handing over refuses proposals: this step's go first
+  return r.raft->transfer_leadership(now_ms_, to);
 }
 
 void NodeState::propose_batched_ops() {
@@ -343,9 +347,7 @@ void NodeState::shed_leadership() {
   for (auto& [p, r] : replicas_) {
     if (r.halted || r.raft->role() != RaftRole::kLeader || !r.raft->transfer_target().empty()) continue;
     std::string successor = successor_of(r);
-    if (successor.empty()) continue;
-    propose_batch(p, r);  // a group handing over refuses proposals
-    if (!r.raft->transfer_leadership(now_ms_, successor).ok()) continue;
+    if (successor.empty() || !hand_over(p, r, successor).ok()) continue;
     count(storage_full_ ? "leadership_shed_storage_full" : "leaderships_handed_over_draining");
   }
 }
@@ -630,8 +632,7 @@ bool NodeState::reconcile_group(uint32_t partition, Replica& r,
   // refuses writes while a transfer catches it up the rest of the way, so
   // waiting for an exact match would wait for ever under steady writes.
   if (caught_up(want.front()) && status.transfer_target.empty()) {
-    propose_batch(partition, r);  // a group handing over refuses proposals
-    if (r.raft->transfer_leadership(now_ms_, want.front()).ok()) count("leadership_transfers");
+    if (hand_over(partition, r, want.front()).ok()) count("leadership_transfers");
   }
   return false;  // done once the preferred replica leads
 }
