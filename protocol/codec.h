@@ -56,11 +56,10 @@ struct PartitionSnapshot {
   TxnDecisions decisions;
   bool operator==(const PartitionSnapshot&) const = default;
 };
-std::string encode_snapshot(const std::vector<TaskRecord>& records, const PreparedTxns& prepared = {},
+// The records by pointer: a partition's records are encoded where they are, not copied first.
+std::string encode_snapshot(const std::vector<const TaskRecord*>& records, const PreparedTxns& prepared = {},
                             const TxnDecisions& decisions = {});
-inline std::string encode_snapshot(const PartitionSnapshot& s) {
-  return encode_snapshot(s.records, s.prepared, s.decisions);
-}
+std::string encode_snapshot(const PartitionSnapshot& s);
 Result<PartitionSnapshot> decode_snapshot(std::string_view bytes);
 
 // A Raft replica's persistent state, as its host stores it.

@@ -441,7 +441,14 @@ std::pair<std::string, TxnDecision> read_decision(const msgpack::object& o) {
 
 }  // namespace codec_detail
 
-std::string encode_snapshot(const std::vector<TaskRecord>& records, const PreparedTxns& prepared,
+std::string encode_snapshot(const PartitionSnapshot& s) {
+  std::vector<const TaskRecord*> records;
+  records.reserve(s.records.size());
+  for (const auto& record : s.records) records.push_back(&record);
+  return encode_snapshot(records, s.prepared, s.decisions);
+}
+
+std::string encode_snapshot(const std::vector<const TaskRecord*>& records, const PreparedTxns& prepared,
                             const TxnDecisions& decisions) {
   bool with_transactions = !prepared.empty() || !decisions.empty();
   return encode_with([&](Packer& p) {
@@ -452,7 +459,7 @@ std::string encode_snapshot(const std::vector<TaskRecord>& records, const Prepar
       p.pack(static_cast<uint64_t>(prepared.size()));
       p.pack(static_cast<uint64_t>(decisions.size()));
     }
-    for (const auto& record : records) pack(p, record);
+    for (const TaskRecord* record : records) pack(p, *record);
     for (const auto& [txn, t] : prepared) pack_prepared(p, txn, t);
     for (const auto& [txn, d] : decisions) pack_decision(p, txn, d);
   });

@@ -241,6 +241,8 @@ class NodeState {
     // replicated entry, not one each.
     std::vector<std::string> batched_ops;
     size_t batched_bytes = 0;
+    // Bytes of the log entries applied since the last snapshot (maybe_compact).
+    uint64_t applied_bytes_since_snapshot = 0;
   };
   // One lease of a task: a task racing a backup attempt has two.
   struct LeaseKey {

@@ -279,6 +279,7 @@ void NodeState::handle_ready(uint32_t partition, Replica& r) {
 }
 
 void NodeState::apply_entry(uint32_t partition, Replica& r, const LogEntry& entry) {
+  r.applied_bytes_since_snapshot += entry.data.size();
   if (entry.type != EntryType::kNormal) return;
   auto ops = decode_ops(entry.data);
   if (!ops.ok()) {
@@ -310,6 +311,7 @@ bool NodeState::install_snapshot(uint32_t partition, Replica& r, const Snapshot&
     r.table.restore(std::move(record));
   }
   r.table.restore_transactions(std::move(content.prepared), std::move(content.decisions));
+  r.applied_bytes_since_snapshot = 0;
   count("snapshots_installed");
   return true;
 }
@@ -413,15 +415,22 @@ void NodeState::send_raft_batches() {
   }
 }
 
+// A snapshot re-encodes and rewrites the whole partition, so it waits for
+// snapshot_every entries and for at least half its predecessor's size in
+// applied log: the bytes written for snapshots then stay within twice the
+// bytes of the log, however large the partition, and the log kept in memory
+// within half a snapshot.
 void NodeState::maybe_compact(uint32_t partition, Replica& r) {
   uint64_t applied = r.raft->applied_index();
   if (applied - r.raft->log().snapshot().index < config_.replication.snapshot_every) return;
-  std::vector<TaskRecord> records;
+  if (r.applied_bytes_since_snapshot < r.raft->snapshot_bytes() / 2) return;
+  std::vector<const TaskRecord*> records;
   records.reserve(r.table.records().size());
-  for (const auto& [id, record] : r.table.records()) records.push_back(record);
+  for (const auto& [id, record] : r.table.records()) records.push_back(&record);
   std::string data = encode_snapshot(records, r.table.prepared(), r.table.decisions());
   auto meta = r.raft->compact(applied, data);
   if (!meta.ok()) return;
+  r.applied_bytes_since_snapshot = 0;
   out_.compactions.push_back({partition, Snapshot{meta.value(), std::move(data)}});
   count("snapshots_taken");
 }

@@ -273,6 +273,7 @@ class RaftGroup {
   const std::string& id() const { return id_; }
   uint64_t commit_index() const { return commit_; }
   uint64_t applied_index() const { return applied_; }
+  size_t snapshot_bytes() const { return snapshot_data_.size(); }
   // Leads, and an entry of its own term has committed: its applied state
   // holds every entry committed before it led.
   bool leads_current_term() const { return role_ == RaftRole::kLeader && committed_in_current_term(); }

@@ -1293,6 +1293,34 @@ TEST_CASE("node: a step's raft writes and compactions persist into a consistent 
   REQUIRE(consistent());
 }
 
+TEST_CASE("node: a partition is snapshot again only once its log has grown by half the last snapshot") {
+  // A snapshot rewrites the whole partition. Taken every snapshot_every
+  // entries whatever their size, a partition of large records would be
+  // rewritten after every few small changes, inside the loop's write.
+  NodeConfig config = make_config(1);
+  config.replication.snapshot_every = 3;
+  Node n(config);
+  TaskSpec big = keyed(make_spec("big"));
+  big.payload = std::string(64 * 1024, 'x');
+  n.submit(0, {big});
+  n.submit(1, {keyed(make_spec("s0"))});
+  n.submit(2, {keyed(make_spec("s1"))});
+  uint64_t first = n.counter("snapshots_taken");
+  REQUIRE(first > 0);
+  for (int i = 0; i < 20; ++i) n.submit(10 + i, {keyed(make_spec("small-" + std::to_string(i)))});
+  CHECK(n.counter("snapshots_taken") == first);
+  TaskSpec change = keyed(make_spec("change"));
+  change.payload = std::string(40 * 1024, 'y');
+  n.submit(40, {change});
+  n.submit(41, {keyed(make_spec("t0"))});
+  n.submit(42, {keyed(make_spec("t1"))});
+  CHECK(n.counter("snapshots_taken") > first);
+  n.restart(50);
+  CHECK(n.record("big").spec.payload == big.payload);
+  CHECK(n.record("small-19").spec.id == "small-19");
+  CHECK(n.record("change").spec.payload == change.payload);
+}
+
 TEST_CASE("node: recovered tasks count towards unfinished and duplicates") {
   NodeConfig config = make_config(1);
   config.max_unfinished = 2;

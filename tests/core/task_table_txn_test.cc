@@ -142,7 +142,7 @@ TEST_CASE("task table txn: the first decision wins; forget drops it") {
 TaskTable through_snapshot(const TaskTable& table) {
   std::vector<TaskRecord> records;
   for (const auto& [id, r] : table.records()) records.push_back(r);
-  auto decoded = decode_snapshot(encode_snapshot(records, table.prepared(), table.decisions()));
+  auto decoded = decode_snapshot(encode_snapshot(PartitionSnapshot{records, table.prepared(), table.decisions()}));
   REQUIRE_MESSAGE(decoded.ok(), decoded.status().message());
   TaskTable restored;
   for (auto& r : decoded.value().records) restored.restore(std::move(r));
@@ -166,8 +166,7 @@ TEST_CASE("task table txn: intents and decisions survive a snapshot, locks inclu
 }
 
 TEST_CASE("task table txn: a snapshot without transactions keeps format 2's bytes") {
-  std::vector<TaskRecord> none;
-  std::string plain = encode_snapshot(none);
+  std::string plain = encode_snapshot(PartitionSnapshot{});
   CHECK(plain == std::string("\x92\x02\x00", 3));
 }
 

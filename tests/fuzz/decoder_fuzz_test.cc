@@ -184,7 +184,7 @@ std::vector<Seed> seeds() {
   out.push_back({encode_log_entry(LogEntry{8, 3, EntryType::kConfig, "", {"a#1", "b#2"}, {"c#3"}}), 0, true});
   out.push_back({encode_hard_state(HardState{4, "a#1", 9}), 0, true});
   out.push_back({encode_snapshot_meta(SnapshotMeta{9, 4, {"a#1", "b#2"}, {}}), 0, true});
-  out.push_back({encode_snapshot({record("s1"), record("s2")}), 0, true});
+  out.push_back({encode_snapshot(PartitionSnapshot{{record("s1"), record("s2")}, {}, {}}), 0, true});
   out.push_back({encode_ops({OpLease{"op-1", 3, "node-a", 91, 100, 200}, OpComplete{"op-1", 3, "ok", 95}}), 0, true});
   return out;
 }

@@ -1786,7 +1786,7 @@ TEST_CASE("codec: an op batch is its ops in order; one op is written as itself; 
 
 TEST_CASE("codec: a partition snapshot round trips") {
   std::vector<TaskRecord> records = {sample_record("s1"), sample_record("s2")};
-  auto decoded = decode_snapshot(encode_snapshot(records));
+  auto decoded = decode_snapshot(encode_snapshot(PartitionSnapshot{records, {}, {}}));
   REQUIRE(decoded.ok());
   CHECK(decoded.value().records == records);
   CHECK(decode_snapshot(encode_snapshot(PartitionSnapshot{})).value().records.empty());
@@ -1810,7 +1810,7 @@ TEST_CASE("codec: a snapshot of any record count or size decodes; a record at ev
       r.spec.handler = "noop";
       records.push_back(std::move(r));
     }
-    auto decoded = decode_snapshot(encode_snapshot(records));
+    auto decoded = decode_snapshot(encode_snapshot(PartitionSnapshot{records, {}, {}}));
     REQUIRE_MESSAGE(decoded.ok(), decoded.status().message());
     CHECK(decoded.value().records == records);
   }
@@ -1830,7 +1830,7 @@ TEST_CASE("codec: a snapshot of any record count or size decodes; a record at ev
       }
       records.push_back(std::move(r));
     }
-    std::string bytes = encode_snapshot(records);
+    std::string bytes = encode_snapshot(PartitionSnapshot{records, {}, {}});
     CHECK(bytes.size() > 2 * limits::kMaxFrameBytes);
     auto decoded = decode_snapshot(bytes);
     REQUIRE_MESSAGE(decoded.ok(), decoded.status().message());
@@ -1840,14 +1840,14 @@ TEST_CASE("codec: a snapshot of any record count or size decodes; a record at ev
   }
   SUBCASE("a snapshot written as one array of records (before format 2) still decodes") {
     std::vector<TaskRecord> records = {sample_record("old1"), sample_record("old2")};
-    std::string whole = encode_snapshot(records);
+    std::string whole = encode_snapshot(PartitionSnapshot{records, {}, {}});
     std::string body = whole.substr(3);  // drop the header [2, 2]
     auto decoded = decode_snapshot("\x92" + body);
     REQUIRE_MESSAGE(decoded.ok(), decoded.status().message());
     CHECK(decoded.value().records == records);
   }
   SUBCASE("a count that claims more records than there are bytes") {
-    std::string bytes = encode_snapshot({sample_record("one")});
+    std::string bytes = encode_snapshot(PartitionSnapshot{{sample_record("one")}, {}, {}});
     bytes[2] = '\x7f';  // the header's count: 1 -> 127
     CHECK_FALSE(decode_snapshot(bytes).ok());
   }

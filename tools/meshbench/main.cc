@@ -36,6 +36,12 @@
 //               and to the key's last failed submit; then restarts the node
 //               on its data dir and waits until the mesh is ready again.
 //
+//   catch-up    fills one partition with --fill-mib MiB of 1 MB noop tasks,
+//               SIGKILLs a follower of it, wipes its data dir and starts it
+//               again; prints the time until every group it belongs to has
+//               brought the new replica up to date (a streamed snapshot for
+//               the large one) and the mesh is ready again, with memory.
+//
 // --spawn [MESHD] starts private meshd processes (temporary data dirs, free
 // ports, gossip profile local) so the benchmark needs nothing running; skew
 // and failover always spawn their meshes. MESHD defaults to the meshd next
@@ -122,6 +128,7 @@ struct Options {
   uint32_t soak_minutes = 0;    // soak: how long
   uint32_t rate = 300;          // soak: tasks submitted per second
   uint64_t report_s = 60;       // soak: seconds between two reports
+  uint32_t fill_mib = 1024;     // catch-up: size of the partition a wiped replica is brought up to date from
   uint64_t slow_factor = 5;     // slow-node: how many times slower the last node runs
   std::vector<std::string> placements = {"adaptive", "round_robin"};  // slow-node: the policies compared
 };
@@ -273,6 +280,9 @@ class LocalMesh {
     (void)nodes_[i].process->wait_exit(60000);
   }
 
+  // Removes a killed node's data dir: it comes back as a new replica.
+  void wipe(size_t i) { std::filesystem::remove_all(nodes_[i].dir); }
+
   // Starts node i again on its data dir and endpoint, joining through the
   // nodes that run.
   Status restart(size_t i) {
@@ -322,6 +332,14 @@ class LocalMesh {
     if (!reply.ok()) return 0;
     auto it = reply.value().counters.find(name);
     return it == reply.value().counters.end() ? 0 : it->second;
+  }
+
+  // A gauge of node i (StatsReply), 0 if it does not answer.
+  int64_t gauge(size_t i, const std::string& name) {
+    auto reply = nodes_[i].admin->stats();
+    if (!reply.ok()) return 0;
+    auto it = reply.value().gauges.find(name);
+    return it == reply.value().gauges.end() ? 0 : it->second;
   }
 
   // Merged partition view of the running nodes.
@@ -1239,6 +1257,96 @@ int atomic_workload(const Options& o) {
 }
 
 // ---------------------------------------------------------------------------------------
+// catch-up: a wiped replica brought up to date from one large partition
+
+constexpr size_t kFillPayloadBytes = 1000 * 1000;  // under the 1 MiB payload limit
+constexpr uint64_t kCatchUpTimeoutMs = 30 * 60 * 1000;
+
+// Why a submit was refused, in words.
+std::string refusal(const Reply& reply) {
+  if (const auto* error = std::get_if<ErrorReply>(&reply)) return std::string(error_name(error->code)) + ": " + error->message;
+  if (const auto* submit = std::get_if<SubmitReply>(&reply)) {
+    for (const auto& o : submit->outcomes) {
+      if (o.code != ErrorCode::kOk) return std::string(error_name(o.code)) + ": " + o.message;
+    }
+  }
+  return "an unexpected reply";
+}
+
+// Submits noop tasks with incompressible payloads of kFillPayloadBytes, all
+// with one key of `partition`, until they hold `bytes`; `window` in flight.
+Status fill_partition(MeshClient& client, const std::string& key, uint64_t bytes, uint32_t window) {
+  std::mt19937_64 random(7);
+  std::string payload(kFillPayloadBytes, ' ');
+  for (char& c : payload) c = static_cast<char>('!' + random() % 90);
+  std::string prefix = "fill-" + std::to_string(getpid()) + "-";
+  uint64_t tasks = (bytes + kFillPayloadBytes - 1) / kFillPayloadBytes, sent = 0, answered = 0;
+  while (answered < tasks) {
+    for (; sent < tasks && sent - answered < window; ++sent) {
+      TaskSpec t;
+      t.id = prefix + std::to_string(sent);
+      t.handler = "noop";
+      t.key = key;
+      t.payload = payload;
+      if (auto id = client.send(SubmitRequest{{std::move(t)}}); !id.ok()) return id.status();
+    }
+    auto reply = client.receive(60000);
+    if (!reply.ok()) return reply.status();
+    if (!all_ok(reply.value().second)) {
+      return Status(ErrorCode::kUnavailable, "task " + std::to_string(answered) + " refused: " + refusal(reply.value().second));
+    }
+    ++answered;
+  }
+  return Status::Ok();
+}
+
+double mib(uint64_t bytes) { return static_cast<double>(bytes) / (1u << 20); }
+
+// Fills one partition, SIGKILLs a follower of it, wipes its data dir and
+// starts it again: it returns as a new replica, which every group it belongs
+// to must bring up to date (the large one by a streamed snapshot) before the
+// mesh is ready again.
+int catchup_workload(const Options& o) {
+  LocalMesh mesh(o, {});
+  if (Status s = mesh.start(); !s.ok()) return fail(s.message());
+  MeshView view = mesh.view();
+  const uint32_t partition = 0;
+  size_t leader = view.leaders[partition].node, victim = (leader + 1) % mesh.size();
+  uint64_t bytes = static_cast<uint64_t>(o.fill_mib) << 20;
+  std::printf("workload            catch-up: %.0f MiB of 1 MB noop tasks in partition %u (led by %s), then %s is "
+              "killed, wiped and started again; nodes=%zu replicas=%zu, durable\n",
+              mib(bytes), partition, mesh.id(leader).c_str(), mesh.id(victim).c_str(), mesh.size(),
+              mesh.voters(view));
+  std::fflush(stdout);
+  MeshClient client({mesh.endpoint(leader)}, mesh.client_options(60000));
+  auto filling = Clock::now();
+  if (Status s = fill_partition(client, key_in_partition(partition, view.partitions), bytes, o.window); !s.ok()) {
+    return fail("fill: " + s.message());
+  }
+  double fill_s = ms_since(filling) / 1000;
+  if (Status s = mesh.wait_ready(); !s.ok()) return fail("after the fill: " + s.message());
+  std::printf("fill                %.0f MiB acknowledged in %.1f s (%.1f MiB/s); leader RSS %.0f MiB\n", mib(bytes),
+              fill_s, mib(bytes) / fill_s, mib(static_cast<uint64_t>(gauge(client, "rss_bytes"))));
+  std::fflush(stdout);
+  uint64_t taken = mesh.counter(leader, "snapshots_taken");
+  mesh.kill(victim);
+  mesh.wipe(victim);
+  auto restarted = Clock::now();
+  if (Status s = mesh.restart(victim); !s.ok()) return fail(s.message());
+  if (Status s = mesh.wait_ready(kCatchUpTimeoutMs); !s.ok()) return fail("catch-up: " + s.message());
+  double catchup_s = ms_since(restarted) / 1000;
+  std::printf("catch-up            %s up to date in every group after %.1f s (%.1f MiB/s of the large partition); "
+              "%llu snapshots installed; leader took %llu snapshots meanwhile; RSS leader %.0f MiB, new replica %.0f "
+              "MiB\n",
+              mesh.id(victim).c_str(), catchup_s, mib(bytes) / catchup_s,
+              static_cast<unsigned long long>(mesh.counter(victim, "snapshots_installed")),
+              static_cast<unsigned long long>(mesh.counter(leader, "snapshots_taken") - taken),
+              mib(static_cast<uint64_t>(gauge(client, "rss_bytes"))),
+              mib(static_cast<uint64_t>(mesh.gauge(victim, "rss_bytes"))));
+  return 0;
+}
+
+// ---------------------------------------------------------------------------------------
 // dependencies: how long a parent's completion takes to start its child
 
 // Submits `tasks` (one dependent submit, stored atomically) and waits for
@@ -1313,9 +1421,11 @@ int run(int argc, char** argv) {
   Options o;
   std::string default_meshd = (std::filesystem::path(argv[0]).parent_path() / "meshd").string();
   app.add_option("--workload", o.workload,
-                 "throughput, skew, slow-node, straggler, failover, soak, atomic or dependencies")
+                 "throughput, skew, slow-node, straggler, failover, soak, atomic, dependencies or catch-up")
       ->check(CLI::IsMember(
-          {"throughput", "skew", "slow-node", "straggler", "failover", "soak", "atomic", "dependencies"}));
+          {"throughput", "skew", "slow-node", "straggler", "failover", "soak", "atomic", "dependencies", "catch-up"}));
+  app.add_option("--fill-mib", o.fill_mib, "catch-up: MiB of task records in the partition (default 1024)")
+      ->check(CLI::Range(1u, 65536u));
   app.add_option("--slow-factor", o.slow_factor,
                  "slow-node, straggler: how many times slower the last node runs (default 5)")
       ->check(CLI::Range(2, 1000));
@@ -1366,6 +1476,7 @@ int run(int argc, char** argv) {
   if (o.workload == "atomic") return atomic_workload(o);
   if (o.workload == "dependencies") return dependencies_workload(o);
   if (o.workload == "failover") return failover(o);
+  if (o.workload == "catch-up") return catchup_workload(o);
   return throughput_workload(o);
 }
 
