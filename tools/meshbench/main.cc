@@ -334,13 +334,8 @@ class LocalMesh {
     return it == reply.value().counters.end() ? 0 : it->second;
   }
 
-  // A gauge of node i (StatsReply), 0 if it does not answer.
-  int64_t gauge(size_t i, const std::string& name) {
-    auto reply = nodes_[i].admin->stats();
-    if (!reply.ok()) return 0;
-    auto it = reply.value().gauges.find(name);
-    return it == reply.value().gauges.end() ? 0 : it->second;
-  }
+  // A client of node i for status queries.
+  MeshClient& admin(size_t i) { return *nodes_[i].admin; }
 
   // Merged partition view of the running nodes.
   MeshView view() {
@@ -1274,7 +1269,7 @@ std::string refusal(const Reply& reply) {
 }
 
 // Submits noop tasks with incompressible payloads of kFillPayloadBytes, all
-// with one key of `partition`, until they hold `bytes`; `window` in flight.
+// with `key`, until they hold `bytes`; `window` in flight.
 Status fill_partition(MeshClient& client, const std::string& key, uint64_t bytes, uint32_t window) {
   std::mt19937_64 random(7);
   std::string payload(kFillPayloadBytes, ' ');
@@ -1342,7 +1337,7 @@ int catchup_workload(const Options& o) {
               static_cast<unsigned long long>(mesh.counter(victim, "snapshots_installed")),
               static_cast<unsigned long long>(mesh.counter(leader, "snapshots_taken") - taken),
               mib(static_cast<uint64_t>(gauge(client, "rss_bytes"))),
-              mib(static_cast<uint64_t>(mesh.gauge(victim, "rss_bytes"))));
+              mib(static_cast<uint64_t>(gauge(mesh.admin(victim), "rss_bytes"))));
   return 0;
 }
 
