@@ -68,6 +68,10 @@ struct Effects {
   std::vector<uint64_t> txn_in_doubt_ms;   // how long intents resolved on a led partition waited for it
   std::vector<PartitionHalt> halts;
   std::vector<MeshEvent> events;           // what this node saw happen, unnumbered (the driver numbers them)
+  // The addresses of the other live members, when they changed: kept on
+  // disk (a hint, not part of persists()) so that a restart without seeds
+  // finds the mesh again.
+  std::optional<std::vector<std::string>> known_peers;
   std::optional<uint64_t> wake_at_ms;      // call step(Tick) at or after this instant
 
   bool persists() const { return !raft_writes.empty() || !compactions.empty(); }

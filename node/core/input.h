@@ -80,6 +80,7 @@ struct Tick {};
 // The partition groups read back from storage at start-up (empty on a new disk).
 struct Recover {
   std::map<uint32_t, RaftDisk> groups;
+  std::vector<std::string> known_peers = {};  // Effects::known_peers as last kept: joined along with the seeds
 };
 // SIGTERM: stop accepting and stop dispatching; running attempts finish.
 // The node also leaves the mesh gracefully.

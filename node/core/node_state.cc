@@ -64,6 +64,7 @@ Effects NodeState::step(const Input& input) {
   send_raft_batches();
   for (auto& message : membership_.take_outbox()) out_.sends.push_back(std::move(message));
   membership_events();
+  remember_peers();
   out_.disconnects = membership_.take_released_addresses();
   out_.wake_at_ms = next_wake();
   return std::move(out_);
@@ -77,6 +78,22 @@ void NodeState::membership_events() {
       event(std::string("member_") + member_state_name(change.state), change.id);
     }
   }
+}
+
+void NodeState::remember_peers() {
+  if (!joined_ || membership_.live_version() == known_peers_version_) return;
+  known_peers_version_ = membership_.live_version();
+  std::vector<std::string> addresses;
+  for (const auto& m : membership_.members_where([](MemberState s, const LoadDigest&) {
+         return s == MemberState::kAlive || s == MemberState::kSuspect;
+       })) {
+    if (m.id != config_.node_id) addresses.push_back(m.address);
+  }
+  std::sort(addresses.begin(), addresses.end());
+  // A node alone (just restarted, or cut off) keeps the peers it knew.
+  if (addresses.empty() || addresses == known_peers_) return;
+  known_peers_ = addresses;
+  out_.known_peers = std::move(addresses);
 }
 
 // --- client inputs -----------------------------------------------------------------
@@ -201,6 +218,7 @@ void NodeState::on(const in::Recover& e) {
     host(p, disk);
   }
   count("partitions_recovered", e.groups.size());
+  known_peers_ = e.known_peers;
 }
 
 void NodeState::on(const in::StorageSpace& e) {
@@ -249,8 +267,13 @@ void NodeState::on(const in::Drain&) {
 
 void NodeState::on(const in::Join& e) {
   joined_ = true;
-  membership_.join(now_ms_, e.seed_addresses);
-  if (e.seed_addresses.empty() && replicas_.empty()) return found_mesh();
+  // A node restarted without seeds still knows where its mesh was.
+  std::vector<std::string> contacts = e.seed_addresses;
+  for (const auto& address : known_peers_) {
+    if (std::find(contacts.begin(), contacts.end(), address) == contacts.end()) contacts.push_back(address);
+  }
+  membership_.join(now_ms_, contacts);
+  if (contacts.empty() && replicas_.empty()) return found_mesh();
   // A group this replica is the only voter of has nobody to wait for.
   for (auto& [p, r] : replicas_) {
     if (r.raft->voters() == std::vector<std::string>{replica_id_}) r.raft->campaign(now_ms_);

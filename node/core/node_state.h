@@ -577,6 +577,8 @@ class NodeState {
     out_.events.push_back(MeshEvent{0, now_ms_, std::move(kind), std::move(subject), std::move(detail)});
   }
   void membership_events();
+  // Sets out_.known_peers when the other live members' addresses changed.
+  void remember_peers();
 
   // --- routing at the origin (routing.cc) ---
   void route_submit(RequestRef request, std::vector<TaskSpec> tasks);
@@ -734,6 +736,9 @@ class NodeState {
   bool storage_full_ = false;
   Membership membership_;
   bool joined_ = false;
+  // The other live members' addresses as last kept on disk (or recovered).
+  std::vector<std::string> known_peers_;
+  uint64_t known_peers_version_ = 0;  // membership's live_version they were taken at
   uint64_t next_load_publish_ms_ = 0;
   uint64_t next_reconcile_ms_ = 0;
   uint64_t next_purge_ms_ = 0;

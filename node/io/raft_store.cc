@@ -127,6 +127,26 @@ Result<std::string> load_or_create_disk_id(Storage& storage, uint64_t fresh) {
   return std::string(buf);
 }
 
+void add_known_peers(const std::vector<std::string>& addresses, WriteBatch& batch) {
+  std::string lines;
+  for (const auto& address : addresses) lines += address + "\n";
+  batch.put("meta/peers", lines);
+}
+
+Result<std::vector<std::string>> load_known_peers(Storage& storage) {
+  auto stored = read_meta(storage, "meta/peers");
+  if (!stored.ok()) return stored.status();
+  std::vector<std::string> addresses;
+  std::string_view rest = stored.value();
+  while (!rest.empty()) {
+    size_t end = rest.find('\n');
+    if (end == std::string_view::npos) end = rest.size();
+    if (end > 0) addresses.emplace_back(rest.substr(0, end));
+    rest.remove_prefix(std::min(end + 1, rest.size()));
+  }
+  return addresses;
+}
+
 Result<std::string> load_mesh_id(Storage& storage) { return read_meta(storage, "meta/mesh_id"); }
 
 Status store_mesh_id(Storage& storage, const std::string& mesh_id) {

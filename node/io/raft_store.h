@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "node/core/raft.h"
 #include "node/env/storage.h"
@@ -37,6 +38,12 @@ Result<std::string> bind_node_id(Storage& storage, const std::string& wanted, co
 Result<std::string> load_mesh_id(Storage& storage);
 // Records the mesh id, synced: from then on the node talks to that mesh only.
 Status store_mesh_id(Storage& storage, const std::string& mesh_id);
+// The addresses of the other live members, kept under "meta/peers" (one per
+// line) so that a node restarted without seeds can find its mesh again.
+// A hint: written with the turn's batch, never synced on its own.
+void add_known_peers(const std::vector<std::string>& addresses, WriteBatch& batch);
+// The addresses add_known_peers kept; empty on a new disk.
+Result<std::vector<std::string>> load_known_peers(Storage& storage);
 // Reads a group's disk back; a group never written reads as an empty disk.
 // Sets applied_index to the snapshot index: the host re-applies the rest.
 Result<RaftDisk> load_raft_disk(Storage& storage, uint32_t group);

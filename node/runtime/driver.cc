@@ -87,6 +87,8 @@ struct Node::Impl {
     if (!disk_id.ok()) return disk_id.status();
     auto groups = load_raft_disks(*store, options.partitions);
     if (!groups.ok()) return groups.status();
+    auto known_peers = load_known_peers(*store);
+    if (!known_peers.ok()) return known_peers.status();
     if (Status s = resolve_mesh_id(groups.value().empty()); !s.ok()) return s;
     if (!options.keys_dir.empty()) {
       auto loaded = load_mesh_keys(options.keys_dir, options.node_id);
@@ -145,7 +147,7 @@ struct Node::Impl {
     output->attach(server.get(), nullptr);
     core = std::make_unique<NodeState>(node_config(), random);
     size_t recovered = groups.value().size();
-    feed(in::Recover{std::move(groups).value()});
+    feed(in::Recover{std::move(groups).value(), std::move(known_peers).value()});
     flush();
     if (exit_code != 0) return Status(ErrorCode::kStorageError, "could not persist recovery");
 

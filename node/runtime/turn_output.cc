@@ -32,6 +32,7 @@ void TurnOutput::add(Effects& effects) {
     batch_must_sync_ = batch_must_sync_ || w.ready.must_sync;
   }
   for (const auto& c : effects.compactions) add_raft_compaction(c.group, c.snapshot, batch_);
+  if (effects.known_peers) add_known_peers(*effects.known_peers, batch_);
   for (auto& addressed : effects.replies) {
     auto it = clients_.find(addressed.request);
     if (it == clients_.end()) continue;

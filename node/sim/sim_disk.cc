@@ -14,6 +14,7 @@ void SimDisk::persist(const Effects& effects) {
   }
   // A compaction alone need not be synced: a crash that loses it keeps the entries.
   for (const auto& c : effects.compactions) add_raft_compaction(c.group, c.snapshot, batch);
+  if (effects.known_peers) add_known_peers(*effects.known_peers, batch);
   if (batch.empty()) return;
   Status written = storage_.write(batch, sync);
   MESH_ASSERT(written.ok(), written.message().c_str());
@@ -21,6 +22,12 @@ void SimDisk::persist(const Effects& effects) {
 
 std::map<uint32_t, RaftDisk> SimDisk::groups(uint32_t partitions) {
   auto loaded = load_raft_disks(storage_, partitions);
+  MESH_ASSERT(loaded.ok(), loaded.status().message().c_str());
+  return std::move(loaded).value();
+}
+
+std::vector<std::string> SimDisk::known_peers() {
+  auto loaded = load_known_peers(storage_);
   MESH_ASSERT(loaded.ok(), loaded.status().message().c_str());
   return std::move(loaded).value();
 }

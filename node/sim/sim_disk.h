@@ -24,6 +24,8 @@ class SimDisk {
   // [0, partitions) read back from storage. Aborts if the store does not
   // read back: the core wrote something its own store cannot decode.
   std::map<uint32_t, RaftDisk> groups(uint32_t partitions);
+  // The peers' addresses the node last kept (Effects::known_peers).
+  std::vector<std::string> known_peers();
   // The process dies; unsynced writes (commit indexes, compactions) are lost.
   void crash() { storage_.crash(); }
   void wipe() { storage_ = MemoryStorage{}; }

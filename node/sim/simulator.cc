@@ -98,7 +98,7 @@ void Simulator::restart(size_t node, bool wipe_disk) {
   n.random = std::make_unique<SimRandom>(derive_seed(seed_, 1000 + node + (n.lives << 32)));
   n.core = std::make_unique<NodeState>(n.config, *n.random);
   trace(2, node, now_ms_);
-  push(node, now_ms_, in::Recover{n.disk.groups(n.config.ring.partitions)});
+  push(node, now_ms_, in::Recover{n.disk.groups(n.config.ring.partitions), n.disk.known_peers()});
   push(node, now_ms_, in::Join{n.seeds});
   arm_renewals(node);
 }

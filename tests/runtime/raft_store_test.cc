@@ -67,6 +67,23 @@ TEST_CASE("raft store: entries, truncation and hard state read back as written")
   CHECK(other.value().hard_state == HardState{});
 }
 
+TEST_CASE("raft store: the peers' addresses read back as last kept, and none on a new disk") {
+  TempStore t;
+  auto fresh = load_known_peers(*t.store);
+  REQUIRE(fresh.ok());
+  CHECK(fresh.value().empty());
+  WriteBatch first;
+  add_known_peers({"tcp://10.0.0.1:7000", "tcp://10.0.0.2:7000"}, first);
+  t.write(first);
+  WriteBatch second;
+  add_known_peers({"tcp://10.0.0.3:7000"}, second);
+  t.write(second);
+  t.reopen();
+  auto kept = load_known_peers(*t.store);
+  REQUIRE_MESSAGE(kept.ok(), kept.status().message());
+  CHECK(kept.value() == std::vector<std::string>{"tcp://10.0.0.3:7000"});
+}
+
 TEST_CASE("raft store: compaction and an installed snapshot replace the entries they cover") {
   TempStore t;
   Ready ready;

@@ -3,6 +3,7 @@
 // under 5% loss, healing after a partition, and exact replay from a seed.
 // Each test prints its figures; assertions are about behaviour.
 #include <cmath>
+#include <set>
 
 #include "tests/sim/seed_plan.h"
 #include "tests/sim/sim_harness.h"
@@ -123,6 +124,40 @@ TEST_CASE("sim: a restarted node rejoins alive with a higher incarnation") {
       if (m.id == "n3") CHECK(m.incarnation > 0);
     }
   }
+}
+
+// The founding node has no seeds: restarted after the others hold it dead,
+// it knows nobody, and nobody probes the dead. It must find its peers at
+// once through the addresses its disk kept, or its groups lose a voter
+// until a dead-member sync happens to reach it.
+TEST_CASE("sim: a node restarted without seeds syncs at once with the peers its disk remembers") {
+  const size_t n = 4;
+  Simulator sim(/*seed=*/34, NetworkFaults{});
+  start_mesh(sim, n, 20);
+  REQUIRE(sim.run_until([&] { return membership_converged(sim); }, 60000, 100));
+  sim.crash(0);
+  auto held_dead_by_all = [&] {
+    for (size_t i = 1; i < n; ++i) {
+      if (belief(sim, i, "n0") != MemberState::kDead) return false;
+    }
+    return true;
+  };
+  REQUIRE(sim.run_until(held_dead_by_all, sim.now() + 60000, 10));
+  std::set<std::string> synced;
+  bool first_step = true;
+  sim.effects_hook = [&](size_t node, Effects& effects) {
+    if (node != 0 || !first_step) return;
+    for (const auto& out : effects.sends) {
+      if (std::holds_alternative<Sync>(out.message)) synced.insert(out.to_address);
+    }
+    if (!effects.sends.empty()) first_step = false;
+  };
+  sim.restart(0);
+  sim.run_until(sim.now() + 1);
+  std::set<std::string> peers;
+  for (size_t i = 1; i < n; ++i) peers.insert(Simulator::address_of(sim.node(i).config().node_id));
+  CHECK(synced == peers);
+  REQUIRE(sim.run_until([&] { return membership_converged(sim); }, sim.now() + 60000, 10));
 }
 
 TEST_CASE("sim: every node computes the same partition table, and a join moves few partitions") {
