@@ -23,6 +23,10 @@ bool may_leave_before_sync(const PeerMessage& message) {
          std::holds_alternative<Ack>(message);
 }
 
+bool may_leave_before_sync(const OutgoingPeerMessage& send) {
+  return !send.after_sync && may_leave_before_sync(send.message);
+}
+
 void merge_raft_batches(std::vector<OutgoingPeerMessage>& sends) {
   struct Open {
     size_t index;  // of the batch being filled

@@ -85,6 +85,7 @@ struct Effects {
 // Everything else (Raft answers and votes, decisions, grants, results,
 // answers to clients) waits for the sync.
 bool may_leave_before_sync(const PeerMessage& message);
+bool may_leave_before_sync(const OutgoingPeerMessage& send);
 
 // Folds the Raft batches of one turn's steps into one per address (within a
 // frame's bounds), each where the first of them stood: a receiver then takes

@@ -124,6 +124,9 @@ struct MembershipConfig {
 struct OutgoingPeerMessage {
   std::string to_address;
   PeerMessage message;
+  // Held until the turn's writes are durable whatever it carries (a lone
+  // voter's appends): may_leave_before_sync cannot tell from the content.
+  bool after_sync = false;
 };
 
 // One member as this node believes it to be: the very record `meshctl

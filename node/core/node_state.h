@@ -461,6 +461,7 @@ class NodeState {
   void release_intent_reads(uint32_t partition, const std::string* txn);
   void deliver(const ReplyTo& to, FanoutReply reply);
   void send_raft_batches();
+  void send_raft_batches(const std::string& address, std::vector<RaftMessage>& messages, bool after_sync);
   // A full disk, or a drain: hand each led group to its most caught-up voter.
   void shed_leadership();
   // That voter among those that answered lately; empty when none did.
@@ -684,7 +685,7 @@ class NodeState {
   // earlier than it was.
   void rearm_timeout(Lease& lease, const TaskKey& key, uint64_t ran_ms);
   void note_steal(const std::string& victim, const std::string& thief, size_t tasks);
-  void send(const std::string& address, PeerMessage message);
+  void send(const std::string& address, PeerMessage message, bool after_sync = false);
 
   NodeConfig config_;
   std::string replica_id_;
@@ -770,7 +771,11 @@ class NodeState {
   // Per-step scratch.
   uint64_t now_ms_ = 0;
   Effects out_;
-  std::map<std::string, std::vector<RaftMessage>> raft_out_;  // by destination address
+  struct RaftOutbox {
+    std::vector<RaftMessage> early;       // a leader's, free to leave before the turn's writes
+    std::vector<RaftMessage> after_sync;  // answers, votes, a lone voter's appends
+  };
+  std::map<std::string, RaftOutbox> raft_out_;  // by destination address
 };
 
 }  // namespace mesh

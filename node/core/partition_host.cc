@@ -261,7 +261,8 @@ void NodeState::handle_ready(uint32_t partition, Replica& r) {
       count("raft_messages_unroutable");
       continue;
     }
-    raft_out_[address].push_back(std::move(message));
+    RaftOutbox& box = raft_out_[address];
+    (ready.messages_may_precede_sync && sent_by_leader(message) ? box.early : box.after_sync).push_back(std::move(message));
   }
   ready.messages.clear();
   ready.committed.clear();
@@ -392,27 +393,30 @@ bool NodeState::holds_a_majority_together() const {
 }
 
 // Each destination's messages go in as many RaftBatch frames as keep each
-// well under the frame limit. A leader's messages travel in batches of
-// their own, which may leave before the turn's sync (may_leave_before_sync);
-// answers and votes may not.
+// well under the frame limit. The messages a leader may send before the
+// turn's sync (Ready::messages_may_precede_sync) travel in batches of their
+// own (may_leave_before_sync); the rest are held until the sync.
 void NodeState::send_raft_batches() {
-  for (auto& [address, messages] : raft_out_) {
-    std::stable_partition(messages.begin(), messages.end(), sent_by_leader);
-    RaftBatch batch{config_.node_id, {}};
-    size_t bytes = 0;
-    for (auto& message : messages) {
-      size_t size = encoded_size_bound(message);
-      bool full = bytes + size > limits::kRaftBatchBytes || batch.messages.size() == limits::kMaxRaftMessages;
-      bool other_side = !batch.messages.empty() && sent_by_leader(batch.messages.front()) != sent_by_leader(message);
-      if ((full || other_side) && !batch.messages.empty()) {
-        send(address, std::exchange(batch, RaftBatch{config_.node_id, {}}));
-        bytes = 0;
-      }
-      bytes += size;
-      batch.messages.push_back(std::move(message));
-    }
-    if (!batch.messages.empty()) send(address, std::move(batch));
+  for (auto& [address, box] : raft_out_) {
+    send_raft_batches(address, box.early, /*after_sync=*/false);
+    send_raft_batches(address, box.after_sync, /*after_sync=*/true);
   }
+}
+
+void NodeState::send_raft_batches(const std::string& address, std::vector<RaftMessage>& messages, bool after_sync) {
+  RaftBatch batch{config_.node_id, {}};
+  size_t bytes = 0;
+  for (auto& message : messages) {
+    size_t size = encoded_size_bound(message);
+    bool full = bytes + size > limits::kRaftBatchBytes || batch.messages.size() == limits::kMaxRaftMessages;
+    if (full && !batch.messages.empty()) {
+      send(address, std::exchange(batch, RaftBatch{config_.node_id, {}}), after_sync);
+      bytes = 0;
+    }
+    bytes += size;
+    batch.messages.push_back(std::move(message));
+  }
+  if (!batch.messages.empty()) send(address, std::move(batch), after_sync);
 }
 
 // A snapshot re-encodes and rewrites the whole partition, so it waits for

@@ -221,12 +221,13 @@ Ready RaftGroup::take_ready() {
   ready.truncate_from = std::exchange(truncate_from_, std::nullopt);
   if (log_.last_index() > persisted_last_) ready.entries = log_.slice(persisted_last_ + 1, log_.last_index());
   persisted_last_ = log_.last_index();
+  bool new_term_or_vote = term_ != persisted_hard_state_.term || vote_ != persisted_hard_state_.vote;
   if (hard_state_changed()) {
-    ready.must_sync = term_ != persisted_hard_state_.term || vote_ != persisted_hard_state_.vote;
     persisted_hard_state_ = hard_state();
     ready.hard_state = persisted_hard_state_;
   }
-  ready.must_sync = ready.must_sync || ready.snapshot || ready.truncate_from || !ready.entries.empty();
+  ready.must_sync = new_term_or_vote || ready.snapshot || ready.truncate_from || !ready.entries.empty();
+  ready.messages_may_precede_sync = role_ == RaftRole::kLeader && quorum() >= 2 && !new_term_or_vote;
   ready.messages = std::exchange(outbox_, {});
   if (commit_ > applied_) {
     MESH_ASSERT(applied_ + 1 >= log_.first_index(), "entries to apply were compacted");

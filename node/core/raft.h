@@ -174,6 +174,11 @@ struct Ready {
   // snapshot, a truncation, or a new term or vote. A commit index alone
   // need not be: a replica that loses it learns it again from its leader.
   bool must_sync = false;
+  // The leader's messages in `messages` may leave before the writes above
+  // are durable: it leads with the term its disk holds and commits only
+  // with another voter's acknowledgement, which comes after this write.
+  // Never for a lone voter, which commits its unwritten entries at once.
+  bool messages_may_precede_sync = false;
   std::vector<LogEntry> committed;        // apply in order
   std::vector<ReadState> read_states;     // reads confirmed linearizable at their index
   std::vector<uint64_t> failed_reads;     // read requests dropped: leadership was lost

@@ -18,8 +18,8 @@ bool result_committed(const TaskRecord& record, const StolenResult& m) {
 }
 }  // namespace
 
-void NodeState::send(const std::string& address, PeerMessage message) {
-  out_.sends.push_back({address, std::move(message)});
+void NodeState::send(const std::string& address, PeerMessage message, bool after_sync) {
+  out_.sends.push_back({address, std::move(message), after_sync});
 }
 
 // --- thief ---------------------------------------------------------------------------

@@ -58,7 +58,7 @@ Status TurnOutput::flush() {
   // Requests that depend on nothing written go out first: their round trip
   // overlaps the sync.
   auto waiting = std::stable_partition(sends_.begin(), sends_.end(),
-                                       [](const OutgoingPeerMessage& send) { return may_leave_before_sync(send.message); });
+                                       [](const OutgoingPeerMessage& send) { return may_leave_before_sync(send); });
   std::vector<OutgoingPeerMessage> early(std::make_move_iterator(sends_.begin()), std::make_move_iterator(waiting));
   sends_.erase(sends_.begin(), waiting);
   merge_raft_batches(early);

@@ -4,6 +4,7 @@
 #include "protocol/codec.h"
 #include "protocol/limits.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <deque>
 #include <set>
@@ -31,6 +32,7 @@ struct Simulator::SimNode {
   std::set<RunRef> aborted;           // the abort's report is on its way
   std::set<RunRef> aborted_reported;  // the other finish is to be dropped
   uint64_t run_factor = 1;   // its runs take this many times as long
+  bool crash_before_write = false;  // see Simulator::crash_before_next_write
   NodeClock clock;
 };
 
@@ -85,6 +87,8 @@ void Simulator::crash(size_t node) {
   ++n.generation;
   trace(1, node, now_ms_);
 }
+
+void Simulator::crash_before_next_write(size_t node) { nodes_.at(node)->crash_before_write = true; }
 
 void Simulator::restart(size_t node, bool wipe_disk) {
   SimNode& n = *nodes_.at(node);
@@ -204,6 +208,17 @@ void Simulator::deliver(const Event& event) {
 void Simulator::carry_out(size_t from, Effects effects) {
   if (effects_hook) effects_hook(from, effects);
   SimNode& n = *nodes_[from];
+  // As the driver does: what may leave before the write leaves first, and
+  // a kill between those sends and the sync loses the write.
+  auto waiting = std::stable_partition(effects.sends.begin(), effects.sends.end(),
+                                       [](const OutgoingPeerMessage& send) { return may_leave_before_sync(send); });
+  for (auto it = effects.sends.begin(); it != waiting; ++it) send(from, std::move(*it));
+  effects.sends.erase(effects.sends.begin(), waiting);
+  if (n.crash_before_write && effects.persists()) {
+    n.crash_before_write = false;
+    crash(from);
+    return;
+  }
   n.disk.persist(effects);
   for (auto& reply : effects.replies) n.replies.push_back(std::move(reply));
   for (auto& run : effects.runs) {

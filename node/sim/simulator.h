@@ -82,6 +82,10 @@ class Simulator {
   void join(size_t node, std::vector<std::string> seed_addresses, uint64_t at_ms);
 
   void crash(size_t node);
+  // The node dies in its next turn that writes, after the messages that may
+  // leave before the write went out and before the write: a kill between
+  // the driver's early sends and its fsync.
+  void crash_before_next_write(size_t node);
   // A fresh core with the same config, recovering from the node's disk, and
   // joining through the same seeds as before. With wipe_disk the disk comes
   // back empty and the node takes part in its groups under a new replica id.

@@ -243,6 +243,39 @@ TEST_CASE("raft: a lone voter elects itself and commits its proposals at once") 
   CHECK(ready.hard_state->commit == 2);
 }
 
+// A leader's appends may leave before its own write when its commits need
+// another voter's acknowledgement, which comes after that write. A lone
+// voter commits its unwritten entries at once (and takes a new term in the
+// same step as it leads): its messages to learners carry a commit index and
+// a term its disk may never get, so they wait.
+TEST_CASE("raft: a lone voter's messages wait for its write; a leader of three's may go before it") {
+  Cluster lone({"a"});
+  lone.add_empty("b");
+  lone.now += 2 * kElectionMs;
+  lone["a"].tick(lone.now);
+  Ready elected = lone["a"].take_ready();
+  REQUIRE(lone["a"].role() == RaftRole::kLeader);
+  CHECK(elected.must_sync);
+  CHECK_FALSE(elected.messages_may_precede_sync);
+  lone.settle();
+  REQUIRE(lone["a"].propose_add_learner("b").ok());
+  lone.settle();
+  REQUIRE(lone["b"].commit_index() == lone["a"].commit_index());
+  REQUIRE(lone["a"].propose("x").ok());
+  Ready lone_ready = lone["a"].take_ready();
+  REQUIRE_FALSE(lone_ready.messages.empty());  // the append to learner b, committing x
+  CHECK(lone_ready.committed.size() == 1);
+  CHECK_FALSE(lone_ready.messages_may_precede_sync);
+
+  Cluster three({"a", "b", "c"});
+  elect(three, "a");
+  REQUIRE(three["a"].propose("y").ok());
+  Ready leader_ready = three["a"].take_ready();
+  REQUIRE_FALSE(leader_ready.messages.empty());
+  CHECK(leader_ready.committed.empty());  // y waits for an acknowledgement
+  CHECK(leader_ready.messages_may_precede_sync);
+}
+
 TEST_CASE("raft: the election timeout is drawn between T and 2T") {
   auto campaigns_at = [](uint64_t random_value, uint64_t at_ms) {
     FixedRandom random(random_value);

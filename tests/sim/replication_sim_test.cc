@@ -190,6 +190,46 @@ TEST_CASE("sim replication: an operator removes the replica of a node gone for g
                         sim.now() + 20000, 50));
 }
 
+// A lone voter commits its own entries at once. Killed after its early
+// sends and before its write, it must leave no learner holding a commit
+// index or a term its disk lacks: that learner, promoted later, would keep
+// entries the restarted leader writes anew under the same index and term.
+TEST_CASE("sim replication: a lone voter killed before its write leaves no learner ahead of its disk") {
+  Simulator sim(11, NetworkFaults{1, 10, 0, 0});
+  for (size_t i = 0; i < 2; ++i) sim.add_node(replicated_config(i));
+  sim.join(0, {}, 0);
+  sim.join(1, {Simulator::address_of("n0")}, 20);
+  // n0 founds every group alone; R = 3 adds n1 as a learner first.
+  auto lone_voter_with_learner = [&]() -> std::optional<uint32_t> {
+    for (uint32_t p = 0; p < kReplicatedPartitions; ++p) {
+      const RaftGroup* g = sim.node(0).group(p);
+      if (g == nullptr || g->role() != RaftRole::kLeader || g->voters().size() != 1) continue;
+      for (const auto& f : g->status().followers) {
+        if (f.state == ReplicationState::kReplicate && f.match_index == g->log().last_index()) return p;
+      }
+    }
+    return std::nullopt;
+  };
+  std::optional<uint32_t> partition;
+  REQUIRE(sim.run_until([&] { return (partition = lone_voter_with_learner()).has_value(); }, 20000, 1));
+  std::string key;
+  for (int i = 0; key.empty(); ++i) {
+    if (partition_of("k" + std::to_string(i), kReplicatedPartitions) == *partition) key = "k" + std::to_string(i);
+  }
+  std::vector<TaskSpec> tasks = sleep_batch("lone-", 5, 10);
+  for (auto& t : tasks) t.key = key;
+  sim.crash_before_next_write(0);
+  sim.schedule(0, sim.now(), in::Submit{1, tasks});
+  REQUIRE(sim.run_until([&] { return !sim.alive(0); }, sim.now() + 1000, 1));
+  sim.run_until(sim.now() + 50);  // whatever left early has arrived
+  sim.restart(0);
+  sim.run_until(sim.now());
+  const RaftGroup& leader_disk = *sim.node(0).group(*partition);
+  const RaftGroup& learner = *sim.node(1).group(*partition);
+  CHECK(learner.commit_index() <= leader_disk.log().last_index());
+  CHECK(learner.term() <= leader_disk.term());
+}
+
 TEST_CASE("sim replication: a crashed leader's partitions fail over and lose nothing") {
   ReplicatedMesh mesh(7, 5);
   Simulator& sim = mesh.sim;
