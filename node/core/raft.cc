@@ -195,7 +195,7 @@ bool RaftGroup::has_ready() const {
   if (quiet_) return false;
   bool ready = snapshot_to_install_ || truncate_from_ || log_.last_index() > persisted_last_ ||
                hard_state_changed() || !outbox_.empty() || commit_ > applied_ || !read_states_.empty() ||
-               !failed_reads_.empty() || (role_ == RaftRole::kLeader && appends_pending_);
+               !failed_reads_.empty() || stepped_down_ || (role_ == RaftRole::kLeader && appends_pending_);
   quiet_ = !ready;
   return ready;
 }
@@ -216,6 +216,7 @@ Ready RaftGroup::take_ready() {
   if (role_ == RaftRole::kLeader && appends_pending_) send_pending_appends(/*send_if_empty=*/false);
   appends_pending_ = false;
 
+  stepped_down_ = false;
   Ready ready;
   ready.snapshot = std::exchange(snapshot_to_install_, std::nullopt);
   ready.truncate_from = std::exchange(truncate_from_, std::nullopt);
@@ -341,6 +342,7 @@ void RaftGroup::become_follower(uint64_t term, const std::string& leader) {
     progress_.clear();
     transfer_target_.clear();
     appends_pending_ = false;
+    stepped_down_ = true;
   }
   if (term > term_) {
     term_ = term;

@@ -442,6 +442,7 @@ class RaftGroup {
   std::vector<RaftMessage> outbox_;
   std::vector<ReadState> read_states_;
   std::vector<uint64_t> failed_reads_;
+  bool stepped_down_ = false;  // lost the lead since the last Ready: the host must hear of it
 };
 
 }  // namespace mesh

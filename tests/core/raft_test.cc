@@ -415,6 +415,26 @@ TEST_CASE("raft: check-quorum: a leader that hears from no majority steps down")
   CHECK(leaders[0] != "a");
 }
 
+// The host learns of a lost leadership from a Ready: a step-down that
+// leaves nothing to persist or send must still produce one, or the node
+// goes on believing it leads until its election timer next fires.
+TEST_CASE("raft: a leader stepped down by check-quorum has a Ready at once") {
+  Cluster c({"a", "b", "c"});
+  elect(c, "a");
+  c.isolate("a");
+  bool stepped_down = false;
+  for (int tick = 0; tick < 100 && !stepped_down; ++tick) {
+    c.now += kHeartbeatMs;
+    c["a"].tick(c.now);
+    stepped_down = c["a"].role() != RaftRole::kLeader;
+    if (!stepped_down) {
+      while (c["a"].has_ready()) c["a"].take_ready();
+    }
+  }
+  REQUIRE(stepped_down);
+  CHECK(c["a"].has_ready());
+}
+
 TEST_CASE("raft: a leader knows whether a majority answered it since an instant") {
   Cluster c({"a", "b", "c"});
   c.campaign("a");
