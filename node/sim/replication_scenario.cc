@@ -45,7 +45,13 @@ void random_fault(Simulator& sim, SimRandom& chaos, SeedCounts& totals,
   switch (chaos.uniform(8)) {
     case 0:
       if (sim.alive(victim) && down < 2) {
-        sim.crash(victim);
+        // Half the kills strike between the node's early sends and its write.
+        if (chaos.uniform(2) == 0) {
+          sim.crash_before_next_write(victim);
+          sim.run_until([&] { return !sim.alive(victim); }, sim.now() + 200, 1);
+          totals["crashes_before_a_write"] += !sim.alive(victim);
+        }
+        if (sim.alive(victim)) sim.crash(victim);
         ++totals["crashes"];
       }
       break;

@@ -77,6 +77,7 @@ void Simulator::crash(size_t node) {
   SimNode& n = *nodes_.at(node);
   n.core.reset();
   n.random.reset();
+  n.crash_before_write = false;
   n.disk.crash();
   n.wake_scheduled.reset();
   n.run_queue.clear();

@@ -20,6 +20,7 @@ TEST_CASE("sim replication: seeded chaos loses no acknowledged task and commits 
   if (plan.full_run()) {
     CHECK(totals["crashes"] > 0);
     CHECK(totals["restarts_with_wiped_disk"] > 0);
+    CHECK(totals["crashes_before_a_write"] > 0);
   }
 }
 
