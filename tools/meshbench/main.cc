@@ -535,7 +535,9 @@ int throughput(const std::vector<MeshClient*>& clients, const Options& o) {
   if (!results.status.ok()) return fail(results.status.message());
   double total_ms = ms_since(started);
 
-  double records = static_cast<double>(o.tasks) * static_cast<double>(replicas) / static_cast<double>(nodes) *
+  // Only accepted tasks hold a record: a refused submit (over max_unfinished) stores nothing.
+  double accepted = static_cast<double>(o.tasks - submitted.rejected);
+  double records = accepted * static_cast<double>(replicas) / static_cast<double>(nodes) *
                    static_cast<double>(clients.size());
   std::printf("workload            throughput, handler=%s, %u tasks, batch %u, window %u, nodes=%zu replicas=%zu, durable (fsync per group commit)\n",
               o.handler.c_str(), o.tasks, o.batch, o.window, nodes, replicas);
