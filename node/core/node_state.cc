@@ -84,10 +84,8 @@ void NodeState::remember_peers() {
   if (!joined_ || membership_.live_version() == known_peers_version_) return;
   known_peers_version_ = membership_.live_version();
   std::vector<std::string> addresses;
-  for (const auto& m : membership_.members_where([](MemberState s, const LoadDigest&) {
-         return s == MemberState::kAlive || s == MemberState::kSuspect;
-       })) {
-    if (m.id != config_.node_id) addresses.push_back(m.address);
+  for (const auto& id : membership_.live_ids()) {
+    if (id != config_.node_id) addresses.push_back(membership_.find(id)->address);
   }
   std::sort(addresses.begin(), addresses.end());
   // A node alone (just restarted, or cut off) keeps the peers it knew.

@@ -147,6 +147,7 @@ struct Node::Impl {
     output->attach(server.get(), nullptr);
     core = std::make_unique<NodeState>(node_config(), random);
     size_t recovered = groups.value().size();
+    size_t remembered = known_peers.value().size();
     feed(in::Recover{std::move(groups).value(), std::move(known_peers).value()});
     flush();
     if (exit_code != 0) return Status(ErrorCode::kStorageError, "could not persist recovery");
@@ -173,10 +174,10 @@ struct Node::Impl {
     }
     spdlog::info(
         "event=started node={} replica={} mesh={} listen={} advertise={} seeds={} metrics={} data_dir={} slots={} "
-        "partitions_recovered={}",
+        "partitions_recovered={} peers_remembered={}",
         options.node_id, replica_id, mesh_id.empty() ? "unknown" : mesh_id, server->bound_endpoint(),
         options.advertise, options.seeds.size(),
-        http ? http->bound_address() : "off", options.data_dir, options.slots, recovered);
+        http ? http->bound_address() : "off", options.data_dir, options.slots, recovered, remembered);
     return Status::Ok();
   }
 
